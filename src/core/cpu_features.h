@@ -1,0 +1,16 @@
+// The instruction set chosen once at run time. EMBER_ISA=scalar|avx2|avx512 forces a lower
+// level (tests use it to run the SIMD kernels against their scalar twins).
+#pragma once
+
+#include <string_view>
+
+namespace ember {
+
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+Isa detected_isa();  // what the CPU supports
+Isa active_isa();    // min(detected, EMBER_ISA override, set_isa)
+void set_isa(Isa isa);  // for tests and benchmarks; clamped to detected_isa()
+std::string_view isa_name(Isa isa);
+
+}  // namespace ember

@@ -1,0 +1,1 @@
+#include "io/mapped_file.h"

@@ -1,0 +1,30 @@
+// One place resolves what a user typed (--model) into the files of a model.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ember::io {
+
+struct ModelFiles {
+  std::filesystem::path dir;
+  std::optional<std::filesystem::path> config;       // config.json
+  std::optional<std::filesystem::path> safetensors;  // model.safetensors
+  std::optional<std::filesystem::path> onnx;         // model.onnx or the one *.onnx file
+  std::optional<std::filesystem::path> tokenizer;    // tokenizer.json
+};
+
+// $EMBER_MODEL_CACHE, else $XDG_CACHE_HOME/ember/models, else ~/.cache/ember/models.
+std::filesystem::path model_cache_dir();
+
+// `name_or_path` is a directory, or a name in the cache, matched case-insensitively with or
+// without its organisation ("all-MiniLM-L6-v2", "sentence-transformers/all-minilm-l6-v2").
+// Throws kNotFound listing the cached names when nothing matches, kInvalidInput when the
+// directory has no weights.
+ModelFiles resolve_model(const std::string& name_or_path);
+
+std::vector<std::string> cached_model_names();
+
+}  // namespace ember::io

@@ -1,0 +1,26 @@
+// sentence-transformers metadata: modules.json, 1_Pooling/config.json,
+// sentence_bert_config.json. Absent files mean "not a sentence-transformers model".
+#pragma once
+
+#include <filesystem>
+#include <optional>
+
+namespace ember::io {
+
+enum class PoolingMode { kCls, kMean, kMax, kMeanSqrtLen, kLastToken };
+
+struct SentenceTransformersConfig {
+  PoolingMode pooling = PoolingMode::kMean;
+  bool normalize = false;                 // a sentence_transformers.models.Normalize module
+  std::optional<int> max_seq_length;      // sentence_bert_config.json
+  std::optional<bool> do_lower_case;
+};
+
+// Returns nullopt when the directory has no modules.json. Throws kUnsupported for modules
+// Ember does not run (Dense, ...), naming the module; kInvalidInput for malformed files.
+std::optional<SentenceTransformersConfig> load_sentence_transformers(
+    const std::filesystem::path& model_dir);
+
+const char* pooling_mode_name(PoolingMode mode);
+
+}  // namespace ember::io

@@ -1,0 +1,42 @@
+// Named F32 weights, whatever their source: safetensors (F32 used in place; F16/BF16 widened
+// once at load into owned memory), or ONNX initializers mapped to Hugging Face names.
+// Model code asks for a tensor with the shape it expects and gets a clear error otherwise.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/aligned_buffer.h"
+#include "core/tensor.h"
+
+namespace ember::io {
+
+class WeightStore {
+ public:
+  static WeightStore from_safetensors(const std::filesystem::path& path);
+
+  bool has(const std::string& name) const;
+  // Throws kNotFound (missing) or kInvalidInput (shape differs), naming the tensor, both
+  // shapes and origin(). The returned tensor is always F32 and lives as long as the store.
+  Tensor get(const std::string& name, const Shape& expected) const;
+  Tensor get(const std::string& name) const;  // any shape
+  std::vector<std::string> names() const;
+  const std::string& origin() const { return origin_; }
+
+  // Building blocks for importers and tests.
+  void add_owned(const std::string& name, const Shape& shape, AlignedBuffer<float> data);
+  void add_view(const std::string& name, const Tensor& f32_tensor);  // caller keeps it alive
+  void keep_alive(std::shared_ptr<const void> owner) { owners_.push_back(std::move(owner)); }
+  void set_origin(std::string origin) { origin_ = std::move(origin); }
+
+ private:
+  std::map<std::string, Tensor> tensors_;
+  std::vector<std::shared_ptr<AlignedBuffer<float>>> owned_;
+  std::vector<std::shared_ptr<const void>> owners_;
+  std::string origin_;
+};
+
+}  // namespace ember::io

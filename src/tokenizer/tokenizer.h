@@ -1,0 +1,64 @@
+// A tokenizer read from a Hugging Face tokenizer.json. Its pipeline is the library's:
+// added-token split -> normalizer -> pre-tokenizer -> model -> post-processor (+ truncation).
+// Each stage is an interface with one implementation per component type, so new components
+// (issue: every tokenizer.json that encoder models use) slot in without touching the rest.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tokenizer/encoding.h"
+
+namespace ember::tok {
+
+enum class TruncationStrategy { kLongestFirst, kOnlyFirst, kOnlySecond };
+enum class TruncationDirection { kRight, kLeft };
+
+struct Truncation {
+  size_t max_length = 512;
+  size_t stride = 0;
+  TruncationStrategy strategy = TruncationStrategy::kLongestFirst;
+  TruncationDirection direction = TruncationDirection::kRight;
+};
+
+class Tokenizer {
+ public:
+  // Throws Error(kInvalidInput) for malformed JSON, kUnsupported naming an unknown component
+  // ("tokenizer.json: normalizer type 'Foo' is not supported").
+  static Tokenizer from_file(const std::filesystem::path& path);
+  static Tokenizer from_json(std::string_view json, const std::string& origin = "tokenizer.json");
+
+  Tokenizer(Tokenizer&&) noexcept;
+  Tokenizer& operator=(Tokenizer&&) noexcept;
+  ~Tokenizer();
+
+  // Throws Error(kInvalidInput) if the text is not valid UTF-8.
+  Encoding encode(std::string_view text, bool add_special_tokens = true) const;
+  Encoding encode_pair(std::string_view a, std::string_view b,
+                       bool add_special_tokens = true) const;
+  std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = true) const;
+
+  // Truncation as tokenizer.json sets it; nullopt disables it. The engine overrides it with
+  // the model's limit.
+  const std::optional<Truncation>& truncation() const;
+  void set_truncation(std::optional<Truncation> truncation);
+
+  // Number of special tokens the post-processor adds to one sequence (2 for BERT).
+  size_t num_special_tokens(bool pair) const;
+
+  std::optional<int32_t> token_to_id(std::string_view token) const;
+  std::optional<std::string> id_to_token(int32_t id) const;
+  size_t vocab_size() const;  // including added tokens
+
+  struct Impl;
+
+ private:
+  explicit Tokenizer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ember::tok
