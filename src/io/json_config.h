@@ -1,5 +1,12 @@
 // Typed, validated reads of a JSON configuration file (config.json and friends). Every error
 // names the file and the key: "config.json: 'hidden_size' must be a positive integer".
+//
+// Decisions, applied to every getter alike:
+// - integers are strict: 12.0 or 1e3 is rejected by get_int ("must be an integer"), since a
+//   config written by Python's json module writes ints without a fraction; get_double accepts
+//   integers and fractions.
+// - booleans are strict: only true/false (not 0/1, not "true").
+// - a key whose value is null counts as absent (Hugging Face configs write null for unset).
 #pragma once
 
 #include <filesystem>
@@ -20,6 +27,8 @@ class JsonConfig {
   bool has(const std::string& key) const;
   int64_t get_int(const std::string& key) const;  // required
   int64_t get_int(const std::string& key, int64_t fallback) const;
+  int64_t get_positive_int(const std::string& key) const;  // required, > 0
+  int64_t get_positive_int(const std::string& key, int64_t fallback) const;
   double get_double(const std::string& key) const;
   double get_double(const std::string& key, double fallback) const;
   bool get_bool(const std::string& key, bool fallback) const;
@@ -33,5 +42,9 @@ class JsonConfig {
   nlohmann::json json_;
   std::string origin_;
 };
+
+// Building blocks for files whose top level is not an object (modules.json is a list).
+std::string read_text_file(const std::filesystem::path& path);  // kNotFound / kInvalidInput
+nlohmann::json parse_json(std::string_view text, const std::string& origin);  // kInvalidInput
 
 }  // namespace ember::io

@@ -13,7 +13,8 @@
 namespace ember::io {
 
 struct OnnxEncoder {
-  WeightStore weights;  // Hugging Face BertModel names, e.g. encoder.layer.0.attention.self.query.weight
+  // Hugging Face BertModel names, e.g. encoder.layer.0.attention.self.query.weight.
+  WeightStore weights;
   // A config.json inferred from the graph and initializers: model_type "bert",
   // architectures ["BertModel"], vocab_size, hidden_size, num_hidden_layers,
   // num_attention_heads, intermediate_size, max_position_embeddings, type_vocab_size,

@@ -2,6 +2,9 @@
 // {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}, then the data.
 // Every field is validated: offsets inside the file, begin <= end, end - begin equal to
 // numel * dtype size, no overlapping tensors, known dtypes, header length sane.
+// Errors: kInvalidInput "<file>: tensor 'name': <what>" (or "<file>: <what>" for the header);
+// kUnsupported for valid safetensors that Ember cannot hold (U32, F8_*, rank > 4). Views keep
+// the file's dtype and may be unaligned for it; WeightStore converts and aligns.
 #pragma once
 
 #include <filesystem>
@@ -28,6 +31,8 @@ class SafetensorsFile {
   const std::map<std::string, Tensor>& tensors() const { return tensors_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::string& origin() const { return origin_; }
+  // The mapping behind the views (null for parse()); holders of views keep it alive.
+  std::shared_ptr<const MappedFile> mapping() const { return file_; }
 
  private:
   std::shared_ptr<MappedFile> file_;  // keeps the mapping alive for the views

@@ -4,6 +4,11 @@
 
 #include <filesystem>
 #include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "io/json_config.h"
 
 namespace ember::io {
 
@@ -11,8 +16,8 @@ enum class PoolingMode { kCls, kMean, kMax, kMeanSqrtLen, kLastToken };
 
 struct SentenceTransformersConfig {
   PoolingMode pooling = PoolingMode::kMean;
-  bool normalize = false;                 // a sentence_transformers.models.Normalize module
-  std::optional<int> max_seq_length;      // sentence_bert_config.json
+  bool normalize = false;             // a sentence_transformers.models.Normalize module
+  std::optional<int> max_seq_length;  // sentence_bert_config.json
   std::optional<bool> do_lower_case;
 };
 
@@ -22,5 +27,17 @@ std::optional<SentenceTransformersConfig> load_sentence_transformers(
     const std::filesystem::path& model_dir);
 
 const char* pooling_mode_name(PoolingMode mode);
+
+// The pieces of load_sentence_transformers, usable on bytes (tests, fuzzing).
+struct SentenceTransformersModule {
+  int64_t idx = 0;
+  std::string name;
+  std::string path;  // relative to the model directory; "" for the Transformer
+  std::string type;  // "sentence_transformers.models.Pooling"
+};
+std::vector<SentenceTransformersModule> parse_modules_json(std::string_view text,
+                                                           const std::string& origin);
+// 1_Pooling/config.json: exactly one pooling_mode_* must be true, else kUnsupported.
+PoolingMode parse_pooling_config(const JsonConfig& config);
 
 }  // namespace ember::io

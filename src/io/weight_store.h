@@ -1,6 +1,9 @@
 // Named F32 weights, whatever their source: safetensors (F32 used in place; F16/BF16 widened
 // once at load into owned memory), or ONNX initializers mapped to Hugging Face names.
 // Model code asks for a tensor with the shape it expects and gets a clear error otherwise.
+// F32 safetensors data that is not 4-byte aligned in the file is copied. Integer tensors
+// (BERT's embeddings.position_ids, I64) are listed by has()/names() but get() refuses them
+// with kUnsupported naming the dtype: get() only ever returns F32.
 #pragma once
 
 #include <filesystem>
@@ -24,6 +27,8 @@ class WeightStore {
   Tensor get(const std::string& name, const Shape& expected) const;
   Tensor get(const std::string& name) const;  // any shape
   std::vector<std::string> names() const;
+  // Number of floating-point values (integer tensors such as position_ids not counted).
+  int64_t parameter_count() const;
   const std::string& origin() const { return origin_; }
 
   // Building blocks for importers and tests.

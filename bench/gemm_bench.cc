@@ -1,0 +1,263 @@
+// GEMM libraries on the encoder's Linear shapes: y[M, N] = x[M, K] w[N, K]^T, row-major, B
+// transposed (PyTorch's weight layout). oneDNN's dnnl_sgemm against OpenBLAS's cblas_sgemm,
+// plus ops::linear itself (oneDNN + bias + GELU epilogue) to show what the epilogue costs.
+// Repetitions are interleaved (every rep visits every shape and library, in alternating
+// order) and the median per cell is reported, since the machine is shared.
+//
+//   bench_gemm_bench OUT.{json,csv} [--reps N] [--threads T] [--min-ms MS] [--settle-ms MS]
+//                    [--libs onednn,openblas,ember_linear_bias_gelu] [--m 8,16,128,1024,4096]
+#include <dnnl.h>
+#include <omp.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/aligned_buffer.h"
+#include "core/cpu_features.h"
+#include "core/parallel.h"
+#include "ops/ops.h"
+#ifdef EMBER_HAVE_OPENBLAS
+#include <cblas-openblas.h>
+#endif
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Shape {
+  int64_t m, n, k;
+};
+
+struct Library {
+  std::string name;
+  // After a library whose threads spin when idle (OpenBLAS: ~2^28 cycles), the next library
+  // would compete with them; sleeping lets them park first.
+  bool settle_after;
+  std::function<void(const Shape&, const float*, const float*, const float*, float*)> run;
+};
+
+struct Options {
+  std::string out;
+  int reps = 7;
+  int threads = 2;
+  double min_ms = 40.0;
+  int settle_ms = 150;
+  std::string libs = "onednn,openblas,ember_linear_bias_gelu";  // also: onednn_rows8
+  std::vector<int64_t> ms = {8, 16, 128, 1024, 4096};
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  if (argc < 2 || argv[1][0] == '-') {
+    std::cerr << "usage: " << argv[0]
+              << " OUT.{json,csv} [--reps N] [--threads T] [--min-ms MS] [--settle-ms MS]"
+                 " [--libs a,b] [--m 8,16]\n";
+    std::exit(2);
+  }
+  o.out = argv[1];
+  for (int i = 2; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    const char* value = argv[i + 1];
+    if (flag == "--reps") {
+      o.reps = std::atoi(value);
+    } else if (flag == "--threads") {
+      o.threads = std::atoi(value);
+    } else if (flag == "--min-ms") {
+      o.min_ms = std::atof(value);
+    } else if (flag == "--settle-ms") {
+      o.settle_ms = std::atoi(value);
+    } else if (flag == "--libs") {
+      o.libs = value;
+    } else if (flag == "--m") {
+      o.ms.clear();
+      for (const char* p = value; *p;) {
+        char* end = nullptr;
+        o.ms.push_back(std::strtoll(p, &end, 10));
+        p = *end == ',' ? end + 1 : end;
+      }
+    } else {
+      std::cerr << "unknown flag " << flag << "\n";
+      std::exit(2);
+    }
+  }
+  return o;
+}
+
+// Seconds per call: one warm-up call, then calls until min_ms has passed (at least 2).
+double time_call(const std::function<void()>& fn, double min_ms) {
+  fn();
+  int calls = 0;
+  const auto start = Clock::now();
+  double elapsed = 0.0;
+  while (calls < 2 || elapsed * 1e3 < min_ms) {
+    fn();
+    ++calls;
+    elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  }
+  return elapsed / calls;
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown";
+}
+
+// What the run measured, for the result file: CPU, ISA, library versions and ISA caps.
+std::string describe_machine() {
+  const dnnl_version_t* v = dnnl_version();
+  const char* max_isa = std::getenv("ONEDNN_MAX_CPU_ISA");
+  std::string out = "\"cpu\": \"" + cpu_model() + "\", \"ember_isa\": \"" +
+                    std::string(ember::isa_name(ember::detected_isa())) +
+                    "\", \"onednn\": \"" + std::to_string(v->major) + "." +
+                    std::to_string(v->minor) + "." + std::to_string(v->patch) +
+                    "\", \"onednn_max_cpu_isa\": \"" + (max_isa ? max_isa : "") + "\"";
+#ifdef EMBER_HAVE_OPENBLAS
+  out += std::string(", \"openblas\": \"") + openblas_get_config() + "\"";
+#endif
+  return out;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options opt = parse(argc, argv);
+  if (std::getenv("OMP_PROC_BIND")) {
+    std::cerr << "warning: OMP_PROC_BIND is set; OpenBLAS threads may inherit the main "
+                 "thread's pinning and share one core\n";
+  }
+  ember::set_num_threads(opt.threads);
+#ifdef EMBER_HAVE_OPENBLAS
+  openblas_set_num_threads(opt.threads);
+#endif
+
+  std::vector<Shape> shapes;
+  const int64_t nks[][2] = {{384, 384}, {1152, 384}, {1536, 384}, {384, 1536},
+                            {768, 768}, {2304, 768}, {3072, 768}, {768, 3072}};
+  for (int64_t m : opt.ms)
+    for (const auto& nk : nks) shapes.push_back({m, nk[0], nk[1]});
+
+  int64_t max_x = 0, max_w = 0, max_y = 0;
+  for (const Shape& s : shapes) {
+    max_x = std::max(max_x, s.m * s.k);
+    max_w = std::max(max_w, s.n * s.k);
+    max_y = std::max(max_y, s.m * s.n);
+  }
+  ember::AlignedBuffer<float> x(max_x), w(max_w), bias(4096), y(max_y);
+  std::mt19937 rng(42);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (int64_t i = 0; i < max_x; ++i) x[i] = dist(rng);
+  for (int64_t i = 0; i < max_w; ++i) w[i] = dist(rng);
+  for (int64_t i = 0; i < 4096; ++i) bias[i] = dist(rng);
+
+  std::vector<Library> libs;
+  libs.push_back(
+      {"onednn", false, [](const Shape& s, const float* a, const float* b, const float*, float* c) {
+         dnnl_sgemm('N', 'T', s.m, s.n, s.k, 1.0f, a, s.k, b, s.k, 0.0f, c, s.n);
+       }});
+  // oneDNN 2.6 switches kernels at M = 16 and is much slower just above (docs/gemm.md): the
+  // same GEMM as calls on blocks of at most 8 rows.
+  libs.push_back({"onednn_rows8", false, [](const Shape& s, const float* a, const float* b,
+                                            const float*, float* c) {
+                    for (int64_t m0 = 0; m0 < s.m; m0 += 8) {
+                      const int64_t rows = std::min<int64_t>(8, s.m - m0);
+                      dnnl_sgemm('N', 'T', rows, s.n, s.k, 1.0f, a + m0 * s.k, s.k, b, s.k, 0.0f,
+                                 c + m0 * s.n, s.n);
+                    }
+                  }});
+#ifdef EMBER_HAVE_OPENBLAS
+  libs.push_back({"openblas", true,
+                  [](const Shape& s, const float* a, const float* b, const float*, float* c) {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.m, s.n, s.k, 1.0f, a,
+                                s.k, b, s.k, 0.0f, c, s.n);
+                  }});
+#endif
+  libs.push_back({"ember_linear_bias_gelu", false,
+                  [](const Shape& s, const float* a, const float* b, const float* bi, float* c) {
+                    ember::ops::linear(a, s.m, s.k, s.k, b, bi, s.n, c, s.n,
+                                       ember::ops::Activation::kGeluErf);
+                  }});
+
+  std::erase_if(libs, [&](const Library& l) {
+    return ("," + opt.libs + ",").find("," + l.name + ",") == std::string::npos;
+  });
+  if (libs.empty()) {
+    std::cerr << "no library selected\n";
+    return 2;
+  }
+
+  // seconds[shape][lib][rep]
+  std::vector<std::vector<std::vector<double>>> seconds(
+      shapes.size(), std::vector<std::vector<double>>(libs.size()));
+  for (int rep = 0; rep < opt.reps; ++rep) {
+    for (size_t si = 0; si < shapes.size(); ++si) {
+      for (size_t j = 0; j < libs.size(); ++j) {
+        // Rotate which library goes first so that none always follows the same neighbour.
+        const size_t li = (j + rep + si) % libs.size();
+        const Shape& s = shapes[si];
+        const Library& lib = libs[li];
+        seconds[si][li].push_back(
+            time_call([&] { lib.run(s, x.data(), w.data(), bias.data(), y.data()); }, opt.min_ms));
+        if (lib.settle_after) std::this_thread::sleep_for(std::chrono::milliseconds(opt.settle_ms));
+      }
+    }
+    std::cerr << "rep " << rep + 1 << "/" << opt.reps << " done\n";
+  }
+
+  const bool csv = opt.out.size() > 4 && opt.out.substr(opt.out.size() - 4) == ".csv";
+  std::ofstream out(opt.out);
+  if (!out) {
+    std::cerr << "cannot write " << opt.out << "\n";
+    return 1;
+  }
+  if (csv) {
+    out << "m,n,k,library,gflops_median,gflops_best,ms_median\n";
+  } else {
+    out << "{\n  \"threads\": " << opt.threads << ",\n  \"reps\": " << opt.reps << ",\n  "
+        << describe_machine() << ",\n  \"results\": [\n";
+  }
+  bool first = true;
+  for (size_t si = 0; si < shapes.size(); ++si) {
+    const Shape& s = shapes[si];
+    const double flop = 2.0 * static_cast<double>(s.m * s.n * s.k);
+    for (size_t li = 0; li < libs.size(); ++li) {
+      const double med = median(seconds[si][li]);
+      const double best = *std::min_element(seconds[si][li].begin(), seconds[si][li].end());
+      char line[256];
+      if (csv) {
+        std::snprintf(line, sizeof line, "%ld,%ld,%ld,%s,%.2f,%.2f,%.4f\n", s.m, s.n, s.k,
+                      libs[li].name.c_str(), flop / med * 1e-9, flop / best * 1e-9, med * 1e3);
+      } else {
+        std::snprintf(line, sizeof line,
+                      "%s    {\"m\": %ld, \"n\": %ld, \"k\": %ld, \"library\": \"%s\", "
+                      "\"gflops_median\": %.2f, \"gflops_best\": %.2f, \"ms_median\": %.4f}",
+                      first ? "" : ",\n", s.m, s.n, s.k, libs[li].name.c_str(), flop / med * 1e-9,
+                      flop / best * 1e-9, med * 1e3);
+      }
+      out << line;
+      first = false;
+      std::printf("M=%5ld N=%5ld K=%5ld %-24s %7.1f GFLOP/s (median)\n", s.m, s.n, s.k,
+                  libs[li].name.c_str(), flop / med * 1e-9);
+    }
+  }
+  if (!csv) out << "\n  ]\n}\n";
+  return 0;
+}

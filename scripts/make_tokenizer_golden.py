@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""Reference outputs of the Hugging Face `tokenizers` library for Ember's tokenizer tests.
+
+    python scripts/make_tokenizer_golden.py              # writes tests/fixtures/tokenizers/golden-*.json
+    python scripts/make_tokenizer_golden.py --train-cased  # re-trains wordpiece-cased.json first
+    python scripts/make_tokenizer_golden.py --print-quirks # Unicode tables of src/tokenizer/unicode_quirks.cc
+
+Needs only `tokenizers` (and, for --train-cased, gettext's msgunfmt). Python's Encoding.offsets
+are code point offsets; the byte offsets are derived here from the input text. To keep the
+files small, "offsets" (code points) is left out where it equals "byte_offsets".
+"""
+import argparse
+import ctypes
+import glob
+import json
+import random
+import subprocess
+import unicodedata
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+ROOT = Path(__file__).resolve().parent.parent
+FIX = ROOT / "tests" / "fixtures" / "tokenizers"
+
+# Extra added tokens for the "bert-added" variant: exercises lstrip/rstrip, normalized
+# matching, single_word and non-special tokens. The test appends them to the JSON the same way.
+EXTRA_ADDED = [
+    {"id": 0, "content": "<ent>", "single_word": False, "lstrip": True, "rstrip": True,
+     "normalized": False, "special": True},
+    {"id": 0, "content": "Hello World", "single_word": False, "lstrip": False, "rstrip": False,
+     "normalized": True, "special": False},
+    {"id": 0, "content": "cat", "single_word": True, "lstrip": False, "rstrip": False,
+     "normalized": True, "special": False},
+    {"id": 0, "content": "ünïcode", "single_word": False, "lstrip": False, "rstrip": False,
+     "normalized": True, "special": False},
+    {"id": 0, "content": "[MASK2]", "single_word": False, "lstrip": False, "rstrip": False,
+     "normalized": False, "special": False},
+]
+
+HANDWRITTEN = [
+    "", " ", "     ", "\t\n\r", "a", "Hello, world!", "hello world", "The quick brown fox jumps over the lazy dog.",
+    "I can't believe it's not butter!", "don't won't shouldn't y'all", "e-mail: john.doe@example.com",
+    "https://example.com/path?q=1&b=2#frag", "$100.00 (approx.) 50% off!!!", "3.14159 2,718 1e-10",
+    "C++ is not C#; Rust's borrow checker...", "([{<>}])", "\"quoted\" 'single' `back`", "~!@#$%^&*_+=|\\/",
+    "Héllo wörld, ça va? Ñandú", "naïve café résumé coöperate", "Ærøskøbing Straße İstanbul ǅemal", "ﬁﬂ ﬃ ℌ ½ ² ™",
+    "野口里佳 Noguchi Rika", "我爱北京天安门。", "日本語のテキスト、カタカナ。", "한국어 텍스트입니다", "中文，标点！测试？",
+    "ภาษาไทยไม่มีช่องว่าง", "مرحبا بالعالم! كيف حالك؟", "שלום עולם", "Привет, мир! Ёжик в тумане.", "Γειά σου Κόσμε",
+    "हिन्दी पाठ", "ქართული", "Tiếng Việt có dấu", "😀 😃 😄", "👨‍👩‍👧‍👦 family", "👍🏽 thumbs", "🇫🇷🇩🇪 flags", "🥰🩰🫨",
+    "a\u0301e\u0301i\u0301", "e\u0301\u0323 o\u0323\u0302", "Z\u0351\u0352\u0353algo", "a\u200db\u200cc", "zero\u200bwidth",
+    "soft\u00adhyphen", "bom\ufeffhere", "nul\x00char", "bell\x07\x08\x1b[0m", "del\x7fchar", "c1\x85\x9fctl",
+    "line\u2028sep\u2029para", "nbsp\u00a0thin\u2009ideo\u3000sp", "tab\tsep\vvt\ffeed", "repl\ufffdchar",
+    "private\ue000use", "unassigned\U000e0001tag", "[CLS] hello [SEP]", "[MASK]", "the [MASK] sat on the mat",
+    "[mask] lower", "[CLS][SEP][MASK][PAD][UNK]", "x[MASK]y", "[ MASK ]", "[MASK[MASK]]",
+    "supercalifragilisticexpialidocious", "a" * 101, "b" * 100, "antidisestablishmentarianism " * 3,
+    "x" * 150 + " tail", "é" * 99, "é" * 101, "Hello World hello world HELLO WORLD", "<ent>x<ent> y <ent>  z",
+    "a cat, concatenate cat-like cats", "ünïcode unicode ÜNÏCODE", "[MASK2] and [MASK]2",
+    "Mixed: αβγ ABC абв 123 ١٢٣ ๑๒๓", "𝐁𝐨𝐥𝐝 𝕯𝖔𝖚𝖇𝖑𝖊", "ｆｕｌｌｗｉｄｔｈ　ＡＢＣ", "Ⅻ ⅻ ① ⒜ Ⓐ",
+    "end with space ", " start with space", "multi\n\nline\n\ntext", "x" * 30 + " " + "y" * 30,
+]
+
+POOLS = [
+    "abcdefghijklmnopqrstuvwxyz     ABCDEFGHIJ0123456789",
+    ".,;:!?'\"()[]{}-_/\\@#$%^&*+=<>|~`",
+    "àáâãäåçèéêëìíîïñòóôõöùúûüýÿÀÉÎÕÜßøæœ",
+    "的一是不了人我在有他这为之大来以个中上们",
+    "กขคงจฉชซญดตถทนบปผพฟภมยรลวศษสหอฮะาำิีึืุูเแโใไ่้๊๋",
+    "ابتثجحخدذرزسشصضطظعغفقكلمنهوي،؛؟",
+    "абвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГД",
+    "😀😂🤣😍🥰👍🏽👨\u200d👩\u200d👧❤️\ufe0f🇫🇷",
+    "\u0300\u0301\u0302\u0303\u0308\u0323\u0327\u200d\u200c",
+    "\x00\x01\x07\t\n\r\x0b\x0c\x1f\x7f\x85\u00a0\u2028\u3000\ufeff\u00ad",
+    "ｱｲｳｴｵアイウエオあいうえお한국어",
+]
+
+
+def utf8proc():
+    lib = ctypes.CDLL("libutf8proc.so.2")
+    lib.utf8proc_category.restype = ctypes.c_int
+    lib.utf8proc_NFD.restype = ctypes.c_void_p
+    lib.utf8proc_NFD.argtypes = [ctypes.c_char_p]
+    return lib
+
+
+def quirk_code_points():
+    """Code points where the library's Unicode tables differ from utf8proc's, per property."""
+    from tokenizers.normalizers import BertNormalizer
+    from tokenizers.pre_tokenizers import BertPreTokenizer
+
+    u = utf8proc()
+    cat = u.utf8proc_category
+    clean = BertNormalizer(clean_text=True, handle_chinese_chars=False, strip_accents=False, lowercase=False)
+    strip = BertNormalizer(clean_text=False, handle_chinese_chars=False, strip_accents=True, lowercase=False)
+    pre = BertPreTokenizer()
+    out = {k: [] for k in ("PunctuationNew", "PunctuationOld", "FormatNew", "NonspacingNew",
+                           "NonspacingOld", "DecompositionNew")}
+    for cp in range(0x80, 0x110000):
+        if 0xD800 <= cp < 0xE000:
+            continue
+        ch, c = chr(cp), cat(cp)
+        lib_punct = len(pre.pre_tokenize_str("a" + ch + "a")) == 3
+        if 12 <= c <= 18 and not lib_punct:
+            out["PunctuationNew"].append(cp)
+        if lib_punct and not 12 <= c <= 18:
+            out["PunctuationOld"].append(cp)
+        if c == 27 and clean.normalize_str("a" + ch + "b") != "ab":
+            out["FormatNew"].append(cp)
+        if c == 6 and strip.normalize_str(ch) == ch:
+            out["NonspacingNew"].append(cp)
+        if c != 6 and strip.normalize_str(ch) == "":
+            out["NonspacingOld"].append(cp)
+        if c != 6 and cp not in out["NonspacingNew"]:
+            nfd = ctypes.string_at(u.utf8proc_NFD(ch.encode())).decode()
+            if len(nfd) > 1 and strip.normalize_str(ch) == ch:
+                out["DecompositionNew"].append(cp)
+    return out
+
+
+def print_quirks():
+    for name, cps in quirk_code_points().items():
+        ranges = []
+        for cp in cps:
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1][1] = cp
+            else:
+                ranges.append([cp, cp])
+        print(f"constexpr Range k{name}[] = {{")
+        print("    " + ", ".join("{0x%X, 0x%X}" % tuple(r) for r in ranges) + ",\n};")
+
+
+def gettext_lines(langs):
+    lines = []
+    for lang in langs:
+        for mo in sorted(glob.glob(f"/usr/share/locale/{lang}/LC_MESSAGES/*.mo"))[:8]:
+            po = subprocess.run(["msgunfmt", mo], capture_output=True, text=True, errors="replace").stdout
+            for line in po.splitlines():
+                if line.startswith("msgstr \"") or (lang == "de" and line.startswith("msgid \"")):
+                    s = line.split(" ", 1)[1][1:-1].replace("\\n", " ").replace('\\"', '"')
+                    if s.strip():
+                        lines.append(s)
+    return lines
+
+
+LANGS = ["de", "fr", "es", "ru", "ja", "zh_CN", "ko", "ar", "he", "th", "el", "pl", "cs", "vi", "tr",
+         "uk", "sv", "fi", "hu", "pt_BR", "it", "nl"]
+
+
+def train_cased():
+    from tokenizers import models, normalizers, pre_tokenizers, processors, trainers, decoders
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=3000, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    tok.train_from_iterator(gettext_lines(LANGS), trainer)
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    tok.save(str(FIX / "wordpiece-cased.json"))
+
+
+def inputs(seed):
+    rng = random.Random(seed)
+    out = list(HANDWRITTEN)
+    corpus = gettext_lines(["de", "fr", "ru", "ja", "zh_CN", "ar", "th", "ko", "el", "vi"])
+    rng.shuffle(corpus)
+    out += [s[:200] for s in corpus[:100]]
+    for _ in range(100):
+        pools = rng.sample(POOLS, rng.randint(1, 3))
+        n = rng.randint(1, 40)
+        out.append("".join(rng.choice(rng.choice(pools)) for _ in range(n)))
+    quirks = sorted({cp for cps in quirk_code_points().values() for cp in cps})
+    for i in range(0, len(quirks), 12):
+        out.append(" ".join(f"a{chr(cp)}b" for cp in quirks[i:i + 12]))
+    return out
+
+
+def to_bytes(text, offsets):
+    starts = [0]
+    for ch in text:
+        starts.append(starts[-1] + len(ch.encode()))
+    return [[starts[a], starts[b]] for a, b in offsets]
+
+
+def record(enc, a, b, depth=0):
+    seq = [(-1 if s is None else s) for s in enc.sequence_ids]
+    byte_offsets = []
+    for (s, e), q, m in zip(enc.offsets, seq, enc.special_tokens_mask):
+        text = b if q == 1 else a
+        byte_offsets.append(to_bytes(text, [(s, e)])[0] if q >= 0 else [s, e])
+    chars = [list(o) for o in enc.offsets]
+    return ({"offsets": chars} if chars != byte_offsets else {}) | {
+        "ids": enc.ids, "type_ids": enc.type_ids, "tokens": enc.tokens,
+        "special_tokens_mask": enc.special_tokens_mask,
+        "byte_offsets": byte_offsets, "sequence_ids": seq,
+        "word_ids": [(-1 if w is None else w) for w in enc.word_ids],
+    } | ({"overflowing": [record(o, a, b, 1) for o in enc.overflowing]} if depth == 0 else
+         {"n_overflowing": len(enc.overflowing)})
+
+
+TRUNCATIONS = [
+    {"max_length": 8, "stride": 0, "strategy": "longest_first", "direction": "right"},
+    {"max_length": 10, "stride": 3, "strategy": "longest_first", "direction": "right"},
+    {"max_length": 14, "stride": 2, "strategy": "longest_first", "direction": "left"},
+    {"max_length": 12, "stride": 1, "strategy": "only_first", "direction": "right"},
+    {"max_length": 12, "stride": 0, "strategy": "only_second", "direction": "left"},
+]
+
+
+def golden(name, json_text, cases_inputs, seed):
+    rng = random.Random(seed)
+    tok = Tokenizer.from_str(json_text)
+    tok.no_padding()
+    cases, decodes = [], []
+
+    def add(a, b=None, special=True, trunc="file"):
+        if trunc is None:
+            tok.no_truncation()
+        elif trunc != "file":
+            tok.enable_truncation(**trunc)
+        try:
+            enc = tok.encode(a, b, add_special_tokens=special)
+        except BaseException as e:  # errors and panics (stride too large) are recorded
+            enc = None
+            err = str(e)
+        case = {"input": a, "add_special_tokens": special}
+        if b is not None:
+            case["pair"] = b
+        if trunc != "file":
+            case["truncation"] = trunc
+        if enc is None:
+            case["error"] = err
+        else:
+            case.update(record(enc, a, b))
+        cases.append(case)
+        return enc
+
+    base = Tokenizer.from_str(json_text).truncation
+    for text in cases_inputs:
+        enc = add(text)
+        if enc is not None and rng.random() < 0.15:
+            decodes.append({"ids": enc.ids, "skip_special_tokens": True, "text": tok.decode(enc.ids, True)})
+            decodes.append({"ids": enc.ids, "skip_special_tokens": False, "text": tok.decode(enc.ids, False)})
+    for text in rng.sample(cases_inputs, 25):
+        add(text, special=False)
+    for _ in range(30):
+        add(rng.choice(cases_inputs), rng.choice(cases_inputs))
+    long_a = "the quick brown fox jumps over the lazy dog " * 2
+    long_b = "Ein schneller Fuchs über den Hund."
+    for t in TRUNCATIONS:
+        # Both sides overflowing multiply (the library pairs every piece with every piece):
+        # keep the longest_first pairs short.
+        both = ("the lazy dog", long_b) if t["strategy"] == "longest_first" else (long_a, long_b)
+        for a, b in [(long_a, None), both, (long_b, "short"), ("x y", long_a), ("", "")]:
+            if t["strategy"] == "only_second" and b is None:
+                continue
+            add(a, b, True, t)
+            add(a, b, False, t)
+    add(long_a * 6, None, True, None)
+    if base is not None:
+        tok.enable_truncation(**{k: base[k] for k in ("max_length", "stride", "strategy", "direction")})
+    return {"tokenizer": name, "file_truncation": base, "cases": cases, "decode": decodes}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--train-cased", action="store_true")
+    ap.add_argument("--print-quirks", action="store_true")
+    args = ap.parse_args()
+    if args.print_quirks:
+        return print_quirks()
+    if args.train_cased:
+        train_cased()
+    texts = inputs(1234)
+    bert = (FIX / "bert-base-uncased.json").read_text()
+    added = json.loads(bert)
+    added["added_tokens"] += EXTRA_ADDED
+    variants = [
+        ("bert-base-uncased", bert, texts),
+        ("wordpiece-cased", (FIX / "wordpiece-cased.json").read_text(), texts),
+        ("bert-added", json.dumps(added), [t for t in texts if len(t) < 80][:70]),
+    ]
+    for name, text, ins in variants:
+        g = golden(name, text, ins, 99)
+        if name == "bert-added":
+            g["extra_added_tokens"] = EXTRA_ADDED
+        path = FIX / f"golden-{name}.json"
+        path.write_text(json.dumps(g, ensure_ascii=False, separators=(",", ":")))
+        print(path, len(g["cases"]), "cases", path.stat().st_size, "bytes")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+// ember embed: sentence embeddings (or, with --hidden, the last hidden state per token).
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+namespace ember::cli {
+namespace {
+
+struct EmbedFlags {
+  ModelFlags model;
+  std::vector<std::string> texts;
+  std::string pooling;
+  bool normalize = false;
+  bool no_normalize = false;
+  bool jsonl = false;
+  bool hidden = false;
+  int64_t batch_tokens = 8192;
+};
+
+io::PoolingMode parse_pooling(const std::string& s) {
+  if (s == "cls") return io::PoolingMode::kCls;
+  if (s == "mean") return io::PoolingMode::kMean;
+  if (s == "max") return io::PoolingMode::kMax;
+  if (s == "mean_sqrt_len") return io::PoolingMode::kMeanSqrtLen;
+  if (s == "last") return io::PoolingMode::kLastToken;
+  fail(ErrorKind::kInvalidInput, "--pooling '", s, "' is not one of cls, mean, max, mean_sqrt_len, last");
+}
+
+int run_embed(const EmbedFlags& f) {
+  auto options = f.model.options();
+  if (!f.pooling.empty()) options.pooling = parse_pooling(f.pooling);
+  if (f.normalize) options.normalize = true;
+  if (f.no_normalize) options.normalize = false;
+  const auto inputs = read_inputs(f.texts);
+  const auto engine = runtime::Engine::load(f.model.model, options);
+  const int64_t h = engine->config().hidden_size;
+
+  std::string out;
+  if (!f.jsonl)
+    out = cat("{\"model\":", nlohmann::json(f.model.model).dump(), ",\"dimensions\":", h,
+              ",\"pooling\":\"", io::pooling_mode_name(engine->info().pooling),
+              "\",\"normalized\":", engine->info().normalize ? "true" : "false",
+              f.hidden ? ",\"hidden_states\":[" : ",\"embeddings\":[");
+  int64_t total_tokens = 0;
+  size_t next = 0;
+  // Runs the inputs in packed batches of at most batch_tokens tokens, printing as it goes.
+  while (next < inputs.size()) {
+    std::vector<tok::Encoding> encs;
+    int64_t tokens = 0;
+    const size_t first = next;
+    while (next < inputs.size() && (encs.empty() || tokens < f.batch_tokens)) {
+      const auto& in = inputs[next++];
+      encs.push_back(in.pair ? engine->tokenize_pair(in.text, *in.pair) : engine->tokenize(in.text));
+      tokens += static_cast<int64_t>(encs.back().ids.size());
+    }
+    total_tokens += tokens;
+    const auto batch = runtime::Engine::pack(encs);
+    const auto r = engine->run(batch, f.hidden ? runtime::kHidden : runtime::kPooled);
+    for (size_t i = 0; i < encs.size(); ++i) {
+      const size_t index = first + i;
+      const float* v = f.hidden ? r.hidden.data() + batch.seq_begin(i) * h : r.pooled.data() + i * h;
+      const int64_t n = f.hidden ? batch.seq_len(i) * h : h;
+      std::string item;
+      if (f.hidden) {
+        item += '[';
+        for (int64_t t = 0; t < batch.seq_len(i); ++t) {
+          if (t) item += ',';
+          append_floats(item, v + t * h, h);
+        }
+        item += ']';
+      } else {
+        append_floats(item, v, n);
+      }
+      if (f.jsonl) {
+        std::cout << "{\"index\":" << index << ",\"tokens\":" << encs[i].ids.size()
+                  << (f.hidden ? ",\"hidden_state\":" : ",\"embedding\":") << item << "}\n";
+      } else {
+        if (index) out += ',';
+        out += item;
+      }
+    }
+    if (f.jsonl) std::cout.flush();
+  }
+  if (!f.jsonl) std::cout << out << "],\"usage\":{\"prompt_tokens\":" << total_tokens << "}}\n";
+  return 0;
+}
+
+}  // namespace
+
+Runner add_embed(CLI::App& app) {
+  auto f = std::make_shared<EmbedFlags>();
+  f->model.add_to(app);
+  app.add_option("texts", f->texts, "Texts to embed (default: JSON lines on stdin)");
+  app.add_option("--pooling", f->pooling, "Override pooling: cls, mean, max, mean_sqrt_len, last");
+  auto* norm = app.add_flag("--normalize", f->normalize, "L2-normalize the embeddings");
+  app.add_flag("--no-normalize", f->no_normalize, "Do not L2-normalize")->excludes(norm);
+  app.add_flag("--jsonl", f->jsonl, "One JSON object per input, streamed");
+  app.add_flag("--hidden", f->hidden, "Output the last hidden state of every token");
+  app.add_option("--batch-tokens", f->batch_tokens, "Tokens per packed batch")
+      ->check(CLI::PositiveNumber);
+  return [f] { return run_embed(*f); };
+}
+
+}  // namespace ember::cli

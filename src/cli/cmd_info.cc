@@ -1,0 +1,61 @@
+// ember info: what a model is, as Ember loaded it.
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/cpu_features.h"
+#include "core/parallel.h"
+#include "model/architecture.h"
+
+namespace ember::cli {
+namespace {
+
+const char* head_name(model::HeadKind kind) {
+  switch (kind) {
+    case model::HeadKind::kNone: return "none";
+    case model::HeadKind::kSequenceClassification: return "sequence_classification";
+    case model::HeadKind::kTokenClassification: return "token_classification";
+  }
+  return "none";
+}
+
+int run_info(const ModelFlags& f) {
+  const auto engine = runtime::Engine::load(f.model, f.options());
+  const auto& c = engine->config();
+  const auto& i = engine->info();
+  nlohmann::json out = {
+      {"model", i.name},
+      {"dir", i.dir},
+      {"weights", i.weights},
+      {"model_type", c.model_type},
+      {"architecture", c.architecture},
+      {"vocab_size", c.vocab_size},
+      {"hidden_size", c.hidden_size},
+      {"embedding_size", c.embedding_size},
+      {"num_layers", c.num_layers},
+      {"num_heads", c.num_heads},
+      {"intermediate_size", c.intermediate_size},
+      {"max_position_embeddings", c.max_position_embeddings},
+      {"max_length", i.max_length},
+      {"parameters", i.parameters},
+      {"pooling", io::pooling_mode_name(i.pooling)},
+      {"pooling_source", i.pooling_from_config ? "sentence-transformers" : "default"},
+      {"normalize", i.normalize},
+      {"head", head_name(c.head)},
+      {"labels", c.labels},
+      {"tokenizer", i.has_tokenizer},
+      {"isa", isa_name(active_isa())},
+      {"threads", num_threads()},
+  };
+  std::cout << out.dump(2) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+Runner add_info(CLI::App& app) {
+  auto f = std::make_shared<ModelFlags>();
+  f->add_to(app);
+  return [f] { return run_info(*f); };
+}
+
+}  // namespace ember::cli

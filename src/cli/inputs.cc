@@ -1,0 +1,96 @@
+#include <charconv>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+namespace ember::cli {
+
+void ModelFlags::add_to(CLI::App& app) {
+  app.add_option("-m,--model", model, "Model directory, or a name in the model cache")
+      ->capture_default_str();
+  app.add_option("-t,--threads", threads, "Compute threads (0: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-length", max_length, "Tokens per input, special tokens included")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--no-truncate", no_truncate, "Fail on over-long input instead of truncating");
+}
+
+runtime::EngineOptions ModelFlags::options() const {
+  runtime::EngineOptions o;
+  o.threads = threads;
+  o.max_length = max_length;
+  o.truncate = !no_truncate;
+  return o;
+}
+
+TextInput parse_input_line(const std::string& line, size_t line_number) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(ErrorKind::kInvalidInput, "stdin line ", line_number, ": not JSON (", e.what(), ")");
+  }
+  if (j.is_string()) return {j.get<std::string>(), std::nullopt};
+  EMBER_CHECK(j.is_object(), ErrorKind::kInvalidInput, "stdin line ", line_number,
+              ": expected a JSON string or an object with \"text\"");
+  TextInput in;
+  bool found = false;
+  for (const char* key : {"text", "input", "inputs"}) {
+    if (!j.contains(key)) continue;
+    EMBER_CHECK(j[key].is_string(), ErrorKind::kInvalidInput, "stdin line ", line_number, ": \"",
+                key, "\" must be a string");
+    in.text = j[key].get<std::string>();
+    found = true;
+    break;
+  }
+  EMBER_CHECK(found, ErrorKind::kInvalidInput, "stdin line ", line_number,
+              ": the object has no \"text\"");
+  if (j.contains("text_pair")) {
+    EMBER_CHECK(j["text_pair"].is_string(), ErrorKind::kInvalidInput, "stdin line ", line_number,
+                ": \"text_pair\" must be a string");
+    in.pair = j["text_pair"].get<std::string>();
+  }
+  return in;
+}
+
+std::vector<TextInput> read_inputs(const std::vector<std::string>& args) {
+  std::vector<TextInput> inputs;
+  if (!args.empty()) {
+    for (const auto& a : args) inputs.push_back({a, std::nullopt});
+    return inputs;
+  }
+  std::string line;
+  size_t n = 0;
+  while (std::getline(std::cin, line)) {
+    ++n;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    inputs.push_back(parse_input_line(line, n));
+  }
+  EMBER_CHECK(!inputs.empty(), ErrorKind::kInvalidInput,
+              "no input: give texts as arguments or JSON lines on stdin");
+  return inputs;
+}
+
+void append_float(std::string& out, float v) {
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
+  }
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, ec == std::errc() ? end : buf);
+}
+
+void append_floats(std::string& out, const float* v, int64_t n) {
+  out += '[';
+  for (int64_t i = 0; i < n; ++i) {
+    if (i) out += ',';
+    append_float(out, v[i]);
+  }
+  out += ']';
+}
+
+}  // namespace ember::cli

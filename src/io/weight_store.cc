@@ -1,0 +1,119 @@
+#include "io/weight_store.h"
+
+#include <cstdint>
+#include <cstring>
+
+#include "io/safetensors.h"
+
+namespace ember::io {
+namespace {
+
+// Widens (or narrows, for F64) one floating tensor into owned, aligned F32 memory. Reads go
+// through memcpy because safetensors data need not be aligned for its dtype.
+AlignedBuffer<float> to_f32(const Tensor& t) {
+  const size_t n = static_cast<size_t>(t.numel());
+  AlignedBuffer<float> out(n == 0 ? 1 : n);
+  const auto* src = static_cast<const uint8_t*>(t.data);
+  switch (t.dtype) {
+    case DType::kF32:
+      if (n) std::memcpy(out.data(), src, n * sizeof(float));
+      break;
+    case DType::kF16:
+    case DType::kBF16:
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, src + 2 * i, 2);
+        out[i] = t.dtype == DType::kF16 ? half_to_float(h) : bf16_to_float(h);
+      }
+      break;
+    case DType::kF64:
+      for (size_t i = 0; i < n; ++i) {
+        double d;
+        std::memcpy(&d, src + 8 * i, 8);
+        out[i] = static_cast<float>(d);
+      }
+      break;
+    default:
+      fail(ErrorKind::kInternal, "to_f32 on ", dtype_name(t.dtype));
+  }
+  return out;
+}
+
+bool is_float(DType d) {
+  return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16 || d == DType::kF64;
+}
+
+}  // namespace
+
+WeightStore WeightStore::from_safetensors(const std::filesystem::path& path) {
+  const SafetensorsFile file = SafetensorsFile::open(path);
+  WeightStore store;
+  store.origin_ = file.origin();
+  store.keep_alive(file.mapping());
+  for (const auto& [name, t] : file.tensors()) {
+    const bool aligned = reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0;
+    if (t.dtype == DType::kF32 && aligned) {
+      store.add_view(name, t);  // zero copy: the view points into the mapping
+    } else if (is_float(t.dtype)) {
+      store.add_owned(name, t.shape, to_f32(t));
+    } else {
+      // Integer tensors (BERT's embeddings.position_ids) are kept with their dtype so that
+      // has()/names() reflect the file, but get() refuses them: models read only F32.
+      store.tensors_[name] = t;
+    }
+  }
+  return store;
+}
+
+bool WeightStore::has(const std::string& name) const {
+  return tensors_.count(name) != 0;
+}
+
+Tensor WeightStore::get(const std::string& name) const {
+  const auto it = tensors_.find(name);
+  if (it == tensors_.end()) fail(ErrorKind::kNotFound, origin_, ": missing tensor '", name, "'");
+  if (it->second.dtype != DType::kF32)
+    fail(ErrorKind::kUnsupported, origin_, ": tensor '", name, "' is ",
+         dtype_name(it->second.dtype), ", not a floating-point weight");
+  return it->second;
+}
+
+Tensor WeightStore::get(const std::string& name, const Shape& expected) const {
+  Tensor t = get(name);
+  if (!(t.shape == expected))
+    fail(ErrorKind::kInvalidInput, origin_, ": tensor '", name, "' has shape ", t.shape.str(),
+         ", expected ", expected.str());
+  return t;
+}
+
+std::vector<std::string> WeightStore::names() const {
+  std::vector<std::string> out;
+  out.reserve(tensors_.size());
+  for (const auto& [name, t] : tensors_) out.push_back(name);
+  return out;
+}
+
+void WeightStore::add_owned(const std::string& name, const Shape& shape,
+                            AlignedBuffer<float> data) {
+  EMBER_CHECK(data.size() >= static_cast<size_t>(shape.numel()), ErrorKind::kInternal,
+              "add_owned('", name, "'): buffer of ", data.size(), " floats for shape ",
+              shape.str());
+  auto owned = std::make_shared<AlignedBuffer<float>>(std::move(data));
+  tensors_[name] = Tensor{DType::kF32, shape, owned->data()};
+  owned_.push_back(std::move(owned));
+}
+
+void WeightStore::add_view(const std::string& name, const Tensor& f32_tensor) {
+  EMBER_CHECK(f32_tensor.dtype == DType::kF32, ErrorKind::kInternal, "add_view('", name,
+              "'): tensor is ", dtype_name(f32_tensor.dtype), ", not F32");
+  tensors_[name] = f32_tensor;
+}
+
+int64_t WeightStore::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& [name, t] : tensors_)
+    if (t.dtype == DType::kF32) n += t.numel();
+  return n;
+}
+
+}  // namespace ember::io

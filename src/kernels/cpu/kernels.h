@@ -1,0 +1,75 @@
+// CPU kernels: one row (or one attention head) at a time, single-threaded; ops/ checks the
+// arguments, splits the work over threads and picks the ISA. Names carry dtype and ISA.
+// Every *_avx2 kernel has a *_scalar twin that computes the same thing without SIMD; the
+// twins are the fallback on CPUs without AVX2 and the reference in tests. The AVX2 kernels
+// also serve AVX-512 machines for now.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ember::kernels {
+
+// --- GEMM -----------------------------------------------------------------------------------
+// y[M, N] = x[M, K] * w[N, K]^T (row-major, w in PyTorch's Linear layout), through oneDNN's
+// dnnl_sgemm on the calling thread's OpenMP pool. Throws Error(kInternal) if oneDNN fails.
+void sgemm_nt_f32_dnnl(int64_t m, int64_t n, int64_t k, const float* x, int64_t ldx, const float* w,
+                       int64_t ldw, float* y, int64_t ldy);
+
+// --- Row epilogues: y[i] = act(y[i] + bias[i]) for i < n; bias may be null ------------------
+void bias_f32_scalar(float* y, const float* bias, int64_t n);
+void bias_f32_avx2(float* y, const float* bias, int64_t n);
+void bias_relu_f32_scalar(float* y, const float* bias, int64_t n);
+void bias_relu_f32_avx2(float* y, const float* bias, int64_t n);
+void bias_tanh_f32_scalar(float* y, const float* bias, int64_t n);
+void bias_tanh_f32_avx2(float* y, const float* bias, int64_t n);
+// GELU, erf form: 0.5 v (1 + erf(v / sqrt 2)), as PyTorch's gelu().
+void bias_gelu_erf_f32_scalar(float* y, const float* bias, int64_t n);
+void bias_gelu_erf_f32_avx2(float* y, const float* bias, int64_t n);
+// GELU, tanh form: 0.5 v (1 + tanh(sqrt(2/pi) (v + 0.044715 v^3))), as gelu(approximate='tanh').
+void bias_gelu_tanh_f32_scalar(float* y, const float* bias, int64_t n);
+void bias_gelu_tanh_f32_avx2(float* y, const float* bias, int64_t n);
+
+// --- Elementwise math (exposed so that tests can check the vector approximations) ----------
+void exp_f32_scalar(const float* x, float* y, int64_t n);
+void exp_f32_avx2(const float* x, float* y, int64_t n);
+void erf_f32_scalar(const float* x, float* y, int64_t n);
+void erf_f32_avx2(const float* x, float* y, int64_t n);
+
+// --- Normalisation ---------------------------------------------------------------------------
+// One row: x[i] = (s[i] - mean(s)) / sqrt(var(s) + eps) * gamma[i] + beta[i] with
+// s = x + residual (residual may be null). Two passes over s, in float.
+void layer_norm_f32_scalar(float* x, const float* residual, int64_t n, const float* gamma,
+                           const float* beta, float eps);
+void layer_norm_f32_avx2(float* x, const float* residual, int64_t n, const float* gamma,
+                         const float* beta, float eps);
+
+// One row, in place: x = exp(x - max x) / sum.
+void softmax_f32_scalar(float* x, int64_t n);
+void softmax_f32_avx2(float* x, int64_t n);
+
+// --- Attention -------------------------------------------------------------------------------
+// One head of one sequence, for a range of query rows:
+// out[i, :] = softmax_j(scale * q[i, :] . k[j, :]) v[j, :], i < q_rows, j < kv_len,
+// each operand a [rows, head_dim] slice of a row-major matrix with its own row stride.
+struct AttentionHeadArgs {
+  const float* q;  // first query row of the range
+  int64_t ldq;
+  const float* k;  // first key row of the sequence
+  int64_t ldk;
+  const float* v;  // first value row of the sequence
+  int64_t ldv;
+  float* out;  // first output row of the range
+  int64_t ldo;
+  int64_t q_rows;
+  int64_t kv_len;
+  int64_t head_dim;
+  float scale;
+  float* scratch;  // attention_scratch_floats(...) floats, 32-byte aligned
+};
+size_t attention_scratch_floats_scalar(int64_t q_rows, int64_t kv_len, int64_t head_dim);
+size_t attention_scratch_floats_avx2(int64_t q_rows, int64_t kv_len, int64_t head_dim);
+void attention_head_f32_scalar(const AttentionHeadArgs& args);
+void attention_head_f32_avx2(const AttentionHeadArgs& args);
+
+}  // namespace ember::kernels

@@ -1,0 +1,110 @@
+// ops::attention: splits a packed batch into (sequence, head, query range) tasks, balances
+// them over the threads by cost, and runs one head kernel per task.
+#include <cmath>
+#include <vector>
+
+#include "core/aligned_buffer.h"
+#include "core/error.h"
+#include "core/parallel.h"
+#include "kernels/cpu/kernels.h"
+#include "ops/ops.h"
+#include "ops/row_dispatch.h"
+
+namespace ember::ops {
+namespace {
+
+// Query rows per task: enough to amortise packing K^T in the kernel, small enough that
+// one sequence of 512 tokens still splits into several tasks per head.
+constexpr int64_t kTaskRows = 128;
+
+struct Task {
+  int64_t seq, head, q0, rows;
+};
+
+void check_args(const int32_t* cu_seqlens, int64_t batch, int64_t heads, int64_t head_dim,
+                float scale, int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo) {
+  EMBER_CHECK(batch >= 0 && heads > 0 && head_dim > 0, ErrorKind::kInternal,
+              "attention: bad shape batch=", batch, " heads=", heads, " head_dim=", head_dim);
+  const int64_t width = heads * head_dim;
+  EMBER_CHECK(ldq >= width && ldk >= width && ldv >= width && ldo >= width, ErrorKind::kInternal,
+              "attention: row strides (", ldq, ", ", ldk, ", ", ldv, ", ", ldo,
+              ") must be >= heads * head_dim = ", width);
+  EMBER_CHECK(std::isfinite(scale), ErrorKind::kInternal, "attention: scale is not finite");
+  EMBER_CHECK(cu_seqlens != nullptr, ErrorKind::kInternal, "attention: null cu_seqlens");
+  EMBER_CHECK(cu_seqlens[0] >= 0, ErrorKind::kInternal,
+              "attention: cu_seqlens[0] = ", cu_seqlens[0], " < 0");
+  for (int64_t s = 0; s < batch; ++s) {
+    EMBER_CHECK(cu_seqlens[s + 1] >= cu_seqlens[s], ErrorKind::kInternal,
+                "attention: cu_seqlens decreases at ", s + 1, " (", cu_seqlens[s], " -> ",
+                cu_seqlens[s + 1], ")");
+  }
+}
+
+}  // namespace
+
+void attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v,
+               int64_t ldv, const int32_t* cu_seqlens, int64_t batch, int64_t heads,
+               int64_t head_dim, float scale, float* out, int64_t ldo) {
+  check_args(cu_seqlens, batch, heads, head_dim, scale, ldq, ldk, ldv, ldo);
+  if (batch == 0 || cu_seqlens[batch] == cu_seqlens[0]) return;
+  EMBER_CHECK(q && k && v && out, ErrorKind::kInternal, "attention: null q, k, v or out");
+
+  std::vector<Task> tasks;
+  std::vector<double> cost_end;  // cumulative cost after each task
+  double total = 0.0;
+  for (int64_t s = 0; s < batch; ++s) {
+    const int64_t len = cu_seqlens[s + 1] - cu_seqlens[s];
+    for (int64_t h = 0; h < heads; ++h) {
+      for (int64_t q0 = 0; q0 < len; q0 += kTaskRows) {
+        const int64_t rows = len - q0 < kTaskRows ? len - q0 : kTaskRows;
+        tasks.push_back({s, h, q0, rows});
+        total += static_cast<double>(rows) * static_cast<double>(len + 8);  // + packing
+        cost_end.push_back(total);
+      }
+    }
+  }
+
+  const bool avx2 = detail::use_avx2();
+  const auto kernel = avx2 ? kernels::attention_head_f32_avx2 : kernels::attention_head_f32_scalar;
+  const auto scratch_floats =
+      avx2 ? kernels::attention_scratch_floats_avx2 : kernels::attention_scratch_floats_scalar;
+  auto run = [&](const Task& t) {
+    thread_local AlignedBuffer<float> scratch;
+    const int64_t start = cu_seqlens[t.seq];
+    const int64_t len = cu_seqlens[t.seq + 1] - start;
+    scratch.resize(scratch_floats(t.rows, len, head_dim));
+    const int64_t col = t.head * head_dim;
+    kernels::AttentionHeadArgs a{};
+    a.q = q + (start + t.q0) * ldq + col;
+    a.ldq = ldq;
+    a.k = k + start * ldk + col;
+    a.ldk = ldk;
+    a.v = v + start * ldv + col;
+    a.ldv = ldv;
+    a.out = out + (start + t.q0) * ldo + col;
+    a.ldo = ldo;
+    a.q_rows = t.rows;
+    a.kv_len = len;
+    a.head_dim = head_dim;
+    a.scale = scale;
+    a.scratch = scratch.data();
+    kernel(a);
+  };
+
+  // Parts of equal cost (a few per thread), each a contiguous range of tasks.
+  const int64_t n_tasks = static_cast<int64_t>(tasks.size());
+  const int64_t wanted = 4 * static_cast<int64_t>(num_threads());
+  const int64_t parts = n_tasks < wanted ? n_tasks : wanted;
+  std::vector<int64_t> bounds(parts + 1, n_tasks);
+  bounds[0] = 0;
+  for (int64_t p = 1, t = 0; p < parts; ++p) {
+    const double target = total * static_cast<double>(p) / static_cast<double>(parts);
+    while (t < n_tasks && cost_end[t] <= target) ++t;
+    bounds[p] = t;
+  }
+  parallel_for(parts, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = bounds[b]; t < bounds[e]; ++t) run(tasks[t]);
+  });
+}
+
+}  // namespace ember::ops

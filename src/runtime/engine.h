@@ -1,0 +1,89 @@
+// An Engine is one loaded model ready to serve: encoder + head + tokenizer + pooling, with
+// activation buffers reused across calls. run() takes a packed Batch; the convenience calls
+// (embed, classify) tokenize, pack and run. One run at a time per Engine (a mutex guards the
+// workspace); the compute inside a run uses all configured threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "io/sentence_transformers.h"
+#include "model/batch.h"
+#include "model/encoder.h"
+#include "tokenizer/tokenizer.h"
+
+namespace ember::runtime {
+
+struct EngineOptions {
+  int threads = 0;                        // 0: all cores
+  std::optional<int64_t> max_length;      // override of the model's limit (clamped to it)
+  bool truncate = true;                   // false: over-long input is an error
+  std::optional<io::PoolingMode> pooling; // override of the sentence-transformers config
+  std::optional<bool> normalize;          // likewise
+};
+
+struct ModelInfo {
+  std::string name;         // what the user asked for
+  std::string dir;
+  std::string weights;      // "safetensors" or "onnx"
+  int64_t max_length = 0;   // tokens per sequence, special tokens included
+  io::PoolingMode pooling = io::PoolingMode::kMean;
+  bool normalize = false;
+  bool pooling_from_config = false;  // false: defaults, no sentence-transformers metadata
+  bool has_tokenizer = false;
+  int64_t parameters = 0;
+};
+
+enum Output : unsigned {
+  kHidden = 1u << 0,       // last hidden state [T, H]
+  kPooled = 1u << 1,       // sentence embeddings [B, H]
+  kSeqLogits = 1u << 2,    // sequence classification logits [B, C]
+  kTokenLogits = 1u << 3,  // token classification logits [T, C]
+};
+
+struct RunResult {
+  int64_t hidden_size = 0;
+  int64_t num_labels = 0;
+  std::vector<float> hidden;
+  std::vector<float> pooled;
+  std::vector<float> seq_logits;
+  std::vector<float> token_logits;
+};
+
+class Engine {
+ public:
+  static std::unique_ptr<Engine> load(const std::string& model, const EngineOptions& options = {});
+
+  const model::EncoderConfig& config() const { return encoder_->config(); }
+  const ModelInfo& info() const { return info_; }
+  bool has_tokenizer() const { return tokenizer_.has_value(); }
+  const tok::Tokenizer& tokenizer() const;  // kUnsupported if the model has none
+
+  // Tokenizes with the model's length rule: truncate to max_length, or kInvalidInput when
+  // truncation is off and the text is longer.
+  tok::Encoding tokenize(std::string_view text) const;
+  tok::Encoding tokenize_pair(std::string_view a, std::string_view b) const;
+  static model::Batch pack(const std::vector<tok::Encoding>& encodings);
+
+  RunResult run(const model::Batch& batch, unsigned outputs) const;
+
+  // Convenience: [texts.size()][hidden] sentence embeddings.
+  std::vector<std::vector<float>> embed(const std::vector<std::string>& texts) const;
+
+ private:
+  Engine() = default;
+  tok::Encoding check_length(tok::Encoding enc) const;
+
+  ModelInfo info_;
+  std::unique_ptr<model::Encoder> encoder_;
+  std::optional<tok::Tokenizer> tokenizer_;
+  mutable std::mutex mutex_;
+  mutable model::Workspace workspace_;
+};
+
+}  // namespace ember::runtime

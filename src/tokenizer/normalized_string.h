@@ -1,0 +1,167 @@
+// A piece of input text under normalization. Every normalized byte keeps the range of original
+// bytes it came from (its alignment), which is how token offsets point back into the caller's
+// text after lowercasing, accent stripping, inserted spaces and removed control characters.
+// Semantics follow the `tokenizers` library's NormalizedString: a replaced character keeps the
+// alignment of the character it replaces, an inserted one takes that of the character before.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "tokenizer/utf8.h"
+
+namespace ember::tok {
+
+enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
+
+// A half-open byte range [begin, end).
+struct ByteSpan {
+  uint32_t begin = 0;
+  uint32_t end = 0;
+  bool operator==(const ByteSpan&) const = default;
+};
+
+// One piece of a pattern search over the normalized text: matches and the gaps between them,
+// together covering the whole string in order.
+struct SplitMatch {
+  size_t begin = 0;
+  size_t end = 0;
+  bool is_match = false;
+};
+
+class NormalizedString {
+ public:
+  NormalizedString() = default;
+  // `original` is not copied: it must outlive this object (it is the caller's input).
+  explicit NormalizedString(std::string_view original);
+
+  const std::string& get() const { return normalized_; }
+  std::string_view original() const { return original_; }
+  bool empty() const { return normalized_.empty(); }
+  size_t size() const { return normalized_.size(); }
+  // The byte range of original() within the whole input.
+  std::pair<size_t, size_t> offsets_original() const { return {shift_, shift_ + original_.size()}; }
+  // Alignment (relative to original()) of the normalized byte at `i`.
+  ByteSpan alignment(size_t i) const { return alignments_[i]; }
+
+  // Original range (in whole-input bytes) of normalized bytes [begin, end), as the library
+  // converts token offsets. nullopt when the range is outside the string.
+  std::optional<std::pair<size_t, size_t>> to_original(size_t begin, size_t end) const;
+
+  // Whole-string edits.
+  template <typename Keep>
+  void filter(Keep keep);
+  template <typename Map>
+  void map(Map f);
+  void lowercase();
+  void nfd() { decompose(false); }
+  void nfkd() { decompose(true); }
+  void nfc() { compose(false); }
+  void nfkc() { compose(true); }
+  void strip(bool left, bool right);
+  // Replaces every character for which pred is true by " c " (BertNormalizer's CJK rule).
+  template <typename Pred>
+  void pad_with_spaces(Pred pred);
+
+  // A copy of normalized bytes [begin, end) (char boundaries) that keeps its alignments.
+  NormalizedString slice(size_t begin, size_t end) const;
+  std::vector<NormalizedString> split(const std::vector<SplitMatch>& matches,
+                                      SplitBehavior behavior) const;
+  // Each character for which pred is true is a match of its own; runs of others are gaps.
+  template <typename Pred>
+  std::vector<SplitMatch> find_chars(Pred pred) const;
+
+ private:
+  // Rebuilds the normalized text from (code point, alignment) pairs.
+  class Builder;
+  void decompose(bool compat);
+  void compose(bool compat);
+
+  std::string_view original_;
+  size_t shift_ = 0;
+  std::string normalized_;
+  std::vector<ByteSpan> alignments_;  // one per normalized byte
+};
+
+class NormalizedString::Builder {
+ public:
+  explicit Builder(size_t reserve) {
+    text_.reserve(reserve);
+    align_.reserve(reserve);
+  }
+  void push(char32_t c, ByteSpan a) {
+    const size_t before = text_.size();
+    append_utf8(text_, c);
+    align_.insert(align_.end(), text_.size() - before, a);
+  }
+  void finish(NormalizedString& s) {
+    s.normalized_ = std::move(text_);
+    s.alignments_ = std::move(align_);
+  }
+
+ private:
+  std::string text_;
+  std::vector<ByteSpan> align_;
+};
+
+template <typename Keep>
+void NormalizedString::filter(Keep keep) {
+  Builder b(normalized_.size());
+  for (size_t i = 0; i < normalized_.size();) {
+    const ByteSpan a = alignments_[i];
+    const char32_t c = decode_utf8(normalized_, i);
+    if (keep(c)) b.push(c, a);
+  }
+  b.finish(*this);
+}
+
+template <typename Map>
+void NormalizedString::map(Map f) {
+  Builder b(normalized_.size());
+  for (size_t i = 0; i < normalized_.size();) {
+    const ByteSpan a = alignments_[i];
+    b.push(f(decode_utf8(normalized_, i)), a);
+  }
+  b.finish(*this);
+}
+
+template <typename Pred>
+void NormalizedString::pad_with_spaces(Pred pred) {
+  Builder b(normalized_.size() + 16);
+  for (size_t i = 0; i < normalized_.size();) {
+    const ByteSpan a = alignments_[i];
+    const char32_t c = decode_utf8(normalized_, i);
+    if (pred(c)) {
+      b.push(U' ', a);
+      b.push(c, a);
+      b.push(U' ', a);
+    } else {
+      b.push(c, a);
+    }
+  }
+  b.finish(*this);
+}
+
+template <typename Pred>
+std::vector<SplitMatch> NormalizedString::find_chars(Pred pred) const {
+  std::vector<SplitMatch> out;
+  size_t gap_start = 0;
+  for (size_t i = 0; i < normalized_.size();) {
+    const size_t start = i;
+    const char32_t c = decode_utf8(normalized_, i);
+    if (pred(c)) {
+      if (gap_start < start) out.push_back({gap_start, start, false});
+      out.push_back({start, i, true});
+      gap_start = i;
+    }
+  }
+  if (gap_start < normalized_.size()) out.push_back({gap_start, normalized_.size(), false});
+  return out;
+}
+
+}  // namespace ember::tok

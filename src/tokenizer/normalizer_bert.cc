@@ -1,0 +1,37 @@
+// BertNormalizer: the original BERT BasicTokenizer cleaning, step for step in its order.
+#include "tokenizer/normalizer.h"
+#include "tokenizer/unicode_props.h"
+
+namespace ember::tok {
+namespace {
+
+class BertNormalizer final : public Normalizer {
+ public:
+  explicit BertNormalizer(const BertNormalizerOptions& o) : o_(o) {}
+
+  void normalize(NormalizedString& s) const override {
+    if (o_.clean_text) {
+      // Removal runs before the whitespace mapping, so controls that are also whitespace
+      // (U+000B, U+000C, U+0085) are removed, as in the library.
+      s.filter([](char32_t c) { return !(c == 0 || c == 0xFFFD || is_bert_control(c)); });
+      s.map([](char32_t c) { return is_whitespace(c) ? U' ' : c; });
+    }
+    if (o_.handle_chinese_chars) s.pad_with_spaces(is_chinese_char);
+    if (o_.strip_accents.value_or(o_.lowercase)) {
+      s.nfd();
+      s.filter([](char32_t c) { return !is_mark_nonspacing(c); });
+    }
+    if (o_.lowercase) s.lowercase();
+  }
+
+ private:
+  BertNormalizerOptions o_;
+};
+
+}  // namespace
+
+std::unique_ptr<Normalizer> make_bert_normalizer(const BertNormalizerOptions& options) {
+  return std::make_unique<BertNormalizer>(options);
+}
+
+}  // namespace ember::tok

@@ -1,0 +1,125 @@
+// WeightStore over safetensors: F32 in place, F16/BF16/F64 widened exactly, integer tensors
+// refused by get(), misaligned F32 copied, errors naming tensor, shapes and file.
+#include "io/weight_store.h"
+
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "io/io_test_util.h"
+
+namespace ember::io {
+namespace {
+
+using testing::bytes_of;
+using testing::expect_error;
+using testing::safetensors_bytes;
+
+class WeightStoreTest : public ::testing::Test {
+ protected:
+  std::filesystem::path write(const std::string& header, const std::string& data) {
+    const auto path = dir_.path() / "model.safetensors";
+    testing::write_file(path, safetensors_bytes(header, data));
+    return path;
+  }
+  testing::TempDir dir_;
+};
+
+TEST_F(WeightStoreTest, WidensF16AndBF16Exactly) {
+  // F16: 1.0, -2.0, 65504 (max), 2^-24 (smallest subnormal); BF16: 1.0, -0.5, 3.0e38ish, pi-ish
+  const std::vector<uint16_t> f16 = {0x3c00, 0xc000, 0x7bff, 0x0001};
+  const std::vector<uint16_t> bf16 = {0x3f80, 0xbf00, 0x7f7f, 0x4049};
+  const auto path = write(R"({"h":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]},)"
+                          R"("b":{"dtype":"BF16","shape":[4],"data_offsets":[8,16]},)"
+                          R"("d":{"dtype":"F64","shape":[1],"data_offsets":[16,24]}})",
+                          bytes_of(f16) + bytes_of(bf16) + bytes_of(std::vector<double>{0.25}));
+  const WeightStore store = WeightStore::from_safetensors(path);
+  const Tensor h = store.get("h", Shape{2, 2});
+  EXPECT_EQ(h.dtype, DType::kF32);
+  EXPECT_EQ(h.f32()[0], 1.0f);
+  EXPECT_EQ(h.f32()[1], -2.0f);
+  EXPECT_EQ(h.f32()[2], 65504.0f);
+  EXPECT_EQ(h.f32()[3], std::ldexp(1.0f, -24));
+  const Tensor b = store.get("b", Shape{4});
+  EXPECT_EQ(b.f32()[0], 1.0f);
+  EXPECT_EQ(b.f32()[1], -0.5f);
+  EXPECT_EQ(b.f32()[2], std::ldexp(255.0f / 128.0f, 127));  // 0x7f7f: 1.9921875 * 2^127
+  EXPECT_EQ(b.f32()[3], 3.140625f);
+  EXPECT_EQ(store.get("d").f32()[0], 0.25f);
+  // Widened data is owned and aligned for SIMD loads.
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(h.data) % 64, 0u);
+}
+
+TEST_F(WeightStoreTest, F32IsZeroCopyWhenAlignedAndCopiedWhenNot) {
+  // The header is padded to a multiple of 8, so the data section starts 4-byte aligned:
+  // tensor "a" at data offset 0 is aligned, tensor "u" at data offset 9 is not.
+  std::string header = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                       R"("u":{"dtype":"F32","shape":[1],"data_offsets":[9,13]}})";
+  header.resize((header.size() + 7) / 8 * 8, ' ');
+  std::string data(13, '\0');
+  const float a0 = 3.5f, a1 = -1.25f, u0 = 42.0f;
+  std::memcpy(&data[0], &a0, 4);
+  std::memcpy(&data[4], &a1, 4);
+  std::memcpy(&data[9], &u0, 4);
+  const WeightStore store = WeightStore::from_safetensors(write(header, data));
+  const Tensor a = store.get("a", Shape{2});
+  const Tensor u = store.get("u", Shape{1});
+  EXPECT_EQ(a.f32()[1], -1.25f);
+  EXPECT_EQ(u.f32()[0], 42.0f);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(u.data) % alignof(float), 0u);
+  // "a" is a view into the mapping, whose start is page aligned.
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(a.data) % 4096, 8 + header.size());
+}
+
+TEST_F(WeightStoreTest, IntegerTensorsAreKeptButNotReturned) {
+  const auto path = write(R"({"embeddings.position_ids":{"dtype":"I64","shape":[1,2],)"
+                          R"("data_offsets":[0,16]}})",
+                          bytes_of(std::vector<int64_t>{0, 1}));
+  const WeightStore store = WeightStore::from_safetensors(path);
+  EXPECT_TRUE(store.has("embeddings.position_ids"));
+  expect_error([&] { store.get("embeddings.position_ids"); }, ErrorKind::kUnsupported,
+               "tensor 'embeddings.position_ids' is I64");
+}
+
+TEST_F(WeightStoreTest, MissingTensorAndShapeMismatch) {
+  const auto path = write(R"({"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}})",
+                          bytes_of(std::vector<float>(6, 1.0f)));
+  const WeightStore store = WeightStore::from_safetensors(path);
+  expect_error([&] { store.get("x", Shape{1}); }, ErrorKind::kNotFound,
+               path.string() + ": missing tensor 'x'");
+  expect_error(
+      [&] {
+        store.get("w", Shape{3, 2});
+      },
+      ErrorKind::kInvalidInput, path.string() + ": tensor 'w' has shape [2, 3], expected [3, 2]");
+  EXPECT_EQ(store.names(), std::vector<std::string>{"w"});
+}
+
+TEST_F(WeightStoreTest, ViewsOutliveTheStoreCopyTheyCameFrom) {
+  WeightStore copy;
+  Tensor t;
+  {
+    const WeightStore store = WeightStore::from_safetensors(
+        write(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+              bytes_of(std::vector<float>{9.f})));
+    copy = store;  // shares the mapping
+    t = copy.get("w");
+  }
+  EXPECT_EQ(t.f32()[0], 9.f);
+}
+
+TEST(WeightStore, AddOwnedAndView) {
+  WeightStore store;
+  store.set_origin("mem");
+  AlignedBuffer<float> buf(3);
+  buf[0] = 1, buf[1] = 2, buf[2] = 3;
+  store.add_owned("x", Shape{3}, std::move(buf));
+  static const float kView[2] = {4, 5};
+  store.add_view("v", Tensor{DType::kF32, Shape{2}, kView});
+  EXPECT_EQ(store.get("x", Shape{3}).f32()[2], 3.f);
+  EXPECT_EQ(store.get("v").f32(), kView);
+  expect_error([&] { store.get("y"); }, ErrorKind::kNotFound, "mem: missing tensor 'y'");
+}
+
+}  // namespace
+}  // namespace ember::io

@@ -1,0 +1,152 @@
+// A broken model directory gives a typed error naming what is wrong, never a crash.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "runtime/engine.h"
+
+namespace ember {
+namespace {
+namespace fs = std::filesystem;
+
+const fs::path kTiny = fs::path(EMBER_SOURCE_DIR) / "tests/fixtures/models/tiny-bert-seqcls";
+
+class BrokenModel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           cat("ember-broken-", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::copy(kTiny, dir_, fs::copy_options::recursive);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  void edit_config(const std::function<void(nlohmann::json&)>& edit) {
+    std::ifstream in(dir_ / "config.json");
+    nlohmann::json j = nlohmann::json::parse(in);
+    edit(j);
+    std::ofstream(dir_ / "config.json") << j.dump(2);
+  }
+  // Loads and returns the error; fails the test if loading succeeds.
+  Error load_error() {
+    try {
+      runtime::Engine::load(dir_.string());
+    } catch (const Error& e) {
+      return e;
+    }
+    ADD_FAILURE() << "loading " << dir_ << " succeeded";
+    return Error(ErrorKind::kInternal, "");
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(BrokenModel, IntactCopyLoads) { EXPECT_NO_THROW(runtime::Engine::load(dir_.string())); }
+
+TEST_F(BrokenModel, UnknownArchitecture) {
+  edit_config([](auto& j) { j["model_type"] = "gpt2"; });
+  const Error e = load_error();
+  EXPECT_EQ(e.kind(), ErrorKind::kUnsupported);
+  EXPECT_NE(std::string(e.what()).find("gpt2"), std::string::npos) << e.what();
+}
+
+TEST_F(BrokenModel, ConfigDisagreesWithWeights) {
+  edit_config([](auto& j) { j["intermediate_size"] = j["intermediate_size"].template get<int>() * 2; });
+  const Error e = load_error();
+  EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput);
+  EXPECT_NE(std::string(e.what()).find("intermediate.dense.weight"), std::string::npos) << e.what();
+}
+
+TEST_F(BrokenModel, MoreLayersThanWeights) {
+  edit_config([](auto& j) { j["num_hidden_layers"] = 7; });
+  const Error e = load_error();
+  EXPECT_EQ(e.kind(), ErrorKind::kNotFound);
+  EXPECT_NE(std::string(e.what()).find("layer.2"), std::string::npos) << e.what();
+}
+
+TEST_F(BrokenModel, HeadsDoNotDivideHidden) {
+  edit_config([](auto& j) { j["num_attention_heads"] = 5; });
+  EXPECT_EQ(load_error().kind(), ErrorKind::kInvalidInput);
+}
+
+TEST_F(BrokenModel, WrongTypeInConfig) {
+  edit_config([](auto& j) { j["hidden_size"] = "thirty-two"; });
+  const Error e = load_error();
+  EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput);
+  EXPECT_NE(std::string(e.what()).find("hidden_size"), std::string::npos) << e.what();
+}
+
+TEST_F(BrokenModel, UnsupportedActivation) {
+  edit_config([](auto& j) { j["hidden_act"] = "swish"; });
+  EXPECT_EQ(load_error().kind(), ErrorKind::kUnsupported);
+}
+
+TEST_F(BrokenModel, TruncatedWeights) {
+  const auto path = dir_ / "model.safetensors";
+  fs::resize_file(path, fs::file_size(path) / 2);
+  EXPECT_EQ(load_error().kind(), ErrorKind::kInvalidInput);
+}
+
+TEST_F(BrokenModel, ConfigNotJson) {
+  std::ofstream(dir_ / "config.json") << "{\"model_type\": \"bert\", ";
+  EXPECT_EQ(load_error().kind(), ErrorKind::kInvalidInput);
+}
+
+TEST_F(BrokenModel, MissingConfig) {
+  fs::remove(dir_ / "config.json");
+  EXPECT_EQ(load_error().kind(), ErrorKind::kInvalidInput);
+}
+
+TEST_F(BrokenModel, MissingWeights) {
+  fs::remove(dir_ / "model.safetensors");
+  EXPECT_EQ(load_error().kind(), ErrorKind::kInvalidInput);
+}
+
+TEST(ModelErrors, UnknownModelNameIsNotFound) {
+  try {
+    runtime::Engine::load("no-such-model-anywhere");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kNotFound);
+  }
+}
+
+TEST(ModelErrors, OutOfVocabularyIdIsInvalidInput) {
+  const auto engine = runtime::Engine::load(kTiny.string());
+  model::Batch b;
+  const std::vector<int32_t> ids{2, static_cast<int32_t>(engine->config().vocab_size), 3};
+  b.add(ids);
+  try {
+    engine->run(b, runtime::kPooled);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput);
+  }
+  // The engine still works after a bad request.
+  model::Batch good;
+  good.add(std::vector<int32_t>{2, 5, 3});
+  EXPECT_EQ(engine->run(good, runtime::kPooled).pooled.size(),
+            static_cast<size_t>(engine->config().hidden_size));
+}
+
+TEST(ModelErrors, TooLongWithoutTruncationIsInvalidInput) {
+  runtime::EngineOptions o;
+  o.truncate = false;
+  o.max_length = 8;
+  const auto engine = runtime::Engine::load(kTiny.string(), o);
+  EXPECT_NO_THROW(engine->tokenize("one two"));
+  try {
+    engine->tokenize("one two three four five six seven eight nine ten");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput);
+  }
+}
+
+}  // namespace
+}  // namespace ember

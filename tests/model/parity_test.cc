@@ -1,0 +1,175 @@
+// Parity with the Hugging Face stack (transformers / sentence-transformers / onnxruntime) on
+// every reference model, and batched == single. The references are committed fixtures made
+// by scripts/make_reference.py; a missing fixture or model fails, it is never skipped.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+#include "model/reference.h"
+#include "runtime/engine.h"
+
+namespace ember {
+namespace {
+
+using testing::Reference;
+
+constexpr float kHiddenTol = 1e-4f;   // last hidden state, max |diff|
+constexpr float kLogitTol = 1e-4f;    // classification logits, max |diff|
+constexpr double kMinCosine = 0.99999;  // pooled embeddings
+constexpr float kBatchTol = 1e-5f;    // batched vs single, max |diff|
+
+float max_abs_diff(const float* a, const float* b, size_t n) {
+  float m = 0;
+  for (size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+double cosine(const float* a, const float* b, int64_t n) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    ab += double(a[i]) * b[i];
+    aa += double(a[i]) * a[i];
+    bb += double(b[i]) * b[i];
+  }
+  return ab / std::sqrt(aa * bb);
+}
+
+class Parity : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    ref_ = std::make_unique<Reference>(Reference::load(GetParam()));
+    engine_ = runtime::Engine::load(ref_->model);
+    ASSERT_EQ(engine_->info().max_length, ref_->inputs["max_length"].get<int64_t>())
+        << "Ember's length rule disagrees with the reference";
+  }
+  // The reference's own token ids for input i, as a one-sequence batch.
+  model::Batch ref_batch(size_t i) const {
+    model::Batch b;
+    b.add(ref_->ints(cat("ids.", i)), ref_->ints(cat("type_ids.", i)));
+    return b;
+  }
+  unsigned head_outputs() const {
+    switch (engine_->config().head) {
+      case model::HeadKind::kSequenceClassification: return runtime::kSeqLogits;
+      case model::HeadKind::kTokenClassification: return runtime::kTokenLogits;
+      case model::HeadKind::kNone: return 0;
+    }
+    return 0;
+  }
+
+  std::unique_ptr<Reference> ref_;
+  std::unique_ptr<runtime::Engine> engine_;
+};
+
+TEST_P(Parity, HasAtLeast60Inputs) { EXPECT_GE(ref_->texts.size(), 60u); }
+
+TEST_P(Parity, TokenizerMatchesReferenceIds) {
+  size_t mismatches = 0;
+  for (size_t i = 0; i < ref_->texts.size(); ++i) {
+    const auto enc = engine_->tokenize(ref_->texts[i]);
+    const auto ids = ref_->ints(cat("ids.", i));
+    const auto types = ref_->ints(cat("type_ids.", i));
+    if (enc.ids != ids || enc.type_ids != types) {
+      ++mismatches;
+      ADD_FAILURE() << "input " << i << " tokenizes differently: ember " << enc.ids.size()
+                    << " tokens, reference " << ids.size();
+    }
+  }
+  EXPECT_EQ(mismatches, 0u);
+}
+
+TEST_P(Parity, LastHiddenStateMatches) {
+  const int64_t h = engine_->config().hidden_size;
+  float worst = 0;
+  for (size_t i = 0; i < ref_->texts.size(); ++i) {
+    const auto r = engine_->run(ref_batch(i), runtime::kHidden);
+    const auto expected = ref_->floats(cat("hidden.", i));
+    ASSERT_EQ(r.hidden.size(), expected.size()) << "input " << i;
+    const float d = max_abs_diff(r.hidden.data(), expected.data(), expected.size());
+    EXPECT_LE(d, kHiddenTol) << "input " << i << " (" << expected.size() / h << " tokens)";
+    worst = std::max(worst, d);
+  }
+  RecordProperty("max_abs_diff", std::to_string(worst));
+}
+
+TEST_P(Parity, PooledEmbeddingsMatch) {
+  const int64_t h = engine_->config().hidden_size;
+  const auto expected = ref_->floats("pooled");
+  ASSERT_EQ(expected.size(), ref_->texts.size() * h);
+  for (size_t i = 0; i < ref_->texts.size(); ++i) {
+    const auto r = engine_->run(ref_batch(i), runtime::kPooled);
+    EXPECT_GE(cosine(r.pooled.data(), expected.data() + i * h, h), kMinCosine) << "input " << i;
+    EXPECT_LE(max_abs_diff(r.pooled.data(), expected.data() + i * h, h), kHiddenTol)
+        << "input " << i;
+  }
+}
+
+TEST_P(Parity, ClassificationLogitsMatch) {
+  const unsigned outputs = head_outputs();
+  if (outputs == 0) {
+    EXPECT_FALSE(ref_->has("logits") || ref_->has("token_logits.0"))
+        << "reference has logits but Ember found no head";
+    return;
+  }
+  const int64_t c = static_cast<int64_t>(engine_->config().labels.size());
+  for (size_t i = 0; i < ref_->texts.size(); ++i) {
+    const auto r = engine_->run(ref_batch(i), outputs);
+    if (outputs == runtime::kSeqLogits) {
+      const auto all = ref_->floats("logits");
+      ASSERT_EQ(all.size(), ref_->texts.size() * c);
+      EXPECT_LE(max_abs_diff(r.seq_logits.data(), all.data() + i * c, c), kLogitTol)
+          << "input " << i;
+    } else {
+      const auto expected = ref_->floats(cat("token_logits.", i));
+      ASSERT_EQ(r.token_logits.size(), expected.size());
+      EXPECT_LE(max_abs_diff(r.token_logits.data(), expected.data(), expected.size()), kLogitTol)
+          << "input " << i;
+    }
+  }
+}
+
+// All inputs in one packed batch give what each gives alone.
+TEST_P(Parity, BatchedEqualsSingle) {
+  const int64_t h = engine_->config().hidden_size;
+  model::Batch all;
+  for (size_t i = 0; i < ref_->texts.size(); ++i)
+    all.add(ref_->ints(cat("ids.", i)), ref_->ints(cat("type_ids.", i)));
+  const unsigned outputs = runtime::kHidden | runtime::kPooled | head_outputs();
+  const auto batched = engine_->run(all, outputs);
+  const int64_t c = batched.num_labels;
+  for (size_t i = 0; i < ref_->texts.size(); ++i) {
+    const auto single = engine_->run(ref_batch(i), outputs);
+    const int64_t begin = all.seq_begin(i), len = all.seq_len(i);
+    EXPECT_LE(max_abs_diff(single.hidden.data(), batched.hidden.data() + begin * h, len * h),
+              kBatchTol)
+        << "hidden, input " << i;
+    EXPECT_LE(max_abs_diff(single.pooled.data(), batched.pooled.data() + i * h, h), kBatchTol)
+        << "pooled, input " << i;
+    if (!single.seq_logits.empty()) {
+      EXPECT_LE(max_abs_diff(single.seq_logits.data(), batched.seq_logits.data() + i * c, c),
+                kBatchTol);
+    }
+    if (!single.token_logits.empty()) {
+      EXPECT_LE(max_abs_diff(single.token_logits.data(),
+                             batched.token_logits.data() + begin * c, len * c),
+                kBatchTol);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, Parity,
+                         ::testing::Values("all-MiniLM-L6-v2", "paraphrase-MiniLM-L3-v2",
+                                           "tiny-bert-seqcls", "tiny-bert-tokcls",
+                                           "tiny-distilbert", "tiny-roberta", "tiny-xlm-roberta",
+                                           "tiny-electra"),
+                         [](const auto& p) {
+                           std::string n = p.param;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+}  // namespace
+}  // namespace ember

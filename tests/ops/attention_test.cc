@@ -1,0 +1,170 @@
+// ops::attention on packed batches: against a double-precision reference, packed == each
+// sequence alone (bit for bit), fused-QKV strides, lengths 1..512, odd head sizes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "ops/ops.h"
+#include "ops_test_util.h"
+
+namespace ember {
+namespace {
+
+struct Packed {
+  std::vector<int32_t> cu;
+  std::vector<float> qkv;  // [T, 3 * width]: Q | K | V, as a fused projection writes it
+  int64_t heads, head_dim, width, ld;
+  int64_t tokens() const { return cu.back(); }
+  const float* q() const { return qkv.data(); }
+  const float* k() const { return qkv.data() + width; }
+  const float* v() const { return qkv.data() + 2 * width; }
+};
+
+Packed make_packed(const std::vector<int32_t>& lengths, int64_t heads, int64_t head_dim,
+                   uint32_t seed) {
+  Packed p;
+  p.cu = {0};
+  for (int32_t len : lengths) p.cu.push_back(p.cu.back() + len);
+  p.heads = heads;
+  p.head_dim = head_dim;
+  p.width = heads * head_dim;
+  p.ld = 3 * p.width;
+  // Values up to +-2 make some softmax rows peaky, not all near-uniform.
+  p.qkv = test::random_vec(p.tokens() * p.ld, seed, -2.0f, 2.0f);
+  return p;
+}
+
+// out [T, width] in double.
+std::vector<double> reference(const Packed& p, float scale) {
+  std::vector<double> out(p.tokens() * p.width, 0.0);
+  for (size_t s = 0; s + 1 < p.cu.size(); ++s) {
+    const int64_t b = p.cu[s], len = p.cu[s + 1] - p.cu[s];
+    for (int64_t h = 0; h < p.heads; ++h) {
+      const int64_t c = h * p.head_dim;
+      for (int64_t i = 0; i < len; ++i) {
+        std::vector<double> sc(len);
+        double max = -INFINITY, sum = 0.0;
+        for (int64_t j = 0; j < len; ++j) {
+          double dot = 0.0;
+          for (int64_t d = 0; d < p.head_dim; ++d)
+            dot +=
+                static_cast<double>(p.q()[(b + i) * p.ld + c + d]) * p.k()[(b + j) * p.ld + c + d];
+          sc[j] = dot * scale;
+          max = std::max(max, sc[j]);
+        }
+        for (int64_t j = 0; j < len; ++j) sum += (sc[j] = std::exp(sc[j] - max));
+        for (int64_t j = 0; j < len; ++j)
+          for (int64_t d = 0; d < p.head_dim; ++d)
+            out[(b + i) * p.width + c + d] += sc[j] / sum * p.v()[(b + j) * p.ld + c + d];
+      }
+    }
+  }
+  return out;
+}
+
+constexpr float kSentinel = -777.0f;
+
+// Runs ops::attention with an output row stride of width + 3, checks the padding is untouched,
+// and returns the dense [T, width] result.
+std::vector<float> run(const Packed& p, float scale, const int32_t* cu, int64_t batch,
+                       int64_t first_row) {
+  const int64_t rows = cu[batch] - cu[0], ldo = p.width + 3;
+  std::vector<float> out((cu[0] + rows) * ldo, kSentinel);
+  const int64_t off = first_row * p.ld;
+  ops::attention(p.q() + off, p.ld, p.k() + off, p.ld, p.v() + off, p.ld, cu, batch, p.heads,
+                 p.head_dim, scale, out.data(), ldo);
+  std::vector<float> dense(rows * p.width);
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t d = 0; d < ldo; ++d) {
+      const float y = out[(cu[0] + i) * ldo + d];
+      if (d < p.width) {
+        dense[i * p.width + d] = y;
+      } else {
+        EXPECT_EQ(y, kSentinel) << "wrote into the row padding";
+      }
+    }
+  }
+  return dense;
+}
+
+// Tolerance 2e-6 absolute: outputs are convex combinations of values in [-2, 2].
+void expect_matches_reference(const Packed& p, float scale, const std::vector<float>& got,
+                              const std::string& where) {
+  const std::vector<double> want = reference(p, scale);
+  test::MaxError err;
+  for (size_t i = 0; i < want.size(); ++i)
+    err.check(got[i], want[i], 2e-6, where + " element " + std::to_string(i));
+  if (where.find("head_dim=64") != std::string::npos || where.find("len=512") != std::string::npos)
+    err.print("attention " + where);
+}
+
+TEST(Attention, MixedLengthBatchMatchesReferenceOnEveryIsa) {
+  for (Isa isa : test::available_isas()) {
+    test::ScopedIsa scope(isa);
+    for (int64_t head_dim : {64, 32, 20, 13, 1}) {
+      const Packed p = make_packed({1, 2, 7, 64, 129}, 3, head_dim, 31);
+      const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+      const std::vector<float> got = run(p, scale, p.cu.data(), 5, 0);
+      expect_matches_reference(
+          p, scale, got, std::string(isa_name(isa)) + " head_dim=" + std::to_string(head_dim));
+    }
+  }
+}
+
+TEST(Attention, PackedBatchEqualsEachSequenceAlone) {
+  for (Isa isa : test::available_isas()) {
+    test::ScopedIsa scope(isa);
+    const std::vector<int32_t> lengths = {1, 2, 7, 64, 129, 0, 33};
+    const Packed p = make_packed(lengths, 4, 32, 41);
+    const float scale = 0.1767767f;
+    const std::vector<float> packed = run(p, scale, p.cu.data(), 7, 0);
+    for (size_t s = 0; s < lengths.size(); ++s) {
+      if (lengths[s] == 0) continue;
+      const int32_t cu[2] = {0, lengths[s]};
+      const std::vector<float> alone = run(p, scale, cu, 1, p.cu[s]);
+      for (int64_t i = 0; i < lengths[s] * p.width; ++i)
+        ASSERT_EQ(alone[i], packed[p.cu[s] * p.width + i])
+            << isa_name(isa) << ": sequence " << s << " element " << i;
+    }
+  }
+}
+
+TEST(Attention, EverySequenceLengthUpTo512) {
+  for (Isa isa : test::available_isas()) {
+    test::ScopedIsa scope(isa);
+    for (int32_t len :
+         {1, 2, 3, 8, 9, 15, 16, 17, 31, 32, 33, 127, 128, 129, 255, 256, 257, 511, 512}) {
+      const Packed p = make_packed({len}, 2, 64, 50 + len);
+      const std::vector<float> got = run(p, 0.125f, p.cu.data(), 1, 0);
+      expect_matches_reference(p, 0.125f, got,
+                               std::string(isa_name(isa)) + " len=" + std::to_string(len));
+    }
+  }
+}
+
+TEST(Attention, EmptyBatchAndEmptySequencesAreFine) {
+  const int32_t cu[4] = {0, 0, 0, 0};
+  ops::attention(nullptr, 8, nullptr, 8, nullptr, 8, cu, 3, 2, 4, 0.5f, nullptr, 8);
+  ops::attention(nullptr, 8, nullptr, 8, nullptr, 8, cu, 0, 2, 4, 0.5f, nullptr, 8);
+}
+
+TEST(Attention, BadArgumentsThrow) {
+  std::vector<float> buf(64, 0.0f);
+  const int32_t good[3] = {0, 2, 4};
+  const int32_t decreasing[3] = {0, 3, 2};
+  auto call = [&](const int32_t* cu, int64_t ld, int64_t heads, int64_t head_dim, float scale) {
+    ops::attention(buf.data(), ld, buf.data(), ld, buf.data(), ld, cu, 2, heads, head_dim, scale,
+                   buf.data(), ld);
+  };
+  EXPECT_THROW(call(decreasing, 8, 2, 4, 0.5f), Error);
+  EXPECT_THROW(call(good, 7, 2, 4, 0.5f), Error);  // ld < heads * head_dim
+  EXPECT_THROW(call(good, 8, 0, 4, 0.5f), Error);
+  EXPECT_THROW(call(good, 8, 2, 4, NAN), Error);
+  EXPECT_THROW(call(nullptr, 8, 2, 4, 0.5f), Error);
+}
+
+}  // namespace
+}  // namespace ember
