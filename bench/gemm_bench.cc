@@ -120,10 +120,10 @@ std::string describe_machine() {
   const dnnl_version_t* v = dnnl_version();
   const char* max_isa = std::getenv("ONEDNN_MAX_CPU_ISA");
   std::string out = "\"cpu\": \"" + cpu_model() + "\", \"ember_isa\": \"" +
-                    std::string(ember::isa_name(ember::detected_isa())) +
-                    "\", \"onednn\": \"" + std::to_string(v->major) + "." +
-                    std::to_string(v->minor) + "." + std::to_string(v->patch) +
-                    "\", \"onednn_max_cpu_isa\": \"" + (max_isa ? max_isa : "") + "\"";
+                    std::string(ember::isa_name(ember::detected_isa())) + "\", \"onednn\": \"" +
+                    std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+                    std::to_string(v->patch) + "\", \"onednn_max_cpu_isa\": \"" +
+                    (max_isa ? max_isa : "") + "\"";
 #ifdef EMBER_HAVE_OPENBLAS
   out += std::string(", \"openblas\": \"") + openblas_get_config() + "\"";
 #endif
@@ -175,8 +175,8 @@ int main(int argc, char** argv) {
        }});
   // oneDNN 2.6 switches kernels at M = 16 and is much slower just above (docs/gemm.md): the
   // same GEMM as calls on blocks of at most 8 rows.
-  libs.push_back({"onednn_rows8", false, [](const Shape& s, const float* a, const float* b,
-                                            const float*, float* c) {
+  libs.push_back({"onednn_rows8", false,
+                  [](const Shape& s, const float* a, const float* b, const float*, float* c) {
                     for (int64_t m0 = 0; m0 < s.m; m0 += 8) {
                       const int64_t rows = std::min<int64_t>(8, s.m - m0);
                       dnnl_sgemm('N', 'T', rows, s.n, s.k, 1.0f, a + m0 * s.k, s.k, b, s.k, 0.0f,

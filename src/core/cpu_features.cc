@@ -27,7 +27,8 @@ Isa from_env() {
   const std::string v = env;
   if (v == "scalar") return Isa::kScalar;
   if (v == "avx2") return clamp(Isa::kAvx2);
-  return detected_isa();
+  if (v == "avx512") return clamp(Isa::kAvx512);
+  return detected_isa();  // unknown values: the detected ISA (documented in cpu_features.h)
 }
 
 std::atomic<int>& active() {

@@ -1,5 +1,6 @@
-// The instruction set chosen once at run time. EMBER_ISA=scalar|avx2|avx512 forces a lower
-// level (tests use it to run the SIMD kernels against their scalar twins).
+// The instruction set chosen once at run time. EMBER_ISA=scalar|avx2|avx512 caps it at that
+// level (never above what the CPU has; any other value means "detected"). Tests use it to run
+// the SIMD kernels against their scalar twins.
 #pragma once
 
 #include <string_view>

@@ -63,10 +63,11 @@ void Encoder::embed(const Batch& batch, Workspace& ws) const {
     const int32_t id = batch.ids[t];
     EMBER_CHECK(id >= 0 && id < c.vocab_size, ErrorKind::kInvalidInput, "token id ", id,
                 " is outside the vocabulary [0, ", c.vocab_size, ")");
+    // Models without token type embeddings (DistilBERT) ignore type ids, as transformers does.
     const int32_t type = batch.type_ids[t];
-    EMBER_CHECK(type == 0 || (type > 0 && type < c.type_vocab_size), ErrorKind::kInvalidInput,
-                "token type id ", type, " is outside [0, ", std::max<int64_t>(c.type_vocab_size, 1),
-                ")");
+    EMBER_CHECK(!e.token_type || (type >= 0 && type < c.type_vocab_size),
+                ErrorKind::kInvalidInput, "token type id ", type, " is outside [0, ",
+                c.type_vocab_size, ")");
   }
   parallel_for(batch.size(), 1, [&](int64_t s0, int64_t s1) {
     for (int64_t s = s0; s < s1; ++s) {

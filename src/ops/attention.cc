@@ -93,7 +93,9 @@ void attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const f
 
   // Parts of equal cost (a few per thread), each a contiguous range of tasks.
   const int64_t n_tasks = static_cast<int64_t>(tasks.size());
-  const int64_t wanted = 4 * static_cast<int64_t>(num_threads());
+  // Below ~100K multiply-adds a fork/join costs more than it saves.
+  const bool tiny = total * static_cast<double>(head_dim) < 1e5;
+  const int64_t wanted = tiny ? 1 : 4 * static_cast<int64_t>(num_threads());
   const int64_t parts = n_tasks < wanted ? n_tasks : wanted;
   std::vector<int64_t> bounds(parts + 1, n_tasks);
   bounds[0] = 0;

@@ -131,6 +131,29 @@ TEST_P(Parity, ClassificationLogitsMatch) {
   }
 }
 
+// Sentence pairs (cross-encoder / NLI style): the tokenizer's pair template and the logits.
+TEST_P(Parity, SentencePairsMatch) {
+  if (!ref_->inputs.contains("pairs")) {
+    EXPECT_FALSE(ref_->has("pair_logits")) << "reference has pair logits but no pairs";
+    return;
+  }
+  const auto pairs = ref_->inputs["pairs"];
+  ASSERT_GT(pairs.size(), 0u);
+  const auto expected = ref_->floats("pair_logits");
+  const int64_t c = static_cast<int64_t>(engine_->config().labels.size());
+  ASSERT_EQ(expected.size(), pairs.size() * c);
+  std::vector<tok::Encoding> encs;
+  for (size_t j = 0; j < pairs.size(); ++j) {
+    const auto enc = engine_->tokenize_pair(pairs[j][0].get<std::string>(),
+                                            pairs[j][1].get<std::string>());
+    EXPECT_EQ(enc.ids, ref_->ints(cat("pair_ids.", j))) << "pair " << j;
+    EXPECT_EQ(enc.type_ids, ref_->ints(cat("pair_type_ids.", j))) << "pair " << j;
+    encs.push_back(enc);
+  }
+  const auto r = engine_->run(runtime::Engine::pack(encs), runtime::kSeqLogits);
+  EXPECT_LE(max_abs_diff(r.seq_logits.data(), expected.data(), expected.size()), kLogitTol);
+}
+
 // All inputs in one packed batch give what each gives alone.
 TEST_P(Parity, BatchedEqualsSingle) {
   const int64_t h = engine_->config().hidden_size;

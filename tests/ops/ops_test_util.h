@@ -47,7 +47,8 @@ inline double gelu_erf_ref(double v) {
   return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
 }
 inline double gelu_tanh_ref(double v) {
-  return 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (v + 0.044715 * v * v * v)));
+  return 0.5 * v *
+         (1.0 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (v + 0.044715 * v * v * v)));
 }
 
 // Tracks the worst |got - want| against a tolerance, reporting the first failure with context.

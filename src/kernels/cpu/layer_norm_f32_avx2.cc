@@ -1,8 +1,6 @@
 // LayerNorm of one row (with the residual added in the first pass) on AVX2. The mean is summed
 // in double (rows with |mean| >> std, e.g. 1000 +- 1, would lose ~1e-4 in float); the squared
 // deviations are small and summed in float over 16 lanes.
-#include <cmath>
-
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/vec_math_avx2.h"
 
@@ -63,7 +61,9 @@ void layer_norm_f32_avx2(float* x, const float* residual, int64_t n, const float
     acc1 = _mm256_fmadd_ps(d, d, acc1);
   }
   const float var = avx2::hsum(_mm256_add_ps(acc0, acc1)) / static_cast<float>(n);
-  const __m256 rstd = _mm256_set1_ps(1.0f / std::sqrt(var + eps));
+  // No std:: inline functions in *_avx2.cc: in unoptimised builds they become weak symbols
+  // compiled with AVX2 that the linker may also hand to the scalar twins.
+  const __m256 rstd = _mm256_set1_ps(1.0f / _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(var + eps))));
   // Pass 3: normalise, scale, shift.
   for (i = 0; i < body; i += 8) {
     const __m256 d = _mm256_mul_ps(dev(i), rstd);
