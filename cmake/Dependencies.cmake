@@ -18,6 +18,13 @@ add_library(ember_utf8proc INTERFACE)
 target_include_directories(ember_utf8proc SYSTEM INTERFACE ${UTF8PROC_INCLUDE_DIR})
 target_link_libraries(ember_utf8proc INTERFACE ${UTF8PROC_LIBRARY})
 
+# Oniguruma, the regex engine of the `tokenizers` library (ByteLevel, Split patterns).
+find_path(ONIG_INCLUDE_DIR oniguruma.h REQUIRED)
+find_library(ONIG_LIBRARY NAMES onig REQUIRED)
+add_library(ember_onig INTERFACE)
+target_include_directories(ember_onig SYSTEM INTERFACE ${ONIG_INCLUDE_DIR})
+target_link_libraries(ember_onig INTERFACE ${ONIG_LIBRARY})
+
 # ONNX protobuf messages, for importing initializers of ONNX-only checkpoints.
 find_path(ONNX_INCLUDE_DIR onnx/onnx-ml.pb.h REQUIRED)
 find_library(ONNX_PROTO_LIBRARY NAMES onnx_proto REQUIRED)

@@ -5,11 +5,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 echo "fuzz: building targets with clang into build-fuzz"
+mkdir -p build-fuzz
+log=build-fuzz/build.log
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DEMBER_FUZZ=ON -DEMBER_BUILD_TESTS=OFF -DEMBER_BUILD_BENCH=OFF >/dev/null
-cmake --build build-fuzz -j "$(nproc)" >/dev/null
-for target in build-fuzz/fuzz/fuzz_*; do
-  name="$(basename "$target")"
+  -DEMBER_FUZZ=ON -DEMBER_BUILD_TESTS=OFF -DEMBER_BUILD_BENCH=OFF >"$log" 2>&1 ||
+  { tail -n 40 "$log"; exit 1; }
+targets=()
+for src in fuzz/*.cc; do targets+=("fuzz_$(basename "$src" .cc)"); done
+cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]}" >>"$log" 2>&1 ||
+  { tail -n 40 "$log"; exit 1; }
+for name in "${targets[@]}"; do
+  target="build-fuzz/fuzz/$name"
   corpus_seed="fuzz/corpus/${name#fuzz_}"
   work="build-fuzz/corpus/${name#fuzz_}"
   mkdir -p "$work"

@@ -3,6 +3,9 @@
 
     python scripts/make_tokenizer_golden.py              # writes tests/fixtures/tokenizers/golden-*.json
     python scripts/make_tokenizer_golden.py --train-cased  # re-trains wordpiece-cased.json first
+    python scripts/make_tokenizer_golden.py --train-bpe    # re-trains bpe-byte-level.json, bpe-split-regex.json
+    python scripts/make_tokenizer_golden.py --train-unigram  # re-trains unigram-xlmr.json, unigram-llama.json
+    python scripts/make_tokenizer_golden.py --only unigram   # only the goldens whose name starts so
     python scripts/make_tokenizer_golden.py --print-quirks # Unicode tables of src/tokenizer/unicode_quirks.cc
 
 Needs only `tokenizers` (and, for --train-cased, gettext's msgunfmt). Python's Encoding.offsets
@@ -10,6 +13,7 @@ are code point offsets; the byte offsets are derived here from the input text. T
 files small, "offsets" (code points) is left out where it equals "byte_offsets".
 """
 import argparse
+import copy
 import ctypes
 import glob
 import json
@@ -161,6 +165,150 @@ def train_cased():
     tok.save(str(FIX / "wordpiece-cased.json"))
 
 
+BPE_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+# The pattern of recent byte-level tokenizers (GPT-4 / Llama 3 style), for the Split fixture.
+SPLIT_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
+               r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def train_bpe():
+    """Two byte-level BPE fixtures trained on the gettext corpus (vocabulary ~5000).
+
+    bpe-byte-level.json is RoBERTa's layout (ByteLevel pre-tokenizer with the GPT-2 regex,
+    RobertaProcessing, ByteLevel decoder, <mask> with lstrip) with merges in the older "a b"
+    string form; bpe-split-regex.json is the newer layout (Split regex + ByteLevel without regex,
+    Sequence[ByteLevel, TemplateProcessing]) with merges as [a, b] lists.
+    """
+    from tokenizers import AddedToken, models, pre_tokenizers, processors, trainers, decoders
+
+    corpus = gettext_lines(LANGS)
+
+    def trained(pre):
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre
+        tok.decoder = decoders.ByteLevel()
+        specials = [AddedToken(t, lstrip=(t == "<mask>"), special=True) for t in BPE_SPECIALS]
+        trainer = trainers.BpeTrainer(vocab_size=5000, special_tokens=specials, show_progress=False,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        tok.train_from_iterator(corpus, trainer)
+        return tok
+
+    tok = trained(pre_tokenizers.ByteLevel(add_prefix_space=False))
+    tok.post_processor = processors.RobertaProcessing(("</s>", tok.token_to_id("</s>")),
+                                                      ("<s>", tok.token_to_id("<s>")),
+                                                      trim_offsets=True, add_prefix_space=False)
+    j = json.loads(tok.to_str())
+    j["model"]["merges"] = [" ".join(m) for m in j["model"]["merges"]]
+    (FIX / "bpe-byte-level.json").write_text(json.dumps(j, ensure_ascii=False, indent=1))
+
+    tok = trained(pre_tokenizers.Sequence([
+        pre_tokenizers.Split(tokenizers_regex(SPLIT_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]))
+    bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
+    tok.post_processor = processors.Sequence([
+        processors.ByteLevel(trim_offsets=True, add_prefix_space=False),
+        processors.TemplateProcessing(single="<s> $A </s>", pair="<s> $A </s> </s> $B:1 </s>:1",
+                                      special_tokens=[("<s>", bos), ("</s>", eos)])])
+    j = json.loads(tok.to_str())
+    assert isinstance(j["model"]["merges"][0], list)
+    (FIX / "bpe-split-regex.json").write_text(json.dumps(j, ensure_ascii=False, indent=1))
+
+    # Not byte-level: a small alphabet leaves many characters unknown (fused <unk>), and
+    # words carry the "##" continuing-subword prefix and the "</w>" end-of-word suffix.
+    tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, continuing_subword_prefix="##",
+                               end_of_word_suffix="</w>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.BpeTrainer(vocab_size=2000, special_tokens=BPE_SPECIALS, show_progress=False,
+                                  limit_alphabet=120, continuing_subword_prefix="##",
+                                  end_of_word_suffix="</w>")
+    tok.train_from_iterator(corpus, trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> $B:1 </s>:1",
+        special_tokens=[("<s>", tok.token_to_id("<s>")), ("</s>", tok.token_to_id("</s>"))])
+    (FIX / "bpe-subword-unk.json").write_text(json.dumps(json.loads(tok.to_str()),
+                                                         ensure_ascii=False, indent=1))
+
+
+def tokenizers_regex(pattern):
+    from tokenizers import Regex
+    return Regex(pattern)
+
+
+# Inputs that matter for byte-level BPE: spaces (runs, leading, trailing, before newlines),
+# contractions, digits runs, the RoBERTa specials and <mask>'s lstrip.
+BPE_EXTRA = [
+    "<s>hello</s>", "<mask>", "the <mask> sat", "the<mask>sat", "  <mask>  x", "<unk><pad></s>",
+    "it's   multiple   spaces", "  two leading", "trailing two  ", "\n\nnew\nlines \n", "a \t\n b",
+    "12345 1,000,000 3.14 ١٢٣٤", "I'M SHOUTING'S ISN'T", "we'll they'd you're I've",
+    "x" * 300, "hello" * 60, "ab " * 80, "ÀÉÎÕÜ àéîõü" * 5, "  nbsp", "\r\n\r\nwin",
+]
+
+
+def train_unigram():
+    """Two SentencePiece Unigram fixtures (vocabulary 4000) trained on the gettext corpus with the
+    `sentencepiece` package and converted by transformers' converters (needs sentencepiece,
+    protobuf and transformers).
+
+    unigram-xlmr.json: nmt_nfkc rules (a real precompiled_charsmap), XLMRobertaConverter
+    (Precompiled + Strip + Replace normalizers, Metaspace, <s> A </s></s> B </s>, <mask> lstrip).
+    unigram-llama.json: identity rules with byte_fallback, LlamaConverter non-legacy (Metaspace
+    prepend_scheme first without split, Replace/ByteFallback/Fuse/Strip decoders), <s> A / <s> A <s> B.
+    """
+    import tempfile
+    import sentencepiece as spm
+    from tokenizers import AddedToken, processors
+    from transformers.convert_slow_tokenizer import LlamaConverter, XLMRobertaConverter, import_protobuf
+
+    pb2 = import_protobuf()
+
+    class Slow:  # the little of a slow tokenizer that the converters read
+        def __init__(self, path, legacy):
+            self.vocab_file, self.legacy, self.add_prefix_space = path, legacy, True
+            m = pb2.ModelProto()
+            m.ParseFromString(Path(path).read_bytes())
+            self.pieces = [p.piece for p in m.pieces]
+
+        def convert_tokens_to_ids(self, t):
+            return {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}[t]
+
+        def convert_ids_to_tokens(self, i):
+            return self.pieces[i]
+
+    with tempfile.TemporaryDirectory() as d:
+        corpus = Path(d) / "corpus.txt"
+        corpus.write_text("\n".join(gettext_lines(LANGS)))
+        common = dict(input=str(corpus), vocab_size=4000, model_type="unigram", character_coverage=0.9995,
+                      input_sentence_size=200000, shuffle_input_sentence=True, num_threads=2)
+        spm.SentencePieceTrainer.train(model_prefix=f"{d}/xlmr", normalization_rule_name="nmt_nfkc", **common)
+        spm.SentencePieceTrainer.train(model_prefix=f"{d}/llama", normalization_rule_name="identity",
+                                       byte_fallback=True, **common)
+        x = XLMRobertaConverter(Slow(f"{d}/xlmr.model", True)).converted()
+        x.add_special_tokens([AddedToken(t, special=True, normalized=False, lstrip=(t == "<mask>"))
+                              for t in ("<s>", "<pad>", "</s>", "<unk>", "<mask>")])
+        (FIX / "unigram-xlmr.json").write_text(x.to_str())
+        lt = LlamaConverter(Slow(f"{d}/llama.model", False)).converted()
+        lt.post_processor = processors.TemplateProcessing(
+            single="<s> $A", pair="<s> $A <s>:1 $B:1", special_tokens=[("<s>", lt.token_to_id("<s>"))])
+        (FIX / "unigram-llama.json").write_text(lt.to_str())
+
+
+# Inputs for the SentencePiece path: what nmt_nfkc's charsmap rewrites (full-width forms,
+# ligatures, compatibility characters, Hangul jamo and syllables, combining sequences, NBSP and
+# other spaces, controls), runs of spaces, the XLM-R specials, and byte fallback.
+UNIGRAM_EXTRA = [
+    "ｆｕｌｌｗｉｄｔｈ　ＡＢＣ　１２３！？", "ﬁﬂﬀﬃﬄ ﬅﬆ", "㍻ ㈱ ㎏ ℡ № ⅷ ⑳ ㊙", "ｶﾞｷﾞｸﾞ ﾊﾟﾋﾟ ｧｨｩ",
+    "한국어 ᄒᆞᆫ글 ᄀᆞᆷ", "가\u11a8 \u1100\u1161\u11a8 \u1100\u1161", "e\u0301 a\u0308 o\u0303\u0301 A\u030a",
+    "ｅ\u0301 ｏ\u0308", "Z\u0351\u0352\u0353\u0354\u0355algo", "\u00a0nbsp\u00a0\u00a0x\u2007y\u202fz",
+    "\u2000\u2001\u2002\u2003\u2009\u200a\u3000spaces", "ctl\x01\x02\x1f\x7f\x80\x9f end", "tab\there\nnew\rline",
+    "zero\u200bwidth\u200c\u200d\ufeffbom", "soft\u00adhyphen", "  leading and trailing  ", "a    b     c",
+    "   ", "x\u3000\u3000y", "<s>hi</s>", "<mask>", "the <mask> sat", "the<mask>sat", "  <mask>  x",
+    "<unk> <pad> </s></s>", "``quoted'' text", "…‥ — – ‐ ‑ ‒", "™ © ® ℃ ℉ µ ß ẞ", "Ⅰ Ⅱ Ⅲ ⅰ ⅱ", "½ ¼ ¾ ⅓",
+    "ǅ ǈ ǋ Ǳ", "ﾟﾞ ゛゜", "\U0001d400\U0001d41a \U0001d538", "☃☄ 🂡 \U0010fffd \ue000",
+    "ᄀ\u1161\u11a8\u11a8", "\u0915\u094d\u0937 \u0ba8\u0bbf", "\u0e01\u0e33 \u0e33", "x" * 120, "é" * 60,
+    "\r\n\r\nwin", "e\u0301\u0301\u0301 x\u0300\u0301", "ａ\u0301 ｂ\u0323\u0307",
+]
+
+
 def inputs(seed):
     rng = random.Random(seed)
     out = list(HANDWRITTEN)
@@ -268,11 +416,18 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--train-cased", action="store_true")
     ap.add_argument("--print-quirks", action="store_true")
+    ap.add_argument("--train-bpe", action="store_true")
+    ap.add_argument("--train-unigram", action="store_true")
+    ap.add_argument("--only", nargs="*", default=None)
     args = ap.parse_args()
     if args.print_quirks:
         return print_quirks()
     if args.train_cased:
         train_cased()
+    if args.train_bpe:
+        train_bpe()
+    if args.train_unigram:
+        train_unigram()
     texts = inputs(1234)
     bert = (FIX / "bert-base-uncased.json").read_text()
     added = json.loads(bert)
@@ -282,10 +437,41 @@ def main():
         ("wordpiece-cased", (FIX / "wordpiece-cased.json").read_text(), texts),
         ("bert-added", json.dumps(added), [t for t in texts if len(t) < 80][:70]),
     ]
+    bpe = json.loads((FIX / "bpe-byte-level.json").read_text())
+    prefix = copy.deepcopy(bpe)  # RoBERTa with add_prefix_space on both sides
+    prefix["pre_tokenizer"]["add_prefix_space"] = True
+    prefix["post_processor"]["add_prefix_space"] = True
+    bpe_texts = texts + BPE_EXTRA
+    variants += [
+        ("bpe-byte-level", json.dumps(bpe), bpe_texts),
+        ("bpe-split-regex", (FIX / "bpe-split-regex.json").read_text(), bpe_texts),
+        ("bpe-byte-level-prefix", json.dumps(prefix), bpe_texts),
+        ("bpe-subword-unk", (FIX / "bpe-subword-unk.json").read_text(), bpe_texts),
+    ]
+    replaced = {"bpe-byte-level-prefix": ("bpe-byte-level", {k: prefix[k] for k in
+                                                             ("pre_tokenizer", "post_processor")})}
+    llama = json.loads((FIX / "unigram-llama.json").read_text())
+    legacy = {  # LlamaConverter's legacy layout: Prepend + Replace normalizers, no pre-tokenizer
+        "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "▁"},
+                       {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]},
+        "pre_tokenizer": None,
+    }
+    llama.update(legacy)
+    uni_texts = texts + UNIGRAM_EXTRA
+    variants += [
+        ("unigram-xlmr", (FIX / "unigram-xlmr.json").read_text(), uni_texts),
+        ("unigram-llama", (FIX / "unigram-llama.json").read_text(), uni_texts),
+        ("unigram-llama-legacy", json.dumps(llama), uni_texts),
+    ]
+    replaced["unigram-llama-legacy"] = ("unigram-llama", legacy)
     for name, text, ins in variants:
+        if args.only is not None and not any(name.startswith(o) for o in args.only):
+            continue
         g = golden(name, text, ins, 99)
         if name == "bert-added":
             g["extra_added_tokens"] = EXTRA_ADDED
+        if name in replaced:  # the test loads `fixture` and replaces these top-level keys
+            g["fixture"], g["replace"] = replaced[name]
         path = FIX / f"golden-{name}.json"
         path.write_text(json.dumps(g, ensure_ascii=False, separators=(",", ":")))
         print(path, len(g["cases"]), "cases", path.stat().st_size, "bytes")

@@ -10,8 +10,10 @@ APT_PACKAGES=(
   libdnnl-dev                             # GEMM (oneDNN, chosen by measurement: docs/gemm.md)
   libopenblas-dev                         # the GEMM we measured oneDNN against
   nlohmann-json3-dev libcli11-dev libutf8proc-dev
+  libonig-dev                             # regex engine of the tokenizers library
   libonnx-dev libprotobuf-dev protobuf-compiler  # ONNX initializer import
   libgtest-dev libgmock-dev libbenchmark-dev
+  libboost-dev                            # Boost.Beast/Asio (header-only): ember serve
   python3 python3-venv python3-pip curl unzip
 )
 
@@ -26,6 +28,20 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   echo "setup: Debian packages present"
+fi
+
+# The Python venv for the end-to-end server tests (tests/serve/): real clients, pinned.
+REQ=scripts/requirements-test.txt
+if [[ ! -x .venv/bin/python ]]; then
+  echo "setup: creating .venv"
+  python3 -m venv .venv
+fi
+if ! cmp -s "$REQ" .venv/requirements-test.txt; then
+  echo "setup: installing test requirements into .venv ($REQ)"
+  .venv/bin/pip install -q --disable-pip-version-check -r "$REQ"
+  cp "$REQ" .venv/requirements-test.txt
+else
+  echo "setup: .venv up to date"
 fi
 
 bash scripts/fetch_models.sh

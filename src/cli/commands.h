@@ -42,5 +42,7 @@ Runner add_embed(CLI::App& app);
 Runner add_classify(CLI::App& app);
 Runner add_tokenize(CLI::App& app);
 Runner add_info(CLI::App& app);
+Runner add_serve(CLI::App& app);
+Runner add_bench(CLI::App& app);
 
 }  // namespace ember::cli

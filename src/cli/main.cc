@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
   add("classify", "Labels and scores from a classification head", ember::cli::add_classify);
   add("tokenize", "Token ids, tokens and offsets", ember::cli::add_tokenize);
   add("info", "Architecture, sizes, pooling and files of a model", ember::cli::add_info);
+  add("serve", "HTTP server: TEI and OpenAI embeddings APIs", ember::cli::add_serve);
+  add("bench", "Latency over a grid of batch x length, models interleaved", ember::cli::add_bench);
 
   try {
     app.parse(argc, argv);

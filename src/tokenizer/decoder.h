@@ -13,7 +13,18 @@ class Decoder {
  public:
   virtual ~Decoder() = default;
   virtual std::string decode(std::vector<std::string> tokens) const = 0;
+  // The library's decode_chain, one step of a Sequence decoder: the tokens after this decoder,
+  // whose concatenation is decode(). The default is decode() as one piece.
+  virtual std::vector<std::string> decode_chain(std::vector<std::string> tokens) const {
+    return {decode(std::move(tokens))};
+  }
 };
+
+// From their tokenizer.json objects.
+std::unique_ptr<Decoder> make_byte_level_decoder();
+std::unique_ptr<Decoder> make_sequence_decoder(const nlohmann::json& j);
+// Metaspace, Replace, ByteFallback, Fuse, Strip; nullptr when `type` is none of them.
+std::unique_ptr<Decoder> make_spm_decoder(const nlohmann::json& j, const std::string& type);
 
 std::unique_ptr<Decoder> make_wordpiece_decoder(std::string prefix, bool cleanup);
 

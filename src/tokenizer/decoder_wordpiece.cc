@@ -74,6 +74,9 @@ std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j) {
     return make_wordpiece_decoder(json_fields::get_string(j, kWhat, "prefix", "##"),
                                   json_fields::get_bool(j, kWhat, "cleanup", true));
   }
+  if (type == "ByteLevel") return make_byte_level_decoder();
+  if (type == "Sequence") return make_sequence_decoder(j);
+  if (auto d = make_spm_decoder(j, type)) return d;
   json_fields::unsupported(kWhat, type);
 }
 

@@ -5,6 +5,8 @@
 
 #include "core/error.h"
 #include "tokenizer/json_fields.h"
+#include "tokenizer/model_bpe.h"
+#include "tokenizer/model_unigram.h"
 #include "tokenizer/utf8.h"
 
 namespace ember::tok {
@@ -95,9 +97,13 @@ std::unique_ptr<Model> make_model(const nlohmann::json& j) {
     type = json_fields::type_of(j, kWhat);
   } else if (j.contains("max_input_chars_per_word")) {
     type = "WordPiece";
+  } else if (j.contains("merges")) {
+    type = "BPE";
   } else {
     json_fields::malformed(kWhat, "missing string field 'type'");
   }
+  if (type == "BPE") return make_bpe_model(j);
+  if (type == "Unigram") return make_unigram_model(j);
   if (type != "WordPiece") json_fields::unsupported(kWhat, type);
   const auto it = j.find("vocab");
   if (it == j.end()) json_fields::malformed(kWhat, "missing field 'vocab'");

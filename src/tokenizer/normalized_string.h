@@ -58,6 +58,21 @@ class NormalizedString {
   void filter(Keep keep);
   template <typename Map>
   void map(Map f);
+  // Each character c is replaced by what expand(c, byte position, out) appends to `out` (a
+  // std::u32string, cleared per character); all of it keeps c's alignment. This is the
+  // library's transform with "replace, then insert" changes (ByteLevel, prepend).
+  template <typename Expand>
+  void expand(Expand f);
+  // The library's transform over the whole string: each (c, change) is one character of the
+  // new text; change 0 replaces the next old character (and takes its alignment), 1 inserts
+  // (taking the alignment of the old character before), -n replaces and also drops the n old
+  // characters after it. Old characters left unconsumed at the end are dropped.
+  void transform(const std::vector<std::pair<char32_t, int>>& changes);
+  // Replaces each byte range (sorted, disjoint, on char boundaries) by `content`; the new
+  // characters take the alignment of the byte just before the range's end (the library's
+  // NormalizedString::replace).
+  void replace_ranges(const std::vector<std::pair<size_t, size_t>>& ranges,
+                      std::string_view content);
   void lowercase();
   void nfd() { decompose(false); }
   void nfkd() { decompose(true); }
@@ -126,6 +141,20 @@ void NormalizedString::map(Map f) {
   for (size_t i = 0; i < normalized_.size();) {
     const ByteSpan a = alignments_[i];
     b.push(f(decode_utf8(normalized_, i)), a);
+  }
+  b.finish(*this);
+}
+
+template <typename Expand>
+void NormalizedString::expand(Expand f) {
+  Builder b(normalized_.size() + 8);
+  std::u32string pieces;
+  for (size_t i = 0; i < normalized_.size();) {
+    const ByteSpan a = alignments_[i];
+    const size_t start = i;
+    pieces.clear();
+    f(decode_utf8(normalized_, i), start, pieces);
+    for (char32_t c : pieces) b.push(c, a);
   }
   b.finish(*this);
 }

@@ -4,6 +4,8 @@
 
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <string_view>
 
 #include "tokenizer/normalized_string.h"
 
@@ -22,6 +24,11 @@ struct BertNormalizerOptions {
   bool lowercase = true;
 };
 std::unique_ptr<Normalizer> make_bert_normalizer(const BertNormalizerOptions& options);
+
+// Precompiled from its base64 precompiled_charsmap (kInvalidInput naming the field if corrupt).
+std::unique_ptr<Normalizer> make_precompiled_normalizer(std::string_view base64);
+// Precompiled, Replace, Prepend from their objects; nullptr when `type` is none of them.
+std::unique_ptr<Normalizer> make_spm_normalizer(const nlohmann::json& j, const std::string& type);
 
 // nullptr for a JSON null. Throws kUnsupported naming an unknown type.
 std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& j);

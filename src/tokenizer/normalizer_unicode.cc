@@ -105,6 +105,7 @@ std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& j) {
     }
     return std::make_unique<Sequence>(std::move(items));
   }
+  if (auto n = make_spm_normalizer(j, type)) return n;
   unsupported(kWhat, type);
 }
 

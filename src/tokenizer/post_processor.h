@@ -18,7 +18,21 @@ class PostProcessor {
   virtual size_t added_tokens(bool pair) const = 0;
   // encodings: A, or A and B. Returns them merged, overflowing pieces included.
   virtual Encoding process(std::vector<Encoding> encodings, bool add_special_tokens) const = 0;
+  // The library's process_encodings, one step of a Sequence post-processor: the encodings
+  // after this processor, not yet merged. The default is process()'s merged result.
+  virtual std::vector<Encoding> process_encodings(std::vector<Encoding> encodings,
+                                                  bool add_special_tokens) const;
 };
+
+// What the library's process() does around process_encodings: before, sequence id i and type
+// id i on encoding i; after, all merged into one (overflowing pieces combined).
+void prepare_encodings(std::vector<Encoding>& encodings);
+Encoding merge_encodings(std::vector<Encoding> encodings);
+
+// From their tokenizer.json objects.
+std::unique_ptr<PostProcessor> make_roberta_processing(const nlohmann::json& j);
+std::unique_ptr<PostProcessor> make_byte_level_post_processor(const nlohmann::json& j);
+std::unique_ptr<PostProcessor> make_sequence_post_processor(const nlohmann::json& j);
 
 // One element of a template: a sequence ($A / $B) or a special token, with its type id.
 struct TemplatePiece {

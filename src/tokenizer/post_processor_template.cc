@@ -155,6 +155,9 @@ std::unique_ptr<PostProcessor> make_post_processor(const nlohmann::json& j) {
         std::vector{spec("cls", 0), seq(0, 0), spec("sep", 0), seq(1, 1), spec("sep", 1)},
         std::move(specials));
   }
+  if (type == "RobertaProcessing") return make_roberta_processing(j);
+  if (type == "ByteLevel") return make_byte_level_post_processor(j);
+  if (type == "Sequence") return make_sequence_post_processor(j);
   unsupported(kWhat, type);
 }
 

@@ -74,6 +74,9 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j) {
   if (type == "BertPreTokenizer") return make_bert_pre_tokenizer();
   if (type == "Whitespace") return make_whitespace_pre_tokenizer();
   if (type == "WhitespaceSplit") return make_whitespace_split_pre_tokenizer();
+  if (type == "ByteLevel") return make_byte_level_pre_tokenizer(j);
+  if (type == "Split") return make_split_pre_tokenizer(j);
+  if (auto p = make_spm_pre_tokenizer(j, type)) return p;
   if (type == "Sequence") {
     std::vector<std::unique_ptr<PreTokenizer>> items;
     for (const auto& item : get_array(j, kWhat, "pretokenizers")) {

@@ -87,10 +87,14 @@ std::string compare(const Encoding& e, const json& want, int depth) {
 
 void run_golden(const std::string& golden_name) {
   const json g = json::parse(read_file(fixture(golden_name)));
-  json tokenizer_json =
-      json::parse(read_file(fixture(g["tokenizer"].get<std::string>() == "bert-added"
-                                        ? "bert-base-uncased.json"
-                                        : g["tokenizer"].get<std::string>() + ".json")));
+  const std::string base = g.contains("fixture") ? g["fixture"].get<std::string>()
+                           : g["tokenizer"].get<std::string>() == "bert-added"
+                               ? "bert-base-uncased"
+                               : g["tokenizer"].get<std::string>();
+  json tokenizer_json = json::parse(read_file(fixture(base + ".json")));
+  if (g.contains("replace")) {
+    for (const auto& [key, value] : g["replace"].items()) tokenizer_json[key] = value;
+  }
   if (g.contains("extra_added_tokens")) {
     for (const auto& t : g["extra_added_tokens"]) tokenizer_json["added_tokens"].push_back(t);
   }
@@ -159,6 +163,27 @@ TEST(TokenizerGolden, WordPieceCased) {
 }
 TEST(TokenizerGolden, BertWithExtraAddedTokens) {
   run_golden("golden-bert-added.json");
+}
+TEST(TokenizerGolden, BpeByteLevel) {
+  run_golden("golden-bpe-byte-level.json");
+}
+TEST(TokenizerGolden, BpeByteLevelWithPrefixSpace) {
+  run_golden("golden-bpe-byte-level-prefix.json");
+}
+TEST(TokenizerGolden, BpeSplitRegex) {
+  run_golden("golden-bpe-split-regex.json");
+}
+TEST(TokenizerGolden, BpeSubwordPrefixSuffixUnk) {
+  run_golden("golden-bpe-subword-unk.json");
+}
+TEST(TokenizerGolden, UnigramXlmr) {
+  run_golden("golden-unigram-xlmr.json");
+}
+TEST(TokenizerGolden, UnigramLlamaByteFallback) {
+  run_golden("golden-unigram-llama.json");
+}
+TEST(TokenizerGolden, UnigramLlamaLegacyNormalizers) {
+  run_golden("golden-unigram-llama-legacy.json");
 }
 
 }  // namespace

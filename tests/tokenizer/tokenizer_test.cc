@@ -77,11 +77,11 @@ TEST(Tokenizer, InvalidUtf8Throws) {
 
 TEST(Tokenizer, UnsupportedComponentIsNamed) {
   const json base = json::parse(read_file(fixture("bert-base-uncased.json")));
-  const std::pair<const char*, const char*> cases[] = {{"normalizer", "Precompiled"},
-                                                       {"pre_tokenizer", "ByteLevel"},
-                                                       {"post_processor", "RobertaProcessing"},
-                                                       {"decoder", "Metaspace"},
-                                                       {"model", "BPE"}};
+  const std::pair<const char*, const char*> cases[] = {{"normalizer", "Nmt"},
+                                                       {"pre_tokenizer", "UnicodeScripts"},
+                                                       {"post_processor", "Frobnicate"},
+                                                       {"decoder", "CTC"},
+                                                       {"model", "WordLevel"}};
   for (const auto& [component, type] : cases) {
     json j = base;
     j[component] = {{"type", type}};

@@ -1,0 +1,95 @@
+// TokenBudgetBatcher: the one scheduler thread between the HTTP threads and the Engine.
+// Requests (jobs) from all connections wait in a bounded FIFO; the scheduler packs their
+// sequences, in order, into one padding-free Batch of at most max_batch_tokens tokens and
+// max_batch_sequences sequences, runs it, and hands each job its own rows of the result.
+// A job larger than one batch is split across consecutive batches; a sequence longer than
+// the token budget runs alone. A job whose deadline passed before any of it ran is dropped.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+#include "model/batch.h"
+#include "runtime/engine.h"
+#include "serve/http_types.h"
+
+namespace ember::serve {
+
+class Metrics;
+
+struct BatcherOptions {
+  int64_t max_batch_tokens = 16384;
+  int64_t max_batch_sequences = 64;  // --max-batch-requests: inputs per batch, as TEI counts
+  size_t max_queue = 256;            // jobs waiting, not yet started
+};
+
+struct Sequence {
+  std::vector<int32_t> ids;
+  std::vector<int32_t> type_ids;  // empty: all zeros
+};
+
+struct JobResult {
+  std::optional<Error> error;  // set: no embeddings
+  int64_t hidden_size = 0;
+  std::vector<float> pooled;  // [sequences][hidden_size], the job's own rows
+  double queue_ms = 0;        // enqueue -> first batch start
+  double inference_ms = 0;    // sum of the batches the job ran in
+};
+
+struct Job {
+  std::vector<Sequence> sequences;
+  Clock::time_point deadline = Clock::time_point::max();
+  // Called once, on the scheduler thread: it must only hand the result off (post).
+  std::function<void(JobResult)> done;
+};
+
+// The compute: pooled embeddings [batch.size()][hidden] of a packed batch.
+using RunBatch = std::function<runtime::RunResult(const model::Batch&)>;
+
+class TokenBudgetBatcher {
+ public:
+  TokenBudgetBatcher(BatcherOptions options, RunBatch run, Metrics* metrics = nullptr);
+  ~TokenBudgetBatcher();
+  TokenBudgetBatcher(const TokenBudgetBatcher&) = delete;
+  TokenBudgetBatcher& operator=(const TokenBudgetBatcher&) = delete;
+
+  // Throws kOverloaded when the queue is full, kUnavailable after stop(), kInvalidInput for
+  // a job without sequences. On success, job.done will be called exactly once.
+  void submit(Job job);
+  // Stops taking jobs, finishes every queued one, joins the scheduler. Idempotent.
+  void stop();
+
+  size_t queue_depth() const;   // jobs waiting (not fully started)
+  size_t pending_jobs() const;  // submitted and not yet completed
+
+ private:
+  struct JobState;
+  struct Slice {
+    std::shared_ptr<JobState> job;
+    size_t first = 0, count = 0;
+  };
+  void schedule_loop();
+  std::vector<Slice> take_batch(std::vector<std::shared_ptr<JobState>>& expired);
+  void run_batch(const std::vector<Slice>& slices);
+  static void complete(JobState& job) noexcept;
+
+  const BatcherOptions options_;
+  const RunBatch run_;
+  Metrics* const metrics_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::shared_ptr<JobState>> queue_;
+  size_t pending_ = 0;
+  bool stopping_ = false;
+  std::thread scheduler_;
+};
+
+}  // namespace ember::serve

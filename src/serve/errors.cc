@@ -1,0 +1,72 @@
+#include "serve/errors.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace ember::serve {
+namespace {
+
+struct StatusAndType {
+  int status;
+  std::string_view type;
+};
+
+// ErrorKind -> HTTP, following TEI: validation 422, overloaded 429, backend 424.
+StatusAndType classify(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kInvalidInput:
+      return {422, error_type::kValidation};
+    case ErrorKind::kNotFound:
+      return {404, error_type::kValidation};
+    case ErrorKind::kUnsupported:
+      return {424, error_type::kBackend};
+    case ErrorKind::kOverloaded:
+      return {429, error_type::kOverloaded};
+    case ErrorKind::kUnavailable:
+      return {503, error_type::kUnhealthy};
+    case ErrorKind::kInternal:
+      return {500, error_type::kBackend};
+  }
+  return {500, error_type::kBackend};
+}
+
+}  // namespace
+
+Response error_response(int status, std::string_view type, std::string_view message) {
+  Response r;
+  r.status = status;
+  const nlohmann::json body = {{"error", message}, {"error_type", type}};
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
+Response error_response(std::exception_ptr error) noexcept {
+  try {
+    try {
+      std::rethrow_exception(error);
+    } catch (const HttpError& e) {
+      return error_response(e.status(), e.type(), e.what());
+    } catch (const Error& e) {
+      const auto st = classify(e.kind());
+      return error_response(st.status, st.type, e.what());
+    } catch (const nlohmann::json::parse_error& e) {
+      return error_response(400, error_type::kValidation, cat("malformed JSON: ", e.what()));
+    } catch (const nlohmann::json::exception& e) {
+      // A well-formed document of the wrong shape, as axum's Json extractor answers it.
+      return error_response(422, error_type::kValidation, e.what());
+    } catch (const std::bad_alloc&) {
+      return error_response(503, error_type::kBackend, "out of memory");
+    } catch (const std::exception& e) {
+      return error_response(500, error_type::kBackend, e.what());
+    } catch (...) {
+      return error_response(500, error_type::kBackend, "unknown error");
+    }
+  } catch (...) {
+    Response r;  // building the body itself failed (out of memory): a bare status
+    r.status = 500;
+    return r;
+  }
+}
+
+}  // namespace ember::serve

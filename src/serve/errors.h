@@ -1,0 +1,45 @@
+// The one place that turns errors into HTTP statuses and TEI error bodies
+// ({"error": ..., "error_type": ...}). Handlers throw; the router and the batcher's
+// completions call error_response() at the boundary.
+#pragma once
+
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "serve/http_types.h"
+
+namespace ember::serve {
+
+// TEI's ErrorType values, as its OpenAPI schema spells them.
+namespace error_type {
+inline constexpr std::string_view kUnhealthy = "Unhealthy";
+inline constexpr std::string_view kBackend = "Backend";
+inline constexpr std::string_view kOverloaded = "Overloaded";
+inline constexpr std::string_view kValidation = "Validation";
+inline constexpr std::string_view kTokenizer = "Tokenizer";
+inline constexpr std::string_view kEmpty = "Empty";
+}  // namespace error_type
+
+// An error whose HTTP status is decided by the protocol, not by an ErrorKind: 400 malformed
+// JSON, 401, 404, 405, 413.
+class HttpError : public std::runtime_error {
+ public:
+  HttpError(int status, std::string_view type, const std::string& message)
+      : std::runtime_error(message), status_(status), type_(type) {}
+  int status() const noexcept { return status_; }
+  std::string_view type() const noexcept { return type_; }
+
+ private:
+  int status_;
+  std::string_view type_;
+};
+
+Response error_response(int status, std::string_view type, std::string_view message);
+
+// Maps the exception in flight (HttpError, ember::Error, nlohmann::json errors, anything
+// else) to a response. Never throws.
+Response error_response(std::exception_ptr error) noexcept;
+
+}  // namespace ember::serve

@@ -1,0 +1,225 @@
+#include "serve/http_server.h"
+
+#include <array>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "core/error.h"
+#include "serve/errors.h"
+
+namespace ember::serve {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+struct HttpServer::State {
+  HttpServerOptions options;
+  Router& router;
+  net::io_context ioc;
+  tcp::acceptor acceptor;
+  net::signal_set signals;
+  net::steady_timer drain_timer;
+  std::atomic<int> in_flight{0};
+  std::atomic<bool> draining{false};
+
+  State(const HttpServerOptions& o, Router& r)
+      : options(o),
+        router(r),
+        ioc(std::max(1, o.threads)),
+        acceptor(net::make_strand(ioc)),
+        signals(ioc, SIGINT, SIGTERM),
+        drain_timer(ioc) {}
+};
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, HttpServer::State& state)
+      : stream_(std::move(socket)), state_(state) {}
+
+  void start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+  }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(state_.options.max_payload_bytes);
+    stream_.expires_after(state_.options.idle_timeout);
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    const auto parse_category = &http::make_error_code(http::error::bad_target).category();
+    if (ec == http::error::body_limit) {
+      received_ = Clock::now();
+      ++state_.in_flight;
+      return write(error_response(413, error_type::kValidation,
+                                  cat("payload larger than ", state_.options.max_payload_bytes,
+                                      " bytes (--max-payload-bytes)")),
+                   /*close=*/true);
+    }
+    if (ec && &ec.category() == parse_category && ec != http::error::end_of_stream &&
+        ec != http::error::partial_message) {
+      received_ = Clock::now();
+      ++state_.in_flight;
+      return write(error_response(400, error_type::kValidation, "malformed HTTP request"), true);
+    }
+    if (ec) return close();  // end of stream, reset, idle timeout: nothing to answer
+
+    auto& msg = parser_->get();
+    received_ = Clock::now();
+    keep_alive_ = msg.keep_alive();
+    version_ = msg.version();
+    Request req;
+    req.method = std::string(msg.method_string());
+    const auto target = msg.target();
+    req.path = std::string(target.substr(0, target.find('?')));
+    req.body = std::move(msg.body());
+    req.authorization = std::string(msg[http::field::authorization]);
+    req.received = received_;
+    auto self = shared_from_this();
+    req.post = [self](std::function<void()> fn) {
+      net::post(self->stream_.get_executor(), std::move(fn));
+    };
+    ++state_.in_flight;
+    stream_.expires_never();  // waiting for compute is not an idle connection
+    state_.router.dispatch(req, [self](Response r) {
+      net::post(self->stream_.get_executor(),
+                [self, r = std::move(r)]() mutable { self->write(std::move(r), false); });
+    });
+  }
+
+  void write(Response r, bool close_after) {
+    res_ = {};
+    res_.version(version_);
+    res_.result(static_cast<unsigned>(r.status));
+    res_.set(http::field::server, "ember");
+    res_.set(http::field::content_type, r.content_type);
+    auto ms = [](double v) { return std::to_string(static_cast<int64_t>(v + 0.5)); };
+    res_.set("x-total-time", ms(ms_between(received_, Clock::now())));
+    res_.set("x-tokenization-time", ms(r.timings.tokenization_ms));
+    res_.set("x-queue-time", ms(r.timings.queue_ms));
+    res_.set("x-inference-time", ms(r.timings.inference_ms));
+    res_.set("x-compute-tokens", std::to_string(r.timings.tokens));
+    res_.body() = std::move(r.body);
+    close_ = close_after || !keep_alive_ || state_.draining;
+    res_.keep_alive(!close_);
+    res_.prepare_payload();
+    stream_.expires_after(std::chrono::seconds(30));
+    http::async_write(stream_, res_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      --self->state_.in_flight;
+      if (ec) return self->close();
+      if (self->close_) return self->linger_close();
+      self->read();
+    });
+  }
+
+  // After an early answer (413, 400) the client may still be sending: stop writing, read and
+  // discard for a while, then close, so the client sees the response rather than a reset.
+  void linger_close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(2));
+    discard();
+  }
+
+  void discard() {
+    stream_.async_read_some(net::buffer(scratch_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->close();
+                              self->discard();
+                            });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  HttpServer::State& state_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> res_;
+  std::array<char, 16384> scratch_;
+  Clock::time_point received_;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  bool close_ = false;
+};
+
+void accept_next(HttpServer::State& s) {
+  s.acceptor.async_accept(net::make_strand(s.ioc), [&s](beast::error_code ec, tcp::socket sock) {
+    if (!s.acceptor.is_open()) return;  // draining
+    if (!ec) std::make_shared<Session>(std::move(sock), s)->start();
+    accept_next(s);
+  });
+}
+
+// Polls until every in-flight request has been answered, then stops the I/O threads (idle
+// keep-alive connections are closed with them).
+void stop_when_idle(HttpServer::State& s) {
+  if (s.in_flight == 0) return s.ioc.stop();
+  s.drain_timer.expires_after(std::chrono::milliseconds(10));
+  s.drain_timer.async_wait([&s](beast::error_code) { stop_when_idle(s); });
+}
+
+}  // namespace
+
+HttpServer::HttpServer(const HttpServerOptions& options, Router& router)
+    : state_(std::make_unique<State>(options, router)) {
+  auto& s = *state_;
+  beast::error_code ec;
+  const auto address = net::ip::make_address(options.host, ec);
+  EMBER_CHECK(!ec, ErrorKind::kInvalidInput, "--host '", options.host, "' is not an IP address");
+  const tcp::endpoint endpoint(address, options.port);
+  s.acceptor.open(endpoint.protocol(), ec);
+  if (!ec) s.acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) s.acceptor.bind(endpoint, ec);
+  if (!ec) s.acceptor.listen(net::socket_base::max_listen_connections, ec);
+  EMBER_CHECK(!ec, ErrorKind::kUnavailable, "cannot listen on ", options.host, ":", options.port,
+              ": ", ec.message());
+}
+
+HttpServer::~HttpServer() = default;
+
+uint16_t HttpServer::port() const {
+  return state_->acceptor.local_endpoint().port();
+}
+
+void HttpServer::drain() {
+  auto& s = *state_;
+  net::post(s.acceptor.get_executor(), [&s] {
+    if (s.draining.exchange(true)) return;
+    s.router.set_draining();
+    beast::error_code ignored;
+    s.acceptor.close(ignored);
+    net::post(s.ioc, [&s] { stop_when_idle(s); });
+  });
+}
+
+void HttpServer::run() {
+  auto& s = *state_;
+  net::post(s.acceptor.get_executor(), [&s] { accept_next(s); });
+  s.signals.async_wait([this](beast::error_code ec, int) {
+    if (!ec) drain();
+  });
+  std::vector<std::thread> threads;
+  for (int i = 1; i < s.options.threads; ++i) threads.emplace_back([&s] { s.ioc.run(); });
+  s.ioc.run();
+  for (auto& t : threads) t.join();
+}
+
+}  // namespace ember::serve

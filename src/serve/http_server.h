@@ -1,0 +1,41 @@
+// HTTP/1.1 over Boost.Beast: an acceptor and one asynchronous session per connection
+// (keep-alive, no thread per connection), run by N I/O threads. Sessions parse, hand the
+// request to the Router, and write the reply whenever it comes back. SIGTERM / SIGINT drain:
+// stop accepting, answer 503 to new requests on open connections, finish in-flight ones.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "serve/router.h"
+
+namespace ember::serve {
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;  // 0: any free port (see port())
+  int threads = 2;
+  size_t max_payload_bytes = 2 << 20;
+  std::chrono::seconds idle_timeout{60};
+};
+
+class HttpServer {
+ public:
+  // Binds and listens (throws ember::Error kUnavailable if the address cannot be used).
+  HttpServer(const HttpServerOptions& options, Router& router);
+  ~HttpServer();
+  uint16_t port() const;
+  // Serves until SIGTERM / SIGINT (or drain()) and every in-flight request has been answered.
+  void run();
+  void drain();  // thread-safe
+
+  struct State;
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace ember::serve

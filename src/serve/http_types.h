@@ -1,0 +1,48 @@
+// What a route sees of HTTP: a parsed request, a response value, and a one-shot reply that
+// may be called from any thread (the session posts it back onto its own strand).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ember::serve {
+
+using Clock = std::chrono::steady_clock;
+
+// Per-request stage times in milliseconds, sent as x-*-time headers (TEI's names).
+struct Timings {
+  double tokenization_ms = 0;
+  double queue_ms = 0;
+  double inference_ms = 0;
+  int64_t tokens = 0;
+};
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // target without the query string
+  std::string body;
+  std::string authorization;
+  Clock::time_point received;
+  // Runs fn on this request's connection strand (an HTTP I/O thread): completions from the
+  // batcher thread use it so that response formatting never runs on the scheduler.
+  std::function<void(std::function<void()>)> post;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  Timings timings;
+};
+
+using Reply = std::function<void(Response)>;
+using Handler = std::function<void(const Request&, Reply)>;
+
+inline double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+}  // namespace ember::serve

@@ -1,0 +1,135 @@
+#include "serve/inputs.h"
+
+#include "core/error.h"
+#include "serve/errors.h"
+
+namespace ember::serve {
+namespace {
+
+[[noreturn]] void invalid(const std::string& message) {
+  throw HttpError(422, error_type::kValidation, message);
+}
+
+Sequence from_ids(const nlohmann::json& ids, const runtime::Engine& engine, size_t index,
+                  std::vector<uint8_t>& special) {
+  Sequence seq;
+  const auto vocab = engine.config().vocab_size;
+  for (const auto& v : ids) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= vocab)
+      invalid(cat("inputs[", index, "]: token ids must be integers in [0, ", vocab, ")"));
+    seq.ids.push_back(v.get<int32_t>());
+  }
+  special.assign(seq.ids.size(), 0);  // ids are taken as given: nothing is special
+  return seq;
+}
+
+Sequence from_text(const std::string& text, const runtime::Engine& engine,
+                   std::vector<uint8_t>& special) {
+  tok::Encoding enc;
+  try {
+    enc = engine.tokenizer().encode(text);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kInvalidInput) throw;
+    throw HttpError(422, error_type::kTokenizer, e.what());
+  }
+  special = std::move(enc.special_tokens_mask);
+  return {std::move(enc.ids), std::move(enc.type_ids)};
+}
+
+bool is_id_list(const nlohmann::json& j) {
+  return j.is_array() && !j.empty() && j.front().is_number();
+}
+
+}  // namespace
+
+void truncate_sequence(Sequence& seq, const std::vector<uint8_t>& special_mask, size_t max_length,
+                       TruncationSide side) {
+  const size_t n = seq.ids.size();
+  if (n <= max_length) return;
+  size_t lead = 0, trail = 0;
+  while (lead < n && lead < special_mask.size() && special_mask[lead]) ++lead;
+  while (trail < n - lead && special_mask.size() == n && special_mask[n - 1 - trail]) ++trail;
+  if (lead + trail >= max_length) lead = trail = 0;  // no room for specials: plain cut
+  const size_t keep = max_length - lead - trail;
+  const size_t content = n - lead - trail;
+  const size_t from = side == TruncationSide::kRight ? lead : lead + (content - keep);
+  auto cut = [&](std::vector<int32_t>& v) {
+    if (v.empty()) return;
+    std::vector<int32_t> out(v.begin(), v.begin() + lead);
+    out.insert(out.end(), v.begin() + from, v.begin() + from + keep);
+    out.insert(out.end(), v.end() - trail, v.end());
+    v = std::move(out);
+  };
+  cut(seq.ids);
+  cut(seq.type_ids);
+}
+
+TokenizedInputs tokenize_inputs(const nlohmann::json& inputs, const runtime::Engine& engine,
+                                const InputRules& rules) {
+  std::vector<const nlohmann::json*> items;
+  if (inputs.is_string() || is_id_list(inputs)) {
+    items.push_back(&inputs);
+  } else if (inputs.is_array()) {
+    for (const auto& item : inputs) items.push_back(&item);
+  } else {
+    invalid("inputs must be a string, a list of strings, or token ids");
+  }
+  if (items.empty()) throw HttpError(422, error_type::kEmpty, "inputs cannot be empty");
+  if (items.size() > rules.max_inputs)
+    throw HttpError(
+        413, error_type::kValidation,
+        cat("batch size ", items.size(), " > maximum allowed batch size ", rules.max_inputs));
+
+  const auto max_length = static_cast<size_t>(engine.info().max_length);
+  TokenizedInputs out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& item = *items[i];
+    std::vector<uint8_t> special;
+    Sequence seq;
+    if (item.is_string()) {
+      seq = from_text(item.get_ref<const std::string&>(), engine, special);
+    } else if (is_id_list(item)) {
+      seq = from_ids(item, engine, i, special);
+    } else {
+      invalid(cat("inputs[", i, "] must be a string or a non-empty list of token ids"));
+    }
+    if (seq.ids.empty()) throw HttpError(422, error_type::kEmpty, cat("inputs[", i, "] is empty"));
+    if (seq.ids.size() > max_length) {
+      if (!rules.truncate)
+        throw HttpError(
+            413, error_type::kValidation,
+            cat("inputs[", i, "] has ", seq.ids.size(), " tokens; the model takes at most ",
+                max_length, " (send \"truncate\": true to cut it)"));
+      truncate_sequence(seq, special, max_length, rules.side);
+    }
+    out.tokens += static_cast<int64_t>(seq.ids.size());
+    out.sequences.push_back(std::move(seq));
+  }
+  return out;
+}
+
+nlohmann::json parse_body(const std::string& body) {
+  nlohmann::json j = nlohmann::json::parse(body);  // parse_error -> 400 in errors.cc
+  if (!j.is_object()) invalid("the request body must be a JSON object");
+  return j;
+}
+
+bool get_bool(const nlohmann::json& j, const char* key, bool fallback) {
+  const auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  if (!it->is_boolean()) invalid(cat("\"", key, "\" must be true or false"));
+  return it->get<bool>();
+}
+
+TruncationSide get_truncation_side(const nlohmann::json& j) {
+  const auto it = j.find("truncation_direction");
+  if (it == j.end() || it->is_null()) return TruncationSide::kRight;
+  if (it->is_string()) {
+    const auto& s = it->get_ref<const std::string&>();
+    if (s == "right" || s == "Right") return TruncationSide::kRight;
+    if (s == "left" || s == "Left") return TruncationSide::kLeft;
+  }
+  invalid("\"truncation_direction\" must be \"right\" or \"left\"");
+}
+
+}  // namespace ember::serve

@@ -1,0 +1,45 @@
+// Request inputs -> token sequences, shared by the TEI and OpenAI routes: a string, a list of
+// strings, a list of token ids, or a list mixing strings and id lists. Applies the model's
+// length rule per request: truncate (right or left) or answer 413.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/engine.h"
+#include "serve/batcher.h"
+
+namespace ember::serve {
+
+enum class TruncationSide { kRight, kLeft };
+
+struct InputRules {
+  size_t max_inputs = 512;
+  bool truncate = false;
+  TruncationSide side = TruncationSide::kRight;
+};
+
+struct TokenizedInputs {
+  std::vector<Sequence> sequences;
+  int64_t tokens = 0;
+};
+
+// Throws HttpError: 422 for a wrong shape or bad ids, 413 for too many inputs or an
+// over-long input without truncation, 422 "Tokenizer" for text the tokenizer rejects.
+TokenizedInputs tokenize_inputs(const nlohmann::json& inputs, const runtime::Engine& engine,
+                                const InputRules& rules);
+
+// Cuts the content tokens (not the special tokens at either end) down to max_length.
+void truncate_sequence(Sequence& seq, const std::vector<uint8_t>& special_mask, size_t max_length,
+                       TruncationSide side);
+
+// Parses a JSON body; malformed JSON -> 400, a non-object document -> 422.
+nlohmann::json parse_body(const std::string& body);
+
+// Optional fields with a type check (422 naming the field).
+bool get_bool(const nlohmann::json& j, const char* key, bool fallback);
+TruncationSide get_truncation_side(const nlohmann::json& j);
+
+}  // namespace ember::serve

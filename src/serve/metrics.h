@@ -1,0 +1,53 @@
+// Prometheus text-format metrics: request counts by route and status, stage latency
+// histograms, batch size and token histograms, queue depth. Thread-safe; cheap to update.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ember::serve {
+
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> upper_bounds);
+  void observe(double v);
+  // Appends the _bucket/_sum/_count lines of metric `name` (caller holds no lock).
+  void render(std::string& out, const std::string& name, const std::string& help) const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<double> bounds_;
+  std::vector<uint64_t> counts_;  // one per bound, plus +Inf; not cumulative
+  double sum_ = 0;
+  uint64_t count_ = 0;
+};
+
+class Metrics {
+ public:
+  Metrics();
+  void count_request(const std::string& route, int status, double seconds);
+  void observe_stages(double tokenization_s, double queue_s, double inference_s);
+  void observe_batch(int64_t sequences, int64_t tokens, double seconds);
+  // Gauges read at scrape time (queue depth, requests waiting on the batcher).
+  void add_gauge(std::string name, std::string help, std::function<double()> read);
+  std::string render() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_;
+  Histogram request_seconds_, tokenization_seconds_, queue_seconds_, inference_seconds_;
+  Histogram batch_seconds_, batch_size_, batch_tokens_;
+  struct Gauge {
+    std::string name, help;
+    std::function<double()> read;
+  };
+  std::vector<Gauge> gauges_;
+};
+
+}  // namespace ember::serve

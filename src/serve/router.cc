@@ -1,0 +1,48 @@
+#include "serve/router.h"
+
+#include "serve/errors.h"
+
+namespace ember::serve {
+namespace {
+
+// Compares without an early exit, so response times do not reveal how much of a key matched.
+bool same_secret(const std::string& a, const std::string& b) {
+  unsigned diff = a.size() == b.size() ? 0u : 1u;
+  for (size_t i = 0; i < a.size(); ++i) diff |= unsigned(a[i] ^ (i < b.size() ? b[i] : 0));
+  return diff == 0;
+}
+
+}  // namespace
+
+void Router::add(const std::string& method, const std::string& path, Handler handler,
+                 bool needs_auth) {
+  routes_[path][method] = Route{std::move(handler), needs_auth};
+}
+
+void Router::dispatch(const Request& req, Reply reply) const {
+  const auto path_it = routes_.find(req.path);
+  const std::string label = path_it == routes_.end() ? "unmatched" : req.path;
+  // Every answer is counted under its route, whichever thread it comes from.
+  Reply counted = [this, label, received = req.received, reply = std::move(reply)](Response r) {
+    metrics_.count_request(label, r.status, ms_between(received, Clock::now()) / 1000.0);
+    reply(std::move(r));
+  };
+  try {
+    if (path_it == routes_.end())
+      throw HttpError(404, error_type::kValidation, "no route " + req.path);
+    const auto m = path_it->second.find(req.method);
+    if (m == path_it->second.end())
+      throw HttpError(405, error_type::kValidation, req.method + " is not allowed on " + req.path);
+    if (draining_) throw HttpError(503, error_type::kUnhealthy, "the server is shutting down");
+    if (m->second.needs_auth && !api_key_.empty() &&
+        !same_secret(req.authorization, "Bearer " + api_key_))
+      throw HttpError(401, error_type::kValidation,
+                      "missing or wrong API key (Authorization: Bearer)");
+    m->second.handler(req, counted);
+  } catch (...) {
+    // The handler throws only before it handed `counted` on, so the reply is still ours.
+    counted(error_response(std::current_exception()));
+  }
+}
+
+}  // namespace ember::serve

@@ -1,0 +1,59 @@
+// The routes and what they share: the engine, the batcher, metrics and the server's limits.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/engine.h"
+#include "serve/batcher.h"
+#include "serve/inputs.h"
+#include "serve/metrics.h"
+#include "serve/router.h"
+
+namespace ember::serve {
+
+struct ServeLimits {
+  size_t max_inputs_per_request = 512;
+  int64_t request_timeout_ms = 0;  // 0: no deadline
+  int64_t max_batch_tokens = 16384;
+  int64_t max_batch_requests = 64;
+  size_t max_queue = 256;
+  int http_threads = 2;
+};
+
+struct ServeContext {
+  const runtime::Engine& engine;
+  TokenBudgetBatcher& batcher;
+  Metrics& metrics;
+  ServeLimits limits;
+  std::string model_id;
+};
+
+// Embeddings after the batcher: [inputs][dims], Matryoshka-cut to `dimensions` first, then
+// L2-normalized if asked.
+struct Embeddings {
+  int64_t count = 0, dims = 0;
+  std::vector<float> values;
+  int64_t tokens = 0;
+};
+using FormatEmbeddings = std::function<Response(const Embeddings&)>;
+
+// Tokenizes on this (I/O) thread, queues the job, and replies from the request's strand
+// once the batcher is done; never blocks. `dimensions` is validated against the model.
+void embed_async(const ServeContext& ctx, const Request& req, Reply reply,
+                 const nlohmann::json& inputs, const InputRules& rules, bool normalize,
+                 std::optional<int64_t> dimensions, FormatEmbeddings format);
+
+std::optional<int64_t> get_dimensions(const nlohmann::json& body, int64_t hidden_size);
+
+// JSON numbers for floats (shortest round trip) and base64 of little-endian float32.
+void append_floats(std::string& out, const float* v, int64_t n);
+std::string base64_floats(const float* v, int64_t n);
+
+void add_tei_routes(Router& router, const ServeContext& ctx);
+void add_openai_routes(Router& router, const ServeContext& ctx);
+
+}  // namespace ember::serve

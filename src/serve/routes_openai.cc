@@ -1,0 +1,73 @@
+// OpenAI-compatible routes: POST /v1/embeddings, GET /v1/models. Embeddings are always
+// L2-normalized (as OpenAI's are, and as TEI's OpenAI route does); `dimensions` cuts first.
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+
+#include "serve/errors.h"
+#include "serve/routes.h"
+
+namespace ember::serve {
+namespace {
+
+void embeddings(const ServeContext& ctx, const Request& req, Reply reply) {
+  const auto body = parse_body(req.body);
+  if (!body.contains("input"))
+    throw HttpError(422, error_type::kValidation, "missing field \"input\"");
+  bool base64 = false;
+  if (const auto f = body.find("encoding_format"); f != body.end() && !f->is_null()) {
+    if (!f->is_string() || (*f != "float" && *f != "base64"))
+      throw HttpError(422, error_type::kValidation,
+                      "\"encoding_format\" must be \"float\" or \"base64\"");
+    base64 = *f == "base64";
+  }
+  InputRules rules;
+  rules.max_inputs = ctx.limits.max_inputs_per_request;
+  rules.truncate = get_bool(body, "truncate", false);  // an extension, as in TEI
+  const auto dims = get_dimensions(body, ctx.engine.config().hidden_size);
+  embed_async(ctx, req, std::move(reply), body["input"], rules, /*normalize=*/true, dims,
+              [base64, model = ctx.model_id](const Embeddings& e) {
+                Response r;
+                std::string& out = r.body;
+                out.reserve(static_cast<size_t>(e.count * e.dims * 12 + 256));
+                out += "{\"object\":\"list\",\"data\":[";
+                for (int64_t i = 0; i < e.count; ++i) {
+                  if (i) out += ',';
+                  out += "{\"object\":\"embedding\",\"index\":" + std::to_string(i) +
+                         ",\"embedding\":";
+                  const float* v = e.values.data() + i * e.dims;
+                  if (base64) {
+                    out += '"' + base64_floats(v, e.dims) + '"';
+                  } else {
+                    append_floats(out, v, e.dims);
+                  }
+                  out += '}';
+                }
+                out += "],\"model\":" + nlohmann::json(model).dump() +
+                       ",\"usage\":{\"prompt_tokens\":" + std::to_string(e.tokens) +
+                       ",\"total_tokens\":" + std::to_string(e.tokens) + "}}";
+                return r;
+              });
+}
+
+}  // namespace
+
+void add_openai_routes(Router& router, const ServeContext& ctx) {
+  const ServeContext* c = &ctx;
+  router.add("POST", "/v1/embeddings",
+             [c](const Request& req, Reply reply) { embeddings(*c, req, std::move(reply)); });
+  const auto created = static_cast<int64_t>(std::time(nullptr));
+  router.add("GET", "/v1/models", [c, created](const Request&, Reply reply) {
+    const nlohmann::json j = {{"object", "list"},
+                              {"data",
+                               {{{"id", c->model_id},
+                                 {"object", "model"},
+                                 {"created", created},
+                                 {"owned_by", "ember"}}}}};
+    Response r;
+    r.body = j.dump();
+    reply(std::move(r));
+  });
+}
+
+}  // namespace ember::serve

@@ -1,0 +1,132 @@
+// text-embeddings-inference routes: POST /embed (and POST /, as TEI routes it for embedding
+// models), POST /tokenize, GET /info, GET /health. Shapes follow TEI's OpenAPI document.
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "io/sentence_transformers.h"
+#include "serve/errors.h"
+#include "serve/routes.h"
+
+namespace ember::serve {
+namespace {
+
+void embed(const ServeContext& ctx, const Request& req, Reply reply) {
+  const auto body = parse_body(req.body);
+  if (!body.contains("inputs"))
+    throw HttpError(422, error_type::kValidation, "missing field \"inputs\"");
+  const auto prompt = body.find("prompt_name");
+  if (prompt != body.end() && !prompt->is_null())
+    throw HttpError(422, error_type::kValidation, "this model defines no prompts (prompt_name)");
+  InputRules rules;
+  rules.max_inputs = ctx.limits.max_inputs_per_request;
+  rules.truncate = get_bool(body, "truncate", false);
+  rules.side = get_truncation_side(body);
+  const bool normalize = get_bool(body, "normalize", true);
+  const auto dims = get_dimensions(body, ctx.engine.config().hidden_size);
+  embed_async(ctx, req, std::move(reply), body["inputs"], rules, normalize, dims,
+              [](const Embeddings& e) {
+                Response r;
+                r.body.reserve(static_cast<size_t>(e.count * e.dims * 12 + 16));
+                r.body += '[';
+                for (int64_t i = 0; i < e.count; ++i) {
+                  if (i) r.body += ',';
+                  append_floats(r.body, e.values.data() + i * e.dims, e.dims);
+                }
+                r.body += ']';
+                return r;
+              });
+}
+
+// [[{id, text, special, start, stop}]] per input; offsets are byte offsets into the text.
+Response tokenize(const ServeContext& ctx, const Request& req) {
+  const auto body = parse_body(req.body);
+  const auto it = body.find("inputs");
+  if (it == body.end()) throw HttpError(422, error_type::kValidation, "missing field \"inputs\"");
+  std::vector<std::string> texts;
+  if (it->is_string()) {
+    texts.push_back(it->get<std::string>());
+  } else if (it->is_array() && !it->empty()) {
+    for (const auto& t : *it) {
+      if (!t.is_string()) throw HttpError(422, error_type::kValidation, "inputs must be strings");
+      texts.push_back(t.get<std::string>());
+    }
+  } else {
+    throw HttpError(422, error_type::kValidation, "inputs must be a string or a list of strings");
+  }
+  if (texts.size() > ctx.limits.max_inputs_per_request)
+    throw HttpError(413, error_type::kValidation, "too many inputs");
+  const bool special = get_bool(body, "add_special_tokens", true);
+  const auto t0 = Clock::now();
+  nlohmann::json out = nlohmann::json::array();
+  int64_t tokens = 0;
+  for (const auto& text : texts) {
+    tok::Encoding enc;
+    try {
+      enc = ctx.engine.tokenizer().encode(text, special);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kInvalidInput) throw;
+      throw HttpError(422, error_type::kTokenizer, e.what());
+    }
+    nlohmann::json list = nlohmann::json::array();
+    for (size_t i = 0; i < enc.ids.size(); ++i) {
+      const bool is_special = enc.special_tokens_mask[i] != 0;
+      const auto [start, stop] = enc.offsets[i];
+      nlohmann::json t = {{"id", enc.ids[i]}, {"special", is_special}};
+      t["text"] = is_special ? enc.tokens[i] : text.substr(start, stop - start);
+      t["start"] = is_special ? nlohmann::json() : nlohmann::json(start);
+      t["stop"] = is_special ? nlohmann::json() : nlohmann::json(stop);
+      list.push_back(std::move(t));
+    }
+    tokens += static_cast<int64_t>(enc.ids.size());
+    out.push_back(std::move(list));
+  }
+  Response r;
+  r.timings.tokenization_ms = ms_between(t0, Clock::now());
+  r.timings.tokens = tokens;
+  r.body = out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
+Response info(const ServeContext& ctx) {
+  const auto& mi = ctx.engine.info();
+  nlohmann::json j = {
+      {"model_id", ctx.model_id},
+      {"model_sha", nullptr},
+      {"model_dtype", "float32"},
+      {"model_type", {{"embedding", {{"pooling", io::pooling_mode_name(mi.pooling)}}}}},
+      {"max_concurrent_requests", ctx.limits.max_queue},
+      {"max_input_length", mi.max_length},
+      {"max_batch_tokens", ctx.limits.max_batch_tokens},
+      {"max_batch_requests", ctx.limits.max_batch_requests},
+      {"max_client_batch_size", ctx.limits.max_inputs_per_request},
+      {"auto_truncate", false},
+      {"tokenization_workers", ctx.limits.http_threads},
+      {"version", "0.1.0"},
+      {"sha", nullptr},
+      {"docker_label", nullptr},
+      {"hidden_size", ctx.engine.config().hidden_size},
+  };
+  Response r;
+  r.body = j.dump();
+  return r;
+}
+
+}  // namespace
+
+void add_tei_routes(Router& router, const ServeContext& ctx) {
+  const ServeContext* c = &ctx;
+  auto embed_handler = [c](const Request& req, Reply reply) { embed(*c, req, std::move(reply)); };
+  router.add("POST", "/embed", embed_handler);
+  router.add("POST", "/", embed_handler);
+  router.add("POST", "/tokenize",
+             [c](const Request& req, Reply reply) { reply(tokenize(*c, req)); });
+  router.add("GET", "/info", [c](const Request&, Reply reply) { reply(info(*c)); });
+  router.add(
+      "GET", "/health",
+      [](const Request&, Reply reply) {
+        reply(Response{200, "text/plain", "", {}});
+      },
+      /*needs_auth=*/false);
+}
+
+}  // namespace ember::serve

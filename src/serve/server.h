@@ -1,0 +1,27 @@
+// `ember serve` as a function: load the model, start the batcher and the HTTP server, print
+// one JSON "listening" line on stdout, serve until SIGTERM / SIGINT, drain, return 0.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace ember::serve {
+
+struct ServeOptions {
+  std::string model = "all-MiniLM-L6-v2";
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int threads = 0;  // compute threads, 0: all cores
+  int http_threads = 2;
+  int64_t max_batch_tokens = 16384;
+  int64_t max_batch_requests = 64;
+  int64_t max_queue = 256;
+  int64_t max_payload_bytes = 2 << 20;
+  int64_t max_inputs_per_request = 512;
+  std::string api_key;
+  int64_t request_timeout_ms = 0;
+};
+
+int run_server(const ServeOptions& options);
+
+}  // namespace ember::serve

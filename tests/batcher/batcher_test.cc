@@ -1,0 +1,211 @@
+// TokenBudgetBatcher alone, with a stand-in compute whose output identifies each sequence
+// (pooled row = [first id, length]), so routing and packing are checked exactly.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <vector>
+
+#include "serve/batcher.h"
+
+namespace ember::serve {
+namespace {
+
+// Records every batch it runs; can hold the scheduler inside run() until released, so
+// tests can queue jobs deterministically behind a running batch.
+struct FakeEngine {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool hold = false, holding = false;
+  std::vector<std::vector<int64_t>> batches;  // sequence lengths per batch
+
+  runtime::RunResult run(const model::Batch& b) {
+    std::unique_lock lock(mutex);
+    std::vector<int64_t> lens;
+    for (int64_t s = 0; s < b.size(); ++s) lens.push_back(b.seq_len(s));
+    batches.push_back(lens);
+    holding = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return !hold; });
+    holding = false;
+    runtime::RunResult r;
+    r.hidden_size = 2;
+    for (int64_t s = 0; s < b.size(); ++s) {
+      r.pooled.push_back(static_cast<float>(b.ids[b.seq_begin(s)]));
+      r.pooled.push_back(static_cast<float>(b.seq_len(s)));
+    }
+    return r;
+  }
+  void wait_until_holding() {
+    std::unique_lock lock(mutex);
+    cv.wait(lock, [&] { return holding; });
+  }
+  void release() {
+    std::lock_guard lock(mutex);
+    hold = false;
+    cv.notify_all();
+  }
+};
+
+Sequence seq(int32_t first_id, size_t len) {
+  Sequence s;
+  s.ids.assign(len, first_id);
+  return s;
+}
+
+std::future<JobResult> submit(TokenBudgetBatcher& b, std::vector<Sequence> seqs,
+                              Clock::time_point deadline = Clock::time_point::max()) {
+  auto promise = std::make_shared<std::promise<JobResult>>();
+  auto future = promise->get_future();
+  Job job;
+  job.sequences = std::move(seqs);
+  job.deadline = deadline;
+  job.done = [promise](JobResult r) { promise->set_value(std::move(r)); };
+  b.submit(std::move(job));
+  return future;
+}
+
+class BatcherTest : public ::testing::Test {
+ protected:
+  FakeEngine fake;
+  std::unique_ptr<TokenBudgetBatcher> make(int64_t tokens, int64_t sequences, size_t queue) {
+    return std::make_unique<TokenBudgetBatcher>(
+        BatcherOptions{tokens, sequences, queue},
+        [this](const model::Batch& b) { return fake.run(b); });
+  }
+  // Occupies the scheduler with one job, so the following submissions queue up.
+  std::future<JobResult> block(TokenBudgetBatcher& b) {
+    fake.hold = true;
+    auto f = submit(b, {seq(999, 1)});
+    fake.wait_until_holding();
+    return f;
+  }
+};
+
+TEST_F(BatcherTest, PacksQueuedRequestsUnderTheTokenBudget) {
+  auto b = make(/*tokens=*/10, /*sequences=*/64, /*queue=*/16);
+  auto first = block(*b);
+  std::vector<std::future<JobResult>> fs;
+  for (int i = 0; i < 5; ++i) fs.push_back(submit(*b, {seq(i, 4)}));  // 4 tokens each
+  fake.release();
+  for (auto& f : fs) ASSERT_FALSE(f.get().error);
+  ASSERT_FALSE(first.get().error);
+  // 4+4 fits in 10, a third would not: batches of 2, 2, 1 after the blocking one.
+  const std::vector<std::vector<int64_t>> want = {{1}, {4, 4}, {4, 4}, {4}};
+  EXPECT_EQ(fake.batches, want);
+}
+
+TEST_F(BatcherTest, RespectsTheSequenceLimitAndSplitsALargeRequest) {
+  auto b = make(/*tokens=*/1000, /*sequences=*/3, /*queue=*/16);
+  auto first = block(*b);
+  auto big = submit(*b, {seq(10, 1), seq(11, 2), seq(12, 3), seq(13, 4), seq(14, 5)});
+  auto small = submit(*b, {seq(20, 6)});
+  fake.release();
+  const auto r = big.get();
+  ASSERT_FALSE(r.error);
+  ASSERT_EQ(r.hidden_size, 2);
+  // The big request's rows come back in its own order although it ran in two batches.
+  const std::vector<float> want = {10, 1, 11, 2, 12, 3, 13, 4, 14, 5};
+  EXPECT_EQ(r.pooled, want);
+  EXPECT_EQ(small.get().pooled, (std::vector<float>{20, 6}));
+  const std::vector<std::vector<int64_t>> batches = {{1}, {1, 2, 3}, {4, 5, 6}};
+  EXPECT_EQ(fake.batches, batches);
+  first.get();
+}
+
+TEST_F(BatcherTest, AnOverBudgetSequenceRunsAlone) {
+  auto b = make(/*tokens=*/4, /*sequences=*/8, /*queue=*/4);
+  auto r = submit(*b, {seq(7, 9)}).get();
+  ASSERT_FALSE(r.error);
+  EXPECT_EQ(r.pooled, (std::vector<float>{7, 9}));
+}
+
+TEST_F(BatcherTest, FullQueueIsOverloaded) {
+  auto b = make(100, 8, /*queue=*/2);
+  auto first = block(*b);
+  auto a = submit(*b, {seq(1, 1)});
+  auto c = submit(*b, {seq(2, 1)});
+  try {
+    submit(*b, {seq(3, 1)});
+    FAIL() << "a third queued request must be refused";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kOverloaded);
+  }
+  EXPECT_EQ(b->queue_depth(), 2u);
+  fake.release();
+  EXPECT_FALSE(a.get().error);
+  EXPECT_FALSE(c.get().error);
+  first.get();
+}
+
+TEST_F(BatcherTest, DropsARequestWhoseDeadlinePassedBeforeCompute) {
+  auto b = make(100, 8, 8);
+  auto first = block(*b);
+  auto late = submit(*b, {seq(1, 3)}, Clock::now() - std::chrono::milliseconds(1));
+  auto fine = submit(*b, {seq(2, 3)});
+  fake.release();
+  const auto r = late.get();
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->kind(), ErrorKind::kOverloaded);
+  EXPECT_TRUE(r.pooled.empty());
+  EXPECT_EQ(fine.get().pooled, (std::vector<float>{2, 3}));
+  first.get();
+  // The dropped request never reached the engine.
+  const std::vector<std::vector<int64_t>> want = {{1}, {3}};
+  EXPECT_EQ(fake.batches, want);
+}
+
+TEST_F(BatcherTest, ResultsGoToTheRightRequestUnderConcurrency) {
+  auto b = make(64, 16, 512);
+  std::vector<std::future<JobResult>> fs;
+  std::vector<std::thread> threads;
+  std::mutex m;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        const int id = t * 100 + i;
+        auto f = submit(*b, {seq(id, 1 + id % 7), seq(id + 50, 2 + id % 5)});
+        std::lock_guard lock(m);
+        fs.push_back(std::move(f));
+      }
+    });
+  for (auto& th : threads) th.join();
+  size_t checked = 0;
+  for (auto& f : fs) {
+    const auto r = f.get();
+    ASSERT_FALSE(r.error);
+    ASSERT_EQ(r.pooled.size(), 4u);
+    const int id = static_cast<int>(r.pooled[0]);
+    EXPECT_EQ(r.pooled[1], 1 + id % 7);
+    EXPECT_EQ(r.pooled[2], id + 50);
+    EXPECT_EQ(r.pooled[3], 2 + id % 5);
+    ++checked;
+  }
+  EXPECT_EQ(checked, 200u);
+  EXPECT_EQ(b->pending_jobs(), 0u);
+}
+
+TEST_F(BatcherTest, AnEngineErrorFailsOnlyItsBatchAndStopDrains) {
+  int calls = 0;
+  TokenBudgetBatcher b(BatcherOptions{100, 8, 8}, [&](const model::Batch& batch) {
+    if (calls++ == 0) fail(ErrorKind::kInternal, "boom");
+    return fake.run(batch);
+  });
+  auto bad = submit(b, {seq(1, 2)});
+  const auto r = bad.get();
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->kind(), ErrorKind::kInternal);
+  auto good = submit(b, {seq(2, 2)});
+  b.stop();  // finishes what was queued
+  EXPECT_EQ(good.get().pooled, (std::vector<float>{2, 2}));
+  try {
+    submit(b, {seq(3, 1)});
+    FAIL() << "submit after stop must fail";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUnavailable);
+  }
+}
+
+}  // namespace
+}  // namespace ember::serve
