@@ -34,7 +34,9 @@ nlohmann::json scores_json(const std::vector<std::string>& labels, const float* 
   nlohmann::json scores = nlohmann::json::array();
   for (int64_t i = 0; i < n && (top_k <= 0 || i < top_k); ++i)
     scores.push_back({{"label", labels[order[i]]}, {"score", p[order[i]]}});
-  return {{"label", labels[order[0]]}, {"score", p[order[0]]}, {"scores", scores},
+  return {{"label", labels[order[0]]},
+          {"score", p[order[0]]},
+          {"scores", scores},
           {"logits", std::vector<float>(logits, logits + n)}};
 }
 
@@ -42,8 +44,8 @@ int run_classify(const ClassifyFlags& f) {
   const auto inputs = read_inputs(f.texts);
   const auto engine = runtime::Engine::load(f.model.model, f.model.options());
   const auto& c = engine->config();
-  EMBER_CHECK(c.head != model::HeadKind::kNone, ErrorKind::kUnsupported, "model '",
-              f.model.model, "' (", c.architecture, ") has no classification head");
+  EMBER_CHECK(c.head != model::HeadKind::kNone, ErrorKind::kUnsupported, "model '", f.model.model,
+              "' (", c.architecture, ") has no classification head");
   std::vector<tok::Encoding> encs;
   for (const auto& in : inputs)
     encs.push_back(in.pair ? engine->tokenize_pair(in.text, *in.pair) : engine->tokenize(in.text));

@@ -24,7 +24,8 @@ io::PoolingMode parse_pooling(const std::string& s) {
   if (s == "max") return io::PoolingMode::kMax;
   if (s == "mean_sqrt_len") return io::PoolingMode::kMeanSqrtLen;
   if (s == "last") return io::PoolingMode::kLastToken;
-  fail(ErrorKind::kInvalidInput, "--pooling '", s, "' is not one of cls, mean, max, mean_sqrt_len, last");
+  fail(ErrorKind::kInvalidInput, "--pooling '", s,
+       "' is not one of cls, mean, max, mean_sqrt_len, last");
 }
 
 int run_embed(const EmbedFlags& f) {
@@ -51,7 +52,8 @@ int run_embed(const EmbedFlags& f) {
     const size_t first = next;
     while (next < inputs.size() && (encs.empty() || tokens < f.batch_tokens)) {
       const auto& in = inputs[next++];
-      encs.push_back(in.pair ? engine->tokenize_pair(in.text, *in.pair) : engine->tokenize(in.text));
+      encs.push_back(in.pair ? engine->tokenize_pair(in.text, *in.pair)
+                             : engine->tokenize(in.text));
       tokens += static_cast<int64_t>(encs.back().ids.size());
     }
     total_tokens += tokens;
@@ -59,7 +61,8 @@ int run_embed(const EmbedFlags& f) {
     const auto r = engine->run(batch, f.hidden ? runtime::kHidden : runtime::kPooled);
     for (size_t i = 0; i < encs.size(); ++i) {
       const size_t index = first + i;
-      const float* v = f.hidden ? r.hidden.data() + batch.seq_begin(i) * h : r.pooled.data() + i * h;
+      const float* v =
+          f.hidden ? r.hidden.data() + batch.seq_begin(i) * h : r.pooled.data() + i * h;
       const int64_t n = f.hidden ? batch.seq_len(i) * h : h;
       std::string item;
       if (f.hidden) {

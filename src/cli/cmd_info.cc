@@ -11,9 +11,12 @@ namespace {
 
 const char* head_name(model::HeadKind kind) {
   switch (kind) {
-    case model::HeadKind::kNone: return "none";
-    case model::HeadKind::kSequenceClassification: return "sequence_classification";
-    case model::HeadKind::kTokenClassification: return "token_classification";
+    case model::HeadKind::kNone:
+      return "none";
+    case model::HeadKind::kSequenceClassification:
+      return "sequence_classification";
+    case model::HeadKind::kTokenClassification:
+      return "token_classification";
   }
   return "none";
 }

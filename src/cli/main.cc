@@ -12,12 +12,17 @@ namespace {
 
 int exit_code(ember::ErrorKind kind) {
   switch (kind) {
-    case ember::ErrorKind::kInvalidInput: return 2;
-    case ember::ErrorKind::kNotFound: return 3;
-    case ember::ErrorKind::kUnsupported: return 4;
+    case ember::ErrorKind::kInvalidInput:
+      return 2;
+    case ember::ErrorKind::kNotFound:
+      return 3;
+    case ember::ErrorKind::kUnsupported:
+      return 4;
     case ember::ErrorKind::kOverloaded:
-    case ember::ErrorKind::kUnavailable: return 5;
-    case ember::ErrorKind::kInternal: return 1;
+    case ember::ErrorKind::kUnavailable:
+      return 5;
+    case ember::ErrorKind::kInternal:
+      return 1;
   }
   return 1;
 }

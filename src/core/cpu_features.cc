@@ -43,15 +43,22 @@ Isa detected_isa() {
   return isa;
 }
 
-Isa active_isa() { return static_cast<Isa>(active().load(std::memory_order_relaxed)); }
+Isa active_isa() {
+  return static_cast<Isa>(active().load(std::memory_order_relaxed));
+}
 
-void set_isa(Isa isa) { active().store(static_cast<int>(clamp(isa)), std::memory_order_relaxed); }
+void set_isa(Isa isa) {
+  active().store(static_cast<int>(clamp(isa)), std::memory_order_relaxed);
+}
 
 std::string_view isa_name(Isa isa) {
   switch (isa) {
-    case Isa::kScalar: return "scalar";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kAvx512: return "avx512";
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
   }
   return "scalar";
 }

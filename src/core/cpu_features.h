@@ -9,8 +9,8 @@ namespace ember {
 
 enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 
-Isa detected_isa();  // what the CPU supports
-Isa active_isa();    // min(detected, EMBER_ISA override, set_isa)
+Isa detected_isa();     // what the CPU supports
+Isa active_isa();       // min(detected, EMBER_ISA override, set_isa)
 void set_isa(Isa isa);  // for tests and benchmarks; clamped to detected_isa()
 std::string_view isa_name(Isa isa);
 

@@ -11,15 +11,19 @@ struct DTypeInfo {
   size_t size;
 };
 constexpr DTypeInfo kInfos[] = {
-    {DType::kF32, "F32", 4}, {DType::kF16, "F16", 2}, {DType::kBF16, "BF16", 2},
-    {DType::kF64, "F64", 8}, {DType::kI8, "I8", 1},   {DType::kU8, "U8", 1},
-    {DType::kI16, "I16", 2}, {DType::kI32, "I32", 4}, {DType::kI64, "I64", 8},
+    {DType::kF32, "F32", 4},   {DType::kF16, "F16", 2}, {DType::kBF16, "BF16", 2},
+    {DType::kF64, "F64", 8},   {DType::kI8, "I8", 1},   {DType::kU8, "U8", 1},
+    {DType::kI16, "I16", 2},   {DType::kI32, "I32", 4}, {DType::kI64, "I64", 8},
     {DType::kBool, "BOOL", 1},
 };
 }  // namespace
 
-size_t dtype_size(DType dtype) { return kInfos[static_cast<int>(dtype)].size; }
-std::string_view dtype_name(DType dtype) { return kInfos[static_cast<int>(dtype)].name; }
+size_t dtype_size(DType dtype) {
+  return kInfos[static_cast<int>(dtype)].size;
+}
+std::string_view dtype_name(DType dtype) {
+  return kInfos[static_cast<int>(dtype)].name;
+}
 
 std::optional<DType> dtype_from_name(std::string_view name) {
   for (const auto& info : kInfos)
@@ -51,6 +55,8 @@ float half_to_float(uint16_t h) {
   return std::bit_cast<float>(bits);
 }
 
-float bf16_to_float(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
+float bf16_to_float(uint16_t b) {
+  return std::bit_cast<float>(static_cast<uint32_t>(b) << 16);
+}
 
 }  // namespace ember

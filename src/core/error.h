@@ -42,8 +42,8 @@ template <typename... Args>
   throw Error(kind, cat(args...));
 }
 
-#define EMBER_CHECK(cond, kind, ...)            \
-  do {                                          \
+#define EMBER_CHECK(cond, kind, ...)               \
+  do {                                             \
     if (!(cond)) ::ember::fail(kind, __VA_ARGS__); \
   } while (0)
 

@@ -12,23 +12,11 @@ EncoderConfig parse_bert_config(const io::JsonConfig& config) {
 
 void bind_bert(const io::WeightStore& store, const EncoderConfig& c, EncoderWeights& w) {
   const WeightBinder b(store, {"", "bert."}, "embeddings.word_embeddings.weight");
-  const int64_t h = c.hidden_size;
-  auto& e = w.embeddings;
-  e.word = b.get("embeddings.word_embeddings.weight", Shape{c.vocab_size, h});
-  e.position = b.get("embeddings.position_embeddings.weight", Shape{c.max_position_embeddings, h});
-  e.token_type = b.get("embeddings.token_type_embeddings.weight", Shape{c.type_vocab_size, h});
-  e.ln = b.layer_norm("embeddings.LayerNorm", h);
+  detail::bind_bert_embeddings(b, c, w);
   detail::bind_bert_layers(b, c, w);
 
-  const int64_t n = static_cast<int64_t>(c.labels.size());
-  if (c.head == HeadKind::kSequenceClassification) {
-    // BertForSequenceClassification: pooler (dense + tanh on [CLS]) then classifier.
-    w.seq_classifier.dense = b.linear("pooler.dense", h, h);
-    w.seq_classifier.act = ops::Activation::kTanh;
-    w.seq_classifier.out = b.linear_root("classifier", n, h);
-  } else if (c.head == HeadKind::kTokenClassification) {
-    w.token_classifier = b.linear_root("classifier", n, h);
-  }
+  // BertForSequenceClassification: pooler (dense + tanh on [CLS]) then classifier.
+  detail::bind_heads(b, c, w, {"pooler.dense", true, ops::Activation::kTanh, "classifier"});
 }
 
 }  // namespace ember::model

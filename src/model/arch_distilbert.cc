@@ -21,8 +21,8 @@ EncoderConfig parse_distilbert_config(const io::JsonConfig& config) {
   c.layer_norm_eps = 1e-12f;  // fixed in DistilBERT's code, not in its config
   c.hidden_act = detail::parse_activation(config.get_string("activation", "gelu"), config.origin());
   c.pad_token_id = static_cast<int32_t>(config.get_int("pad_token_id", 0));
-  EMBER_CHECK(c.hidden_size % c.num_heads == 0, ErrorKind::kInvalidInput, config.origin(),
-              ": dim ", c.hidden_size, " is not a multiple of n_heads ", c.num_heads);
+  EMBER_CHECK(c.hidden_size % c.num_heads == 0, ErrorKind::kInvalidInput, config.origin(), ": dim ",
+              c.hidden_size, " is not a multiple of n_heads ", c.num_heads);
   detail::parse_head(config, c);
   return c;
 }
@@ -49,14 +49,7 @@ void bind_distilbert(const io::WeightStore& store, const EncoderConfig& c, Encod
     l.ffn_ln = b.layer_norm(p + "output_layer_norm", h);
   }
 
-  const int64_t n = static_cast<int64_t>(c.labels.size());
-  if (c.head == HeadKind::kSequenceClassification) {
-    w.seq_classifier.dense = b.linear_root("pre_classifier", h, h);
-    w.seq_classifier.act = ops::Activation::kRelu;
-    w.seq_classifier.out = b.linear_root("classifier", n, h);
-  } else if (c.head == HeadKind::kTokenClassification) {
-    w.token_classifier = b.linear_root("classifier", n, h);
-  }
+  detail::bind_heads(b, c, w, {"pre_classifier", false, ops::Activation::kRelu, "classifier"});
 }
 
 }  // namespace ember::model

@@ -19,22 +19,11 @@ EncoderConfig parse_roberta_config(const io::JsonConfig& config) {
 
 void bind_roberta(const io::WeightStore& store, const EncoderConfig& c, EncoderWeights& w) {
   const WeightBinder b(store, {"", "roberta."}, "embeddings.word_embeddings.weight");
-  const int64_t h = c.hidden_size;
-  auto& e = w.embeddings;
-  e.word = b.get("embeddings.word_embeddings.weight", Shape{c.vocab_size, h});
-  e.position = b.get("embeddings.position_embeddings.weight", Shape{c.max_position_embeddings, h});
-  e.token_type = b.get("embeddings.token_type_embeddings.weight", Shape{c.type_vocab_size, h});
-  e.ln = b.layer_norm("embeddings.LayerNorm", h);
+  detail::bind_bert_embeddings(b, c, w);
   detail::bind_bert_layers(b, c, w);
 
-  const int64_t n = static_cast<int64_t>(c.labels.size());
-  if (c.head == HeadKind::kSequenceClassification) {
-    w.seq_classifier.dense = b.linear_root("classifier.dense", h, h);
-    w.seq_classifier.act = ops::Activation::kTanh;
-    w.seq_classifier.out = b.linear_root("classifier.out_proj", n, h);
-  } else if (c.head == HeadKind::kTokenClassification) {
-    w.token_classifier = b.linear_root("classifier", n, h);
-  }
+  detail::bind_heads(b, c, w,
+                     {"classifier.dense", false, ops::Activation::kTanh, "classifier.out_proj"});
 }
 
 }  // namespace ember::model

@@ -13,8 +13,7 @@ void bind_roberta(const io::WeightStore& store, const EncoderConfig& config, Enc
 EncoderConfig parse_electra_config(const io::JsonConfig& config);
 void bind_electra(const io::WeightStore& store, const EncoderConfig& config, EncoderWeights& w);
 EncoderConfig parse_distilbert_config(const io::JsonConfig& config);
-void bind_distilbert(const io::WeightStore& store, const EncoderConfig& config,
-                     EncoderWeights& w);
+void bind_distilbert(const io::WeightStore& store, const EncoderConfig& config, EncoderWeights& w);
 
 namespace {
 const Architecture kArchitectures[] = {
@@ -31,8 +30,8 @@ const Architecture& find_architecture(std::string_view model_type) {
     if (arch.model_type == model_type) return arch;
   std::string known;
   for (const auto& arch : kArchitectures) known += cat(known.empty() ? "" : ", ", arch.model_type);
-  fail(ErrorKind::kUnsupported, "model_type '", model_type, "' is not supported (supported: ",
-       known, ")");
+  fail(ErrorKind::kUnsupported, "model_type '", model_type,
+       "' is not supported (supported: ", known, ")");
 }
 
 std::vector<std::string_view> supported_model_types() {
@@ -42,9 +41,8 @@ std::vector<std::string_view> supported_model_types() {
 }
 
 int64_t EncoderConfig::max_tokens() const {
-  return positions == PositionScheme::kAfterPadding
-             ? max_position_embeddings - pad_token_id - 1
-             : max_position_embeddings;
+  return positions == PositionScheme::kAfterPadding ? max_position_embeddings - pad_token_id - 1
+                                                    : max_position_embeddings;
 }
 
 namespace detail {
@@ -68,8 +66,12 @@ const float* WeightBinder::get(const std::string& name, const Shape& shape) cons
 const float* WeightBinder::get_root(const std::string& name, const Shape& shape) const {
   return store_.get(name, shape).f32();
 }
-bool WeightBinder::has(const std::string& name) const { return store_.has(prefix_ + name); }
-bool WeightBinder::has_root(const std::string& name) const { return store_.has(name); }
+bool WeightBinder::has(const std::string& name) const {
+  return store_.has(prefix_ + name);
+}
+bool WeightBinder::has_root(const std::string& name) const {
+  return store_.has(name);
+}
 
 LinearWeights WeightBinder::linear(const std::string& name, int64_t out, int64_t in) const {
   return linear_root(prefix_ + name, out, in);
@@ -108,6 +110,16 @@ LinearWeights fuse_qkv(const LinearWeights& q, const LinearWeights& k, const Lin
   return LinearWeights{w, b, 3 * h, in};
 }
 
+void bind_bert_embeddings(const WeightBinder& b, const EncoderConfig& c, EncoderWeights& w) {
+  const int64_t e_size = c.embedding_size;
+  auto& e = w.embeddings;
+  e.word = b.get("embeddings.word_embeddings.weight", Shape{c.vocab_size, e_size});
+  e.position =
+      b.get("embeddings.position_embeddings.weight", Shape{c.max_position_embeddings, e_size});
+  e.token_type = b.get("embeddings.token_type_embeddings.weight", Shape{c.type_vocab_size, e_size});
+  e.ln = b.layer_norm("embeddings.LayerNorm", e_size);
+}
+
 void bind_bert_layers(const WeightBinder& binder, const EncoderConfig& c, EncoderWeights& w) {
   const int64_t h = c.hidden_size, inter = c.intermediate_size;
   w.layers.resize(c.num_layers);
@@ -122,6 +134,19 @@ void bind_bert_layers(const WeightBinder& binder, const EncoderConfig& c, Encode
     l.ffn_in = binder.linear(p + "intermediate.dense", inter, h);
     l.ffn_out = binder.linear(p + "output.dense", h, inter);
     l.ffn_ln = binder.layer_norm(p + "output.LayerNorm", h);
+  }
+}
+
+void bind_heads(const WeightBinder& b, const EncoderConfig& c, EncoderWeights& w,
+                const HeadNames& names) {
+  const int64_t h = c.hidden_size, n = static_cast<int64_t>(c.labels.size());
+  if (c.head == HeadKind::kSequenceClassification) {
+    w.seq_classifier.dense =
+        names.dense_under_prefix ? b.linear(names.dense, h, h) : b.linear_root(names.dense, h, h);
+    w.seq_classifier.act = names.act;
+    w.seq_classifier.out = b.linear_root(names.out, n, h);
+  } else if (c.head == HeadKind::kTokenClassification) {
+    w.token_classifier = b.linear_root("classifier", n, h);
   }
 }
 

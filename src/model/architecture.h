@@ -34,7 +34,7 @@ class WeightBinder {
  public:
   WeightBinder(const io::WeightStore& store, std::vector<std::string> prefixes,
                const std::string& probe);
-  const float* get(const std::string& name, const Shape& shape) const;  // under the prefix
+  const float* get(const std::string& name, const Shape& shape) const;       // under the prefix
   const float* get_root(const std::string& name, const Shape& shape) const;  // no prefix
   bool has(const std::string& name) const;
   bool has_root(const std::string& name) const;
@@ -51,12 +51,27 @@ class WeightBinder {
 
 // Reads the fields that BERT, RoBERTa, XLM-R and ELECTRA share.
 EncoderConfig parse_bert_like_config(const io::JsonConfig& config);
+// Binds embeddings.{word,position,token_type}_embeddings and embeddings.LayerNorm (BERT
+// naming) at the config's embedding size.
+void bind_bert_embeddings(const WeightBinder& binder, const EncoderConfig& config,
+                          EncoderWeights& weights);
 // Binds encoder.layer.N.* (BERT naming), fusing Q, K and V.
 void bind_bert_layers(const WeightBinder& binder, const EncoderConfig& config,
                       EncoderWeights& weights);
 // Fuses three [H, H] projections (+ biases) into one [3H, H] matrix owned by `weights`.
 LinearWeights fuse_qkv(const LinearWeights& q, const LinearWeights& k, const LinearWeights& v,
                        EncoderWeights& weights);
+// Where a family keeps its sequence classification head: dense (under the body's prefix, as
+// BERT's pooler, or at the root) + activation + out projection. Token classification is
+// always a root "classifier" Linear.
+struct HeadNames {
+  const char* dense;
+  bool dense_under_prefix;
+  ops::Activation act;
+  const char* out;
+};
+void bind_heads(const WeightBinder& binder, const EncoderConfig& config, EncoderWeights& weights,
+                const HeadNames& names);
 ops::Activation parse_activation(const std::string& name, const std::string& origin);
 // Head kind and labels from architectures[0] and id2label.
 void parse_head(const io::JsonConfig& config, EncoderConfig& out);

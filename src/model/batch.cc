@@ -8,8 +8,8 @@ namespace ember::model {
 
 void Batch::add(std::span<const int32_t> seq_ids, std::span<const int32_t> seq_type_ids) {
   EMBER_CHECK(seq_type_ids.empty() || seq_type_ids.size() == seq_ids.size(),
-              ErrorKind::kInvalidInput, "type ids (", seq_type_ids.size(),
-              ") and ids (", seq_ids.size(), ") differ in length");
+              ErrorKind::kInvalidInput, "type ids (", seq_type_ids.size(), ") and ids (",
+              seq_ids.size(), ") differ in length");
   ids.insert(ids.end(), seq_ids.begin(), seq_ids.end());
   if (seq_type_ids.empty())
     type_ids.insert(type_ids.end(), seq_ids.size(), 0);

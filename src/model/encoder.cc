@@ -37,9 +37,9 @@ Encoder::Encoder(EncoderConfig config, io::WeightStore store)
 const float* Encoder::forward(const Batch& batch, Workspace& ws) const {
   const int64_t tokens = batch.num_tokens();
   EMBER_CHECK(batch.size() > 0, ErrorKind::kInvalidInput, "empty batch");
-  EMBER_CHECK(static_cast<int64_t>(batch.type_ids.size()) == tokens &&
-                  batch.cu_seqlens.back() == tokens,
-              ErrorKind::kInternal, "inconsistent batch");
+  EMBER_CHECK(
+      static_cast<int64_t>(batch.type_ids.size()) == tokens && batch.cu_seqlens.back() == tokens,
+      ErrorKind::kInternal, "inconsistent batch");
   ws.reserve(config_, tokens, batch.size());
   embed(batch, ws);
   for (const auto& l : weights_.layers) layer(l, batch, ws);
@@ -65,9 +65,8 @@ void Encoder::embed(const Batch& batch, Workspace& ws) const {
                 " is outside the vocabulary [0, ", c.vocab_size, ")");
     // Models without token type embeddings (DistilBERT) ignore type ids, as transformers does.
     const int32_t type = batch.type_ids[t];
-    EMBER_CHECK(!e.token_type || (type >= 0 && type < c.type_vocab_size),
-                ErrorKind::kInvalidInput, "token type id ", type, " is outside [0, ",
-                c.type_vocab_size, ")");
+    EMBER_CHECK(!e.token_type || (type >= 0 && type < c.type_vocab_size), ErrorKind::kInvalidInput,
+                "token type id ", type, " is outside [0, ", c.type_vocab_size, ")");
   }
   parallel_for(batch.size(), 1, [&](int64_t s0, int64_t s1) {
     for (int64_t s = s0; s < s1; ++s) {
@@ -123,8 +122,8 @@ void Encoder::layer(const LayerWeights& l, const Batch& batch, Workspace& ws) co
 
 void Encoder::classify_sequences(const float* hidden, const Batch& batch, Workspace& ws,
                                  float* logits) const {
-  EMBER_CHECK(config_.head == HeadKind::kSequenceClassification, ErrorKind::kUnsupported,
-              "model '", config_.architecture, "' has no sequence classification head");
+  EMBER_CHECK(config_.head == HeadKind::kSequenceClassification, ErrorKind::kUnsupported, "model '",
+              config_.architecture, "' has no sequence classification head");
   const auto& head = weights_.seq_classifier;
   const int64_t h = config_.hidden_size, b = batch.size();
   // Gather the first token of each sequence: [B, H].
@@ -134,16 +133,15 @@ void Encoder::classify_sequences(const float* hidden, const Batch& batch, Worksp
               first.data() + s * h);
   ws.reserve(config_, batch.num_tokens(), b);
   ops::linear(first.data(), b, h, h, head.dense.w, head.dense.b, h, ws.head.data(), h, head.act);
-  ops::linear(ws.head.data(), b, h, h, head.out.w, head.out.b, head.out.out, logits,
-              head.out.out);
+  ops::linear(ws.head.data(), b, h, h, head.out.w, head.out.b, head.out.out, logits, head.out.out);
 }
 
 void Encoder::classify_tokens(const float* hidden, const Batch& batch, float* logits) const {
-  EMBER_CHECK(config_.head == HeadKind::kTokenClassification, ErrorKind::kUnsupported,
-              "model '", config_.architecture, "' has no token classification head");
+  EMBER_CHECK(config_.head == HeadKind::kTokenClassification, ErrorKind::kUnsupported, "model '",
+              config_.architecture, "' has no token classification head");
   const auto& head = weights_.token_classifier;
-  ops::linear(hidden, batch.num_tokens(), config_.hidden_size, config_.hidden_size, head.w,
-              head.b, head.out, logits, head.out);
+  ops::linear(hidden, batch.num_tokens(), config_.hidden_size, config_.hidden_size, head.w, head.b,
+              head.out, logits, head.out);
 }
 
 }  // namespace ember::model

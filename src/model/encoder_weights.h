@@ -32,8 +32,8 @@ struct LayerWeights {
 };
 
 struct EmbeddingWeights {
-  const float* word = nullptr;      // [vocab, E]
-  const float* position = nullptr;  // [max_positions, E]
+  const float* word = nullptr;        // [vocab, E]
+  const float* position = nullptr;    // [max_positions, E]
   const float* token_type = nullptr;  // [type_vocab, E] or null
   LayerNormWeights ln;
   LinearWeights project;  // ELECTRA: [H, E]; w == null otherwise

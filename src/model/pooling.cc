@@ -9,8 +9,8 @@
 
 namespace ember::model {
 
-void pool(const float* hidden, int64_t h, const Batch& batch, io::PoolingMode mode,
-          bool normalize, float* out) {
+void pool(const float* hidden, int64_t h, const Batch& batch, io::PoolingMode mode, bool normalize,
+          float* out) {
   std::vector<double> acc(static_cast<size_t>(h));
   for (int64_t s = 0; s < batch.size(); ++s) {
     const int64_t begin = batch.seq_begin(s), len = batch.seq_len(s);

@@ -90,8 +90,8 @@ const tok::Tokenizer& Engine::tokenizer() const {
 
 tok::Encoding Engine::check_length(tok::Encoding enc) const {
   EMBER_CHECK(static_cast<int64_t>(enc.ids.size()) <= info_.max_length, ErrorKind::kInvalidInput,
-              "input has ", enc.ids.size(), " tokens; the model accepts at most ",
-              info_.max_length, " (enable truncation to cut it)");
+              "input has ", enc.ids.size(), " tokens; the model accepts at most ", info_.max_length,
+              " (enable truncation to cut it)");
   return enc;
 }
 

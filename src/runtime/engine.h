@@ -20,18 +20,18 @@
 namespace ember::runtime {
 
 struct EngineOptions {
-  int threads = 0;                        // 0: all cores
-  std::optional<int64_t> max_length;      // override of the model's limit (clamped to it)
-  bool truncate = true;                   // false: over-long input is an error
-  std::optional<io::PoolingMode> pooling; // override of the sentence-transformers config
-  std::optional<bool> normalize;          // likewise
+  int threads = 0;                         // 0: all cores
+  std::optional<int64_t> max_length;       // override of the model's limit (clamped to it)
+  bool truncate = true;                    // false: over-long input is an error
+  std::optional<io::PoolingMode> pooling;  // override of the sentence-transformers config
+  std::optional<bool> normalize;           // likewise
 };
 
 struct ModelInfo {
-  std::string name;         // what the user asked for
+  std::string name;  // what the user asked for
   std::string dir;
-  std::string weights;      // "safetensors" or "onnx"
-  int64_t max_length = 0;   // tokens per sequence, special tokens included
+  std::string weights;     // "safetensors" or "onnx"
+  int64_t max_length = 0;  // tokens per sequence, special tokens included
   io::PoolingMode pooling = io::PoolingMode::kMean;
   bool normalize = false;
   bool pooling_from_config = false;  // false: defaults, no sentence-transformers metadata

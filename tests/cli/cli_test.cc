@@ -2,15 +2,15 @@
 // its Hugging Face reference; bad input exits non-zero with a JSON error, never a crash.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
 #include <algorithm>
 #include <array>
-#include <sstream>
-#include <unistd.h>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sys/wait.h>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -31,8 +31,8 @@ CliRun ember(const std::string& args, const std::string& input = "") {
   const fs::path tmp = fs::temp_directory_path() / cat("ember-cli-", ::getpid());
   fs::create_directories(tmp);
   std::ofstream(tmp / "in") << input;
-  const std::string cmd = cat(EMBER_BINARY_DIR, "/src/cli/ember ", args, " <", (tmp / "in"),
-                              " >", (tmp / "out"), " 2>", (tmp / "err"));
+  const std::string cmd = cat(EMBER_BINARY_DIR, "/src/cli/ember ", args, " <", (tmp / "in"), " >",
+                              (tmp / "out"), " 2>", (tmp / "err"));
   const int raw = std::system(cmd.c_str());
   CliRun r;
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
@@ -46,7 +46,9 @@ CliRun ember(const std::string& args, const std::string& input = "") {
   return r;
 }
 
-std::string quote(const std::string& s) { return "'" + s + "'"; }
+std::string quote(const std::string& s) {
+  return "'" + s + "'";
+}
 
 class EmbedCli : public ::testing::TestWithParam<std::string> {};
 
@@ -111,9 +113,9 @@ TEST(Cli, ClassifyGivesLabelsFromConfig) {
 }
 
 TEST(Cli, ClassifyTokensGivesOneLabelPerWordPiece) {
-  const CliRun r = ember("classify --model " + cat(EMBER_SOURCE_DIR,
-                                                  "/tests/fixtures/models/tiny-bert-tokcls") +
-                      " 'Paris is in France'");
+  const CliRun r =
+      ember("classify --model " + cat(EMBER_SOURCE_DIR, "/tests/fixtures/models/tiny-bert-tokcls") +
+            " 'Paris is in France'");
   ASSERT_EQ(r.status, 0) << r.err;
   const auto tokens = nlohmann::json::parse(r.out)["results"][0]["tokens"];
   ASSERT_GE(tokens.size(), 4u);
@@ -148,7 +150,8 @@ void expect_json_error(const CliRun& r, int code, const std::string& type) {
 }
 
 TEST(Cli, InvalidUtf8IsInvalidInput) {
-  expect_json_error(ember("embed --model " + kTiny + " \"$(printf 'caf\\351')\""), 2, "invalid_input");
+  expect_json_error(ember("embed --model " + kTiny + " \"$(printf 'caf\\351')\""), 2,
+                    "invalid_input");
 }
 
 TEST(Cli, MalformedJsonLineIsInvalidInput) {

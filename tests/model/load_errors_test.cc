@@ -46,7 +46,9 @@ class BrokenModel : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(BrokenModel, IntactCopyLoads) { EXPECT_NO_THROW(runtime::Engine::load(dir_.string())); }
+TEST_F(BrokenModel, IntactCopyLoads) {
+  EXPECT_NO_THROW(runtime::Engine::load(dir_.string()));
+}
 
 TEST_F(BrokenModel, UnknownArchitecture) {
   edit_config([](auto& j) { j["model_type"] = "gpt2"; });
@@ -56,7 +58,8 @@ TEST_F(BrokenModel, UnknownArchitecture) {
 }
 
 TEST_F(BrokenModel, ConfigDisagreesWithWeights) {
-  edit_config([](auto& j) { j["intermediate_size"] = j["intermediate_size"].template get<int>() * 2; });
+  edit_config(
+      [](auto& j) { j["intermediate_size"] = j["intermediate_size"].template get<int>() * 2; });
   const Error e = load_error();
   EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput);
   EXPECT_NE(std::string(e.what()).find("intermediate.dense.weight"), std::string::npos) << e.what();

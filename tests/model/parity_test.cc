@@ -16,10 +16,10 @@ namespace {
 
 using testing::Reference;
 
-constexpr float kHiddenTol = 1e-4f;   // last hidden state, max |diff|
-constexpr float kLogitTol = 1e-4f;    // classification logits, max |diff|
+constexpr float kHiddenTol = 1e-4f;     // last hidden state, max |diff|
+constexpr float kLogitTol = 1e-4f;      // classification logits, max |diff|
 constexpr double kMinCosine = 0.99999;  // pooled embeddings
-constexpr float kBatchTol = 1e-5f;    // batched vs single, max |diff|
+constexpr float kBatchTol = 1e-5f;      // batched vs single, max |diff|
 
 float max_abs_diff(const float* a, const float* b, size_t n) {
   float m = 0;
@@ -53,9 +53,12 @@ class Parity : public ::testing::TestWithParam<std::string> {
   }
   unsigned head_outputs() const {
     switch (engine_->config().head) {
-      case model::HeadKind::kSequenceClassification: return runtime::kSeqLogits;
-      case model::HeadKind::kTokenClassification: return runtime::kTokenLogits;
-      case model::HeadKind::kNone: return 0;
+      case model::HeadKind::kSequenceClassification:
+        return runtime::kSeqLogits;
+      case model::HeadKind::kTokenClassification:
+        return runtime::kTokenLogits;
+      case model::HeadKind::kNone:
+        return 0;
     }
     return 0;
   }
@@ -64,7 +67,9 @@ class Parity : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<runtime::Engine> engine_;
 };
 
-TEST_P(Parity, HasAtLeast60Inputs) { EXPECT_GE(ref_->texts.size(), 60u); }
+TEST_P(Parity, HasAtLeast60Inputs) {
+  EXPECT_GE(ref_->texts.size(), 60u);
+}
 
 TEST_P(Parity, TokenizerMatchesReferenceIds) {
   size_t mismatches = 0;
@@ -144,8 +149,8 @@ TEST_P(Parity, SentencePairsMatch) {
   ASSERT_EQ(expected.size(), pairs.size() * c);
   std::vector<tok::Encoding> encs;
   for (size_t j = 0; j < pairs.size(); ++j) {
-    const auto enc = engine_->tokenize_pair(pairs[j][0].get<std::string>(),
-                                            pairs[j][1].get<std::string>());
+    const auto enc =
+        engine_->tokenize_pair(pairs[j][0].get<std::string>(), pairs[j][1].get<std::string>());
     EXPECT_EQ(enc.ids, ref_->ints(cat("pair_ids.", j))) << "pair " << j;
     EXPECT_EQ(enc.type_ids, ref_->ints(cat("pair_type_ids.", j))) << "pair " << j;
     encs.push_back(enc);
@@ -176,8 +181,8 @@ TEST_P(Parity, BatchedEqualsSingle) {
                 kBatchTol);
     }
     if (!single.token_logits.empty()) {
-      EXPECT_LE(max_abs_diff(single.token_logits.data(),
-                             batched.token_logits.data() + begin * c, len * c),
+      EXPECT_LE(max_abs_diff(single.token_logits.data(), batched.token_logits.data() + begin * c,
+                             len * c),
                 kBatchTol);
     }
   }

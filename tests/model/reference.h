@@ -28,8 +28,11 @@ struct Reference {
         std::filesystem::path(EMBER_SOURCE_DIR) / "tests/fixtures/reference" / name;
     std::ifstream in(dir / "inputs.json");
     if (!in) throw std::runtime_error("missing reference " + (dir / "inputs.json").string());
-    Reference r{name, nlohmann::json::parse(in), "",
-                io::SafetensorsFile::open(dir / "reference.safetensors"), {}};
+    Reference r{name,
+                nlohmann::json::parse(in),
+                "",
+                io::SafetensorsFile::open(dir / "reference.safetensors"),
+                {}};
     const std::string model_dir = r.inputs["model_dir"].get<std::string>();
     const auto local = std::filesystem::path(EMBER_SOURCE_DIR) / model_dir;
     r.model = std::filesystem::is_directory(local) ? local.string() : model_dir;
