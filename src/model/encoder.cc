@@ -16,6 +16,7 @@ void Workspace::reserve(const EncoderConfig& c, int64_t tokens, int64_t sequence
   qkv.resize(t * 3 * c.hidden_size);
   ctx.resize(t * c.hidden_size);
   ffn.resize(t * c.intermediate_size);
+  first.resize(static_cast<size_t>(sequences) * c.hidden_size);
   head.resize(static_cast<size_t>(sequences) * c.hidden_size);
 }
 
@@ -126,13 +127,15 @@ void Encoder::classify_sequences(const float* hidden, const Batch& batch, Worksp
               config_.architecture, "' has no sequence classification head");
   const auto& head = weights_.seq_classifier;
   const int64_t h = config_.hidden_size, b = batch.size();
+  // Only the head's buffers: `hidden` lives in ws.x, which must not move.
+  ws.first.resize(static_cast<size_t>(b * h));
+  ws.head.resize(static_cast<size_t>(b * h));
   // Gather the first token of each sequence: [B, H].
-  AlignedBuffer<float> first(static_cast<size_t>(b * h));
+  float* first = ws.first.data();
   for (int64_t s = 0; s < b; ++s)
     std::copy(hidden + batch.seq_begin(s) * h, hidden + (batch.seq_begin(s) + 1) * h,
-              first.data() + s * h);
-  ws.reserve(config_, batch.num_tokens(), b);
-  ops::linear(first.data(), b, h, h, head.dense.w, head.dense.b, h, ws.head.data(), h, head.act);
+              first + s * h);
+  ops::linear(first, b, h, h, head.dense.w, head.dense.b, h, ws.head.data(), h, head.act);
   ops::linear(ws.head.data(), b, h, h, head.out.w, head.out.b, head.out.out, logits, head.out.out);
 }
 
