@@ -15,6 +15,9 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev                            # Boost.Beast/Asio (header-only): ember serve
   python3 python3-venv python3-pip curl unzip
+  gettext                                 # msgunfmt; tokenizer corpus and fixtures (.mo text)
+  unicode-data                            # NormalizationTest.txt for the tokenizer corpus
+  valgrind                                # callgrind profiles (docs/tokenizer.md)
 )
 
 missing=()

@@ -38,6 +38,13 @@ Runner add_serve(CLI::App& app) {
   app.add_option("--request-timeout-ms", o->request_timeout_ms,
                  "Drop a request still queued after this long (0: never)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--cache-entries", o->cache_entries,
+                 "Result cache size in entries, one per input (0: no cache)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--cache-bytes", o->cache_bytes, "Result cache size in bytes (0: no cache)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   return [o] { return serve::run_server(*o); };
 }
 

@@ -125,22 +125,73 @@ void TokenBudgetBatcher::schedule_loop() {
   }
 }
 
+namespace {
+
+// kInternal unless the engine returned every output the batch asked for.
+void check_result(const runtime::RunResult& out, const model::Batch& batch, unsigned outputs) {
+  const auto n = static_cast<size_t>(batch.size());
+  const auto h = static_cast<size_t>(out.hidden_size);
+  EMBER_CHECK(h > 0, ErrorKind::kInternal, "the engine returned no hidden size");
+  if (outputs & runtime::kPooled)
+    EMBER_CHECK(out.pooled.size() == n * h, ErrorKind::kInternal, "the engine returned ",
+                out.pooled.size(), " pooled values for ", n, " sequences");
+  if (outputs & runtime::kHidden)
+    EMBER_CHECK(out.hidden.size() == static_cast<size_t>(batch.num_tokens()) * h,
+                ErrorKind::kInternal, "the engine returned ", out.hidden.size(),
+                " hidden values for ", batch.num_tokens(), " tokens");
+  if (outputs & runtime::kSeqLogits)
+    EMBER_CHECK(
+        out.num_labels > 0 && out.seq_logits.size() == n * static_cast<size_t>(out.num_labels),
+        ErrorKind::kInternal, "the engine returned ", out.seq_logits.size(), " logits for ", n,
+        " sequences");
+}
+
+}  // namespace
+
+// Copies rows [row, row + s.count) of the batch's outputs into the job's own rows.
+void TokenBudgetBatcher::copy_rows(const Slice& s, const runtime::RunResult& out,
+                                   const model::Batch& batch, size_t row) {
+  JobResult& r = s.job->result;
+  const size_t total = s.job->job.sequences.size();
+  const unsigned want = s.job->job.outputs;
+  const auto h = out.hidden_size;
+  r.hidden_size = h;
+  if (want & runtime::kPooled) {
+    r.pooled.resize(total * h);
+    std::copy_n(out.pooled.data() + row * h, s.count * h, r.pooled.data() + s.first * h);
+  }
+  if (want & runtime::kHidden) {
+    r.hidden.resize(total);
+    for (size_t i = 0; i < s.count; ++i) {
+      const auto b = static_cast<int64_t>(row + i);
+      const float* src = out.hidden.data() + batch.seq_begin(b) * h;
+      r.hidden[s.first + i].assign(src, src + batch.seq_len(b) * h);
+    }
+  }
+  if (want & runtime::kSeqLogits) {
+    const auto c = out.num_labels;
+    r.num_labels = c;
+    r.seq_logits.resize(total * c);
+    std::copy_n(out.seq_logits.data() + row * c, s.count * c, r.seq_logits.data() + s.first * c);
+  }
+}
+
 void TokenBudgetBatcher::run_batch(const std::vector<Slice>& slices) {
   model::Batch batch;
-  for (const auto& s : slices)
+  unsigned outputs = 0;
+  for (const auto& s : slices) {
+    outputs |= s.job->job.outputs;
     for (size_t i = s.first; i < s.first + s.count; ++i) {
       const auto& seq = s.job->job.sequences[i];
       batch.add(seq.ids, seq.type_ids);
     }
+  }
   const auto start = Clock::now();
   std::optional<Error> error;
   runtime::RunResult out;
   try {
-    out = run_(batch);
-    EMBER_CHECK(out.hidden_size > 0 &&
-                    out.pooled.size() == static_cast<size_t>(batch.size() * out.hidden_size),
-                ErrorKind::kInternal, "the engine returned ", out.pooled.size(),
-                " pooled values for ", batch.size(), " sequences");
+    out = run_(batch, outputs);
+    check_result(out, batch, outputs);
   } catch (const Error& e) {
     error = e;
   } catch (const std::exception& e) {
@@ -154,16 +205,15 @@ void TokenBudgetBatcher::run_batch(const std::vector<Slice>& slices) {
     JobState& job = *s.job;
     job.result.inference_ms += ms;
     if (error && !job.result.error) job.result.error = error;
-    if (!job.result.error) {
-      const auto h = out.hidden_size;
-      job.result.hidden_size = h;
-      job.result.pooled.resize(job.job.sequences.size() * h);
-      std::copy_n(out.pooled.data() + row * h, s.count * h, job.result.pooled.data() + s.first * h);
-    }
+    if (!job.result.error) copy_rows(s, out, batch, row);
     row += s.count;
     job.finished += s.count;
     if (job.finished == job.job.sequences.size()) {
-      if (job.result.error) job.result.pooled.clear();
+      if (job.result.error) {
+        job.result.pooled.clear();
+        job.result.hidden.clear();
+        job.result.seq_logits.clear();
+      }
       complete(job);
       ++completed;
     }

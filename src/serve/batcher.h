@@ -37,22 +37,27 @@ struct Sequence {
 };
 
 struct JobResult {
-  std::optional<Error> error;  // set: no embeddings
+  std::optional<Error> error;  // set: no outputs
   int64_t hidden_size = 0;
-  std::vector<float> pooled;  // [sequences][hidden_size], the job's own rows
-  double queue_ms = 0;        // enqueue -> first batch start
-  double inference_ms = 0;    // sum of the batches the job ran in
+  int64_t num_labels = 0;
+  std::vector<float> pooled;               // kPooled: [sequences][hidden_size]
+  std::vector<std::vector<float>> hidden;  // kHidden: per sequence, [tokens][hidden_size]
+  std::vector<float> seq_logits;           // kSeqLogits: [sequences][num_labels]
+  double queue_ms = 0;                     // enqueue -> first batch start
+  double inference_ms = 0;                 // sum of the batches the job ran in
 };
 
 struct Job {
   std::vector<Sequence> sequences;
+  unsigned outputs = runtime::kPooled;  // runtime::Output bits this job needs
   Clock::time_point deadline = Clock::time_point::max();
   // Called once, on the scheduler thread: it must only hand the result off (post).
   std::function<void(JobResult)> done;
 };
 
-// The compute: pooled embeddings [batch.size()][hidden] of a packed batch.
-using RunBatch = std::function<runtime::RunResult(const model::Batch&)>;
+// The compute: Engine::run on a packed batch, asked for the union of the outputs the jobs
+// in it need.
+using RunBatch = std::function<runtime::RunResult(const model::Batch&, unsigned outputs)>;
 
 class TokenBudgetBatcher {
  public:
@@ -79,6 +84,8 @@ class TokenBudgetBatcher {
   void schedule_loop();
   std::vector<Slice> take_batch(std::vector<std::shared_ptr<JobState>>& expired);
   void run_batch(const std::vector<Slice>& slices);
+  static void copy_rows(const Slice& s, const runtime::RunResult& out, const model::Batch& batch,
+                        size_t row);
   static void complete(JobState& job) noexcept;
 
   const BatcherOptions options_;

@@ -6,30 +6,23 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "io/sentence_transformers.h"
 #include "serve/errors.h"
 #include "serve/routes.h"
 
 namespace ember::serve {
 namespace {
 
-Embeddings postprocess(const JobResult& r, int64_t count, std::optional<int64_t> dimensions,
-                       bool normalize) {
-  Embeddings e;
-  e.count = count;
-  e.dims = dimensions.value_or(r.hidden_size);
-  e.values.resize(static_cast<size_t>(count * e.dims));
-  for (int64_t i = 0; i < count; ++i) {
-    const float* src = r.pooled.data() + i * r.hidden_size;
-    float* dst = e.values.data() + i * e.dims;
-    std::copy_n(src, e.dims, dst);
-    if (!normalize) continue;
-    double ss = 0;
-    for (int64_t d = 0; d < e.dims; ++d) ss += static_cast<double>(dst[d]) * dst[d];
-    // sentence-transformers' Normalize: x / max(||x||, 1e-12)
-    const double scale = 1.0 / std::max(std::sqrt(ss), 1e-12);
-    for (int64_t d = 0; d < e.dims; ++d) dst[d] = static_cast<float>(dst[d] * scale);
-  }
-  return e;
+// One input's embedding: Matryoshka cut to `dims`, then sentence-transformers' Normalize
+// (x / max(||x||, 1e-12)) if asked.
+std::vector<float> postprocess(const float* src, int64_t dims, bool normalize) {
+  std::vector<float> v(src, src + dims);
+  if (!normalize) return v;
+  double ss = 0;
+  for (const float x : v) ss += static_cast<double>(x) * x;
+  const double scale = 1.0 / std::max(std::sqrt(ss), 1e-12);
+  for (float& x : v) x = static_cast<float>(x * scale);
+  return v;
 }
 
 }  // namespace
@@ -51,36 +44,26 @@ void embed_async(const ServeContext& ctx, const Request& req, Reply reply,
   Timings timings;
   timings.tokenization_ms = ms_between(t0, Clock::now());
   timings.tokens = tokenized.tokens;
-  const int64_t count = static_cast<int64_t>(tokenized.sequences.size());
+  const int64_t dims = dimensions.value_or(ctx.engine.config().hidden_size);
 
-  Job job;
-  job.sequences = std::move(tokenized.sequences);
-  if (ctx.limits.request_timeout_ms > 0)
-    job.deadline = req.received + std::chrono::milliseconds(ctx.limits.request_timeout_ms);
-  Metrics* metrics = &ctx.metrics;
-  job.done = [post = req.post, reply, format = std::move(format), timings, count, dimensions,
-              normalize, metrics](JobResult result) mutable {
-    // Scheduler thread: hand off at once; formatting runs on the request's I/O strand.
-    post([reply = std::move(reply), format = std::move(format), timings, count, dimensions,
-          normalize, metrics, result = std::move(result)]() mutable {
-      Timings t = timings;
-      t.queue_ms = result.queue_ms;
-      t.inference_ms = result.inference_ms;
-      Response res;
-      try {
-        if (result.error) throw *result.error;
-        Embeddings e = postprocess(result, count, dimensions, normalize);
-        e.tokens = t.tokens;
-        res = format(e);
-        metrics->observe_stages(t.tokenization_ms / 1e3, t.queue_ms / 1e3, t.inference_ms / 1e3);
-      } catch (...) {
-        res = error_response(std::current_exception());
-      }
-      res.timings = t;
-      reply(std::move(res));
-    });
+  InferPlan plan;
+  plan.cache_scope = cat("embed|pool=", io::pooling_mode_name(ctx.engine.info().pooling),
+                         "|n=", normalize ? 1 : 0, "|d=", dims);
+  plan.outputs = runtime::kPooled;
+  plan.extract = [dims, normalize](const JobResult& r, size_t row) {
+    return postprocess(r.pooled.data() + row * r.hidden_size, dims, normalize);
   };
-  ctx.batcher.submit(std::move(job));  // kOverloaded / kUnavailable -> 429 / 503 via router
+  plan.format = [dims, tokens = timings.tokens,
+                 format = std::move(format)](const std::vector<std::vector<float>>& rows) {
+    Embeddings e;
+    e.count = static_cast<int64_t>(rows.size());
+    e.dims = dims;
+    e.tokens = tokens;
+    e.values.reserve(rows.size() * static_cast<size_t>(dims));
+    for (const auto& r : rows) e.values.insert(e.values.end(), r.begin(), r.end());
+    return format(e);
+  };
+  infer_async(ctx, req, std::move(reply), std::move(tokenized), timings, std::move(plan));
 }
 
 void append_floats(std::string& out, const float* v, int64_t n) {

@@ -19,7 +19,7 @@ StatusAndType classify(ErrorKind kind) {
       return {422, error_type::kValidation};
     case ErrorKind::kNotFound:
       return {404, error_type::kValidation};
-    case ErrorKind::kUnsupported:
+    case ErrorKind::kUnsupported:  // also /predict or /rerank on a model without the head
       return {424, error_type::kBackend};
     case ErrorKind::kOverloaded:
       return {429, error_type::kOverloaded};

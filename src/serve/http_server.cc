@@ -112,6 +112,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res_.set("x-queue-time", ms(r.timings.queue_ms));
     res_.set("x-inference-time", ms(r.timings.inference_ms));
     res_.set("x-compute-tokens", std::to_string(r.timings.tokens));
+    if (!r.cache.empty()) res_.set("x-cache", r.cache);
     res_.body() = std::move(r.body);
     close_ = close_after || !keep_alive_ || state_.draining;
     res_.keep_alive(!close_);

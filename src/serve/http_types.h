@@ -36,6 +36,7 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   Timings timings;
+  std::string cache;  // x-cache: "hit", "miss" or "partial"; empty: no header
 };
 
 using Reply = std::function<void(Response)>;

@@ -40,6 +40,21 @@ bool is_id_list(const nlohmann::json& j) {
   return j.is_array() && !j.empty() && j.front().is_number();
 }
 
+[[noreturn]] void too_long(size_t i, size_t tokens, size_t max_length) {
+  throw HttpError(413, error_type::kValidation,
+                  cat("inputs[", i, "] has ", tokens, " tokens; the model takes at most ",
+                      max_length, " (send \"truncate\": true to cut it)"));
+}
+
+void apply_length_rule(Sequence& seq, const std::vector<uint8_t>& special, size_t i,
+                       const runtime::Engine& engine, const InputRules& rules) {
+  const auto max_length = static_cast<size_t>(engine.info().max_length);
+  if (seq.ids.empty()) throw HttpError(422, error_type::kEmpty, cat("inputs[", i, "] is empty"));
+  if (seq.ids.size() <= max_length) return;
+  if (!rules.truncate) too_long(i, seq.ids.size(), max_length);
+  truncate_sequence(seq, special, max_length, rules.side);
+}
+
 }  // namespace
 
 void truncate_sequence(Sequence& seq, const std::vector<uint8_t>& special_mask, size_t max_length,
@@ -80,7 +95,6 @@ TokenizedInputs tokenize_inputs(const nlohmann::json& inputs, const runtime::Eng
         413, error_type::kValidation,
         cat("batch size ", items.size(), " > maximum allowed batch size ", rules.max_inputs));
 
-  const auto max_length = static_cast<size_t>(engine.info().max_length);
   TokenizedInputs out;
   for (size_t i = 0; i < items.size(); ++i) {
     const auto& item = *items[i];
@@ -93,14 +107,42 @@ TokenizedInputs tokenize_inputs(const nlohmann::json& inputs, const runtime::Eng
     } else {
       invalid(cat("inputs[", i, "] must be a string or a non-empty list of token ids"));
     }
-    if (seq.ids.empty()) throw HttpError(422, error_type::kEmpty, cat("inputs[", i, "] is empty"));
-    if (seq.ids.size() > max_length) {
-      if (!rules.truncate)
-        throw HttpError(
-            413, error_type::kValidation,
-            cat("inputs[", i, "] has ", seq.ids.size(), " tokens; the model takes at most ",
-                max_length, " (send \"truncate\": true to cut it)"));
-      truncate_sequence(seq, special, max_length, rules.side);
+    apply_length_rule(seq, special, i, engine, rules);
+    out.tokens += static_cast<int64_t>(seq.ids.size());
+    out.sequences.push_back(std::move(seq));
+  }
+  return out;
+}
+
+TokenizedInputs tokenize_texts(const std::vector<TextOrPair>& items, const runtime::Engine& engine,
+                               const InputRules& rules, const tok::Tokenizer* pair_truncating) {
+  if (items.empty()) throw HttpError(422, error_type::kEmpty, "inputs cannot be empty");
+  if (items.size() > rules.max_inputs)
+    throw HttpError(
+        413, error_type::kValidation,
+        cat("batch size ", items.size(), " > maximum allowed batch size ", rules.max_inputs));
+  const auto max_length = static_cast<size_t>(engine.info().max_length);
+  TokenizedInputs out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& item = items[i];
+    std::vector<uint8_t> special;
+    Sequence seq;
+    if (!item.second) {
+      seq = from_text(item.first, engine, special);
+      apply_length_rule(seq, special, i, engine, rules);
+    } else {
+      tok::Encoding enc;
+      try {
+        enc = engine.tokenizer().encode_pair(item.first, *item.second);
+        if (enc.ids.size() > max_length) {
+          if (!rules.truncate || !pair_truncating) too_long(i, enc.ids.size(), max_length);
+          enc = pair_truncating->encode_pair(item.first, *item.second);  // longest first
+        }
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::kInvalidInput) throw;
+        throw HttpError(422, error_type::kTokenizer, e.what());
+      }
+      seq = {std::move(enc.ids), std::move(enc.type_ids)};
     }
     out.tokens += static_cast<int64_t>(seq.ids.size());
     out.sequences.push_back(std::move(seq));

@@ -4,6 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -30,6 +33,14 @@ struct TokenizedInputs {
 // over-long input without truncation, 422 "Tokenizer" for text the tokenizer rejects.
 TokenizedInputs tokenize_inputs(const nlohmann::json& inputs, const runtime::Engine& engine,
                                 const InputRules& rules);
+
+// A text, or a sentence pair (the /predict and /rerank inputs).
+using TextOrPair = std::pair<std::string, std::optional<std::string>>;
+
+// Texts and pairs -> sequences (pairs carry type ids). An over-long pair with truncation
+// asked for is re-encoded with `pair_truncating` (longest first); without it, 413.
+TokenizedInputs tokenize_texts(const std::vector<TextOrPair>& items, const runtime::Engine& engine,
+                               const InputRules& rules, const tok::Tokenizer* pair_truncating);
 
 // Cuts the content tokens (not the special tokens at either end) down to max_length.
 void truncate_sequence(Sequence& seq, const std::vector<uint8_t>& special_mask, size_t max_length,

@@ -75,7 +75,12 @@ void Metrics::observe_batch(int64_t sequences, int64_t tokens, double seconds) {
 
 void Metrics::add_gauge(std::string name, std::string help, std::function<double()> read) {
   std::lock_guard lock(mutex_);
-  gauges_.push_back({std::move(name), std::move(help), std::move(read)});
+  gauges_.push_back({std::move(name), std::move(help), "gauge", std::move(read)});
+}
+
+void Metrics::add_counter(std::string name, std::string help, std::function<double()> read) {
+  std::lock_guard lock(mutex_);
+  gauges_.push_back({std::move(name), std::move(help), "counter", std::move(read)});
 }
 
 std::string Metrics::render() const {
@@ -88,8 +93,8 @@ std::string Metrics::render() const {
       out += "ember_http_requests_total{route=\"" + key.first + "\",status=\"" +
              std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
     for (const auto& g : gauges_)
-      out += "# HELP " + g.name + " " + g.help + "\n# TYPE " + g.name + " gauge\n" + g.name + " " +
-             num(g.read()) + "\n";
+      out += "# HELP " + g.name + " " + g.help + "\n# TYPE " + g.name + " " + g.type + "\n" +
+             g.name + " " + num(g.read()) + "\n";
   }
   request_seconds_.render(out, "ember_request_duration_seconds", "Time from request to response");
   tokenization_seconds_.render(out, "ember_tokenization_duration_seconds",

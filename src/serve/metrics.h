@@ -36,6 +36,8 @@ class Metrics {
   void observe_batch(int64_t sequences, int64_t tokens, double seconds);
   // Gauges read at scrape time (queue depth, requests waiting on the batcher).
   void add_gauge(std::string name, std::string help, std::function<double()> read);
+  // Counters kept elsewhere (the result cache's hits and misses), read at scrape time.
+  void add_counter(std::string name, std::string help, std::function<double()> read);
   std::string render() const;
 
  private:
@@ -44,7 +46,7 @@ class Metrics {
   Histogram request_seconds_, tokenization_seconds_, queue_seconds_, inference_seconds_;
   Histogram batch_seconds_, batch_size_, batch_tokens_;
   struct Gauge {
-    std::string name, help;
+    std::string name, help, type;
     std::function<double()> read;
   };
   std::vector<Gauge> gauges_;

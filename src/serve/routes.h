@@ -11,6 +11,7 @@
 #include "serve/batcher.h"
 #include "serve/inputs.h"
 #include "serve/metrics.h"
+#include "serve/result_cache.h"
 #include "serve/router.h"
 
 namespace ember::serve {
@@ -30,7 +31,28 @@ struct ServeContext {
   Metrics& metrics;
   ServeLimits limits;
   std::string model_id;
+  ResultCache* cache = nullptr;  // null or disabled: every input is computed
+  // Tokenizers with longest-first pair truncation to the model's limit (right, left), for
+  // sentence pairs sent with "truncate": true; null when the model has no classifier.
+  const tok::Tokenizer* pair_truncating[2] = {nullptr, nullptr};
 };
+
+// What an inference route asks of infer_async.
+struct InferPlan {
+  // Every request parameter that changes a per-input result ("embed|n=1|d=64"); the model
+  // and the token ids are added to the cache key by infer_async.
+  std::string cache_scope;
+  unsigned outputs = runtime::kPooled;  // runtime::Output bits the batcher must compute
+  // Row `row` of the job's outputs -> that input's result (what the cache stores).
+  std::function<std::vector<float>(const JobResult&, size_t row)> extract;
+  // Every input's result, in request order -> the response body.
+  std::function<Response(const std::vector<std::vector<float>>&)> format;
+};
+
+// Looks each input up in the cache, queues the misses, replies from the request's strand
+// with the x-cache header set ("hit", "miss", "partial"). Never blocks.
+void infer_async(const ServeContext& ctx, const Request& req, Reply reply,
+                 TokenizedInputs tokenized, Timings timings, InferPlan plan);
 
 // Embeddings after the batcher: [inputs][dims], Matryoshka-cut to `dimensions` first, then
 // L2-normalized if asked.
@@ -55,5 +77,6 @@ std::string base64_floats(const float* v, int64_t n);
 
 void add_tei_routes(Router& router, const ServeContext& ctx);
 void add_openai_routes(Router& router, const ServeContext& ctx);
+void add_classify_routes(Router& router, const ServeContext& ctx);  // /predict, /rerank
 
 }  // namespace ember::serve

@@ -1,5 +1,6 @@
 // text-embeddings-inference routes: POST /embed (and POST /, as TEI routes it for embedding
-// models), POST /tokenize, GET /info, GET /health. Shapes follow TEI's OpenAPI document.
+// models), POST /embed_all, POST /tokenize, POST /decode, GET /info, GET /health. Shapes follow
+// TEI's OpenAPI document.
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -35,6 +36,74 @@ void embed(const ServeContext& ctx, const Request& req, Reply reply) {
                 r.body += ']';
                 return r;
               });
+}
+
+// Last hidden state per token, special tokens included: [[[float; hidden]; tokens]; inputs].
+void embed_all(const ServeContext& ctx, const Request& req, Reply reply) {
+  const auto body = parse_body(req.body);
+  if (!body.contains("inputs"))
+    throw HttpError(422, error_type::kValidation, "missing field \"inputs\"");
+  InputRules rules;
+  rules.max_inputs = ctx.limits.max_inputs_per_request;
+  rules.truncate = get_bool(body, "truncate", false);
+  rules.side = get_truncation_side(body);
+  const auto t0 = Clock::now();
+  TokenizedInputs tokenized = tokenize_inputs(body["inputs"], ctx.engine, rules);
+  Timings timings{ms_between(t0, Clock::now()), 0, 0, tokenized.tokens};
+  InferPlan plan;
+  plan.cache_scope = "embed_all";
+  plan.outputs = runtime::kHidden;
+  plan.extract = [](const JobResult& r, size_t row) { return r.hidden[row]; };
+  plan.format = [h = ctx.engine.config().hidden_size](const std::vector<std::vector<float>>& rows) {
+    Response r;
+    r.body += '[';
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (i) r.body += ',';
+      r.body += '[';
+      const auto tokens = static_cast<int64_t>(rows[i].size()) / h;
+      for (int64_t t = 0; t < tokens; ++t) {
+        if (t) r.body += ',';
+        append_floats(r.body, rows[i].data() + t * h, h);
+      }
+      r.body += ']';
+    }
+    r.body += ']';
+    return r;
+  };
+  infer_async(ctx, req, std::move(reply), std::move(tokenized), timings, std::move(plan));
+}
+
+// ids (one list, or a list of lists) -> [text], TEI's `skip_special_tokens` (default true).
+Response decode(const ServeContext& ctx, const Request& req) {
+  const auto body = parse_body(req.body);
+  const auto it = body.find("ids");
+  if (it == body.end()) throw HttpError(422, error_type::kValidation, "missing field \"ids\"");
+  std::vector<const nlohmann::json*> lists;
+  if (it->is_array() && !it->empty() && it->front().is_array()) {
+    for (const auto& l : *it) lists.push_back(&l);
+  } else if (it->is_array()) {
+    lists.push_back(&*it);
+  } else {
+    throw HttpError(422, error_type::kValidation, "\"ids\" must be a list of token ids or lists");
+  }
+  if (lists.size() > ctx.limits.max_inputs_per_request)
+    throw HttpError(413, error_type::kValidation, "too many inputs");
+  const bool skip = get_bool(body, "skip_special_tokens", true);
+  const auto vocab = ctx.engine.config().vocab_size;
+  nlohmann::json out = nlohmann::json::array();
+  for (size_t i = 0; i < lists.size(); ++i) {
+    std::vector<int32_t> ids;
+    for (const auto& v : *lists[i]) {
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= vocab)
+        throw HttpError(422, error_type::kValidation,
+                        cat("ids[", i, "]: token ids must be integers in [0, ", vocab, ")"));
+      ids.push_back(v.get<int32_t>());
+    }
+    out.push_back(ctx.engine.tokenizer().decode(ids, skip));
+  }
+  Response r;
+  r.body = out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
 }
 
 // [[{id, text, special, start, stop}]] per input; offsets are byte offsets into the text.
@@ -120,11 +189,14 @@ void add_tei_routes(Router& router, const ServeContext& ctx) {
   router.add("POST", "/", embed_handler);
   router.add("POST", "/tokenize",
              [c](const Request& req, Reply reply) { reply(tokenize(*c, req)); });
+  router.add("POST", "/embed_all",
+             [c](const Request& req, Reply reply) { embed_all(*c, req, std::move(reply)); });
+  router.add("POST", "/decode", [c](const Request& req, Reply reply) { reply(decode(*c, req)); });
   router.add("GET", "/info", [c](const Request&, Reply reply) { reply(info(*c)); });
   router.add(
       "GET", "/health",
       [](const Request&, Reply reply) {
-        reply(Response{200, "text/plain", "", {}});
+        reply(Response{200, "text/plain", "", {}, {}});
       },
       /*needs_auth=*/false);
 }

@@ -1,6 +1,8 @@
 #include "serve/server.h"
 
+#include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -8,6 +10,7 @@
 #include "serve/batcher.h"
 #include "serve/http_server.h"
 #include "serve/metrics.h"
+#include "serve/result_cache.h"
 #include "serve/router.h"
 #include "serve/routes.h"
 
@@ -30,11 +33,37 @@ int run_server(const ServeOptions& o) {
   bo.max_batch_sequences = o.max_batch_requests;
   bo.max_queue = static_cast<size_t>(o.max_queue);
   TokenBudgetBatcher batcher(
-      bo, [&engine](const model::Batch& b) { return engine->run(b, runtime::kPooled); }, &metrics);
+      bo, [&engine](const model::Batch& b, unsigned outputs) { return engine->run(b, outputs); },
+      &metrics);
   metrics.add_gauge("ember_queue_depth", "Requests waiting for a batch",
                     [&batcher] { return static_cast<double>(batcher.queue_depth()); });
   metrics.add_gauge("ember_batcher_pending_requests", "Requests queued or computing",
                     [&batcher] { return static_cast<double>(batcher.pending_jobs()); });
+
+  ResultCache cache({static_cast<size_t>(o.cache_entries), static_cast<size_t>(o.cache_bytes)});
+  metrics.add_counter("ember_cache_hits_total", "Inputs answered from the result cache",
+                      [&cache] { return static_cast<double>(cache.hits()); });
+  metrics.add_counter("ember_cache_misses_total", "Inputs looked up and not in the result cache",
+                      [&cache] { return static_cast<double>(cache.misses()); });
+  metrics.add_gauge("ember_cache_entries", "Entries in the result cache",
+                    [&cache] { return static_cast<double>(cache.entries()); });
+  metrics.add_gauge("ember_cache_bytes", "Bytes charged to the result cache",
+                    [&cache] { return static_cast<double>(cache.bytes()); });
+
+  // Sentence pairs sent with "truncate": true are cut longest-first, as the Hugging Face
+  // tokenizer does, by a second tokenizer set to the model's limit (one per direction).
+  std::optional<tok::Tokenizer> pair_tok[2];
+  const auto tokenizer_file = std::filesystem::path(engine->info().dir) / "tokenizer.json";
+  if (engine->config().head == model::HeadKind::kSequenceClassification &&
+      std::filesystem::exists(tokenizer_file)) {
+    for (int side = 0; side < 2; ++side) {
+      tok::Truncation t;
+      t.max_length = static_cast<size_t>(engine->info().max_length);
+      t.direction = side == 0 ? tok::TruncationDirection::kRight : tok::TruncationDirection::kLeft;
+      pair_tok[side].emplace(tok::Tokenizer::from_file(tokenizer_file));
+      pair_tok[side]->set_truncation(t);
+    }
+  }
 
   ServeLimits limits;
   limits.max_inputs_per_request = static_cast<size_t>(o.max_inputs_per_request);
@@ -43,13 +72,16 @@ int run_server(const ServeOptions& o) {
   limits.max_batch_requests = o.max_batch_requests;
   limits.max_queue = static_cast<size_t>(o.max_queue);
   limits.http_threads = o.http_threads;
-  const ServeContext ctx{*engine, batcher, metrics, limits, o.model};
+  ServeContext ctx{*engine, batcher, metrics, limits, o.model, &cache, {nullptr, nullptr}};
+  for (int side = 0; side < 2; ++side)
+    if (pair_tok[side]) ctx.pair_truncating[side] = &*pair_tok[side];
 
   Router router(metrics, o.api_key);
   add_tei_routes(router, ctx);
   add_openai_routes(router, ctx);
+  add_classify_routes(router, ctx);
   router.add("GET", "/metrics", [&metrics](const Request&, Reply reply) {
-    reply(Response{200, "text/plain; version=0.0.4", metrics.render(), {}});
+    reply(Response{200, "text/plain; version=0.0.4", metrics.render(), {}, {}});
   });
 
   HttpServerOptions ho;

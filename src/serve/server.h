@@ -20,6 +20,8 @@ struct ServeOptions {
   int64_t max_inputs_per_request = 512;
   std::string api_key;
   int64_t request_timeout_ms = 0;
+  int64_t cache_entries = 10000;    // result cache bound in entries; 0 disables it
+  int64_t cache_bytes = 256 << 20;  // and in bytes
 };
 
 int run_server(const ServeOptions& options);

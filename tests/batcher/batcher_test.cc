@@ -72,7 +72,7 @@ class BatcherTest : public ::testing::Test {
   std::unique_ptr<TokenBudgetBatcher> make(int64_t tokens, int64_t sequences, size_t queue) {
     return std::make_unique<TokenBudgetBatcher>(
         BatcherOptions{tokens, sequences, queue},
-        [this](const model::Batch& b) { return fake.run(b); });
+        [this](const model::Batch& b, unsigned) { return fake.run(b); });
   }
   // Occupies the scheduler with one job, so the following submissions queue up.
   std::future<JobResult> block(TokenBudgetBatcher& b) {
@@ -188,7 +188,7 @@ TEST_F(BatcherTest, ResultsGoToTheRightRequestUnderConcurrency) {
 
 TEST_F(BatcherTest, AnEngineErrorFailsOnlyItsBatchAndStopDrains) {
   int calls = 0;
-  TokenBudgetBatcher b(BatcherOptions{100, 8, 8}, [&](const model::Batch& batch) {
+  TokenBudgetBatcher b(BatcherOptions{100, 8, 8}, [&](const model::Batch& batch, unsigned) {
     if (calls++ == 0) fail(ErrorKind::kInternal, "boom");
     return fake.run(batch);
   });
@@ -205,6 +205,69 @@ TEST_F(BatcherTest, AnEngineErrorFailsOnlyItsBatchAndStopDrains) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kUnavailable);
   }
+}
+
+// Jobs that need different outputs share a batch: the engine is asked for the union, and
+// each job gets its own rows of what it asked for (hidden rows follow the token offsets).
+TEST(BatcherOutputs, TheBatchAsksForTheUnionAndEachJobGetsItsRows) {
+  std::vector<unsigned> asked;
+  std::mutex m;
+  std::condition_variable cv;
+  bool go = false, entered = false;
+  TokenBudgetBatcher b(BatcherOptions{100, 8, 8}, [&](const model::Batch& batch, unsigned out) {
+    std::unique_lock lock(m);
+    entered = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return go; });
+    asked.push_back(out);
+    runtime::RunResult r;
+    r.hidden_size = 1;
+    r.num_labels = 2;
+    for (int64_t s = 0; s < batch.size(); ++s) {
+      const auto first = static_cast<float>(batch.ids[batch.seq_begin(s)]);
+      r.pooled.push_back(first);
+      r.seq_logits.insert(r.seq_logits.end(), {first, -first});
+    }
+    for (int64_t t = 0; t < batch.num_tokens(); ++t)
+      r.hidden.push_back(static_cast<float>(batch.ids[t]) + 0.5f);
+    return r;
+  });
+  auto submit_with = [&](std::vector<Sequence> seqs, unsigned outputs) {
+    auto promise = std::make_shared<std::promise<JobResult>>();
+    auto future = promise->get_future();
+    Job job;
+    job.sequences = std::move(seqs);
+    job.outputs = outputs;
+    job.done = [promise](JobResult r) { promise->set_value(std::move(r)); };
+    b.submit(std::move(job));
+    return future;
+  };
+  auto first = submit_with({seq(7, 1)}, runtime::kPooled);  // runs alone, holds the scheduler
+  {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return entered; });
+  }
+  auto a = submit_with({seq(1, 2), seq(2, 3)}, runtime::kHidden);
+  auto c = submit_with({seq(3, 1)}, runtime::kSeqLogits);
+  {
+    std::lock_guard lock(m);
+    go = true;
+  }
+  cv.notify_all();
+  EXPECT_EQ(first.get().pooled, (std::vector<float>{7}));
+  const auto ra = a.get();
+  ASSERT_FALSE(ra.error);
+  ASSERT_EQ(ra.hidden.size(), 2u);
+  EXPECT_EQ(ra.hidden[0], (std::vector<float>{1.5f, 1.5f}));
+  EXPECT_EQ(ra.hidden[1], (std::vector<float>{2.5f, 2.5f, 2.5f}));
+  EXPECT_TRUE(ra.pooled.empty());
+  const auto rc = c.get();
+  EXPECT_EQ(rc.seq_logits, (std::vector<float>{3, -3}));
+  EXPECT_EQ(rc.num_labels, 2);
+  b.stop();
+  ASSERT_EQ(asked.size(), 2u);
+  EXPECT_EQ(asked[0], unsigned(runtime::kPooled));
+  EXPECT_EQ(asked.back(), unsigned(runtime::kHidden | runtime::kSeqLogits));
 }
 
 }  // namespace

@@ -30,8 +30,8 @@ def ember_bin():
 class Server:
     """One `ember serve` process; stops it (SIGTERM) on close."""
 
-    def __init__(self, *extra_args):
-        args = [ember_bin(), "serve", "--model", MODEL, "--port", "0", *extra_args]
+    def __init__(self, *extra_args, model=MODEL):
+        args = [ember_bin(), "serve", "--model", str(model), "--port", "0", *extra_args]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line:
@@ -92,5 +92,86 @@ def server():
 
 
 @pytest.fixture(scope="session")
+def uncached_server():
+    """Like `server`, without the result cache: for tests that repeat inputs to load the batcher."""
+    s = Server("--http-threads", "2", "--cache-entries", "0")
+    yield s
+    assert s.terminate() == 0
+
+
+@pytest.fixture(scope="session")
 def reference():
     return load_reference()
+
+
+def read_safetensors(path):
+    """{name: float32/int array} of a safetensors file, parsed by hand as load_reference does."""
+    raw = pathlib.Path(path).read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    dtypes = {"F32": "<f4", "I64": "<i8", "I32": "<i4"}
+    out = {}
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = meta["data_offsets"]
+        out[name] = np.frombuffer(raw[8 + n + begin : 8 + n + end], dtype=dtypes[meta["dtype"]]).reshape(
+            meta["shape"]
+        )
+    return out
+
+
+def write_safetensors(path, tensors):
+    """Writes F32 tensors in the safetensors layout (header, then data in order)."""
+    header, blobs, offset = {}, [], 0
+    for name, array in tensors.items():
+        data = np.ascontiguousarray(array, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    pathlib.Path(path).write_bytes(len(text).to_bytes(8, "little") + text + b"".join(blobs))
+
+
+SEQCLS_DIR = SOURCE_DIR / "tests/fixtures/models/tiny-bert-seqcls"
+SEQCLS_REFERENCE_DIR = SOURCE_DIR / "tests/fixtures/reference/tiny-bert-seqcls"
+
+
+@pytest.fixture(scope="session")
+def seqcls_reference():
+    inputs = json.loads((SEQCLS_REFERENCE_DIR / "inputs.json").read_text())
+    return inputs, read_safetensors(SEQCLS_REFERENCE_DIR / "reference.safetensors")
+
+
+@pytest.fixture(scope="session")
+def seqcls_server():
+    """tiny-bert-seqcls: a BertForSequenceClassification with three labels."""
+    s = Server("--http-threads", "2", model=SEQCLS_DIR)
+    yield s
+    assert s.terminate() == 0
+
+
+@pytest.fixture(scope="session")
+def reranker_server(tmp_path_factory):
+    """A one-label cross-encoder made from tiny-bert-seqcls by keeping only the classifier's
+    first row: its logit for any pair is the reference's label-0 logit for that pair."""
+    d = tmp_path_factory.mktemp("tiny-bert-reranker")
+    for f in SEQCLS_DIR.iterdir():
+        if f.is_file() and f.name not in ("config.json", "model.safetensors"):
+            (d / f.name).write_bytes(f.read_bytes())
+        elif f.is_dir():
+            (d / f.name).mkdir()
+            for g in f.iterdir():
+                (d / f.name / g.name).write_bytes(g.read_bytes())
+    config = json.loads((SEQCLS_DIR / "config.json").read_text())
+    config["id2label"] = {"0": "LABEL_0"}
+    config["label2id"] = {"LABEL_0": 0}
+    (d / "config.json").write_text(json.dumps(config))
+    tensors = read_safetensors(SEQCLS_DIR / "model.safetensors")
+    tensors["classifier.weight"] = tensors["classifier.weight"][:1]
+    tensors["classifier.bias"] = tensors["classifier.bias"][:1]
+    write_safetensors(d / "model.safetensors", tensors)
+    s = Server("--http-threads", "2", model=d)
+    yield s
+    assert s.terminate() == 0

@@ -1,0 +1,93 @@
+// The one path from tokenized inputs to a response, shared by every inference route: look
+// each input up in the result cache, queue only the misses (a request of hits never enters
+// the batcher), turn each computed row into that input's result, store it, and format all
+// results on the request's strand.
+#include <memory>
+
+#include "core/error.h"
+#include "serve/errors.h"
+#include "serve/routes.h"
+
+namespace ember::serve {
+namespace {
+
+const char* cache_status(size_t hits, size_t total) {
+  return hits == total ? "hit" : hits == 0 ? "miss" : "partial";
+}
+
+}  // namespace
+
+void infer_async(const ServeContext& ctx, const Request& req, Reply reply,
+                 TokenizedInputs tokenized, Timings timings, InferPlan plan) {
+  const size_t total = tokenized.sequences.size();
+  auto results = std::make_shared<std::vector<std::vector<float>>>(total);
+  std::vector<size_t> missing;  // input index of each queued sequence
+  std::vector<std::string> keys;
+  Job job;
+  job.outputs = plan.outputs;
+  const bool caching = ctx.cache && ctx.cache->enabled();
+  const std::string scope = ctx.model_id + '\n' + plan.cache_scope;
+  for (size_t i = 0; i < total; ++i) {
+    auto& seq = tokenized.sequences[i];
+    if (caching) {
+      std::string key = cache_key(scope, seq.ids, seq.type_ids);
+      if (auto hit = ctx.cache->get(key)) {
+        (*results)[i] = std::move(*hit);
+        continue;
+      }
+      keys.push_back(std::move(key));
+    }
+    missing.push_back(i);
+    job.sequences.push_back(std::move(seq));
+  }
+  const std::string status = cache_status(total - missing.size(), total);
+  auto format = std::make_shared<InferPlan>(std::move(plan));
+
+  if (missing.empty()) {  // every input was cached: answer now, on this thread
+    Response res;
+    try {
+      res = format->format(*results);
+    } catch (...) {
+      res = error_response(std::current_exception());
+    }
+    res.timings = timings;
+    res.cache = status;
+    reply(std::move(res));
+    return;
+  }
+
+  if (ctx.limits.request_timeout_ms > 0)
+    job.deadline = req.received + std::chrono::milliseconds(ctx.limits.request_timeout_ms);
+  Metrics* metrics = &ctx.metrics;
+  ResultCache* cache = caching ? ctx.cache : nullptr;
+  job.done = [post = req.post, reply, format, results, missing = std::move(missing),
+              keys = std::move(keys), timings, status, metrics, cache](JobResult result) mutable {
+    // Scheduler thread: hand off at once; the rest runs on the request's I/O strand.
+    post([reply = std::move(reply), format, results, missing = std::move(missing),
+          keys = std::move(keys), timings, status, metrics, cache,
+          result = std::move(result)]() mutable {
+      Timings t = timings;
+      t.queue_ms = result.queue_ms;
+      t.inference_ms = result.inference_ms;
+      Response res;
+      try {
+        if (result.error) throw *result.error;
+        for (size_t row = 0; row < missing.size(); ++row) {
+          auto& out = (*results)[missing[row]];
+          out = format->extract(result, row);
+          if (cache) cache->put(keys[row], out);
+        }
+        res = format->format(*results);
+        metrics->observe_stages(t.tokenization_ms / 1e3, t.queue_ms / 1e3, t.inference_ms / 1e3);
+      } catch (...) {
+        res = error_response(std::current_exception());
+      }
+      res.timings = t;
+      res.cache = status;
+      reply(std::move(res));
+    });
+  };
+  ctx.batcher.submit(std::move(job));  // kOverloaded / kUnavailable -> 429 / 503 via router
+}
+
+}  // namespace ember::serve

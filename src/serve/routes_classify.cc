@@ -1,0 +1,196 @@
+// text-embeddings-inference routes on a sequence-classification head: POST /predict (a text,
+// a pair, or a batch of either -> labels by score) and POST /rerank (a cross-encoder over
+// (query, text) pairs -> texts by score). Scores follow TEI: softmax over several labels,
+// sigmoid for one, the logits themselves with "raw_scores". A model without the head, or a
+// /rerank model with more than one label, is refused with TEI's 424 (errors.cc).
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <numeric>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "serve/errors.h"
+#include "serve/routes.h"
+
+namespace ember::serve {
+namespace {
+
+void require_classifier(const ServeContext& ctx) {
+  if (ctx.engine.config().head != model::HeadKind::kSequenceClassification)
+    throw Error(ErrorKind::kUnsupported, "model is not a classifier model");
+}
+
+std::vector<float> scores(const float* logits, int64_t n, bool raw) {
+  std::vector<float> s(logits, logits + n);
+  if (raw) return s;
+  if (n == 1) {
+    s[0] = static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(s[0]))));
+    return s;
+  }
+  const float max = *std::max_element(s.begin(), s.end());
+  double sum = 0;
+  for (float& v : s) sum += (v = static_cast<float>(std::exp(static_cast<double>(v) - max)));
+  for (float& v : s) v = static_cast<float>(v / sum);
+  return s;
+}
+
+InputRules rules_of(const ServeContext& ctx, const nlohmann::json& body) {
+  InputRules rules;
+  rules.max_inputs = ctx.limits.max_inputs_per_request;
+  rules.truncate = get_bool(body, "truncate", false);
+  rules.side = get_truncation_side(body);
+  return rules;
+}
+
+const tok::Tokenizer* pair_tokenizer(const ServeContext& ctx, const InputRules& rules) {
+  return ctx.pair_truncating[rules.side == TruncationSide::kLeft ? 1 : 0];
+}
+
+bool is_pair(const nlohmann::json& j) {
+  return j.is_array() && j.size() == 2 && j[0].is_string() && j[1].is_string();
+}
+
+TextOrPair text_or_pair(const nlohmann::json& j, size_t i) {
+  if (j.is_string()) return {j.get<std::string>(), std::nullopt};
+  if (is_pair(j)) return {j[0].get<std::string>(), j[1].get<std::string>()};
+  throw HttpError(422, error_type::kValidation,
+                  cat("inputs[", i, "] must be a string or a pair of strings"));
+}
+
+void append_score(std::string& out, float v) {
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
+  }
+  char buf[32];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, ec == std::errc() ? end : buf);
+}
+
+void predict(const ServeContext& ctx, const Request& req, Reply reply) {
+  require_classifier(ctx);
+  const auto body = parse_body(req.body);
+  const auto it = body.find("inputs");
+  if (it == body.end()) throw HttpError(422, error_type::kValidation, "missing field \"inputs\"");
+  // TEI's untagged enum: a string or a pair of strings is one input; any other list a batch.
+  const bool single = it->is_string() || is_pair(*it);
+  std::vector<TextOrPair> items;
+  if (single) {
+    items.push_back(text_or_pair(*it, 0));
+  } else if (it->is_array()) {
+    for (size_t i = 0; i < it->size(); ++i) items.push_back(text_or_pair((*it)[i], i));
+  } else {
+    throw HttpError(422, error_type::kValidation, "inputs must be a string, a pair or a list");
+  }
+  const auto rules = rules_of(ctx, body);
+  const bool raw = get_bool(body, "raw_scores", false);
+  const auto t0 = Clock::now();
+  auto tokenized = tokenize_texts(items, ctx.engine, rules, pair_tokenizer(ctx, rules));
+  Timings timings{ms_between(t0, Clock::now()), 0, 0, tokenized.tokens};
+
+  InferPlan plan;
+  plan.cache_scope = cat("predict|raw=", raw ? 1 : 0);
+  plan.outputs = runtime::kSeqLogits;
+  plan.extract = [raw](const JobResult& r, size_t row) {
+    return scores(r.seq_logits.data() + row * r.num_labels, r.num_labels, raw);
+  };
+  plan.format = [single,
+                 labels = ctx.engine.config().labels](const std::vector<std::vector<float>>& rows) {
+    Response res;
+    std::string& out = res.body;
+    if (!single) out += '[';
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (i) out += ',';
+      const auto& s = rows[i];
+      std::vector<size_t> order(s.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(),
+                       [&s](size_t a, size_t b) { return s[a] > s[b]; });
+      out += '[';
+      for (size_t k = 0; k < order.size(); ++k) {
+        if (k) out += ',';
+        const auto c = order[k];
+        const std::string label = c < labels.size() ? labels[c] : cat("LABEL_", c);
+        out += "{\"score\":";
+        append_score(out, s[c]);
+        out += ",\"label\":" + nlohmann::json(label).dump() + '}';
+      }
+      out += ']';
+    }
+    if (!single) out += ']';
+    return res;
+  };
+  infer_async(ctx, req, std::move(reply), std::move(tokenized), timings, std::move(plan));
+}
+
+void rerank(const ServeContext& ctx, const Request& req, Reply reply) {
+  require_classifier(ctx);
+  if (ctx.engine.config().labels.size() != 1)
+    throw Error(ErrorKind::kUnsupported, "model is not a re-ranker model");
+  const auto body = parse_body(req.body);
+  const auto q = body.find("query");
+  const auto t = body.find("texts");
+  if (q == body.end() || !q->is_string())
+    throw HttpError(422, error_type::kValidation, "\"query\" must be a string");
+  if (t == body.end() || !t->is_array())
+    throw HttpError(422, error_type::kValidation, "\"texts\" must be a list of strings");
+  if (t->empty()) throw HttpError(422, error_type::kEmpty, "`texts` cannot be empty");
+  std::vector<TextOrPair> items;
+  auto texts = std::make_shared<std::vector<std::string>>();
+  for (const auto& text : *t) {
+    if (!text.is_string())
+      throw HttpError(422, error_type::kValidation, "\"texts\" must be a list of strings");
+    texts->push_back(text.get<std::string>());
+    items.push_back({q->get<std::string>(), texts->back()});
+  }
+  const auto rules = rules_of(ctx, body);
+  const bool raw = get_bool(body, "raw_scores", false);
+  const bool return_text = get_bool(body, "return_text", false);
+  const auto t0 = Clock::now();
+  auto tokenized = tokenize_texts(items, ctx.engine, rules, pair_tokenizer(ctx, rules));
+  Timings timings{ms_between(t0, Clock::now()), 0, 0, tokenized.tokens};
+
+  InferPlan plan;
+  plan.cache_scope = cat("rerank|raw=", raw ? 1 : 0);
+  plan.outputs = runtime::kSeqLogits;
+  plan.extract = [raw](const JobResult& r, size_t row) {
+    return scores(r.seq_logits.data() + row * r.num_labels, 1, raw);
+  };
+  plan.format = [return_text, texts](const std::vector<std::vector<float>>& rows) {
+    std::vector<size_t> order(rows.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&rows](size_t a, size_t b) { return rows[a][0] > rows[b][0]; });
+    Response res;
+    std::string& out = res.body;
+    out += '[';
+    for (size_t k = 0; k < order.size(); ++k) {
+      const auto i = order[k];
+      if (k) out += ',';
+      out += "{\"index\":" + std::to_string(i);
+      if (return_text)
+        out += ",\"text\":" + nlohmann::json((*texts)[i])
+                                  .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      out += ",\"score\":";
+      append_score(out, rows[i][0]);
+      out += '}';
+    }
+    out += ']';
+    return res;
+  };
+  infer_async(ctx, req, std::move(reply), std::move(tokenized), timings, std::move(plan));
+}
+
+}  // namespace
+
+void add_classify_routes(Router& router, const ServeContext& ctx) {
+  const ServeContext* c = &ctx;
+  router.add("POST", "/predict",
+             [c](const Request& req, Reply reply) { predict(*c, req, std::move(reply)); });
+  router.add("POST", "/rerank",
+             [c](const Request& req, Reply reply) { rerank(*c, req, std::move(reply)); });
+}
+
+}  // namespace ember::serve
