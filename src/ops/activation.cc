@@ -26,6 +26,8 @@ RowEpilogue row_epilogue(Activation act, bool has_bias) {
   fail(ErrorKind::kInternal, "unknown activation ", static_cast<int>(act));
 }
 
+}  // namespace detail
+
 const char* activation_name(Activation act) {
   switch (act) {
     case Activation::kNone:
@@ -41,8 +43,6 @@ const char* activation_name(Activation act) {
   }
   return "unknown";
 }
-
-}  // namespace detail
 
 void activation(float* x, int64_t m, int64_t n, Activation act) {
   EMBER_CHECK(m >= 0 && n >= 0, ErrorKind::kInternal, "activation: negative shape m=", m, " n=", n);

@@ -10,6 +10,9 @@ namespace ember::ops {
 
 enum class Activation { kNone, kGeluErf, kGeluTanh, kRelu, kTanh };
 
+// "none", "gelu_erf", "gelu_tanh", "relu", "tanh": for messages and test names.
+const char* activation_name(Activation act);
+
 // y[M, N] = act(x[M, K] * w[N, K]^T + bias[N]). bias may be null. w is PyTorch's Linear layout.
 void linear(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w, const float* bias,
             int64_t n, float* y, int64_t ldy, Activation act = Activation::kNone);

@@ -25,6 +25,4 @@ using RowEpilogue = void (*)(float* y, const float* bias, int64_t n);
 // (kNone without bias).
 RowEpilogue row_epilogue(Activation act, bool has_bias);
 
-const char* activation_name(Activation act);
-
 }  // namespace ember::ops::detail

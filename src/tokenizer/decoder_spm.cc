@@ -183,14 +183,8 @@ std::unique_ptr<Decoder> make_spm_decoder(const nlohmann::json& j, const std::st
     return std::make_unique<MetaspaceDecoder>(read_metaspace_options(j, kWhat));
   }
   if (type == "Replace") {
-    const auto it = j.find("pattern");
-    if (it == j.end()) malformed(kWhat, "Replace needs a field 'pattern'");
-    const auto content = j.find("content");
-    if (content == j.end() || !content->is_string()) {
-      malformed(kWhat, "field 'content' must be a string");
-    }
-    return std::make_unique<ReplaceDecoder>(ReplacePattern::from_json(*it, kWhat),
-                                            content->get<std::string>());
+    auto spec = ReplaceSpec::from_json(j, kWhat);
+    return std::make_unique<ReplaceDecoder>(std::move(spec.pattern), std::move(spec.content));
   }
   if (type == "ByteFallback") return std::make_unique<ByteFallbackDecoder>();
   if (type == "Fuse") return std::make_unique<FuseDecoder>();

@@ -8,6 +8,16 @@
 
 namespace ember::tok {
 
+ReplaceSpec ReplaceSpec::from_json(const nlohmann::json& j, std::string_view what) {
+  const auto it = j.find("pattern");
+  if (it == j.end()) json_fields::malformed(what, "Replace needs a field 'pattern'");
+  const auto content = j.find("content");
+  if (content == j.end() || !content->is_string()) {
+    json_fields::malformed(what, "field 'content' must be a string");
+  }
+  return {ReplacePattern::from_json(*it, what), content->get<std::string>()};
+}
+
 ReplacePattern ReplacePattern::from_json(const nlohmann::json& j, std::string_view what) {
   if (!j.is_object() || j.size() != 1) {
     json_fields::malformed(what, "field 'pattern' must be {\"String\": ...} or {\"Regex\": ...}");
@@ -80,14 +90,8 @@ std::unique_ptr<Normalizer> make_spm_normalizer(const nlohmann::json& j, const s
     return make_precompiled_normalizer(it->get<std::string>());
   }
   if (type == "Replace") {
-    const auto it = j.find("pattern");
-    if (it == j.end()) malformed(kWhat, "Replace needs a field 'pattern'");
-    const auto content = j.find("content");
-    if (content == j.end() || !content->is_string()) {
-      malformed(kWhat, "field 'content' must be a string");
-    }
-    return std::make_unique<Replace>(ReplacePattern::from_json(*it, kWhat),
-                                     content->get<std::string>());
+    auto spec = ReplaceSpec::from_json(j, kWhat);
+    return std::make_unique<Replace>(std::move(spec.pattern), std::move(spec.content));
   }
   if (type == "Prepend") {
     const auto it = j.find("prepend");

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -23,6 +24,14 @@ class ReplacePattern {
 
  private:
   std::optional<Regex> regex_;  // nullopt: the empty String pattern
+};
+
+// The fields a Replace normalizer or decoder carries: {"pattern": ..., "content": "..."}.
+struct ReplaceSpec {
+  ReplacePattern pattern;
+  std::string content;
+  // kInvalidInput naming `what` when a field is missing or malformed.
+  static ReplaceSpec from_json(const nlohmann::json& j, std::string_view what);
 };
 
 }  // namespace ember::tok

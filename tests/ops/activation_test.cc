@@ -43,22 +43,6 @@ double act_tol(Activation act, double v) {
   }
 }
 
-const char* detail_name(Activation act) {
-  switch (act) {
-    case Activation::kNone:
-      return "none";
-    case Activation::kGeluErf:
-      return "gelu_erf";
-    case Activation::kGeluTanh:
-      return "gelu_tanh";
-    case Activation::kRelu:
-      return "relu";
-    case Activation::kTanh:
-      return "tanh";
-  }
-  return "?";
-}
-
 const Activation kAll[] = {Activation::kNone, Activation::kGeluErf, Activation::kGeluTanh,
                            Activation::kRelu, Activation::kTanh};
 
@@ -90,7 +74,7 @@ TEST(Activation, DenseGridIncludingTails) {
       std::vector<float> x = x0;
       ops::activation(x.data(), 1, static_cast<int64_t>(x.size()), act);
       test::MaxError err;
-      const std::string name = std::string(detail_name(act)) + " " + std::string(isa_name(isa));
+      const std::string name = std::string(activation_name(act)) + " " + std::string(isa_name(isa));
       for (size_t i = 0; i < x.size(); ++i)
         err.check(x[i], act_ref(act, x0[i]), act_tol(act, x0[i]),
                   name + " x=" + std::to_string(x0[i]));
