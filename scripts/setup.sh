@@ -17,6 +17,7 @@ APT_PACKAGES=(
   python3 python3-venv python3-pip curl unzip
   gettext                                 # msgunfmt; tokenizer corpus and fixtures (.mo text)
   unicode-data                            # NormalizationTest.txt for the tokenizer corpus
+  iso-codes                               # translated country/language names: most of the corpus
   valgrind                                # callgrind profiles (docs/tokenizer.md)
 )
 
