@@ -13,22 +13,6 @@ namespace {
 
 using ops::Activation;
 
-double act_ref(Activation act, double v) {
-  switch (act) {
-    case Activation::kNone:
-      return v;
-    case Activation::kGeluErf:
-      return test::gelu_erf_ref(v);
-    case Activation::kGeluTanh:
-      return test::gelu_tanh_ref(v);
-    case Activation::kRelu:
-      return v > 0 ? v : 0;
-    case Activation::kTanh:
-      return std::tanh(v);
-  }
-  return NAN;
-}
-
 // Stated tolerances: GELU (both forms) 1e-6 absolute up to |x| = 1, then 2e-7 relative to |x|
 // (the float rounding of 0.5 x itself); tanh 2e-7; ReLU and identity exact.
 double act_tol(Activation act, double v) {
@@ -56,7 +40,7 @@ TEST(Activation, MatchesDoubleReferenceOnEveryIsa) {
         ops::activation(x.data(), m, n, act);
         test::MaxError err;
         for (int64_t i = 0; i < m * n; ++i)
-          err.check(x[i], act_ref(act, x0[i]), act_tol(act, x0[i]),
+          err.check(x[i], test::act_ref(act, x0[i]), act_tol(act, x0[i]),
                     std::string(isa_name(isa)) + " act " + std::to_string(static_cast<int>(act)) +
                         " x=" + std::to_string(x0[i]));
       }
@@ -76,7 +60,7 @@ TEST(Activation, DenseGridIncludingTails) {
       test::MaxError err;
       const std::string name = std::string(activation_name(act)) + " " + std::string(isa_name(isa));
       for (size_t i = 0; i < x.size(); ++i)
-        err.check(x[i], act_ref(act, x0[i]), act_tol(act, x0[i]),
+        err.check(x[i], test::act_ref(act, x0[i]), act_tol(act, x0[i]),
                   name + " x=" + std::to_string(x0[i]));
       err.print(name + " [-10, 10] + tails");
     }

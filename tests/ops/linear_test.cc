@@ -15,22 +15,6 @@ namespace {
 
 using ops::Activation;
 
-double act_ref(Activation act, double v) {
-  switch (act) {
-    case Activation::kNone:
-      return v;
-    case Activation::kGeluErf:
-      return test::gelu_erf_ref(v);
-    case Activation::kGeluTanh:
-      return test::gelu_tanh_ref(v);
-    case Activation::kRelu:
-      return v > 0 ? v : 0;
-    case Activation::kTanh:
-      return std::tanh(v);
-  }
-  return NAN;
-}
-
 struct Case {
   int64_t m, k, n, ldx_pad, ldy_pad;
 };
@@ -58,7 +42,7 @@ void run_case(const Case& c, Activation act, bool with_bias, Isa isa) {
         acc += static_cast<double>(x[i * ldx + p]) * w[j * c.k + p];
         mag += std::fabs(static_cast<double>(x[i * ldx + p]) * w[j * c.k + p]);
       }
-      err.check(y[i * ldy + j], act_ref(act, acc), 2e-6 * mag + 1e-6,
+      err.check(y[i * ldy + j], test::act_ref(act, acc), 2e-6 * mag + 1e-6,
                 where + " at (" + std::to_string(i) + "," + std::to_string(j) + ")");
     }
     for (int64_t j = c.n; j < ldy; ++j)

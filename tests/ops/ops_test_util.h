@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/cpu_features.h"
+#include "ops/ops.h"
 
 namespace ember::test {
 
@@ -49,6 +50,23 @@ inline double gelu_erf_ref(double v) {
 inline double gelu_tanh_ref(double v) {
   return 0.5 * v *
          (1.0 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (v + 0.044715 * v * v * v)));
+}
+
+// Double-precision reference of every activation.
+inline double act_ref(ops::Activation act, double v) {
+  switch (act) {
+    case ops::Activation::kNone:
+      return v;
+    case ops::Activation::kGeluErf:
+      return gelu_erf_ref(v);
+    case ops::Activation::kGeluTanh:
+      return gelu_tanh_ref(v);
+    case ops::Activation::kRelu:
+      return v > 0 ? v : 0;
+    case ops::Activation::kTanh:
+      return std::tanh(v);
+  }
+  return NAN;
 }
 
 // Tracks the worst |got - want| against a tolerance, reporting the first failure with context.
