@@ -29,7 +29,7 @@ const Architecture& find_architecture(std::string_view model_type) {
   for (const auto& arch : kArchitectures)
     if (arch.model_type == model_type) return arch;
   std::string known;
-  for (const auto& arch : kArchitectures) known += cat(known.empty() ? "" : ", ", arch.model_type);
+  for (const auto type : supported_model_types()) known += cat(known.empty() ? "" : ", ", type);
   fail(ErrorKind::kUnsupported, "model_type '", model_type,
        "' is not supported (supported: ", known, ")");
 }
@@ -63,16 +63,9 @@ WeightBinder::WeightBinder(const io::WeightStore& store, std::vector<std::string
 const float* WeightBinder::get(const std::string& name, const Shape& shape) const {
   return store_.get(prefix_ + name, shape).f32();
 }
-const float* WeightBinder::get_root(const std::string& name, const Shape& shape) const {
-  return store_.get(name, shape).f32();
-}
 bool WeightBinder::has(const std::string& name) const {
   return store_.has(prefix_ + name);
 }
-bool WeightBinder::has_root(const std::string& name) const {
-  return store_.has(name);
-}
-
 LinearWeights WeightBinder::linear(const std::string& name, int64_t out, int64_t in) const {
   return linear_root(prefix_ + name, out, in);
 }

@@ -34,10 +34,8 @@ class WeightBinder {
  public:
   WeightBinder(const io::WeightStore& store, std::vector<std::string> prefixes,
                const std::string& probe);
-  const float* get(const std::string& name, const Shape& shape) const;       // under the prefix
-  const float* get_root(const std::string& name, const Shape& shape) const;  // no prefix
+  const float* get(const std::string& name, const Shape& shape) const;  // under the prefix
   bool has(const std::string& name) const;
-  bool has_root(const std::string& name) const;
   LinearWeights linear(const std::string& name, int64_t out, int64_t in) const;
   LinearWeights linear_root(const std::string& name, int64_t out, int64_t in) const;
   // LayerNorm under "<name>.weight/bias", or the old "<name>.gamma/beta".
