@@ -519,6 +519,21 @@ def numpy_pool(h: np.ndarray, mode: str) -> np.ndarray:
     raise ValueError(mode)
 
 
+def hidden_references(mdir: Path, ids, type_ids) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+    """Per text: its ids, type ids and AutoModel's last hidden state (fp32, eager attention)."""
+    body = AutoModel.from_pretrained(str(mdir), attn_implementation="eager").eval()
+    tensors: dict[str, np.ndarray] = {}
+    hidden = []
+    with torch.no_grad():
+        for i, (x, tt) in enumerate(zip(ids, type_ids)):
+            h = body(**model_inputs(body, x, tt)).last_hidden_state[0].numpy()
+            hidden.append(h)
+            tensors[f"ids.{i}"] = x
+            tensors[f"type_ids.{i}"] = tt
+            tensors[f"hidden.{i}"] = h.astype(np.float32)
+    return tensors, hidden
+
+
 def reference_tiny(name: str, spec: dict) -> dict:
     mdir = MODELS_DIR / name
     max_length = ember_max_length(mdir)
@@ -534,16 +549,7 @@ def reference_tiny(name: str, spec: dict) -> dict:
         assert all((x != 1).all() for x in ids), "pad id 1 produced by the tokenizer"
         assert all((t == 0).all() for t in type_ids)
 
-    body = AutoModel.from_pretrained(str(mdir), attn_implementation="eager").eval()
-    tensors: dict[str, np.ndarray] = {}
-    hidden = []
-    with torch.no_grad():
-        for i, (x, tt) in enumerate(zip(ids, type_ids)):
-            h = body(**model_inputs(body, x, tt)).last_hidden_state[0].numpy()
-            hidden.append(h)
-            tensors[f"ids.{i}"] = x
-            tensors[f"type_ids.{i}"] = tt
-            tensors[f"hidden.{i}"] = h.astype(np.float32)
+    tensors, hidden = hidden_references(mdir, ids, type_ids)
     sanity_hidden(name, hidden, 0.1)
 
     head_kind = None
@@ -622,15 +628,7 @@ def reference_minilm() -> None:
     ids, type_ids = tokenize(tokenizer, texts, max_length)
     check_raw_tokenizer(mdir / "tokenizer.json", texts, ids, type_ids, max_length)
     check_limits(name, ids, max_length)
-    body = AutoModel.from_pretrained(str(mdir), attn_implementation="eager").eval()
-    tensors, hidden = {}, []
-    with torch.no_grad():
-        for i, (x, tt) in enumerate(zip(ids, type_ids)):
-            h = body(**model_inputs(body, x, tt)).last_hidden_state[0].numpy()
-            hidden.append(h)
-            tensors[f"ids.{i}"] = x
-            tensors[f"type_ids.{i}"] = tt
-            tensors[f"hidden.{i}"] = h.astype(np.float32)
+    tensors, hidden = hidden_references(mdir, ids, type_ids)
     sanity_hidden(name, hidden, 0.05)
     st = SentenceTransformer(str(mdir), device="cpu")
     assert st.max_seq_length == max_length
