@@ -7,7 +7,12 @@
 //   bench_tokenize_corpus --bench TOKENIZER.json CORPUS [--seconds N]
 //       single-thread encode throughput over the whole corpus, repeated for at least N
 //       seconds (default 3); one JSON object on stdout: tokens/s, MB/s, lines/s.
-// Both encode with add_special_tokens=true and the truncation of the tokenizer.json.
+//   bench_tokenize_corpus --check-gpt2 CORPUS
+//       the hand-written GPT-2 pattern matcher against the regex engine on every line; prints
+//       {"lines": N, "mismatches": M}.
+//   bench_tokenize_corpus --gpt2-classes
+//       the GPT-2 matcher's class of every code point (0 letter 1 number 2 space 3 other).
+// --dump and --bench encode with add_special_tokens=true and the truncation of the tokenizer.json.
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -18,6 +23,9 @@
 #include <vector>
 
 #include "core/error.h"
+#include "tokenizer/gpt2_scanner.h"
+#include "tokenizer/pattern.h"
+#include "tokenizer/regex.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -132,9 +140,47 @@ int bench(const Tokenizer& tok, const std::vector<std::string>& lines, double se
   return 0;
 }
 
+// The GPT-2 matcher against the regex engine on every line (and the line after a space, as
+// ByteLevel's add_prefix_space gives it): prints the number of lines where they differ. The
+// regex has the scanner's newer \p{L}/\p{N} (gpt2_reference_pattern(), which checks that they
+// differ from Oniguruma's only on code points Oniguruma does not know).
+int check_gpt2(const std::vector<std::string>& lines) {
+  const auto regex = ember::tok::Regex::compile(ember::tok::gpt2_reference_pattern());
+  size_t mismatches = 0;
+  for (const std::string& line : lines) {
+    for (const std::string& text : {line, " " + line}) {
+      const auto want = ember::tok::find_matches(regex, text);
+      const auto got = ember::tok::gpt2_matches(text);
+      bool same = want.size() == got.size();
+      for (size_t i = 0; same && i < want.size(); ++i) {
+        same = want[i].begin == got[i].begin && want[i].end == got[i].end &&
+               want[i].is_match == got[i].is_match;
+      }
+      if (!same && mismatches++ < 5) std::cerr << "gpt2 mismatch: " << text << "\n";
+    }
+  }
+  std::printf("{\"lines\":%zu,\"mismatches\":%zu}\n", lines.size(), mismatches);
+  return 0;
+}
+
+// The GPT-2 scanner's class of every code point (surrogates skipped), one digit each
+// (ember::tok::Gpt2Class: 0 letter, 1 number, 2 space, 3 other), for the library comparison
+// in tests/tokenizer_parity/test_newer_unicode_parity.py.
+int gpt2_classes() {
+  std::string out;
+  for (char32_t c = 0; c <= 0x10FFFF; ++c) {
+    if (c >= 0xD800 && c <= 0xDFFF) continue;
+    out += static_cast<char>('0' + static_cast<int>(ember::tok::gpt2_class(c)));
+  }
+  std::cout << out << "\n";
+  return 0;
+}
+
 int usage() {
   std::cerr << "usage: bench_tokenize_corpus --dump TOKENIZER.json CORPUS OUT.jsonl [--decode]\n"
-               "       bench_tokenize_corpus --bench TOKENIZER.json CORPUS [--seconds N]\n";
+               "       bench_tokenize_corpus --bench TOKENIZER.json CORPUS [--seconds N]\n"
+               "       bench_tokenize_corpus --check-gpt2 CORPUS\n"
+               "       bench_tokenize_corpus --gpt2-classes\n";
   return 2;
 }
 
@@ -159,6 +205,8 @@ int main(int argc, char** argv) {
       const Tokenizer tok = Tokenizer::from_file(args[1]);
       return bench(tok, read_lines(args[2]), seconds);
     }
+    if (args.size() == 2 && args[0] == "--check-gpt2") return check_gpt2(read_lines(args[1]));
+    if (args.size() == 1 && args[0] == "--gpt2-classes") return gpt2_classes();
     return usage();
   } catch (const std::exception& e) {
     std::cerr << "bench_tokenize_corpus: " << e.what() << "\n";

@@ -1,7 +1,9 @@
 // libFuzzer: encode arbitrary bytes (single and pair) with both byte-level BPE fixtures
 // (RoBERTa layout and Split regex + TemplateProcessing) and decode the result. Only
 // ember::Error may escape; an offset outside the input, an offset pair out of order, or a
-// decode of valid input that is not the input itself is a crash.
+// decode of valid input that is not the input itself is a crash. So is a difference between
+// the hand-written GPT-2 pattern matcher and the regex engine on valid UTF-8 (with the
+// scanner's Unicode classes, see gpt2_reference_pattern()).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -10,7 +12,11 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "tokenizer/gpt2_scanner.h"
+#include "tokenizer/pattern.h"
+#include "tokenizer/regex.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/utf8.h"
 
 namespace {
 
@@ -35,10 +41,28 @@ void check(const ember::tok::Encoding& e, size_t len_a, size_t len_b) {
   }
 }
 
+void check_gpt2_matcher(std::string_view text) {
+  try {
+    ember::tok::validate_utf8(text);
+  } catch (const ember::Error&) {
+    return;
+  }
+  // The pattern with the scanner's newer \p{L}/\p{N}: they may differ from Debian's Oniguruma
+  // only on code points it does not know (checked when the pattern is built).
+  static const auto regex = ember::tok::Regex::compile(ember::tok::gpt2_reference_pattern());
+  const auto want = ember::tok::find_matches(regex, text);
+  const auto got = ember::tok::gpt2_matches(text);
+  if (want.size() != got.size()) std::abort();
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (want[i].begin != got[i].begin || want[i].end != got[i].end) std::abort();
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
+  check_gpt2_matcher(text);
   for (size_t t = 0; t < 2; ++t) {
     const auto& tok = tokenizer(t);
     try {

@@ -10,9 +10,11 @@ namespace ember::tok {
 void AddedVocabulary::Trie::clear() {
   edges.clear();
   value.assign(1, -1);
+  starts.fill(false);
 }
 
 void AddedVocabulary::Trie::insert(std::string_view pattern, int32_t id) {
+  if (!pattern.empty()) starts[static_cast<unsigned char>(pattern[0])] = true;
   int32_t node = 0;
   for (unsigned char b : pattern) {
     const uint64_t key = (static_cast<uint64_t>(node) << 8) | b;
@@ -117,6 +119,10 @@ std::vector<AddedVocabulary::Match> AddedVocabulary::find_matches(std::string_vi
   size_t gap_start = 0;
   size_t i = 0;
   while (i < s.size()) {
+    if (!trie.starts[static_cast<unsigned char>(s[i])]) {  // no pattern starts here
+      ++i;
+      continue;
+    }
     // Leftmost-longest: the longest pattern that starts at the first position with any.
     int32_t node = 0;
     int32_t best_id = -1;
@@ -157,7 +163,14 @@ std::vector<AddedVocabulary::Match> AddedVocabulary::find_matches(std::string_vi
 
 std::vector<Split> AddedVocabulary::split_with(NormalizedString&& s, const Trie& trie) const {
   std::vector<Split> out;
-  for (const Match& m : find_matches(s.get(), trie)) {
+  const std::vector<Match> matches = find_matches(s.get(), trie);
+  // One gap over all of s: keep s itself when slicing it would give an identical copy.
+  if (matches.size() == 1 && matches[0].id < 0 && s.alignment(0).begin == 0 &&
+      s.alignment(s.size() - 1).end == s.original().size()) {
+    out.push_back({std::move(s), std::nullopt});
+    return out;
+  }
+  for (const Match& m : matches) {
     NormalizedString piece = s.slice(m.begin, m.end);
     if (m.id >= 0) {
       std::vector<Token> tokens{{m.id, piece.get(), 0, piece.size()}};

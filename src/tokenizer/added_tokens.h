@@ -3,6 +3,7 @@
 // found in the raw text; the rest are found in the normalized text, in their normalized form.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -49,6 +50,7 @@ class AddedVocabulary {
   struct Trie {
     std::unordered_map<uint64_t, int32_t> edges;  // (node << 8 | byte) -> child
     std::vector<int32_t> value;                   // token id per node, -1 when none
+    std::array<bool, 256> starts{};               // bytes that begin some pattern
     void clear();
     void insert(std::string_view pattern, int32_t id);
     bool empty() const { return value.size() <= 1; }

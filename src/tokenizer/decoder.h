@@ -5,6 +5,7 @@
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ember::tok {
@@ -27,6 +28,16 @@ std::unique_ptr<Decoder> make_sequence_decoder(const nlohmann::json& j);
 std::unique_ptr<Decoder> make_spm_decoder(const nlohmann::json& j, const std::string& type);
 
 std::unique_ptr<Decoder> make_wordpiece_decoder(std::string prefix, bool cleanup);
+// BPEDecoder: `suffix` becomes a space, except in the last token where it is dropped.
+std::unique_ptr<Decoder> make_bpe_decoder(std::string suffix);
+// CTC (speech models): repeated tokens collapsed, pad removed, word delimiter -> space.
+std::unique_ptr<Decoder> make_ctc_decoder(std::string pad, std::string delimiter, bool cleanup);
+
+// Every occurrence of `from` in s replaced by `to`, as Rust's str::replace (also for an
+// empty `from`).
+void replace_all(std::string& s, std::string_view from, std::string_view to);
+// The WordPiece decoder's cleanup (" ." -> ".", " n't" -> "n't", ...), in the library's order.
+void wordpiece_cleanup(std::string& s);
 
 // nullptr for a JSON null. Throws kUnsupported naming an unknown type.
 std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j);

@@ -5,11 +5,22 @@
 
 #include "tokenizer/decoder.h"
 #include "tokenizer/json_fields.h"
+#include "tokenizer/utf8.h"
 
 namespace ember::tok {
-namespace {
 
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
+  if (from.empty()) {  // Rust's str::replace: `to` at every character boundary, both ends too
+    std::string out(to);
+    for (size_t i = 0; i < s.size();) {
+      const size_t n = utf8_len(static_cast<unsigned char>(s[i]));
+      out.append(s, i, n);
+      out.append(to);
+      i += n;
+    }
+    s = std::move(out);
+    return;
+  }
   std::string out;
   size_t pos = 0;
   bool changed = false;
@@ -24,7 +35,7 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
 }
 
 // The library's cleanup list, applied in its order to each token.
-void cleanup(std::string& s) {
+void wordpiece_cleanup(std::string& s) {
   static constexpr std::pair<std::string_view, std::string_view> kRules[] = {
       {" .", "."},   {" ?", "?"},     {" !", "!"},     {" ,", ","},
       {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"},   {" do not", " don't"},
@@ -32,6 +43,8 @@ void cleanup(std::string& s) {
   };
   for (const auto& [from, to] : kRules) replace_all(s, from, to);
 }
+
+namespace {
 
 class WordPieceDecoder final : public Decoder {
  public:
@@ -49,7 +62,7 @@ class WordPieceDecoder final : public Decoder {
           t.insert(0, 1, ' ');
         }
       }
-      if (cleanup_) cleanup(t);
+      if (cleanup_) wordpiece_cleanup(t);
       out += t;
     }
     return out;
@@ -76,6 +89,13 @@ std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j) {
   }
   if (type == "ByteLevel") return make_byte_level_decoder();
   if (type == "Sequence") return make_sequence_decoder(j);
+  if (type == "BPEDecoder")
+    return make_bpe_decoder(json_fields::get_string(j, kWhat, "suffix", "</w>"));
+  if (type == "CTC") {
+    return make_ctc_decoder(json_fields::get_string(j, kWhat, "pad_token", "<pad>"),
+                            json_fields::get_string(j, kWhat, "word_delimiter_token", "|"),
+                            json_fields::get_bool(j, kWhat, "cleanup", true));
+  }
   if (auto d = make_spm_decoder(j, type)) return d;
   json_fields::unsupported(kWhat, type);
 }

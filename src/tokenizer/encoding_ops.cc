@@ -35,6 +35,21 @@ Encoding range_of(const Encoding& e, size_t b, size_t s) {
 
 }  // namespace
 
+void merge_into(Encoding& self, Encoding&& other) {
+  if (!self.overflowing.empty() || !other.overflowing.empty()) return merge_into(self, other);
+  auto app = [](auto& dst, auto& src) {
+    dst.insert(dst.end(), std::make_move_iterator(src.begin()), std::make_move_iterator(src.end()));
+  };
+  app(self.ids, other.ids);
+  app(self.type_ids, other.type_ids);
+  app(self.tokens, other.tokens);
+  app(self.special_tokens_mask, other.special_tokens_mask);
+  app(self.offsets, other.offsets);
+  app(self.char_offsets, other.char_offsets);
+  app(self.sequence_ids, other.sequence_ids);
+  app(self.word_ids, other.word_ids);
+}
+
 void merge_into(Encoding& self, const Encoding& other) {
   std::vector<Encoding> overflowing;
   for (const Encoding& self_o : self.overflowing) {

@@ -10,6 +10,8 @@ namespace ember::tok {
 // Appends `other` to `self`. Overflowing pieces combine as in the library: each of self's
 // pieces with other and with each of other's pieces, then self with each of other's pieces.
 void merge_into(Encoding& self, const Encoding& other);
+// The same, moving other's fields (its token strings) instead of copying them.
+void merge_into(Encoding& self, Encoding&& other);
 
 // Keeps the first (right) or last (left) max_len tokens; the rest become overflowing pieces
 // of max_len tokens that overlap by `stride`. Throws kInvalidInput if stride >= max_len.

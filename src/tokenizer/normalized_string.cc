@@ -27,15 +27,21 @@ std::optional<std::pair<size_t, size_t>> NormalizedString::to_original(size_t be
 }
 
 void NormalizedString::lowercase() {
-  Builder b(normalized_.size());
-  std::u32string lower;
-  for (size_t i = 0; i < normalized_.size();) {
-    const ByteSpan a = alignments_[i];
-    lower.clear();
-    append_lowercase(decode_utf8(normalized_, i), lower);
-    for (char32_t c : lower) b.push(c, a);  // an expansion shares the source's alignment
+  rewrite([](char32_t c, size_t, std::u32string& out) { append_lowercase(c, out); });
+}
+
+void NormalizedString::map_bytes(const std::string_view (&table)[256]) {
+  std::string text;
+  std::vector<ByteSpan> align;
+  text.reserve(normalized_.size() * 2);
+  align.reserve(normalized_.size() * 2);
+  for (size_t i = 0; i < normalized_.size(); ++i) {
+    const std::string_view to = table[static_cast<unsigned char>(normalized_[i])];
+    text.append(to);
+    align.insert(align.end(), to.size(), alignments_[i]);
   }
-  b.finish(*this);
+  normalized_ = std::move(text);
+  alignments_ = std::move(align);
 }
 
 void NormalizedString::strip(bool left, bool right) {
@@ -102,9 +108,25 @@ std::vector<AlignedChar> decomposed(const std::string& s, const std::vector<Byte
   return out;
 }
 
+// True when decomposing changes nothing: no character decomposes and none is a combining
+// mark (so nothing is reordered). The common case, and then the rebuild is skipped.
+bool decomposes_to_itself(std::string_view s, bool compat) {
+  std::u32string pieces;
+  for (size_t i = 0; i < s.size();) {
+    const char32_t c = decode_utf8(s, i);
+    if (c < 0xC0) continue;
+    if (combining_class(c) != 0) return false;
+    pieces.clear();
+    append_decomposition(c, compat, pieces);
+    if (pieces.size() != 1 || pieces[0] != c) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void NormalizedString::decompose(bool compat) {
+  if (decomposes_to_itself(normalized_, compat)) return;
   const auto chars = decomposed(normalized_, alignments_, compat);
   Builder b(normalized_.size() + 8);
   for (const auto& ch : chars) b.push(ch.c, ch.a);

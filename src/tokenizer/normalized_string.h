@@ -74,6 +74,14 @@ class NormalizedString {
   void replace_ranges(const std::vector<std::pair<size_t, size_t>>& ranges,
                       std::string_view content);
   void lowercase();
+  // For all-ASCII text: each byte b becomes the ASCII byte f(b), in place (alignments stay).
+  template <typename F>
+  void map_ascii(F f) {
+    for (char& ch : normalized_) ch = static_cast<char>(f(static_cast<unsigned char>(ch)));
+  }
+  // Replaces every byte b by the UTF-8 bytes table[b] (ByteLevel's alphabet); each keeps the
+  // alignment of the byte it replaces.
+  void map_bytes(const std::string_view (&table)[256]);
   void nfd() { decompose(false); }
   void nfkd() { decompose(true); }
   void nfc() { compose(false); }
@@ -94,6 +102,13 @@ class NormalizedString {
  private:
   // Rebuilds the normalized text from (code point, alignment) pairs.
   class Builder;
+  // Each character c becomes what f(c, byte position, out) appends to `out` (cleared per
+  // character), all of it with c's alignment. Why not always rebuild: most normalizers leave
+  // most text unchanged, so characters are rewritten in place (same UTF-8 width, alignments
+  // untouched) and the text and alignments are copied only from the first character that
+  // changes width or count.
+  template <typename F>
+  void rewrite(F f);
   void decompose(bool compat);
   void compose(bool compat);
 
@@ -114,6 +129,12 @@ class NormalizedString::Builder {
     append_utf8(text_, c);
     align_.insert(align_.end(), text_.size() - before, a);
   }
+  // Copies the first `n` normalized bytes of s with their alignments.
+  void copy_prefix(const NormalizedString& s, size_t n) {
+    text_.append(s.normalized_, 0, n);
+    align_.insert(align_.end(), s.alignments_.begin(),
+                  s.alignments_.begin() + static_cast<std::ptrdiff_t>(n));
+  }
   void finish(NormalizedString& s) {
     s.normalized_ = std::move(text_);
     s.alignments_ = std::move(align_);
@@ -124,56 +145,61 @@ class NormalizedString::Builder {
   std::vector<ByteSpan> align_;
 };
 
+template <typename F>
+void NormalizedString::rewrite(F f) {
+  std::u32string out;
+  const size_t n = normalized_.size();
+  for (size_t i = 0; i < n;) {
+    const size_t start = i;
+    const char32_t c = decode_utf8(normalized_, i);
+    out.clear();
+    f(c, start, out);
+    if (out.size() == 1 && out[0] == c) continue;
+    if (out.size() == 1 && utf8_width(out[0]) == i - start) {
+      std::string bytes;
+      append_utf8(bytes, out[0]);
+      normalized_.replace(start, bytes.size(), bytes);
+      continue;
+    }
+    Builder b(n + 16);
+    b.copy_prefix(*this, start);
+    for (char32_t o : out) b.push(o, alignments_[start]);
+    while (i < n) {
+      const ByteSpan a = alignments_[i];
+      const size_t pos = i;
+      out.clear();
+      f(decode_utf8(normalized_, i), pos, out);
+      for (char32_t o : out) b.push(o, a);
+    }
+    b.finish(*this);
+    return;
+  }
+}
+
 template <typename Keep>
 void NormalizedString::filter(Keep keep) {
-  Builder b(normalized_.size());
-  for (size_t i = 0; i < normalized_.size();) {
-    const ByteSpan a = alignments_[i];
-    const char32_t c = decode_utf8(normalized_, i);
-    if (keep(c)) b.push(c, a);
-  }
-  b.finish(*this);
+  rewrite([&](char32_t c, size_t, std::u32string& out) {
+    if (keep(c)) out.push_back(c);
+  });
 }
 
 template <typename Map>
 void NormalizedString::map(Map f) {
-  Builder b(normalized_.size());
-  for (size_t i = 0; i < normalized_.size();) {
-    const ByteSpan a = alignments_[i];
-    b.push(f(decode_utf8(normalized_, i)), a);
-  }
-  b.finish(*this);
+  rewrite([&](char32_t c, size_t, std::u32string& out) { out.push_back(f(c)); });
 }
 
 template <typename Expand>
 void NormalizedString::expand(Expand f) {
-  Builder b(normalized_.size() + 8);
-  std::u32string pieces;
-  for (size_t i = 0; i < normalized_.size();) {
-    const ByteSpan a = alignments_[i];
-    const size_t start = i;
-    pieces.clear();
-    f(decode_utf8(normalized_, i), start, pieces);
-    for (char32_t c : pieces) b.push(c, a);
-  }
-  b.finish(*this);
+  rewrite(f);
 }
 
 template <typename Pred>
 void NormalizedString::pad_with_spaces(Pred pred) {
-  Builder b(normalized_.size() + 16);
-  for (size_t i = 0; i < normalized_.size();) {
-    const ByteSpan a = alignments_[i];
-    const char32_t c = decode_utf8(normalized_, i);
-    if (pred(c)) {
-      b.push(U' ', a);
-      b.push(c, a);
-      b.push(U' ', a);
-    } else {
-      b.push(c, a);
-    }
-  }
-  b.finish(*this);
+  rewrite([&](char32_t c, size_t, std::u32string& out) {
+    if (pred(c)) out.push_back(U' ');
+    out.push_back(c);
+    if (pred(c)) out.push_back(U' ');
+  });
 }
 
 template <typename Pred>

@@ -61,6 +61,24 @@ class Strip final : public Normalizer {
   bool left_, right_;
 };
 
+// Nmt (SentencePiece's NMT cleaning): drops C0/C1 controls except tab/newlines/form feed and
+// maps those, a few format and separator characters and U+FFFD to a space.
+class Nmt final : public Normalizer {
+ public:
+  void normalize(NormalizedString& s) const override {
+    s.filter([](char32_t c) {
+      return !((c >= 0x01 && c <= 0x08) || c == 0x0B || (c >= 0x0E && c <= 0x1F) || c == 0x7F ||
+               c == 0x8F || c == 0x9F);
+    });
+    s.map([](char32_t c) {
+      const bool space = c == 0x09 || c == 0x0A || c == 0x0C || c == 0x0D || c == 0x1680 ||
+                         (c >= 0x200B && c <= 0x200F) || c == 0x2028 || c == 0x2029 ||
+                         c == 0x2581 || c == 0xFEFF || c == 0xFFFD;
+      return space ? U' ' : c;
+    });
+  }
+};
+
 class Sequence final : public Normalizer {
  public:
   explicit Sequence(std::vector<std::unique_ptr<Normalizer>> items) : items_(std::move(items)) {}
@@ -92,6 +110,7 @@ std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& j) {
   if (type == "NFKD") return std::make_unique<UnicodeForm>(Form::kNfkd);
   if (type == "NFC") return std::make_unique<UnicodeForm>(Form::kNfc);
   if (type == "NFKC") return std::make_unique<UnicodeForm>(Form::kNfkc);
+  if (type == "Nmt") return std::make_unique<Nmt>();
   if (type == "Lowercase") return std::make_unique<Lowercase>();
   if (type == "StripAccents") return std::make_unique<StripAccents>();
   if (type == "Strip") {

@@ -1,5 +1,6 @@
 // TemplateProcessing ("[CLS] $A [SEP]" / "[CLS] $A [SEP] $B:1 [SEP]:1") and BertProcessing,
 // which is the same template with fixed pieces.
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -41,7 +42,10 @@ class TemplateProcessing final : public PostProcessor {
     }
     const auto& pieces = encodings.size() == 2 ? pair_ : single_;
     Encoding out;
-    for (const auto& p : pieces) {
+    reserve(out, encodings,
+            add_special_tokens ? (encodings.size() == 2 ? added_pair_ : added_single_) : 0);
+    for (size_t k = 0; k < pieces.size(); ++k) {
+      const TemplatePiece& p = pieces[k];
       if (p.is_sequence) {
         const size_t i = static_cast<size_t>(p.sequence);
         EMBER_CHECK(i < encodings.size(), ErrorKind::kInvalidInput,
@@ -49,7 +53,15 @@ class TemplateProcessing final : public PostProcessor {
         Encoding& e = encodings[i];
         // Only the main piece takes the template's type id; overflowing ones keep theirs.
         std::fill(e.type_ids.begin(), e.type_ids.end(), p.type_id);
-        merge_into(out, e);
+        // Moved unless a later piece names the same sequence again.
+        const bool used_again = std::any_of(
+            pieces.begin() + static_cast<std::ptrdiff_t>(k) + 1, pieces.end(),
+            [&](const TemplatePiece& q) { return q.is_sequence && q.sequence == p.sequence; });
+        if (used_again) {
+          merge_into(out, e);
+        } else {
+          merge_into(out, std::move(e));
+        }
       } else if (add_special_tokens) {
         merge_into(out, special_encoding(specials_.at(p.special_id), p.type_id));
       }
@@ -58,6 +70,23 @@ class TemplateProcessing final : public PostProcessor {
   }
 
  private:
+  // Room for the whole result up front (no overflow: merging only appends), instead of
+  // growing every field as the pieces are appended.
+  static void reserve(Encoding& out, const std::vector<Encoding>& encodings, size_t n) {
+    for (const Encoding& e : encodings) {
+      if (!e.overflowing.empty()) return;
+      n += e.size();
+    }
+    out.ids.reserve(n);
+    out.type_ids.reserve(n);
+    out.tokens.reserve(n);
+    out.special_tokens_mask.reserve(n);
+    out.offsets.reserve(n);
+    out.char_offsets.reserve(n);
+    out.sequence_ids.reserve(n);
+    out.word_ids.reserve(n);
+  }
+
   size_t count_added(const std::vector<TemplatePiece>& t) const {
     size_t n = 0;
     for (const auto& p : t) {

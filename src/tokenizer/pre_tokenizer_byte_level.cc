@@ -5,21 +5,31 @@
 #include <nlohmann/json.hpp>
 
 #include "tokenizer/byte_level.h"
+#include "tokenizer/gpt2_scanner.h"
 #include "tokenizer/json_fields.h"
-#include "tokenizer/pattern.h"
 #include "tokenizer/pre_tokenizer.h"
+#include "tokenizer/utf8.h"
 
 namespace ember::tok {
 namespace {
 
-constexpr std::string_view kGpt2Pattern =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+// The UTF-8 form of byte_to_char(b) for every byte (each character of a piece is replaced
+// by the characters of its bytes, all with its alignment: the same as mapping byte by byte).
+struct ByteTable {
+  std::string storage[256];
+  std::string_view utf8[256];
+  ByteTable() {
+    for (int b = 0; b < 256; ++b) {
+      append_utf8(storage[b], byte_to_char(static_cast<uint8_t>(b)));
+      utf8[b] = storage[b];
+    }
+  }
+};
 
 class ByteLevel final : public PreTokenizer {
  public:
   ByteLevel(bool add_prefix_space, bool use_regex)
-      : add_prefix_space_(add_prefix_space),
-        regex_(use_regex ? std::optional<Regex>(Regex::compile(kGpt2Pattern)) : std::nullopt) {}
+      : add_prefix_space_(add_prefix_space), use_regex_(use_regex) {}
 
   void pre_tokenize(PreTokenizedString& s) const override {
     s.split_text([this](NormalizedString&& n) {
@@ -31,23 +41,20 @@ class ByteLevel final : public PreTokenizer {
         });
       }
       std::vector<NormalizedString> out;
-      if (regex_) return n.split(find_matches(*regex_, n.get()), SplitBehavior::kIsolated);
+      // The GPT-2 pattern by its hand-written matcher (the same matches as the regex).
+      if (use_regex_) return n.split(gpt2_matches(n.get()), SplitBehavior::kIsolated);
       out.push_back(std::move(n));
       return out;
     });
+    static const ByteTable table;
     for (Split& split : s.splits()) {
-      if (split.tokens) continue;
-      split.normalized.expand([](char32_t c, size_t, std::u32string& out) {
-        std::string utf8;
-        append_utf8(utf8, c);
-        for (unsigned char b : utf8) out.push_back(byte_to_char(b));
-      });
+      if (!split.tokens) split.normalized.map_bytes(table.utf8);
     }
   }
 
  private:
   bool add_prefix_space_;
-  std::optional<Regex> regex_;
+  bool use_regex_;
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "tokenizer/json_fields.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/unicode_props.h"
+#include "tokenizer/utf8.h"
 
 namespace ember::tok {
 namespace {
@@ -46,6 +47,21 @@ class WhitespaceSplit final : public PreTokenizer {
   }
 };
 
+// CharDelimiterSplit: the delimiter character is removed and splits the text.
+class CharDelimiterSplit final : public PreTokenizer {
+ public:
+  explicit CharDelimiterSplit(char32_t delimiter) : delimiter_(delimiter) {}
+  void pre_tokenize(PreTokenizedString& s) const override {
+    s.split_text([this](NormalizedString&& n) {
+      return n.split(n.find_chars([this](char32_t c) { return c == delimiter_; }),
+                     SplitBehavior::kRemoved);
+    });
+  }
+
+ private:
+  char32_t delimiter_;
+};
+
 class Sequence final : public PreTokenizer {
  public:
   explicit Sequence(std::vector<std::unique_ptr<PreTokenizer>> items) : items_(std::move(items)) {}
@@ -75,6 +91,13 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j) {
   if (type == "Whitespace") return make_whitespace_pre_tokenizer();
   if (type == "WhitespaceSplit") return make_whitespace_split_pre_tokenizer();
   if (type == "ByteLevel") return make_byte_level_pre_tokenizer(j);
+  if (type == "CharDelimiterSplit") {
+    const std::string d = get_string(j, kWhat, "delimiter", "");
+    size_t i = 0;
+    const char32_t c = d.empty() ? 0 : decode_utf8(d, i);
+    if (d.empty() || i != d.size()) malformed(kWhat, "field 'delimiter' must be one character");
+    return std::make_unique<CharDelimiterSplit>(c);
+  }
   if (type == "Split") return make_split_pre_tokenizer(j);
   if (auto p = make_spm_pre_tokenizer(j, type)) return p;
   if (type == "Sequence") {

@@ -111,16 +111,20 @@ Encoding Tokenizer::Impl::encode_sequence(std::string_view text, int32_t type_id
   if (pre_tokenizer) pre_tokenizer->pre_tokenize(p);
   const std::vector<uint32_t> chars = char_index(text);
   Encoding e;
-  std::vector<Token> tokens;
+  const size_t guess = p.splits().size() + p.splits().size() / 4;
+  e.ids.reserve(guess);
+  e.tokens.reserve(guess);
+  e.offsets.reserve(guess);
+  e.char_offsets.reserve(guess);
+  e.word_ids.reserve(guess);
+  std::vector<Token> tokens;  // the model's output for one split, reused
   int32_t word = 0;
   for (Split& s : p.splits()) {
     if (!s.tokens) {
       tokens.clear();
       model->tokenize(s.normalized.get(), tokens);
-      s.tokens = std::move(tokens);
-      tokens = {};
     }
-    for (Token& t : *s.tokens) {
+    for (Token& t : s.tokens ? *s.tokens : tokens) {
       const auto original = s.normalized.to_original(t.begin, t.end);
       const std::pair<size_t, size_t> bytes = original ? *original : std::pair{t.begin, t.end};
       // The library's byte -> char conversion; it leaves offsets it cannot map unchanged.

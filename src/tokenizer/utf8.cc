@@ -40,15 +40,6 @@ void validate_utf8(std::string_view text) {
   }
 }
 
-char32_t decode_utf8(std::string_view s, size_t& i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  const size_t len = utf8_len(c);
-  char32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
-  for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-  i += len;
-  return cp;
-}
-
 char32_t last_code_point(std::string_view s, size_t end, size_t* start) {
   size_t b = end - 1;
   while (b > 0 && (static_cast<unsigned char>(s[b]) & 0xC0) == 0x80) --b;

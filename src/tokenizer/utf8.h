@@ -22,7 +22,19 @@ inline size_t utf8_len(unsigned char lead) {
 }
 
 // Decodes the code point at s[i] (valid input only) and advances i past it.
-char32_t decode_utf8(std::string_view s, size_t& i);
+// Inline: it runs once per character in every normalizer and pre-tokenizer.
+inline char32_t decode_utf8(std::string_view s, size_t& i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  if (c < 0x80) {
+    ++i;
+    return c;
+  }
+  const size_t len = utf8_len(c);
+  char32_t cp = len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+  for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  i += len;
+  return cp;
+}
 
 // The code point that ends just before byte `end` (valid input only).
 char32_t last_code_point(std::string_view s, size_t end, size_t* start = nullptr);

@@ -162,7 +162,7 @@ TEST(Bpe, InvalidUtf8IsInvalidInput) {
 TEST(Bpe, UnsupportedComponentsAreNamed) {
   const json base = json::parse(read_file(fixture("bpe-byte-level.json")));
   const std::pair<const char*, json> cases[] = {
-      {"decoder", {{"type", "Sequence"}, {"decoders", {{{"type", "CTC"}}}}}},
+      {"decoder", {{"type", "Sequence"}, {"decoders", {{{"type", "Frobnicate"}}}}}},
       {"post_processor", {{"type", "Sequence"}, {"processors", {{{"type", "Frobnicate"}}}}}},
       {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", {{{"type", "Frobnicate"}}}}}},
   };
@@ -174,8 +174,7 @@ TEST(Bpe, UnsupportedComponentsAreNamed) {
       ADD_FAILURE() << key;
     } catch (const Error& e) {
       EXPECT_EQ(e.kind(), ErrorKind::kUnsupported) << key;
-      const std::string name = value.dump().find("CTC") != std::string::npos ? "CTC" : "Frobnicate";
-      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("Frobnicate"), std::string::npos) << e.what();
     }
   }
   json j = base;

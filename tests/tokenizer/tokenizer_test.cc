@@ -77,10 +77,10 @@ TEST(Tokenizer, InvalidUtf8Throws) {
 
 TEST(Tokenizer, UnsupportedComponentIsNamed) {
   const json base = json::parse(read_file(fixture("bert-base-uncased.json")));
-  const std::pair<const char*, const char*> cases[] = {{"normalizer", "Nmt"},
+  const std::pair<const char*, const char*> cases[] = {{"normalizer", "Frobnicate"},
                                                        {"pre_tokenizer", "UnicodeScripts"},
                                                        {"post_processor", "Frobnicate"},
-                                                       {"decoder", "CTC"},
+                                                       {"decoder", "Frobnicate"},
                                                        {"model", "WordLevel"}};
   for (const auto& [component, type] : cases) {
     json j = base;

@@ -191,7 +191,7 @@ TEST(Unigram, BadOptionsAreInvalidInput) {
 
 TEST(Unigram, UnsupportedComponentsAreNamed) {
   const std::pair<const char*, const char*> cases[] = {
-      {"normalizer", "Nmt"}, {"pre_tokenizer", "UnicodeScripts"}, {"decoder", "CTC"}};
+      {"normalizer", "Frobnicate"}, {"pre_tokenizer", "UnicodeScripts"}, {"decoder", "Frobnicate"}};
   for (const auto& [component, type] : cases) {
     json j = tiny_unigram(false, 0);
     j[component] = {{"type", type}};

@@ -134,3 +134,13 @@ def test_byte_level_bpe_round_trip(corpus, tmp_path):
     assert not differs, f"{len(differs)} decodes differ from the library's, e.g. line {differs[0]} {lines[differs[0]]!r}"
     assert not not_lossless, (f"{len(not_lossless)} lines do not round-trip, e.g. line {not_lossless[0]} "
                               f"{lines[not_lossless[0]]!r} -> {ours[not_lossless[0]]['decoded']!r}")
+
+
+def test_gpt2_scanner_equals_regex(corpus):
+    """The hand-written GPT-2 pattern matcher gives the regex engine's matches on every line."""
+    corpus_path, lines = corpus
+    out = subprocess.run([_env("EMBER_TOKENIZE_CORPUS"), "--check-gpt2", str(corpus_path)],
+                         check=True, capture_output=True, text=True)
+    result = json.loads(out.stdout)
+    assert result["lines"] == len(lines)
+    assert result["mismatches"] == 0, f"{result['mismatches']} texts differ:\n{out.stderr}"
