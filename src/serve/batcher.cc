@@ -79,7 +79,12 @@ std::vector<TokenBudgetBatcher::Slice> TokenBudgetBatcher::take_batch(
   const auto now = Clock::now();
   while (!queue_.empty()) {
     auto& job = queue_.front();
-    if (!job->started && job->job.deadline < now) {
+    const bool gone = job->job.client_gone && job->job.client_gone->load();
+    if (!job->started && (job->job.deadline < now || gone)) {
+      if (gone) {
+        ++dropped_disconnected_;
+        job->result.error = Error(ErrorKind::kUnavailable, "the client disconnected");
+      }
       expired.push_back(std::move(job));
       queue_.pop_front();
       continue;
@@ -115,8 +120,9 @@ void TokenBudgetBatcher::schedule_loop() {
       slices = take_batch(expired);
     }
     for (auto& job : expired) {
-      job->result.error =
-          Error(ErrorKind::kOverloaded, "the request waited past its deadline before compute");
+      if (!job->result.error)
+        job->result.error =
+            Error(ErrorKind::kOverloaded, "the request waited past its deadline before compute");
       complete(*job);
     }
     if (!slices.empty()) run_batch(slices);

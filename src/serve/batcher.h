@@ -3,9 +3,11 @@
 // sequences, in order, into one padding-free Batch of at most max_batch_tokens tokens and
 // max_batch_sequences sequences, runs it, and hands each job its own rows of the result.
 // A job larger than one batch is split across consecutive batches; a sequence longer than
-// the token budget runs alone. A job whose deadline passed before any of it ran is dropped.
+// the token budget runs alone. A job whose deadline passed, or whose client disconnected,
+// before any of it ran is dropped.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -51,6 +53,8 @@ struct Job {
   std::vector<Sequence> sequences;
   unsigned outputs = runtime::kPooled;  // runtime::Output bits this job needs
   Clock::time_point deadline = Clock::time_point::max();
+  // Set once the client has disconnected: a job not yet started is dropped, not run.
+  std::shared_ptr<const std::atomic<bool>> client_gone;
   // Called once, on the scheduler thread: it must only hand the result off (post).
   std::function<void(JobResult)> done;
 };
@@ -74,6 +78,7 @@ class TokenBudgetBatcher {
 
   size_t queue_depth() const;   // jobs waiting (not fully started)
   size_t pending_jobs() const;  // submitted and not yet completed
+  uint64_t dropped_disconnected() const { return dropped_disconnected_; }  // never run
 
  private:
   struct JobState;
@@ -96,6 +101,7 @@ class TokenBudgetBatcher {
   std::deque<std::shared_ptr<JobState>> queue_;
   size_t pending_ = 0;
   bool stopping_ = false;
+  std::atomic<uint64_t> dropped_disconnected_{0};
   std::thread scheduler_;
 };
 

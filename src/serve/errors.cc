@@ -1,5 +1,7 @@
 #include "serve/errors.h"
 
+#include <cctype>
+
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -31,7 +33,39 @@ StatusAndType classify(ErrorKind kind) {
   return {500, error_type::kBackend};
 }
 
+// OpenAI's error "type" by status (its SDKs pick the exception class by status alone).
+std::string_view openai_type(int status) {
+  if (status == 401) return "authentication_error";
+  if (status == 429) return "rate_limit_error";
+  if (status >= 500) return "server_error";
+  return "invalid_request_error";
+}
+
 }  // namespace
+
+Response openai_error(Response r) noexcept {
+  if (r.status < 400) return r;
+  try {
+    const auto tei = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+    std::string message = r.body, code = "error";
+    if (tei.is_object() && tei.contains("error") && tei["error"].is_string()) {
+      message = tei["error"].get<std::string>();
+      if (tei.contains("error_type") && tei["error_type"].is_string())
+        code = tei["error_type"].get<std::string>();
+    }
+    for (auto& ch : code) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (r.status == 401) code = "invalid_api_key";
+    const nlohmann::json body = {{"error",
+                                  {{"message", message},
+                                   {"type", openai_type(r.status)},
+                                   {"param", nullptr},
+                                   {"code", code}}}};
+    r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  } catch (...) {
+    // Out of memory while re-shaping: keep the TEI body, which is still an error.
+  }
+  return r;
+}
 
 Response error_response(int status, std::string_view type, std::string_view message) {
   Response r;

@@ -22,6 +22,10 @@ inline constexpr std::string_view kTokenizer = "Tokenizer";
 inline constexpr std::string_view kEmpty = "Empty";
 }  // namespace error_type
 
+// nginx's status for "client closed request": a request dropped because its client left
+// (nobody reads it; it keeps such drops out of the 5xx counts).
+inline constexpr int kClientClosedRequest = 499;
+
 // An error whose HTTP status is decided by the protocol, not by an ErrorKind: 400 malformed
 // JSON, 401, 404, 405, 413.
 class HttpError : public std::runtime_error {
@@ -37,6 +41,11 @@ class HttpError : public std::runtime_error {
 };
 
 Response error_response(int status, std::string_view type, std::string_view message);
+
+// OpenAI's error shape for /v1 routes: a TEI error response (status >= 400, body
+// {"error", "error_type"}) becomes {"error": {"message", "type", "param": null, "code"}} with
+// the same status; anything else is returned unchanged. Never throws.
+Response openai_error(Response r) noexcept;
 
 // Maps the exception in flight (HttpError, ember::Error, nlohmann::json errors, anything
 // else) to a response. Never throws.

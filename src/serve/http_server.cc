@@ -1,8 +1,10 @@
 #include "serve/http_server.h"
 
 #include <array>
+#include <cstdio>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/asio.hpp>
@@ -54,6 +56,29 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(state_.options.max_payload_bytes);
     stream_.expires_after(state_.options.idle_timeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+  }
+
+  // `Expect: 100-continue`: the client sends the body only after this interim answer (curl
+  // otherwise waits a second before sending bodies over 1 KiB). An over-limit Content-Length
+  // has already failed the header read (413 without reading the body).
+  void on_header(beast::error_code ec) {
+    if (ec || parser_->is_done()) return on_read(ec);
+    const auto& h = parser_->get();
+    if (h.version() >= 11 && beast::iequals(h[http::field::expect], "100-continue")) {
+      static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      return net::async_write(stream_, net::buffer(kContinue, sizeof(kContinue) - 1),
+                              [self = shared_from_this()](beast::error_code wec, size_t) {
+                                if (wec) return self->close();
+                                self->read_body();
+                              });
+    }
+    read_body();
+  }
+
+  void read_body() {
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
@@ -87,17 +112,59 @@ class Session : public std::enable_shared_from_this<Session> {
     req.path = std::string(target.substr(0, target.find('?')));
     req.body = std::move(msg.body());
     req.authorization = std::string(msg[http::field::authorization]);
+    req.inference_header_content_length = std::string(msg["Inference-Header-Content-Length"]);
     req.received = received_;
     auto self = shared_from_this();
     req.post = [self](std::function<void()> fn) {
       net::post(self->stream_.get_executor(), std::move(fn));
     };
+    gone_ = std::make_shared<std::atomic<bool>>(false);
+    req.client_gone = gone_;
     ++state_.in_flight;
     stream_.expires_never();  // waiting for compute is not an idle connection
     state_.router.dispatch(req, [self](Response r) {
       net::post(self->stream_.get_executor(),
                 [self, r = std::move(r)]() mutable { self->write(std::move(r), false); });
     });
+    watch();
+  }
+
+  // While the request waits for compute, a read on the socket notices a client that closed
+  // or reset the connection (gone_, which the batcher checks before running the request).
+  // Bytes that arrive instead (a pipelined next request) are kept for the next parse.
+  void watch() {
+    watching_ = true;
+    stream_.socket().async_read_some(buffer_.prepare(4096),
+                                     [self = shared_from_this()](beast::error_code ec, size_t n) {
+                                       self->watching_ = false;
+                                       const bool aborted = ec == net::error::operation_aborted;
+                                       if (!ec) self->buffer_.commit(n);
+                                       if (ec && !aborted) self->gone_->store(true);
+                                       if (self->after_ == After::kNone)
+                                         return;  // the reply's write continues later
+                                       const After next = std::exchange(self->after_, After::kNone);
+                                       if (ec && !aborted) return self->close();
+                                       self->proceed(next);
+                                     });
+  }
+
+  enum class After { kNone, kRead, kLinger };
+
+  // After a reply was written: stop the watch first (one read at a time), then go on.
+  void after_write() {
+    const After next = close_ ? After::kLinger : After::kRead;
+    if (watching_) {
+      after_ = next;
+      beast::error_code ignored;
+      stream_.socket().cancel(ignored);
+      return;
+    }
+    proceed(next);
+  }
+
+  void proceed(After next) {
+    if (next == After::kLinger) return linger_close();
+    read();
   }
 
   void write(Response r, bool close_after) {
@@ -112,7 +179,15 @@ class Session : public std::enable_shared_from_this<Session> {
     res_.set("x-queue-time", ms(r.timings.queue_ms));
     res_.set("x-inference-time", ms(r.timings.inference_ms));
     res_.set("x-compute-tokens", std::to_string(r.timings.tokens));
+    // The same stages at microsecond resolution (the x-*-time headers are whole ms, as TEI's).
+    char timing[160];
+    std::snprintf(timing, sizeof(timing),
+                  "tokenize;dur=%.3f, queue;dur=%.3f, inference;dur=%.3f, total;dur=%.3f",
+                  r.timings.tokenization_ms, r.timings.queue_ms, r.timings.inference_ms,
+                  ms_between(received_, Clock::now()));
+    res_.set("server-timing", timing);
     if (!r.cache.empty()) res_.set("x-cache", r.cache);
+    for (auto& [name, value] : r.headers) res_.set(name, value);
     res_.body() = std::move(r.body);
     close_ = close_after || !keep_alive_ || state_.draining;
     res_.keep_alive(!close_);
@@ -121,8 +196,7 @@ class Session : public std::enable_shared_from_this<Session> {
     http::async_write(stream_, res_, [self = shared_from_this()](beast::error_code ec, size_t) {
       --self->state_.in_flight;
       if (ec) return self->close();
-      if (self->close_) return self->linger_close();
-      self->read();
+      self->after_write();
     });
   }
 
@@ -159,6 +233,9 @@ class Session : public std::enable_shared_from_this<Session> {
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool close_ = false;
+  std::shared_ptr<std::atomic<bool>> gone_;
+  bool watching_ = false;
+  After after_ = After::kNone;
 };
 
 void accept_next(HttpServer::State& s) {

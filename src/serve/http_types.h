@@ -2,8 +2,10 @@
 // may be called from any thread (the session posts it back onto its own strand).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,7 +27,11 @@ struct Request {
   std::string path;    // target without the query string
   std::string body;
   std::string authorization;
+  std::string inference_header_content_length;  // KServe binary tensor data; "": absent
   Clock::time_point received;
+  // Set (by the connection) once the client has closed or reset the connection: the batcher
+  // drops a request whose client is gone before it costs compute. Null: never set.
+  std::shared_ptr<const std::atomic<bool>> client_gone;
   // Runs fn on this request's connection strand (an HTTP I/O thread): completions from the
   // batcher thread use it so that response formatting never runs on the scheduler.
   std::function<void(std::function<void()>)> post;
@@ -37,6 +43,7 @@ struct Response {
   std::string body;
   Timings timings;
   std::string cache;  // x-cache: "hit", "miss" or "partial"; empty: no header
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers (KServe binary)
 };
 
 using Reply = std::function<void(Response)>;

@@ -58,12 +58,14 @@ void infer_async(const ServeContext& ctx, const Request& req, Reply reply,
 
   if (ctx.limits.request_timeout_ms > 0)
     job.deadline = req.received + std::chrono::milliseconds(ctx.limits.request_timeout_ms);
+  job.client_gone = req.client_gone;
   Metrics* metrics = &ctx.metrics;
   ResultCache* cache = caching ? ctx.cache : nullptr;
-  job.done = [post = req.post, reply, format, results, missing = std::move(missing),
-              keys = std::move(keys), timings, status, metrics, cache](JobResult result) mutable {
+  job.done = [post = req.post, gone = req.client_gone, reply, format, results,
+              missing = std::move(missing), keys = std::move(keys), timings, status, metrics,
+              cache](JobResult result) mutable {
     // Scheduler thread: hand off at once; the rest runs on the request's I/O strand.
-    post([reply = std::move(reply), format, results, missing = std::move(missing),
+    post([gone, reply = std::move(reply), format, results, missing = std::move(missing),
           keys = std::move(keys), timings, status, metrics, cache,
           result = std::move(result)]() mutable {
       Timings t = timings;
@@ -80,7 +82,9 @@ void infer_async(const ServeContext& ctx, const Request& req, Reply reply,
         res = format->format(*results);
         metrics->observe_stages(t.tokenization_ms / 1e3, t.queue_ms / 1e3, t.inference_ms / 1e3);
       } catch (...) {
-        res = error_response(std::current_exception());
+        res = gone && *gone ? error_response(kClientClosedRequest, error_type::kValidation,
+                                             "the client closed the connection")
+                            : error_response(std::current_exception());
       }
       res.timings = t;
       res.cache = status;

@@ -23,9 +23,12 @@ void Router::dispatch(const Request& req, Reply reply) const {
   const auto path_it = routes_.find(req.path);
   const std::string label = path_it == routes_.end() ? "unmatched" : req.path;
   // Every answer is counted under its route, whichever thread it comes from.
-  Reply counted = [this, label, received = req.received, reply = std::move(reply)](Response r) {
+  // /v1 routes answer errors in OpenAI's shape (errors.cc), whatever raised them.
+  const bool openai = req.path.rfind("/v1/", 0) == 0;
+  Reply counted = [this, label, openai, received = req.received,
+                   reply = std::move(reply)](Response r) {
     metrics_.count_request(label, r.status, ms_between(received, Clock::now()) / 1000.0);
-    reply(std::move(r));
+    reply(openai ? openai_error(std::move(r)) : std::move(r));
   };
   try {
     if (path_it == routes_.end())

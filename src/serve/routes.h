@@ -78,5 +78,6 @@ std::string base64_floats(const float* v, int64_t n);
 void add_tei_routes(Router& router, const ServeContext& ctx);
 void add_openai_routes(Router& router, const ServeContext& ctx);
 void add_classify_routes(Router& router, const ServeContext& ctx);  // /predict, /rerank
+void add_kserve_routes(Router& router, const ServeContext& ctx);    // /v2 (KServe, Triton)
 
 }  // namespace ember::serve

@@ -156,13 +156,28 @@ Response tokenize(const ServeContext& ctx, const Request& req) {
   return r;
 }
 
+// TEI's ModelType: {"embedding": {pooling}}, or for a sequence classifier {"classifier":
+// {id2label, label2id}}, {"reranker": ...} when it has one label (what /rerank accepts).
+nlohmann::json model_type(const ServeContext& ctx) {
+  const auto& cfg = ctx.engine.config();
+  if (cfg.head != model::HeadKind::kSequenceClassification)
+    return {{"embedding", {{"pooling", io::pooling_mode_name(ctx.engine.info().pooling)}}}};
+  nlohmann::json id2label = nlohmann::json::object(), label2id = nlohmann::json::object();
+  for (size_t i = 0; i < cfg.labels.size(); ++i) {
+    id2label[std::to_string(i)] = cfg.labels[i];
+    label2id[cfg.labels[i]] = i;
+  }
+  const nlohmann::json classifier = {{"id2label", id2label}, {"label2id", label2id}};
+  return {{cfg.labels.size() == 1 ? "reranker" : "classifier", classifier}};
+}
+
 Response info(const ServeContext& ctx) {
   const auto& mi = ctx.engine.info();
   nlohmann::json j = {
       {"model_id", ctx.model_id},
       {"model_sha", nullptr},
       {"model_dtype", "float32"},
-      {"model_type", {{"embedding", {{"pooling", io::pooling_mode_name(mi.pooling)}}}}},
+      {"model_type", model_type(ctx)},
       {"max_concurrent_requests", ctx.limits.max_queue},
       {"max_input_length", mi.max_length},
       {"max_batch_tokens", ctx.limits.max_batch_tokens},
@@ -196,7 +211,7 @@ void add_tei_routes(Router& router, const ServeContext& ctx) {
   router.add(
       "GET", "/health",
       [](const Request&, Reply reply) {
-        reply(Response{200, "text/plain", "", {}, {}});
+        reply(Response{200, "text/plain", "", {}, {}, {}});
       },
       /*needs_auth=*/false);
 }

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "serve/batcher.h"
+#include "serve/grpc_server.h"
 #include "serve/http_server.h"
 #include "serve/metrics.h"
 #include "serve/result_cache.h"
@@ -39,6 +40,9 @@ int run_server(const ServeOptions& o) {
                     [&batcher] { return static_cast<double>(batcher.queue_depth()); });
   metrics.add_gauge("ember_batcher_pending_requests", "Requests queued or computing",
                     [&batcher] { return static_cast<double>(batcher.pending_jobs()); });
+  metrics.add_counter("ember_requests_dropped_disconnected_total",
+                      "Requests dropped before compute because the client had disconnected",
+                      [&batcher] { return static_cast<double>(batcher.dropped_disconnected()); });
 
   ResultCache cache({static_cast<size_t>(o.cache_entries), static_cast<size_t>(o.cache_bytes)});
   metrics.add_counter("ember_cache_hits_total", "Inputs answered from the result cache",
@@ -80,8 +84,9 @@ int run_server(const ServeOptions& o) {
   add_tei_routes(router, ctx);
   add_openai_routes(router, ctx);
   add_classify_routes(router, ctx);
+  add_kserve_routes(router, ctx);
   router.add("GET", "/metrics", [&metrics](const Request&, Reply reply) {
-    reply(Response{200, "text/plain; version=0.0.4", metrics.render(), {}, {}});
+    reply(Response{200, "text/plain; version=0.0.4", metrics.render(), {}, {}, {}});
   });
 
   HttpServerOptions ho;
@@ -90,16 +95,26 @@ int run_server(const ServeOptions& o) {
   ho.threads = o.http_threads;
   ho.max_payload_bytes = static_cast<size_t>(o.max_payload_bytes);
   HttpServer server(ho, router);
-  std::cout << nlohmann::json{{"event", "listening"},
+  std::optional<GrpcServer> grpc;  // KServe v2 gRPC: same batcher, drains with HTTP
+  if (o.grpc_port != 0) {
+    GrpcServerOptions go;
+    go.host = o.host;
+    go.port = o.grpc_port;
+    go.max_message_bytes = static_cast<size_t>(o.max_payload_bytes);
+    go.api_key = o.api_key;
+    grpc.emplace(go, ctx, router);
+  }
+  nlohmann::json listening = {{"event", "listening"},
                               {"address", o.host},
                               {"port", server.port()},
                               {"model", o.model},
                               {"dimensions", engine->config().hidden_size},
-                              {"max_length", engine->info().max_length}}
-                   .dump()
-            << std::endl;
+                              {"max_length", engine->info().max_length}};
+  if (grpc) listening["grpc_port"] = grpc->port();
+  std::cout << listening.dump() << std::endl;
   server.run();
-  batcher.stop();  // every request in flight was answered before run() returned
+  if (grpc) grpc->shutdown();  // new RPCs got UNAVAILABLE since the drain began
+  batcher.stop();              // every request in flight was answered before run() returned
   std::cout << nlohmann::json{{"event", "stopped"}}.dump() << std::endl;
   return 0;
 }

@@ -11,7 +11,8 @@ struct ServeOptions {
   std::string model = "all-MiniLM-L6-v2";
   std::string host = "127.0.0.1";
   int port = 8080;
-  int threads = 0;  // compute threads, 0: all cores
+  int grpc_port = 8001;  // KServe v2 gRPC (Triton's default port); 0: off
+  int threads = 0;       // compute threads, 0: all cores
   int http_threads = 2;
   int64_t max_batch_tokens = 16384;
   int64_t max_batch_requests = 64;

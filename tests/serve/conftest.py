@@ -32,6 +32,8 @@ class Server:
 
     def __init__(self, *extra_args, model=MODEL):
         args = [ember_bin(), "serve", "--model", str(model), "--port", "0", *extra_args]
+        if "--grpc-port" not in extra_args:
+            args += ["--grpc-port", "0"]  # gRPC off unless asked: 8001 is shared by all servers
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line:
@@ -173,5 +175,30 @@ def reranker_server(tmp_path_factory):
     tensors["classifier.bias"] = tensors["classifier.bias"][:1]
     write_safetensors(d / "model.safetensors", tensors)
     s = Server("--http-threads", "2", model=d)
+    yield s
+    assert s.terminate() == 0
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def kserve_server():
+    """A server with KServe v2 gRPC on (a port found free just before; retried if taken) and no
+    result cache, so that every KServe request is computed rather than answered from /embed's."""
+    for attempt in range(5):
+        try:
+            s = Server("--http-threads", "2", "--cache-entries", "0", "--grpc-port", str(free_port()))
+            break
+        except RuntimeError:
+            if attempt == 4:
+                raise
+    assert s.listening["grpc_port"] > 0
+    s.grpc_url = f"{s.listening['address']}:{s.listening['grpc_port']}"
     yield s
     assert s.terminate() == 0

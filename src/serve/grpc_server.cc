@@ -1,0 +1,343 @@
+#include "serve/grpc_server.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+
+#include <grpcpp/grpcpp.h>
+
+#include "core/error.h"
+#include "grpc_service.grpc.pb.h"
+#include "serve/errors.h"
+#include "serve/kserve_infer.h"
+
+namespace ember::serve {
+namespace {
+
+using ParameterMap = google::protobuf::Map<std::string, inference::InferParameter>;
+
+[[noreturn]] void bad(const std::string& message) {
+  throw HttpError(400, error_type::kValidation, message);
+}
+
+// The request's InferParameter map as the JSON object HTTP requests carry as "parameters",
+// so that both transports read "normalize", "truncate", ... the same way.
+nlohmann::json parameters_json(const ParameterMap& params) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [key, p] : params) {
+    switch (p.parameter_choice_case()) {
+      case inference::InferParameter::kBoolParam:
+        j[key] = p.bool_param();
+        break;
+      case inference::InferParameter::kInt64Param:
+        j[key] = p.int64_param();
+        break;
+      case inference::InferParameter::kStringParam:
+        j[key] = p.string_param();
+        break;
+      case inference::InferParameter::kDoubleParam:
+        j[key] = p.double_param();
+        break;
+      case inference::InferParameter::kUint64Param:
+        j[key] = p.uint64_param();
+        break;
+      case inference::InferParameter::PARAMETER_CHOICE_NOT_SET:
+        break;
+    }
+  }
+  return j;
+}
+
+// ModelInferRequest -> the transport-independent request. BYTES elements come either in
+// raw_input_contents (one entry per input, 4-byte little-endian length + bytes per element,
+// as Triton's clients send them) or in contents.bytes_contents.
+kserve::InferRequest to_request(const inference::ModelInferRequest& p) {
+  kserve::InferRequest r;
+  r.id = p.id();
+  r.parameters = parameters_json(p.parameters());
+  if (p.inputs_size() == 0) bad("\"inputs\" must be a non-empty list of tensors");
+  const bool raw = p.raw_input_contents_size() > 0;
+  if (raw && p.raw_input_contents_size() != p.inputs_size())
+    bad(cat(p.raw_input_contents_size(), " raw_input_contents for ", p.inputs_size(),
+            " inputs; expected one per input"));
+  for (int i = 0; i < p.inputs_size(); ++i) {
+    const auto& t = p.inputs(i);
+    const std::string where = cat("inputs[", i, "]");
+    kserve::InputTensor in;
+    in.name = t.name();
+    in.datatype = t.datatype();
+    in.shape.assign(t.shape().begin(), t.shape().end());
+    const int64_t count = kserve::element_count(in.shape, where);
+    if (in.datatype == "BYTES") {
+      if (raw) {
+        if (t.contents().bytes_contents_size() > 0)
+          bad(cat(where, ": both contents and raw_input_contents"));
+        in.texts = kserve::decode_bytes_elements(p.raw_input_contents(i), where);
+      } else {
+        in.texts.assign(t.contents().bytes_contents().begin(), t.contents().bytes_contents().end());
+      }
+      if (static_cast<int64_t>(in.texts.size()) != count)
+        bad(cat(where, ": ", in.texts.size(), " elements do not match shape (", count,
+                " elements)"));
+    }
+    r.inputs.push_back(std::move(in));
+  }
+  for (const auto& o : p.outputs()) r.outputs.push_back({o.name(), false});
+  return r;
+}
+
+grpc::Status status_of(const Response& r) {
+  std::string message = r.body;
+  try {
+    const auto j = nlohmann::json::parse(r.body);
+    if (j.is_object() && j.contains("error") && j["error"].is_string()) message = j["error"];
+  } catch (...) {  // not JSON: the body itself is the message
+  }
+  return {static_cast<grpc::StatusCode>(grpc_code_for_http_status(r.status)), message};
+}
+
+// Holds a ModelInfer handler's thread until the batcher's completion arrives, and runs the
+// completion's formatting on it (the role an HTTP connection's strand plays for HTTP).
+class Waiter {
+ public:
+  void post(std::function<void()> fn) {
+    {
+      std::lock_guard lock(mutex_);
+      task_ = std::move(fn);
+    }
+    cv_.notify_one();
+  }
+  void reply(Response r) {
+    {
+      std::lock_guard lock(mutex_);
+      result_ = std::move(r);
+    }
+    cv_.notify_one();
+  }
+  Response wait() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [this] { return task_ || result_; });
+        if (result_) return std::move(*result_);
+        task = std::move(task_);
+        task_ = nullptr;
+      }
+      task();
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::function<void()> task_;
+  std::optional<Response> result_;
+};
+
+class Service final : public inference::GRPCInferenceService::Service {
+ public:
+  Service(const ServeContext& ctx, const Router& router, std::string api_key)
+      : ctx_(ctx), router_(router), api_key_(std::move(api_key)) {}
+
+  grpc::Status ServerLive(grpc::ServerContext* c, const inference::ServerLiveRequest*,
+                          inference::ServerLiveResponse* res) override {
+    return call("ServerLive", c, kHealth, [&] { res->set_live(true); });
+  }
+
+  grpc::Status ServerReady(grpc::ServerContext* c, const inference::ServerReadyRequest*,
+                           inference::ServerReadyResponse* res) override {
+    return call("ServerReady", c, kHealth, [&] { res->set_ready(!router_.draining()); });
+  }
+
+  grpc::Status ModelReady(grpc::ServerContext* c, const inference::ModelReadyRequest* req,
+                          inference::ModelReadyResponse* res) override {
+    return call("ModelReady", c, kGuarded, [&] {
+      try {
+        kserve::check_model(ctx_, req->name(), req->version());
+        res->set_ready(true);
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::kNotFound) throw;
+        res->set_ready(false);  // as HTTP's 404 reads to a client: not ready
+      }
+    });
+  }
+
+  grpc::Status ServerMetadata(grpc::ServerContext* c, const inference::ServerMetadataRequest*,
+                              inference::ServerMetadataResponse* res) override {
+    return call("ServerMetadata", c, kGuarded, [&] {
+      res->set_name(std::string(kserve::kServerName));
+      res->set_version(std::string(kserve::kServerVersion));
+      for (const auto& e : kserve::server_extensions()) res->add_extensions(e);
+    });
+  }
+
+  grpc::Status ModelMetadata(grpc::ServerContext* c, const inference::ModelMetadataRequest* req,
+                             inference::ModelMetadataResponse* res) override {
+    return call("ModelMetadata", c, kGuarded, [&] {
+      kserve::check_model(ctx_, req->name(), req->version());
+      const auto meta = kserve::model_metadata(ctx_);
+      res->set_name(meta.name);
+      res->add_versions(std::string(kserve::kModelVersion));
+      res->set_platform(std::string(kserve::kPlatform));
+      auto fill = [](const kserve::TensorMeta& t, auto* out) {
+        out->set_name(t.name);
+        out->set_datatype(t.datatype);
+        for (const auto d : t.shape) out->add_shape(d);
+      };
+      for (const auto& t : meta.inputs) fill(t, res->add_inputs());
+      for (const auto& t : meta.outputs) fill(t, res->add_outputs());
+    });
+  }
+
+  grpc::Status ModelInfer(grpc::ServerContext* c, const inference::ModelInferRequest* req,
+                          inference::ModelInferResponse* res) override {
+    return call("ModelInfer", c, kGuarded, [&]() -> std::optional<Response> {
+      kserve::check_model(ctx_, req->model_name(), req->model_version());
+      const auto request = to_request(*req);
+      auto waiter = std::make_shared<Waiter>();
+      Request transport;
+      transport.method = "POST";
+      transport.path = "ModelInfer";
+      transport.received = Clock::now();
+      transport.post = [waiter](std::function<void()> fn) { waiter->post(std::move(fn)); };
+      kserve::infer(
+          ctx_, transport, [waiter](Response r) { waiter->reply(std::move(r)); }, request,
+          [res, model = kserve::model_name(ctx_),
+           id = request.id](const std::vector<kserve::OutputTensor>& outputs) {
+            res->set_model_name(model);
+            res->set_model_version(std::string(kserve::kModelVersion));
+            res->set_id(id);
+            for (const auto& o : outputs) {
+              auto* t = res->add_outputs();
+              t->set_name(o.name);
+              t->set_datatype("FP32");
+              for (const auto d : o.shape) t->add_shape(d);
+              const auto count = kserve::element_count(o.shape, o.name);
+              res->add_raw_output_contents(reinterpret_cast<const char*>(o.data),
+                                           static_cast<size_t>(count) * sizeof(float));
+            }
+            return Response{};
+          });
+      Response r = waiter->wait();  // formatting (above) runs here, not on the scheduler
+      if (r.status != 200) return r;
+      return std::nullopt;
+    });
+  }
+
+ private:
+  enum Access { kHealth, kGuarded };  // health: no API key, answered while draining
+
+  // The rules the HTTP router applies, for one RPC: draining, API key, the exception
+  // boundary (nothing a client sends can take the server down), and the request metrics.
+  // fn returns void, or an error Response (std::optional) to send instead of OK.
+  template <class Fn>
+  grpc::Status call(const char* method, grpc::ServerContext* c, Access access, Fn&& fn) {
+    const auto start = Clock::now();
+    Response error;
+    error.status = 200;
+    try {
+      if (access == kGuarded && router_.draining())
+        throw HttpError(503, error_type::kUnhealthy, "the server is shutting down");
+      if (access == kGuarded && !api_key_.empty() && !authorized(*c))
+        throw HttpError(401, error_type::kValidation,
+                        "missing or wrong API key (authorization: Bearer metadata)");
+      if constexpr (std::is_void_v<decltype(fn())>) {
+        fn();
+      } else if (auto r = fn()) {
+        error = std::move(*r);
+      }
+    } catch (...) {
+      error = error_response(std::current_exception());
+    }
+    ctx_.metrics.count_request(std::string("/inference.GRPCInferenceService/") + method,
+                               error.status, ms_between(start, Clock::now()) / 1000.0);
+    return error.status == 200 ? grpc::Status::OK : status_of(error);
+  }
+
+  bool authorized(const grpc::ServerContext& c) const {
+    const auto& md = c.client_metadata();
+    const auto it = md.find("authorization");
+    if (it == md.end()) return false;
+    const std::string got(it->second.data(), it->second.size());
+    const std::string want = "Bearer " + api_key_;
+    unsigned diff = got.size() == want.size() ? 0u : 1u;  // no early exit: constant time
+    for (size_t i = 0; i < got.size(); ++i)
+      diff |= unsigned(got[i] ^ (i < want.size() ? want[i] : 0));
+    return diff == 0;
+  }
+
+  const ServeContext& ctx_;
+  const Router& router_;
+  const std::string api_key_;
+};
+
+}  // namespace
+
+int grpc_code_for_http_status(int status) {
+  switch (status) {
+    case 200:
+      return grpc::StatusCode::OK;
+    case 400:
+    case 413:
+    case 422:
+      return grpc::StatusCode::INVALID_ARGUMENT;
+    case 401:
+      return grpc::StatusCode::UNAUTHENTICATED;
+    case 404:
+      return grpc::StatusCode::NOT_FOUND;
+    case 424:
+      return grpc::StatusCode::FAILED_PRECONDITION;
+    case 429:
+      return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case 503:
+      return grpc::StatusCode::UNAVAILABLE;
+    default:
+      return grpc::StatusCode::INTERNAL;
+  }
+}
+
+struct GrpcServer::State {
+  Service service;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  std::once_flag stopped;
+  State(const ServeContext& ctx, const Router& router, std::string api_key)
+      : service(ctx, router, std::move(api_key)) {}
+};
+
+GrpcServer::GrpcServer(const GrpcServerOptions& o, const ServeContext& ctx, const Router& router)
+    : state_(std::make_unique<State>(ctx, router, o.api_key)) {
+  EMBER_CHECK(o.port > 0 && o.port <= 65535, ErrorKind::kInvalidInput, "--grpc-port ", o.port,
+              " is not a TCP port");
+  const bool v6 = o.host.find(':') != std::string::npos;
+  const std::string address = (v6 ? "[" + o.host + "]" : o.host) + ":" + std::to_string(o.port);
+  grpc::ServerBuilder builder;
+  // Without this, gRPC sets SO_REUSEPORT and a second server on the same port would start
+  // and silently share its traffic instead of failing.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::min<size_t>(o.max_message_bytes, INT32_MAX)));
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &state_->port);
+  builder.RegisterService(&state_->service);
+  state_->server = builder.BuildAndStart();
+  EMBER_CHECK(state_->server && state_->port > 0, ErrorKind::kUnavailable,
+              "cannot listen for gRPC on ", address, " (--grpc-port; 0 turns gRPC off)");
+}
+
+GrpcServer::~GrpcServer() {
+  shutdown();
+}
+
+int GrpcServer::port() const {
+  return state_->port;
+}
+
+void GrpcServer::shutdown() {
+  std::call_once(state_->stopped, [this] {
+    state_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    state_->server->Wait();
+  });
+}
+
+}  // namespace ember::serve
