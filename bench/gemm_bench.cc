@@ -25,6 +25,7 @@
 #include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
 #include "core/parallel.h"
+#include "kernels/cpu/kernels.h"
 #include "ops/ops.h"
 #ifdef EMBER_HAVE_OPENBLAS
 #include <cblas-openblas.h>
@@ -52,7 +53,8 @@ struct Options {
   int threads = 2;
   double min_ms = 40.0;
   int settle_ms = 150;
-  std::string libs = "onednn,openblas,ember_linear_bias_gelu";  // also: onednn_rows8
+  std::string libs = "onednn,openblas,ember_linear_bias_gelu";  // also: onednn_rows8,
+                                                                // ember_avx512_dot4x4
   std::vector<int64_t> ms = {8, 16, 128, 1024, 4096};
 };
 
@@ -190,6 +192,33 @@ int main(int argc, char** argv) {
                                 s.k, b, s.k, 0.0f, c, s.n);
                   }});
 #endif
+  // oneDNN on one thread per contiguous block of rows, inside our own parallel region (how
+  // ops::linear fuses the epilogue for large M: each thread finishes its rows while hot).
+  libs.push_back({"onednn_rowblocks", false,
+                  [](const Shape& s, const float* a, const float* b, const float*, float* c) {
+                    const int64_t t = ember::num_threads();
+                    ember::parallel_for(t, 1, [&](int64_t p0, int64_t p1) {
+                      for (int64_t p = p0; p < p1; ++p) {
+                        const int64_t r0 = s.m * p / t, r1 = s.m * (p + 1) / t;
+                        if (r1 > r0)
+                          dnnl_sgemm('N', 'T', r1 - r0, s.n, s.k, 1.0f, a + r0 * s.k, s.k, b, s.k,
+                                     0.0f, c + r0 * s.n, s.n);
+                      }
+                    });
+                  }});
+  // Our AVX-512 small-M kernel, threaded as ops::linear does it (64-column blocks).
+  if (ember::detected_isa() == ember::Isa::kAvx512) {
+    libs.push_back({"ember_avx512_dot4x4", false,
+                    [](const Shape& s, const float* a, const float* b, const float*, float* c) {
+                      ember::parallel_for((s.n + 63) / 64, 1, [&](int64_t b0, int64_t b1) {
+                        for (int64_t blk = b0; blk < b1; ++blk) {
+                          const int64_t c0 = blk * 64, nc = std::min<int64_t>(64, s.n - c0);
+                          ember::kernels::sgemm_nt_f32_avx512_dot4x4(
+                              s.m, nc, s.k, a, s.k, b + c0 * s.k, s.k, c + c0, s.n);
+                        }
+                      });
+                    }});
+  }
   libs.push_back({"ember_linear_bias_gelu", false,
                   [](const Shape& s, const float* a, const float* b, const float* bi, float* c) {
                     ember::ops::linear(a, s.m, s.k, s.k, b, bi, s.n, c, s.n,

@@ -14,6 +14,7 @@ APT_PACKAGES=(
   libonnx-dev libprotobuf-dev protobuf-compiler  # ONNX initializer import
   libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev                            # Boost.Beast/Asio (header-only): ember serve
+  libgrpc++-dev protobuf-compiler-grpc    # KServe v2 gRPC in ember serve (grpc_cpp_plugin)
   python3 python3-venv python3-pip curl unzip
   gettext                                 # msgunfmt; tokenizer corpus and fixtures (.mo text)
   unicode-data                            # NormalizationTest.txt for the tokenizer corpus
@@ -49,3 +50,4 @@ else
 fi
 
 bash scripts/fetch_models.sh
+bash scripts/fetch_data.sh  # VADER sentences for the int8 accuracy test

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli/bench_stdin.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "runtime/bench_report.h"
@@ -25,13 +26,28 @@ struct BenchFlags {
   int reps = 20;
   double min_time = 0;
   bool position_limit = false;
+  bool serve_stdin = false;
   uint64_t seed = 42;
   std::string json, csv, markdown;
   CLI::Option* reps_opt = nullptr;
   CLI::Option* lists_opt[2] = {nullptr, nullptr};
 };
 
+// --serve-stdin: load one model, then time what the requests on stdin ask (bench_stdin.h).
+int run_bench_serve(const BenchFlags& f) {
+  EMBER_CHECK(f.models.size() == 1, ErrorKind::kInvalidInput,
+              "--serve-stdin takes exactly one --model");
+  runtime::EngineOptions eo;
+  eo.threads = f.threads;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto engine = runtime::Engine::load(f.models[0], eo);
+  const double load_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return serve_bench_requests(*engine, std::cin, std::cout, load_ms);
+}
+
 int run_bench_cmd(const BenchFlags& f) {
+  if (f.serve_stdin) return run_bench_serve(f);
   const bool lists_given = f.lists_opt[0]->count() > 0 || f.lists_opt[1]->count() > 0;
   EMBER_CHECK(f.grid.empty() || !lists_given, ErrorKind::kInvalidInput,
               "--grid cannot be combined with --batches/--lengths");
@@ -97,6 +113,8 @@ Runner add_bench(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--position-limit", f->position_limit,
                "Allow lengths up to the position embeddings, beyond the model's max_length");
+  app.add_flag("--serve-stdin", f->serve_stdin,
+               "Load one model, then time requests read from stdin (for bench/compare/)");
   app.add_option("--seed", f->seed, "Seed of the synthetic token ids")->capture_default_str();
   app.add_option("--json", f->json, "Write all results as JSON");
   app.add_option("--csv", f->csv, "Write one CSV row per model and cell");

@@ -29,6 +29,7 @@ int run_info(const ModelFlags& f) {
       {"model", i.name},
       {"dir", i.dir},
       {"weights", i.weights},
+      {"quantization", i.quantization.empty() ? "none" : i.quantization},
       {"model_type", c.model_type},
       {"architecture", c.architecture},
       {"vocab_size", c.vocab_size},

@@ -12,6 +12,9 @@ Runner add_serve(CLI::App& app) {
   app.add_option("-p,--port", o->port, "TCP port (0: any free port, printed on start)")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
+  app.add_option("--grpc-port", o->grpc_port, "KServe v2 gRPC port (0: no gRPC)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
   app.add_option("-t,--threads", o->threads, "Compute threads (0: all cores)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--http-threads", o->http_threads, "HTTP I/O threads (parse, tokenize)")

@@ -50,6 +50,9 @@ int main(int argc, char** argv) {
   add("info", "Architecture, sizes, pooling and files of a model", ember::cli::add_info);
   add("serve", "HTTP server: TEI and OpenAI embeddings APIs", ember::cli::add_serve);
   add("bench", "Latency over a grid of batch x length, models interleaved", ember::cli::add_bench);
+  add("quantize", "Write an int8 (dynamic quantization) copy of a model", ember::cli::add_quantize);
+  add("loadtest", "Load a running server: user sweeps, open-loop rates, single latency",
+      ember::cli::add_loadtest);
 
   try {
     app.parse(argc, argv);

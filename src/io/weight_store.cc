@@ -49,6 +49,7 @@ WeightStore WeightStore::from_safetensors(const std::filesystem::path& path) {
   const SafetensorsFile file = SafetensorsFile::open(path);
   WeightStore store;
   store.origin_ = file.origin();
+  store.metadata_ = file.metadata();
   store.keep_alive(file.mapping());
   for (const auto& [name, t] : file.tensors()) {
     const bool aligned = reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0;
@@ -75,6 +76,12 @@ Tensor WeightStore::get(const std::string& name) const {
   if (it->second.dtype != DType::kF32)
     fail(ErrorKind::kUnsupported, origin_, ": tensor '", name, "' is ",
          dtype_name(it->second.dtype), ", not a floating-point weight");
+  return it->second;
+}
+
+Tensor WeightStore::get_raw(const std::string& name) const {
+  const auto it = tensors_.find(name);
+  if (it == tensors_.end()) fail(ErrorKind::kNotFound, origin_, ": missing tensor '", name, "'");
   return it->second;
 }
 

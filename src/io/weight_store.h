@@ -26,6 +26,10 @@ class WeightStore {
   // shapes and origin(). The returned tensor is always F32 and lives as long as the store.
   Tensor get(const std::string& name, const Shape& expected) const;
   Tensor get(const std::string& name) const;  // any shape
+  // Any dtype (the integer weights of a quantized model); kNotFound when missing.
+  Tensor get_raw(const std::string& name) const;
+  // The safetensors "__metadata__" map (empty for other sources).
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
   std::vector<std::string> names() const;
   // Number of floating-point values (integer tensors such as position_ids not counted).
   int64_t parameter_count() const;
@@ -42,6 +46,7 @@ class WeightStore {
   std::vector<std::shared_ptr<AlignedBuffer<float>>> owned_;
   std::vector<std::shared_ptr<const void>> owners_;
   std::string origin_;
+  std::map<std::string, std::string> metadata_;
 };
 
 }  // namespace ember::io

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "model/int8_weights.h"
 
 namespace ember::model {
 
@@ -71,6 +72,8 @@ LinearWeights WeightBinder::linear(const std::string& name, int64_t out, int64_t
 }
 
 LinearWeights WeightBinder::linear_root(const std::string& name, int64_t out, int64_t in) const {
+  if (store_.has(name + ".weight") && store_.get_raw(name + ".weight").dtype == DType::kI8)
+    return bind_int8_linear(store_, name, out, in);  // model/int8_weights.h
   LinearWeights l;
   l.w = store_.get(name + ".weight", Shape{out, in}).f32();
   l.b = store_.has(name + ".bias") ? store_.get(name + ".bias", Shape{out}).f32() : nullptr;
@@ -87,6 +90,7 @@ LayerNormWeights WeightBinder::layer_norm(const std::string& name, int64_t n) co
 
 LinearWeights fuse_qkv(const LinearWeights& q, const LinearWeights& k, const LinearWeights& v,
                        EncoderWeights& weights) {
+  if (q.is_int8() || k.is_int8() || v.is_int8()) return fuse_qkv_int8(q, k, v, weights, "QKV");
   const int64_t h = q.out, in = q.in;
   AlignedBuffer<float> buf(static_cast<size_t>(3 * h * in + 3 * h));
   float* w = buf.data();

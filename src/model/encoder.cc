@@ -5,7 +5,10 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/profile.h"
+#include "model/apply_linear.h"
 #include "model/architecture.h"
+#include "model/int8_weights.h"
 
 namespace ember::model {
 
@@ -25,6 +28,7 @@ std::unique_ptr<Encoder> Encoder::load(const io::JsonConfig& config, io::WeightS
   EncoderConfig c = arch.parse_config(config);
   std::unique_ptr<Encoder> enc(new Encoder(std::move(c), std::move(store)));
   arch.bind_weights(enc->store_, enc->config_, enc->weights_);
+  detail::finish_int8(enc->store_, enc->weights_);  // int8 models only (ember quantize)
   EMBER_CHECK(static_cast<int64_t>(enc->weights_.layers.size()) == enc->config_.num_layers,
               ErrorKind::kInternal, "bound ", enc->weights_.layers.size(), " layers of ",
               enc->config_.num_layers);
@@ -41,8 +45,12 @@ const float* Encoder::forward(const Batch& batch, Workspace& ws) const {
   EMBER_CHECK(
       static_cast<int64_t>(batch.type_ids.size()) == tokens && batch.cu_seqlens.back() == tokens,
       ErrorKind::kInternal, "inconsistent batch");
+  profile::Scope scope("forward");
   ws.reserve(config_, tokens, batch.size());
-  embed(batch, ws);
+  {
+    profile::Scope embed_scope("embed");
+    embed(batch, ws);
+  }
   for (const auto& l : weights_.layers) layer(l, batch, ws);
   return ws.x.data();
 }
@@ -105,17 +113,16 @@ void Encoder::layer(const LayerWeights& l, const Batch& batch, Workspace& ws) co
   const auto& c = config_;
   const int64_t t = batch.num_tokens(), h = c.hidden_size, inter = c.intermediate_size;
   float* qkv = ws.qkv.data();
-  ops::linear(ws.x.data(), t, h, h, l.qkv.w, l.qkv.b, 3 * h, qkv, 3 * h);
+  apply_linear(l.qkv, ws.x.data(), t, h, qkv, 3 * h);
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim()));
   ops::attention(qkv, 3 * h, qkv + h, 3 * h, qkv + 2 * h, 3 * h, batch.cu_seqlens.data(),
                  batch.size(), c.num_heads, c.head_dim(), scale, ws.ctx.data(), h);
-  ops::linear(ws.ctx.data(), t, h, h, l.attn_out.w, l.attn_out.b, h, ws.tmp.data(), h);
+  apply_linear(l.attn_out, ws.ctx.data(), t, h, ws.tmp.data(), h);
   ops::add_layer_norm(ws.tmp.data(), ws.x.data(), t, h, l.attn_ln.gamma, l.attn_ln.beta,
                       c.layer_norm_eps);
   std::swap(ws.x, ws.tmp);
-  ops::linear(ws.x.data(), t, h, h, l.ffn_in.w, l.ffn_in.b, inter, ws.ffn.data(), inter,
-              c.hidden_act);
-  ops::linear(ws.ffn.data(), t, inter, inter, l.ffn_out.w, l.ffn_out.b, h, ws.tmp.data(), h);
+  apply_linear(l.ffn_in, ws.x.data(), t, h, ws.ffn.data(), inter, c.hidden_act);
+  apply_linear(l.ffn_out, ws.ffn.data(), t, inter, ws.tmp.data(), h);
   ops::add_layer_norm(ws.tmp.data(), ws.x.data(), t, h, l.ffn_ln.gamma, l.ffn_ln.beta,
                       c.layer_norm_eps);
   std::swap(ws.x, ws.tmp);

@@ -21,6 +21,8 @@ class Encoder {
 
   const EncoderConfig& config() const { return config_; }
   int64_t parameter_count() const { return parameters_; }
+  // "" for float weights, "int8-dynamic" for a model written by `ember quantize`.
+  const std::string& quantization() const { return weights_.quantization; }
 
   // Validates ids, type ids and lengths (kInvalidInput). Returns the last hidden state,
   // [batch.num_tokens(), hidden_size], inside `ws` (valid until the next call with `ws`).

@@ -5,16 +5,21 @@
 
 #include <vector>
 
+#include <string>
+
 #include "core/aligned_buffer.h"
+#include "ops/linear_int8.h"
 #include "ops/ops.h"
 
 namespace ember::model {
 
 struct LinearWeights {
-  const float* w = nullptr;  // [out, in]
+  const float* w = nullptr;  // [out, in]; null when the layer is int8
   const float* b = nullptr;  // [out] or null
   int64_t out = 0;
   int64_t in = 0;
+  ops::Int8Weights q;  // int8 models (model/int8_weights.h): q.w != null instead of w
+  bool is_int8() const { return q.w != nullptr; }
 };
 
 struct LayerNormWeights {
@@ -54,6 +59,9 @@ struct EncoderWeights {
   SequenceClassifierWeights seq_classifier;  // when config.head == kSequenceClassification
   LinearWeights token_classifier;            // when config.head == kTokenClassification
   std::vector<AlignedBuffer<float>> owned;   // the fused QKV matrices
+  std::vector<AlignedBuffer<int8_t>> owned_i8;    // int8 models: fused QKV
+  std::vector<AlignedBuffer<int32_t>> owned_i32;  // int8 models: weight column sums
+  std::string quantization;                       // "" (float) or "int8-dynamic"
 };
 
 }  // namespace ember::model

@@ -6,6 +6,7 @@
 #include "core/aligned_buffer.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/profile.h"
 #include "kernels/cpu/kernels.h"
 #include "ops/ops.h"
 #include "ops/row_dispatch.h"
@@ -48,6 +49,7 @@ void attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const f
   check_args(cu_seqlens, batch, heads, head_dim, scale, ldq, ldk, ldv, ldo);
   if (batch == 0 || cu_seqlens[batch] == cu_seqlens[0]) return;
   EMBER_CHECK(q && k && v && out, ErrorKind::kInternal, "attention: null q, k, v or out");
+  profile::Scope scope("attention");
 
   std::vector<Task> tasks;
   std::vector<double> cost_end;  // cumulative cost after each task

@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/profile.h"
 #include "kernels/cpu/kernels.h"
 #include "ops/ops.h"
 #include "ops/row_dispatch.h"
@@ -18,6 +19,7 @@ void add_layer_norm(float* x, const float* residual, int64_t m, int64_t n, const
               "add_layer_norm: eps must be finite and >= 0, got ", eps);
   if (m == 0) return;
   EMBER_CHECK(x != nullptr, ErrorKind::kInternal, "add_layer_norm: null x");
+  profile::Scope scope(residual ? "add_layer_norm" : "layer_norm");
   const auto kernel =
       detail::use_avx2() ? kernels::layer_norm_f32_avx2 : kernels::layer_norm_f32_scalar;
   parallel_for(m, detail::row_grain(n), [&](int64_t b, int64_t e) {

@@ -1,6 +1,11 @@
 // ops::linear: GEMM (x w^T) then a bias + activation epilogue over the rows just computed.
+#include <cstdlib>
+#include <string>
+
+#include "core/cpu_features.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/profile.h"
 #include "kernels/cpu/kernels.h"
 #include "ops/ops.h"
 #include "ops/row_dispatch.h"
@@ -21,11 +26,74 @@ void sgemm_nt_dnnl_rows8(int64_t m, int64_t n, int64_t k, const float* x, int64_
   }
 }
 
-// The GEMM behind linear, chosen per shape (and later per ISA): oneDNN won the encoder shapes
-// against OpenBLAS (docs/gemm.md). A kernel of our own slots in here.
+// The GEMM behind linear where neither path below applies (AVX2/scalar at small M, one
+// thread): oneDNN won the encoder shapes against OpenBLAS (docs/gemm.md).
 GemmNt select_gemm(int64_t m, int64_t /*n*/, int64_t /*k*/) {
   if (m >= 16 && m < 32) return sgemm_nt_dnnl_rows8;
   return kernels::sgemm_nt_f32_dnnl;
+}
+
+// EMBER_LINEAR=dnnl: the previous behaviour (oneDNN's own threading, separate epilogue pass),
+// kept so that old and new paths can be timed against each other in one binary.
+bool force_dnnl_split() {
+  static const bool on = [] {
+    const char* v = std::getenv("EMBER_LINEAR");
+    return v && std::string(v) == "dnnl";
+  }();
+  return on;
+}
+
+// Rows up to which our AVX-512 kernel replaces oneDNN (bench/gemm_bench.cc, docs/gemm.md).
+constexpr int64_t kOwnKernelMaxM = 32;
+// Columns per task: the kernel's output block and then its epilogue while it is in L1.
+constexpr int64_t kOwnBlockCols = 64;
+// Below this many multiply-adds (~5 us on one core) a fork/join costs more than it saves.
+constexpr int64_t kOwnMinParallelMacs = int64_t{1} << 18;
+
+bool use_own_kernel(int64_t m) {
+  return m <= kOwnKernelMaxM && active_isa() == Isa::kAvx512 && !force_dnnl_split();
+}
+
+// One parallel region for the whole op: threads take contiguous ranges of column blocks (each
+// streams its own part of w) and finish every block with the bias + activation epilogue.
+void linear_own(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w,
+                const float* bias, int64_t n, float* y, int64_t ldy, detail::RowEpilogue epilogue) {
+  const int64_t blocks = (n + kOwnBlockCols - 1) / kOwnBlockCols;
+  const bool threaded = m * n * k >= kOwnMinParallelMacs;
+  parallel_for(blocks, threaded ? 1 : blocks, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t c0 = b * kOwnBlockCols;
+      const int64_t nc = n - c0 < kOwnBlockCols ? n - c0 : kOwnBlockCols;
+      kernels::sgemm_nt_f32_avx512_dot4x4(m, nc, k, x, ldx, w + c0 * k, k, y + c0, ldy);
+      if (!epilogue) continue;
+      for (int64_t i = 0; i < m; ++i) epilogue(y + i * ldy + c0, bias ? bias + c0 : nullptr, nc);
+    }
+  });
+}
+
+// Larger M: one parallel region in which every thread multiplies its own contiguous block of
+// rows with oneDNN (sequential inside a parallel region) and then runs the epilogue on those
+// rows while they are still in its cache, instead of oneDNN's region plus an epilogue region.
+constexpr int64_t kRowBlockMinRowsPerThread = 32;
+
+void linear_row_blocks(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w,
+                       const float* bias, int64_t n, float* y, int64_t ldy,
+                       detail::RowEpilogue epilogue) {
+  const int64_t threads = num_threads();
+  parallel_for(threads, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t r0 = m * t / threads, r1 = m * (t + 1) / threads;
+      if (r1 <= r0) continue;
+      kernels::sgemm_nt_f32_dnnl(r1 - r0, n, k, x + r0 * ldx, ldx, w, k, y + r0 * ldy, ldy);
+      if (!epilogue) continue;
+      for (int64_t i = r0; i < r1; ++i) epilogue(y + i * ldy, bias, n);
+    }
+  });
+}
+
+std::string profile_label(int64_t m, int64_t k, int64_t n, Activation act) {
+  return "linear " + std::to_string(m) + "x" + std::to_string(k) + "->" + std::to_string(n) +
+         (act == Activation::kNone ? "" : std::string(" +") + activation_name(act));
 }
 
 }  // namespace
@@ -41,6 +109,16 @@ void linear(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w, c
   EMBER_CHECK(x != nullptr && y != nullptr, ErrorKind::kInternal, "linear: null x or y");
   // Looked up first so that a bad activation fails before any work.
   const detail::RowEpilogue epilogue = detail::row_epilogue(act, bias != nullptr);
+  const bool prof = profile::enabled();
+  profile::Scope scope(prof ? profile_label(m, k, n, act) : std::string(), prof);
+  if (use_own_kernel(m)) {
+    linear_own(x, m, k, ldx, w, bias, n, y, ldy, epilogue);
+    return;
+  }
+  if (num_threads() > 1 && m >= kRowBlockMinRowsPerThread * num_threads() && !force_dnnl_split()) {
+    linear_row_blocks(x, m, k, ldx, w, bias, n, y, ldy, epilogue);
+    return;
+  }
   select_gemm(m, n, k)(m, n, k, x, ldx, w, k, y, ldy);
   if (!epilogue) return;
   parallel_for(m, detail::row_grain(n), [&](int64_t b, int64_t e) {

@@ -57,6 +57,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& model, const EngineOptio
     e->info_.weights = "onnx";
   }
   e->info_.parameters = e->encoder_->parameter_count();
+  e->info_.quantization = e->encoder_->quantization();
 
   const auto st = io::load_sentence_transformers(files.dir);
   e->info_.pooling_from_config = st.has_value();

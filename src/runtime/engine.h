@@ -37,6 +37,7 @@ struct ModelInfo {
   bool pooling_from_config = false;  // false: defaults, no sentence-transformers metadata
   bool has_tokenizer = false;
   int64_t parameters = 0;
+  std::string quantization;  // "" (float) or "int8-dynamic" (ember quantize)
 };
 
 enum Output : unsigned {

@@ -15,6 +15,10 @@ namespace ember::kernels {
 // dnnl_sgemm on the calling thread's OpenMP pool. Throws Error(kInternal) if oneDNN fails.
 void sgemm_nt_f32_dnnl(int64_t m, int64_t n, int64_t k, const float* x, int64_t ldx, const float* w,
                        int64_t ldw, float* y, int64_t ldy);
+// The same product on the calling thread with our AVX-512 kernel (4x4 tiles of dot products
+// along K, w in [N, K] layout as is): for small M, where it beats oneDNN (docs/gemm.md).
+void sgemm_nt_f32_avx512_dot4x4(int64_t m, int64_t n, int64_t k, const float* x, int64_t ldx,
+                                const float* w, int64_t ldw, float* y, int64_t ldy);
 
 // --- Row epilogues: y[i] = act(y[i] + bias[i]) for i < n; bias may be null ------------------
 void bias_f32_scalar(float* y, const float* bias, int64_t n);

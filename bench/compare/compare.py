@@ -1,0 +1,430 @@
+"""Ember side by side with ONNX Runtime, PyTorch and CTranslate2 (issue #5): same token ids,
+same thread count, interleaved repetitions, medians. Run through bench/compare/run.sh, which
+prepares the Python environment; see docs/benchmarks.md ("Rerun") for the commands.
+
+Per model: prepare every engine's form of the model (prepare.py, cached), check every
+engine's last hidden state against PyTorch fp32 on one cell (an engine that disagrees is not
+timed), then per grid cell: warm-up runs of every engine, then repetitions in which every
+engine runs once, in rotating order. Writes JSON + CSV of every (model, engine, cell) and
+docs/benchmarks.md (report.py).
+"""
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import prepare
+import report
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+ALL_ENGINES = ["ember_fp32", "ember_int8", "ort_fp32", "ort_int8", "torch_fp32", "torch_int8",
+               "ct2_fp32", "ct2_int8"]
+DEFAULT_MODELS = ["all-MiniLM-L6-v2", "bert-base-uncased-random"]
+BATCHES = [1, 2, 4, 8]
+LENGTHS = [8, 16, 32, 64, 128, 256, 512]
+# Assumed throughput (GFLOP/s) for the up-front duration estimate only; replaced by measured
+# times once a model's check cell has run.
+PRIOR_GFLOPS = {"fp32": 100.0, "int8": 150.0, "torch_fp32": 70.0, "torch_int8": 90.0}
+
+
+def log(*args):
+    print("[compare]", *args, file=sys.stderr, flush=True)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ember", default=os.environ.get("EMBER", str(REPO / "build/src/cli/ember")),
+                   help="the ember binary (default $EMBER or build/src/cli/ember)")
+    p.add_argument("--gemm-bench", default=None,
+                   help="bench_gemm_bench for the sgemm peak (default: next to --ember)")
+    p.add_argument("--models", default=",".join(DEFAULT_MODELS),
+                   help="model cache names or directories, comma-separated "
+                        "(also: distilbert-base-uncased-random)")
+    p.add_argument("--engines", default=",".join(ALL_ENGINES))
+    p.add_argument("--grid", default="", help="cells BxL, e.g. 1x16,1x128 (default: full grid)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs per engine and cell")
+    p.add_argument("--reps", type=int, default=11, help="most repetitions per cell")
+    p.add_argument("--min-reps", type=int, default=3, help="fewest repetitions per cell")
+    p.add_argument("--cell-seconds", type=float, default=4.0,
+                   help="time target per cell: repetitions = this / (one repetition's cost, "
+                        "from the warm-up), clamped to [--min-reps, --reps]")
+    p.add_argument("--settle-ms", type=float, default=5.0,
+                   help="pause after each engine's run, so its spinning threads park")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--check-cell", default="2x16", help="cell of the correctness check")
+    p.add_argument("--work", default=os.environ.get(
+        "EMBER_COMPARE_WORK", str(Path.home() / ".cache/ember/compare")),
+        help="prepared models (ONNX, CTranslate2, Ember int8) are cached here")
+    p.add_argument("--out", default=str(
+        REPO / f"bench/results/{datetime.date.today().isoformat()}-compare"),
+        help="writes OUT.json and OUT.csv (default bench/results/DATE-compare)")
+    p.add_argument("--markdown", default=str(REPO / "docs/benchmarks.md"),
+                   help="the generated report ('' for none)")
+    p.add_argument("--ember-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="environment of the ember processes, e.g. OMP_WAIT_POLICY=passive "
+                        "(repeatable; default: none, Ember as shipped)")
+    p.add_argument("--note", action="append", default=[],
+                   help="a paragraph for the report's Notes section (repeatable)")
+    p.add_argument("--report-only", metavar="JSON",
+                   help="only rewrite --markdown from the JSON of an earlier run")
+    p.add_argument("--no-gemm", action="store_true", help="skip the sgemm peak measurement")
+    p.add_argument("--estimate-only", action="store_true",
+                   help="print the expected duration and exit")
+    return p.parse_args(argv)
+
+
+def parse_grid(text):
+    if not text:
+        return [(b, l) for b in BATCHES for l in LENGTHS]
+    cells = []
+    for item in text.split(","):
+        b, _, l = item.partition("x")
+        if not (b.isdigit() and l.isdigit() and int(b) > 0 and int(l) > 2):
+            sys.exit(f"--grid: '{item}' is not BATCHxLENGTH with LENGTH >= 3")
+        cells.append((int(b), int(l)))
+    return cells
+
+
+def model_dir(name):
+    if Path(name).is_dir():
+        return Path(name).resolve()
+    cache = Path(os.environ.get("EMBER_MODEL_CACHE",
+                                Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+                                / "ember/models"))
+    d = cache / name
+    if not d.is_dir():
+        sys.exit(f"model '{name}' not found in {cache} (scripts/fetch_models.sh, "
+                 "scripts/make_random_model.sh)")
+    return d
+
+
+def special_ids(mdir):
+    """[CLS] and [SEP] ids from the model's tokenizer.json (BERT vocabularies: 101, 102)."""
+    tok = json.loads((mdir / "tokenizer.json").read_text())
+    vocab = tok["model"]["vocab"]
+    if isinstance(vocab, dict) and "[CLS]" in vocab:
+        return vocab["[CLS]"], vocab["[SEP]"]
+    return 0, 2  # <s>, </s> of RoBERTa-style vocabularies
+
+
+def cell_ids(mdir, vocab, batch, length, seed):
+    """[CLS] + uniform random ids from [1000, vocab) + [SEP], exactly `length` per sequence,
+    as `ember bench` makes them (ids below 1000 are special/[unused] in BERT vocabularies);
+    seeded per cell so every engine and every run sees the same ids."""
+    cls, sep = special_ids(mdir)
+    rng = np.random.default_rng([seed, batch, length])
+    ids = rng.integers(1000, vocab, size=(batch, length), dtype=np.int64)
+    ids[:, 0] = cls
+    ids[:, -1] = sep
+    return ids
+
+
+def forward_gflop(cfg, batch, length):
+    """FLOPs of one forward pass: 2 x tokens x (parameters in the linears) + attention
+    (QK^T and PV: 2 x 2 x L^2 x H per layer and sequence). Embeddings, LayerNorm, GELU and
+    softmax are O(tokens x H) and left out (docs/performance.md counts the same way)."""
+    h, i, n = cfg["hidden"], cfg["intermediate"], cfg["layers"]
+    linear = 4 * h * h + 2 * h * i
+    return (2.0 * batch * length * linear * n + 4.0 * batch * length * length * h * n) / 1e9
+
+
+def prior_ms(engine, cfg, batch, length):
+    kind = engine if engine.startswith("torch") else engine.split("_")[1]
+    return forward_gflop(cfg, batch, length) / PRIOR_GFLOPS[kind] * 1e3 + 0.3
+
+
+def plan_reps(rep_ms, args):
+    """Repetitions for a cell whose one repetition (every engine once) costs rep_ms."""
+    return int(max(args.min_reps, min(args.reps, args.cell_seconds * 1e3 // max(rep_ms, 1e-3))))
+
+
+def estimate_seconds(cfg, engines, cells, args, ms_of=None):
+    total = 0.0
+    for b, l in cells:
+        rep = sum((ms_of or prior_ms)(e, cfg, b, l) + args.settle_ms for e in engines)
+        total += rep * (args.warmup + plan_reps(rep, args)) / 1e3
+    return total
+
+
+def cosine_stats(ref, out):
+    a = ref.reshape(-1, ref.shape[-1]).astype(np.float64)
+    b = out.reshape(-1, out.shape[-1]).astype(np.float64)
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-30)
+    return {"cos_min": float(cos.min()), "cos_mean": float(cos.mean()),
+            "max_abs_diff": float(np.abs(a - b).max())}
+
+
+def machine_info():
+    info = {"cpu": "unknown", "cores": os.cpu_count(), "flags": []}
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            k, _, v = line.partition(":")
+            v = v.strip()
+            if k == "Model name":
+                info["cpu"] = v
+            elif k in ("CPU(s)", "Thread(s) per core", "Core(s) per socket", "Socket(s)",
+                       "L2 cache", "L3 cache", "Hypervisor vendor", "CPU family", "Model"):
+                info[k] = v
+            elif k == "Flags":
+                want = ("avx", "fma", "f16c", "vnni", "amx", "sse4_2", "bf16")
+                info["flags"] = sorted(f for f in v.split() if any(w in f for w in want))
+    except OSError:
+        pass
+    info["kernel"] = platform.release()
+    return info
+
+
+def versions(ember):
+    v = {"python": platform.python_version(), "numpy": np.__version__}
+    for mod in ("onnxruntime", "onnx", "torch", "transformers", "ctranslate2"):
+        try:
+            v[mod] = __import__(mod).__version__
+        except Exception as e:  # noqa: BLE001 (a missing peer is reported, not fatal)
+            v[mod] = f"unavailable ({e.__class__.__name__})"
+    r = subprocess.run([ember, "--version"], capture_output=True, text=True)
+    v["ember"] = r.stdout.strip()
+    r = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                       capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    v["ember_commit"] = r.stdout.strip() + (" (working tree modified)" if dirty else "")
+    return v
+
+
+def load_engines(name, mdir, work, wanted, args, notes):
+    """Every wanted engine for one model, plus the PyTorch fp32 reference."""
+    import engines as eng
+    cfg = prepare.model_config(mdir)
+    types = prepare.uses_token_types(cfg)
+    out = {}
+    ref_model = prepare.load_torch_model(mdir, work)
+    reference = eng.TorchEngine(ref_model, args.threads, "fp32", types)
+    for e in wanted:
+        try:
+            if e == "ember_fp32":
+                out[e] = eng.EmberEngine(args.ember, mdir, args.threads, "fp32", work / "ember",
+                                         args.ember_env)
+            elif e == "ember_int8":
+                qdir, why = prepare.quantize_ember(args.ember, str(mdir), work)
+                if qdir is None:
+                    notes.append(f"ember_int8 skipped: {why}")
+                    continue
+                out[e] = eng.EmberEngine(args.ember, qdir, args.threads, "int8", work / "ember",
+                                         args.ember_env)
+            elif e == "ort_fp32":
+                out[e] = eng.OrtEngine(prepare.optimize_onnx(mdir, work), args.threads, "fp32")
+            elif e == "ort_int8":
+                out[e] = eng.OrtEngine(prepare.quantize_onnx(mdir, work), args.threads, "int8")
+            elif e == "torch_fp32":
+                out[e] = reference
+            elif e == "torch_int8":
+                out[e] = eng.TorchEngine(prepare.load_torch_model(mdir, work), args.threads,
+                                         "int8", types)
+            elif e in ("ct2_fp32", "ct2_int8"):
+                out[e] = eng.Ct2Engine(prepare.convert_ct2(mdir, work), args.threads,
+                                       e.split("_")[1])
+        except Exception as ex:  # noqa: BLE001 (one peer failing must not stop the others)
+            notes.append(f"{e} not measured: {ex.__class__.__name__}: {str(ex)[:300]}")
+            log(notes[-1])
+    return out, reference
+
+
+def check(engines, reference, ids, notes):
+    """Every engine's last hidden state against PyTorch fp32 on one cell. fp32 engines must
+    reach cosine >= 0.99 on every token, int8 engines >= 0.9 on average (their accuracy is
+    reported); an engine that fails is dropped before any timing."""
+    reference.prepare(ids)
+    ref = reference.hidden()
+    result = {}
+    for name, e in list(engines.items()):
+        e.prepare(ids)
+        stats = cosine_stats(ref, e.hidden())
+        result[name] = stats
+        ok = stats["cos_min"] >= 0.99 if e.dtype == "fp32" else stats["cos_mean"] >= 0.9
+        stats["ok"] = ok
+        log(f"check {name}: cos min {stats['cos_min']:.5f} mean {stats['cos_mean']:.5f}"
+            f" {'ok' if ok else 'FAILED (not timed)'}")
+        if not ok:
+            notes.append(f"{name} failed the correctness check ({stats}); not timed")
+            del engines[name]
+    return result
+
+
+def time_cell(engines, ids, args, rep_offset):
+    names = list(engines)
+    for e in engines.values():
+        e.prepare(ids)
+    warm = {n: 0.0 for n in names}
+    for _ in range(args.warmup):
+        for n in names:
+            warm[n] = engines[n].run()
+            time.sleep(args.settle_ms / 1e3)
+    reps = plan_reps(sum(warm.values()) + args.settle_ms * len(names), args)
+    ms = {n: [] for n in names}
+    for r in range(reps):
+        k = (r + rep_offset) % len(names)
+        for n in names[k:] + names[:k]:  # rotating order: no engine always first or last
+            ms[n].append(engines[n].run())
+            time.sleep(args.settle_ms / 1e3)
+    return ms
+
+
+def summarize(values):
+    v = np.asarray(values)
+    return {"reps": len(v), "median_ms": float(np.median(v)),
+            "p25_ms": float(np.percentile(v, 25)), "p75_ms": float(np.percentile(v, 75)),
+            "min_ms": float(v.min()), "max_ms": float(v.max()), "ms": [round(x, 4) for x in v]}
+
+
+def gemm_bench_path(args):
+    return args.gemm_bench or str(Path(args.ember).parent.parent.parent
+                                  / "bench/bench_gemm_bench")
+
+
+def gemm_peak(bench, threads):
+    """oneDNN sgemm on bert-base's linear shapes at M = 1024 (8 x 128 tokens)."""
+    if not Path(bench).is_file():
+        return {"error": f"{bench} not built (cmake --build <dir> --target bench_gemm_bench)"}
+    log("sgemm peak on bert-base shapes (bench_gemm_bench)")
+    out = Path(bench).parent / "compare_gemm.json"
+    cmd = [bench, str(out), "--m", "1024", "--libs", "onednn", "--reps", "3", "--min-ms", "40",
+           "--threads", str(threads)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"error": r.stderr[-300:], "command": " ".join(cmd)}
+    data = json.loads(out.read_text())
+    shapes = {(x["n"], x["k"]): x["gflops_median"] for x in data["results"]}
+    return {"command": " ".join(cmd), "gflops": {f"{n}x{k}": g for (n, k), g in shapes.items()}}
+
+
+def main(argv):
+    args = parse_args(argv)
+    import torch  # before any engine: inter-op threads can only be set once
+    torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
+
+    if args.report_only:
+        run = json.loads(Path(args.report_only).read_text())
+        Path(args.markdown).write_text(report.markdown(run))
+        print(report.summary(run))
+        return 0
+    cells = parse_grid(args.grid)
+    models = [m for m in args.models.split(",") if m]
+    wanted = [e for e in args.engines.split(",") if e]
+    bad = [e for e in wanted if e not in ALL_ENGINES]
+    if bad:
+        sys.exit(f"--engines: unknown {bad}; known: {ALL_ENGINES}")
+    if not Path(args.ember).is_file():
+        sys.exit(f"--ember: {args.ember} does not exist (build it: cmake --build <dir> "
+                 "--target ember)")
+    b, _, l = args.check_cell.partition("x")
+    check_cell = (int(b), int(l))
+
+    est = 0.0
+    for m in models:
+        cfg = prepare.model_config(model_dir(m))
+        est += estimate_seconds(cfg, wanted, cells, args)
+    log(f"{len(models)} models x {len(cells)} cells x {len(wanted)} engines; expected duration "
+        f"~{est / 60:.1f} min ({est:.0f} s) of timing (+ ~1-3 min per model for loading and, on the first "
+        "run, model preparation)")
+    if args.estimate_only:
+        return 0
+
+    t_start = time.time()
+    run = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "command": "bench/compare/run.sh " + " ".join(shlex.quote(a) for a in argv),
+           "settings": {"threads": args.threads, "warmup": args.warmup, "reps": args.reps,
+                        "min_reps": args.min_reps, "cell_seconds": args.cell_seconds,
+                        "settle_ms": args.settle_ms, "seed": args.seed,
+                        "check_cell": args.check_cell, "ember_env": args.ember_env, "output": "last hidden state [B, L, H]"},
+           "machine": machine_info(), "load_before": os.getloadavg(),
+           "versions": versions(args.ember), "notes": args.note, "models": {}, "results": []}
+    rep_offset = 0
+    for m in models:
+        mdir = model_dir(m)
+        work = Path(args.work) / mdir.name
+        work.mkdir(parents=True, exist_ok=True)
+        cfg = prepare.model_config(mdir)
+        notes = []
+        engines, reference = load_engines(m, mdir, work, wanted, args, notes)
+        info = {"dir": str(mdir), "config": cfg, "notes": notes,
+                "fusions": prepare.fusion_report(work) if (work / "onnx/OPT_DONE").exists()
+                else {}}
+        log(f"{m}: ONNX fused operators {info['fusions']}")
+        fused = info["fusions"].get("optimized", {})
+        if fused and (fused.get("Attention", 0) < cfg["layers"]
+                      or fused.get("SkipLayerNormalization", 0) < 2 * cfg["layers"]):
+            notes.append(f"ONNX Runtime's optimizer fused less than every layer: {fused}")
+            log(notes[-1])
+        ids = cell_ids(mdir, cfg["vocab"], *check_cell, args.seed)
+        info["check"] = check(engines, reference, ids, notes)
+        if "ember_fp32" in engines:
+            info["ember"] = engines["ember_fp32"].info
+        # Refine the estimate with this model's check-cell times.
+        check_ms = {n: min(e.run() for _ in range(2)) for n, e in engines.items()}
+        g0 = forward_gflop(cfg, *check_cell)
+        ms_of = lambda e, c, bb, ll: check_ms[e] * forward_gflop(c, bb, ll) / g0  # noqa: E731
+        log(f"{m}: expected ~{estimate_seconds(cfg, list(engines), cells, args, ms_of) / 60:.1f}"
+            " min for this model")
+        run["models"][m] = info
+        for (bb, ll) in cells:
+            if ll > cfg["max_positions"]:
+                notes.append(f"cell {bb}x{ll} skipped: beyond {cfg['max_positions']} positions")
+                continue
+            ms = time_cell(engines, cell_ids(mdir, cfg["vocab"], bb, ll, args.seed), args,
+                           rep_offset)
+            rep_offset += 1
+            line = []
+            for n, v in ms.items():
+                s = summarize(v)
+                run["results"].append({"model": m, "engine": n, "batch": bb, "length": ll, **s})
+                line.append(f"{n} {s['median_ms']:.2f}")
+            log(f"{m} {bb}x{ll}: " + ", ".join(line) + f" (ms, median of {len(v)})")
+            if (bb, ll) == (8, 128) and "bert-base" in m and not args.no_gemm:
+                # The sgemm peak right after the cell it is compared with (same load).
+                run["gemm"] = gemm_peak(gemm_bench_path(args), args.threads)
+        for e in engines.values():
+            if e is not reference:
+                e.close()
+        reference.close()
+
+    if not args.no_gemm and "gemm" not in run:
+        run["gemm"] = gemm_peak(gemm_bench_path(args), args.threads)
+    run["load_after"] = os.getloadavg()
+    run["duration_s"] = round(time.time() - t_start, 1)
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(run, indent=1))
+    with open(out.with_suffix(".csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        cols = ["model", "engine", "batch", "length", "reps", "median_ms", "p25_ms", "p75_ms",
+                "min_ms", "max_ms"]
+        w.writerow(cols)
+        for r in run["results"]:
+            w.writerow([r[c] if not isinstance(r[c], float) else f"{r[c]:.4f}" for c in cols])
+    log(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.csv')} "
+        f"({run['duration_s'] / 60:.1f} min)")
+    if args.markdown:
+        Path(args.markdown).write_text(report.markdown(run))
+        log(f"wrote {args.markdown}")
+    print(report.summary(run))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,25 @@
+// `ember bench --serve-stdin`: one loaded model timed on request, for the side-by-side
+// harness (bench/compare/), which interleaves Ember with other engines repetition by
+// repetition. Process start and model load happen once, before the "ready" line, so no
+// timing includes them. Line protocol, one JSON line answered per request line:
+//
+//   time IDS_FILE N          -> {"ms": [N times of Engine::run, last hidden state]}
+//   hidden IDS_FILE OUT_FILE -> {"tokens": T, "hidden": H}; OUT_FILE: float32 [T, H], packed
+//   quit (or end of input)
+//
+// IDS_FILE: one sequence per line, token ids separated by spaces (read once, then cached).
+// A bad request is answered {"error": ..., "error_type": ...} and the loop goes on.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+#include "runtime/engine.h"
+
+namespace ember::cli {
+
+// Serves requests from `in` until "quit" or end of input; returns the exit code.
+int serve_bench_requests(const runtime::Engine& engine, std::istream& in, std::ostream& out,
+                         double load_ms);
+
+}  // namespace ember::cli

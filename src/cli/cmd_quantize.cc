@@ -1,0 +1,66 @@
+// ember quantize: an int8 model directory from a float one (runtime/quantize_model.h).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "runtime/quantize_model.h"
+
+namespace ember::cli {
+namespace {
+
+struct QuantizeFlags {
+  std::string model = "all-MiniLM-L6-v2";
+  std::string out;
+  bool reduce_range = false;
+};
+
+int run_quantize(const QuantizeFlags& f) {
+  runtime::QuantizeOptions o;
+  o.reduce_range = f.reduce_range;
+  // Progress on a terminal only; piped output stays the summary alone.
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  const auto start = std::chrono::steady_clock::now();
+  auto progress = [&](size_t done, size_t total, const std::string& name) {
+    if (done == total) {
+      std::fprintf(stderr, "\r\033[K");
+      return;
+    }
+    std::fprintf(stderr, "\r\033[K[%zu/%zu] %s", done + 1, total, name.c_str());
+    std::fflush(stderr);
+  };
+  const auto r = tty ? runtime::quantize_model(f.model, f.out, o, progress)
+                     : runtime::quantize_model(f.model, f.out, o);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  nlohmann::json out = {
+      {"model", f.model},
+      {"out", r.out_dir.string()},
+      {"scheme", "int8-dynamic"},
+      {"reduce_range", f.reduce_range},
+      {"tensors_quantized", r.tensors_quantized},
+      {"tensors_kept", r.tensors_kept},
+      {"bytes_in", r.bytes_in},
+      {"bytes_out", r.bytes_out},
+      {"max_abs_weight_error", r.max_abs_error},
+      {"files_copied", r.files_copied},
+      {"seconds", s},
+  };
+  std::cout << out.dump(2) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+Runner add_quantize(CLI::App& app) {
+  auto f = std::make_shared<QuantizeFlags>();
+  app.add_option("-m,--model", f->model, "Model directory or cache name (float weights)")
+      ->capture_default_str();
+  app.add_option("-o,--out", f->out, "Output directory for the int8 model")->required();
+  app.add_flag("--reduce-range", f->reduce_range,
+               "7-bit weights and 8-bit activations (default: 8-bit weights, 7-bit activations)");
+  return [f] { return run_quantize(*f); };
+}
+
+}  // namespace ember::cli

@@ -1,0 +1,48 @@
+// Per-op wall-time profile, off unless EMBER_PROFILE=1 (then every op call is timed with
+// steady_clock, ~50 ns each, and a table of time per label is printed to stderr at exit).
+// Use: `EMBER_PROFILE=1 ember bench --grid 1x16 ...`. Labels are string literals or short
+// strings built only when profiling is on (see ops/linear.cc).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <utility>
+
+namespace ember::profile {
+
+bool enabled();  // EMBER_PROFILE set to a value other than "0" / ""; read once
+
+// Adds one call of `seconds` to `label`'s totals (thread-safe).
+void record(const std::string& label, double seconds);
+
+// The table (label, calls, total ms, ms per call, % of the "forward" label) as text; empty
+// when nothing was recorded. Also printed to stderr at exit when enabled().
+std::string report();
+void reset();
+
+// Times its scope under `label` when profiling is on; a no-op (one branch) otherwise.
+class Scope {
+ public:
+  explicit Scope(const char* label) : label_(label), on_(enabled()) {
+    if (on_) start_ = std::chrono::steady_clock::now();
+  }
+  Scope(std::string label, bool on) : owned_(std::move(label)), label_(nullptr), on_(on) {
+    if (on_) start_ = std::chrono::steady_clock::now();
+  }
+  ~Scope() {
+    if (!on_) return;
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    record(label_ ? std::string(label_) : owned_, s);
+  }
+  Scope(const Scope&) = delete;
+  Scope& operator=(const Scope&) = delete;
+
+ private:
+  std::string owned_;
+  const char* label_;
+  bool on_;
+  std::chrono::steady_clock::time_point start_{};
+};
+
+}  // namespace ember::profile

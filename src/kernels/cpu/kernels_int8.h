@@ -1,0 +1,48 @@
+// int8 kernels for dynamically quantized Linear layers (docs/quantization.md):
+// activations quantized per row to unsigned bytes with a zero point, weights per output
+// channel to signed bytes (symmetric), an integer GEMM, then dequantization.
+// Every kernel computes on one thread; ops/linear_int8.cc splits the work and picks them.
+#pragma once
+
+#include <cstdint>
+
+namespace ember::kernels {
+
+// --- Integer GEMM: c[M, N] = a[M, K] (u8) * w[N, K]^T (s8), exact int32 sums --------------
+// w is the Linear layout [N, K]. Leading dimensions are in elements.
+// The scalar kernel is exact for all inputs.
+void gemm_u8s8s32_scalar(int64_t m, int64_t n, int64_t k, const uint8_t* a, int64_t lda,
+                         const int8_t* w, int64_t ldw, int32_t* c, int64_t ldc);
+// AVX2, tiles of 4 rows x 2 weight rows (dot products along K, 32 bytes per step).
+// `vpmaddubsw` adds the products of the byte pairs (k, k+1) into int16 with saturation, so the
+// result is exact only when every |a[k] w[k] + a[k+1] w[k+1]| <= 32767 for even k: true for
+// a <= 127 (u7 activations) or |w| <= 64 (7-bit weights). Outside that, each pair sum
+// saturates to [-32768, 32767] (the K tail, K % 32, follows the same pairing rule).
+void gemm_u8s8s32_avx2_4x2(int64_t m, int64_t n, int64_t k, const uint8_t* a, int64_t lda,
+                           const int8_t* w, int64_t ldw, int32_t* c, int64_t ldc);
+// oneDNN's dnnl_gemm_u8s8s32 on the calling thread's OpenMP pool (multi-threaded).
+// On CPUs without VNNI oneDNN also multiplies with vpmaddubsw and may saturate like the AVX2
+// kernel; with VNNI (vpdpbusd) it is exact. Throws Error(kInternal) if oneDNN fails.
+void gemm_u8s8s32_dnnl(int64_t m, int64_t n, int64_t k, const uint8_t* a, int64_t lda,
+                       const int8_t* w, int64_t ldw, int32_t* c, int64_t ldc);
+
+// --- Dynamic per-row quantization ------------------------------------------------------------
+// q[i] = clamp(round_half_even(x[i] / scale) + zero_point, 0, qmax) with the row range
+// [min(x, 0), max(x, 0)] mapped onto [0, qmax]; qmax is 255 (u8) or 127 (u7). A row of zeros
+// gets scale 1, zero point 0. Both ISAs give bit-identical q, scale and zero point.
+struct RowQuant {
+  float scale;
+  int32_t zero_point;
+};
+RowQuant quantize_row_u8_scalar(const float* x, int64_t k, int32_t qmax, uint8_t* q);
+RowQuant quantize_row_u8_avx2(const float* x, int64_t k, int32_t qmax, uint8_t* q);
+
+// --- Dequantization of one row -----------------------------------------------------------------
+// y[j] = row.scale * w_scale[j] * float(c[j] - row.zero_point * col_sum[j]) for j < n, where
+// col_sum[j] = sum_k w[j, k] (the zero-point correction).
+void dequantize_row_s32_scalar(const int32_t* c, int64_t n, RowQuant row, const float* w_scale,
+                               const int32_t* col_sum, float* y);
+void dequantize_row_s32_avx2(const int32_t* c, int64_t n, RowQuant row, const float* w_scale,
+                             const int32_t* col_sum, float* y);
+
+}  // namespace ember::kernels

@@ -1,0 +1,153 @@
+#include "model/int8_weights.h"
+
+#include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace ember::model {
+
+std::string marker_json(const QuantizationMarker& m) {
+  nlohmann::ordered_json j;
+  j["scheme"] = m.scheme;
+  j["version"] = m.version;
+  j["reduce_range"] = m.reduce_range;
+  return j.dump();
+}
+
+std::optional<QuantizationMarker> read_marker(const io::WeightStore& store) {
+  const auto it = store.metadata().find(kQuantizationKey);
+  if (it == store.metadata().end()) return std::nullopt;
+  const auto j = nlohmann::json::parse(it->second, nullptr, false);
+  EMBER_CHECK(j.is_object() && j.contains("scheme") && j["scheme"].is_string() &&
+                  j.contains("version") && j["version"].is_number_integer(),
+              ErrorKind::kInvalidInput, store.origin(), ": metadata '", kQuantizationKey,
+              "' must be a JSON object with a string 'scheme' and an integer 'version'");
+  QuantizationMarker m;
+  m.scheme = j["scheme"].get<std::string>();
+  m.version = j["version"].get<int>();
+  EMBER_CHECK(m.scheme == kInt8Scheme && m.version == kInt8Version, ErrorKind::kUnsupported,
+              store.origin(), ": quantization scheme '", m.scheme, "' version ", m.version,
+              " is not supported (", kInt8Scheme, " version ", kInt8Version, ")");
+  if (j.contains("reduce_range")) {
+    EMBER_CHECK(j["reduce_range"].is_boolean(), ErrorKind::kInvalidInput, store.origin(), ": ",
+                kQuantizationKey, ".reduce_range must be a boolean");
+    m.reduce_range = j["reduce_range"].get<bool>();
+  }
+  return m;
+}
+
+namespace detail {
+
+LinearWeights bind_int8_linear(const io::WeightStore& store, const std::string& name, int64_t out,
+                               int64_t in) {
+  const std::string wname = name + ".weight", sname = name + ".weight_scale";
+  const Tensor w = store.get_raw(wname);
+  EMBER_CHECK(w.dtype == DType::kI8, ErrorKind::kInvalidInput, store.origin(), ": tensor '", wname,
+              "' is ", dtype_name(w.dtype), ", expected I8");
+  EMBER_CHECK(w.shape == (Shape{out, in}), ErrorKind::kInvalidInput, store.origin(), ": tensor '",
+              wname, "' has shape ", w.shape.str(), ", expected ", Shape{out, in}.str());
+  EMBER_CHECK(store.has(sname), ErrorKind::kInvalidInput, store.origin(), ": int8 tensor '", wname,
+              "' has no scale tensor '", sname, "'");
+  const Tensor s = store.get_raw(sname);
+  EMBER_CHECK(s.dtype == DType::kF32, ErrorKind::kInvalidInput, store.origin(), ": scale tensor '",
+              sname, "' is ", dtype_name(s.dtype), ", expected F32");
+  EMBER_CHECK(s.shape == (Shape{out}), ErrorKind::kInvalidInput, store.origin(), ": scale tensor '",
+              sname, "' has shape ", s.shape.str(), ", expected [", out,
+              "] (one scale per output channel)");
+  const float* scale = store.get(sname).f32();  // F32, aligned by the store
+  for (int64_t j = 0; j < out; ++j)
+    EMBER_CHECK(std::isfinite(scale[j]) && scale[j] > 0.0f, ErrorKind::kInvalidInput,
+                store.origin(), ": scale tensor '", sname, "' has value ", scale[j], " at ", j,
+                "; scales must be finite and positive");
+  LinearWeights l;
+  l.q.w = static_cast<const int8_t*>(w.data);
+  l.q.scale = scale;
+  l.b = store.has(name + ".bias") ? store.get(name + ".bias", Shape{out}).f32() : nullptr;
+  l.out = out;
+  l.in = in;
+  return l;
+}
+
+LinearWeights fuse_qkv_int8(const LinearWeights& q, const LinearWeights& k, const LinearWeights& v,
+                            EncoderWeights& weights, const std::string& origin) {
+  EMBER_CHECK(q.is_int8() && k.is_int8() && v.is_int8(), ErrorKind::kInvalidInput, origin,
+              ": query, key and value weights must be all int8 or all floating point");
+  const int64_t h = q.out, in = q.in;
+  AlignedBuffer<int8_t> wbuf(static_cast<size_t>(3 * h * in));
+  AlignedBuffer<float> fbuf(static_cast<size_t>(6 * h));  // scales, then biases
+  float* scale = fbuf.data();
+  float* bias = scale + 3 * h;
+  const LinearWeights* parts[3] = {&q, &k, &v};
+  for (int i = 0; i < 3; ++i) {
+    std::memcpy(wbuf.data() + i * h * in, parts[i]->q.w, static_cast<size_t>(h * in));
+    std::memcpy(scale + i * h, parts[i]->q.scale, sizeof(float) * h);
+    if (parts[i]->b)
+      std::memcpy(bias + i * h, parts[i]->b, sizeof(float) * h);
+    else
+      std::memset(bias + i * h, 0, sizeof(float) * h);
+  }
+  LinearWeights l;
+  l.q.w = wbuf.data();
+  l.q.scale = scale;
+  l.b = bias;
+  l.out = 3 * h;
+  l.in = in;
+  weights.owned_i8.push_back(std::move(wbuf));
+  weights.owned.push_back(std::move(fbuf));
+  return l;
+}
+
+namespace {
+
+// Column sums for the zero-point correction, and the weight range check: -128 never occurs
+// in symmetric quantization, and 7-bit weights must stay within [-64, 64] since u8
+// activations rely on it (no vpmaddubsw saturation).
+void prepare(LinearWeights& l, const QuantizationMarker& m, EncoderWeights& weights,
+             const std::string& origin) {
+  const int32_t limit = m.reduce_range ? 64 : 127;
+  AlignedBuffer<int32_t> sums(static_cast<size_t>(l.out));
+  for (int64_t j = 0; j < l.out; ++j) {
+    const int8_t* row = l.q.w + j * l.in;
+    int32_t s = 0;
+    bool ok = true;
+    for (int64_t p = 0; p < l.in; ++p) {
+      s += row[p];
+      ok &= row[p] >= -limit && row[p] <= limit;
+    }
+    EMBER_CHECK(ok, ErrorKind::kInvalidInput, origin, ": int8 weight row ", j,
+                " has a value outside [", -limit, ", ", limit, "]",
+                m.reduce_range ? " (reduce_range)" : "");
+    sums[j] = s;
+  }
+  l.q.col_sum = sums.data();
+  l.q.act_max = m.reduce_range ? 255 : 127;
+  weights.owned_i32.push_back(std::move(sums));
+}
+
+}  // namespace
+
+void finish_int8(const io::WeightStore& store, EncoderWeights& weights) {
+  const auto marker = read_marker(store);
+  int count = 0;
+  for (auto& layer : weights.layers)
+    for (LinearWeights* l : {&layer.qkv, &layer.attn_out, &layer.ffn_in, &layer.ffn_out})
+      if (l->is_int8()) {
+        EMBER_CHECK(marker.has_value(), ErrorKind::kInvalidInput, store.origin(),
+                    ": int8 weights without '", kQuantizationKey, "' metadata");
+        prepare(*l, *marker, weights, store.origin());
+        ++count;
+      }
+  for (const LinearWeights* l : {&weights.embeddings.project, &weights.seq_classifier.dense,
+                                 &weights.seq_classifier.out, &weights.token_classifier})
+    EMBER_CHECK(!l->is_int8(), ErrorKind::kUnsupported, store.origin(),
+                ": int8 weights are supported in the encoder layers only, not in heads or "
+                "embedding projections");
+  EMBER_CHECK(!marker || count > 0, ErrorKind::kInvalidInput, store.origin(), ": metadata '",
+              kQuantizationKey, "' but no int8 Linear weight in the encoder layers");
+  weights.quantization = count > 0 ? kInt8Scheme : "";
+}
+
+}  // namespace detail
+}  // namespace ember::model

@@ -1,0 +1,46 @@
+// The int8 model format that `ember quantize` writes (docs/quantization.md): a
+// model.safetensors in which each Linear weight of the encoder layers, "<name>.weight", is an
+// I8 tensor [out, in] (symmetric, per output channel) with an F32 "<name>.weight_scale" [out];
+// everything else stays F32. The header's __metadata__ carries
+//   "ember_quantization": {"scheme": "int8-dynamic", "version": 1, "reduce_range": false}
+// Binding validates shapes, dtypes, scales (finite, > 0) and weight ranges with typed errors.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "io/weight_store.h"
+#include "model/encoder_weights.h"
+
+namespace ember::model {
+
+inline constexpr const char* kQuantizationKey = "ember_quantization";
+inline constexpr const char* kInt8Scheme = "int8-dynamic";
+inline constexpr int kInt8Version = 1;
+
+struct QuantizationMarker {
+  std::string scheme = kInt8Scheme;
+  int version = kInt8Version;
+  // 7-bit weights ([-64, 64]) and u8 activations; else 8-bit weights ([-127, 127]) and u7
+  // activations. Either way no vpmaddubsw pair sum can saturate.
+  bool reduce_range = false;
+};
+
+std::string marker_json(const QuantizationMarker& m);
+// The marker of the store's metadata, if any. kInvalidInput if it is not valid JSON of that
+// form, kUnsupported for another scheme or version.
+std::optional<QuantizationMarker> read_marker(const io::WeightStore& store);
+
+namespace detail {
+// Binds "<name>.weight" (I8 [out, in]) and "<name>.weight_scale" (F32 [out]).
+LinearWeights bind_int8_linear(const io::WeightStore& store, const std::string& name, int64_t out,
+                               int64_t in);
+// Q, K and V are all int8 (concatenated, as the per-channel scales allow) or all float.
+LinearWeights fuse_qkv_int8(const LinearWeights& q, const LinearWeights& k, const LinearWeights& v,
+                            EncoderWeights& weights, const std::string& origin);
+// After binding: checks marker vs tensors and weight ranges, computes the column sums, sets
+// the activation range and weights.quantization.
+void finish_int8(const io::WeightStore& store, EncoderWeights& weights);
+}  // namespace detail
+
+}  // namespace ember::model

@@ -1,0 +1,149 @@
+// ops::linear_int8: quantize the rows of x, integer GEMM (our AVX2 kernel, oneDNN, or the
+// scalar twin), then dequantize + bias + activation row by row while the row is in cache.
+#include "ops/linear_int8.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <string>
+
+#include "core/aligned_buffer.h"
+#include "core/error.h"
+#include "core/parallel.h"
+#include "kernels/cpu/kernels_int8.h"
+#include "ops/row_dispatch.h"
+
+namespace ember::ops {
+namespace {
+
+Int8Gemm initial_override() {
+  const char* env = std::getenv("EMBER_INT8_GEMM");
+  if (!env || !*env) return Int8Gemm::kAuto;
+  try {
+    return parse_int8_gemm(env);
+  } catch (const Error&) {
+    return Int8Gemm::kAuto;  // a typo in an environment variable must not stop the server
+  }
+}
+
+std::atomic<Int8Gemm>& override_slot() {
+  static std::atomic<Int8Gemm> slot{initial_override()};
+  return slot;
+}
+
+// Scratch for one call, grown to the largest shape seen on this thread and then reused.
+struct Scratch {
+  AlignedBuffer<uint8_t> xq;             // [m, k]
+  AlignedBuffer<kernels::RowQuant> row;  // [m]
+  AlignedBuffer<int32_t> acc;            // [m, n]
+};
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+using GemmU8S8 = void (*)(int64_t, int64_t, int64_t, const uint8_t*, int64_t, const int8_t*,
+                          int64_t, int32_t*, int64_t);
+
+// Our single-threaded kernels split N over the threads (each thread reads all of x and its
+// own slice of w); oneDNN threads itself.
+void gemm_split_n(GemmU8S8 kernel, int64_t m, int64_t n, int64_t k, const uint8_t* a,
+                  const int8_t* w, int32_t* c) {
+  const int64_t threads = num_threads();
+  int64_t grain = (n + threads - 1) / threads;
+  grain = (grain + 7) & ~int64_t{7};
+  parallel_for(n, grain, [&](int64_t j0, int64_t j1) {
+    kernel(m, j1 - j0, k, a, k, w + j0 * k, k, c + j0, n);
+  });
+}
+
+}  // namespace
+
+std::string_view int8_gemm_name(Int8Gemm g) {
+  switch (g) {
+    case Int8Gemm::kAuto:
+      return "auto";
+    case Int8Gemm::kScalar:
+      return "scalar";
+    case Int8Gemm::kAvx2:
+      return "avx2";
+    case Int8Gemm::kDnnl:
+      return "dnnl";
+  }
+  return "?";
+}
+
+Int8Gemm parse_int8_gemm(std::string_view name) {
+  for (Int8Gemm g : {Int8Gemm::kAuto, Int8Gemm::kScalar, Int8Gemm::kAvx2, Int8Gemm::kDnnl})
+    if (int8_gemm_name(g) == name) return g;
+  fail(ErrorKind::kInvalidInput, "int8 GEMM '", name, "' is not one of auto, scalar, avx2, dnnl");
+}
+
+void set_int8_gemm(Int8Gemm g) {
+  override_slot().store(g);
+}
+Int8Gemm int8_gemm() {
+  return override_slot().load();
+}
+
+Int8Gemm select_int8_gemm(int64_t /*m*/, int64_t /*n*/, int64_t /*k*/) {
+  // docs/gemm.md (int8 section): on the dev machine (Zen 4, VNNI) oneDNN beat our AVX2
+  // kernel in 47 of 48 encoder-shape cells. AVX2-only CPUs are not measured yet; our kernel
+  // stays selectable (EMBER_INT8_GEMM=avx2) and slots in here per shape when it wins.
+  return Int8Gemm::kDnnl;
+}
+
+void linear_int8(const float* x, int64_t m, int64_t k, int64_t ldx, const Int8Weights& w,
+                 const float* bias, int64_t n, float* y, int64_t ldy, Activation act) {
+  EMBER_CHECK(m >= 0 && k > 0 && n > 0, ErrorKind::kInternal, "linear_int8: bad shape m=", m,
+              " k=", k, " n=", n);
+  EMBER_CHECK(ldx >= k && ldy >= n, ErrorKind::kInternal, "linear_int8: row stride too small");
+  EMBER_CHECK(w.w && w.scale && w.col_sum, ErrorKind::kInternal, "linear_int8: null weights");
+  EMBER_CHECK(w.act_max == 127 || w.act_max == 255, ErrorKind::kInternal, "linear_int8: act_max ",
+              w.act_max);
+  if (m == 0) return;
+  EMBER_CHECK(x != nullptr && y != nullptr, ErrorKind::kInternal, "linear_int8: null x or y");
+  const detail::RowEpilogue epilogue = detail::row_epilogue(act, bias != nullptr);
+  const bool avx2 = detail::use_avx2();
+
+  Scratch& s = scratch();
+  s.xq.resize(static_cast<size_t>(m * k));
+  s.row.resize(static_cast<size_t>(m));
+  s.acc.resize(static_cast<size_t>(m * n));
+  uint8_t* xq = s.xq.data();
+  kernels::RowQuant* rq = s.row.data();
+  int32_t* acc = s.acc.data();
+
+  parallel_for(m, detail::row_grain(k), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      rq[i] = avx2 ? kernels::quantize_row_u8_avx2(x + i * ldx, k, w.act_max, xq + i * k)
+                   : kernels::quantize_row_u8_scalar(x + i * ldx, k, w.act_max, xq + i * k);
+  });
+
+  Int8Gemm g = int8_gemm();
+  if (g == Int8Gemm::kAuto) g = select_int8_gemm(m, n, k);
+  if (g == Int8Gemm::kAvx2 && !avx2) g = Int8Gemm::kScalar;
+  switch (g) {
+    case Int8Gemm::kDnnl:
+      kernels::gemm_u8s8s32_dnnl(m, n, k, xq, k, w.w, k, acc, n);
+      break;
+    case Int8Gemm::kAvx2:
+      gemm_split_n(kernels::gemm_u8s8s32_avx2_4x2, m, n, k, xq, w.w, acc);
+      break;
+    default:
+      gemm_split_n(kernels::gemm_u8s8s32_scalar, m, n, k, xq, w.w, acc);
+      break;
+  }
+
+  parallel_for(m, detail::row_grain(n), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      float* yi = y + i * ldy;
+      if (avx2)
+        kernels::dequantize_row_s32_avx2(acc + i * n, n, rq[i], w.scale, w.col_sum, yi);
+      else
+        kernels::dequantize_row_s32_scalar(acc + i * n, n, rq[i], w.scale, w.col_sum, yi);
+      if (epilogue) epilogue(yi, bias, n);
+    }
+  });
+}
+
+}  // namespace ember::ops

@@ -1,0 +1,151 @@
+#include "runtime/quantize_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <regex>
+
+#include "core/aligned_buffer.h"
+#include "core/error.h"
+#include "io/json_config.h"
+#include "io/model_dir.h"
+#include "io/safetensors_writer.h"
+#include "io/weight_store.h"
+#include "model/encoder.h"
+#include "model/int8_weights.h"
+
+namespace ember::runtime {
+namespace fs = std::filesystem;
+
+namespace {
+
+// A Linear weight of an encoder layer in every supported family's naming
+// (encoder.layer.N., transformer.layer.N., with any prefix): 2-D, ends in ".weight".
+bool is_layer_linear(const std::string& name, const Tensor& t) {
+  static const std::regex pattern(R"((^|\.)layers?\.[0-9]+\..*\.weight$)");
+  return t.shape.rank() == 2 && std::regex_search(name, pattern);
+}
+
+bool is_weights_file(const fs::path& p) {
+  static const char* kExt[] = {".safetensors", ".bin", ".onnx", ".h5",   ".msgpack",
+                               ".ot",          ".pt",  ".pth",  ".ckpt", ".onnx_data"};
+  const std::string ext = p.extension().string();
+  return std::any_of(std::begin(kExt), std::end(kExt), [&](const char* e) { return ext == e; });
+}
+
+// Everything but weights (and the cache's SOURCE stamp): tokenizer, config, pooling files.
+std::vector<std::string> copy_model_files(const fs::path& from, const fs::path& to) {
+  std::vector<std::string> copied;
+  for (auto it = fs::recursive_directory_iterator(from); it != fs::recursive_directory_iterator();
+       ++it) {
+    const fs::path rel = fs::relative(it->path(), from);
+    if (it->is_directory()) {
+      const std::string d = rel.filename().string();
+      if (d == "onnx" || d == "openvino" || d.starts_with(".")) it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_regular_file() || is_weights_file(rel) || rel == "SOURCE" ||
+        rel.filename().string().starts_with("."))
+      continue;
+    fs::create_directories((to / rel).parent_path());
+    fs::copy_file(it->path(), to / rel, fs::copy_options::overwrite_existing);
+    copied.push_back(rel.string());
+  }
+  std::sort(copied.begin(), copied.end());
+  return copied;
+}
+
+}  // namespace
+
+double quantize_rows_symmetric(const float* w, int64_t rows, int64_t cols, int32_t limit, int8_t* q,
+                               float* scale) {
+  double max_err = 0;
+  for (int64_t j = 0; j < rows; ++j) {
+    const float* row = w + j * cols;
+    float amax = 0;
+    for (int64_t p = 0; p < cols; ++p) amax = std::max(amax, std::fabs(row[p]));
+    EMBER_CHECK(std::isfinite(amax), ErrorKind::kInvalidInput, "weight row ", j,
+                " has a non-finite value");
+    const float s = amax > 0 ? amax / static_cast<float>(limit) : 1.0f;
+    scale[j] = s;
+    for (int64_t p = 0; p < cols; ++p) {
+      const float v = std::nearbyint(row[p] / s);
+      const int32_t qi = std::clamp(static_cast<int32_t>(v), -limit, limit);
+      q[j * cols + p] = static_cast<int8_t>(qi);
+      max_err = std::max(max_err, std::fabs(static_cast<double>(row[p]) - double{s} * qi));
+    }
+  }
+  return max_err;
+}
+
+QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
+                              const QuantizeOptions& options, const QuantizeProgress& progress) {
+  const io::ModelFiles files = io::resolve_model(model);
+  EMBER_CHECK(files.safetensors.has_value() && files.config.has_value(), ErrorKind::kUnsupported,
+              files.dir.string(),
+              ": quantize needs model.safetensors and config.json (ONNX models are not supported)");
+  fs::create_directories(out_dir);
+  EMBER_CHECK(!fs::equivalent(files.dir, out_dir), ErrorKind::kInvalidInput,
+              "--out must not be the model's own directory (", files.dir.string(), ")");
+  // Load once as a float model: fails early on anything Ember cannot run.
+  const auto source = model::Encoder::load(io::JsonConfig::load(*files.config),
+                                           io::WeightStore::from_safetensors(*files.safetensors));
+  EMBER_CHECK(source->quantization().empty(), ErrorKind::kInvalidInput, files.dir.string(),
+              ": the model is already quantized (", source->quantization(), ")");
+
+  const io::WeightStore store = io::WeightStore::from_safetensors(*files.safetensors);
+  const int32_t limit = options.reduce_range ? 64 : 127;
+  QuantizeReport report;
+  report.out_dir = out_dir;
+  report.bytes_in = static_cast<int64_t>(fs::file_size(*files.safetensors));
+
+  const auto names = store.names();
+  std::vector<io::TensorToWrite> out;
+  std::vector<AlignedBuffer<int8_t>> qbufs;
+  std::vector<AlignedBuffer<float>> sbufs;
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string& name = names[i];
+    if (progress) progress(i, names.size(), name);
+    const Tensor t = store.get_raw(name);
+    if (t.dtype != DType::kF32 || !is_layer_linear(name, t)) {
+      out.push_back({name, t});  // floats were widened to F32 by the store; integers as they are
+      ++report.tensors_kept;
+      continue;
+    }
+    const int64_t rows = t.shape[0], cols = t.shape[1];
+    AlignedBuffer<int8_t> q(static_cast<size_t>(rows * cols));
+    AlignedBuffer<float> s(static_cast<size_t>(rows));
+    double err = 0;
+    try {
+      err = quantize_rows_symmetric(t.f32(), rows, cols, limit, q.data(), s.data());
+    } catch (const Error& e) {
+      fail(e.kind(), store.origin(), ": tensor '", name, "': ", e.what());
+    }
+    report.max_abs_error = std::max(report.max_abs_error, err);
+    out.push_back({name, Tensor{DType::kI8, t.shape, q.data()}});
+    out.push_back({name + "_scale", Tensor{DType::kF32, Shape{rows}, s.data()}});
+    qbufs.push_back(std::move(q));
+    sbufs.push_back(std::move(s));
+    ++report.tensors_quantized;
+  }
+  EMBER_CHECK(report.tensors_quantized > 0, ErrorKind::kUnsupported, store.origin(),
+              ": no encoder-layer Linear weight found to quantize");
+  if (progress) progress(names.size(), names.size(), "");
+
+  model::QuantizationMarker marker;
+  marker.reduce_range = options.reduce_range;
+  auto meta = store.metadata();
+  meta[model::kQuantizationKey] = model::marker_json(marker);
+  const fs::path weights = out_dir / "model.safetensors";
+  io::write_safetensors(weights, out, meta);
+  report.bytes_out = static_cast<int64_t>(fs::file_size(weights));
+  report.files_copied = copy_model_files(files.dir, out_dir);
+
+  // The result must load as an int8 model of the same shape.
+  const auto check = model::Encoder::load(io::JsonConfig::load(out_dir / "config.json"),
+                                          io::WeightStore::from_safetensors(weights));
+  EMBER_CHECK(check->quantization() == model::kInt8Scheme, ErrorKind::kInternal,
+              "the written model did not load as int8");
+  return report;
+}
+
+}  // namespace ember::runtime

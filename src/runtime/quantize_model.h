@@ -1,0 +1,44 @@
+// `ember quantize`: writes an int8 model directory from a float one (model/int8_weights.h
+// describes the format, docs/quantization.md the scheme). Each Linear weight of the encoder
+// layers ("...layer.N....weight", 2-D) becomes I8 [out, in] + F32 scale [out], symmetric per
+// output channel; embeddings, LayerNorm, biases and heads stay F32. The tokenizer, config and
+// pooling files are copied. The result is loaded once to validate it.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace ember::runtime {
+
+struct QuantizeOptions {
+  bool reduce_range = false;  // 7-bit weights ([-64, 64]) and u8 activations
+};
+
+struct QuantizeReport {
+  std::filesystem::path out_dir;
+  int64_t tensors_quantized = 0;
+  int64_t tensors_kept = 0;
+  int64_t bytes_in = 0;      // the source weights file
+  int64_t bytes_out = 0;     // the written model.safetensors
+  double max_abs_error = 0;  // largest |w - scale * q| over the quantized weights
+  std::vector<std::string> files_copied;
+};
+
+// (tensors done, tensors total, current tensor name).
+using QuantizeProgress = std::function<void(size_t, size_t, const std::string&)>;
+
+// kUnsupported for a model without model.safetensors (ONNX), kInvalidInput when out_dir is
+// the model's own directory, plus every error of loading the source or the result.
+QuantizeReport quantize_model(const std::string& model, const std::filesystem::path& out_dir,
+                              const QuantizeOptions& options,
+                              const QuantizeProgress& progress = {});
+
+// Symmetric per-row int8 of w[rows, cols] into q with scale[rows] (limit 127, or 64 with
+// reduce_range); a zero row gets scale 1. Returns the largest |w - scale * q|.
+double quantize_rows_symmetric(const float* w, int64_t rows, int64_t cols, int32_t limit, int8_t* q,
+                               float* scale);
+
+}  // namespace ember::runtime

@@ -1,0 +1,66 @@
+// `ember quantize` end to end through the real binary: piped output is the JSON summary with
+// no progress line; `ember info` and `ember bench` accept the int8 directory.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace {
+namespace fs = std::filesystem;
+
+struct CliResult {
+  int status = -1;
+  std::string out, err;
+};
+
+CliResult ember(const std::string& args, const fs::path& tmp) {
+  const std::string cmd = std::string(EMBER_BINARY_DIR) + "/src/cli/ember " + args + " >" +
+                          (tmp / "out").string() + " 2>" + (tmp / "err").string();
+  const int raw = std::system(cmd.c_str());
+  auto slurp = [](const fs::path& p) {
+    std::ifstream f(p);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw), slurp(tmp / "out"),
+          slurp(tmp / "err")};
+}
+
+TEST(QuantizeCli, WritesAnInt8ModelThatInfoAndBenchAccept) {
+  const fs::path tmp =
+      fs::temp_directory_path() / ("ember-quantize-cli-" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  const fs::path src = fs::path(EMBER_SOURCE_DIR) / "tests/fixtures/models/tiny-bert-seqcls";
+  const fs::path out = tmp / "int8";
+  CliResult r = ember("quantize --model '" + src.string() + "' --out '" + out.string() + "'", tmp);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");  // piped: no progress
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["scheme"], "int8-dynamic");
+  EXPECT_GT(j["tensors_quantized"].get<int>(), 0);
+
+  r = ember("info --model '" + out.string() + "'", tmp);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["quantization"], "int8-dynamic");
+  r = ember("info --model '" + src.string() + "'", tmp);
+  EXPECT_EQ(nlohmann::json::parse(r.out)["quantization"], "none");
+
+  r = ember("bench --model '" + out.string() + "' --model '" + src.string() +
+                "' --batches 1 --lengths 8 --reps 2 --warmup 1",
+            tmp);
+  EXPECT_EQ(r.status, 0) << r.err;
+
+  r = ember(
+      "quantize --model '" + (tmp / "nowhere").string() + "' --out '" + (tmp / "x").string() + "'",
+      tmp);
+  EXPECT_NE(r.status, 0);
+  fs::remove_all(tmp);
+}
+
+}  // namespace

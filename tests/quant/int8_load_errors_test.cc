@@ -1,0 +1,177 @@
+// A damaged int8 model gives a typed error naming what is wrong, never a crash: wrong dtypes,
+// missing or bad scales, out-of-range weights, missing or unknown quantization metadata.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <map>
+
+#include "io/safetensors.h"
+#include "io/safetensors_writer.h"
+#include "model/int8_weights.h"
+#include "quant_test_util.h"
+#include "runtime/engine.h"
+#include "runtime/quantize_model.h"
+
+namespace ember {
+namespace {
+namespace fs = std::filesystem;
+
+const std::string kLayer = "bert.encoder.layer.0.attention.output.dense.weight";
+
+class BrokenInt8Model : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = test::fresh_temp_dir("broken");
+    runtime::quantize_model(test::fixture_model("tiny-bert-tokcls").string(), dir_, {});
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  using Edit =
+      std::function<void(std::map<std::string, Tensor>&, std::map<std::string, std::string>&)>;
+  // Rewrites model.safetensors through `edit` (tensors by name, metadata).
+  void rewrite(const Edit& edit) {
+    const fs::path path = dir_ / "model.safetensors", tmp = dir_ / "model.tmp";
+    {
+      const auto st = io::SafetensorsFile::open(path);
+      std::map<std::string, Tensor> tensors = st.tensors();
+      std::map<std::string, std::string> meta = st.metadata();
+      edit(tensors, meta);
+      std::vector<io::TensorToWrite> out;
+      for (const auto& [name, t] : tensors) out.push_back({name, t});
+      io::write_safetensors(tmp, out, meta);
+    }
+    fs::rename(tmp, path);
+  }
+  Error load_error() {
+    try {
+      runtime::Engine::load(dir_.string());
+    } catch (const Error& e) {
+      return e;
+    }
+    ADD_FAILURE() << "loading " << dir_ << " succeeded";
+    return Error(ErrorKind::kInternal, "");
+  }
+  void expect_error(ErrorKind kind, const std::string& fragment) {
+    const Error e = load_error();
+    EXPECT_EQ(e.kind(), kind) << e.what();
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+
+  fs::path dir_;
+  std::vector<float> floats_;
+  std::vector<int8_t> bytes_;
+};
+
+TEST_F(BrokenInt8Model, IntactCopyLoadsAsInt8) {
+  EXPECT_EQ(runtime::Engine::load(dir_.string())->info().quantization, "int8-dynamic");
+}
+
+TEST_F(BrokenInt8Model, MissingScale) {
+  rewrite([](auto& t, auto&) { t.erase(kLayer + "_scale"); });
+  expect_error(ErrorKind::kInvalidInput, kLayer + "_scale");
+}
+
+TEST_F(BrokenInt8Model, NanScale) {
+  rewrite([this](auto& t, auto&) {
+    Tensor s = t.at(kLayer + "_scale");
+    floats_.assign(static_cast<const float*>(s.data),
+                   static_cast<const float*>(s.data) + s.numel());
+    floats_[3] = std::numeric_limits<float>::quiet_NaN();
+    s.data = floats_.data();
+    t[kLayer + "_scale"] = s;
+  });
+  expect_error(ErrorKind::kInvalidInput, "finite and positive");
+}
+
+TEST_F(BrokenInt8Model, ZeroScale) {
+  rewrite([this](auto& t, auto&) {
+    Tensor s = t.at(kLayer + "_scale");
+    floats_.assign(static_cast<const float*>(s.data),
+                   static_cast<const float*>(s.data) + s.numel());
+    floats_[0] = 0.0f;
+    s.data = floats_.data();
+    t[kLayer + "_scale"] = s;
+  });
+  expect_error(ErrorKind::kInvalidInput, "finite and positive");
+}
+
+TEST_F(BrokenInt8Model, ScaleCountDiffersFromChannels) {
+  rewrite([](auto& t, auto&) {
+    Tensor s = t.at(kLayer + "_scale");
+    s.shape = Shape{s.shape[0] - 1};
+    t[kLayer + "_scale"] = s;
+  });
+  expect_error(ErrorKind::kInvalidInput, "one scale per output channel");
+}
+
+TEST_F(BrokenInt8Model, ScaleOfWrongDtype) {
+  rewrite([](auto& t, auto&) {
+    Tensor s = t.at(kLayer + "_scale");
+    s.dtype = DType::kI32;  // same byte size, wrong type
+    t[kLayer + "_scale"] = s;
+  });
+  expect_error(ErrorKind::kInvalidInput, "expected F32");
+}
+
+TEST_F(BrokenInt8Model, WeightOfWrongDtype) {
+  rewrite([](auto& t, auto&) {
+    Tensor w = t.at(kLayer);
+    w.dtype = DType::kU8;
+    t[kLayer] = w;
+  });
+  const Error e = load_error();
+  EXPECT_EQ(e.kind(), ErrorKind::kUnsupported) << e.what();
+  EXPECT_NE(std::string(e.what()).find(kLayer), std::string::npos) << e.what();
+}
+
+TEST_F(BrokenInt8Model, WeightOfWrongShape) {
+  rewrite([](auto& t, auto&) {
+    Tensor w = t.at(kLayer);
+    w.shape = Shape{w.shape[1], w.shape[0] / 2, 2};
+    t[kLayer] = w;
+  });
+  expect_error(ErrorKind::kInvalidInput, kLayer);
+}
+
+TEST_F(BrokenInt8Model, WeightOutsideTheSymmetricRange) {
+  rewrite([this](auto& t, auto&) {
+    Tensor w = t.at(kLayer);
+    bytes_.assign(static_cast<const int8_t*>(w.data),
+                  static_cast<const int8_t*>(w.data) + w.numel());
+    bytes_[5] = -128;
+    w.data = bytes_.data();
+    t[kLayer] = w;
+  });
+  expect_error(ErrorKind::kInvalidInput, "outside [-127, 127]");
+}
+
+TEST_F(BrokenInt8Model, MissingMarker) {
+  rewrite([](auto&, auto& meta) { meta.erase(model::kQuantizationKey); });
+  expect_error(ErrorKind::kInvalidInput, "without 'ember_quantization' metadata");
+}
+
+TEST_F(BrokenInt8Model, UnknownSchemeVersion) {
+  rewrite([](auto&, auto& meta) {
+    meta[model::kQuantizationKey] = R"({"scheme":"int8-dynamic","version":2})";
+  });
+  expect_error(ErrorKind::kUnsupported, "version 2");
+}
+
+TEST_F(BrokenInt8Model, MalformedMarker) {
+  rewrite([](auto&, auto& meta) { meta[model::kQuantizationKey] = "int8 please"; });
+  expect_error(ErrorKind::kInvalidInput, "ember_quantization");
+}
+
+TEST_F(BrokenInt8Model, ReduceRangeMarkerOnFullRangeWeights) {
+  // 8-bit weights declared 7-bit would let u8 activations saturate vpmaddubsw.
+  rewrite([](auto&, auto& meta) {
+    meta[model::kQuantizationKey] = R"({"scheme":"int8-dynamic","version":1,"reduce_range":true})";
+  });
+  expect_error(ErrorKind::kInvalidInput, "reduce_range");
+}
+
+}  // namespace
+}  // namespace ember

@@ -1,0 +1,205 @@
+// int8 accuracy on real data (issue #5): all-MiniLM-L6-v2, fp32 vs `ember quantize` int8, over
+// the movie-review sentences of the VADER set (Hutto & Gilbert, ICWSM 2014; fetched by
+// scripts/fetch_data.sh from the vadersentiment 3.3.2 sdist).
+//  - mean cosine between fp32 and int8 sentence embeddings >= 0.99;
+//  - a logistic-regression sentiment probe (label: sign of the human rating) trained on fp32
+//    embeddings loses at most 1 accuracy point on the held-out split when fed int8 ones.
+// The numbers are written to <build>/int8_accuracy.json (docs/quantization.md quotes them).
+// EMBER_INT8_REDUCE_RANGE=1 measures the --reduce-range scheme instead.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../quant/quant_test_util.h"
+#include "runtime/engine.h"
+#include "runtime/quantize_model.h"
+
+namespace ember {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr uint32_t kSeed = 20141;
+constexpr double kTrainFraction = 0.7;
+// A seeded sample of the 10,568 signed sentences keeps the test near one minute on 2 cores
+// (two MiniLM passes); EMBER_INT8_ACCURACY_ALL=1 uses them all.
+constexpr size_t kSample = 6000;
+
+fs::path data_dir() {
+  if (const char* d = std::getenv("EMBER_DATA_DIR"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return fs::path(x) / "ember/data";
+  const char* home = std::getenv("HOME");
+  return fs::path(home ? home : "/tmp") / ".cache/ember/data";
+}
+
+struct Sentence {
+  std::string text;
+  double rating;
+};
+
+// "id<TAB>rating<TAB>text" lines, CRLF.
+std::vector<Sentence> read_ground_truth(const fs::path& path) {
+  std::ifstream in(path);
+  std::vector<Sentence> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const size_t t1 = line.find('\t'), t2 = line.find('\t', t1 + 1);
+    if (t1 == std::string::npos || t2 == std::string::npos) continue;
+    out.push_back({line.substr(t2 + 1), std::stod(line.substr(t1 + 1, t2 - t1 - 1))});
+  }
+  return out;
+}
+
+std::vector<float> embed_all(const runtime::Engine& e, const std::vector<Sentence>& s) {
+  std::vector<float> out;
+  constexpr size_t kBatch = 64;
+  for (size_t i = 0; i < s.size(); i += kBatch) {
+    std::vector<tok::Encoding> encs;
+    for (size_t j = i; j < std::min(s.size(), i + kBatch); ++j)
+      encs.push_back(e.tokenize(s[j].text));
+    const auto r = e.run(runtime::Engine::pack(encs), runtime::kPooled);
+    out.insert(out.end(), r.pooled.begin(), r.pooled.end());
+  }
+  return out;
+}
+
+// L2-regularised logistic regression by full-batch gradient descent with Nesterov momentum.
+struct Probe {
+  std::vector<double> w;
+  double b = 0;
+  double logit(const float* x) const {
+    double z = b;
+    for (size_t d = 0; d < w.size(); ++d) z += w[d] * x[d];
+    return z;
+  }
+};
+
+Probe train_probe(const std::vector<float>& x, const std::vector<int>& y,
+                  const std::vector<size_t>& idx, size_t dim) {
+  Probe p;
+  p.w.assign(dim, 0.0);
+  std::vector<double> vw(dim, 0.0), grad(dim);
+  double vb = 0;
+  const double lr = 2.0, momentum = 0.9, l2 = 1e-4;
+  for (int it = 0; it < 400; ++it) {
+    Probe look = p;  // Nesterov: gradient at the look-ahead point
+    for (size_t d = 0; d < dim; ++d) look.w[d] += momentum * vw[d];
+    look.b += momentum * vb;
+    std::fill(grad.begin(), grad.end(), 0.0);
+    double gb = 0;
+    for (size_t i : idx) {
+      const float* xi = &x[i * dim];
+      const double err = 1.0 / (1.0 + std::exp(-look.logit(xi))) - y[i];
+      for (size_t d = 0; d < dim; ++d) grad[d] += err * xi[d];
+      gb += err;
+    }
+    const double inv = 1.0 / static_cast<double>(idx.size());
+    for (size_t d = 0; d < dim; ++d) {
+      vw[d] = momentum * vw[d] - lr * (grad[d] * inv + l2 * look.w[d]);
+      p.w[d] += vw[d];
+    }
+    vb = momentum * vb - lr * gb * inv;
+    p.b += vb;
+  }
+  return p;
+}
+
+double accuracy(const Probe& p, const std::vector<float>& x, const std::vector<int>& y,
+                const std::vector<size_t>& idx, size_t dim) {
+  size_t right = 0;
+  for (size_t i : idx) right += (p.logit(&x[i * dim]) > 0) == (y[i] == 1);
+  return static_cast<double>(right) / static_cast<double>(idx.size());
+}
+
+TEST(Int8Accuracy, VaderMovieReviewsMiniLm) {
+  const fs::path file = data_dir() / "vader/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt";
+  ASSERT_TRUE(fs::exists(file)) << file << " is missing: run scripts/fetch_data.sh";
+  ASSERT_TRUE(fs::exists(test::minilm_dir() / "model.safetensors"))
+      << "all-MiniLM-L6-v2 is missing: run scripts/fetch_models.sh";
+  std::vector<Sentence> all = read_ground_truth(file);
+  ASSERT_GT(all.size(), 10000u);
+  // Rating 0 has no sign: those sentences count for the cosine but not for the probe.
+  std::vector<Sentence> sentences;
+  for (const auto& s : all)
+    if (s.rating != 0) sentences.push_back(s);
+  std::shuffle(sentences.begin(), sentences.end(), std::mt19937(kSeed));
+  const char* all_env = std::getenv("EMBER_INT8_ACCURACY_ALL");
+  if (!(all_env && std::string(all_env) == "1") && sentences.size() > kSample)
+    sentences.resize(kSample);
+
+  const char* rr_env = std::getenv("EMBER_INT8_REDUCE_RANGE");
+  const bool reduce_range = rr_env && std::string(rr_env) == "1";
+  const fs::path qdir = test::fresh_temp_dir(reduce_range ? "vader-rr" : "vader");
+  runtime::QuantizeOptions o;
+  o.reduce_range = reduce_range;
+  runtime::quantize_model(test::minilm_dir().string(), qdir, o);
+  // One thread: on a shared machine two OpenMP threads spend most of their time spinning at
+  // barriers while the other is preempted; the numbers do not depend on the thread count.
+  runtime::EngineOptions one;
+  one.threads = 1;
+  const auto fp = runtime::Engine::load(test::minilm_dir().string(), one);
+  const auto q8 = runtime::Engine::load(qdir.string(), one);
+  ASSERT_EQ(q8->info().quantization, "int8-dynamic");
+
+  const size_t dim = static_cast<size_t>(fp->config().hidden_size);
+  const std::vector<float> ef = embed_all(*fp, sentences), eq = embed_all(*q8, sentences);
+  ASSERT_EQ(ef.size(), sentences.size() * dim);
+
+  double sum = 0, lo = 1;
+  for (size_t i = 0; i < sentences.size(); ++i) {
+    const double c = test::cosine(&ef[i * dim], &eq[i * dim], dim);
+    sum += c;
+    lo = std::min(lo, c);
+  }
+  const double mean_cos = sum / static_cast<double>(sentences.size());
+
+  std::vector<int> y(sentences.size());
+  for (size_t i = 0; i < sentences.size(); ++i) y[i] = sentences[i].rating > 0 ? 1 : 0;
+  std::vector<size_t> order(sentences.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::shuffle(order.begin(), order.end(), std::mt19937(kSeed + 1));
+  const size_t n_train = static_cast<size_t>(kTrainFraction * static_cast<double>(order.size()));
+  const std::vector<size_t> train(order.begin(), order.begin() + n_train),
+      test_idx(order.begin() + n_train, order.end());
+  const Probe probe = train_probe(ef, y, train, dim);
+  const double acc_fp = accuracy(probe, ef, y, test_idx, dim);
+  const double acc_q = accuracy(probe, eq, y, test_idx, dim);
+  const double acc_train = accuracy(probe, ef, y, train, dim);
+
+  nlohmann::ordered_json j = {
+      {"model", "all-MiniLM-L6-v2"},
+      {"scheme", reduce_range ? "int8-dynamic, reduce_range (7-bit weights, u8 activations)"
+                              : "int8-dynamic (8-bit weights, u7 activations)"},
+      {"data", "VADER movieReviewSnippets_GroundTruth.txt (rating != 0), seeded sample"},
+      {"sentences", sentences.size()},
+      {"mean_cosine", mean_cos},
+      {"min_cosine", lo},
+      {"seed", kSeed},
+      {"train", train.size()},
+      {"test", test_idx.size()},
+      {"probe_train_accuracy_fp32", acc_train},
+      {"probe_test_accuracy_fp32", acc_fp},
+      {"probe_test_accuracy_int8", acc_q},
+  };
+  std::ofstream(fs::path(EMBER_BINARY_DIR) /
+                (reduce_range ? "int8_accuracy_reduce_range.json" : "int8_accuracy.json"))
+      << j.dump(2) << "\n";
+
+  EXPECT_GE(sentences.size(), 5000u);
+  EXPECT_GE(mean_cos, 0.99);
+  EXPECT_GT(acc_fp, 0.70) << "the probe learned nothing; the comparison would be empty";
+  EXPECT_LE(acc_fp - acc_q, 0.01) << "fp32 " << acc_fp << " int8 " << acc_q;
+  fs::remove_all(qdir);
+}
+
+}  // namespace
+}  // namespace ember
