@@ -6,8 +6,10 @@
 // hardware prefetcher follows). The 16 accumulators are reduced to 16 floats once per tile.
 // GCC 12 reports its own _mm512_undefined_* placeholders (inside intrinsics such as
 // _mm512_extractf64x4_pd) as uninitialized once they are inlined; they are not our variables.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include "kernels/cpu/kernels.h"
