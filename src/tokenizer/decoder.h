@@ -21,6 +21,12 @@ class Decoder {
   }
 };
 
+// A decoder defined by its decode_chain; decode() joins the pieces.
+class ChainDecoder : public Decoder {
+ public:
+  std::string decode(std::vector<std::string> tokens) const override;
+};
+
 // From their tokenizer.json objects.
 std::unique_ptr<Decoder> make_byte_level_decoder();
 std::unique_ptr<Decoder> make_sequence_decoder(const nlohmann::json& j);

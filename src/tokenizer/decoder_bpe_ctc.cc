@@ -7,7 +7,7 @@
 namespace ember::tok {
 namespace {
 
-class BpeDecoder final : public Decoder {
+class BpeDecoder final : public ChainDecoder {
  public:
   explicit BpeDecoder(std::string suffix) : suffix_(std::move(suffix)) {}
 
@@ -18,17 +18,11 @@ class BpeDecoder final : public Decoder {
     return tokens;
   }
 
-  std::string decode(std::vector<std::string> tokens) const override {
-    std::string out;
-    for (const std::string& t : decode_chain(std::move(tokens))) out += t;
-    return out;
-  }
-
  private:
   std::string suffix_;
 };
 
-class CtcDecoder final : public Decoder {
+class CtcDecoder final : public ChainDecoder {
  public:
   CtcDecoder(std::string pad, std::string delimiter, bool cleanup)
       : pad_(std::move(pad)), delimiter_(std::move(delimiter)), cleanup_(cleanup) {}
@@ -45,12 +39,6 @@ class CtcDecoder final : public Decoder {
       }
       if (!t.empty()) out.push_back(std::move(t));
     }
-    return out;
-  }
-
-  std::string decode(std::vector<std::string> tokens) const override {
-    std::string out;
-    for (const std::string& t : decode_chain(std::move(tokens))) out += t;
     return out;
   }
 

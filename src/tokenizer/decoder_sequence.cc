@@ -5,9 +5,15 @@
 #include "tokenizer/json_fields.h"
 
 namespace ember::tok {
+
+std::string ChainDecoder::decode(std::vector<std::string> tokens) const {
+  std::string out;
+  for (const std::string& t : decode_chain(std::move(tokens))) out += t;
+  return out;
+}
 namespace {
 
-class SequenceDecoder final : public Decoder {
+class SequenceDecoder final : public ChainDecoder {
  public:
   explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> items)
       : items_(std::move(items)) {}
@@ -15,12 +21,6 @@ class SequenceDecoder final : public Decoder {
   std::vector<std::string> decode_chain(std::vector<std::string> tokens) const override {
     for (const auto& d : items_) tokens = d->decode_chain(std::move(tokens));
     return tokens;
-  }
-
-  std::string decode(std::vector<std::string> tokens) const override {
-    std::string out;
-    for (const std::string& t : decode_chain(std::move(tokens))) out += t;
-    return out;
   }
 
  private:

@@ -15,16 +15,6 @@ namespace {
 using namespace json_fields;
 using Tokens = std::vector<std::string>;
 
-// A decoder defined by its decode_chain; decode() joins the pieces.
-class ChainDecoder : public Decoder {
- public:
-  std::string decode(Tokens tokens) const override {
-    std::string out;
-    for (const std::string& t : decode_chain(std::move(tokens))) out += t;
-    return out;
-  }
-};
-
 // Replacement characters become spaces; in the first token they are dropped instead unless
 // the scheme is "never" (the library drops every one there, not only a leading one).
 class MetaspaceDecoder final : public ChainDecoder {
