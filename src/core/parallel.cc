@@ -1,14 +1,12 @@
 #include "core/parallel.h"
 
-#include <omp.h>
-
 namespace ember {
 
 void set_num_threads(int n) {
-  omp_set_num_threads(n > 0 ? n : omp_get_num_procs());
+  use_compute_pool(n);
 }
 int num_threads() {
-  return omp_get_max_threads();
+  return compute_pool().size();
 }
 
 }  // namespace ember

@@ -1,30 +1,49 @@
-// Parallel loops on OpenMP: the same runtime oneDNN uses, so compute threads are one pool
-// that persists between ops (no per-op spin-up, no oversubscription).
+// Parallel loops on Ember's own persistent pool (core/thread_pool.h). oneDNN is called from
+// inside these loops on one thread per call (kernels/cpu/*_dnnl.cc), so the whole process
+// has one set of compute threads and no OpenMP team.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+
+#include "core/thread_pool.h"
 
 namespace ember {
 
 void set_num_threads(int n);  // n <= 0: all cores
 int num_threads();
 
-// Calls fn(begin, end) on chunks of [0, n) of at least `grain` items, in parallel.
+// Calls fn(begin, end) on chunks of [0, n) of `grain` items (the last may be shorter), in
+// parallel. Threads take chunks in order from a shared counter, so a thread that starts late
+// (woken from sleep, or descheduled on a busy machine) leaves its chunks to the others instead
+// of holding the loop up. Runs inline as fn(0, n) when there is one chunk or one thread, and
+// when called from inside another parallel_for.
 template <typename Fn>
 void parallel_for(int64_t n, int64_t grain, Fn&& fn) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
   const int64_t chunks = (n + grain - 1) / grain;
-  if (chunks <= 1 || num_threads() <= 1) {
+  ThreadPool& pool = compute_pool();
+  if (chunks <= 1 || pool.size() <= 1 || ThreadPool::inside_job()) {
     fn(int64_t{0}, n);
     return;
   }
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t b = c * grain;
-    const int64_t e = b + grain < n ? b + grain : n;
-    fn(b, e);
-  }
+  struct Loop {
+    Fn* fn;
+    int64_t n, grain, chunks;
+    std::atomic<int64_t> next{0};
+  } loop{&fn, n, grain, chunks};
+  pool.run(
+      [](void* ctx, int /*thread*/) {
+        Loop& l = *static_cast<Loop*>(ctx);
+        for (;;) {
+          const int64_t c = l.next.fetch_add(1, std::memory_order_relaxed);
+          if (c >= l.chunks) return;
+          const int64_t b = c * l.grain;
+          (*l.fn)(b, b + l.grain < l.n ? b + l.grain : l.n);
+        }
+      },
+      &loop);
 }
 
 }  // namespace ember

@@ -26,16 +26,16 @@ void sgemm_nt_dnnl_rows8(int64_t m, int64_t n, int64_t k, const float* x, int64_
   }
 }
 
-// The GEMM behind linear where neither path below applies (AVX2/scalar at small M, one
-// thread): oneDNN won the encoder shapes against OpenBLAS (docs/gemm.md).
+// oneDNN's call for one block of the product: oneDNN won the encoder shapes against OpenBLAS
+// (docs/gemm.md).
 GemmNt select_gemm(int64_t m, int64_t /*n*/, int64_t /*k*/) {
   if (m >= 16 && m < 32) return sgemm_nt_dnnl_rows8;
   return kernels::sgemm_nt_f32_dnnl;
 }
 
-// EMBER_LINEAR=dnnl: the previous behaviour (oneDNN's own threading, separate epilogue pass),
-// kept so that old and new paths can be timed against each other in one binary.
-bool force_dnnl_split() {
+// EMBER_LINEAR=dnnl: oneDNN for every shape (no own kernel), so that the two can be timed
+// against each other in one binary.
+bool force_dnnl() {
   static const bool on = [] {
     const char* v = std::getenv("EMBER_LINEAR");
     return v && std::string(v) == "dnnl";
@@ -51,7 +51,7 @@ constexpr int64_t kOwnBlockCols = 64;
 constexpr int64_t kOwnMinParallelMacs = int64_t{1} << 18;
 
 bool use_own_kernel(int64_t m) {
-  return m <= kOwnKernelMaxM && active_isa() == Isa::kAvx512 && !force_dnnl_split();
+  return m <= kOwnKernelMaxM && active_isa() == Isa::kAvx512 && !force_dnnl();
 }
 
 // One parallel region for the whole op: threads take contiguous ranges of column blocks (each
@@ -71,9 +71,8 @@ void linear_own(const float* x, int64_t m, int64_t k, int64_t ldx, const float* 
   });
 }
 
-// Larger M: one parallel region in which every thread multiplies its own contiguous block of
-// rows with oneDNN (sequential inside a parallel region) and then runs the epilogue on those
-// rows while they are still in its cache, instead of oneDNN's region plus an epilogue region.
+// Larger M: every thread multiplies its own contiguous block of rows with oneDNN (one
+// single-threaded call) and then runs the epilogue on those rows while they are in its cache.
 constexpr int64_t kRowBlockMinRowsPerThread = 32;
 
 void linear_row_blocks(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w,
@@ -88,6 +87,23 @@ void linear_row_blocks(const float* x, int64_t m, int64_t k, int64_t ldx, const 
       if (!epilogue) continue;
       for (int64_t i = r0; i < r1; ++i) epilogue(y + i * ldy, bias, n);
     }
+  });
+}
+
+// Fewer rows: every thread multiplies all rows by its own block of columns (it streams only
+// its part of w), then runs the epilogue on that block.
+void linear_col_blocks(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w,
+                       const float* bias, int64_t n, float* y, int64_t ldy,
+                       detail::RowEpilogue epilogue) {
+  const int64_t threads = num_threads();
+  // Multiples of 16 columns keep oneDNN's vector tiles full.
+  int64_t cols = (n + threads - 1) / threads;
+  cols = (cols + 15) / 16 * 16;
+  const GemmNt gemm = select_gemm(m, cols, k);
+  parallel_for(n, cols, [&](int64_t c0, int64_t c1) {
+    gemm(m, c1 - c0, k, x, ldx, w + c0 * k, k, y + c0, ldy);
+    if (!epilogue) return;
+    for (int64_t i = 0; i < m; ++i) epilogue(y + i * ldy + c0, bias ? bias + c0 : nullptr, c1 - c0);
   });
 }
 
@@ -115,15 +131,10 @@ void linear(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w, c
     linear_own(x, m, k, ldx, w, bias, n, y, ldy, epilogue);
     return;
   }
-  if (num_threads() > 1 && m >= kRowBlockMinRowsPerThread * num_threads() && !force_dnnl_split()) {
+  if (m >= kRowBlockMinRowsPerThread * num_threads())
     linear_row_blocks(x, m, k, ldx, w, bias, n, y, ldy, epilogue);
-    return;
-  }
-  select_gemm(m, n, k)(m, n, k, x, ldx, w, k, y, ldy);
-  if (!epilogue) return;
-  parallel_for(m, detail::row_grain(n), [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) epilogue(y + i * ldy, bias, n);
-  });
+  else
+    linear_col_blocks(x, m, k, ldx, w, bias, n, y, ldy, epilogue);
 }
 
 }  // namespace ember::ops

@@ -44,8 +44,8 @@ Scratch& scratch() {
 using GemmU8S8 = void (*)(int64_t, int64_t, int64_t, const uint8_t*, int64_t, const int8_t*,
                           int64_t, int32_t*, int64_t);
 
-// Our single-threaded kernels split N over the threads (each thread reads all of x and its
-// own slice of w); oneDNN threads itself.
+// Every kernel runs single-threaded; the product is split over the pool's threads by columns
+// (each thread reads all of x and its own slice of w)...
 void gemm_split_n(GemmU8S8 kernel, int64_t m, int64_t n, int64_t k, const uint8_t* a,
                   const int8_t* w, int32_t* c) {
   const int64_t threads = num_threads();
@@ -53,6 +53,21 @@ void gemm_split_n(GemmU8S8 kernel, int64_t m, int64_t n, int64_t k, const uint8_
   grain = (grain + 7) & ~int64_t{7};
   parallel_for(n, grain, [&](int64_t j0, int64_t j1) {
     kernel(m, j1 - j0, k, a, k, w + j0 * k, k, c + j0, n);
+  });
+}
+
+// ...or, with enough rows, by rows (each thread reads all of w once, which at large M costs
+// less than every thread re-reading and re-packing all of x).
+constexpr int64_t kSplitRowsMinRowsPerThread = 32;
+
+void gemm_split_rows(GemmU8S8 kernel, int64_t m, int64_t n, int64_t k, const uint8_t* a,
+                     const int8_t* w, int32_t* c) {
+  const int64_t threads = num_threads();
+  parallel_for(threads, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t r0 = m * t / threads, r1 = m * (t + 1) / threads;
+      if (r1 > r0) kernel(r1 - r0, n, k, a + r0 * k, k, w, k, c + r0 * n, n);
+    }
   });
 }
 
@@ -124,7 +139,10 @@ void linear_int8(const float* x, int64_t m, int64_t k, int64_t ldx, const Int8We
   if (g == Int8Gemm::kAvx2 && !avx2) g = Int8Gemm::kScalar;
   switch (g) {
     case Int8Gemm::kDnnl:
-      kernels::gemm_u8s8s32_dnnl(m, n, k, xq, k, w.w, k, acc, n);
+      if (m >= kSplitRowsMinRowsPerThread * num_threads())
+        gemm_split_rows(kernels::gemm_u8s8s32_dnnl, m, n, k, xq, w.w, acc);
+      else
+        gemm_split_n(kernels::gemm_u8s8s32_dnnl, m, n, k, xq, w.w, acc);
       break;
     case Int8Gemm::kAvx2:
       gemm_split_n(kernels::gemm_u8s8s32_avx2_4x2, m, n, k, xq, w.w, acc);

@@ -20,7 +20,7 @@ void gemm_u8s8s32_scalar(int64_t m, int64_t n, int64_t k, const uint8_t* a, int6
 // saturates to [-32768, 32767] (the K tail, K % 32, follows the same pairing rule).
 void gemm_u8s8s32_avx2_4x2(int64_t m, int64_t n, int64_t k, const uint8_t* a, int64_t lda,
                            const int8_t* w, int64_t ldw, int32_t* c, int64_t ldc);
-// oneDNN's dnnl_gemm_u8s8s32 on the calling thread's OpenMP pool (multi-threaded).
+// oneDNN's dnnl_gemm_u8s8s32, single-threaded on the calling thread (ops/ threads the calls).
 // On CPUs without VNNI oneDNN also multiplies with vpmaddubsw and may saturate like the AVX2
 // kernel; with VNNI (vpdpbusd) it is exact. Throws Error(kInternal) if oneDNN fails.
 void gemm_u8s8s32_dnnl(int64_t m, int64_t n, int64_t k, const uint8_t* a, int64_t lda,

@@ -1,0 +1,294 @@
+#include "core/thread_pool.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <omp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "core/error.h"
+
+namespace ember {
+namespace {
+
+thread_local bool t_inside_job = false;
+
+// std::atomic<uint32_t> is a plain 32-bit word on Linux/x86-64, which is what futex wants.
+uint32_t* futex_word(std::atomic<uint32_t>& a) {
+  return reinterpret_cast<uint32_t*>(&a);
+}
+void futex_wait(std::atomic<uint32_t>& a, uint32_t expected) {
+  // Returns at once if the word no longer holds `expected`; callers re-check in a loop
+  // (EINTR and spurious wake-ups included).
+  syscall(SYS_futex, futex_word(a), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+}
+void futex_wake(std::atomic<uint32_t>& a, int count) {
+  syscall(SYS_futex, futex_word(a), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+constexpr int64_t kDefaultSpinNs = 200'000;
+
+// EMBER_SPIN_US: unset = spin up to 200 us while the machine has a core to spare (below);
+// 0 = never spin; N = always spin N us (a dedicated machine).
+struct SpinSetting {
+  int64_t ns = kDefaultSpinNs;
+  bool adaptive = true;
+};
+SpinSetting read_spin_setting() {
+  SpinSetting s;
+  const char* v = std::getenv("EMBER_SPIN_US");
+  if (v == nullptr || *v == '\0') return s;
+  char* end = nullptr;
+  const long long us = std::strtoll(v, &end, 10);
+  // A typo in an environment variable must not stop the server: keep the default.
+  if (end == v || *end != '\0' || us < 0 || us > 1'000'000) return s;
+  s.ns = static_cast<int64_t>(us) * 1000;
+  s.adaptive = false;
+  return s;
+}
+const SpinSetting& spin_setting() {
+  static const SpinSetting s = read_spin_setting();
+  return s;
+}
+
+// Runnable threads on the whole machine, from /proc/loadavg's fourth field ("running/total");
+// -1 if it cannot be read.
+int runnable_threads() {
+  const int fd = ::open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[128];
+  const ssize_t got = ::read(fd, buf, sizeof(buf) - 1);
+  ::close(fd);
+  if (got <= 0) return -1;
+  buf[got] = '\0';
+  const char* p = buf;
+  for (int field = 0; field < 3; ++field) {
+    p = std::strchr(p, ' ');
+    if (p == nullptr) return -1;
+    ++p;
+  }
+  return std::atoi(p);
+}
+
+// A spinning thread only pays when it has a core to itself. When more threads are runnable
+// than there are CPUs (builds, other services), spinning burns the time slice that the thread
+// it waits for needs: MiniLM 1x16 went from 11 ms to 25-33 ms at load 8 on 2 cores. So the
+// run queue is sampled every few milliseconds, and threads sleep at once while it is longer
+// than the CPU count.
+class SpinGovernor {
+ public:
+  int64_t budget_ns() {
+    const SpinSetting& s = spin_setting();
+    if (!s.adaptive) return s.ns;
+    const int64_t now = now_ns();
+    int64_t next = next_sample_ns_.load(std::memory_order_relaxed);
+    if (now >= next &&
+        next_sample_ns_.compare_exchange_strong(next, now + kSampleNs, std::memory_order_relaxed)) {
+      const int running = runnable_threads();
+      allowed_.store(running >= 0 && running <= cpus_, std::memory_order_relaxed);
+    }
+    return allowed_.load(std::memory_order_relaxed) ? s.ns : 0;
+  }
+
+ private:
+  static constexpr int64_t kSampleNs = 5'000'000;
+  static int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  const int cpus_ = hardware_threads();
+  std::atomic<int64_t> next_sample_ns_{0};
+  std::atomic<bool> allowed_{false};
+};
+SpinGovernor& governor() {
+  static SpinGovernor g;
+  return g;
+}
+
+// Spins until `word` differs from `old` or the spin budget is spent. Returns the new value,
+// or `old` when the budget ran out.
+uint32_t spin_while_equal(const std::atomic<uint32_t>& word, uint32_t old, int64_t budget_ns) {
+  uint32_t v = word.load(std::memory_order_acquire);
+  if (v != old || budget_ns <= 0) return v;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(budget_ns);
+  for (;;) {
+    for (int i = 0; i < 32; ++i) {
+      cpu_relax();
+      v = word.load(std::memory_order_acquire);
+      if (v != old) return v;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return old;
+  }
+}
+
+// Spins, then sleeps until `word` differs from `old`. `sleepers` counts the threads that may be
+// in a futex wait on `word`, so that the waker makes the system call only when needed. The
+// sequentially consistent increment-then-recheck pairs with the waker's store-then-load of
+// `sleepers`: either the waker sees the sleeper, or the sleeper sees the new value.
+uint32_t wait_while_equal(std::atomic<uint32_t>& word, uint32_t old,
+                          std::atomic<uint32_t>& sleepers) {
+  uint32_t v = spin_while_equal(word, old, ThreadPool::spin_ns());
+  while (v == old) {
+    sleepers.fetch_add(1, std::memory_order_seq_cst);
+    if (word.load(std::memory_order_seq_cst) == old) futex_wait(word, old);
+    sleepers.fetch_sub(1, std::memory_order_seq_cst);
+    v = word.load(std::memory_order_acquire);
+  }
+  return v;
+}
+
+}  // namespace
+
+int64_t ThreadPool::spin_ns() {
+  return governor().budget_ns();
+}
+
+bool ThreadPool::inside_job() {
+  return t_inside_job;
+}
+
+ThreadPool::ThreadPool(int threads) {
+  EMBER_CHECK(threads >= 1, ErrorKind::kInvalidInput, "thread count ", threads, " is below 1");
+  workers_.reserve(static_cast<size_t>(threads - 1));
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_main(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(dispatch_);
+    stop_ = true;
+    generation_.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(generation_, INT_MAX);
+  }
+  for (auto& w : workers_) w.join();
+}
+
+void ThreadPool::worker_main(int index) {
+  t_inside_job = true;  // a worker's nested parallel_for runs inline
+  // An OpenMP library (oneDNN) called from a job must not start a team of its own.
+  omp_set_num_threads(1);
+  uint32_t seen = 0;
+  for (;;) {
+    seen = wait_while_equal(generation_, seen, sleepers_);
+    if (stop_) return;
+    try {
+      job_(ctx_, index);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+    if (remaining_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+        caller_sleeping_.load(std::memory_order_seq_cst) != 0)
+      futex_wake(remaining_, 1);
+  }
+}
+
+void ThreadPool::run_inline(Job job, void* ctx) {
+  for (int i = 0; i < size(); ++i) job(ctx, i);
+}
+
+void ThreadPool::run(Job job, void* ctx) {
+  if (workers_.empty() || t_inside_job) return run_inline(job, ctx);
+  std::unique_lock<std::mutex> lock(dispatch_, std::try_to_lock);
+  // Another thread's job holds the workers: run this one on the caller alone.
+  if (!lock.owns_lock()) return run_inline(job, ctx);
+
+  job_ = job;
+  ctx_ = ctx;
+  error_ = nullptr;
+  remaining_.store(static_cast<uint32_t>(workers_.size()), std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_seq_cst) != 0) futex_wake(generation_, INT_MAX);
+
+  std::exception_ptr caller_error;
+  t_inside_job = true;
+  const int omp_threads = omp_get_max_threads();  // as on the workers, for this job only
+  if (omp_threads != 1) omp_set_num_threads(1);
+  try {
+    job(ctx, 0);
+  } catch (...) {
+    caller_error = std::current_exception();
+  }
+  if (omp_threads != 1) omp_set_num_threads(omp_threads);
+  t_inside_job = false;
+
+  // The workers read ctx (the caller's stack): wait for every one of them.
+  uint32_t left = remaining_.load(std::memory_order_acquire);
+  if (left != 0) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(spin_ns());
+    while (left != 0 && std::chrono::steady_clock::now() < deadline) {
+      for (int i = 0; i < 32 && left != 0; ++i) {
+        cpu_relax();
+        left = remaining_.load(std::memory_order_acquire);
+      }
+    }
+    if (left != 0) {
+      caller_sleeping_.store(1, std::memory_order_seq_cst);
+      while ((left = remaining_.load(std::memory_order_seq_cst)) != 0) futex_wait(remaining_, left);
+      caller_sleeping_.store(0, std::memory_order_relaxed);
+    }
+  }
+  if (caller_error) std::rethrow_exception(caller_error);
+  if (error_) std::rethrow_exception(error_);
+}
+
+namespace {
+
+// Pools are kept for the life of the process, one per size asked for: set_num_threads
+// switches to another without stopping a pool that a concurrent job may still be using.
+struct PoolSet {
+  std::mutex mutex;
+  std::vector<std::unique_ptr<ThreadPool>> pools;
+  std::atomic<ThreadPool*> current{nullptr};
+
+  ThreadPool& get(int threads) {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (auto& p : pools)
+      if (p->size() == threads) return *p;
+    pools.push_back(std::make_unique<ThreadPool>(threads));
+    return *pools.back();
+  }
+};
+PoolSet& pool_set() {
+  static PoolSet set;
+  return set;
+}
+
+}  // namespace
+
+int hardware_threads() {
+  const long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+ThreadPool& compute_pool() {
+  PoolSet& set = pool_set();
+  ThreadPool* p = set.current.load(std::memory_order_acquire);
+  if (p != nullptr) return *p;
+  ThreadPool& fresh = set.get(hardware_threads());
+  ThreadPool* expected = nullptr;
+  set.current.compare_exchange_strong(expected, &fresh, std::memory_order_acq_rel);
+  return *set.current.load(std::memory_order_acquire);
+}
+
+void use_compute_pool(int threads) {
+  PoolSet& set = pool_set();
+  set.current.store(&set.get(threads > 0 ? threads : hardware_threads()),
+                    std::memory_order_release);
+}
+
+}  // namespace ember

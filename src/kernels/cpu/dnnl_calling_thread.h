@@ -1,0 +1,19 @@
+// oneDNN (the OpenMP build Debian ships) runs on the thread that calls it: Ember threads the
+// work itself (ops/*), splitting it into one oneDNN call per pool thread, so a oneDNN call
+// must never start an OpenMP team of its own. Sets this thread's OpenMP thread count to 1,
+// once.
+#pragma once
+
+#include <omp.h>
+
+namespace ember::kernels {
+
+inline void dnnl_on_calling_thread() {
+  thread_local const bool done = [] {
+    omp_set_num_threads(1);
+    return true;
+  }();
+  (void)done;
+}
+
+}  // namespace ember::kernels
