@@ -185,7 +185,9 @@ int run_loadtest(const LoadtestFlags& f) {
                              {"server_total_p50_ms", s.server_total_p50},
                              {"inference_p50_ms", s.inference_p50},
                              {"inference_p95_ms", s.inference_p95},
-                             {"overhead_p50_ms", s.overhead_p50}});
+                             {"overhead_p50_ms", s.overhead_p50},
+                             {"server_other_p50_ms", s.server_other_p50},
+                             {"outside_server_p50_ms", s.outside_server_p50}});
     runtime::write_text_file(f.json, j.dump(2) + "\n");
   }
   return 0;

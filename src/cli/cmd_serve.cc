@@ -48,6 +48,10 @@ Runner add_serve(CLI::App& app) {
   app.add_option("--cache-bytes", o->cache_bytes, "Result cache size in bytes (0: no cache)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_flag("--inline-idle-batch,!--no-inline-idle-batch", o->inline_idle_batch,
+               "Run a request that finds the batcher idle on its I/O thread, without the "
+               "hand-off to the scheduler thread and back")
+      ->capture_default_str();
   return [o] { return serve::run_server(*o); };
 }
 

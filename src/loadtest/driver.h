@@ -49,6 +49,10 @@ struct SingleStats {
   double server_total_p50 = 0, inference_p50 = 0;  // Server-Timing, ms
   double inference_p95 = 0;
   double overhead_p50 = 0;  // median of (end-to-end - inference) per request
+  // The overhead's two parts, medians per request: the server's own work outside inference
+  // (Server-Timing total - inference) and what the server's clock does not see (end-to-end -
+  // total: the client, loopback, the server's read before and write after its timing).
+  double server_other_p50 = 0, outside_server_p50 = 0;
 };
 
 // Sequential POST /embed with token-id inputs of exactly `tokens` ids (special tokens

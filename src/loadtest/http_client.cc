@@ -73,7 +73,11 @@ struct Connection::Impl : std::enable_shared_from_this<Connection::Impl> {
 
   Impl(net::io_context& ioc, tcp::resolver::results_type e, std::string h,
        std::chrono::milliseconds t)
-      : stream(ioc), endpoints(std::move(e)), host(std::move(h)), timeout(t) {}
+      : stream(ioc), endpoints(std::move(e)), host(std::move(h)), timeout(t) {
+    // Beast reads at most the buffer's free capacity (512 bytes at first): without room, a
+    // 5 KB answer takes ten reads, each a recvmsg, an epoll_wait and a timer re-arm.
+    buffer.reserve(64 << 10);
+  }
 
   void finish(HttpResult r) {
     r.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();

@@ -40,15 +40,37 @@ void TokenBudgetBatcher::submit(Job job) {
   auto state = std::make_shared<JobState>();
   state->job = std::move(job);
   state->enqueued = Clock::now();
+  std::vector<Slice> slices;
+  std::vector<std::shared_ptr<JobState>> expired;
   {
     std::lock_guard lock(mutex_);
     EMBER_CHECK(!stopping_, ErrorKind::kUnavailable, "the server is shutting down");
     EMBER_CHECK(queue_.size() < options_.max_queue, ErrorKind::kOverloaded, "the queue is full (",
                 options_.max_queue, " requests waiting); retry later");
+    const bool run_here = options_.run_inline_when_idle && !computing_ && queue_.empty() &&
+                          fits_one_batch(state->job);
     queue_.push_back(std::move(state));
     ++pending_;
+    if (run_here) {
+      // The queue holds only this job and it fits: take_batch takes all of it (or drops it,
+      // past its deadline or disconnected) exactly as the scheduler would.
+      computing_ = true;
+      slices = take_batch(expired);
+    }
   }
-  wake_.notify_one();
+  if (slices.empty() && expired.empty()) {
+    wake_.notify_one();  // queued for the scheduler
+    return;
+  }
+  execute(slices, expired);
+}
+
+bool TokenBudgetBatcher::fits_one_batch(const Job& job) const {
+  if (job.sequences.size() == 1) return true;  // an over-budget sequence runs alone anyway
+  if (static_cast<int64_t>(job.sequences.size()) > options_.max_batch_sequences) return false;
+  int64_t tokens = 0;
+  for (const auto& s : job.sequences) tokens += static_cast<int64_t>(s.ids.size());
+  return tokens <= options_.max_batch_tokens;
 }
 
 void TokenBudgetBatcher::stop() {
@@ -115,20 +137,33 @@ void TokenBudgetBatcher::schedule_loop() {
     std::vector<std::shared_ptr<JobState>> expired;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      wake_.wait(lock, [this] { return !computing_ && (stopping_ || !queue_.empty()); });
       if (queue_.empty()) return;  // stopping, and everything queued has run
+      computing_ = true;
       slices = take_batch(expired);
     }
-    for (auto& job : expired) {
-      if (!job->result.error)
-        job->result.error =
-            Error(ErrorKind::kOverloaded, "the request waited past its deadline before compute");
-      complete(*job);
-    }
-    if (!slices.empty()) run_batch(slices);
+    execute(slices, expired);
+  }
+}
+
+void TokenBudgetBatcher::execute(const std::vector<Slice>& slices,
+                                 std::vector<std::shared_ptr<JobState>>& expired) {
+  for (auto& job : expired) {
+    if (!job->result.error)
+      job->result.error =
+          Error(ErrorKind::kOverloaded, "the request waited past its deadline before compute");
+    complete(*job);
+  }
+  if (!slices.empty()) run_batch(slices);
+  bool more;
+  {
     std::lock_guard lock(mutex_);
     pending_ -= expired.size();
+    computing_ = false;
+    more = !queue_.empty() || stopping_;
   }
+  // Only when there is something to do: an idle scheduler is not woken after an inline batch.
+  if (more) wake_.notify_one();
 }
 
 namespace {

@@ -5,6 +5,11 @@
 // A job larger than one batch is split across consecutive batches; a sequence longer than
 // the token budget runs alone. A job whose deadline passed, or whose client disconnected,
 // before any of it ran is dropped.
+//
+// With run_inline_when_idle, a job submitted while the queue is empty and no batch is
+// computing runs at once on the submitting thread (a batch of one job), so a lone request
+// pays no hand-off to the scheduler thread and back; jobs that arrive meanwhile queue, and
+// the scheduler packs them together once that batch is done, as before.
 #pragma once
 
 #include <atomic>
@@ -31,6 +36,9 @@ struct BatcherOptions {
   int64_t max_batch_tokens = 16384;
   int64_t max_batch_sequences = 64;  // --max-batch-requests: inputs per batch, as TEI counts
   size_t max_queue = 256;            // jobs waiting, not yet started
+  // A job that finds the batcher idle (empty queue, nothing computing) and fits one batch
+  // runs on the submitting thread inside submit(); its done is then called there too.
+  bool run_inline_when_idle = false;
 };
 
 struct Sequence {
@@ -55,7 +63,8 @@ struct Job {
   Clock::time_point deadline = Clock::time_point::max();
   // Set once the client has disconnected: a job not yet started is dropped, not run.
   std::shared_ptr<const std::atomic<bool>> client_gone;
-  // Called once, on the scheduler thread: it must only hand the result off (post).
+  // Called once, on the scheduler thread (or, with run_inline_when_idle, on the thread that
+  // submitted it, before submit returns): it must only hand the result off (post/dispatch).
   std::function<void(JobResult)> done;
 };
 
@@ -71,7 +80,8 @@ class TokenBudgetBatcher {
   TokenBudgetBatcher& operator=(const TokenBudgetBatcher&) = delete;
 
   // Throws kOverloaded when the queue is full, kUnavailable after stop(), kInvalidInput for
-  // a job without sequences. On success, job.done will be called exactly once.
+  // a job without sequences. On success, job.done will be called exactly once (possibly
+  // before submit returns, see run_inline_when_idle).
   void submit(Job job);
   // Stops taking jobs, finishes every queued one, joins the scheduler. Idempotent.
   void stop();
@@ -89,6 +99,9 @@ class TokenBudgetBatcher {
   void schedule_loop();
   std::vector<Slice> take_batch(std::vector<std::shared_ptr<JobState>>& expired);
   void run_batch(const std::vector<Slice>& slices);
+  // Completes the expired jobs, runs the batch, then clears computing_ (mutex_ not held).
+  void execute(const std::vector<Slice>& slices, std::vector<std::shared_ptr<JobState>>& expired);
+  bool fits_one_batch(const Job& job) const;
   static void copy_rows(const Slice& s, const runtime::RunResult& out, const model::Batch& batch,
                         size_t row);
   static void complete(JobState& job) noexcept;
@@ -101,6 +114,7 @@ class TokenBudgetBatcher {
   std::deque<std::shared_ptr<JobState>> queue_;
   size_t pending_ = 0;
   bool stopping_ = false;
+  bool computing_ = false;  // a batch is running (scheduler or inline); one at a time
   std::atomic<uint64_t> dropped_disconnected_{0};
   std::thread scheduler_;
 };

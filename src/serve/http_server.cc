@@ -45,7 +45,9 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, HttpServer::State& state)
-      : stream_(std::move(socket)), state_(state) {}
+      : stream_(std::move(socket)), state_(state) {
+    buffer_.reserve(8192);  // a typical request in one read (Beast reads into free capacity)
+  }
 
   void start() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
@@ -115,18 +117,22 @@ class Session : public std::enable_shared_from_this<Session> {
     req.inference_header_content_length = std::string(msg["Inference-Header-Content-Length"]);
     req.received = received_;
     auto self = shared_from_this();
+    // dispatch: a completion that arrives on this connection's strand (the batcher ran the
+    // request inline, a cache hit, an error) runs at once; one from the scheduler is posted.
     req.post = [self](std::function<void()> fn) {
-      net::post(self->stream_.get_executor(), std::move(fn));
+      net::dispatch(self->stream_.get_executor(), std::move(fn));
     };
     gone_ = std::make_shared<std::atomic<bool>>(false);
     req.client_gone = gone_;
     ++state_.in_flight;
     stream_.expires_never();  // waiting for compute is not an idle connection
+    replied_ = false;
     state_.router.dispatch(req, [self](Response r) {
-      net::post(self->stream_.get_executor(),
-                [self, r = std::move(r)]() mutable { self->write(std::move(r), false); });
+      net::dispatch(self->stream_.get_executor(),
+                    [self, r = std::move(r)]() mutable { self->write(std::move(r), false); });
     });
-    watch();
+    // Answered already (inline compute, cache hit, error): no client to watch for.
+    if (!replied_) watch();
   }
 
   // While the request waits for compute, a read on the socket notices a client that closed
@@ -168,6 +174,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void write(Response r, bool close_after) {
+    replied_ = true;
     res_ = {};
     res_.version(version_);
     res_.result(static_cast<unsigned>(r.status));
@@ -235,13 +242,19 @@ class Session : public std::enable_shared_from_this<Session> {
   bool close_ = false;
   std::shared_ptr<std::atomic<bool>> gone_;
   bool watching_ = false;
+  bool replied_ = false;  // write() began for the request being handled
   After after_ = After::kNone;
 };
 
 void accept_next(HttpServer::State& s) {
   s.acceptor.async_accept(net::make_strand(s.ioc), [&s](beast::error_code ec, tcp::socket sock) {
     if (!s.acceptor.is_open()) return;  // draining
-    if (!ec) std::make_shared<Session>(std::move(sock), s)->start();
+    if (!ec) {
+      // Answers go out in one write; no reason to let Nagle hold back a partial one.
+      beast::error_code ignored;
+      sock.set_option(tcp::no_delay(true), ignored);
+      std::make_shared<Session>(std::move(sock), s)->start();
+    }
     accept_next(s);
   });
 }

@@ -23,6 +23,8 @@ struct ServeOptions {
   int64_t request_timeout_ms = 0;
   int64_t cache_entries = 10000;    // result cache bound in entries; 0 disables it
   int64_t cache_bytes = 256 << 20;  // and in bytes
+  // A request that finds the batcher idle runs on its I/O thread (no scheduler hand-off).
+  bool inline_idle_batch = true;
 };
 
 int run_server(const ServeOptions& options);

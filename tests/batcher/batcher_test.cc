@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "serve/batcher.h"
@@ -19,12 +20,14 @@ struct FakeEngine {
   std::condition_variable cv;
   bool hold = false, holding = false;
   std::vector<std::vector<int64_t>> batches;  // sequence lengths per batch
+  std::vector<std::thread::id> threads;       // the thread that ran each batch
 
   runtime::RunResult run(const model::Batch& b) {
     std::unique_lock lock(mutex);
     std::vector<int64_t> lens;
     for (int64_t s = 0; s < b.size(); ++s) lens.push_back(b.seq_len(s));
     batches.push_back(lens);
+    threads.push_back(std::this_thread::get_id());
     holding = true;
     cv.notify_all();
     cv.wait(lock, [&] { return !hold; });
@@ -268,6 +271,79 @@ TEST(BatcherOutputs, TheBatchAsksForTheUnionAndEachJobGetsItsRows) {
   ASSERT_EQ(asked.size(), 2u);
   EXPECT_EQ(asked[0], unsigned(runtime::kPooled));
   EXPECT_EQ(asked.back(), unsigned(runtime::kHidden | runtime::kSeqLogits));
+}
+
+}  // namespace
+}  // namespace ember::serve
+
+namespace ember::serve {
+namespace {
+
+// run_inline_when_idle: a job that finds the batcher idle runs on the submitting thread and
+// is done before submit returns; jobs that arrive while it computes are queued and packed
+// together by the scheduler afterwards, as without the option.
+class InlineBatcherTest : public ::testing::Test {
+ protected:
+  FakeEngine fake;
+  std::unique_ptr<TokenBudgetBatcher> make(int64_t tokens, int64_t sequences, size_t queue) {
+    BatcherOptions o{tokens, sequences, queue};
+    o.run_inline_when_idle = true;
+    return std::make_unique<TokenBudgetBatcher>(
+        o, [this](const model::Batch& b, unsigned) { return fake.run(b); });
+  }
+};
+
+TEST_F(InlineBatcherTest, ALoneJobRunsOnTheSubmittingThreadBeforeSubmitReturns) {
+  auto b = make(100, 8, 4);
+  auto f = submit(*b, {seq(5, 3), seq(6, 2)});
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  EXPECT_EQ(f.get().pooled, (std::vector<float>{5, 3, 6, 2}));
+  ASSERT_EQ(fake.threads.size(), 1u);
+  EXPECT_EQ(fake.threads[0], std::this_thread::get_id());
+  EXPECT_EQ(b->pending_jobs(), 0u);
+}
+
+TEST_F(InlineBatcherTest, JobsArrivingMeanwhileAreQueuedAndPackedByTheScheduler) {
+  auto b = make(/*tokens=*/100, /*sequences=*/8, /*queue=*/3);
+  fake.hold = true;
+  std::future<JobResult> first;
+  std::thread submitter([&] { first = submit(*b, {seq(1, 1)}); });  // computes inline, held
+  fake.wait_until_holding();
+  std::vector<std::future<JobResult>> fs;
+  for (int i = 0; i < 3; ++i) fs.push_back(submit(*b, {seq(10 + i, 4)}));  // not inline: busy
+  EXPECT_EQ(b->queue_depth(), 3u);
+  try {
+    submit(*b, {seq(20, 1)});
+    FAIL() << "the queue is full";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kOverloaded);
+  }
+  const auto submitter_id = submitter.get_id();
+  fake.release();
+  submitter.join();
+  EXPECT_EQ(first.get().pooled, (std::vector<float>{1, 1}));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(fs[i].get().pooled, (std::vector<float>{10.f + i, 4}));
+  const std::vector<std::vector<int64_t>> want = {{1}, {4, 4, 4}};  // one batch of the three
+  EXPECT_EQ(fake.batches, want);
+  ASSERT_EQ(fake.threads.size(), 2u);
+  EXPECT_EQ(fake.threads[0], submitter_id);
+  EXPECT_NE(fake.threads[1], submitter_id);  // the scheduler
+  EXPECT_NE(fake.threads[1], std::this_thread::get_id());
+}
+
+TEST_F(InlineBatcherTest, AJobLargerThanOneBatchGoesToTheSchedulerAndALateOneIsDropped) {
+  auto b = make(/*tokens=*/4, /*sequences=*/8, /*queue=*/4);
+  auto big = submit(*b, {seq(1, 3), seq(2, 3)});  // 6 tokens > 4: split over two batches
+  EXPECT_EQ(big.get().pooled, (std::vector<float>{1, 3, 2, 3}));
+  ASSERT_EQ(fake.threads.size(), 2u);
+  EXPECT_NE(fake.threads[0], std::this_thread::get_id());
+  auto late = submit(*b, {seq(3, 1)}, Clock::now() - std::chrono::milliseconds(1));
+  const auto r = late.get();
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->kind(), ErrorKind::kOverloaded);
+  EXPECT_EQ(fake.batches.size(), 2u);  // never computed
+  b->stop();
+  EXPECT_EQ(b->pending_jobs(), 0u);
 }
 
 }  // namespace

@@ -234,3 +234,55 @@ def test_proto_matches_the_published_grpc_service(tmp_path):
                                             "ModelMetadata", "ModelInfer"}
     for m in svc.method:
         assert (m.input_type, m.output_type) == pub_methods[m.name]
+
+
+def test_full_queue_is_resource_exhausted_on_grpc_and_429_on_http(reference):
+    """--max-queue 1: while one request computes and one waits, a gRPC ModelInfer gets
+    RESOURCE_EXHAUSTED (an HTTP /embed 429 at the same moment), counted as status 429 under the
+    gRPC route; once the queue drains the same RPC succeeds."""
+    import threading
+
+    from conftest import Server, free_port, metric_value
+
+    texts, _ = reference
+    long_text = " ".join(texts) * 4  # cut to 256 tokens: 16 of them keep one thread busy
+    s = Server("--threads", "1", "--cache-entries", "0", "--max-queue", "1", "--grpc-port", str(free_port()))
+    try:
+        c = grpcclient.InferenceServerClient(url=f"{s.listening['address']}:{s.listening['grpc_port']}")
+        results = []
+
+        def slow(i):
+            r = requests.post(s.url + "/embed", json={"inputs": [f"{i} {long_text}"] * 16, "truncate": True})
+            results.append(r.status_code)
+
+        exhausted = None
+        for attempt in range(3):  # the slow requests finishing first would leave room: retry
+            busy = threading.Thread(target=slow, args=(2 * attempt,))
+            busy.start()
+            while metric_value(s.metrics(), "ember_batcher_pending_requests") < 1:
+                pass  # computing
+            waiting = threading.Thread(target=slow, args=(2 * attempt + 1,))
+            waiting.start()
+            while metric_value(s.metrics(), "ember_queue_depth") < 1:
+                pass  # queued behind it: the queue is full
+            try:
+                c.infer(MODEL, [text_input(["one more"])])
+            except InferenceServerException as e:
+                exhausted = e
+                http = requests.post(s.url + "/embed", json={"inputs": "one more"})
+            busy.join()
+            waiting.join()
+            if exhausted:
+                break
+        assert exhausted is not None, "the queue never refused a request"
+        assert exhausted.status() == "StatusCode.RESOURCE_EXHAUSTED"
+        assert "queue is full" in exhausted.message()
+        assert http.status_code == 429 and http.json()["error_type"] == "Overloaded"
+        assert all(code == 200 for code in results), results
+        text = s.metrics()
+        route = 'ember_http_requests_total{route="/inference.GRPCInferenceService/ModelInfer",status="429"}'
+        assert metric_value(text, route) == 1
+        res = c.infer(MODEL, [text_input(["one more"])])  # room again
+        assert res.as_numpy("embedding").shape == (1, DIM)
+    finally:
+        assert s.terminate() == 0

@@ -49,6 +49,9 @@ def test_single_request_latency_uses_exact_token_counts(uncached_server, tmp_pat
     for s in single:
         assert s["errors"] == 0 and s["cache_hits"] == 0
         assert 0 < s["inference_p50_ms"] <= s["e2e_p50_ms"]
+        # The overhead's parts: the server's work outside inference, and outside its clock.
+        assert 0 <= s["server_other_p50_ms"] <= s["overhead_p50_ms"]
+        assert 0 < s["outside_server_p50_ms"] <= s["overhead_p50_ms"]
     # The server saw exactly those lengths: its batch-token histogram sum grows by 16 and 128.
     m0 = metric_value(uncached_server.metrics(), "ember_batch_tokens_sum")
     loadtest(uncached_server.url, "--single", "16", "--reps", "3", "--single-warmup", "0")
