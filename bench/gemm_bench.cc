@@ -6,6 +6,9 @@
 //
 //   bench_gemm_bench OUT.{json,csv} [--reps N] [--threads T] [--min-ms MS] [--settle-ms MS]
 //                    [--libs onednn,openblas,ember_linear_bias_gelu] [--m 8,16,128,1024,4096]
+//                    [--clock wall|cpu]
+// --clock cpu (with --threads 1) times the thread's CPU time instead of wall time: on a loaded
+// machine, time spent preempted then does not count against whichever library was running.
 #include <dnnl.h>
 #include <omp.h>
 #include <sched.h>
@@ -14,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -52,9 +56,11 @@ struct Options {
   int reps = 7;
   int threads = 2;
   double min_ms = 40.0;
+  std::string clock = "wall";  // or "cpu": the main thread's CPU time (only with --threads 1)
   int settle_ms = 150;
   std::string libs = "onednn,openblas,ember_linear_bias_gelu";  // also: onednn_rows8,
-                                                                // ember_avx512_dot4x4
+  // onednn_rowblocks, ember_avx512_dot4x4, ember_avx512_6x32, ember_avx2_dot3x4,
+  // ember_avx2_6x16, ember_linear
   std::vector<int64_t> ms = {8, 16, 128, 1024, 4096};
 };
 
@@ -63,7 +69,7 @@ Options parse(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') {
     std::cerr << "usage: " << argv[0]
               << " OUT.{json,csv} [--reps N] [--threads T] [--min-ms MS] [--settle-ms MS]"
-                 " [--libs a,b] [--m 8,16]\n";
+                 " [--libs a,b] [--m 8,16] [--clock wall|cpu]\n";
     std::exit(2);
   }
   o.out = argv[1];
@@ -78,6 +84,8 @@ Options parse(int argc, char** argv) {
       o.min_ms = std::atof(value);
     } else if (flag == "--settle-ms") {
       o.settle_ms = std::atoi(value);
+    } else if (flag == "--clock") {
+      o.clock = value;
     } else if (flag == "--libs") {
       o.libs = value;
     } else if (flag == "--m") {
@@ -95,16 +103,26 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
+// Seconds of the calling thread's CPU time: with --threads 1 every library runs on this thread,
+// and time spent preempted by other processes on a shared machine is not counted.
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 // Seconds per call: one warm-up call, then calls until min_ms has passed (at least 2).
-double time_call(const std::function<void()>& fn, double min_ms) {
+double time_call(const std::function<void()>& fn, double min_ms, bool cpu_clock) {
   fn();
   int calls = 0;
   const auto start = Clock::now();
+  const double cpu_start = cpu_clock ? thread_cpu_seconds() : 0.0;
   double elapsed = 0.0;
   while (calls < 2 || elapsed * 1e3 < min_ms) {
     fn();
     ++calls;
-    elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    elapsed = cpu_clock ? thread_cpu_seconds() - cpu_start
+                        : std::chrono::duration<double>(Clock::now() - start).count();
   }
   return elapsed / calls;
 }
@@ -121,11 +139,12 @@ std::string cpu_model() {
 std::string describe_machine() {
   const dnnl_version_t* v = dnnl_version();
   const char* max_isa = std::getenv("ONEDNN_MAX_CPU_ISA");
-  std::string out = "\"cpu\": \"" + cpu_model() + "\", \"ember_isa\": \"" +
-                    std::string(ember::isa_name(ember::detected_isa())) + "\", \"onednn\": \"" +
-                    std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
-                    std::to_string(v->patch) + "\", \"onednn_max_cpu_isa\": \"" +
-                    (max_isa ? max_isa : "") + "\"";
+  std::string out =
+      "\"cpu\": \"" + cpu_model() + "\", \"ember_isa\": \"" +
+      std::string(ember::isa_name(ember::detected_isa())) + "\", \"ember_active_isa\": \"" +
+      std::string(ember::isa_name(ember::active_isa())) + "\", \"onednn\": \"" +
+      std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) +
+      "\", \"onednn_max_cpu_isa\": \"" + (max_isa ? max_isa : "") + "\"";
 #ifdef EMBER_HAVE_OPENBLAS
   out += std::string(", \"openblas\": \"") + openblas_get_config() + "\"";
 #endif
@@ -146,7 +165,15 @@ int main(int argc, char** argv) {
     std::cerr << "warning: OMP_PROC_BIND is set; OpenBLAS threads may inherit the main "
                  "thread's pinning and share one core\n";
   }
+  if (opt.clock != "wall" && (opt.clock != "cpu" || opt.threads != 1)) {
+    std::cerr << "--clock cpu needs --threads 1 (other threads' time is not counted)\n";
+    return 2;
+  }
   ember::set_num_threads(opt.threads);
+  // The onednn and onednn_rows8 columns call dnnl_sgemm on this thread, which threads with
+  // OpenMP: they set the same count before every call, because an ember_* column's oneDNN
+  // calls (kernels::sgemm_nt_f32_dnnl) pin this thread's OpenMP count to 1.
+  const int omp_threads = opt.threads;
 #ifdef EMBER_HAVE_OPENBLAS
   openblas_set_num_threads(opt.threads);
 #endif
@@ -172,19 +199,23 @@ int main(int argc, char** argv) {
 
   std::vector<Library> libs;
   libs.push_back(
-      {"onednn", false, [](const Shape& s, const float* a, const float* b, const float*, float* c) {
+      {"onednn", false,
+       [omp_threads](const Shape& s, const float* a, const float* b, const float*, float* c) {
+         omp_set_num_threads(omp_threads);
          dnnl_sgemm('N', 'T', s.m, s.n, s.k, 1.0f, a, s.k, b, s.k, 0.0f, c, s.n);
        }});
   // oneDNN 2.6 switches kernels at M = 16 and is much slower just above (docs/gemm.md): the
   // same GEMM as calls on blocks of at most 8 rows.
-  libs.push_back({"onednn_rows8", false,
-                  [](const Shape& s, const float* a, const float* b, const float*, float* c) {
-                    for (int64_t m0 = 0; m0 < s.m; m0 += 8) {
-                      const int64_t rows = std::min<int64_t>(8, s.m - m0);
-                      dnnl_sgemm('N', 'T', rows, s.n, s.k, 1.0f, a + m0 * s.k, s.k, b, s.k, 0.0f,
-                                 c + m0 * s.n, s.n);
-                    }
-                  }});
+  libs.push_back(
+      {"onednn_rows8", false,
+       [omp_threads](const Shape& s, const float* a, const float* b, const float*, float* c) {
+         omp_set_num_threads(omp_threads);
+         for (int64_t m0 = 0; m0 < s.m; m0 += 8) {
+           const int64_t rows = std::min<int64_t>(8, s.m - m0);
+           dnnl_sgemm('N', 'T', rows, s.n, s.k, 1.0f, a + m0 * s.k, s.k, b, s.k, 0.0f, c + m0 * s.n,
+                      s.n);
+         }
+       }});
 #ifdef EMBER_HAVE_OPENBLAS
   libs.push_back({"openblas", true,
                   [](const Shape& s, const float* a, const float* b, const float*, float* c) {
@@ -200,9 +231,10 @@ int main(int argc, char** argv) {
                     ember::parallel_for(t, 1, [&](int64_t p0, int64_t p1) {
                       for (int64_t p = p0; p < p1; ++p) {
                         const int64_t r0 = s.m * p / t, r1 = s.m * (p + 1) / t;
+                        // Through the kernel wrapper: one OpenMP thread per pool thread.
                         if (r1 > r0)
-                          dnnl_sgemm('N', 'T', r1 - r0, s.n, s.k, 1.0f, a + r0 * s.k, s.k, b, s.k,
-                                     0.0f, c + r0 * s.n, s.n);
+                          ember::kernels::sgemm_nt_f32_dnnl(r1 - r0, s.n, s.k, a + r0 * s.k, s.k, b,
+                                                            s.k, c + r0 * s.n, s.n);
                       }
                     });
                   }});
@@ -219,6 +251,49 @@ int main(int argc, char** argv) {
                       });
                     }});
   }
+  if (ember::detected_isa() == ember::Isa::kAvx512) {
+    libs.push_back({"ember_avx512_6x32", false,
+                    [](const Shape& s, const float* a, const float* b, const float*, float* c) {
+                      ember::parallel_for((s.n + 63) / 64, 1, [&](int64_t b0, int64_t b1) {
+                        for (int64_t blk = b0; blk < b1; ++blk) {
+                          const int64_t c0 = blk * 64, nc = std::min<int64_t>(64, s.n - c0);
+                          ember::kernels::sgemm_nt_f32_avx512_6x32(s.m, nc, s.k, a, s.k,
+                                                                   b + c0 * s.k, s.k, c + c0, s.n);
+                        }
+                      });
+                    }});
+  }
+  // Its AVX2 + FMA twin (the CI CPUs), threaded the same way.
+  if (ember::detected_isa() >= ember::Isa::kAvx2) {
+    libs.push_back({"ember_avx2_dot3x4", false,
+                    [](const Shape& s, const float* a, const float* b, const float*, float* c) {
+                      ember::parallel_for((s.n + 63) / 64, 1, [&](int64_t b0, int64_t b1) {
+                        for (int64_t blk = b0; blk < b1; ++blk) {
+                          const int64_t c0 = blk * 64, nc = std::min<int64_t>(64, s.n - c0);
+                          ember::kernels::sgemm_nt_f32_avx2_dot3x4(s.m, nc, s.k, a, s.k,
+                                                                   b + c0 * s.k, s.k, c + c0, s.n);
+                        }
+                      });
+                    }});
+  }
+  if (ember::detected_isa() >= ember::Isa::kAvx2) {
+    libs.push_back({"ember_avx2_6x16", false,
+                    [](const Shape& s, const float* a, const float* b, const float*, float* c) {
+                      ember::parallel_for((s.n + 63) / 64, 1, [&](int64_t b0, int64_t b1) {
+                        for (int64_t blk = b0; blk < b1; ++blk) {
+                          const int64_t c0 = blk * 64, nc = std::min<int64_t>(64, s.n - c0);
+                          ember::kernels::sgemm_nt_f32_avx2_6x16(s.m, nc, s.k, a, s.k, b + c0 * s.k,
+                                                                 s.k, c + c0, s.n);
+                        }
+                      });
+                    }});
+  }
+  // The bare GEMM as ops::linear does it (kernel per ISA and M, threading; no epilogue), for
+  // A/B runs against EMBER_LINEAR=dnnl.
+  libs.push_back({"ember_linear", false,
+                  [](const Shape& s, const float* a, const float* b, const float*, float* c) {
+                    ember::ops::linear(a, s.m, s.k, s.k, b, nullptr, s.n, c, s.n);
+                  }});
   libs.push_back({"ember_linear_bias_gelu", false,
                   [](const Shape& s, const float* a, const float* b, const float* bi, float* c) {
                     ember::ops::linear(a, s.m, s.k, s.k, b, bi, s.n, c, s.n,
@@ -244,7 +319,8 @@ int main(int argc, char** argv) {
         const Shape& s = shapes[si];
         const Library& lib = libs[li];
         seconds[si][li].push_back(
-            time_call([&] { lib.run(s, x.data(), w.data(), bias.data(), y.data()); }, opt.min_ms));
+            time_call([&] { lib.run(s, x.data(), w.data(), bias.data(), y.data()); }, opt.min_ms,
+                      opt.clock == "cpu"));
         if (lib.settle_after) std::this_thread::sleep_for(std::chrono::milliseconds(opt.settle_ms));
       }
     }
@@ -260,8 +336,9 @@ int main(int argc, char** argv) {
   if (csv) {
     out << "m,n,k,library,gflops_median,gflops_best,ms_median\n";
   } else {
-    out << "{\n  \"threads\": " << opt.threads << ",\n  \"reps\": " << opt.reps << ",\n  "
-        << describe_machine() << ",\n  \"results\": [\n";
+    out << "{\n  \"threads\": " << opt.threads << ",\n  \"reps\": " << opt.reps
+        << ",\n  \"clock\": \"" << opt.clock << "\",\n  " << describe_machine()
+        << ",\n  \"results\": [\n";
   }
   bool first = true;
   for (size_t si = 0; si < shapes.size(); ++si) {

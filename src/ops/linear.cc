@@ -43,15 +43,33 @@ bool force_dnnl() {
   return on;
 }
 
-// Rows up to which our AVX-512 kernel replaces oneDNN (bench/gemm_bench.cc, docs/gemm.md).
-constexpr int64_t kOwnKernelMaxM = 32;
+// Rows up to which our kernels replace oneDNN, on AVX-512 and on AVX2: single-threaded, they
+// beat it by 1.03-1.6x for M <= 64 on the encoder shapes, tie at 96, trail from 128 (the
+// 2026-11-23 sweeps in docs/gemm.md).
+constexpr int64_t kOwnKernelMaxM = 64;
 // Columns per task: the kernel's output block and then its epilogue while it is in L1.
 constexpr int64_t kOwnBlockCols = 64;
 // Below this many multiply-adds (~5 us on one core) a fork/join costs more than it saves.
 constexpr int64_t kOwnMinParallelMacs = int64_t{1} << 18;
 
 bool use_own_kernel(int64_t m) {
-  return m <= kOwnKernelMaxM && active_isa() == Isa::kAvx512 && !force_dnnl();
+  return m <= kOwnKernelMaxM && active_isa() >= Isa::kAvx2 && !force_dnnl();
+}
+
+// One column block of y for all m rows. The outer-product kernel takes whole blocks of rows,
+// the dot-product kernel the rest: with fewer rows the outer-product tiles leave vector lanes
+// idle. On AVX-512 (Zen 4) dot4x4 also beats the 8-row tiles, so there it takes up to 15 rows.
+// The AVX2 6x16 kernel serves AVX-512 too: on Zen 4 the AVX-512 6x32 one was no faster.
+void own_gemm(int64_t m, int64_t n, int64_t k, const float* x, int64_t ldx, const float* w,
+              float* y, int64_t ldy) {
+  const bool avx512 = active_isa() == Isa::kAvx512;
+  const int64_t block = avx512 ? 16 : 8;
+  const int64_t mb = m - m % block;
+  if (mb > 0) kernels::sgemm_nt_f32_avx2_6x16(mb, n, k, x, ldx, w, k, y, ldy);
+  if (mb < m) {
+    (avx512 ? kernels::sgemm_nt_f32_avx512_dot4x4 : kernels::sgemm_nt_f32_avx2_dot3x4)(
+        m - mb, n, k, x + mb * ldx, ldx, w, k, y + mb * ldy, ldy);
+  }
 }
 
 // One parallel region for the whole op: threads take contiguous ranges of column blocks (each
@@ -64,7 +82,7 @@ void linear_own(const float* x, int64_t m, int64_t k, int64_t ldx, const float* 
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t c0 = b * kOwnBlockCols;
       const int64_t nc = n - c0 < kOwnBlockCols ? n - c0 : kOwnBlockCols;
-      kernels::sgemm_nt_f32_avx512_dot4x4(m, nc, k, x, ldx, w + c0 * k, k, y + c0, ldy);
+      own_gemm(m, nc, k, x, ldx, w + c0 * k, y + c0, ldy);
       if (!epilogue) continue;
       for (int64_t i = 0; i < m; ++i) epilogue(y + i * ldy + c0, bias ? bias + c0 : nullptr, nc);
     }

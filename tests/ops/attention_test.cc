@@ -104,7 +104,7 @@ void expect_matches_reference(const Packed& p, float scale, const std::vector<fl
 TEST(Attention, MixedLengthBatchMatchesReferenceOnEveryIsa) {
   for (Isa isa : test::available_isas()) {
     test::ScopedIsa scope(isa);
-    for (int64_t head_dim : {64, 32, 20, 13, 1}) {
+    for (int64_t head_dim : {64, 32, 20, 13, 1, 48, 40, 80}) {
       const Packed p = make_packed({1, 2, 7, 64, 129}, 3, head_dim, 31);
       const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
       const std::vector<float> got = run(p, scale, p.cu.data(), 5, 0);
@@ -141,6 +141,35 @@ TEST(Attention, EverySequenceLengthUpTo512) {
       const std::vector<float> got = run(p, 0.125f, p.cu.data(), 1, 0);
       expect_matches_reference(p, 0.125f, got,
                                std::string(isa_name(isa)) + " len=" + std::to_string(len));
+    }
+  }
+}
+
+// Ragged batches with long sequences (several 128-row tasks per head, key counts that are not
+// a multiple of any SIMD width) at the encoders' head sizes: every ISA's kernel against the
+// double reference and against the scalar twin.
+TEST(Attention, RaggedLongBatchMatchesScalarTwinOnEveryIsa) {
+  const std::vector<int32_t> lengths = {1, 7, 64, 257, 512};
+  for (int64_t head_dim : {32, 64}) {
+    const Packed p = make_packed(lengths, 2, head_dim, 60 + static_cast<uint32_t>(head_dim));
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    std::vector<float> scalar;
+    {
+      test::ScopedIsa scope(Isa::kScalar);
+      scalar = run(p, scale, p.cu.data(), 5, 0);
+    }
+    for (Isa isa : test::available_isas()) {
+      test::ScopedIsa scope(isa);
+      const std::string where =
+          std::string(isa_name(isa)) + " ragged head_dim=" + std::to_string(head_dim);
+      const std::vector<float> got =
+          isa == Isa::kScalar ? scalar : run(p, scale, p.cu.data(), 5, 0);
+      expect_matches_reference(p, scale, got, where);
+      test::MaxError err;
+      // Both are within 2e-6 of the reference.
+      for (size_t i = 0; i < got.size(); ++i)
+        err.check(got[i], scalar[i], 4e-6, where + " vs scalar, element " + std::to_string(i));
+      if (isa != Isa::kScalar) err.print("attention " + where + " vs scalar");
     }
   }
 }

@@ -13,13 +13,17 @@
 namespace ember {
 namespace {
 
-void check_nt(int64_t m, int64_t n, int64_t k, int64_t ldx_pad, int64_t ldw_pad, int64_t ldy_pad) {
+using SgemmNt = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t,
+                         float*, int64_t);
+
+void check_nt(SgemmNt gemm, int64_t m, int64_t n, int64_t k, int64_t ldx_pad, int64_t ldw_pad,
+              int64_t ldy_pad) {
   const int64_t ldx = k + ldx_pad, ldw = k + ldw_pad, ldy = n + ldy_pad;
   const std::vector<float> x = test::random_vec(m * ldx, 11);
   const std::vector<float> w = test::random_vec(n * ldw, 12);
   const float kSentinel = -777.0f;
   std::vector<float> y(m * ldy, kSentinel);
-  kernels::sgemm_nt_f32_avx512_dot4x4(m, n, k, x.data(), ldx, w.data(), ldw, y.data(), ldy);
+  gemm(m, n, k, x.data(), ldx, w.data(), ldw, y.data(), ldy);
   test::MaxError err;
   const std::string where =
       "m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
@@ -43,14 +47,79 @@ TEST(SgemmAvx512Dot4x4, EveryTileEdgeAndKTail) {
   if (detected_isa() < Isa::kAvx512) GTEST_SKIP() << "CPU has no AVX-512";
   for (int64_t m : {1, 2, 3, 4, 5, 7, 8, 9})
     for (int64_t n : {1, 2, 3, 4, 5, 6, 7, 8, 9})
-      for (int64_t k : {1, 15, 16, 17, 40}) check_nt(m, n, k, 0, 0, 0);
+      for (int64_t k : {1, 15, 16, 17, 40})
+        check_nt(kernels::sgemm_nt_f32_avx512_dot4x4, m, n, k, 0, 0, 0);
 }
 
 TEST(SgemmAvx512Dot4x4, EncoderShapesWithStrides) {
   if (detected_isa() < Isa::kAvx512) GTEST_SKIP() << "CPU has no AVX-512";
-  check_nt(16, 64, 384, 0, 0, 1088);  // a 64-column block of the fused QKV output
-  check_nt(13, 67, 1536, 3, 5, 2);
-  check_nt(32, 20, 768, 0, 0, 0);
+  const SgemmNt gemm = kernels::sgemm_nt_f32_avx512_dot4x4;
+  check_nt(gemm, 16, 64, 384, 0, 0, 1088);  // a 64-column block of the fused QKV output
+  check_nt(gemm, 13, 67, 1536, 3, 5, 2);
+  check_nt(gemm, 32, 20, 768, 0, 0, 0);
+}
+
+// The AVX-512 outer-product kernel: 6x32 and 12x16 tiles and their edges, K tails of the
+// transposes, K blocks of 512, w rows 4 KiB apart (the 6x32 tile on a last 16 rows).
+TEST(SgemmAvx512Tile6x32, EveryTileEdgeKBlockAndStride) {
+  if (detected_isa() < Isa::kAvx512) GTEST_SKIP() << "CPU has no AVX-512";
+  const SgemmNt gemm = kernels::sgemm_nt_f32_avx512_6x32;
+  for (int64_t m : {1, 15, 16, 17, 31, 32, 33, 48})
+    for (int64_t n : {1, 5, 6, 7, 12, 13})
+      for (int64_t k : {1, 7, 8, 9, 40}) check_nt(gemm, m, n, k, 0, 0, 0);
+  check_nt(gemm, 64, 64, 384, 0, 0, 1088);
+  check_nt(gemm, 37, 67, 1536, 3, 5, 2);
+  check_nt(gemm, 16, 13, 1024, 0, 0, 0);
+  check_nt(gemm, 48, 13, 1000, 0, 24, 0);
+  check_nt(gemm, 5, 4, 513, 0, 0, 0);
+}
+
+// The AVX2 kernel's 3x4 tile edges, K tails of every length mod 8, and K blocks (512): sums
+// over several blocks must be accumulated, not overwritten.
+TEST(SgemmAvx2Dot3x4, EveryTileEdgeAndKTail) {
+  ASSERT_GE(detected_isa(), Isa::kAvx2) << "this build's test machines all have AVX2";
+  for (int64_t m : {1, 2, 3, 4, 5, 6, 7, 10})
+    for (int64_t n : {1, 2, 3, 4, 5, 6, 7, 8, 9})
+      for (int64_t k : {1, 7, 8, 9, 15, 17, 40})
+        check_nt(kernels::sgemm_nt_f32_avx2_dot3x4, m, n, k, 0, 0, 0);
+}
+
+TEST(SgemmAvx2Dot3x4, EncoderShapesKBlocksAndStrides) {
+  ASSERT_GE(detected_isa(), Isa::kAvx2) << "this build's test machines all have AVX2";
+  const SgemmNt gemm = kernels::sgemm_nt_f32_avx2_dot3x4;
+  check_nt(gemm, 16, 64, 384, 0, 0, 1088);  // a 64-column block of the fused QKV output
+  check_nt(gemm, 13, 67, 1536, 3, 5, 2);    // 3 K blocks, odd strides
+  check_nt(gemm, 32, 20, 768, 0, 0, 0);
+  check_nt(gemm, 100, 9, 1029, 1, 0, 0);  // rows past one 96-row block, K tail in block 3
+  check_nt(gemm, 5, 4, 512, 0, 0, 0);     // exactly one K block
+  check_nt(gemm, 5, 4, 513, 0, 0, 0);     // a second block of one element
+}
+
+// The outer-product AVX2 kernel: every tile edge (6 and 12 columns, 16- and 8-row x blocks),
+// K tails of the 8x8 transposes, and K blocks of 1024 (later blocks must accumulate).
+TEST(SgemmAvx2Tile6x16, EveryTileEdgeAndKTail) {
+  ASSERT_GE(detected_isa(), Isa::kAvx2) << "this build's test machines all have AVX2";
+  for (int64_t m : {1, 2, 7, 8, 9, 15, 16, 17, 24, 25})
+    for (int64_t n : {1, 2, 5, 6, 7, 12, 13})
+      for (int64_t k : {1, 7, 8, 9, 17, 40})
+        check_nt(kernels::sgemm_nt_f32_avx2_6x16, m, n, k, 0, 0, 0);
+}
+
+TEST(SgemmAvx2Tile6x16, EncoderShapesKBlocksAndStrides) {
+  ASSERT_GE(detected_isa(), Isa::kAvx2) << "this build's test machines all have AVX2";
+  const SgemmNt gemm = kernels::sgemm_nt_f32_avx2_6x16;
+  check_nt(gemm, 16, 64, 384, 0, 0, 1088);
+  check_nt(gemm, 13, 67, 1536, 3, 5, 2);
+  check_nt(gemm, 64, 20, 768, 0, 0, 0);
+  check_nt(gemm, 100, 9, 1029, 1, 0, 0);
+  check_nt(gemm, 5, 4, 1024, 0, 0, 0);    // exactly one K block
+  check_nt(gemm, 17, 4, 1025, 0, 0, 0);   // a second block of one element
+  check_nt(gemm, 20, 13, 2100, 0, 0, 0);  // three blocks
+  check_nt(gemm, 300, 7, 300, 2, 1, 3);   // many 16-row blocks, a 12-row tail
+  // w rows 4 KiB apart: the <= 8-row blocks take the 6x16 tile instead of the 12x8 one.
+  check_nt(gemm, 5, 13, 1024, 0, 0, 0);
+  check_nt(gemm, 24, 13, 1000, 0, 24, 0);
+  check_nt(gemm, 24, 13, 1000, 0, 0, 0);  // the same with the 12x8 tail
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/cpu_features.h"
 #include "core/parallel.h"
 #include "ops/linear_int8.h"
 #include "ops/ops.h"

@@ -1,7 +1,8 @@
 // oneDNN (the OpenMP build Debian ships) runs on the thread that calls it: Ember threads the
 // work itself (ops/*), splitting it into one oneDNN call per pool thread, so a oneDNN call
-// must never start an OpenMP team of its own. Sets this thread's OpenMP thread count to 1,
-// once.
+// must never start an OpenMP team of its own. Sets this thread's OpenMP thread count to 1
+// (checked on every call: a caller may have set it back, e.g. ThreadPool::run restores its
+// caller's count after a job).
 #pragma once
 
 #include <omp.h>
@@ -9,11 +10,7 @@
 namespace ember::kernels {
 
 inline void dnnl_on_calling_thread() {
-  thread_local const bool done = [] {
-    omp_set_num_threads(1);
-    return true;
-  }();
-  (void)done;
+  if (omp_get_max_threads() != 1) omp_set_num_threads(1);
 }
 
 }  // namespace ember::kernels

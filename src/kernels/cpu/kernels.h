@@ -2,7 +2,7 @@
 // arguments, splits the work over threads and picks the ISA. Names carry dtype and ISA.
 // Every *_avx2 kernel has a *_scalar twin that computes the same thing without SIMD; the
 // twins are the fallback on CPUs without AVX2 and the reference in tests. The AVX2 kernels
-// also serve AVX-512 machines for now.
+// also serve AVX-512 machines where no *_avx512 twin exists (attention has one).
 #pragma once
 
 #include <cstddef>
@@ -12,13 +12,30 @@ namespace ember::kernels {
 
 // --- GEMM -----------------------------------------------------------------------------------
 // y[M, N] = x[M, K] * w[N, K]^T (row-major, w in PyTorch's Linear layout), through oneDNN's
-// dnnl_sgemm on the calling thread's OpenMP pool. Throws Error(kInternal) if oneDNN fails.
+// dnnl_sgemm, single-threaded on the calling thread (ops/ threads the calls). Throws
+// Error(kInternal) if oneDNN fails.
 void sgemm_nt_f32_dnnl(int64_t m, int64_t n, int64_t k, const float* x, int64_t ldx, const float* w,
                        int64_t ldw, float* y, int64_t ldy);
 // The same product on the calling thread with our AVX-512 kernel (4x4 tiles of dot products
 // along K, w in [N, K] layout as is): for small M, where it beats oneDNN (docs/gemm.md).
 void sgemm_nt_f32_avx512_dot4x4(int64_t m, int64_t n, int64_t k, const float* x, int64_t ldx,
                                 const float* w, int64_t ldw, float* y, int64_t ldy);
+// Its outer-product form (tiles of 6 columns x 32 rows, 12 x 16 for a last 16 rows; x
+// transposed per call), the AVX-512 twin of sgemm_nt_f32_avx2_6x16 below. Bench and tests
+// only: on Zen 4 (AVX-512 FMAs double-pumped) it was no faster than the AVX2 one.
+void sgemm_nt_f32_avx512_6x32(int64_t m, int64_t n, int64_t k, const float* x, int64_t ldx,
+                              const float* w, int64_t ldw, float* y, int64_t ldy);
+// Its AVX2 + FMA twin for CPUs without AVX-512 (3x4 tiles: 16 ymm registers), K in blocks.
+// None of our GEMM kernels has a scalar twin: without AVX2, ops::linear uses oneDNN, and the
+// tests compare them with a double-precision reference.
+void sgemm_nt_f32_avx2_dot3x4(int64_t m, int64_t n, int64_t k, const float* x, int64_t ldx,
+                              const float* w, int64_t ldw, float* y, int64_t ldy);
+// The same on AVX2 as an outer-product GEMM (tiles of 6 columns x 16 rows, 12 x 8 for a last
+// 8 rows; x transposed per call, 16 rows at a time): for M >= 8, where it beats both the
+// dot-product tiles and oneDNN up to M = 64 (docs/gemm.md), on AVX2 and AVX-512 CPUs. Rows
+// past a multiple of 8 waste vector lanes: ops::linear gives those to a dot-product kernel.
+void sgemm_nt_f32_avx2_6x16(int64_t m, int64_t n, int64_t k, const float* x, int64_t ldx,
+                            const float* w, int64_t ldw, float* y, int64_t ldy);
 
 // --- Row epilogues: y[i] = act(y[i] + bias[i]) for i < n; bias may be null ------------------
 void bias_f32_scalar(float* y, const float* bias, int64_t n);
@@ -73,7 +90,9 @@ struct AttentionHeadArgs {
 };
 size_t attention_scratch_floats_scalar(int64_t q_rows, int64_t kv_len, int64_t head_dim);
 size_t attention_scratch_floats_avx2(int64_t q_rows, int64_t kv_len, int64_t head_dim);
+size_t attention_scratch_floats_avx512(int64_t q_rows, int64_t kv_len, int64_t head_dim);
 void attention_head_f32_scalar(const AttentionHeadArgs& args);
 void attention_head_f32_avx2(const AttentionHeadArgs& args);
+void attention_head_f32_avx512(const AttentionHeadArgs& args);
 
 }  // namespace ember::kernels
