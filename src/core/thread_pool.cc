@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <omp.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
@@ -86,8 +88,10 @@ int runnable_threads() {
 // A spinning thread only pays when it has a core to itself. When more threads are runnable
 // than there are CPUs (builds, other services), spinning burns the time slice that the thread
 // it waits for needs: MiniLM 1x16 went from 11 ms to 25-33 ms at load 8 on 2 cores. So the
-// run queue is sampled every few milliseconds, and threads sleep at once while it is longer
-// than the CPU count.
+// run queue is sampled every millisecond, and threads sleep at once after two samples in a
+// row found it longer than the CPU count. One sample is not enough: the thread that just
+// handed Ember a request (a client, a benchmark driver) is often still runnable at the first
+// op, and one bad sample used to turn spinning off for a whole small forward (+1 ms at 1x8).
 class SpinGovernor {
  public:
   int64_t budget_ns() {
@@ -98,13 +102,16 @@ class SpinGovernor {
     if (now >= next &&
         next_sample_ns_.compare_exchange_strong(next, now + kSampleNs, std::memory_order_relaxed)) {
       const int running = runnable_threads();
-      allowed_.store(running >= 0 && running <= cpus_, std::memory_order_relaxed);
+      const bool crowded = running < 0 || running > cpus_;
+      const int n = crowded ? std::min(crowded_samples_.load(std::memory_order_relaxed) + 1, 2) : 0;
+      crowded_samples_.store(n, std::memory_order_relaxed);
+      allowed_.store(n < 2, std::memory_order_relaxed);
     }
     return allowed_.load(std::memory_order_relaxed) ? s.ns : 0;
   }
 
  private:
-  static constexpr int64_t kSampleNs = 5'000'000;
+  static constexpr int64_t kSampleNs = 1'000'000;
   static int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::steady_clock::now().time_since_epoch())
@@ -112,26 +119,33 @@ class SpinGovernor {
   }
   const int cpus_ = hardware_threads();
   std::atomic<int64_t> next_sample_ns_{0};
-  std::atomic<bool> allowed_{false};
+  std::atomic<int> crowded_samples_{0};  // consecutive samples with a crowded run queue
+  std::atomic<bool> allowed_{true};
 };
 SpinGovernor& governor() {
   static SpinGovernor g;
   return g;
 }
 
-// Spins until `word` differs from `old` or the spin budget is spent. Returns the new value,
-// or `old` when the budget ran out.
-uint32_t spin_while_equal(const std::atomic<uint32_t>& word, uint32_t old, int64_t budget_ns) {
-  uint32_t v = word.load(std::memory_order_acquire);
-  if (v != old || budget_ns <= 0) return v;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(budget_ns);
+// Spins until done() or the budget is spent; returns done(). After the first few
+// microseconds every round also yields the CPU: a thread that spins must not keep the thread
+// it waits for (or anyone else) off a core it shares with them. With nothing else runnable,
+// sched_yield returns at once.
+template <typename Done>
+bool spin_until(Done done, int64_t budget_ns) {
+  if (done()) return true;
+  if (budget_ns <= 0) return false;
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::nanoseconds(budget_ns);
+  const auto yield_from = start + std::chrono::microseconds(5);
   for (;;) {
     for (int i = 0; i < 32; ++i) {
       cpu_relax();
-      v = word.load(std::memory_order_acquire);
-      if (v != old) return v;
+      if (done()) return true;
     }
-    if (std::chrono::steady_clock::now() >= deadline) return old;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return false;
+    if (now >= yield_from) sched_yield();
   }
 }
 
@@ -141,7 +155,9 @@ uint32_t spin_while_equal(const std::atomic<uint32_t>& word, uint32_t old, int64
 // `sleepers`: either the waker sees the sleeper, or the sleeper sees the new value.
 uint32_t wait_while_equal(std::atomic<uint32_t>& word, uint32_t old,
                           std::atomic<uint32_t>& sleepers) {
-  uint32_t v = spin_while_equal(word, old, ThreadPool::spin_ns());
+  uint32_t v = old;
+  spin_until([&] { return (v = word.load(std::memory_order_acquire)) != old; },
+             ThreadPool::spin_ns());
   while (v == old) {
     sleepers.fetch_add(1, std::memory_order_seq_cst);
     if (word.load(std::memory_order_seq_cst) == old) futex_wait(word, old);
@@ -227,20 +243,11 @@ void ThreadPool::run(Job job, void* ctx) {
   t_inside_job = false;
 
   // The workers read ctx (the caller's stack): wait for every one of them.
-  uint32_t left = remaining_.load(std::memory_order_acquire);
-  if (left != 0) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(spin_ns());
-    while (left != 0 && std::chrono::steady_clock::now() < deadline) {
-      for (int i = 0; i < 32 && left != 0; ++i) {
-        cpu_relax();
-        left = remaining_.load(std::memory_order_acquire);
-      }
-    }
-    if (left != 0) {
-      caller_sleeping_.store(1, std::memory_order_seq_cst);
-      while ((left = remaining_.load(std::memory_order_seq_cst)) != 0) futex_wait(remaining_, left);
-      caller_sleeping_.store(0, std::memory_order_relaxed);
-    }
+  if (!spin_until([&] { return remaining_.load(std::memory_order_acquire) == 0; }, spin_ns())) {
+    caller_sleeping_.store(1, std::memory_order_seq_cst);
+    uint32_t left;
+    while ((left = remaining_.load(std::memory_order_seq_cst)) != 0) futex_wait(remaining_, left);
+    caller_sleeping_.store(0, std::memory_order_relaxed);
   }
   if (caller_error) std::rethrow_exception(caller_error);
   if (error_) std::rethrow_exception(error_);
