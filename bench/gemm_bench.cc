@@ -227,15 +227,10 @@ int main(int argc, char** argv) {
   // ops::linear fuses the epilogue for large M: each thread finishes its rows while hot).
   libs.push_back({"onednn_rowblocks", false,
                   [](const Shape& s, const float* a, const float* b, const float*, float* c) {
-                    const int64_t t = ember::num_threads();
-                    ember::parallel_for(t, 1, [&](int64_t p0, int64_t p1) {
-                      for (int64_t p = p0; p < p1; ++p) {
-                        const int64_t r0 = s.m * p / t, r1 = s.m * (p + 1) / t;
-                        // Through the kernel wrapper: one OpenMP thread per pool thread.
-                        if (r1 > r0)
-                          ember::kernels::sgemm_nt_f32_dnnl(r1 - r0, s.n, s.k, a + r0 * s.k, s.k, b,
-                                                            s.k, c + r0 * s.n, s.n);
-                      }
+                    // Through the kernel wrapper: one OpenMP thread per pool thread.
+                    ember::parallel_split(s.m, 1, [&](int64_t r0, int64_t r1) {
+                      ember::kernels::sgemm_nt_f32_dnnl(r1 - r0, s.n, s.k, a + r0 * s.k, s.k, b,
+                                                        s.k, c + r0 * s.n, s.n);
                     });
                   }});
   // Our AVX-512 small-M kernel, threaded as ops::linear does it (64-column blocks).

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <utility>
 
 #include "core/thread_pool.h"
 
@@ -44,6 +45,17 @@ void parallel_for(int64_t n, int64_t grain, Fn&& fn) {
         }
       },
       &loop);
+}
+
+// Splits [0, n) into one contiguous range per pool thread, each a multiple of `align` items
+// except the last, and calls fn(begin, end) on each in parallel: for work that must not be
+// cut finer, such as one single-threaded GEMM call per thread (ops::linear, linear_int8).
+template <typename Fn>
+void parallel_split(int64_t n, int64_t align, Fn&& fn) {
+  const int64_t threads = num_threads();
+  int64_t part = (n + threads - 1) / threads;
+  if (align > 1) part = (part + align - 1) / align * align;
+  parallel_for(n, part, std::forward<Fn>(fn));
 }
 
 }  // namespace ember

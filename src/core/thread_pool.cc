@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
-#include <omp.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -195,8 +194,6 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::worker_main(int index) {
   t_inside_job = true;  // a worker's nested parallel_for runs inline
-  // An OpenMP library (oneDNN) called from a job must not start a team of its own.
-  omp_set_num_threads(1);
   uint32_t seen = 0;
   for (;;) {
     seen = wait_while_equal(generation_, seen, sleepers_);
@@ -232,14 +229,11 @@ void ThreadPool::run(Job job, void* ctx) {
 
   std::exception_ptr caller_error;
   t_inside_job = true;
-  const int omp_threads = omp_get_max_threads();  // as on the workers, for this job only
-  if (omp_threads != 1) omp_set_num_threads(1);
   try {
     job(ctx, 0);
   } catch (...) {
     caller_error = std::current_exception();
   }
-  if (omp_threads != 1) omp_set_num_threads(omp_threads);
   t_inside_job = false;
 
   // The workers read ctx (the caller's stack): wait for every one of them.

@@ -96,15 +96,10 @@ constexpr int64_t kRowBlockMinRowsPerThread = 32;
 void linear_row_blocks(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w,
                        const float* bias, int64_t n, float* y, int64_t ldy,
                        detail::RowEpilogue epilogue) {
-  const int64_t threads = num_threads();
-  parallel_for(threads, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t r0 = m * t / threads, r1 = m * (t + 1) / threads;
-      if (r1 <= r0) continue;
-      kernels::sgemm_nt_f32_dnnl(r1 - r0, n, k, x + r0 * ldx, ldx, w, k, y + r0 * ldy, ldy);
-      if (!epilogue) continue;
-      for (int64_t i = r0; i < r1; ++i) epilogue(y + i * ldy, bias, n);
-    }
+  parallel_split(m, 1, [&](int64_t r0, int64_t r1) {
+    kernels::sgemm_nt_f32_dnnl(r1 - r0, n, k, x + r0 * ldx, ldx, w, k, y + r0 * ldy, ldy);
+    if (!epilogue) return;
+    for (int64_t i = r0; i < r1; ++i) epilogue(y + i * ldy, bias, n);
   });
 }
 
@@ -113,12 +108,9 @@ void linear_row_blocks(const float* x, int64_t m, int64_t k, int64_t ldx, const 
 void linear_col_blocks(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w,
                        const float* bias, int64_t n, float* y, int64_t ldy,
                        detail::RowEpilogue epilogue) {
-  const int64_t threads = num_threads();
+  const GemmNt gemm = select_gemm(m, n, k);
   // Multiples of 16 columns keep oneDNN's vector tiles full.
-  int64_t cols = (n + threads - 1) / threads;
-  cols = (cols + 15) / 16 * 16;
-  const GemmNt gemm = select_gemm(m, cols, k);
-  parallel_for(n, cols, [&](int64_t c0, int64_t c1) {
+  parallel_split(n, 16, [&](int64_t c0, int64_t c1) {
     gemm(m, c1 - c0, k, x, ldx, w + c0 * k, k, y + c0, ldy);
     if (!epilogue) return;
     for (int64_t i = 0; i < m; ++i) epilogue(y + i * ldy + c0, bias ? bias + c0 : nullptr, c1 - c0);

@@ -48,12 +48,8 @@ using GemmU8S8 = void (*)(int64_t, int64_t, int64_t, const uint8_t*, int64_t, co
 // (each thread reads all of x and its own slice of w)...
 void gemm_split_n(GemmU8S8 kernel, int64_t m, int64_t n, int64_t k, const uint8_t* a,
                   const int8_t* w, int32_t* c) {
-  const int64_t threads = num_threads();
-  int64_t grain = (n + threads - 1) / threads;
-  grain = (grain + 7) & ~int64_t{7};
-  parallel_for(n, grain, [&](int64_t j0, int64_t j1) {
-    kernel(m, j1 - j0, k, a, k, w + j0 * k, k, c + j0, n);
-  });
+  parallel_split(
+      n, 8, [&](int64_t j0, int64_t j1) { kernel(m, j1 - j0, k, a, k, w + j0 * k, k, c + j0, n); });
 }
 
 // ...or, with enough rows, by rows (each thread reads all of w once, which at large M costs
@@ -62,12 +58,8 @@ constexpr int64_t kSplitRowsMinRowsPerThread = 32;
 
 void gemm_split_rows(GemmU8S8 kernel, int64_t m, int64_t n, int64_t k, const uint8_t* a,
                      const int8_t* w, int32_t* c) {
-  const int64_t threads = num_threads();
-  parallel_for(threads, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t r0 = m * t / threads, r1 = m * (t + 1) / threads;
-      if (r1 > r0) kernel(r1 - r0, n, k, a + r0 * k, k, w, k, c + r0 * n, n);
-    }
+  parallel_split(m, 1, [&](int64_t r0, int64_t r1) {
+    kernel(r1 - r0, n, k, a + r0 * k, k, w, k, c + r0 * n, n);
   });
 }
 
