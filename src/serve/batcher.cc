@@ -146,8 +146,14 @@ void TokenBudgetBatcher::schedule_loop() {
   }
 }
 
+// pending_ drops before a job's completion runs, so a caller that has its result never
+// counts its own job as pending.
 void TokenBudgetBatcher::execute(const std::vector<Slice>& slices,
                                  std::vector<std::shared_ptr<JobState>>& expired) {
+  if (!expired.empty()) {
+    std::lock_guard lock(mutex_);
+    pending_ -= expired.size();
+  }
   for (auto& job : expired) {
     if (!job->result.error)
       job->result.error =
@@ -158,7 +164,6 @@ void TokenBudgetBatcher::execute(const std::vector<Slice>& slices,
   bool more;
   {
     std::lock_guard lock(mutex_);
-    pending_ -= expired.size();
     computing_ = false;
     more = !queue_.empty() || stopping_;
   }
@@ -241,7 +246,8 @@ void TokenBudgetBatcher::run_batch(const std::vector<Slice>& slices) {
   const double ms = ms_between(start, Clock::now());
   if (metrics_) metrics_->observe_batch(batch.size(), batch.num_tokens(), ms / 1000.0);
 
-  size_t row = 0, completed = 0;
+  size_t row = 0;
+  std::vector<JobState*> finished;
   for (const auto& s : slices) {
     JobState& job = *s.job;
     job.result.inference_ms += ms;
@@ -255,12 +261,15 @@ void TokenBudgetBatcher::run_batch(const std::vector<Slice>& slices) {
         job.result.hidden.clear();
         job.result.seq_logits.clear();
       }
-      complete(job);
-      ++completed;
+      finished.push_back(&job);
     }
   }
-  std::lock_guard lock(mutex_);
-  pending_ -= completed;
+  if (finished.empty()) return;
+  {
+    std::lock_guard lock(mutex_);
+    pending_ -= finished.size();
+  }
+  for (JobState* job : finished) complete(*job);
 }
 
 }  // namespace ember::serve
