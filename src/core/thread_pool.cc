@@ -176,7 +176,7 @@ bool ThreadPool::inside_job() {
   return t_inside_job;
 }
 
-ThreadPool::ThreadPool(int threads) {
+ThreadPool::ThreadPool(int threads) : placement_(threads - 1) {
   EMBER_CHECK(threads >= 1, ErrorKind::kInvalidInput, "thread count ", threads, " is below 1");
   workers_.reserve(static_cast<size_t>(threads - 1));
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_main(i); });
@@ -224,6 +224,7 @@ void ThreadPool::run(Job job, void* ctx) {
   ctx_ = ctx;
   error_ = nullptr;
   remaining_.store(static_cast<uint32_t>(workers_.size()), std::memory_order_relaxed);
+  placement_.keep_off_caller(workers_);
   generation_.fetch_add(1, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) != 0) futex_wake(generation_, INT_MAX);
 

@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/worker_placement.h"
+
 namespace ember {
 
 class ThreadPool {
@@ -42,12 +44,16 @@ class ThreadPool {
   // True on a pool worker and on a caller while its job runs.
   static bool inside_job();
 
+  // Where the workers are kept (core/worker_placement.h).
+  const WorkerPlacement& placement() const { return placement_; }
+
  private:
   void worker_main(int index);
   void run_inline(Job job, void* ctx);
 
   std::vector<std::thread> workers_;
-  std::mutex dispatch_;  // one job at a time; try_lock failure -> run inline
+  std::mutex dispatch_;        // one job at a time; try_lock failure -> run inline
+  WorkerPlacement placement_;  // used under dispatch_
 
   // Job hand-off. generation_ counts jobs; workers wait for it to change.
   alignas(64) std::atomic<uint32_t> generation_{0};

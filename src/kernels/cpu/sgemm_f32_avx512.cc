@@ -5,8 +5,9 @@
 // is measured in the bench but not used: on Zen 4 it was no faster than the AVX2 6x16.
 // sgemm_nt_f32_avx512_dot4x4: weights stay in PyTorch's [N, K] layout (no packing, no second
 // copy): each 4x4 tile of y is 16 dot products along K, 16 floats per FMA, with x rows and w rows
-// both read contiguously (w streams from memory once per call: 4 sequential streams that the
-// hardware prefetcher follows). The 16 accumulators are reduced to 16 floats once per tile.
+// both read contiguously. w streams from memory once per call, and at small M the kernel is
+// bound by that stream, so each tile prefetches the next tile's 4 rows as it goes. The 16
+// accumulators are reduced to 16 floats once per tile.
 // GCC 12 reports its own _mm512_undefined_* placeholders (inside intrinsics such as
 // _mm512_extractf64x4_pd) as uninitialized once they are inlined; they are not our variables.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -33,10 +34,13 @@ inline __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
   return _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
 }
 
-// y[MR, NR] tile; K's last k % 16 elements go through masked (zero-filling) loads.
+// y[MR, NR] tile; K's last k % 16 elements go through masked (zero-filling) loads. next: the
+// first of the 4 w rows the next tile reads, or null; one line of each is prefetched per step,
+// so they arrive while this tile computes (1x8 forward: 2.48 -> 2.02 ms warm, 2.99 -> 2.63 ms
+// with cold caches; docs/performance.md). Two tiles ahead or more measured slower.
 template <int MR, int NR>
 void tile(const float* x, int64_t ldx, const float* w, int64_t ldw, float* y, int64_t ldy,
-          int64_t k) {
+          int64_t k, const float* next) {
   __m512 acc[MR][4];
   for (int r = 0; r < MR; ++r)
     for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_setzero_ps();
@@ -44,6 +48,10 @@ void tile(const float* x, int64_t ldx, const float* w, int64_t ldw, float* y, in
   const int64_t body = k - k % 16;
   int64_t p = 0;
   for (; p < body; p += 16) {
+    if (next != nullptr) {
+      for (int c = 0; c < 4; ++c)
+        _mm_prefetch(reinterpret_cast<const char*>(next + c * ldw + p), _MM_HINT_T0);
+    }
     __m512 wv[NR];
     for (int c = 0; c < NR; ++c) wv[c] = _mm512_loadu_ps(w + c * ldw + p);
     for (int r = 0; r < MR; ++r) {
@@ -70,7 +78,8 @@ void tile(const float* x, int64_t ldx, const float* w, int64_t ldw, float* y, in
   }
 }
 
-using TileFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int64_t);
+using TileFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int64_t,
+                        const float*);
 
 template <int MR>
 constexpr TileFn kRowOfTiles[4] = {tile<MR, 1>, tile<MR, 2>, tile<MR, 3>, tile<MR, 4>};
@@ -86,9 +95,12 @@ void sgemm_nt_f32_avx512_dot4x4(int64_t m, int64_t n, int64_t k, const float* x,
   for (int64_t j = 0; j < n; j += 4) {
     const int nr = n - j < 4 ? static_cast<int>(n - j) : 4;
     const float* wj = w + j * ldw;
+    // The first row tile brings these w rows in; it also fetches the next tile's.
+    const float* next = j + 8 <= n ? wj + 4 * ldw : nullptr;
     for (int64_t i = 0; i < m; i += 4) {
       const int mr = m - i < 4 ? static_cast<int>(m - i) : 4;
-      kTiles[mr - 1][nr - 1](x + i * ldx, ldx, wj, ldw, y + i * ldy + j, ldy, k);
+      kTiles[mr - 1][nr - 1](x + i * ldx, ldx, wj, ldw, y + i * ldy + j, ldy, k,
+                             i == 0 ? next : nullptr);
     }
   }
 }
