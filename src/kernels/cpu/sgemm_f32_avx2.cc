@@ -51,11 +51,11 @@ inline __m128 reduce4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
 
 // y[MR, NR] tile over k elements (one K block); the last k % 8 go through masked loads.
 // accumulate: add to y (a later K block) instead of overwriting it.
-// next: the first of the 4 w rows the next tile reads, or null; prefetched along with this
-// tile's (see sgemm_f32_avx512.cc).
+// next / far: the first of the 4 w rows the next tile reads and of 4 rows two tiles further
+// on, or null; prefetched into L1 / L2 while this tile computes (see sgemm_f32_avx512.cc).
 template <int MR, int NR>
 void tile(const float* x, int64_t ldx, const float* w, int64_t ldw, float* y, int64_t ldy,
-          int64_t k, bool accumulate, const float* next) {
+          int64_t k, bool accumulate, const float* next, const float* far) {
   __m256 acc[MR][NR];
   for (int r = 0; r < MR; ++r)
     for (int c = 0; c < NR; ++c) acc[r][c] = _mm256_setzero_ps();
@@ -66,6 +66,10 @@ void tile(const float* x, int64_t ldx, const float* w, int64_t ldw, float* y, in
     if (next != nullptr) {
       for (int c = 0; c < 4; ++c)
         _mm_prefetch(reinterpret_cast<const char*>(next + c * ldw + p), _MM_HINT_T0);
+    }
+    if (far != nullptr) {
+      for (int c = 0; c < 4; ++c)
+        _mm_prefetch(reinterpret_cast<const char*>(far + c * ldw + p), _MM_HINT_T1);
     }
     __m256 xv[MR];
     for (int r = 0; r < MR; ++r) xv[r] = _mm256_loadu_ps(x + r * ldx + p);
@@ -100,7 +104,7 @@ void tile(const float* x, int64_t ldx, const float* w, int64_t ldw, float* y, in
 }
 
 using TileFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int64_t,
-                        bool, const float*);
+                        bool, const float*, const float*);
 
 template <int MR>
 constexpr TileFn kRowOfTiles[kNr] = {tile<MR, 1>, tile<MR, 2>, tile<MR, 3>, tile<MR, 4>};
@@ -122,10 +126,12 @@ void sgemm_nt_f32_avx2_dot3x4(int64_t m, int64_t n, int64_t k, const float* x, i
         const int nr = n - j < kNr ? static_cast<int>(n - j) : kNr;
         const float* wj = w + j * ldw + p0;
         const float* next = j + 2 * kNr <= n ? wj + kNr * ldw : nullptr;
+        const float* far = j + 4 * kNr <= n ? wj + 3 * kNr * ldw : nullptr;
         for (int64_t i = i0; i < i1; i += kMr) {
           const int mr = i1 - i < kMr ? static_cast<int>(i1 - i) : kMr;
+          const bool first = i == i0;
           kTiles[mr - 1][nr - 1](xb + (i - i0) * kPackLd, kPackLd, wj, ldw, y + i * ldy + j, ldy,
-                                 kc, p0 > 0, i == i0 ? next : nullptr);
+                                 kc, p0 > 0, first ? next : nullptr, first ? far : nullptr);
         }
       }
     }
@@ -177,12 +183,16 @@ void transpose_rows8(const float* src, int64_t lds, int rows, int64_t kc, float*
     for (int r = 0; r < 8; ++r) dst[p * 8 + r] = r < rows ? src[r * lds + p] : 0.0f;
 }
 
-// One cache line of each of the R w rows from `first` on, at column p: the rows of the next
-// tile, fetched one line per 16 steps while this tile computes (see sgemm_f32_avx512.cc).
+// One cache line, at column p, of each of the R w rows of the next tile (into L1) and of the
+// tile two further on (into L2, when far is not null): fetched one line per 16 steps while
+// this tile computes (see sgemm_f32_avx512.cc).
 template <int R>
-inline void prefetch_rows(const float* first, int64_t ldw, int64_t p) {
+inline void prefetch_rows(const float* next, const float* far, int64_t ldw, int64_t p) {
   for (int r = 0; r < R; ++r)
-    _mm_prefetch(reinterpret_cast<const char*>(first + r * ldw + p), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(next + r * ldw + p), _MM_HINT_T0);
+  if (far == nullptr) return;
+  for (int r = 0; r < R; ++r)
+    _mm_prefetch(reinterpret_cast<const char*>(far + r * ldw + p), _MM_HINT_T1);
 }
 
 // y[rows, nr] (+)= x[rows, kc] w[nr, kc]^T for rows <= 16, nr <= 6, with x given as two
@@ -192,12 +202,12 @@ inline void prefetch_rows(const float* first, int64_t ldw, int64_t p) {
 // 12 every step (half speed).
 void bcast_tile_6x16(const float* const* wr, const float* xt0, const float* xt1, int64_t kc,
                      float* y, int64_t ldy, int rows, int nr, bool accumulate, const float* next,
-                     int64_t ldw) {
+                     const float* far, int64_t ldw) {
   __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
   __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
   const float *w0 = wr[0], *w1 = wr[1], *w2 = wr[2], *w3 = wr[3], *w4 = wr[4], *w5 = wr[5];
   for (int64_t p = 0; p < kc; ++p) {
-    if (next != nullptr && (p & 15) == 0) prefetch_rows<kBNr>(next, ldw, p);
+    if (next != nullptr && (p & 15) == 0) prefetch_rows<kBNr>(next, far, ldw, p);
     const __m256 x0 = _mm256_loadu_ps(xt0 + p * 8), x1 = _mm256_loadu_ps(xt1 + p * 8);
     __m256 b = _mm256_broadcast_ss(w0 + p);
     a00 = _mm256_fmadd_ps(b, x0, a00);
@@ -250,13 +260,14 @@ void bcast_tile_6x16(const float* const* wr, const float* xt0, const float* xt1,
 // The same for a block of at most 8 rows (M = 8, and the last rows of M = 24, 40, ...): 12
 // columns x 8 rows, 12 accumulators, so that no FMA is spent on a repeated x block.
 void bcast_tile_12x8(const float* const* wr, const float* xt0, int64_t kc, float* y, int64_t ldy,
-                     int rows, int nr, bool accumulate, const float* next, int64_t ldw) {
+                     int rows, int nr, bool accumulate, const float* next, const float* far,
+                     int64_t ldw) {
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
   __m256 a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
   const float *w0 = wr[0], *w1 = wr[1], *w2 = wr[2], *w3 = wr[3], *w4 = wr[4], *w5 = wr[5];
   const float *w6 = wr[6], *w7 = wr[7], *w8 = wr[8], *w9 = wr[9], *w10 = wr[10], *w11 = wr[11];
   for (int64_t p = 0; p < kc; ++p) {
-    if (next != nullptr && (p & 15) == 0) prefetch_rows<12>(next, ldw, p);
+    if (next != nullptr && (p & 15) == 0) prefetch_rows<12>(next, far, ldw, p);
     const __m256 x0 = _mm256_loadu_ps(xt0 + p * 8);
     a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w0 + p), x0, a0);
     a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(w1 + p), x0, a1);
@@ -322,7 +333,8 @@ void sgemm_nt_f32_avx2_6x16(int64_t m, int64_t n, int64_t k, const float* x, int
           const float* wr[12];
           for (int r = 0; r < 12; ++r) wr[r] = w + (j + (r < nr ? r : 0)) * ldw + p0;
           const float* next = i == 0 && j + 24 <= n ? w + (j + 12) * ldw + p0 : nullptr;
-          bcast_tile_12x8(wr, xt, kc, y + i * ldy + j, ldy, rows, nr, p0 > 0, next, ldw);
+          const float* far = i == 0 && j + 48 <= n ? w + (j + 36) * ldw + p0 : nullptr;
+          bcast_tile_12x8(wr, xt, kc, y + i * ldy + j, ldy, rows, nr, p0 > 0, next, far, ldw);
         }
         continue;
       }
@@ -337,7 +349,8 @@ void sgemm_nt_f32_avx2_6x16(int64_t m, int64_t n, int64_t k, const float* x, int
         for (int r = 0; r < kBNr; ++r) wr[r] = w + (j + (r < nr ? r : 0)) * ldw + p0;
         // Only the first row block brings w from memory; later ones find it in L2.
         const float* next = i == 0 && j + 2 * kBNr <= n ? w + (j + kBNr) * ldw + p0 : nullptr;
-        bcast_tile_6x16(wr, xt, xt1, kc, y + i * ldy + j, ldy, rows, nr, p0 > 0, next, ldw);
+        const float* far = i == 0 && j + 4 * kBNr <= n ? w + (j + 3 * kBNr) * ldw + p0 : nullptr;
+        bcast_tile_6x16(wr, xt, xt1, kc, y + i * ldy + j, ldy, rows, nr, p0 > 0, next, far, ldw);
       }
     }
   }

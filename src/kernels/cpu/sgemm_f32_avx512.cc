@@ -35,12 +35,13 @@ inline __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
 }
 
 // y[MR, NR] tile; K's last k % 16 elements go through masked (zero-filling) loads. next: the
-// first of the 4 w rows the next tile reads, or null; one line of each is prefetched per step,
-// so they arrive while this tile computes (1x8 forward: 2.48 -> 2.02 ms warm, 2.99 -> 2.63 ms
-// with cold caches; docs/performance.md). Two tiles ahead or more measured slower.
+// first of the 4 w rows the next tile reads, or null; one line of each is prefetched into L1
+// per step, so they arrive while this tile computes (MiniLM 1x8 forward: 2.48 -> 2.02 ms warm,
+// 2.99 -> 2.63 ms with cold caches). far: 4 rows two tiles further on, prefetched into L2, so
+// more lines are in flight from memory (another 5-9%). docs/performance.md has the runs.
 template <int MR, int NR>
 void tile(const float* x, int64_t ldx, const float* w, int64_t ldw, float* y, int64_t ldy,
-          int64_t k, const float* next) {
+          int64_t k, const float* next, const float* far) {
   __m512 acc[MR][4];
   for (int r = 0; r < MR; ++r)
     for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_setzero_ps();
@@ -51,6 +52,10 @@ void tile(const float* x, int64_t ldx, const float* w, int64_t ldw, float* y, in
     if (next != nullptr) {
       for (int c = 0; c < 4; ++c)
         _mm_prefetch(reinterpret_cast<const char*>(next + c * ldw + p), _MM_HINT_T0);
+    }
+    if (far != nullptr) {
+      for (int c = 0; c < 4; ++c)
+        _mm_prefetch(reinterpret_cast<const char*>(far + c * ldw + p), _MM_HINT_T1);
     }
     __m512 wv[NR];
     for (int c = 0; c < NR; ++c) wv[c] = _mm512_loadu_ps(w + c * ldw + p);
@@ -79,7 +84,7 @@ void tile(const float* x, int64_t ldx, const float* w, int64_t ldw, float* y, in
 }
 
 using TileFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int64_t,
-                        const float*);
+                        const float*, const float*);
 
 template <int MR>
 constexpr TileFn kRowOfTiles[4] = {tile<MR, 1>, tile<MR, 2>, tile<MR, 3>, tile<MR, 4>};
@@ -95,12 +100,14 @@ void sgemm_nt_f32_avx512_dot4x4(int64_t m, int64_t n, int64_t k, const float* x,
   for (int64_t j = 0; j < n; j += 4) {
     const int nr = n - j < 4 ? static_cast<int>(n - j) : 4;
     const float* wj = w + j * ldw;
-    // The first row tile brings these w rows in; it also fetches the next tile's.
+    // The first row tile brings these w rows in; it also fetches the next tiles'.
     const float* next = j + 8 <= n ? wj + 4 * ldw : nullptr;
+    const float* far = j + 16 <= n ? wj + 12 * ldw : nullptr;
     for (int64_t i = 0; i < m; i += 4) {
       const int mr = m - i < 4 ? static_cast<int>(m - i) : 4;
+      const bool first = i == 0;
       kTiles[mr - 1][nr - 1](x + i * ldx, ldx, wj, ldw, y + i * ldy + j, ldy, k,
-                             i == 0 ? next : nullptr);
+                             first ? next : nullptr, first ? far : nullptr);
     }
   }
 }
