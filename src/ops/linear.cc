@@ -58,23 +58,22 @@ bool use_own_kernel(int64_t m) {
   return m <= kOwnKernelMaxM && active_isa() >= Isa::kAvx2 && !force_dnnl();
 }
 
-// One column block of y for all m rows. From 8 rows on, the outer-product kernel takes all of
-// them in one pass over w (its last block of rows may be partial): at small M the product is
-// bound by streaming w from memory, and a second kernel for the remainder rows would stream it
-// again (MiniLM 1x12 forward: 3.77 -> 3.30 ms; on AVX-512, 1x8: 2.95 -> 2.42 ms against the
-// dot-product kernel that single-threaded, warm-cache sweeps had preferred up to 15 rows).
-// Below 8 rows the dot-product kernels, whose tiles leave no vector lanes idle (1x5: 1.80 ms
-// against 2.91). The AVX2 6x16 kernel serves AVX-512 too: on Zen 4 the AVX-512 6x32 one was no
-// faster.
+// One column block of y for all m rows: whole blocks of 16 rows through the outer-product
+// kernel, the other m % 16 rows (all of them when m < 16) through the dot-product kernel.
+// Measured as whole forwards on 2 threads, alternated in one process (docs/performance.md):
+// the outer-product kernel's 12x8 tiles for blocks of <= 8 rows lose clearly to the
+// dot-product kernels, which read each w row contiguously and prefetch the next tiles' rows
+// (MiniLM 1x8: 1.9 against 3.3 ms on AVX-512, 2.2 against 3.2 on AVX2; bert-base 1x24 on
+// AVX2: 37 against 44 ms). The AVX2 6x16 kernel serves AVX-512 too: on Zen 4 the AVX-512 6x32
+// one was no faster.
 void own_gemm(int64_t m, int64_t n, int64_t k, const float* x, int64_t ldx, const float* w,
               float* y, int64_t ldy) {
-  if (m >= 8) {
-    kernels::sgemm_nt_f32_avx2_6x16(m, n, k, x, ldx, w, k, y, ldy);
-  } else if (active_isa() == Isa::kAvx512) {
-    kernels::sgemm_nt_f32_avx512_dot4x4(m, n, k, x, ldx, w, k, y, ldy);
-  } else {
-    kernels::sgemm_nt_f32_avx2_dot3x4(m, n, k, x, ldx, w, k, y, ldy);
-  }
+  const int64_t mb = m - m % 16;
+  if (mb > 0) kernels::sgemm_nt_f32_avx2_6x16(mb, n, k, x, ldx, w, k, y, ldy);
+  if (mb == m) return;
+  const auto dot = active_isa() == Isa::kAvx512 ? kernels::sgemm_nt_f32_avx512_dot4x4
+                                                : kernels::sgemm_nt_f32_avx2_dot3x4;
+  dot(m - mb, n, k, x + mb * ldx, ldx, w, k, y + mb * ldy, ldy);
 }
 
 // One parallel region for the whole op: threads take contiguous ranges of column blocks (each

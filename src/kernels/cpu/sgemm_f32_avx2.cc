@@ -7,7 +7,7 @@
 //   L2 while the columns pass over it; later K blocks add their partial sums to y. Each block of
 //   x is first copied with a padded row stride: at K = 3072 the rows of x and w are 12 KiB
 //   apart, so all 7 rows a tile reads would fall into one L1 set (8 ways).
-// - sgemm_nt_f32_avx2_6x16 (below): outer-product tiles, faster from M = 8 on (docs/gemm.md).
+// - sgemm_nt_f32_avx2_6x16 (below): outer-product tiles, for whole blocks of 16 rows.
 // At small M both are bound by the stream of w from memory, so every tile prefetches the rows
 // of the next one while it computes (MiniLM 1x8-1x32 forwards 13-19% faster).
 #include <immintrin.h>
@@ -258,7 +258,9 @@ void bcast_tile_6x16(const float* const* wr, const float* xt0, const float* xt1,
 }
 
 // The same for a block of at most 8 rows (M = 8, and the last rows of M = 24, 40, ...): 12
-// columns x 8 rows, 12 accumulators, so that no FMA is spent on a repeated x block.
+// columns x 8 rows, 12 accumulators, so that no FMA is spent on a repeated x block. ops::linear
+// no longer sends such blocks here: in whole forwards the dot-product kernels beat these tiles
+// on them (src/ops/linear.cc, own_gemm).
 void bcast_tile_12x8(const float* const* wr, const float* xt0, int64_t kc, float* y, int64_t ldy,
                      int rows, int nr, bool accumulate, const float* next, const float* far,
                      int64_t ldw) {
