@@ -62,7 +62,11 @@ def parse_args(argv):
                    help="time target per cell: repetitions = this / (one repetition's cost, "
                         "from the warm-up), clamped to [--min-reps, --reps]")
     p.add_argument("--settle-ms", type=float, default=5.0,
-                   help="pause after each engine's run, so its spinning threads park")
+                   help="pause after each engine's run, once the machine is idle (below)")
+    p.add_argument("--idle-wait-ms", type=float, default=250.0,
+                   help="after each run, wait (at most this long) until no thread but the "
+                        "harness is runnable, so that no engine's idle-spinning threads run "
+                        "into the next engine's time (0: do not wait)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--check-cell", default="2x16", help="cell of the correctness check")
     p.add_argument("--work", default=os.environ.get(
@@ -264,7 +268,41 @@ def check(engines, reference, ids, notes):
     return result
 
 
-def time_cell(engines, ids, args, rep_offset):
+def runnable_threads():
+    """Threads runnable on this machine right now (/proc/loadavg's 4th field; this one
+    included), or None where that file does not exist."""
+    try:
+        with open("/proc/loadavg") as f:
+            return int(f.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def wait_until_idle(max_ms):
+    """Waits until only the harness itself is runnable in 3 samples in a row, 1 ms apart, or
+    max_ms. ONNX Runtime's intra-op threads keep spinning for 40-50 ms after a run and
+    OpenMP's for a while too; without this they take a core from whichever engine runs next.
+    Returns the ms waited (what the previous engine left running)."""
+    t0 = time.perf_counter()
+    quiet = 0
+    while (time.perf_counter() - t0) * 1e3 < max_ms:
+        n = runnable_threads()
+        if n is None:
+            break
+        quiet = quiet + 1 if n <= 1 else 0
+        if quiet >= 3:
+            break
+        time.sleep(0.001)
+    return (time.perf_counter() - t0) * 1e3
+
+
+def settle(args, name, waits):
+    if args.idle_wait_ms > 0:
+        waits.setdefault(name, []).append(wait_until_idle(args.idle_wait_ms))
+    time.sleep(args.settle_ms / 1e3)
+
+
+def time_cell(engines, ids, args, rep_offset, waits):
     names = list(engines)
     for e in engines.values():
         e.prepare(ids)
@@ -272,14 +310,14 @@ def time_cell(engines, ids, args, rep_offset):
     for _ in range(args.warmup):
         for n in names:
             warm[n] = engines[n].run()
-            time.sleep(args.settle_ms / 1e3)
+            settle(args, n, waits)
     reps = plan_reps(sum(warm.values()) + args.settle_ms * len(names), args)
     ms = {n: [] for n in names}
     for r in range(reps):
         k = (r + rep_offset) % len(names)
         for n in names[k:] + names[:k]:  # rotating order: no engine always first or last
             ms[n].append(engines[n].run())
-            time.sleep(args.settle_ms / 1e3)
+            settle(args, n, waits)
     return ms
 
 
@@ -349,11 +387,13 @@ def main(argv):
            "command": "bench/compare/run.sh " + " ".join(shlex.quote(a) for a in argv),
            "settings": {"threads": args.threads, "warmup": args.warmup, "reps": args.reps,
                         "min_reps": args.min_reps, "cell_seconds": args.cell_seconds,
-                        "settle_ms": args.settle_ms, "seed": args.seed,
+                        "settle_ms": args.settle_ms, "idle_wait_ms": args.idle_wait_ms,
+                        "seed": args.seed,
                         "check_cell": args.check_cell, "ember_env": args.ember_env, "output": "last hidden state [B, L, H]"},
            "machine": machine_info(), "load_before": os.getloadavg(),
            "versions": versions(args.ember), "notes": args.note, "models": {}, "results": []}
     rep_offset = 0
+    waits = {}  # engine -> ms the machine stayed busy after each of its runs
     for m in models:
         mdir = model_dir(m)
         work = Path(args.work) / mdir.name
@@ -386,7 +426,7 @@ def main(argv):
                 notes.append(f"cell {bb}x{ll} skipped: beyond {cfg['max_positions']} positions")
                 continue
             ms = time_cell(engines, cell_ids(mdir, cfg["vocab"], bb, ll, args.seed), args,
-                           rep_offset)
+                           rep_offset, waits)
             rep_offset += 1
             line = []
             for n, v in ms.items():
@@ -406,6 +446,12 @@ def main(argv):
         run["gemm"] = gemm_peak(gemm_bench_path(args), args.threads)
     run["load_after"] = os.getloadavg()
     run["duration_s"] = round(time.time() - t_start, 1)
+    # How long the machine stayed busy after each engine's runs (its threads' idle spinning).
+    run["busy_after_run_ms"] = {n: {"median": float(np.median(v)), "p90": float(np.percentile(v, 90)),
+                                    "runs": len(v)} for n, v in waits.items()}
+    if waits:
+        log("machine busy after each engine's run, median (p90) ms: " + ", ".join(
+            f"{n} {d['median']:.1f} ({d['p90']:.1f})" for n, d in run["busy_after_run_ms"].items()))
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

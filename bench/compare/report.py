@@ -45,8 +45,12 @@ bench/compare/run.sh --estimate-only                           # expected durati
   request `time IDS_FILE 1` is timed inside Ember around `Engine::run`, so process start,
   model load and the pipe are not in Ember's numbers; the Python peers are timed with
   `time.perf_counter()` around the call (their Python call overhead, ~10-50 us, is in).
-  Every repetition runs every engine once, in an order rotated by one each repetition, with a
-  5 ms pause after each run (`--settle-ms`) so the previous engine's spinning threads park.
+  Every repetition runs every engine once, in an order rotated by one each repetition. After
+  each run the harness waits until no other thread is runnable (`--idle-wait-ms`, at most
+  250 ms: ONNX Runtime's intra-op threads spin for 40-50 ms after a run, OpenMP's for a while
+  too, and would otherwise take a core from the next engine), then 5 ms more (`--settle-ms`).
+  So every engine starts from an idle machine, as a server does between sporadic requests.
+  The JSON's `busy_after_run_ms` says how long each engine kept the machine busy after its runs.
 - Threads: ONNX Runtime `intra_op_num_threads=2, inter_op_num_threads=1`, sequential;
   PyTorch `set_num_threads(2)`, `set_num_interop_threads(1)`; CTranslate2
   `intra_threads=2, inter_threads=1`; Ember `--threads 2`.
@@ -195,7 +199,8 @@ def markdown(run):
            f"{v.get('numpy')}, Python {v.get('python')}.",
            f"- Settings: {s['threads']} threads for every engine; {s['warmup']} warm-up run(s) "
            f"per engine and cell; {reps_text} repetitions per cell "
-           f"(~{s['cell_seconds']} s per cell); {s['settle_ms']} ms pause after each run; "
+           f"(~{s['cell_seconds']} s per cell); after each run a wait until the machine is "
+           f"idle (at most {s.get('idle_wait_ms', 0)} ms), then {s['settle_ms']} ms; "
            f"seed {s['seed']}; output: {s['output']}; environment of the ember processes: "
            f"{' '.join(s.get('ember_env', [])) or 'unchanged'}.", ""]
 
