@@ -5,6 +5,9 @@
 // whatever else runs. Spinning for a bounded time bridges the gaps inside a forward and gives
 // the core back between forwards.
 //
+// Workers are kept off the dispatching thread's CPU (core/worker_placement.h): a scheduler that
+// wakes a sleeping worker on the waker's CPU would otherwise run the whole job on one CPU.
+//
 // The calling thread takes part as thread 0. A job submitted from inside a job, or while
 // another thread's job holds the pool, runs inline on the caller (never deadlocks, never
 // oversubscribes).
