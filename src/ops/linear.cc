@@ -43,12 +43,13 @@ bool force_dnnl() {
   return on;
 }
 
-// Rows up to which our kernels replace oneDNN, on AVX-512 and on AVX2. Single-threaded with
-// warm weights they beat it by 1.03-1.6x up to M = 64 (docs/gemm.md). In whole forwards on 2
-// threads, where each thread streams its own columns of w with prefetch, they also win at
-// M = 96-128 (bert-base 1x96 / 1x128 / 8x16: 19% / 13% / 11% faster, MiniLM 1x128 16%; 5-10%
-// on AVX2) and tie at 256 (docs/performance.md, "Own kernels up to M = 128").
-constexpr int64_t kOwnKernelMaxM = 128;
+// Rows up to which our kernels replace oneDNN, on AVX-512 and on AVX2: single-threaded with
+// warm weights they beat it by 1.03-1.6x up to M = 64 (docs/gemm.md). At M = 128, forwards
+// alternated in one process favoured them at quiet times (bert-base 1x128 13% faster) and not
+// at noisy ones, and two side-by-side harness runs with them at M = 128 put bert-base's
+// M = 128 cells 10-30% further behind ONNX Runtime than runs with oneDNN there; the harness
+// decides (docs/performance.md, session 4).
+constexpr int64_t kOwnKernelMaxM = 64;
 // Columns per task: the kernel's output block and then its epilogue while it is in L1.
 constexpr int64_t kOwnBlockCols = 64;
 // Below this many multiply-adds (~5 us on one core) a fork/join costs more than it saves.

@@ -52,13 +52,13 @@ void run_case(const Case& c, Activation act, bool with_bias, Isa isa) {
 
 TEST(Linear, EveryActivationBiasAndIsa) {
   // M = 8, 24, 40 and 17 cover the AVX2 path's 16-row tiles, 8-row tiles and few-row tail;
-  // K = 1024 its variant for w rows 4 KiB apart; M = 100 and 128 the largest M our kernels
-  // take (with a tile-edge N and the next-tile prefetch running off the end of w), M = 129 the
-  // first that oneDNN takes.
+  // K = 1024 its variant for w rows 4 KiB apart; M = 64 the largest M our kernels take, M = 65
+  // the first that oneDNN takes (column blocks), M = 100 and 128 oneDNN with tile-edge N and
+  // padded strides.
   const Case cases[] = {{1, 1, 1, 0, 0},     {1, 37, 19, 0, 0},     {3, 64, 33, 5, 7},
                         {8, 40, 70, 0, 0},   {17, 129, 45, 0, 3},   {17, 31, 200, 2, 0},
                         {24, 100, 77, 1, 0}, {40, 1024, 30, 0, 2},  {64, 384, 96, 0, 16},
-                        {100, 96, 70, 3, 1}, {128, 384, 134, 0, 0}, {129, 64, 40, 0, 0}};
+                        {100, 96, 70, 3, 1}, {128, 384, 134, 0, 0}, {65, 64, 40, 0, 0}};
   const Activation acts[] = {Activation::kNone, Activation::kGeluErf, Activation::kGeluTanh,
                              Activation::kRelu, Activation::kTanh};
   for (Isa isa : test::available_isas()) {
