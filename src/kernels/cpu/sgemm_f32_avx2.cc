@@ -16,6 +16,7 @@
 #include <memory>
 
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/prefetch_rows.h"
 
 namespace ember::kernels {
 namespace {
@@ -63,14 +64,7 @@ void tile(const float* x, int64_t ldx, const float* w, int64_t ldw, float* y, in
   const int64_t body = k - k % 8;
   int64_t p = 0;
   for (; p < body; p += 8) {
-    if (next != nullptr) {
-      for (int c = 0; c < 4; ++c)
-        _mm_prefetch(reinterpret_cast<const char*>(next + c * ldw + p), _MM_HINT_T0);
-    }
-    if (far != nullptr) {
-      for (int c = 0; c < 4; ++c)
-        _mm_prefetch(reinterpret_cast<const char*>(far + c * ldw + p), _MM_HINT_T1);
-    }
+    prefetch_rows<4>(next, far, ldw, p);
     __m256 xv[MR];
     for (int r = 0; r < MR; ++r) xv[r] = _mm256_loadu_ps(x + r * ldx + p);
     for (int c = 0; c < NR; ++c) {
@@ -181,18 +175,6 @@ void transpose_rows8(const float* src, int64_t lds, int rows, int64_t kc, float*
   }
   for (; p < kc; ++p)
     for (int r = 0; r < 8; ++r) dst[p * 8 + r] = r < rows ? src[r * lds + p] : 0.0f;
-}
-
-// One cache line, at column p, of each of the R w rows of the next tile (into L1) and of the
-// tile two further on (into L2, when far is not null): fetched one line per 16 steps while
-// this tile computes (see sgemm_f32_avx512.cc).
-template <int R>
-inline void prefetch_rows(const float* next, const float* far, int64_t ldw, int64_t p) {
-  for (int r = 0; r < R; ++r)
-    _mm_prefetch(reinterpret_cast<const char*>(next + r * ldw + p), _MM_HINT_T0);
-  if (far == nullptr) return;
-  for (int r = 0; r < R; ++r)
-    _mm_prefetch(reinterpret_cast<const char*>(far + r * ldw + p), _MM_HINT_T1);
 }
 
 // y[rows, nr] (+)= x[rows, kc] w[nr, kc]^T for rows <= 16, nr <= 6, with x given as two

@@ -19,6 +19,7 @@
 #include <memory>
 
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/prefetch_rows.h"
 
 namespace ember::kernels {
 namespace {
@@ -49,14 +50,7 @@ void tile(const float* x, int64_t ldx, const float* w, int64_t ldw, float* y, in
   const int64_t body = k - k % 16;
   int64_t p = 0;
   for (; p < body; p += 16) {
-    if (next != nullptr) {
-      for (int c = 0; c < 4; ++c)
-        _mm_prefetch(reinterpret_cast<const char*>(next + c * ldw + p), _MM_HINT_T0);
-    }
-    if (far != nullptr) {
-      for (int c = 0; c < 4; ++c)
-        _mm_prefetch(reinterpret_cast<const char*>(far + c * ldw + p), _MM_HINT_T1);
-    }
+    prefetch_rows<4>(next, far, ldw, p);
     __m512 wv[NR];
     for (int c = 0; c < NR; ++c) wv[c] = _mm512_loadu_ps(w + c * ldw + p);
     for (int r = 0; r < MR; ++r) {
