@@ -62,7 +62,7 @@ bool use_own_kernel(int64_t m) {
 // One column block of y for all m rows: whole blocks of 16 rows through the outer-product
 // kernel, the other m % 16 rows (all of them when m < 16) through the dot-product kernel.
 // Measured as whole forwards on 2 threads, alternated in one process (docs/performance.md):
-// the outer-product kernel's 12x8 tiles for blocks of <= 8 rows lose clearly to the
+// the outer-product kernel on blocks of <= 8 rows (then 12x8 tiles) lost clearly to the
 // dot-product kernels, which read each w row contiguously and prefetch the next tiles' rows
 // (MiniLM 1x8: 1.9 against 3.3 ms on AVX-512, 2.2 against 3.2 on AVX2; bert-base 1x24 on
 // AVX2: 37 against 44 ms). The AVX2 6x16 kernel serves AVX-512 too: on Zen 4 the AVX-512 6x32

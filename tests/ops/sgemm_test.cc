@@ -116,10 +116,10 @@ TEST(SgemmAvx2Tile6x16, EncoderShapesKBlocksAndStrides) {
   check_nt(gemm, 17, 4, 1025, 0, 0, 0);   // a second block of one element
   check_nt(gemm, 20, 13, 2100, 0, 0, 0);  // three blocks
   check_nt(gemm, 300, 7, 300, 2, 1, 3);   // many 16-row blocks, a 12-row tail
-  // w rows 4 KiB apart: the <= 8-row blocks take the 6x16 tile instead of the 12x8 one.
+  // w rows 4 KiB apart, with blocks of <= 8 rows (their x block repeated).
   check_nt(gemm, 5, 13, 1024, 0, 0, 0);
   check_nt(gemm, 24, 13, 1000, 0, 24, 0);
-  check_nt(gemm, 24, 13, 1000, 0, 0, 0);  // the same with the 12x8 tail
+  check_nt(gemm, 24, 13, 1000, 0, 0, 0);  // an 8-row tail block
 }
 
 }  // namespace

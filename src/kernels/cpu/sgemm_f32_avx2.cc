@@ -239,56 +239,6 @@ void bcast_tile_6x16(const float* const* wr, const float* xt0, const float* xt1,
   }
 }
 
-// The same for a block of at most 8 rows (M = 8, and the last rows of M = 24, 40, ...): 12
-// columns x 8 rows, 12 accumulators, so that no FMA is spent on a repeated x block. ops::linear
-// no longer sends such blocks here: in whole forwards the dot-product kernels beat these tiles
-// on them (src/ops/linear.cc, own_gemm).
-void bcast_tile_12x8(const float* const* wr, const float* xt0, int64_t kc, float* y, int64_t ldy,
-                     int rows, int nr, bool accumulate, const float* next, const float* far,
-                     int64_t ldw) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-  __m256 a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-  const float *w0 = wr[0], *w1 = wr[1], *w2 = wr[2], *w3 = wr[3], *w4 = wr[4], *w5 = wr[5];
-  const float *w6 = wr[6], *w7 = wr[7], *w8 = wr[8], *w9 = wr[9], *w10 = wr[10], *w11 = wr[11];
-  for (int64_t p = 0; p < kc; ++p) {
-    if (next != nullptr && (p & 15) == 0) prefetch_rows<12>(next, far, ldw, p);
-    const __m256 x0 = _mm256_loadu_ps(xt0 + p * 8);
-    a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w0 + p), x0, a0);
-    a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(w1 + p), x0, a1);
-    a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(w2 + p), x0, a2);
-    a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(w3 + p), x0, a3);
-    a4 = _mm256_fmadd_ps(_mm256_broadcast_ss(w4 + p), x0, a4);
-    a5 = _mm256_fmadd_ps(_mm256_broadcast_ss(w5 + p), x0, a5);
-    a6 = _mm256_fmadd_ps(_mm256_broadcast_ss(w6 + p), x0, a6);
-    a7 = _mm256_fmadd_ps(_mm256_broadcast_ss(w7 + p), x0, a7);
-    a8 = _mm256_fmadd_ps(_mm256_broadcast_ss(w8 + p), x0, a8);
-    a9 = _mm256_fmadd_ps(_mm256_broadcast_ss(w9 + p), x0, a9);
-    a10 = _mm256_fmadd_ps(_mm256_broadcast_ss(w10 + p), x0, a10);
-    a11 = _mm256_fmadd_ps(_mm256_broadcast_ss(w11 + p), x0, a11);
-  }
-  alignas(32) float t[12][8];
-  _mm256_store_ps(t[0], a0);
-  _mm256_store_ps(t[1], a1);
-  _mm256_store_ps(t[2], a2);
-  _mm256_store_ps(t[3], a3);
-  _mm256_store_ps(t[4], a4);
-  _mm256_store_ps(t[5], a5);
-  _mm256_store_ps(t[6], a6);
-  _mm256_store_ps(t[7], a7);
-  _mm256_store_ps(t[8], a8);
-  _mm256_store_ps(t[9], a9);
-  _mm256_store_ps(t[10], a10);
-  _mm256_store_ps(t[11], a11);
-  for (int i = 0; i < rows; ++i) {
-    float* yi = y + i * ldy;
-    if (accumulate) {
-      for (int r = 0; r < nr; ++r) yi[r] += t[r][i];
-    } else {
-      for (int r = 0; r < nr; ++r) yi[r] = t[r][i];
-    }
-  }
-}
-
 // x^T of 16 rows of one K block, per thread (64 KiB).
 float* xt_block_buffer() {
   thread_local const std::unique_ptr<float[]> buf(new float[16 * kBKc]);
@@ -307,21 +257,8 @@ void sgemm_nt_f32_avx2_6x16(int64_t m, int64_t n, int64_t k, const float* x, int
     for (int64_t i = 0; i < m; i += 16) {
       const int rows = m - i < 16 ? static_cast<int>(m - i) : 16;
       transpose_rows8(x + i * ldx + p0, ldx, rows < 8 ? rows : 8, kc, xt);
-      // 12 w rows a multiple of 4 KiB apart (K = 1024, 2048, 3072) fall into one L1 set and
-      // evict each other (768x3072, M = 8: 31 GFLOP/s, the dot-product kernel 47): use the 6x16
-      // tile there, its second x block a copy of the first.
-      const bool w_rows_alias = (ldw * static_cast<int64_t>(sizeof(float))) % 4096 == 0;
-      if (rows <= 8 && !w_rows_alias) {
-        for (int64_t j = 0; j < n; j += 12) {
-          const int nr = n - j < 12 ? static_cast<int>(n - j) : 12;
-          const float* wr[12];
-          for (int r = 0; r < 12; ++r) wr[r] = w + (j + (r < nr ? r : 0)) * ldw + p0;
-          const float* next = i == 0 && j + 24 <= n ? w + (j + 12) * ldw + p0 : nullptr;
-          const float* far = i == 0 && j + 48 <= n ? w + (j + 36) * ldw + p0 : nullptr;
-          bcast_tile_12x8(wr, xt, kc, y + i * ldy + j, ldy, rows, nr, p0 > 0, next, far, ldw);
-        }
-        continue;
-      }
+      // A block of <= 8 rows repeats its x block as the second one (ops::linear sends only whole
+      // 16-row blocks here; the dot-product kernels take the rest: src/ops/linear.cc, own_gemm).
       const float* xt1 = xt;
       if (rows > 8) {
         transpose_rows8(x + (i + 8) * ldx + p0, ldx, rows - 8, kc, xt + 8 * kc);
