@@ -44,7 +44,11 @@ MappedFile MappedFile::open(const std::filesystem::path& path) {
   file.path_ = path;
   file.size_ = static_cast<size_t>(st.st_size);
   if (file.size_ == 0) return file;  // mmap of length 0 is an error; an empty view is not
-  void* p = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, fd.fd, 0);
+  // MAP_POPULATE: fault every page in now (reading it from disk if the page cache lost it),
+  // so that the first requests do not pay for it. Without it, a forward that touches
+  // embedding rows for the first time took milliseconds more (bert-base int8, 1x128: the
+  // embedding 1.4 ms instead of 0.14 ms) once this VM had evicted the file's cached pages.
+  void* p = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd.fd, 0);
   if (p == MAP_FAILED) fail(ErrorKind::kInvalidInput, name, ": cannot map: ", std::strerror(errno));
   file.data_ = static_cast<const uint8_t*>(p);
   return file;

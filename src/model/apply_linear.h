@@ -12,7 +12,7 @@ inline void apply_linear(const LinearWeights& l, const float* x, int64_t m, int6
   if (l.is_int8())
     ops::linear_int8(x, m, l.in, ldx, l.q, l.b, l.out, y, ldy, act);
   else
-    ops::linear(x, m, l.in, ldx, l.w, l.b, l.out, y, ldy, act);
+    ops::linear(x, m, l.in, ldx, l.w, l.b, l.out, y, ldy, act, l.packed);
 }
 
 }  // namespace ember::model

@@ -36,6 +36,26 @@ std::unique_ptr<Encoder> Encoder::load(const io::JsonConfig& config, io::WeightS
   return enc;
 }
 
+int64_t Encoder::pack_weights(int64_t slices) {
+  if (!weights_.packed.empty()) return 0;
+  int64_t bytes = 0;
+  for (auto& l : weights_.layers) {
+    for (LinearWeights* lw : {&l.qkv, &l.attn_out, &l.ffn_in, &l.ffn_out}) {
+      if (lw->is_int8()) {
+        weights_.packed.push_back(
+            kernels::PackedGemmDnnl::pack_s8(lw->q.w, lw->out, lw->in, slices));
+        lw->q.packed = weights_.packed.back().get();
+      } else {
+        weights_.packed.push_back(
+            kernels::PackedGemmDnnl::pack_f32(lw->w, lw->out, lw->in, slices));
+        lw->packed = weights_.packed.back().get();
+      }
+      bytes += weights_.packed.back()->packed_bytes();
+    }
+  }
+  return bytes;
+}
+
 Encoder::Encoder(EncoderConfig config, io::WeightStore store)
     : config_(std::move(config)), store_(std::move(store)) {}
 

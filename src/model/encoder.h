@@ -24,6 +24,12 @@ class Encoder {
   // "" for float weights, "int8-dynamic" for a model written by `ember quantize`.
   const std::string& quantization() const { return weights_.quantization; }
 
+  // Packs the Linear weights of every layer for oneDNN's matmul (kernels/cpu/
+  // packed_gemm_dnnl.h) into `slices` column slices (one per compute thread is best), once;
+  // the forward pass then uses them where they are faster. Costs a second copy of those
+  // weights in memory. Returns the bytes packed.
+  int64_t pack_weights(int64_t slices);
+
   // Validates ids, type ids and lengths (kInvalidInput). Returns the last hidden state,
   // [batch.num_tokens(), hidden_size], inside `ws` (valid until the next call with `ws`).
   const float* forward(const Batch& batch, Workspace& ws) const;

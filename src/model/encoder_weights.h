@@ -3,11 +3,12 @@
 // matrix so that one GEMM produces them.
 #pragma once
 
+#include <memory>
+#include <string>
 #include <vector>
 
-#include <string>
-
 #include "core/aligned_buffer.h"
+#include "kernels/cpu/packed_gemm_dnnl.h"
 #include "ops/linear_int8.h"
 #include "ops/ops.h"
 
@@ -19,6 +20,8 @@ struct LinearWeights {
   int64_t out = 0;
   int64_t in = 0;
   ops::Int8Weights q;  // int8 models (model/int8_weights.h): q.w != null instead of w
+  // w packed at load (Encoder::pack_weights), or null; int8 layers keep theirs in q.packed.
+  const kernels::PackedGemmDnnl* packed = nullptr;
   bool is_int8() const { return q.w != nullptr; }
 };
 
@@ -56,12 +59,13 @@ struct SequenceClassifierWeights {
 struct EncoderWeights {
   EmbeddingWeights embeddings;
   std::vector<LayerWeights> layers;
-  SequenceClassifierWeights seq_classifier;  // when config.head == kSequenceClassification
-  LinearWeights token_classifier;            // when config.head == kTokenClassification
-  std::vector<AlignedBuffer<float>> owned;   // the fused QKV matrices
+  SequenceClassifierWeights seq_classifier;       // when config.head == kSequenceClassification
+  LinearWeights token_classifier;                 // when config.head == kTokenClassification
+  std::vector<AlignedBuffer<float>> owned;        // the fused QKV matrices
   std::vector<AlignedBuffer<int8_t>> owned_i8;    // int8 models: fused QKV
   std::vector<AlignedBuffer<int32_t>> owned_i32;  // int8 models: weight column sums
   std::string quantization;                       // "" (float) or "int8-dynamic"
+  std::vector<std::unique_ptr<kernels::PackedGemmDnnl>> packed;  // Encoder::pack_weights
 };
 
 }  // namespace ember::model

@@ -1,13 +1,17 @@
 // ops::linear: GEMM (x w^T) then a bias + activation epilogue over the rows just computed.
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
+#include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/profile.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/packed_gemm_dnnl.h"
 #include "ops/ops.h"
+#include "ops/packed_tasks.h"
 #include "ops/row_dispatch.h"
 
 namespace ember::ops {
@@ -122,6 +126,25 @@ void linear_col_blocks(const float* x, int64_t m, int64_t k, int64_t ldx, const 
   });
 }
 
+// Pre-packed weights: each task multiplies its rows by its column slice into a scratch block
+// (the primitive writes dense rows) and copies the block into y through the epilogue while it
+// is in cache.
+void linear_packed(const float* x, int64_t m, int64_t k, const kernels::PackedGemmDnnl& p,
+                   const float* bias, float* y, int64_t ldy, detail::RowEpilogue epilogue) {
+  detail::for_each_packed_task(p, m, [&](int64_t r0, int64_t rows, int64_t s) {
+    const int64_t c0 = p.slice_begin(s);
+    const int64_t nc = p.slice_width(s);
+    thread_local AlignedBuffer<float> block;
+    block.resize(static_cast<size_t>(rows * nc));
+    p.run_slice(s, rows, x + r0 * k, block.data());
+    for (int64_t i = 0; i < rows; ++i) {
+      float* yi = y + (r0 + i) * ldy + c0;
+      std::copy_n(block.data() + i * nc, nc, yi);
+      if (epilogue) epilogue(yi, bias ? bias + c0 : nullptr, nc);
+    }
+  });
+}
+
 std::string profile_label(int64_t m, int64_t k, int64_t n, Activation act) {
   return "linear " + std::to_string(m) + "x" + std::to_string(k) + "->" + std::to_string(n) +
          (act == Activation::kNone ? "" : std::string(" +") + activation_name(act));
@@ -130,7 +153,8 @@ std::string profile_label(int64_t m, int64_t k, int64_t n, Activation act) {
 }  // namespace
 
 void linear(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w, const float* bias,
-            int64_t n, float* y, int64_t ldy, Activation act) {
+            int64_t n, float* y, int64_t ldy, Activation act,
+            const kernels::PackedGemmDnnl* packed) {
   EMBER_CHECK(m >= 0 && k > 0 && n > 0, ErrorKind::kInternal, "linear: bad shape m=", m, " k=", k,
               " n=", n);
   EMBER_CHECK(ldx >= k && ldy >= n, ErrorKind::kInternal, "linear: row stride too small (ldx=", ldx,
@@ -142,6 +166,15 @@ void linear(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w, c
   const detail::RowEpilogue epilogue = detail::row_epilogue(act, bias != nullptr);
   const bool prof = profile::enabled();
   profile::Scope scope(prof ? profile_label(m, k, n, act) : std::string(), prof);
+  if (packed) {
+    EMBER_CHECK(packed->type() == kernels::PackedGemmDnnl::Type::kF32 && packed->n() == n &&
+                    packed->k() == k,
+                ErrorKind::kInternal, "linear: packed weights do not match ", n, "x", k);
+    if (ldx == k && detail::use_packed(packed, m)) {
+      linear_packed(x, m, k, *packed, bias, y, ldy, epilogue);
+      return;
+    }
+  }
   if (use_own_kernel(m)) {
     linear_own(x, m, k, ldx, w, bias, n, y, ldy, epilogue);
     return;

@@ -9,7 +9,10 @@
 #include "core/aligned_buffer.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/profile.h"
 #include "kernels/cpu/kernels_int8.h"
+#include "kernels/cpu/packed_gemm_dnnl.h"
+#include "ops/packed_tasks.h"
 #include "ops/row_dispatch.h"
 
 namespace ember::ops {
@@ -63,6 +66,11 @@ void gemm_split_rows(GemmU8S8 kernel, int64_t m, int64_t n, int64_t k, const uin
   });
 }
 
+std::string profile_label(int64_t m, int64_t k, int64_t n, Activation act) {
+  return "linear_int8 " + std::to_string(m) + "x" + std::to_string(k) + "->" + std::to_string(n) +
+         (act == Activation::kNone ? "" : std::string(" +") + activation_name(act));
+}
+
 }  // namespace
 
 std::string_view int8_gemm_name(Int8Gemm g) {
@@ -111,14 +119,14 @@ void linear_int8(const float* x, int64_t m, int64_t k, int64_t ldx, const Int8We
   EMBER_CHECK(x != nullptr && y != nullptr, ErrorKind::kInternal, "linear_int8: null x or y");
   const detail::RowEpilogue epilogue = detail::row_epilogue(act, bias != nullptr);
   const bool avx2 = detail::use_avx2();
+  const bool prof = profile::enabled();
+  profile::Scope scope(prof ? profile_label(m, k, n, act) : std::string(), prof);
 
   Scratch& s = scratch();
   s.xq.resize(static_cast<size_t>(m * k));
   s.row.resize(static_cast<size_t>(m));
-  s.acc.resize(static_cast<size_t>(m * n));
   uint8_t* xq = s.xq.data();
   kernels::RowQuant* rq = s.row.data();
-  int32_t* acc = s.acc.data();
 
   parallel_for(m, detail::row_grain(k), [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i)
@@ -127,8 +135,37 @@ void linear_int8(const float* x, int64_t m, int64_t k, int64_t ldx, const Int8We
   });
 
   Int8Gemm g = int8_gemm();
+  if (w.packed && g == Int8Gemm::kAuto && detail::use_packed(w.packed, m)) {
+    EMBER_CHECK(w.packed->type() == kernels::PackedGemmDnnl::Type::kU8S8 && w.packed->n() == n &&
+                    w.packed->k() == k,
+                ErrorKind::kInternal, "linear_int8: packed weights do not match ", n, "x", k);
+    // Each task: its rows x its column slice into a scratch block of int32 sums, then
+    // dequantization + epilogue of that block while it is in cache.
+    detail::for_each_packed_task(*w.packed, m, [&](int64_t r0, int64_t rows, int64_t sl) {
+      const kernels::PackedGemmDnnl& p = *w.packed;
+      const int64_t c0 = p.slice_begin(sl);
+      const int64_t nc = p.slice_width(sl);
+      thread_local AlignedBuffer<int32_t> block;
+      block.resize(static_cast<size_t>(rows * nc));
+      p.run_slice(sl, rows, xq + r0 * k, block.data());
+      for (int64_t i = 0; i < rows; ++i) {
+        float* yi = y + (r0 + i) * ldy + c0;
+        const int32_t* ai = block.data() + i * nc;
+        const float* sc = w.scale + c0;
+        const int32_t* cs = w.col_sum + c0;
+        if (avx2)
+          kernels::dequantize_row_s32_avx2(ai, nc, rq[r0 + i], sc, cs, yi);
+        else
+          kernels::dequantize_row_s32_scalar(ai, nc, rq[r0 + i], sc, cs, yi);
+        if (epilogue) epilogue(yi, bias ? bias + c0 : nullptr, nc);
+      }
+    });
+    return;
+  }
   if (g == Int8Gemm::kAuto) g = select_int8_gemm(m, n, k);
   if (g == Int8Gemm::kAvx2 && !avx2) g = Int8Gemm::kScalar;
+  s.acc.resize(static_cast<size_t>(m * n));
+  int32_t* acc = s.acc.data();
   switch (g) {
     case Int8Gemm::kDnnl:
       if (m >= kSplitRowsMinRowsPerThread * num_threads())

@@ -19,6 +19,8 @@ struct Int8Weights {
   // 7-bit weights (reduce_range), so that no pair sum of vpmaddubsw can saturate and every
   // GEMM kernel gives the same integers.
   int32_t act_max = 127;
+  // w packed at load (kernels/cpu/packed_gemm_dnnl.h), or null: used where it is faster.
+  const kernels::PackedGemmDnnl* packed = nullptr;
 };
 
 // The integer GEMM behind linear_int8. kAuto picks per shape (select_int8_gemm); the others

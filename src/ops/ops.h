@@ -6,6 +6,10 @@
 
 #include <cstdint>
 
+namespace ember::kernels {
+class PackedGemmDnnl;
+}
+
 namespace ember::ops {
 
 enum class Activation { kNone, kGeluErf, kGeluTanh, kRelu, kTanh };
@@ -14,8 +18,11 @@ enum class Activation { kNone, kGeluErf, kGeluTanh, kRelu, kTanh };
 const char* activation_name(Activation act);
 
 // y[M, N] = act(x[M, K] * w[N, K]^T + bias[N]). bias may be null. w is PyTorch's Linear layout.
+// `packed`, when given, is the same w packed at load (kernels/cpu/packed_gemm_dnnl.h); it is
+// used where it is faster (dense x and at least 2 rows), w everywhere else.
 void linear(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w, const float* bias,
-            int64_t n, float* y, int64_t ldy, Activation act = Activation::kNone);
+            int64_t n, float* y, int64_t ldy, Activation act = Activation::kNone,
+            const kernels::PackedGemmDnnl* packed = nullptr);
 
 // x[M, N] = LayerNorm(x + residual) * gamma + beta, rows normalised over N. residual may be
 // null (plain LayerNorm).

@@ -1,8 +1,11 @@
 #include "runtime/engine.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <string_view>
 
+#include "core/cpu_features.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "io/json_config.h"
@@ -57,6 +60,10 @@ std::unique_ptr<Engine> Engine::load(const std::string& model, const EngineOptio
     e->info_.weights = "onnx";
   }
   e->info_.parameters = e->encoder_->parameter_count();
+  const char* pack_env = std::getenv("EMBER_PACKED_WEIGHTS");
+  const bool pack = options.pack_weights && !(pack_env && std::string_view(pack_env) == "0");
+  if (pack && active_isa() >= Isa::kAvx2)
+    e->info_.packed_bytes = e->encoder_->pack_weights(num_threads());
   e->info_.quantization = e->encoder_->quantization();
 
   const auto st = io::load_sentence_transformers(files.dir);

@@ -25,6 +25,9 @@ struct EngineOptions {
   bool truncate = true;                    // false: over-long input is an error
   std::optional<io::PoolingMode> pooling;  // override of the sentence-transformers config
   std::optional<bool> normalize;           // likewise
+  // Pack the Linear weights at load for oneDNN's matmul (faster from 2 rows up, a second copy
+  // of those weights in memory). EMBER_PACKED_WEIGHTS=0 in the environment turns it off.
+  bool pack_weights = true;
 };
 
 struct ModelInfo {
@@ -38,6 +41,7 @@ struct ModelInfo {
   bool has_tokenizer = false;
   int64_t parameters = 0;
   std::string quantization;  // "" (float) or "int8-dynamic" (ember quantize)
+  int64_t packed_bytes = 0;  // memory of the packed weights (EngineOptions::pack_weights)
 };
 
 enum Output : unsigned {

@@ -1,0 +1,162 @@
+// oneDNN matmul on pre-packed weights (see packed_gemm_dnnl.h). The oneDNN C++ API stays in
+// this file; its exceptions become Error(kInternal).
+#include "kernels/cpu/packed_gemm_dnnl.h"
+
+#include <dnnl.hpp>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "kernels/cpu/dnnl_calling_thread.h"
+
+namespace ember::kernels {
+namespace {
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dt src_type(PackedGemmDnnl::Type t) {
+  return t == PackedGemmDnnl::Type::kF32 ? dt::f32 : dt::u8;
+}
+dt weight_type(PackedGemmDnnl::Type t) {
+  return t == PackedGemmDnnl::Type::kF32 ? dt::f32 : dt::s8;
+}
+dt dst_type(PackedGemmDnnl::Type t) {
+  return t == PackedGemmDnnl::Type::kF32 ? dt::f32 : dt::s32;
+}
+
+// The primitive for x [m, k] (dense) times a [k, n] slice stored as `w` describes (tag::any
+// at pack time: whatever layout oneDNN prefers).
+dnnl::matmul::primitive_desc matmul_pd(PackedGemmDnnl::Type t, int64_t m, int64_t n, int64_t k,
+                                       const dnnl::memory::desc& w) {
+  const dnnl::memory::desc src({m, k}, src_type(t), tag::ab);
+  const dnnl::memory::desc dst({m, n}, dst_type(t), tag::ab);
+  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, w, dst), cpu_engine());
+}
+
+// Primitives by shape, per thread: a hit costs one hash lookup and no lock. A miss on one
+// thread after another thread created the same shape is a hit in oneDNN's own primitive
+// cache (microseconds, no new JIT code). Distinct shapes are bounded by kMaxRows per slice
+// shape; the map is cleared if it ever grows past kMaxEntries anyway.
+struct Key {
+  int64_t type, m, n, k;
+  bool operator==(const Key&) const = default;
+};
+struct KeyHash {
+  size_t operator()(const Key& key) const {
+    size_t h = static_cast<size_t>(key.type);
+    for (int64_t v : {key.m, key.n, key.k}) h = h * 1000003u ^ static_cast<size_t>(v);
+    return h;
+  }
+};
+constexpr size_t kMaxEntries = 4096;
+
+// Created for the packed layout itself, so that a row count for which oneDNN would have
+// preferred another layout still reads these weights correctly.
+const dnnl::matmul& cached_matmul(PackedGemmDnnl::Type t, int64_t m, int64_t n, int64_t k,
+                                  const dnnl::memory::desc& packed) {
+  thread_local std::unordered_map<Key, dnnl::matmul, KeyHash> cache;
+  const Key key{static_cast<int64_t>(t), m, n, k};
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  if (cache.size() >= kMaxEntries) cache.clear();
+  return cache.emplace(key, dnnl::matmul(matmul_pd(t, m, n, k, packed))).first->second;
+}
+
+dnnl::stream& thread_stream() {
+  thread_local dnnl::stream s(cpu_engine());
+  return s;
+}
+
+}  // namespace
+
+struct PackedGemmDnnl::Slice {
+  dnnl::memory weights;  // packed, owned by oneDNN
+};
+
+PackedGemmDnnl::PackedGemmDnnl(Type type, int64_t n, int64_t k, int64_t slices)
+    : type_(type), n_(n), k_(k) {
+  EMBER_CHECK(n > 0 && k > 0 && slices >= 1, ErrorKind::kInternal,
+              "PackedGemmDnnl: bad shape n=", n, " k=", k, " slices=", slices);
+  // Widths a multiple of 64 (oneDNN's column block on AVX-512), the last one shorter.
+  int64_t part = (n + slices - 1) / slices;
+  part = (part + 63) / 64 * 64;
+  for (int64_t j = 0; j < n; j += part) {
+    begin_.push_back(j);
+    width_.push_back(std::min(part, n - j));
+  }
+}
+
+PackedGemmDnnl::~PackedGemmDnnl() = default;
+
+std::unique_ptr<PackedGemmDnnl> PackedGemmDnnl::pack_f32(const float* w, int64_t n, int64_t k,
+                                                         int64_t slices) {
+  std::unique_ptr<PackedGemmDnnl> p(new PackedGemmDnnl(Type::kF32, n, k, slices));
+  p->pack(w);
+  return p;
+}
+
+std::unique_ptr<PackedGemmDnnl> PackedGemmDnnl::pack_s8(const int8_t* w, int64_t n, int64_t k,
+                                                        int64_t slices) {
+  std::unique_ptr<PackedGemmDnnl> p(new PackedGemmDnnl(Type::kU8S8, n, k, slices));
+  p->pack(w);
+  return p;
+}
+
+void PackedGemmDnnl::pack(const void* w) {
+  EMBER_CHECK(w != nullptr, ErrorKind::kInternal, "PackedGemmDnnl: null weights");
+  dnnl_on_calling_thread();
+  const size_t elem = type_ == Type::kF32 ? sizeof(float) : sizeof(int8_t);
+  try {
+    dnnl::stream& s = thread_stream();
+    for (size_t i = 0; i < begin_.size(); ++i) {
+      // The layout oneDNN prefers for a full chunk of rows; calls with fewer rows use it too.
+      const auto pd = matmul_pd(type_, kMaxRows, width_[i], k_,
+                                dnnl::memory::desc({k_, width_[i]}, weight_type(type_), tag::any));
+      // Rows [begin, begin + width) of the [n, k] matrix, seen as a [k, width] matrix.
+      const dnnl::memory::desc src_md({k_, width_[i]}, weight_type(type_), {1, k_});
+      auto* first = static_cast<const uint8_t*>(w) + static_cast<size_t>(begin_[i] * k_) * elem;
+      dnnl::memory src(src_md, cpu_engine(), const_cast<uint8_t*>(first));
+      auto slice = std::make_unique<Slice>();
+      slice->weights = dnnl::memory(pd.weights_desc(), cpu_engine());
+      dnnl::reorder(src, slice->weights).execute(s, src, slice->weights);
+      s.wait();
+      slice_.push_back(std::move(slice));
+    }
+  } catch (const dnnl::error& e) {
+    fail(ErrorKind::kInternal, "oneDNN could not pack a ", n_, "x", k_, " weight: ", e.what());
+  }
+}
+
+int64_t PackedGemmDnnl::packed_bytes() const {
+  int64_t total = 0;
+  for (const auto& s : slice_) total += static_cast<int64_t>(s->weights.get_desc().get_size());
+  return total;
+}
+
+void PackedGemmDnnl::run_slice(int64_t s, int64_t m, const void* x, void* dst) const {
+  EMBER_CHECK(s >= 0 && s < slices() && m >= 1 && m <= kMaxRows && x && dst, ErrorKind::kInternal,
+              "PackedGemmDnnl::run_slice: bad slice ", s, " or rows ", m);
+  dnnl_on_calling_thread();
+  const int64_t width = width_[static_cast<size_t>(s)];
+  // Before the try: Error must not be caught below.
+  const dnnl::memory& packed = slice_[static_cast<size_t>(s)]->weights;
+  try {
+    const dnnl::matmul& mm = cached_matmul(type_, m, width, k_, packed.get_desc());
+    dnnl::memory src({{m, k_}, src_type(type_), tag::ab}, cpu_engine(), const_cast<void*>(x));
+    dnnl::memory out({{m, width}, dst_type(type_), tag::ab}, cpu_engine(), dst);
+    mm.execute(thread_stream(),
+               {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, packed}, {DNNL_ARG_DST, out}});
+  } catch (const dnnl::error& e) {
+    fail(ErrorKind::kInternal, "oneDNN matmul failed for m=", m, " n=", width, " k=", k_, ": ",
+         e.what());
+  }
+}
+
+}  // namespace ember::kernels

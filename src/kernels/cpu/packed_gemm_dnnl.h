@@ -1,0 +1,61 @@
+// Linear weights reordered once, at load, into the blocked layout of oneDNN's matmul
+// primitive (brgemm on AVX-512, its packed GEMM elsewhere), so that no call re-packs them:
+// oneDNN's plain GEMM API (sgemm_f32_dnnl.cc, gemm_u8s8s32_dnnl.cc) packs the whole weight
+// matrix on every call, which at 8-128 rows costs 10-50% of the GEMM (docs/gemm.md, session 5).
+//
+// The [N, K] matrix is cut into column slices (one per pool thread at pack time, widths a
+// multiple of 64), each packed on its own, so that ops/ can run one slice per thread with a
+// single-threaded primitive and no thread touches another's weights.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace ember::kernels {
+
+class PackedGemmDnnl {
+ public:
+  enum class Type { kF32, kU8S8 };  // f32 x f32 -> f32, or u8 x s8 -> exact s32
+
+  // Rows handed to one primitive call: larger M is run in chunks of this many rows, which
+  // bounds the number of distinct primitives (one per row count) that calls can create.
+  static constexpr int64_t kMaxRows = 256;
+
+  // w: [n, k] row-major (PyTorch's Linear layout), read only during the call. slices >= 1.
+  // Throws Error(kInternal) if oneDNN cannot create or run the reorder.
+  static std::unique_ptr<PackedGemmDnnl> pack_f32(const float* w, int64_t n, int64_t k,
+                                                  int64_t slices);
+  static std::unique_ptr<PackedGemmDnnl> pack_s8(const int8_t* w, int64_t n, int64_t k,
+                                                 int64_t slices);
+  ~PackedGemmDnnl();
+  PackedGemmDnnl(const PackedGemmDnnl&) = delete;
+  PackedGemmDnnl& operator=(const PackedGemmDnnl&) = delete;
+
+  Type type() const { return type_; }
+  int64_t n() const { return n_; }
+  int64_t k() const { return k_; }
+  int64_t slices() const { return static_cast<int64_t>(begin_.size()); }
+  int64_t slice_begin(int64_t s) const { return begin_[static_cast<size_t>(s)]; }
+  int64_t slice_width(int64_t s) const { return width_[static_cast<size_t>(s)]; }
+  int64_t packed_bytes() const;  // memory held by the packed copy
+
+  // dst[m, slice_width(s)] (dense) = x[m, k] (dense: f32 or u8 by type) * slice_s^T, f32 or
+  // s32 by type. 1 <= m <= kMaxRows. Single-threaded on the calling thread; concurrent calls
+  // are safe. Throws Error(kInternal) if oneDNN fails.
+  void run_slice(int64_t s, int64_t m, const void* x, void* dst) const;
+
+ private:
+  struct Slice;
+  PackedGemmDnnl(Type type, int64_t n, int64_t k, int64_t slices);
+  void pack(const void* w);
+
+  Type type_;
+  int64_t n_;
+  int64_t k_;
+  std::vector<int64_t> begin_;
+  std::vector<int64_t> width_;
+  std::vector<std::unique_ptr<Slice>> slice_;
+};
+
+}  // namespace ember::kernels

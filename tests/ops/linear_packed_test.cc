@@ -1,0 +1,147 @@
+// Linear layers on weights packed at load (kernels/cpu/packed_gemm_dnnl.h): ops::linear against
+// a double-precision reference and ops::linear_int8 against its unpacked scalar GEMM, for row
+// counts on both sides of the packed path's bounds (1 row: unpacked; 256 rows per primitive
+// call: chunked above), 1-3 column slices of uneven widths, bias + GELU and padded output rows.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/cpu/packed_gemm_dnnl.h"
+#include "ops/linear_int8.h"
+#include "ops/ops.h"
+#include "ops_test_util.h"
+
+namespace ember {
+namespace {
+
+using kernels::PackedGemmDnnl;
+using ops::Activation;
+
+const int64_t kRows[] = {1, 2, 5, 17, 64, 255, 256, 257, 530};
+
+TEST(PackedGemmDnnl, SlicesCoverTheColumnsInWholeBlocks) {
+  const std::vector<float> w = test::random_vec(200 * 8, 1);
+  for (int64_t slices : {1, 2, 3, 7}) {
+    const auto p = PackedGemmDnnl::pack_f32(w.data(), 200, 8, slices);
+    int64_t next = 0;
+    for (int64_t s = 0; s < p->slices(); ++s) {
+      EXPECT_EQ(p->slice_begin(s), next);
+      EXPECT_GT(p->slice_width(s), 0);
+      if (s + 1 < p->slices()) {
+        EXPECT_EQ(p->slice_width(s) % 64, 0) << "slice " << s;
+      }
+      next += p->slice_width(s);
+    }
+    EXPECT_EQ(next, 200);
+    EXPECT_LE(p->slices(), slices);
+    EXPECT_GE(p->packed_bytes(), 200 * 8 * 4);
+  }
+}
+
+TEST(LinearPacked, MatchesTheReferenceForEveryRowCountAndSlicing) {
+  struct Shape {
+    int64_t n, k;
+  };
+  for (const Shape sh : {Shape{70, 33}, Shape{384, 384}, Shape{200, 5}}) {
+    const std::vector<float> w = test::random_vec(sh.n * sh.k, 2);
+    const std::vector<float> bias = test::random_vec(sh.n, 3);
+    for (int64_t slices : {1, 2, 3}) {
+      const auto packed = PackedGemmDnnl::pack_f32(w.data(), sh.n, sh.k, slices);
+      for (int64_t m : kRows) {
+        const int64_t ldy = sh.n + 3;
+        const std::vector<float> x = test::random_vec(m * sh.k, 4);
+        std::vector<float> y(m * ldy, 777.0f);
+        ops::linear(x.data(), m, sh.k, sh.k, w.data(), bias.data(), sh.n, y.data(), ldy,
+                    Activation::kGeluErf, packed.get());
+        test::MaxError err;
+        for (int64_t i = 0; i < m; ++i) {
+          for (int64_t j = 0; j < sh.n; ++j) {
+            double acc = bias[j], mag = std::fabs(acc);
+            for (int64_t p = 0; p < sh.k; ++p) {
+              acc += static_cast<double>(x[i * sh.k + p]) * w[j * sh.k + p];
+              mag += std::fabs(static_cast<double>(x[i * sh.k + p]) * w[j * sh.k + p]);
+            }
+            err.check(y[i * ldy + j], test::act_ref(Activation::kGeluErf, acc), 2e-6 * mag + 1e-6,
+                      "n=" + std::to_string(sh.n) + " k=" + std::to_string(sh.k) +
+                          " slices=" + std::to_string(slices) + " m=" + std::to_string(m) +
+                          " at (" + std::to_string(i) + "," + std::to_string(j) + ")");
+          }
+          for (int64_t j = sh.n; j < ldy; ++j) ASSERT_EQ(y[i * ldy + j], 777.0f) << "past n";
+        }
+      }
+    }
+  }
+}
+
+TEST(LinearPacked, StridedInputFallsBackAndStaysCorrect) {
+  // x rows wider than k (a view into a larger buffer) take the unpacked path.
+  const int64_t m = 9, k = 40, n = 65, ldx = 48;
+  const std::vector<float> w = test::random_vec(n * k, 5);
+  const std::vector<float> x = test::random_vec(m * ldx, 6);
+  const auto packed = PackedGemmDnnl::pack_f32(w.data(), n, k, 2);
+  std::vector<float> a(m * n), b(m * n);
+  ops::linear(x.data(), m, k, ldx, w.data(), nullptr, n, a.data(), n, Activation::kNone,
+              packed.get());
+  ops::linear(x.data(), m, k, ldx, w.data(), nullptr, n, b.data(), n);
+  EXPECT_EQ(a, b);
+}
+
+TEST(LinearPacked, MismatchedPackedWeightsAreAnError) {
+  const std::vector<float> w = test::random_vec(32 * 16, 7), x(4 * 16, 1.0f);
+  std::vector<float> y(4 * 32);
+  const auto other = PackedGemmDnnl::pack_f32(w.data(), 16, 32, 1);  // [16, 32], not [32, 16]
+  try {
+    ops::linear(x.data(), 4, 16, 16, w.data(), nullptr, 32, y.data(), 32, Activation::kNone,
+                other.get());
+    ADD_FAILURE() << "mismatched packed weights accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInternal);
+    EXPECT_NE(std::string(e.what()).find("packed"), std::string::npos) << e.what();
+  }
+}
+
+TEST(LinearInt8Packed, EqualsTheUnpackedScalarGemm) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> wd(-127, 127);
+  struct Shape {
+    int64_t n, k;
+  };
+  for (const Shape sh : {Shape{70, 33}, Shape{384, 384}, Shape{130, 100}}) {
+    std::vector<int8_t> wq(static_cast<size_t>(sh.n * sh.k));
+    std::vector<int32_t> col_sum(static_cast<size_t>(sh.n), 0);
+    for (int64_t j = 0; j < sh.n; ++j)
+      for (int64_t p = 0; p < sh.k; ++p) {
+        wq[j * sh.k + p] = static_cast<int8_t>(wd(rng));
+        col_sum[j] += wq[j * sh.k + p];
+      }
+    const std::vector<float> scale = test::random_vec(sh.n, 8, 0.001f, 0.01f);
+    const std::vector<float> bias = test::random_vec(sh.n, 9);
+    for (int64_t slices : {1, 2, 3}) {
+      const auto packed = PackedGemmDnnl::pack_s8(wq.data(), sh.n, sh.k, slices);
+      ops::Int8Weights plain{wq.data(), scale.data(), col_sum.data(), 127, nullptr};
+      ops::Int8Weights with_packed = plain;
+      with_packed.packed = packed.get();
+      for (int64_t m : kRows) {
+        const std::vector<float> x = test::random_vec(m * sh.k, 10, -3.0f, 2.0f);
+        std::vector<float> a(m * sh.n), b(m * sh.n);
+        ops::set_int8_gemm(ops::Int8Gemm::kAuto);
+        ops::linear_int8(x.data(), m, sh.k, sh.k, with_packed, bias.data(), sh.n, a.data(), sh.n,
+                         Activation::kGeluErf);
+        ops::set_int8_gemm(ops::Int8Gemm::kScalar);
+        ops::linear_int8(x.data(), m, sh.k, sh.k, plain, bias.data(), sh.n, b.data(), sh.n,
+                         Activation::kGeluErf);
+        ops::set_int8_gemm(ops::Int8Gemm::kAuto);
+        for (size_t i = 0; i < a.size(); ++i)
+          ASSERT_NEAR(a[i], b[i], 1e-6 * std::fabs(b[i]) + 1e-6)
+              << "n=" << sh.n << " k=" << sh.k << " slices=" << slices << " m=" << m << " at " << i;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ember
