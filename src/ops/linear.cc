@@ -3,7 +3,6 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "core/parallel.h"
@@ -126,23 +125,15 @@ void linear_col_blocks(const float* x, int64_t m, int64_t k, int64_t ldx, const 
   });
 }
 
-// Pre-packed weights: each task multiplies its rows by its column slice into a scratch block
-// (the primitive writes dense rows) and copies the block into y through the epilogue while it
-// is in cache.
-void linear_packed(const float* x, int64_t m, int64_t k, const kernels::PackedGemmDnnl& p,
-                   const float* bias, float* y, int64_t ldy, detail::RowEpilogue epilogue) {
-  detail::for_each_packed_task(p, m, [&](int64_t r0, int64_t rows, int64_t s) {
-    const int64_t c0 = p.slice_begin(s);
-    const int64_t nc = p.slice_width(s);
-    thread_local AlignedBuffer<float> block;
-    block.resize(static_cast<size_t>(rows * nc));
-    p.run_slice(s, rows, x + r0 * k, block.data());
-    for (int64_t i = 0; i < rows; ++i) {
-      float* yi = y + (r0 + i) * ldy + c0;
-      std::copy_n(block.data() + i * nc, nc, yi);
-      if (epilogue) epilogue(yi, bias ? bias + c0 : nullptr, nc);
-    }
-  });
+// Pre-packed weights: each row block is copied into y through the epilogue while in cache.
+void linear_packed(const float* x, int64_t m, const kernels::PackedGemmDnnl& p, const float* bias,
+                   float* y, int64_t ldy, detail::RowEpilogue epilogue) {
+  detail::packed_gemm_rows<float>(p, m, x,
+                                  [&](int64_t i, const float* row, int64_t c0, int64_t nc) {
+                                    float* yi = y + i * ldy + c0;
+                                    std::copy_n(row, nc, yi);
+                                    if (epilogue) epilogue(yi, bias ? bias + c0 : nullptr, nc);
+                                  });
 }
 
 std::string profile_label(int64_t m, int64_t k, int64_t n, Activation act) {
@@ -171,7 +162,7 @@ void linear(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w, c
                     packed->k() == k,
                 ErrorKind::kInternal, "linear: packed weights do not match ", n, "x", k);
     if (ldx == k && detail::use_packed(packed, m)) {
-      linear_packed(x, m, k, *packed, bias, y, ldy, epilogue);
+      linear_packed(x, m, *packed, bias, y, ldy, epilogue);
       return;
     }
   }

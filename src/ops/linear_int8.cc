@@ -139,27 +139,16 @@ void linear_int8(const float* x, int64_t m, int64_t k, int64_t ldx, const Int8We
     EMBER_CHECK(w.packed->type() == kernels::PackedGemmDnnl::Type::kU8S8 && w.packed->n() == n &&
                     w.packed->k() == k,
                 ErrorKind::kInternal, "linear_int8: packed weights do not match ", n, "x", k);
-    // Each task: its rows x its column slice into a scratch block of int32 sums, then
-    // dequantization + epilogue of that block while it is in cache.
-    detail::for_each_packed_task(*w.packed, m, [&](int64_t r0, int64_t rows, int64_t sl) {
-      const kernels::PackedGemmDnnl& p = *w.packed;
-      const int64_t c0 = p.slice_begin(sl);
-      const int64_t nc = p.slice_width(sl);
-      thread_local AlignedBuffer<int32_t> block;
-      block.resize(static_cast<size_t>(rows * nc));
-      p.run_slice(sl, rows, xq + r0 * k, block.data());
-      for (int64_t i = 0; i < rows; ++i) {
-        float* yi = y + (r0 + i) * ldy + c0;
-        const int32_t* ai = block.data() + i * nc;
-        const float* sc = w.scale + c0;
-        const int32_t* cs = w.col_sum + c0;
-        if (avx2)
-          kernels::dequantize_row_s32_avx2(ai, nc, rq[r0 + i], sc, cs, yi);
-        else
-          kernels::dequantize_row_s32_scalar(ai, nc, rq[r0 + i], sc, cs, yi);
-        if (epilogue) epilogue(yi, bias ? bias + c0 : nullptr, nc);
-      }
-    });
+    // Each row block of int32 sums is dequantized (+ epilogue) while in cache.
+    detail::packed_gemm_rows<int32_t>(
+        *w.packed, m, xq, [&](int64_t i, const int32_t* row, int64_t c0, int64_t nc) {
+          float* yi = y + i * ldy + c0;
+          if (avx2)
+            kernels::dequantize_row_s32_avx2(row, nc, rq[i], w.scale + c0, w.col_sum + c0, yi);
+          else
+            kernels::dequantize_row_s32_scalar(row, nc, rq[i], w.scale + c0, w.col_sum + c0, yi);
+          if (epilogue) epilogue(yi, bias ? bias + c0 : nullptr, nc);
+        });
     return;
   }
   if (g == Int8Gemm::kAuto) g = select_int8_gemm(m, n, k);
