@@ -136,12 +136,14 @@ void linear_packed(const float* x, int64_t m, const kernels::PackedGemmDnnl& p, 
                                   });
 }
 
-std::string profile_label(int64_t m, int64_t k, int64_t n, Activation act) {
-  return "linear " + std::to_string(m) + "x" + std::to_string(k) + "->" + std::to_string(n) +
+}  // namespace
+
+std::string detail::linear_profile_label(const char* op, int64_t m, int64_t k, int64_t n,
+                                         Activation act) {
+  return std::string(op) + " " + std::to_string(m) + "x" + std::to_string(k) + "->" +
+         std::to_string(n) +
          (act == Activation::kNone ? "" : std::string(" +") + activation_name(act));
 }
-
-}  // namespace
 
 void linear(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w, const float* bias,
             int64_t n, float* y, int64_t ldy, Activation act,
@@ -156,7 +158,8 @@ void linear(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w, c
   // Looked up first so that a bad activation fails before any work.
   const detail::RowEpilogue epilogue = detail::row_epilogue(act, bias != nullptr);
   const bool prof = profile::enabled();
-  profile::Scope scope(prof ? profile_label(m, k, n, act) : std::string(), prof);
+  profile::Scope scope(prof ? detail::linear_profile_label("linear", m, k, n, act) : std::string(),
+                       prof);
   if (packed) {
     EMBER_CHECK(packed->type() == kernels::PackedGemmDnnl::Type::kF32 && packed->n() == n &&
                     packed->k() == k,

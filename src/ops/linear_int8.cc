@@ -66,11 +66,6 @@ void gemm_split_rows(GemmU8S8 kernel, int64_t m, int64_t n, int64_t k, const uin
   });
 }
 
-std::string profile_label(int64_t m, int64_t k, int64_t n, Activation act) {
-  return "linear_int8 " + std::to_string(m) + "x" + std::to_string(k) + "->" + std::to_string(n) +
-         (act == Activation::kNone ? "" : std::string(" +") + activation_name(act));
-}
-
 }  // namespace
 
 std::string_view int8_gemm_name(Int8Gemm g) {
@@ -120,7 +115,8 @@ void linear_int8(const float* x, int64_t m, int64_t k, int64_t ldx, const Int8We
   const detail::RowEpilogue epilogue = detail::row_epilogue(act, bias != nullptr);
   const bool avx2 = detail::use_avx2();
   const bool prof = profile::enabled();
-  profile::Scope scope(prof ? profile_label(m, k, n, act) : std::string(), prof);
+  profile::Scope scope(
+      prof ? detail::linear_profile_label("linear_int8", m, k, n, act) : std::string(), prof);
 
   Scratch& s = scratch();
   s.xq.resize(static_cast<size_t>(m * k));

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "core/cpu_features.h"
 #include "ops/ops.h"
@@ -24,5 +25,9 @@ using RowEpilogue = void (*)(float* y, const float* bias, int64_t n);
 // y = act(y + bias) for one row, for the active ISA; null when there is nothing to do
 // (kNone without bias).
 RowEpilogue row_epilogue(Activation act, bool has_bias);
+
+// "<op> MxK->N [+act]": the EMBER_PROFILE label of a Linear call (ops::linear, linear_int8);
+// built only when profiling is on.
+std::string linear_profile_label(const char* op, int64_t m, int64_t k, int64_t n, Activation act);
 
 }  // namespace ember::ops::detail
