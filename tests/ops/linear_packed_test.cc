@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "core/cpu_features.h"
 #include "core/error.h"
 #include "kernels/cpu/packed_gemm_dnnl.h"
 #include "ops/linear_int8.h"
@@ -21,7 +23,8 @@ namespace {
 using kernels::PackedGemmDnnl;
 using ops::Activation;
 
-const int64_t kRows[] = {1, 2, 5, 17, 64, 255, 256, 257, 530};
+// 2-24 rows run on the panel kernel on AVX-512 (tiles of <= 6 rows), 25 and more on oneDNN.
+const int64_t kRows[] = {1, 2, 5, 6, 7, 13, 24, 25, 64, 255, 256, 257, 530};
 
 TEST(PackedGemmDnnl, SlicesCoverTheColumnsInWholeBlocks) {
   const std::vector<float> w = test::random_vec(200 * 8, 1);
@@ -42,11 +45,28 @@ TEST(PackedGemmDnnl, SlicesCoverTheColumnsInWholeBlocks) {
   }
 }
 
+// The panel kernel is used exactly where its layout is: fp32 slices that oneDNN packed as
+// 64-column panels, which it does for its AVX-512 brgemm (and not for its AVX2 GEMM or int8).
+TEST(PackedGemmDnnl, PanelKernelWhereTheLayoutAllowsIt) {
+  const std::vector<float> w = test::random_vec(384 * 384, 1);
+  const auto p = PackedGemmDnnl::pack_f32(w.data(), 384, 384, 2);
+  const bool env_set = std::getenv("EMBER_PANEL_MAX_ROWS") != nullptr;
+  if (active_isa() >= Isa::kAvx512 && !env_set) {
+    EXPECT_EQ(p->panel_max_rows(), PackedGemmDnnl::kPanelMaxRows);
+  } else if (active_isa() < Isa::kAvx512) {
+    EXPECT_EQ(p->panel_max_rows(), 0);
+  }
+  const auto odd = PackedGemmDnnl::pack_f32(w.data(), 70, 33, 1);  // k % 16 != 0
+  EXPECT_EQ(odd->panel_max_rows(), 0);
+  const std::vector<int8_t> w8(384 * 384, 3);
+  EXPECT_EQ(PackedGemmDnnl::pack_s8(w8.data(), 384, 384, 2)->panel_max_rows(), 0);
+}
+
 TEST(LinearPacked, MatchesTheReferenceForEveryRowCountAndSlicing) {
   struct Shape {
     int64_t n, k;
   };
-  for (const Shape sh : {Shape{70, 33}, Shape{384, 384}, Shape{200, 5}}) {
+  for (const Shape sh : {Shape{70, 33}, Shape{384, 384}, Shape{200, 5}, Shape{128, 80}}) {
     const std::vector<float> w = test::random_vec(sh.n * sh.k, 2);
     const std::vector<float> bias = test::random_vec(sh.n, 3);
     for (int64_t slices : {1, 2, 3}) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
 #include "kernels/cpu/kernels.h"
 #include "ops_test_util.h"
@@ -57,6 +58,28 @@ TEST(SgemmAvx512Dot4x4, EncoderShapesWithStrides) {
   check_nt(gemm, 16, 64, 384, 0, 0, 1088);  // a 64-column block of the fused QKV output
   check_nt(gemm, 13, 67, 1536, 3, 5, 2);
   check_nt(gemm, 32, 20, 768, 0, 0, 0);
+}
+
+// The panel kernel takes w packed as 64-column panels ([K][64] each, 64-byte aligned); this
+// packs the [N, K] rows check_nt hands over (N a multiple of 64) and runs it.
+void panels_as_nt(int64_t m, int64_t n, int64_t k, const float* x, int64_t ldx, const float* w,
+                  int64_t ldw, float* y, int64_t ldy) {
+  AlignedBuffer<float> panels;
+  panels.resize(static_cast<size_t>(n * k));
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t p = 0; p < k; ++p)
+      panels.data()[(j / 64) * k * 64 + p * 64 + j % 64] = w[j * ldw + p];
+  kernels::sgemm_f32_avx512_6x64_panels(m, n, k, x, ldx, panels.data(), y, ldy);
+}
+
+// Row tiles of 6 and their remainders, K blocks of 64 and their tails, several panels, strides.
+TEST(SgemmAvx512Panels6x64, EveryRowTileKBlockAndPanel) {
+  if (detected_isa() < Isa::kAvx512) GTEST_SKIP() << "CPU has no AVX-512";
+  for (int64_t m : {1, 2, 5, 6, 7, 8, 11, 12, 13, 19, 24, 31})
+    for (int64_t n : {64, 192})
+      for (int64_t k : {1, 16, 63, 64, 65, 200}) check_nt(panels_as_nt, m, n, k, 0, 0, 0);
+  check_nt(panels_as_nt, 12, 128, 768, 5, 3, 1088);
+  check_nt(panels_as_nt, 8, 1536, 384, 0, 0, 0);
 }
 
 // The AVX-512 outer-product kernel: 6x32 and 12x16 tiles and their edges, K tails of the

@@ -36,6 +36,11 @@ void sgemm_nt_f32_avx2_dot3x4(int64_t m, int64_t n, int64_t k, const float* x, i
 // past a multiple of 8 waste vector lanes: ops::linear gives those to a dot-product kernel.
 void sgemm_nt_f32_avx2_6x16(int64_t m, int64_t n, int64_t k, const float* x, int64_t ldx,
                             const float* w, int64_t ldw, float* y, int64_t ldy);
+// y[M, N] = x[M, K] w^T with w pre-packed as N / 64 column panels, one after the other, each
+// [K][64] floats (64-byte aligned): the layout oneDNN's brgemm gives f32 weights, which
+// PackedGemmDnnl checks before it calls this for a few rows (AVX-512, N % 64 == 0).
+void sgemm_f32_avx512_6x64_panels(int64_t m, int64_t n, int64_t k, const float* x, int64_t ldx,
+                                  const float* panels, float* y, int64_t ldy);
 
 // --- Row epilogues: y[i] = act(y[i] + bias[i]) for i < n; bias may be null ------------------
 void bias_f32_scalar(float* y, const float* bias, int64_t n);

@@ -5,10 +5,13 @@
 #include <dnnl.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <unordered_map>
 
+#include "core/cpu_features.h"
 #include "core/error.h"
 #include "kernels/cpu/dnnl_calling_thread.h"
+#include "kernels/cpu/kernels.h"
 
 namespace ember::kernels {
 namespace {
@@ -67,6 +70,33 @@ const dnnl::matmul& cached_matmul(PackedGemmDnnl::Type t, int64_t m, int64_t n, 
   if (it != cache.end()) return it->second;
   if (cache.size() >= kMaxEntries) cache.clear();
   return cache.emplace(key, dnnl::matmul(matmul_pd(t, m, n, k, packed))).first->second;
+}
+
+// True when a packed [k, width] f32 desc is width / 64 panels of [k][64] floats, one after the
+// other: oneDNN's "BA16a64b" (blocks of 16 k x 64 columns, k blocks adjacent within a panel).
+// Then the element (kk, c) is at (c / 64) * k * 64 + kk * 64 + c % 64.
+bool is_panel_layout(const dnnl::memory::desc& md, int64_t k) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.ndims != 2 || d.data_type != dnnl_f32 || d.format_kind != dnnl_blocked) return false;
+  const int64_t width = d.dims[1];
+  if (k % 16 != 0 || width % 64 != 0 || d.padded_dims[0] != k || d.padded_dims[1] != width ||
+      d.offset0 != 0)
+    return false;
+  const dnnl_blocking_desc_t& b = d.format_desc.blocking;
+  return b.inner_nblks == 2 && b.inner_idxs[0] == 0 && b.inner_blks[0] == 16 &&
+         b.inner_idxs[1] == 1 && b.inner_blks[1] == 64 && b.strides[0] == 16 * 64 &&
+         b.strides[1] == k * 64;
+}
+
+// EMBER_PANEL_MAX_ROWS if set to a number in [0, kMaxRows], else the default.
+int64_t panel_rows_setting() {
+  const char* v = std::getenv("EMBER_PANEL_MAX_ROWS");
+  if (v == nullptr || *v == '\0') return PackedGemmDnnl::kPanelMaxRows;
+  char* end = nullptr;
+  const long long rows = std::strtoll(v, &end, 10);
+  if (end == v || *end != '\0' || rows < 0 || rows > PackedGemmDnnl::kMaxRows)
+    return PackedGemmDnnl::kPanelMaxRows;
+  return rows;
 }
 
 dnnl::stream& thread_stream() {
@@ -132,6 +162,13 @@ void PackedGemmDnnl::pack(const void* w) {
   } catch (const dnnl::error& e) {
     fail(ErrorKind::kInternal, "oneDNN could not pack a ", n_, "x", k_, " weight: ", e.what());
   }
+  if (type_ == Type::kF32 && std::all_of(slice_.begin(), slice_.end(), [&](const auto& sl) {
+        return is_panel_layout(sl->weights.get_desc(), k_);
+      })) {
+    for (const auto& sl : slice_)
+      panels_.push_back(static_cast<const float*>(sl->weights.get_data_handle()));
+    panel_max_rows_ = panel_rows_setting();
+  }
 }
 
 int64_t PackedGemmDnnl::packed_bytes() const {
@@ -143,8 +180,13 @@ int64_t PackedGemmDnnl::packed_bytes() const {
 void PackedGemmDnnl::run_slice(int64_t s, int64_t m, const void* x, void* dst) const {
   EMBER_CHECK(s >= 0 && s < slices() && m >= 1 && m <= kMaxRows && x && dst, ErrorKind::kInternal,
               "PackedGemmDnnl::run_slice: bad slice ", s, " or rows ", m);
-  dnnl_on_calling_thread();
   const int64_t width = width_[static_cast<size_t>(s)];
+  if (m <= panel_max_rows_ && active_isa() >= Isa::kAvx512) {
+    sgemm_f32_avx512_6x64_panels(m, width, k_, static_cast<const float*>(x), k_,
+                                 panels_[static_cast<size_t>(s)], static_cast<float*>(dst), width);
+    return;
+  }
+  dnnl_on_calling_thread();
   // Before the try: Error must not be caught below.
   const dnnl::memory& packed = slice_[static_cast<size_t>(s)]->weights;
   try {

@@ -43,7 +43,16 @@ class PackedGemmDnnl {
   // dst[m, slice_width(s)] (dense) = x[m, k] (dense: f32 or u8 by type) * slice_s^T, f32 or
   // s32 by type. 1 <= m <= kMaxRows. Single-threaded on the calling thread; concurrent calls
   // are safe. Throws Error(kInternal) if oneDNN fails.
+  // fp32 products of at most panel_max_rows() rows run on our own kernel over the same packed
+  // buffer (sgemm_f32_avx512_6x64_panels) when oneDNN chose its 64-column panel layout and the
+  // CPU runs AVX-512: it streams the panels faster than brgemm at those row counts.
   void run_slice(int64_t s, int64_t m, const void* x, void* dst) const;
+
+  // Rows up to which run_slice uses the panel kernel: 0 when the layout is not the panel one
+  // (int8, AVX2 oneDNN, widths not a multiple of 64), else kPanelMaxRows or, read at pack
+  // time, EMBER_PANEL_MAX_ROWS (0 turns the kernel off; for A/B runs).
+  int64_t panel_max_rows() const { return panel_max_rows_; }
+  static constexpr int64_t kPanelMaxRows = 24;
 
  private:
   struct Slice;
@@ -56,6 +65,8 @@ class PackedGemmDnnl {
   std::vector<int64_t> begin_;
   std::vector<int64_t> width_;
   std::vector<std::unique_ptr<Slice>> slice_;
+  std::vector<const float*> panels_;  // per slice, when the packed layout is the panel one
+  int64_t panel_max_rows_ = 0;
 };
 
 }  // namespace ember::kernels
