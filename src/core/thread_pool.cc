@@ -12,8 +12,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "core/env.h"
 #include "core/error.h"
 
 namespace ember {
@@ -50,13 +52,10 @@ struct SpinSetting {
 };
 SpinSetting read_spin_setting() {
   SpinSetting s;
-  const char* v = std::getenv("EMBER_SPIN_US");
-  if (v == nullptr || *v == '\0') return s;
-  char* end = nullptr;
-  const long long us = std::strtoll(v, &end, 10);
   // A typo in an environment variable must not stop the server: keep the default.
-  if (end == v || *end != '\0' || us < 0 || us > 1'000'000) return s;
-  s.ns = static_cast<int64_t>(us) * 1000;
+  const std::optional<int64_t> us = env_int("EMBER_SPIN_US", 0, 1'000'000);
+  if (!us) return s;
+  s.ns = *us * 1000;
   s.adaptive = false;
   return s;
 }

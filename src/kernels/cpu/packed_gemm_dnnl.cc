@@ -5,10 +5,11 @@
 #include <dnnl.hpp>
 
 #include <algorithm>
-#include <cstdlib>
+#include <cstdint>
 #include <unordered_map>
 
 #include "core/cpu_features.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "kernels/cpu/dnnl_calling_thread.h"
 #include "kernels/cpu/kernels.h"
@@ -75,7 +76,10 @@ const dnnl::matmul& cached_matmul(PackedGemmDnnl::Type t, int64_t m, int64_t n, 
 // True when a packed [k, width] f32 desc is width / 64 panels of [k][64] floats, one after the
 // other: oneDNN's "BA16a64b" (blocks of 16 k x 64 columns, k blocks adjacent within a panel).
 // Then the element (kk, c) is at (c / 64) * k * 64 + kk * 64 + c % 64.
-bool is_panel_layout(const dnnl::memory::desc& md, int64_t k) {
+// The panel kernel loads with 64-byte alignment, so the buffer must start on one.
+bool is_panel_layout(const dnnl::memory& mem, int64_t k) {
+  if (reinterpret_cast<uintptr_t>(mem.get_data_handle()) % 64 != 0) return false;
+  const dnnl::memory::desc md = mem.get_desc();
   const dnnl_memory_desc_t& d = md.data;
   if (d.ndims != 2 || d.data_type != dnnl_f32 || d.format_kind != dnnl_blocked) return false;
   const int64_t width = d.dims[1];
@@ -86,17 +90,6 @@ bool is_panel_layout(const dnnl::memory::desc& md, int64_t k) {
   return b.inner_nblks == 2 && b.inner_idxs[0] == 0 && b.inner_blks[0] == 16 &&
          b.inner_idxs[1] == 1 && b.inner_blks[1] == 64 && b.strides[0] == 16 * 64 &&
          b.strides[1] == k * 64;
-}
-
-// EMBER_PANEL_MAX_ROWS if set to a number in [0, kMaxRows], else the default.
-int64_t panel_rows_setting() {
-  const char* v = std::getenv("EMBER_PANEL_MAX_ROWS");
-  if (v == nullptr || *v == '\0') return PackedGemmDnnl::kPanelMaxRows;
-  char* end = nullptr;
-  const long long rows = std::strtoll(v, &end, 10);
-  if (end == v || *end != '\0' || rows < 0 || rows > PackedGemmDnnl::kMaxRows)
-    return PackedGemmDnnl::kPanelMaxRows;
-  return rows;
 }
 
 dnnl::stream& thread_stream() {
@@ -163,11 +156,11 @@ void PackedGemmDnnl::pack(const void* w) {
     fail(ErrorKind::kInternal, "oneDNN could not pack a ", n_, "x", k_, " weight: ", e.what());
   }
   if (type_ == Type::kF32 && std::all_of(slice_.begin(), slice_.end(), [&](const auto& sl) {
-        return is_panel_layout(sl->weights.get_desc(), k_);
+        return is_panel_layout(sl->weights, k_);
       })) {
     for (const auto& sl : slice_)
       panels_.push_back(static_cast<const float*>(sl->weights.get_data_handle()));
-    panel_max_rows_ = panel_rows_setting();
+    panel_max_rows_ = env_int("EMBER_PANEL_MAX_ROWS", 0, kMaxRows).value_or(kPanelMaxRows);
   }
 }
 
