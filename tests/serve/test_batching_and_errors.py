@@ -140,3 +140,32 @@ def test_sigterm_finishes_in_flight_requests_and_exits_zero(reference):
     finally:
         if s.proc.poll() is None:
             s.terminate()
+
+
+def test_new_connections_are_answered_while_a_request_computes_inline(reference):
+    """A request that finds the server idle computes on its connection's I/O thread. New
+    connections made meanwhile (health probes, /metrics) must be answered by the other I/O
+    thread at once, not after that computation (an io_context per I/O thread broke this)."""
+    texts, _ = reference
+    # One batch may hold the whole request, so it runs inline (not on the scheduler thread).
+    s = Server("--http-threads", "2", "--max-batch-tokens", "1000000", "--max-batch-requests", "512")
+    try:
+        big = [" ".join(texts[4:9]) * 6] * 192  # 192 x 256 tokens: seconds of compute
+        result = {}
+
+        def send():
+            r = requests.post(s.url + "/embed", json={"inputs": big, "truncate": True})
+            result["status"] = r.status_code
+
+        t = threading.Thread(target=send)
+        t.start()
+        while metric_value(s.metrics(), "ember_batcher_pending_requests") < 1:
+            assert "status" not in result, "the request finished before it was seen (or /metrics waited for it)"
+        for _ in range(6):  # each a fresh connection
+            assert requests.get(s.url + "/health", timeout=60).status_code == 200
+            assert metric_value(s.metrics(), "ember_batcher_pending_requests") >= 1
+            assert "status" not in result, "a new connection waited for the computation"
+        t.join()
+        assert result["status"] == 200
+    finally:
+        assert s.terminate() == 0
