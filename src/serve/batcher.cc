@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "serve/inline_gate.h"
 #include "serve/metrics.h"
 
 namespace ember::serve {
@@ -42,15 +43,19 @@ void TokenBudgetBatcher::submit(Job job) {
   state->enqueued = Clock::now();
   std::vector<Slice> slices;
   std::vector<std::shared_ptr<JobState>> expired;
+  InlineGate* const gate = InlineGate::current();
+  bool run_here = false;
   {
     std::lock_guard lock(mutex_);
     EMBER_CHECK(!stopping_, ErrorKind::kUnavailable, "the server is shutting down");
     EMBER_CHECK(queue_.size() < options_.max_queue, ErrorKind::kOverloaded, "the queue is full (",
                 options_.max_queue, " requests waiting); retry later");
-    const bool run_here = options_.run_inline_when_idle && !computing_ && queue_.empty() &&
-                          fits_one_batch(state->job);
+    const bool idle = options_.run_inline_when_idle && !computing_ && queue_.empty() &&
+                      fits_one_batch(state->job);
     queue_.push_back(std::move(state));
     ++pending_;
+    // The gate last: once it lets this thread in, the thread owes it a leave().
+    run_here = idle && (gate == nullptr || gate->try_enter());
     if (run_here) {
       // The queue holds only this job and it fits: take_batch takes all of it (or drops it,
       // past its deadline or disconnected) exactly as the scheduler would.
@@ -58,10 +63,16 @@ void TokenBudgetBatcher::submit(Job job) {
       slices = take_batch(expired);
     }
   }
-  if (slices.empty() && expired.empty()) {
+  if (!run_here) {
     wake_.notify_one();  // queued for the scheduler
     return;
   }
+  struct Leave {
+    InlineGate* gate;
+    ~Leave() {
+      if (gate) gate->leave();
+    }
+  } leave{gate};
   execute(slices, expired);
 }
 

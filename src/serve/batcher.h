@@ -9,7 +9,8 @@
 // With run_inline_when_idle, a job submitted while the queue is empty and no batch is
 // computing runs at once on the submitting thread (a batch of one job), so a lone request
 // pays no hand-off to the scheduler thread and back; jobs that arrive meanwhile queue, and
-// the scheduler packs them together once that batch is done, as before.
+// the scheduler packs them together once that batch is done, as before. The submitting
+// thread's InlineGate (serve/inline_gate.h), if it has one, may refuse: the job then queues.
 #pragma once
 
 #include <atomic>
@@ -37,7 +38,8 @@ struct BatcherOptions {
   int64_t max_batch_sequences = 64;  // --max-batch-requests: inputs per batch, as TEI counts
   size_t max_queue = 256;            // jobs waiting, not yet started
   // A job that finds the batcher idle (empty queue, nothing computing) and fits one batch
-  // runs on the submitting thread inside submit(); its done is then called there too.
+  // runs on the submitting thread inside submit() (if that thread's InlineGate agrees); its
+  // done is then called there too.
   bool run_inline_when_idle = false;
 };
 

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "serve/errors.h"
+#include "serve/inline_gate.h"
 
 namespace ember::serve {
 
@@ -21,10 +22,48 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 
+namespace {
+
+// One I/O thread with an io_context of its own: a connection lives on one thread, so its read,
+// answer and next read wake that thread only. (One io_context shared by all I/O threads made
+// Asio hand its reactor from thread to thread several times per request, each hand-off a
+// wake-up: 0.04-0.06 ms per request at batch 1, docs/serve.md.) The thread's gate lets the
+// batcher compute inline on it only while it owns a single connection, the submitting one, and
+// the acceptor gives it no new connection until that computation is done.
+struct IoThread final : InlineGate {
+  // Connections owned times 2, plus 1 while a batch computes inline on this thread.
+  std::atomic<uint32_t> state{0};
+  net::io_context ioc{1};
+  net::executor_work_guard<net::io_context::executor_type> work = net::make_work_guard(ioc);
+
+  bool try_enter() noexcept override {
+    uint32_t alone = 2;
+    return state.compare_exchange_strong(alone, 3);
+  }
+  void leave() noexcept override { state.fetch_sub(1); }
+
+  uint32_t connections() const noexcept { return state.load() >> 1; }
+  bool computing() const noexcept { return state.load() & 1; }
+  // Takes a new connection unless a batch computes here (any: with force).
+  bool try_adopt(bool force) noexcept {
+    uint32_t s = state.load();
+    while (force || !(s & 1))
+      if (state.compare_exchange_weak(s, s + 2)) return true;
+    return false;
+  }
+  void release() noexcept { state.fetch_sub(2); }
+};
+
+}  // namespace
+
 struct HttpServer::State {
   HttpServerOptions options;
   Router& router;
-  net::io_context ioc;
+  // Declared before the control context: sessions (destroyed with their io_context) tell
+  // their IoThread they are gone.
+  std::vector<std::unique_ptr<IoThread>> io;
+  // The control thread (the one that calls run()): acceptor, signals and drain.
+  net::io_context control{1};
   tcp::acceptor acceptor;
   net::signal_set signals;
   net::steady_timer drain_timer;
@@ -34,20 +73,40 @@ struct HttpServer::State {
   State(const HttpServerOptions& o, Router& r)
       : options(o),
         router(r),
-        ioc(std::max(1, o.threads)),
-        acceptor(net::make_strand(ioc)),
-        signals(ioc, SIGINT, SIGTERM),
-        drain_timer(ioc) {}
+        acceptor(control),
+        signals(control, SIGINT, SIGTERM),
+        drain_timer(control) {
+    for (int i = 0; i < std::max(1, o.threads); ++i) io.push_back(std::make_unique<IoThread>());
+  }
+
+  // The I/O thread for a new connection: the one with the fewest connections among those not
+  // computing inline. Only when every one computes (one I/O thread) does it wait its turn.
+  IoThread& adopt() {
+    for (;;) {
+      IoThread* best = nullptr;
+      for (auto& t : io)
+        if (!t->computing() && (!best || t->connections() < best->connections())) best = t.get();
+      if (!best) {
+        io.front()->try_adopt(/*force=*/true);
+        return *io.front();
+      }
+      if (best->try_adopt(false)) return *best;
+    }
+  }
 };
 
 namespace {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, HttpServer::State& state)
-      : stream_(std::move(socket)), state_(state) {
+  // The socket belongs to home's io_context, and home already counts this connection.
+  Session(tcp::socket&& socket, HttpServer::State& state, IoThread& home)
+      : stream_(std::move(socket)), state_(state), home_(home) {
     buffer_.reserve(8192);  // a typical request in one read (Beast reads into free capacity)
   }
+  ~Session() { home_.release(); }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
   void start() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
@@ -117,7 +176,7 @@ class Session : public std::enable_shared_from_this<Session> {
     req.inference_header_content_length = std::string(msg["Inference-Header-Content-Length"]);
     req.received = received_;
     auto self = shared_from_this();
-    // dispatch: a completion that arrives on this connection's strand (the batcher ran the
+    // dispatch: a completion that arrives on this connection's thread (the batcher ran the
     // request inline, a cache hit, an error) runs at once; one from the scheduler is posted.
     req.post = [self](std::function<void()> fn) {
       net::dispatch(self->stream_.get_executor(), std::move(fn));
@@ -232,6 +291,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   HttpServer::State& state_;
+  IoThread& home_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> res_;
@@ -246,14 +306,23 @@ class Session : public std::enable_shared_from_this<Session> {
   After after_ = After::kNone;
 };
 
+// Waits for the listening socket to be readable, then accepts what is there, each connection
+// straight onto the I/O thread chosen for it at that moment.
 void accept_next(HttpServer::State& s) {
-  s.acceptor.async_accept(net::make_strand(s.ioc), [&s](beast::error_code ec, tcp::socket sock) {
-    if (!s.acceptor.is_open()) return;  // draining
-    if (!ec) {
+  s.acceptor.async_wait(tcp::acceptor::wait_read, [&s](beast::error_code ec) {
+    if (!s.acceptor.is_open()) return;     // draining
+    for (int i = 0; !ec && i < 64; ++i) {  // then let signals and drain run
+      IoThread& home = s.adopt();
+      tcp::socket sock(home.ioc);
+      s.acceptor.accept(sock, ec);
+      if (ec) {
+        home.release();
+        break;  // would_block: nothing more waiting; anything else: the next wait reports it
+      }
       // Answers go out in one write; no reason to let Nagle hold back a partial one.
       beast::error_code ignored;
       sock.set_option(tcp::no_delay(true), ignored);
-      std::make_shared<Session>(std::move(sock), s)->start();
+      std::make_shared<Session>(std::move(sock), s, home)->start();
     }
     accept_next(s);
   });
@@ -262,7 +331,10 @@ void accept_next(HttpServer::State& s) {
 // Polls until every in-flight request has been answered, then stops the I/O threads (idle
 // keep-alive connections are closed with them).
 void stop_when_idle(HttpServer::State& s) {
-  if (s.in_flight == 0) return s.ioc.stop();
+  if (s.in_flight == 0) {
+    for (auto& t : s.io) t->ioc.stop();
+    return s.control.stop();
+  }
   s.drain_timer.expires_after(std::chrono::milliseconds(10));
   s.drain_timer.async_wait([&s](beast::error_code) { stop_when_idle(s); });
 }
@@ -280,6 +352,7 @@ HttpServer::HttpServer(const HttpServerOptions& options, Router& router)
   if (!ec) s.acceptor.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) s.acceptor.bind(endpoint, ec);
   if (!ec) s.acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (!ec) s.acceptor.non_blocking(true, ec);  // accept_next takes what is there, no more
   EMBER_CHECK(!ec, ErrorKind::kUnavailable, "cannot listen on ", options.host, ":", options.port,
               ": ", ec.message());
 }
@@ -292,24 +365,28 @@ uint16_t HttpServer::port() const {
 
 void HttpServer::drain() {
   auto& s = *state_;
-  net::post(s.acceptor.get_executor(), [&s] {
+  net::post(s.control, [&s] {
     if (s.draining.exchange(true)) return;
     s.router.set_draining();
     beast::error_code ignored;
     s.acceptor.close(ignored);
-    net::post(s.ioc, [&s] { stop_when_idle(s); });
+    stop_when_idle(s);
   });
 }
 
 void HttpServer::run() {
   auto& s = *state_;
-  net::post(s.acceptor.get_executor(), [&s] { accept_next(s); });
+  accept_next(s);
   s.signals.async_wait([this](beast::error_code ec, int) {
     if (!ec) drain();
   });
   std::vector<std::thread> threads;
-  for (int i = 1; i < s.options.threads; ++i) threads.emplace_back([&s] { s.ioc.run(); });
-  s.ioc.run();
+  for (auto& t : s.io)
+    threads.emplace_back([&t = *t] {
+      InlineGate::set_current(&t);
+      t.ioc.run();
+    });
+  s.control.run();
   for (auto& t : threads) t.join();
 }
 

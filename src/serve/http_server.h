@@ -1,7 +1,10 @@
-// HTTP/1.1 over Boost.Beast: an acceptor and one asynchronous session per connection
-// (keep-alive, no thread per connection), run by N I/O threads. Sessions parse, hand the
-// request to the Router, and write the reply whenever it comes back. SIGTERM / SIGINT drain:
-// stop accepting, answer 503 to new requests on open connections, finish in-flight ones.
+// HTTP/1.1 over Boost.Beast: one asynchronous session per connection (keep-alive, no thread
+// per connection). N I/O threads each run an io_context of their own; the thread that calls
+// run() accepts, placing each connection on the I/O thread with the fewest that is not
+// computing a batch inline (serve/inline_gate.h), and handles signals and drain. Sessions
+// parse, hand the request to the Router, and write the reply whenever it comes back.
+// SIGTERM / SIGINT drain: stop accepting, answer 503 to new requests on open connections,
+// finish in-flight ones.
 #pragma once
 
 #include <atomic>
@@ -17,7 +20,7 @@ namespace ember::serve {
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;  // 0: any free port (see port())
-  int threads = 2;
+  int threads = 2;       // I/O threads (the acceptor's is extra)
   size_t max_payload_bytes = 2 << 20;
   std::chrono::seconds idle_timeout{60};
 };

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "serve/batcher.h"
+#include "serve/inline_gate.h"
 
 namespace ember::serve {
 namespace {
@@ -344,6 +345,48 @@ TEST_F(InlineBatcherTest, AJobLargerThanOneBatchGoesToTheSchedulerAndALateOneIsD
   EXPECT_EQ(fake.batches.size(), 2u);  // never computed
   b->stop();
   EXPECT_EQ(b->pending_jobs(), 0u);
+}
+
+// The submitting thread's InlineGate decides: let in, an idle-batcher job runs inline and the
+// gate is left exactly once, after the batch; refused, the job goes to the scheduler. Each
+// case starts from an idle batcher (an inline job is done when submit returns; the refused
+// case gets a fresh batcher, since a scheduler's batch ends after its completion runs).
+struct CountingGate final : InlineGate {
+  bool open = true;
+  int asked = 0, left = 0;
+  bool try_enter() noexcept override {
+    ++asked;
+    return open;
+  }
+  void leave() noexcept override { ++left; }
+};
+
+TEST_F(InlineBatcherTest, TheThreadsGateDecidesWhetherAnIdleJobRunsInline) {
+  CountingGate gate;
+  InlineGate::set_current(&gate);
+  {
+    auto b = make(100, 8, 4);
+    auto f = submit(*b, {seq(8, 1)});
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+    EXPECT_EQ(f.get().pooled, (std::vector<float>{8, 1}));
+    ASSERT_EQ(fake.threads.size(), 1u);
+    EXPECT_EQ(fake.threads[0], std::this_thread::get_id());
+    EXPECT_EQ(gate.asked, 1);
+    EXPECT_EQ(gate.left, 1);
+    // A job that cannot run inline anyway (larger than one batch) does not ask the gate.
+    EXPECT_EQ(submit(*b, {seq(9, 60), seq(9, 60)}).get().pooled,
+              (std::vector<float>{9, 60, 9, 60}));
+    EXPECT_EQ(gate.asked, 1);
+  }
+  {
+    auto b = make(100, 8, 4);
+    gate.open = false;
+    EXPECT_EQ(submit(*b, {seq(7, 2)}).get().pooled, (std::vector<float>{7, 2}));
+    EXPECT_EQ(gate.asked, 2);
+    EXPECT_EQ(gate.left, 1);                                     // refused: nothing to leave
+    EXPECT_NE(fake.threads.back(), std::this_thread::get_id());  // the scheduler
+  }
+  InlineGate::set_current(nullptr);
 }
 
 }  // namespace
