@@ -169,3 +169,38 @@ def test_new_connections_are_answered_while_a_request_computes_inline(reference)
         assert result["status"] == 200
     finally:
         assert s.terminate() == 0
+
+
+
+def test_open_keep_alive_connections_are_answered_while_a_request_computes(reference):
+    """Connections live on one I/O thread each. Idle keep-alive connections that share a thread
+    with the one whose request finds the server idle must still be answered while it computes:
+    that thread may not compute inline then (its InlineGate), so the batch goes to the
+    scheduler thread and every other connection stays live."""
+    texts, _ = reference
+    s = Server("--http-threads", "2", "--max-batch-tokens", "1000000", "--max-batch-requests", "512")
+    try:
+        sessions = [requests.Session() for _ in range(5)]  # spread 3 / 2 over the two threads
+        for x in sessions:
+            assert x.get(s.url + "/health").status_code == 200  # opened and kept alive
+        big = [" ".join(texts[4:9]) * 6] * 192  # 192 x 256 tokens: seconds of compute
+        result = {}
+
+        def send():
+            r = sessions[0].post(s.url + "/embed", json={"inputs": big, "truncate": True})
+            result["status"] = r.status_code
+
+        t = threading.Thread(target=send)
+        t.start()
+        while metric_value(s.metrics(), "ember_batcher_pending_requests") < 1:
+            assert "status" not in result, "the request finished before it was seen"
+        for _ in range(3):
+            for x in sessions[1:]:  # every other open connection, whichever thread it is on
+                assert x.get(s.url + "/health", timeout=60).status_code == 200
+                assert "status" not in result, "an open connection waited for the computation"
+        t.join()
+        assert result["status"] == 200
+        for x in sessions:
+            x.close()
+    finally:
+        assert s.terminate() == 0
