@@ -1,5 +1,5 @@
 // The embedding path shared by TEI /embed and OpenAI /v1/embeddings: tokenize here, queue,
-// post-process and format on the request's strand when the batcher completes.
+// post-process and format on the request's I/O thread when the batcher completes.
 #include <bit>
 #include <charconv>
 #include <cmath>

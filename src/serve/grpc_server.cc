@@ -97,7 +97,7 @@ grpc::Status status_of(const Response& r) {
 }
 
 // Holds a ModelInfer handler's thread until the batcher's completion arrives, and runs the
-// completion's formatting on it (the role an HTTP connection's strand plays for HTTP).
+// completion's formatting on it (the role an HTTP connection's I/O thread plays for HTTP).
 class Waiter {
  public:
   void post(std::function<void()> fn) {

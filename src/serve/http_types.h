@@ -1,5 +1,5 @@
 // What a route sees of HTTP: a parsed request, a response value, and a one-shot reply that
-// may be called from any thread (the session posts it back onto its own strand).
+// may be called from any thread (the session posts it back onto its own I/O thread).
 #pragma once
 
 #include <atomic>
@@ -32,7 +32,7 @@ struct Request {
   // Set (by the connection) once the client has closed or reset the connection: the batcher
   // drops a request whose client is gone before it costs compute. Null: never set.
   std::shared_ptr<const std::atomic<bool>> client_gone;
-  // Runs fn on this request's connection strand (an HTTP I/O thread): completions from the
+  // Runs fn on this request's connection's I/O thread: completions from the
   // batcher thread use it so that response formatting never runs on the scheduler.
   std::function<void(std::function<void()>)> post;
 };

@@ -1,7 +1,7 @@
 // The one path from tokenized inputs to a response, shared by every inference route: look
 // each input up in the result cache, queue only the misses (a request of hits never enters
 // the batcher), turn each computed row into that input's result, store it, and format all
-// results on the request's strand.
+// results on the request's I/O thread.
 #include <memory>
 
 #include "core/error.h"
@@ -64,7 +64,7 @@ void infer_async(const ServeContext& ctx, const Request& req, Reply reply,
   job.done = [post = req.post, gone = req.client_gone, reply, format, results,
               missing = std::move(missing), keys = std::move(keys), timings, status, metrics,
               cache](JobResult result) mutable {
-    // Scheduler thread: hand off at once; the rest runs on the request's I/O strand.
+    // Scheduler thread: hand off at once; the rest runs on the request's I/O thread.
     post([gone, reply = std::move(reply), format, results, missing = std::move(missing),
           keys = std::move(keys), timings, status, metrics, cache,
           result = std::move(result)]() mutable {

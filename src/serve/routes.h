@@ -49,7 +49,7 @@ struct InferPlan {
   std::function<Response(const std::vector<std::vector<float>>&)> format;
 };
 
-// Looks each input up in the cache, queues the misses, replies from the request's strand
+// Looks each input up in the cache, queues the misses, replies from the request's I/O thread
 // with the x-cache header set ("hit", "miss", "partial"). Never blocks.
 void infer_async(const ServeContext& ctx, const Request& req, Reply reply,
                  TokenizedInputs tokenized, Timings timings, InferPlan plan);
@@ -63,7 +63,7 @@ struct Embeddings {
 };
 using FormatEmbeddings = std::function<Response(const Embeddings&)>;
 
-// Tokenizes on this (I/O) thread, queues the job, and replies from the request's strand
+// Tokenizes on this (I/O) thread, queues the job, and replies from the request's I/O thread
 // once the batcher is done; never blocks. `dimensions` is validated against the model.
 void embed_async(const ServeContext& ctx, const Request& req, Reply reply,
                  const nlohmann::json& inputs, const InputRules& rules, bool normalize,
