@@ -44,10 +44,10 @@ struct IoThread final : InlineGate {
 
   uint32_t connections() const noexcept { return state.load() >> 1; }
   bool computing() const noexcept { return state.load() & 1; }
-  // Takes a new connection unless a batch computes here (any: with force).
-  bool try_adopt(bool force) noexcept {
+  // Takes a new connection unless a batch computes here.
+  bool try_adopt() noexcept {
     uint32_t s = state.load();
-    while (force || !(s & 1))
+    while (!(s & 1))
       if (state.compare_exchange_weak(s, s + 2)) return true;
     return false;
   }
@@ -87,10 +87,10 @@ struct HttpServer::State {
       for (auto& t : io)
         if (!t->computing() && (!best || t->connections() < best->connections())) best = t.get();
       if (!best) {
-        io.front()->try_adopt(/*force=*/true);
+        io.front()->state.fetch_add(2);
         return *io.front();
       }
-      if (best->try_adopt(false)) return *best;
+      if (best->try_adopt()) return *best;
     }
   }
 };

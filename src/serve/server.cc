@@ -33,8 +33,8 @@ int run_server(const ServeOptions& o) {
   bo.max_batch_tokens = o.max_batch_tokens;
   bo.max_batch_sequences = o.max_batch_requests;
   bo.max_queue = static_cast<size_t>(o.max_queue);
-  // Inline compute holds the I/O thread it runs on: only with a second one left to accept,
-  // parse and answer /metrics or /health meanwhile.
+  // Inline compute holds the I/O thread it runs on: only with a second one to take the new
+  // connections and answer /metrics or /health meanwhile (with one, they would wait).
   bo.run_inline_when_idle = o.inline_idle_batch && o.http_threads >= 2;
   TokenBudgetBatcher batcher(
       bo, [&engine](const model::Batch& b, unsigned outputs) { return engine->run(b, outputs); },
