@@ -75,11 +75,12 @@ void panels_as_nt(int64_t m, int64_t n, int64_t k, const float* x, int64_t ldx, 
 // Row tiles of 6 and their remainders, K blocks of 64 and their tails, several panels, strides.
 TEST(SgemmAvx512Panels6x64, EveryRowTileKBlockAndPanel) {
   if (detected_isa() < Isa::kAvx512) GTEST_SKIP() << "CPU has no AVX-512";
-  for (int64_t m : {1, 2, 5, 6, 7, 8, 11, 12, 13, 19, 24, 31})
+  for (int64_t m : {1, 2, 5, 6, 7, 8, 11, 12, 13, 19, 24, 31, 37, 48})
     for (int64_t n : {64, 192})
       for (int64_t k : {1, 16, 63, 64, 65, 200}) check_nt(panels_as_nt, m, n, k, 0, 0, 0);
   check_nt(panels_as_nt, 12, 128, 768, 5, 3, 1088);
   check_nt(panels_as_nt, 8, 1536, 384, 0, 0, 0);
+  check_nt(panels_as_nt, 41, 256, 3072, 0, 0, 0);  // many K blocks, 7 tiles, prefetch spread
 }
 
 // The AVX-512 outer-product kernel: 6x32 and 12x16 tiles and their edges, K tails of the

@@ -52,7 +52,9 @@ class PackedGemmDnnl {
   // (int8, AVX2 oneDNN, widths not a multiple of 64), else kPanelMaxRows or, read at pack
   // time, EMBER_PANEL_MAX_ROWS (0 turns the kernel off; for A/B runs).
   int64_t panel_max_rows() const { return panel_max_rows_; }
-  static constexpr int64_t kPanelMaxRows = 24;
+  // 48: with its prefetches spread over all row tiles of a block, the kernel beat brgemm on
+  // whole forwards up to 32 rows by 1.1-1.2x and tied it at 48 and 64 (docs/gemm.md, session 9).
+  static constexpr int64_t kPanelMaxRows = 48;
 
  private:
   struct Slice;
