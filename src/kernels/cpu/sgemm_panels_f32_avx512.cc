@@ -63,11 +63,6 @@ using TileFn = void (*)(const float*, int64_t, const float*, int64_t, float*, in
                         Prefetch);
 constexpr TileFn kTiles[7] = {nullptr, tile<1>, tile<2>, tile<3>, tile<4>, tile<5>, tile<6>};
 
-const int kMode = [] {
-  const char* v = std::getenv("EMBER_PANEL_PF");
-  return v ? std::atoi(v) : 0;
-}();
-
 }  // namespace
 
 void sgemm_f32_avx512_6x64_panels(int64_t m, int64_t n, int64_t k, const float* x, int64_t ldx,
@@ -85,15 +80,10 @@ void sgemm_f32_avx512_6x64_panels(int64_t m, int64_t n, int64_t k, const float* 
       const int64_t lines = kKBlock * kPanel * static_cast<int64_t>(sizeof(float)) / kLine;
       for (int64_t t = 0, r0 = 0; r0 < m; ++t) {
         const int mr = static_cast<int>(m / tiles + (t < m % tiles ? 1 : 0));
-        Prefetch pf{next, 0};
-        if (kMode == 0) {
-          if (t == 0) pf.lines = lines;
-        } else {
-          const int64_t lo = lines * t / tiles, hi = lines * (t + 1) / tiles;
-          pf = {next + lo * kLine, hi - lo};
-        }
+        // Tile t's share of the next block: lines [lines * t / tiles, lines * (t + 1) / tiles).
+        const int64_t lo = lines * t / tiles, hi = lines * (t + 1) / tiles;
         kTiles[mr](x + r0 * ldx + k0, ldx, panel + k0 * kPanel, kc, y + r0 * ldy + j, ldy, k0 > 0,
-                   pf);
+                   Prefetch{next + lo * kLine, hi - lo});
         r0 += mr;
       }
     }
