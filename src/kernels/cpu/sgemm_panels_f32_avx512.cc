@@ -23,6 +23,7 @@ namespace {
 constexpr int64_t kPanel = 64;   // columns per panel: 4 zmm
 constexpr int64_t kKBlock = 64;  // k per block: 64 x 64 floats = 16 KB
 constexpr int64_t kLine = 64;    // bytes per cache line
+constexpr int64_t kBlockLines = kKBlock * kPanel * static_cast<int64_t>(sizeof(float)) / kLine;
 
 // The prefetches of the next block that one tile issues: `lines` cache lines from `next`,
 // spread evenly over its kc steps.
@@ -77,11 +78,10 @@ void sgemm_f32_avx512_6x64_panels(int64_t m, int64_t n, int64_t k, const float* 
       // The stream is sequential: the next block starts right after this one, in this panel
       // or at the head of the next.
       const char* next = reinterpret_cast<const char*>(panel + (k0 + kc) * kPanel);
-      const int64_t lines = kKBlock * kPanel * static_cast<int64_t>(sizeof(float)) / kLine;
       for (int64_t t = 0, r0 = 0; r0 < m; ++t) {
         const int mr = static_cast<int>(m / tiles + (t < m % tiles ? 1 : 0));
-        // Tile t's share of the next block: lines [lines * t / tiles, lines * (t + 1) / tiles).
-        const int64_t lo = lines * t / tiles, hi = lines * (t + 1) / tiles;
+        // Tile t's share of the next block's lines: [kBlockLines * t / tiles, ... (t + 1) ...).
+        const int64_t lo = kBlockLines * t / tiles, hi = kBlockLines * (t + 1) / tiles;
         kTiles[mr](x + r0 * ldx + k0, ldx, panel + k0 * kPanel, kc, y + r0 * ldy + j, ldy, k0 > 0,
                    Prefetch{next + lo * kLine, hi - lo});
         r0 += mr;
