@@ -15,8 +15,7 @@ Runner add_serve(CLI::App& app) {
   app.add_option("--grpc-port", o->grpc_port, "KServe v2 gRPC port (0: no gRPC)")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
-  app.add_option("-t,--threads", o->threads, "Compute threads (0: all cores)")
-      ->check(CLI::NonNegativeNumber);
+  add_compute_flags(app, o->engine);
   app.add_option("--http-threads", o->http_threads, "HTTP I/O threads (parse, tokenize)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

@@ -10,7 +10,7 @@
 #include "io/model_dir.h"
 #include "io/safetensors_writer.h"
 #include "io/weight_store.h"
-#include "model/encoder.h"
+#include "model/model.h"
 #include "model/int8_weights.h"
 
 namespace ember::runtime {
@@ -87,7 +87,7 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
   EMBER_CHECK(!fs::equivalent(files.dir, out_dir), ErrorKind::kInvalidInput,
               "--out must not be the model's own directory (", files.dir.string(), ")");
   // Load once as a float model: fails early on anything Ember cannot run.
-  const auto source = model::Encoder::load(io::JsonConfig::load(*files.config),
+  const auto source = model::Model::load(io::JsonConfig::load(*files.config),
                                            io::WeightStore::from_safetensors(*files.safetensors));
   EMBER_CHECK(source->quantization().empty(), ErrorKind::kInvalidInput, files.dir.string(),
               ": the model is already quantized (", source->quantization(), ")");
@@ -141,7 +141,7 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
   report.files_copied = copy_model_files(files.dir, out_dir);
 
   // The result must load as an int8 model of the same shape.
-  const auto check = model::Encoder::load(io::JsonConfig::load(out_dir / "config.json"),
+  const auto check = model::Model::load(io::JsonConfig::load(out_dir / "config.json"),
                                           io::WeightStore::from_safetensors(weights));
   EMBER_CHECK(check->quantization() == model::kInt8Scheme, ErrorKind::kInternal,
               "the written model did not load as int8");

@@ -44,7 +44,7 @@ void embed_async(const ServeContext& ctx, const Request& req, Reply reply,
   Timings timings;
   timings.tokenization_ms = ms_between(t0, Clock::now());
   timings.tokens = tokenized.tokens;
-  const int64_t dims = dimensions.value_or(ctx.engine.config().hidden_size);
+  const int64_t dims = dimensions.value_or(ctx.engine.spec().hidden_size);
 
   InferPlan plan;
   plan.cache_scope = cat("embed|pool=", io::pooling_mode_name(ctx.engine.info().pooling),

@@ -20,8 +20,7 @@ namespace ember::serve {
 int run_server(const ServeOptions& o) {
   EMBER_CHECK(o.port >= 0 && o.port <= 65535, ErrorKind::kInvalidInput, "--port ", o.port,
               " is not a TCP port");
-  runtime::EngineOptions eo;
-  eo.threads = o.threads;
+  runtime::EngineOptions eo = o.engine;
   eo.truncate = false;   // truncation is per request (inputs.cc), not the tokenizer's
   eo.normalize = false;  // normalization is per request too
   const auto engine = runtime::Engine::load(o.model, eo);
@@ -61,7 +60,7 @@ int run_server(const ServeOptions& o) {
   // tokenizer does, by a second tokenizer set to the model's limit (one per direction).
   std::optional<tok::Tokenizer> pair_tok[2];
   const auto tokenizer_file = std::filesystem::path(engine->info().dir) / "tokenizer.json";
-  if (engine->config().head == model::HeadKind::kSequenceClassification &&
+  if (engine->spec().head == model::HeadKind::kSequenceClassification &&
       std::filesystem::exists(tokenizer_file)) {
     for (int side = 0; side < 2; ++side) {
       tok::Truncation t;
@@ -111,7 +110,7 @@ int run_server(const ServeOptions& o) {
                               {"address", o.host},
                               {"port", server.port()},
                               {"model", o.model},
-                              {"dimensions", engine->config().hidden_size},
+                              {"dimensions", engine->spec().hidden_size},
                               {"max_length", engine->info().max_length}};
   if (grpc) listening["grpc_port"] = grpc->port();
   std::cout << listening.dump() << std::endl;

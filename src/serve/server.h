@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "runtime/engine.h"
+
 namespace ember::serve {
 
 struct ServeOptions {
@@ -12,7 +14,9 @@ struct ServeOptions {
   std::string host = "127.0.0.1";
   int port = 8080;
   int grpc_port = 8001;  // KServe v2 gRPC (Triton's default port); 0: off
-  int threads = 0;       // compute threads, 0: all cores
+  // Backend, compute threads and their tuning (--threads, --spin-us, ...). Truncation and
+  // normalization are per request in the server, not engine options.
+  runtime::EngineOptions engine;
   int http_threads = 2;
   int64_t max_batch_tokens = 16384;
   int64_t max_batch_requests = 64;

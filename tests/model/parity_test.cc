@@ -52,7 +52,7 @@ class Parity : public ::testing::TestWithParam<std::string> {
     return b;
   }
   unsigned head_outputs() const {
-    switch (engine_->config().head) {
+    switch (engine_->spec().head) {
       case model::HeadKind::kSequenceClassification:
         return runtime::kSeqLogits;
       case model::HeadKind::kTokenClassification:
@@ -87,7 +87,7 @@ TEST_P(Parity, TokenizerMatchesReferenceIds) {
 }
 
 TEST_P(Parity, LastHiddenStateMatches) {
-  const int64_t h = engine_->config().hidden_size;
+  const int64_t h = engine_->spec().hidden_size;
   float worst = 0;
   for (size_t i = 0; i < ref_->texts.size(); ++i) {
     const auto r = engine_->run(ref_batch(i), runtime::kHidden);
@@ -101,7 +101,7 @@ TEST_P(Parity, LastHiddenStateMatches) {
 }
 
 TEST_P(Parity, PooledEmbeddingsMatch) {
-  const int64_t h = engine_->config().hidden_size;
+  const int64_t h = engine_->spec().hidden_size;
   const auto expected = ref_->floats("pooled");
   ASSERT_EQ(expected.size(), ref_->texts.size() * h);
   for (size_t i = 0; i < ref_->texts.size(); ++i) {
@@ -119,7 +119,7 @@ TEST_P(Parity, ClassificationLogitsMatch) {
         << "reference has logits but Ember found no head";
     return;
   }
-  const int64_t c = static_cast<int64_t>(engine_->config().labels.size());
+  const int64_t c = static_cast<int64_t>(engine_->spec().labels.size());
   for (size_t i = 0; i < ref_->texts.size(); ++i) {
     const auto r = engine_->run(ref_batch(i), outputs);
     if (outputs == runtime::kSeqLogits) {
@@ -145,7 +145,7 @@ TEST_P(Parity, SentencePairsMatch) {
   const auto pairs = ref_->inputs["pairs"];
   ASSERT_GT(pairs.size(), 0u);
   const auto expected = ref_->floats("pair_logits");
-  const int64_t c = static_cast<int64_t>(engine_->config().labels.size());
+  const int64_t c = static_cast<int64_t>(engine_->spec().labels.size());
   ASSERT_EQ(expected.size(), pairs.size() * c);
   std::vector<tok::Encoding> encs;
   for (size_t j = 0; j < pairs.size(); ++j) {
@@ -161,7 +161,7 @@ TEST_P(Parity, SentencePairsMatch) {
 
 // All inputs in one packed batch give what each gives alone.
 TEST_P(Parity, BatchedEqualsSingle) {
-  const int64_t h = engine_->config().hidden_size;
+  const int64_t h = engine_->spec().hidden_size;
   model::Batch all;
   for (size_t i = 0; i < ref_->texts.size(); ++i)
     all.add(ref_->ints(cat("ids.", i)), ref_->ints(cat("type_ids.", i)));

@@ -11,7 +11,7 @@
 #include "core/parallel.h"
 #include "kernels/cpu/packed_gemm_dnnl.h"
 
-namespace ember::ops::detail {
+namespace ember::cpu::detail {
 
 // Fewer rows than this run on the unpacked path: at M = 1 our dot-product kernels beat the
 // primitive call, whose fixed cost (~3 us) is then a large part of the op (docs/gemm.md).
@@ -51,4 +51,4 @@ void packed_gemm_rows(const kernels::PackedGemmDnnl& p, int64_t m, const In* x, 
   });
 }
 
-}  // namespace ember::ops::detail
+}  // namespace ember::cpu::detail

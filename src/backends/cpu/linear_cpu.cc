@@ -1,6 +1,5 @@
-// ops::linear: GEMM (x w^T) then a bias + activation epilogue over the rows just computed.
+// cpu::linear: GEMM (x w^T) then a bias + activation epilogue over the rows just computed.
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include "core/cpu_features.h"
@@ -9,11 +8,11 @@
 #include "core/profile.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/packed_gemm_dnnl.h"
-#include "ops/ops.h"
-#include "ops/packed_tasks.h"
-#include "ops/row_dispatch.h"
+#include "backends/cpu/cpu_ops.h"
+#include "backends/cpu/packed_tasks.h"
+#include "backends/cpu/row_dispatch.h"
 
-namespace ember::ops {
+namespace ember::cpu {
 namespace {
 
 using GemmNt = void (*)(int64_t m, int64_t n, int64_t k, const float* x, int64_t ldx,
@@ -36,22 +35,12 @@ GemmNt select_gemm(int64_t m, int64_t /*n*/, int64_t /*k*/) {
   return kernels::sgemm_nt_f32_dnnl;
 }
 
-// EMBER_LINEAR=dnnl: oneDNN for every shape (no own kernel), so that the two can be timed
-// against each other in one binary.
-bool force_dnnl() {
-  static const bool on = [] {
-    const char* v = std::getenv("EMBER_LINEAR");
-    return v && std::string(v) == "dnnl";
-  }();
-  return on;
-}
-
 // Rows up to which our kernels replace oneDNN, on AVX-512 and on AVX2: single-threaded with
 // warm weights they beat it by 1.03-1.6x up to M = 64 (docs/gemm.md). At M = 128, forwards
 // alternated in one process favoured them at quiet times (bert-base 1x128 13% faster) and not
 // at noisy ones, and two side-by-side harness runs with them at M = 128 put bert-base's
 // M = 128 cells 10-30% further behind ONNX Runtime than runs with oneDNN there; the harness
-// decides (docs/performance.md, session 4).
+// decides (docs/gemm.md).
 constexpr int64_t kOwnKernelMaxM = 64;
 // Columns per task: the kernel's output block and then its epilogue while it is in L1.
 constexpr int64_t kOwnBlockCols = 64;
@@ -59,7 +48,7 @@ constexpr int64_t kOwnBlockCols = 64;
 constexpr int64_t kOwnMinParallelMacs = int64_t{1} << 18;
 
 bool use_own_kernel(int64_t m) {
-  return m <= kOwnKernelMaxM && active_isa() >= Isa::kAvx2 && !force_dnnl();
+  return m <= kOwnKernelMaxM && active_isa() >= Isa::kAvx2;
 }
 
 // One column block of y for all m rows: whole blocks of 16 rows through the outer-product
@@ -179,4 +168,4 @@ void linear(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w, c
     linear_col_blocks(x, m, k, ldx, w, bias, n, y, ldy, epilogue);
 }
 
-}  // namespace ember::ops
+}  // namespace ember::cpu

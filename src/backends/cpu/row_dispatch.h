@@ -1,13 +1,13 @@
-// Internal to ops/: ISA choice and row-kernel lookup shared by the op files.
+// Internal to the CPU backend: ISA choice and row-kernel lookup shared by the op files.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "core/cpu_features.h"
-#include "ops/ops.h"
+#include "backends/cpu/cpu_ops.h"
 
-namespace ember::ops::detail {
+namespace ember::cpu::detail {
 
 // AVX-512 machines run the AVX2 kernels until AVX-512 twins exist.
 inline bool use_avx2() {
@@ -26,8 +26,8 @@ using RowEpilogue = void (*)(float* y, const float* bias, int64_t n);
 // (kNone without bias).
 RowEpilogue row_epilogue(Activation act, bool has_bias);
 
-// "<op> MxK->N [+act]": the EMBER_PROFILE label of a Linear call (ops::linear, linear_int8);
+// "<op> MxK->N [+act]": the EMBER_PROFILE label of a Linear call (cpu::linear, linear_int8);
 // built only when profiling is on.
 std::string linear_profile_label(const char* op, int64_t m, int64_t k, int64_t n, Activation act);
 
-}  // namespace ember::ops::detail
+}  // namespace ember::cpu::detail

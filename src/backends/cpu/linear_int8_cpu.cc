@@ -1,9 +1,7 @@
-// ops::linear_int8: quantize the rows of x, integer GEMM (our AVX2 kernel, oneDNN, or the
+// cpu::linear_int8: quantize the rows of x, integer GEMM (our AVX2 kernel, oneDNN, or the
 // scalar twin), then dequantize + bias + activation row by row while the row is in cache.
-#include "ops/linear_int8.h"
+#include "backends/cpu/linear_int8_cpu.h"
 
-#include <atomic>
-#include <cstdlib>
 #include <string>
 
 #include "core/aligned_buffer.h"
@@ -12,26 +10,11 @@
 #include "core/profile.h"
 #include "kernels/cpu/kernels_int8.h"
 #include "kernels/cpu/packed_gemm_dnnl.h"
-#include "ops/packed_tasks.h"
-#include "ops/row_dispatch.h"
+#include "backends/cpu/packed_tasks.h"
+#include "backends/cpu/row_dispatch.h"
 
-namespace ember::ops {
+namespace ember::cpu {
 namespace {
-
-Int8Gemm initial_override() {
-  const char* env = std::getenv("EMBER_INT8_GEMM");
-  if (!env || !*env) return Int8Gemm::kAuto;
-  try {
-    return parse_int8_gemm(env);
-  } catch (const Error&) {
-    return Int8Gemm::kAuto;  // a typo in an environment variable must not stop the server
-  }
-}
-
-std::atomic<Int8Gemm>& override_slot() {
-  static std::atomic<Int8Gemm> slot{initial_override()};
-  return slot;
-}
 
 // Scratch for one call, grown to the largest shape seen on this thread and then reused.
 struct Scratch {
@@ -82,28 +65,16 @@ std::string_view int8_gemm_name(Int8Gemm g) {
   return "?";
 }
 
-Int8Gemm parse_int8_gemm(std::string_view name) {
-  for (Int8Gemm g : {Int8Gemm::kAuto, Int8Gemm::kScalar, Int8Gemm::kAvx2, Int8Gemm::kDnnl})
-    if (int8_gemm_name(g) == name) return g;
-  fail(ErrorKind::kInvalidInput, "int8 GEMM '", name, "' is not one of auto, scalar, avx2, dnnl");
-}
-
-void set_int8_gemm(Int8Gemm g) {
-  override_slot().store(g);
-}
-Int8Gemm int8_gemm() {
-  return override_slot().load();
-}
-
 Int8Gemm select_int8_gemm(int64_t /*m*/, int64_t /*n*/, int64_t /*k*/) {
-  // docs/gemm.md (int8 section): on the dev machine (Zen 4, VNNI) oneDNN beat our AVX2
-  // kernel in 47 of 48 encoder-shape cells. AVX2-only CPUs are not measured yet; our kernel
-  // stays selectable (EMBER_INT8_GEMM=avx2) and slots in here per shape when it wins.
+  // docs/gemm.md (int8 section): on a Zen 4 with VNNI oneDNN beat our AVX2 kernel in 47 of 48
+  // encoder-shape cells. Our kernel stays as the measured alternative (bench_gemm_int8) and
+  // slots in here per shape where it wins.
   return Int8Gemm::kDnnl;
 }
 
-void linear_int8(const float* x, int64_t m, int64_t k, int64_t ldx, const Int8Weights& w,
-                 const float* bias, int64_t n, float* y, int64_t ldy, Activation act) {
+void linear_int8(const float* x, int64_t m, int64_t k, int64_t ldx, const ops::Int8Weights& w,
+                 const float* bias, int64_t n, float* y, int64_t ldy, Activation act,
+                 const kernels::PackedGemmDnnl* packed, Int8Gemm g) {
   EMBER_CHECK(m >= 0 && k > 0 && n > 0, ErrorKind::kInternal, "linear_int8: bad shape m=", m,
               " k=", k, " n=", n);
   EMBER_CHECK(ldx >= k && ldy >= n, ErrorKind::kInternal, "linear_int8: row stride too small");
@@ -130,14 +101,13 @@ void linear_int8(const float* x, int64_t m, int64_t k, int64_t ldx, const Int8We
                    : kernels::quantize_row_u8_scalar(x + i * ldx, k, w.act_max, xq + i * k);
   });
 
-  Int8Gemm g = int8_gemm();
-  if (w.packed && g == Int8Gemm::kAuto && detail::use_packed(w.packed, m)) {
-    EMBER_CHECK(w.packed->type() == kernels::PackedGemmDnnl::Type::kU8S8 && w.packed->n() == n &&
-                    w.packed->k() == k,
+  if (packed && g == Int8Gemm::kAuto && detail::use_packed(packed, m)) {
+    EMBER_CHECK(packed->type() == kernels::PackedGemmDnnl::Type::kU8S8 && packed->n() == n &&
+                    packed->k() == k,
                 ErrorKind::kInternal, "linear_int8: packed weights do not match ", n, "x", k);
     // Each row block of int32 sums is dequantized (+ epilogue) while in cache.
     detail::packed_gemm_rows<int32_t>(
-        *w.packed, m, xq, [&](int64_t i, const int32_t* row, int64_t c0, int64_t nc) {
+        *packed, m, xq, [&](int64_t i, const int32_t* row, int64_t c0, int64_t nc) {
           float* yi = y + i * ldy + c0;
           if (avx2)
             kernels::dequantize_row_s32_avx2(row, nc, rq[i], w.scale + c0, w.col_sum + c0, yi);
@@ -178,4 +148,4 @@ void linear_int8(const float* x, int64_t m, int64_t k, int64_t ldx, const Int8We
   });
 }
 
-}  // namespace ember::ops
+}  // namespace ember::cpu

@@ -1,11 +1,11 @@
-// ops::softmax: in-place, row by row, rows in parallel.
+// cpu::softmax: in-place, row by row, rows in parallel.
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/cpu/kernels.h"
-#include "ops/ops.h"
-#include "ops/row_dispatch.h"
+#include "backends/cpu/cpu_ops.h"
+#include "backends/cpu/row_dispatch.h"
 
-namespace ember::ops {
+namespace ember::cpu {
 
 void softmax(float* x, int64_t m, int64_t n) {
   EMBER_CHECK(m >= 0 && n > 0, ErrorKind::kInternal, "softmax: bad shape m=", m, " n=", n);
@@ -17,4 +17,4 @@ void softmax(float* x, int64_t m, int64_t n) {
   });
 }
 
-}  // namespace ember::ops
+}  // namespace ember::cpu

@@ -1,4 +1,4 @@
-// ops::attention: splits a packed batch into (sequence, head, query range) tasks, balances
+// cpu::attention: splits a packed batch into (sequence, head, query range) tasks, balances
 // them over the threads by cost, and runs one head kernel per task.
 #include <cmath>
 #include <vector>
@@ -9,9 +9,10 @@
 #include "core/parallel.h"
 #include "core/profile.h"
 #include "kernels/cpu/kernels.h"
-#include "ops/ops.h"
+#include "backends/cpu/cpu_ops.h"
+#include "ops/backend.h"
 
-namespace ember::ops {
+namespace ember::cpu {
 namespace {
 
 // Query rows per task: at most ~256, so that one sequence of 512 tokens still splits into
@@ -31,34 +32,20 @@ struct Task {
   int64_t seq, head, q0, rows;
 };
 
-void check_args(const int32_t* cu_seqlens, int64_t batch, int64_t heads, int64_t head_dim,
-                float scale, int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo) {
-  EMBER_CHECK(batch >= 0 && heads > 0 && head_dim > 0, ErrorKind::kInternal,
-              "attention: bad shape batch=", batch, " heads=", heads, " head_dim=", head_dim);
-  const int64_t width = heads * head_dim;
-  EMBER_CHECK(ldq >= width && ldk >= width && ldv >= width && ldo >= width, ErrorKind::kInternal,
-              "attention: row strides (", ldq, ", ", ldk, ", ", ldv, ", ", ldo,
-              ") must be >= heads * head_dim = ", width);
-  EMBER_CHECK(std::isfinite(scale), ErrorKind::kInternal, "attention: scale is not finite");
-  EMBER_CHECK(cu_seqlens != nullptr, ErrorKind::kInternal, "attention: null cu_seqlens");
-  EMBER_CHECK(cu_seqlens[0] >= 0, ErrorKind::kInternal,
-              "attention: cu_seqlens[0] = ", cu_seqlens[0], " < 0");
-  for (int64_t s = 0; s < batch; ++s) {
-    EMBER_CHECK(cu_seqlens[s + 1] >= cu_seqlens[s], ErrorKind::kInternal,
-                "attention: cu_seqlens decreases at ", s + 1, " (", cu_seqlens[s], " -> ",
-                cu_seqlens[s + 1], ")");
-  }
-}
-
 }  // namespace
 
 void attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v,
-               int64_t ldv, const int32_t* cu_seqlens, int64_t batch, int64_t heads,
-               int64_t head_dim, float scale, float* out, int64_t ldo) {
-  check_args(cu_seqlens, batch, heads, head_dim, scale, ldq, ldk, ldv, ldo);
+               int64_t ldv, const int32_t* cu_seqlens, int64_t batch,
+               const ops::AttentionArgs& args, float* out, int64_t ldo) {
+  // Shapes and strides are checked by ops::Backend::attention.
   if (batch == 0 || cu_seqlens[batch] == cu_seqlens[0]) return;
-  EMBER_CHECK(q && k && v && out, ErrorKind::kInternal, "attention: null q, k, v or out");
   profile::Scope scope("attention");
+  const int64_t heads = args.heads, head_dim = args.head_dim;
+  const int64_t group = args.heads / args.kv_heads;  // query heads per key/value head
+  const kernels::KeyMask mask = args.mask == ops::MaskKind::kCausal  ? kernels::KeyMask::kCausal
+                                : args.mask == ops::MaskKind::kLocal ? kernels::KeyMask::kWindow
+                                                                     : kernels::KeyMask::kAll;
+  const int64_t rel_width = 2 * args.rel_span + 1;
 
   std::vector<Task> tasks;
   std::vector<double> cost_end;  // cumulative cost after each task
@@ -89,21 +76,25 @@ void attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const f
     const int64_t start = cu_seqlens[t.seq];
     const int64_t len = cu_seqlens[t.seq + 1] - start;
     scratch.resize(scratch_floats(t.rows, len, head_dim));
-    const int64_t col = t.head * head_dim;
+    const int64_t col = t.head * head_dim, kv_col = t.head / group * head_dim;
     kernels::AttentionHeadArgs a{};
     a.q = q + (start + t.q0) * ldq + col;
     a.ldq = ldq;
-    a.k = k + start * ldk + col;
+    a.k = k + start * ldk + kv_col;
     a.ldk = ldk;
-    a.v = v + start * ldv + col;
+    a.v = v + start * ldv + kv_col;
     a.ldv = ldv;
     a.out = out + (start + t.q0) * ldo + col;
     a.ldo = ldo;
     a.q_rows = t.rows;
     a.kv_len = len;
     a.head_dim = head_dim;
-    a.scale = scale;
+    a.scale = args.scale;
     a.scratch = scratch.data();
+    a.mask = mask;
+    a.window = args.window;
+    a.q_pos0 = t.q0;
+    if (args.rel_bias) a.rel_bias = args.rel_bias + t.head * rel_width + args.rel_span;
     kernel(a);
   };
 
@@ -125,4 +116,4 @@ void attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const f
   });
 }
 
-}  // namespace ember::ops
+}  // namespace ember::cpu

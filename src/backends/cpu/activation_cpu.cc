@@ -1,11 +1,11 @@
-// ops::activation, and the bias + activation row epilogues that ops::linear also uses.
+// cpu::activation, and the bias + activation row epilogues that cpu::linear also uses.
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/cpu/kernels.h"
-#include "ops/ops.h"
-#include "ops/row_dispatch.h"
+#include "backends/cpu/cpu_ops.h"
+#include "backends/cpu/row_dispatch.h"
 
-namespace ember::ops {
+namespace ember::cpu {
 namespace detail {
 
 RowEpilogue row_epilogue(Activation act, bool has_bias) {
@@ -22,27 +22,13 @@ RowEpilogue row_epilogue(Activation act, bool has_bias) {
       return avx2 ? kernels::bias_relu_f32_avx2 : kernels::bias_relu_f32_scalar;
     case Activation::kTanh:
       return avx2 ? kernels::bias_tanh_f32_avx2 : kernels::bias_tanh_f32_scalar;
+    case Activation::kSilu:
+      return avx2 ? kernels::bias_silu_f32_avx2 : kernels::bias_silu_f32_scalar;
   }
   fail(ErrorKind::kInternal, "unknown activation ", static_cast<int>(act));
 }
 
 }  // namespace detail
-
-const char* activation_name(Activation act) {
-  switch (act) {
-    case Activation::kNone:
-      return "none";
-    case Activation::kGeluErf:
-      return "gelu_erf";
-    case Activation::kGeluTanh:
-      return "gelu_tanh";
-    case Activation::kRelu:
-      return "relu";
-    case Activation::kTanh:
-      return "tanh";
-  }
-  return "unknown";
-}
 
 void activation(float* x, int64_t m, int64_t n, Activation act) {
   EMBER_CHECK(m >= 0 && n >= 0, ErrorKind::kInternal, "activation: negative shape m=", m, " n=", n);
@@ -60,4 +46,4 @@ void activation(float* x, int64_t m, int64_t n, Activation act) {
   });
 }
 
-}  // namespace ember::ops
+}  // namespace ember::cpu
