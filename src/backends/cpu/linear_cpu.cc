@@ -40,7 +40,7 @@ GemmNt select_gemm(int64_t m, int64_t /*n*/, int64_t /*k*/) {
 // alternated in one process favoured them at quiet times (bert-base 1x128 13% faster) and not
 // at noisy ones, and two side-by-side harness runs with them at M = 128 put bert-base's
 // M = 128 cells 10-30% further behind ONNX Runtime than runs with oneDNN there; the harness
-// decides (docs/gemm.md).
+// decides (docs/gemm.md, docs/history.md).
 constexpr int64_t kOwnKernelMaxM = 64;
 // Columns per task: the kernel's output block and then its epilogue while it is in L1.
 constexpr int64_t kOwnBlockCols = 64;
@@ -53,7 +53,7 @@ bool use_own_kernel(int64_t m) {
 
 // One column block of y for all m rows: whole blocks of 16 rows through the outer-product
 // kernel, the other m % 16 rows (all of them when m < 16) through the dot-product kernel.
-// Measured as whole forwards on 2 threads, alternated in one process (docs/performance.md):
+// Measured as whole forwards on 2 threads, alternated in one process (docs/gemm.md):
 // the outer-product kernel on blocks of <= 8 rows (then 12x8 tiles) lost clearly to the
 // dot-product kernels, which read each w row contiguously and prefetch the next tiles' rows
 // (MiniLM 1x8: 1.9 against 3.3 ms on AVX-512, 2.2 against 3.2 on AVX2; bert-base 1x24 on

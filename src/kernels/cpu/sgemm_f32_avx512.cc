@@ -39,7 +39,7 @@ inline __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
 // first of the 4 w rows the next tile reads, or null; one line of each is prefetched into L1
 // per step, so they arrive while this tile computes (MiniLM 1x8 forward: 2.48 -> 2.02 ms warm,
 // 2.99 -> 2.63 ms with cold caches). far: 4 rows two tiles further on, prefetched into L2, so
-// more lines are in flight from memory (another 5-9%). docs/performance.md has the runs.
+// more lines are in flight from memory (another 5-9%). docs/gemm.md has the runs.
 template <int MR, int NR>
 void tile(const float* x, int64_t ldx, const float* w, int64_t ldw, float* y, int64_t ldy,
           int64_t k, const float* next, const float* far) {
