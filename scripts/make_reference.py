@@ -271,7 +271,9 @@ TINY = {
         overrides=dict(SHRINK, embedding_size=16), labels=["LABEL_0", "LABEL_1"],
         pooling="mean", normalize=False, seed=1006),
 }
-ROBERTA_FAMILY = ("roberta", "xlm-roberta", "camembert")
+# Families whose positions start after padding_idx (1) and whose tokenizers have no token types
+# (MPNet too: <s> A </s></s> B </s>, padding_idx 1).
+ROBERTA_FAMILY = ("roberta", "xlm-roberta", "camembert", "mpnet")
 TINY_MAX_SEQ_LENGTH = 512  # roberta family: 514 - (pad_token_id + 1)
 
 
@@ -585,7 +587,7 @@ def reference_tiny(name: str, spec: dict) -> dict:
                     tensors[f"pair_type_ids.{j}"] = tt
                     kw = model_inputs(full, x, tt)
                     # Segment B's type ids must reach every model that has token types.
-                    assert "token_type_ids" in kw or spec["family"] == "distilbert", name
+                    assert "token_type_ids" in kw or spec["family"] in ("distilbert", "mpnet"), name
                     p_logits.append(full(**kw).logits[0].numpy())
             tensors["pair_logits"] = np.stack(p_logits).astype(np.float32)
 
@@ -692,7 +694,9 @@ EXTRA_MODELS: dict = {}
 
 def register_extra_models() -> None:
     import importlib
-    for module in []:  # e.g. "reference_models.mpnet"
+    # The modules import this one by name: give them this running instance, not a second one.
+    sys.modules.setdefault("make_reference", sys.modules[__name__])
+    for module in ["reference_models.mpnet"]:
         EXTRA_MODELS.update(importlib.import_module(module).FIXTURES)
 
 

@@ -14,7 +14,7 @@ void bind_bert(const io::WeightStore& store, const io::JsonConfig& config, Model
                ModelWeights& w) {
   const WeightBinder b(store, {"", "bert."}, "embeddings.word_embeddings.weight");
   detail::bind_bert_embeddings(b, spec, w);
-  detail::bind_bert_layers(b, config, spec, w);
+  detail::bind_post_norm_layers(b, config, {}, spec, w);
 
   // BertForSequenceClassification: pooler (dense + tanh on [CLS]) then classifier.
   detail::bind_heads(b, spec, w, {"pooler.dense", true, ops::Activation::kTanh, "classifier"});

@@ -36,8 +36,8 @@ ModelSpec parse_distilbert_config(const io::JsonConfig& config) {
   return c;
 }
 
-void bind_distilbert(const io::WeightStore& store, const io::JsonConfig& /*config*/,
-                     ModelSpec& spec, ModelWeights& w) {
+void bind_distilbert(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
+                     ModelWeights& w) {
   const WeightBinder b(store, {"", "distilbert."}, "embeddings.word_embeddings.weight");
   const int64_t h = spec.hidden_size;
   auto& e = w.embeddings;
@@ -46,25 +46,17 @@ void bind_distilbert(const io::WeightStore& store, const io::JsonConfig& /*confi
       b.get("embeddings.position_embeddings.weight", Shape{spec.embeddings.max_positions, h});
   e.norm = b.norm("embeddings.LayerNorm", h);
 
-  w.layers.resize(spec.layers.size());
-  for (size_t i = 0; i < spec.layers.size(); ++i) {
-    const std::string p = cat("transformer.layer.", i, ".");
-    LayerSpec& ls = spec.layers[i];
-    detail::set_heads_from_shape(spec, i, b.shape(p + "attention.q_lin.weight")[0],
-                                 store.origin());
-    ls.ffn.width = b.shape(p + "ffn.lin1.weight")[0];
-    const int64_t qw = ls.attn.q_width(), f = ls.ffn.width;
-    LayerWeights& l = w.layers[i];
-    l.qkv = detail::fuse_rows({b.linear(p + "attention.q_lin", qw, h),
-                               b.linear(p + "attention.k_lin", qw, h),
-                               b.linear(p + "attention.v_lin", qw, h)},
-                              w, store.origin());
-    l.attn_out = b.linear(p + "attention.out_lin", h, qw);
-    l.attn_norm = b.norm(p + "sa_layer_norm", h);
-    l.ffn_in = b.linear(p + "ffn.lin1", f, h);
-    l.ffn_out = b.linear(p + "ffn.lin2", h, f);
-    l.ffn_norm = b.norm(p + "output_layer_norm", h);
-  }
+  detail::LayerNames names;
+  names.layer = "transformer.layer.";
+  names.q = "attention.q_lin";
+  names.k = "attention.k_lin";
+  names.v = "attention.v_lin";
+  names.o = "attention.out_lin";
+  names.attn_norm = "sa_layer_norm";
+  names.ffn_in = "ffn.lin1";
+  names.ffn_out = "ffn.lin2";
+  names.ffn_norm = "output_layer_norm";
+  detail::bind_post_norm_layers(b, config, names, spec, w);
 
   detail::bind_heads(b, spec, w, {"pre_classifier", false, ops::Activation::kRelu, "classifier"});
 }

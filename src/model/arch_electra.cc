@@ -23,7 +23,7 @@ void bind_electra(const io::WeightStore& store, const io::JsonConfig& config, Mo
     spec.embeddings.project = true;
     w.embeddings.project = b.linear("embeddings_project", h, e_size);
   }
-  detail::bind_bert_layers(b, config, spec, w);
+  detail::bind_post_norm_layers(b, config, {}, spec, w);
 
   // ElectraClassificationHead uses GELU (erf) whatever hidden_act says.
   detail::bind_heads(b, spec, w,

@@ -21,7 +21,7 @@ void bind_roberta(const io::WeightStore& store, const io::JsonConfig& config, Mo
                   ModelWeights& w) {
   const WeightBinder b(store, {"", "roberta."}, "embeddings.word_embeddings.weight");
   detail::bind_bert_embeddings(b, spec, w);
-  detail::bind_bert_layers(b, config, spec, w);
+  detail::bind_post_norm_layers(b, config, {}, spec, w);
 
   detail::bind_heads(b, spec, w,
                      {"classifier.dense", false, ops::Activation::kTanh, "classifier.out_proj"});

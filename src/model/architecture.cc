@@ -9,16 +9,19 @@ namespace ember::model {
 
 ModelSpec parse_bert_config(const io::JsonConfig& config);
 void bind_bert(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
-                ModelWeights& w);
+               ModelWeights& w);
 ModelSpec parse_roberta_config(const io::JsonConfig& config);
 void bind_roberta(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
-                ModelWeights& w);
+                  ModelWeights& w);
 ModelSpec parse_electra_config(const io::JsonConfig& config);
 void bind_electra(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
+                  ModelWeights& w);
+ModelSpec parse_mpnet_config(const io::JsonConfig& config);
+void bind_mpnet(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
                 ModelWeights& w);
 ModelSpec parse_distilbert_config(const io::JsonConfig& config);
 void bind_distilbert(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
-                ModelWeights& w);
+                     ModelWeights& w);
 
 namespace {
 const Architecture kArchitectures[] = {
@@ -27,6 +30,7 @@ const Architecture kArchitectures[] = {
     {"xlm-roberta", parse_roberta_config, bind_roberta},
     {"electra", parse_electra_config, bind_electra},
     {"distilbert", parse_distilbert_config, bind_distilbert},
+    {"mpnet", parse_mpnet_config, bind_mpnet},
 };
 }  // namespace
 
@@ -125,8 +129,7 @@ ops::LinearSource fuse_rows(const std::vector<ops::LinearSource>& parts, ModelWe
   return l;
 }
 
-void bind_heads(const WeightBinder& b, ModelSpec& spec, ModelWeights& w,
-                const HeadNames& names) {
+void bind_heads(const WeightBinder& b, ModelSpec& spec, ModelWeights& w, const HeadNames& names) {
   const int64_t h = spec.hidden_size, n = static_cast<int64_t>(spec.labels.size());
   if (spec.head == HeadKind::kSequenceClassification) {
     w.head.dense =

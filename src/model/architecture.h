@@ -63,11 +63,23 @@ ModelSpec parse_bert_like_config(const io::JsonConfig& config);
 // Binds embeddings.{word,position,token_type}_embeddings and embeddings.LayerNorm (BERT naming)
 // as the spec's embeddings say.
 void bind_bert_embeddings(const WeightBinder& binder, const ModelSpec& spec, ModelWeights& w);
-// Binds encoder.layer.N.* (BERT naming), fusing Q, K and V. Heads and FFN width per layer come
-// from the tensor shapes (pruned checkpoints; config.json's pruned_heads is checked against
-// them).
-void bind_bert_layers(const WeightBinder& binder, const io::JsonConfig& config, ModelSpec& spec,
-                      ModelWeights& w);
+// The tensor names of a post-norm encoder layer, under "<layer><N>." (BERT's by default).
+struct LayerNames {
+  const char* layer = "encoder.layer.";
+  const char* q = "attention.self.query";
+  const char* k = "attention.self.key";
+  const char* v = "attention.self.value";
+  const char* o = "attention.output.dense";
+  const char* attn_norm = "attention.output.LayerNorm";
+  const char* ffn_in = "intermediate.dense";
+  const char* ffn_out = "output.dense";
+  const char* ffn_norm = "output.LayerNorm";
+};
+// Binds the layers of a post-norm encoder, fusing Q, K and V. Heads and FFN width per layer
+// come from the tensor shapes (pruned checkpoints; config.json's pruned_heads is checked
+// against them; neither may exceed the config).
+void bind_post_norm_layers(const WeightBinder& binder, const io::JsonConfig& config,
+                           const LayerNames& names, ModelSpec& spec, ModelWeights& w);
 // Heads per layer of a pruned BERT-family checkpoint: the query projection's rows / head_dim.
 // Sets spec.layers[i].attn heads (and kv_heads); checks pruned_heads when the config has it.
 void set_heads_from_shape(ModelSpec& spec, size_t layer, int64_t q_rows, const std::string& origin);

@@ -57,8 +57,8 @@ void bind_bert_embeddings(const WeightBinder& b, const ModelSpec& spec, ModelWei
 void set_heads_from_shape(ModelSpec& spec, size_t layer, int64_t q_rows,
                           const std::string& origin) {
   AttentionSpec& a = spec.layers[layer].attn;
-  EMBER_CHECK(q_rows > 0 && q_rows % a.head_dim == 0, ErrorKind::kInvalidInput, origin,
-              ": layer ", layer, "'s query projection has ", q_rows,
+  EMBER_CHECK(q_rows > 0 && q_rows % a.head_dim == 0, ErrorKind::kInvalidInput, origin, ": layer ",
+              layer, "'s query projection has ", q_rows,
               " outputs, not a whole number of heads of ", a.head_dim);
   a.heads = a.kv_heads = q_rows / a.head_dim;
 }
@@ -67,8 +67,7 @@ namespace {
 
 // config.json's pruned_heads, {"layer": [head, ...]}, as transformers writes it after
 // prune_heads: the number of heads each layer lost; nullopt when the config has none.
-std::optional<std::vector<int64_t>> pruned_per_layer(const io::JsonConfig& config,
-                                                     size_t layers) {
+std::optional<std::vector<int64_t>> pruned_per_layer(const io::JsonConfig& config, size_t layers) {
   const auto& raw = config.raw();
   if (!raw.contains("pruned_heads") || !raw["pruned_heads"].is_object()) return std::nullopt;
   std::vector<int64_t> out(layers, 0);
@@ -80,9 +79,9 @@ std::optional<std::vector<int64_t>> pruned_per_layer(const io::JsonConfig& confi
       fail(ErrorKind::kInvalidInput, config.origin(), ": pruned_heads key '", it.key(),
            "' is not a layer index");
     }
-    EMBER_CHECK(layer < layers && it.value().is_array(), ErrorKind::kInvalidInput,
-                config.origin(), ": pruned_heads['", it.key(), "'] must list heads of one of the ",
-                layers, " layers");
+    EMBER_CHECK(layer < layers && it.value().is_array(), ErrorKind::kInvalidInput, config.origin(),
+                ": pruned_heads['", it.key(), "'] must list heads of one of the ", layers,
+                " layers");
     std::set<int64_t> heads;
     for (const auto& h : it.value()) {
       EMBER_CHECK(h.is_number_integer(), ErrorKind::kInvalidInput, config.origin(),
@@ -96,18 +95,18 @@ std::optional<std::vector<int64_t>> pruned_per_layer(const io::JsonConfig& confi
 
 }  // namespace
 
-void bind_bert_layers(const WeightBinder& b, const io::JsonConfig& config, ModelSpec& spec,
-                      ModelWeights& w) {
+void bind_post_norm_layers(const WeightBinder& b, const io::JsonConfig& config,
+                           const LayerNames& names, ModelSpec& spec, ModelWeights& w) {
   const int64_t h = spec.hidden_size;
   const size_t n = spec.layers.size();
   const auto pruned = pruned_per_layer(config, n);
   w.layers.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    const std::string p = cat("encoder.layer.", i, ".");
+    const std::string p = cat(names.layer, i, ".");
     LayerSpec& ls = spec.layers[i];
     const int64_t configured = ls.attn.heads, configured_ffn = ls.ffn.width;
-    set_heads_from_shape(spec, i, b.shape(p + "attention.self.query.weight")[0],
-                         b.store().origin());
+    const std::string q_name = p + names.q + ".weight", ffn_name = p + names.ffn_in + ".weight";
+    set_heads_from_shape(spec, i, b.shape(q_name)[0], b.store().origin());
     // A pruned checkpoint has fewer heads (exactly those pruned_heads removes, when the config
     // lists them) and a narrower FFN than its config; never more.
     if (pruned)
@@ -116,23 +115,22 @@ void bind_bert_layers(const WeightBinder& b, const io::JsonConfig& config, Model
                   " heads; the config's ", configured, " less ", (*pruned)[i],
                   " pruned_heads give ", configured - (*pruned)[i]);
     EMBER_CHECK(ls.attn.heads <= configured, ErrorKind::kInvalidInput, b.store().origin(),
-                ": tensor '", p, "attention.self.query.weight' has ", ls.attn.heads,
-                " heads, more than num_attention_heads ", configured);
-    ls.ffn.width = b.shape(p + "intermediate.dense.weight")[0];
+                ": tensor '", q_name, "' has ", ls.attn.heads, " heads, more than the config's ",
+                configured);
+    ls.ffn.width = b.shape(ffn_name)[0];
     EMBER_CHECK(ls.ffn.width <= configured_ffn, ErrorKind::kInvalidInput, b.store().origin(),
-                ": tensor '", p, "intermediate.dense.weight' has ", ls.ffn.width,
-                " rows, more than intermediate_size ", configured_ffn);
+                ": tensor '", ffn_name, "' has ", ls.ffn.width,
+                " rows, more than the config's FFN width ", configured_ffn);
     const int64_t qw = ls.attn.q_width(), f = ls.ffn.width;
     LayerWeights& l = w.layers[i];
-    l.qkv = fuse_rows({b.linear(p + "attention.self.query", qw, h),
-                       b.linear(p + "attention.self.key", qw, h),
-                       b.linear(p + "attention.self.value", qw, h)},
-                      w, b.store().origin());
-    l.attn_out = b.linear(p + "attention.output.dense", h, qw);
-    l.attn_norm = b.norm(p + "attention.output.LayerNorm", h);
-    l.ffn_in = b.linear(p + "intermediate.dense", f, h);
-    l.ffn_out = b.linear(p + "output.dense", h, f);
-    l.ffn_norm = b.norm(p + "output.LayerNorm", h);
+    l.qkv = fuse_rows(
+        {b.linear(p + names.q, qw, h), b.linear(p + names.k, qw, h), b.linear(p + names.v, qw, h)},
+        w, b.store().origin());
+    l.attn_out = b.linear(p + names.o, h, qw);
+    l.attn_norm = b.norm(p + names.attn_norm, h);
+    l.ffn_in = b.linear(p + names.ffn_in, f, h);
+    l.ffn_out = b.linear(p + names.ffn_out, h, f);
+    l.ffn_norm = b.norm(p + names.ffn_norm, h);
   }
 }
 

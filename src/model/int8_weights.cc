@@ -40,8 +40,8 @@ std::optional<QuantizationMarker> read_marker(const io::WeightStore& store) {
 
 namespace detail {
 
-ops::LinearSource bind_int8_linear(const io::WeightStore& store, const std::string& name, int64_t out,
-                               int64_t in) {
+ops::LinearSource bind_int8_linear(const io::WeightStore& store, const std::string& name,
+                                   int64_t out, int64_t in) {
   const std::string wname = name + ".weight", sname = name + ".weight_scale";
   const Tensor w = store.get_raw(wname);
   EMBER_CHECK(w.dtype == DType::kI8, ErrorKind::kInvalidInput, store.origin(), ": tensor '", wname,
@@ -76,7 +76,8 @@ ops::LinearSource fuse_int8(const std::vector<ops::LinearSource>& parts, ModelWe
   const int64_t in = parts.front().in;
   for (const auto& p : parts) {
     EMBER_CHECK(p.is_int8() == parts.front().is_int8() && p.in == in, ErrorKind::kInvalidInput,
-                origin, ": fused projections must be all int8 or all floating point, with one "
+                origin,
+                ": fused projections must be all int8 or all floating point, with one "
                 "input width");
     out += p.out;
   }

@@ -171,8 +171,7 @@ void Model::layer(size_t i, const Batch& batch, Workspace& ws) const {
     b.norm(k, nullptr, k, w.k_norm->args);
   }
   if (as.rotary) {
-    ops::RotaryArgs r{as.heads, as.head_dim, as.rotary->dims, as.rotary->base,
-                      ws.positions.data()};
+    ops::RotaryArgs r{as.heads, as.head_dim, as.rotary->dims, as.rotary->base, ws.positions.data()};
     b.rotary(q, r);
     r.heads = as.kv_heads;
     b.rotary(k, r);

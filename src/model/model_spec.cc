@@ -30,7 +30,8 @@ int64_t ModelSpec::max_qkv_width() const {
 
 int64_t ModelSpec::max_ffn_width() const {
   int64_t w = 0;
-  for (const auto& l : layers) w = std::max(w, l.ffn.width * (l.ffn.kind == FfnKind::kGated ? 2 : 1));
+  for (const auto& l : layers)
+    w = std::max(w, l.ffn.width * (l.ffn.kind == FfnKind::kGated ? 2 : 1));
   return w;
 }
 
@@ -49,8 +50,8 @@ void ModelSpec::validate(const std::string& origin) const {
               ErrorKind::kInvalidInput, origin, ": pad_token_id ", pad_token_id,
               " is outside the vocabulary of ", e.vocab_size);
   EMBER_CHECK(max_tokens() > 0, ErrorKind::kInvalidInput, origin,
-              ": no room for tokens: max_position_embeddings ", e.max_positions,
-              ", pad_token_id ", pad_token_id);
+              ": no room for tokens: max_position_embeddings ", e.max_positions, ", pad_token_id ",
+              pad_token_id);
   check_norm(e.norm, origin + " embeddings");
   check_norm(final_norm, origin + " final norm");
   EMBER_CHECK(!layers.empty(), ErrorKind::kInvalidInput, origin, ": no layers");
@@ -68,8 +69,8 @@ void ModelSpec::validate(const std::string& origin) const {
                 " (heads must be positive and a multiple of the key/value heads)");
     EMBER_CHECK(std::isfinite(a.scale) && a.scale > 0.0f, ErrorKind::kInvalidInput, where,
                 ": attention scale ", a.scale);
-    EMBER_CHECK(a.mask != ops::MaskKind::kLocal || a.window >= 0, ErrorKind::kInvalidInput,
-                where, ": local attention window ", a.window);
+    EMBER_CHECK(a.mask != ops::MaskKind::kLocal || a.window >= 0, ErrorKind::kInvalidInput, where,
+                ": local attention window ", a.window);
     if (a.rotary)
       EMBER_CHECK(a.rotary->dims > 0 && a.rotary->dims % 2 == 0 && a.rotary->dims <= a.head_dim &&
                       std::isfinite(a.rotary->base) && a.rotary->base > 1.0f,

@@ -34,8 +34,8 @@ struct EmbeddingSpec {
   int64_t vocab_size = 0;
   int64_t dim = 0;  // == hidden size, except ELECTRA and ALBERT-like models (then projected)
   PositionScheme positions = PositionScheme::kFromZero;  // kNone: no learned position table
-  int64_t max_positions = 0;  // config's max_position_embeddings (the length limit either way)
-  int64_t type_vocab_size = 0;  // 0: no token type embeddings
+  int64_t max_positions = 0;     // config's max_position_embeddings (the length limit either way)
+  int64_t type_vocab_size = 0;   // 0: no token type embeddings
   std::optional<NormSpec> norm;  // after the sum (BERT's embeddings.LayerNorm)
   bool project = false;          // a Linear [hidden, dim] after the norm (ELECTRA)
 };
@@ -49,11 +49,11 @@ struct AttentionSpec {
   int64_t heads = 0;
   int64_t kv_heads = 0;  // < heads: grouped-query attention
   int64_t head_dim = 0;
-  float scale = 0.0f;    // of q k^T; 1 / sqrt(head_dim) unless the family says otherwise
+  float scale = 0.0f;  // of q k^T; 1 / sqrt(head_dim) unless the family says otherwise
   ops::MaskKind mask = ops::MaskKind::kFull;
-  int64_t window = 0;                 // kLocal: keys within this many positions on either side
-  std::optional<RotarySpec> rotary;   // on Q and K, after qk_norm
-  std::optional<NormSpec> qk_norm;    // per-head norm of Q and K (Qwen3)
+  int64_t window = 0;                // kLocal: keys within this many positions on either side
+  std::optional<RotarySpec> rotary;  // on Q and K, after qk_norm
+  std::optional<NormSpec> qk_norm;   // per-head norm of Q and K (Qwen3)
   int64_t q_width() const { return heads * head_dim; }
   int64_t kv_width() const { return kv_heads * head_dim; }
 };

@@ -18,7 +18,7 @@ using testing::Reference;
 
 constexpr float kTol = 1e-4f;         // against Hugging Face, as tests/model/parity_test.cc
 constexpr float kBackendTol = 2e-5f;  // reference backend vs CPU backend
-constexpr size_t kInputsOnRealModels = 12;
+constexpr size_t kInputsOnRealModels = 8;
 
 float max_abs_diff(const std::vector<float>& a, const float* b) {
   float m = 0;
@@ -35,8 +35,11 @@ class BackendParity : public ::testing::TestWithParam<std::string> {
     slow_ = runtime::Engine::load(ref_->model, o);
     fast_ = runtime::Engine::load(ref_->model);
     ASSERT_EQ(slow_->info().backend, "reference");
-    const bool real = slow_->spec().hidden_size >= 256;
-    inputs_ = std::min(ref_->texts.size(), real ? kInputsOnRealModels : ref_->texts.size());
+    const int64_t h = slow_->spec().hidden_size;
+    const size_t n = h >= 768   ? kInputsOnRealModels / 2
+                     : h >= 256 ? kInputsOnRealModels
+                                : ref_->texts.size();
+    inputs_ = std::min(ref_->texts.size(), n);
   }
   model::Batch batch(size_t i) const {
     model::Batch b;
@@ -100,9 +103,9 @@ TEST_P(BackendParity, PackedBatchEqualsEachSequenceOnTheReferenceBackend) {
 
 INSTANTIATE_TEST_SUITE_P(Models, BackendParity,
                          ::testing::Values("all-MiniLM-L6-v2", "paraphrase-MiniLM-L3-v2",
-                                           "tiny-bert-seqcls", "tiny-bert-tokcls",
-                                           "tiny-distilbert", "tiny-roberta", "tiny-xlm-roberta",
-                                           "tiny-electra"),
+                                           "all-mpnet-base-v2", "tiny-bert-seqcls",
+                                           "tiny-bert-tokcls", "tiny-distilbert", "tiny-roberta",
+                                           "tiny-xlm-roberta", "tiny-electra", "tiny-mpnet-seqcls"),
                          [](const auto& p) {
                            std::string n = p.param;
                            std::replace(n.begin(), n.end(), '-', '_');

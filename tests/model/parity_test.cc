@@ -19,7 +19,9 @@ using testing::Reference;
 constexpr float kHiddenTol = 1e-4f;     // last hidden state, max |diff|
 constexpr float kLogitTol = 1e-4f;      // classification logits, max |diff|
 constexpr double kMinCosine = 0.99999;  // pooled embeddings
-constexpr float kBatchTol = 1e-5f;      // batched vs single, max |diff|
+// Batched vs single, max |diff|: row counts pick different GEMM kernels and blockings, whose
+// float rounding differs; 12-layer base models (all-mpnet-base-v2) reach ~4e-5.
+constexpr float kBatchTol = 5e-5f;
 
 float max_abs_diff(const float* a, const float* b, size_t n) {
   float m = 0;
@@ -86,10 +88,14 @@ TEST_P(Parity, TokenizerMatchesReferenceIds) {
   EXPECT_EQ(mismatches, 0u);
 }
 
+// Wide models keep the hidden states of a subset of the texts (the pooled ones of all).
 TEST_P(Parity, LastHiddenStateMatches) {
   const int64_t h = engine_->spec().hidden_size;
   float worst = 0;
+  size_t checked = 0;
   for (size_t i = 0; i < ref_->texts.size(); ++i) {
+    if (!ref_->has(cat("hidden.", i))) continue;
+    ++checked;
     const auto r = engine_->run(ref_batch(i), runtime::kHidden);
     const auto expected = ref_->floats(cat("hidden.", i));
     ASSERT_EQ(r.hidden.size(), expected.size()) << "input " << i;
@@ -97,6 +103,7 @@ TEST_P(Parity, LastHiddenStateMatches) {
     EXPECT_LE(d, kHiddenTol) << "input " << i << " (" << expected.size() / h << " tokens)";
     worst = std::max(worst, d);
   }
+  EXPECT_GE(checked, 20u);
   RecordProperty("max_abs_diff", std::to_string(worst));
 }
 
@@ -190,9 +197,9 @@ TEST_P(Parity, BatchedEqualsSingle) {
 
 INSTANTIATE_TEST_SUITE_P(Models, Parity,
                          ::testing::Values("all-MiniLM-L6-v2", "paraphrase-MiniLM-L3-v2",
-                                           "tiny-bert-seqcls", "tiny-bert-tokcls",
-                                           "tiny-distilbert", "tiny-roberta", "tiny-xlm-roberta",
-                                           "tiny-electra"),
+                                           "all-mpnet-base-v2", "tiny-bert-seqcls",
+                                           "tiny-bert-tokcls", "tiny-distilbert", "tiny-roberta",
+                                           "tiny-xlm-roberta", "tiny-electra", "tiny-mpnet-seqcls"),
                          [](const auto& p) {
                            std::string n = p.param;
                            std::replace(n.begin(), n.end(), '-', '_');
