@@ -1,6 +1,7 @@
 #include "io/sentence_transformers.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -67,7 +68,41 @@ std::vector<SentenceTransformersModule> parse_modules_json(std::string_view text
   return modules;
 }
 
+namespace {
+
+// sentence-transformers 6.x: "pooling_mode": "cls" (or a list of modes, concatenated; Ember
+// runs one).
+PoolingMode parse_pooling_mode_name(const nlohmann::json& value, const std::string& origin) {
+  const nlohmann::json* v = &value;
+  if (value.is_array()) {
+    if (value.size() != 1)
+      fail(ErrorKind::kUnsupported, origin, ": 'pooling_mode' concatenates ", value.size(),
+           " modes; Ember runs exactly one");
+    v = &value[0];
+  }
+  if (!v->is_string())
+    fail(ErrorKind::kInvalidInput, origin, ": 'pooling_mode' must be a string");
+  const std::string name = v->get<std::string>();
+  static constexpr std::pair<const char*, PoolingMode> kNames[] = {
+      {"cls", PoolingMode::kCls},
+      {"mean", PoolingMode::kMean},
+      {"max", PoolingMode::kMax},
+      {"mean_sqrt_len_tokens", PoolingMode::kMeanSqrtLen},
+      {"lasttoken", PoolingMode::kLastToken},
+  };
+  for (const auto& [n, mode] : kNames)
+    if (name == n) return mode;
+  fail(ErrorKind::kUnsupported, origin, ": pooling_mode '", name,
+       "' is not supported (cls, mean, max, mean_sqrt_len_tokens, lasttoken)");
+}
+
+}  // namespace
+
 PoolingMode parse_pooling_config(const JsonConfig& config) {
+  // The current layout names the mode; the classic one sets one pooling_mode_* flag. As
+  // sentence-transformers does, the name wins when both are there.
+  if (config.has("pooling_mode"))
+    return parse_pooling_mode_name(config.raw()["pooling_mode"], config.origin());
   std::optional<PoolingMode> chosen;
   std::vector<std::string> enabled;
   for (const ModeKey& k : kModeKeys) {
@@ -80,7 +115,8 @@ PoolingMode parse_pooling_config(const JsonConfig& config) {
     std::string list;
     for (const auto& e : enabled) list += (list.empty() ? "" : ", ") + e;
     fail(ErrorKind::kUnsupported, config.origin(),
-         ": exactly one pooling_mode_* must be true, found ", enabled.size(),
+         ": no 'pooling_mode', and exactly one pooling_mode_* must be true, found ",
+         enabled.size(),
          enabled.empty() ? "" : cat(" (", list, ")"));
   }
   return *chosen;

@@ -37,7 +37,8 @@ struct SentenceTransformersModule {
 };
 std::vector<SentenceTransformersModule> parse_modules_json(std::string_view text,
                                                            const std::string& origin);
-// 1_Pooling/config.json: exactly one pooling_mode_* must be true, else kUnsupported.
+// 1_Pooling/config.json: "pooling_mode": "<mode>" (sentence-transformers 6.x), or the classic
+// layout where exactly one pooling_mode_* is true; kUnsupported otherwise.
 PoolingMode parse_pooling_config(const JsonConfig& config);
 
 }  // namespace ember::io
