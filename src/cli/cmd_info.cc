@@ -17,6 +17,8 @@ const char* head_name(model::HeadKind kind) {
       return "sequence_classification";
     case model::HeadKind::kTokenClassification:
       return "token_classification";
+    case model::HeadKind::kMaskedLm:
+      return "masked_lm";
   }
   return "none";
 }
@@ -59,6 +61,7 @@ int run_info(const ModelFlags& f) {
       {"pooling", io::pooling_mode_name(i.pooling)},
       {"pooling_source", i.pooling_from_config ? "sentence-transformers" : "default"},
       {"normalize", i.normalize},
+      {"sparse", i.splade.has_value()},
       {"head", head_name(c.head)},
       {"labels", c.labels},
       {"tokenizer", i.has_tokenizer},

@@ -18,6 +18,8 @@ void bind_bert(const io::WeightStore& store, const io::JsonConfig& config, Model
 
   // BertForSequenceClassification: pooler (dense + tanh on [CLS]) then classifier.
   detail::bind_heads(b, spec, w, {"pooler.dense", true, ops::Activation::kTanh, "classifier"});
+  // BertForMaskedLM (SPLADE).
+  detail::bind_masked_lm_head(b, config, spec, w);
 }
 
 }  // namespace ember::model

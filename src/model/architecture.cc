@@ -141,6 +141,34 @@ void bind_heads(const WeightBinder& b, ModelSpec& spec, ModelWeights& w, const H
   }
 }
 
+void bind_masked_lm_head(const WeightBinder& b, const io::JsonConfig& config, ModelSpec& spec,
+                         ModelWeights& w) {
+  if (spec.head != HeadKind::kMaskedLm) return;
+  const int64_t h = spec.hidden_size, vocab = spec.vocab_size();
+  const io::WeightStore& store = b.store();
+  w.head.dense = b.linear_root("cls.predictions.transform.dense", h, h);
+  spec.head_act = parse_activation(config.get_string("hidden_act", "gelu"), config.origin());
+  spec.head_norm = spec.layers.front().ffn_norm;  // the encoder's LayerNorm eps
+  const std::string ln = "cls.predictions.transform.LayerNorm";
+  w.head.norm = {store.get(ln + ".weight", Shape{h}).f32(),
+                 store.get(ln + ".bias", Shape{h}).f32()};
+  // The decoder is tied to the word embeddings unless the checkpoint has its own.
+  if (store.has("cls.predictions.decoder.weight")) {
+    w.head.out = b.linear_root("cls.predictions.decoder", vocab, h);
+  } else {
+    EMBER_CHECK(config.get_bool("tie_word_embeddings", true), ErrorKind::kInvalidInput,
+                store.origin(),
+                ": no cls.predictions.decoder.weight and tie_word_embeddings "
+                "is false");
+    w.head.out.w = w.embeddings.word;
+    w.head.out.out = vocab;
+    w.head.out.in = h;
+  }
+  const char* bias = store.has("cls.predictions.decoder.bias") ? "cls.predictions.decoder.bias"
+                                                               : "cls.predictions.bias";
+  w.head.out.b = store.get(bias, Shape{vocab}).f32();
+}
+
 ops::Activation parse_activation(const std::string& name, const std::string& origin) {
   if (name == "gelu") return ops::Activation::kGeluErf;
   if (name == "gelu_new" || name == "gelu_pytorch_tanh") return ops::Activation::kGeluTanh;
@@ -163,9 +191,11 @@ void parse_head(const io::JsonConfig& config, ModelSpec& out) {
     out.head = HeadKind::kSequenceClassification;
   else if (ends_with("ForTokenClassification"))
     out.head = HeadKind::kTokenClassification;
+  else if (ends_with("ForMaskedLM"))
+    out.head = HeadKind::kMaskedLm;
   else
     out.head = HeadKind::kNone;
-  if (out.head == HeadKind::kNone) return;
+  if (out.head == HeadKind::kNone || out.head == HeadKind::kMaskedLm) return;
 
   // id2label: {"0": "negative", ...}; num_labels alone is accepted too.
   const auto& raw = config.raw();

@@ -95,6 +95,10 @@ struct HeadNames {
 };
 void bind_heads(const WeightBinder& binder, ModelSpec& spec, ModelWeights& weights,
                 const HeadNames& names);
+// The masked-LM head of BERT-family checkpoints (cls.predictions.*, decoder tied to the word
+// embeddings unless present), when the spec's head is kMaskedLm.
+void bind_masked_lm_head(const WeightBinder& binder, const io::JsonConfig& config, ModelSpec& spec,
+                         ModelWeights& weights);
 ops::Activation parse_activation(const std::string& name, const std::string& origin);
 // Head kind and labels from architectures[0] and id2label.
 void parse_head(const io::JsonConfig& config, ModelSpec& out);

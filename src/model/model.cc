@@ -248,4 +248,32 @@ ops::View Model::classify_tokens(const ops::View& hidden, Workspace& ws) const {
   return logits;
 }
 
+ops::View Model::sparse(const ops::View& hidden, const Batch& batch,
+                        const ops::SparsePoolArgs& pool, Workspace& ws) const {
+  EMBER_CHECK(spec_.head == HeadKind::kMaskedLm, ErrorKind::kUnsupported, "model '",
+              spec_.architecture, "' has no masked-LM head for sparse embeddings");
+  const auto& p = *prepared_;
+  ops::Backend& b = ws.backend();
+  const int64_t t = batch.num_tokens(), n = batch.size(), vocab = p.head_out->out();
+  // The transform for every token: [T, H], then the vocabulary projection group by group.
+  const ops::View mid = ws.view(Workspace::kHeadMid, t, p.head_dense->out());
+  b.linear(*p.head_dense, hidden, mid, spec_.head_act);
+  if (p.head_norm) b.norm(mid, nullptr, mid, p.head_norm->args);
+  const ops::View out = ws.view(Workspace::kOut, n, vocab);
+  ws.reserve(Workspace::kLogits, std::max(kSparseChunkTokens, batch.max_seq_len()) * vocab);
+  for (int64_t s0 = 0; s0 < n;) {
+    // Whole sequences up to the chunk size (at least one).
+    int64_t s1 = s0 + 1;
+    while (s1 < n && batch.cu_seqlens[s1 + 1] - batch.cu_seqlens[s0] <= kSparseChunkTokens) ++s1;
+    const int64_t r0 = batch.cu_seqlens[s0], rows = batch.cu_seqlens[s1] - r0;
+    ws.rows.resize(static_cast<size_t>(s1 - s0 + 1));
+    for (int64_t s = s0; s <= s1; ++s) ws.rows[s - s0] = batch.cu_seqlens[s] - batch.cu_seqlens[s0];
+    const ops::View logits = ws.view(Workspace::kLogits, rows, vocab);
+    b.linear(*p.head_out, mid.rows_at(r0, rows), logits);
+    b.sparse_pool(logits, ops::SeqLayout{ws.rows.data(), s1 - s0}, pool, out.rows_at(s0, s1 - s0));
+    s0 = s1;
+  }
+  return out;
+}
+
 }  // namespace ember::model

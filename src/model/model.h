@@ -45,6 +45,12 @@ class Model {
   ops::View classify_sequences(const ops::View& hidden, const Batch& batch, Workspace& ws) const;
   // logits [batch.num_tokens(), labels] (backend memory).
   ops::View classify_tokens(const ops::View& hidden, Workspace& ws) const;
+  // SPLADE: the masked-LM logits of every token pooled per sequence, [batch.size(), vocab]
+  // (backend memory). The logits are made a group of whole sequences at a time, so that memory
+  // stays near kSparseChunkTokens x vocab whatever the batch.
+  ops::View sparse(const ops::View& hidden, const Batch& batch, const ops::SparsePoolArgs& pool,
+                   Workspace& ws) const;
+  static constexpr int64_t kSparseChunkTokens = 512;
 
  private:
   Model(ModelSpec spec, io::WeightStore store);

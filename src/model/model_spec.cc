@@ -83,8 +83,9 @@ void ModelSpec::validate(const std::string& origin) const {
     EMBER_CHECK(l.placement == NormPlacement::kPre || (l.attn_norm && l.ffn_norm),
                 ErrorKind::kInvalidInput, where, ": a post-norm layer needs both norms");
   }
-  EMBER_CHECK(head == HeadKind::kNone || !labels.empty(), ErrorKind::kInvalidInput, origin,
-              ": a classification head with no labels");
+  EMBER_CHECK(head == HeadKind::kNone || head == HeadKind::kMaskedLm || !labels.empty(),
+              ErrorKind::kInvalidInput, origin, ": a classification head with no labels");
+  check_norm(head_norm, origin + " head norm");
 }
 
 }  // namespace ember::model

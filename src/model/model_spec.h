@@ -15,7 +15,9 @@
 
 namespace ember::model {
 
-enum class HeadKind { kNone, kSequenceClassification, kTokenClassification };
+// kMaskedLm: the masked-LM head (transform dense + act + norm, then the vocabulary projection),
+// which SPLADE pools into sparse vectors.
+enum class HeadKind { kNone, kSequenceClassification, kTokenClassification, kMaskedLm };
 
 struct NormSpec {
   ops::NormKind kind = ops::NormKind::kLayerNorm;
@@ -97,8 +99,9 @@ struct ModelSpec {
 
   HeadKind head = HeadKind::kNone;
   std::vector<std::string> labels;  // id2label, index = class id
-  // Sequence classification: the activation between the head's dense layer and its output.
+  // Sequence classification and masked-LM: the activation after the head's dense layer.
   ops::Activation head_act = ops::Activation::kTanh;
+  std::optional<NormSpec> head_norm;  // masked-LM: the transform's LayerNorm
 
   int64_t vocab_size() const { return embeddings.vocab_size; }
   int64_t num_layers() const { return static_cast<int64_t>(layers.size()); }

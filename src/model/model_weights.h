@@ -41,9 +41,12 @@ struct EmbeddingWeights {
 // Sequence classification: logits = out(act(dense(hidden[first token]))). BERT's pooler,
 // RoBERTa's and ELECTRA's classification heads and DistilBERT's pre_classifier all have this
 // shape; they differ in names and activation only.
+// The masked-LM head: out(norm(act(dense(hidden)))) for every token, out being the vocabulary
+// projection [vocab, hidden] (tied to the word embeddings in most checkpoints).
 struct HeadWeights {
   ops::LinearSource dense;
   ops::LinearSource out;
+  NormWeights norm;                    // masked-LM
   ops::LinearSource token_classifier;  // token classification: [labels, hidden]
 };
 

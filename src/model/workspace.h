@@ -16,7 +16,7 @@ namespace ember::model {
 
 class Workspace {
  public:
-  enum Slot { kX, kTmp, kQkv, kCtx, kFfn, kGate, kHeadIn, kHeadMid, kOut, kSlots };
+  enum Slot { kX, kTmp, kQkv, kCtx, kFfn, kGate, kHeadIn, kHeadMid, kOut, kLogits, kSlots };
 
   explicit Workspace(ops::Backend& backend) : backend_(&backend) {}
   ops::Backend& backend() const { return *backend_; }
@@ -38,7 +38,7 @@ class Workspace {
 
   std::vector<int32_t> positions;  // [T]
   std::vector<float> rel_bias;     // [heads, 2 * span + 1]
-  std::vector<int32_t> rows;       // row indices for gathers
+  std::vector<int32_t> rows;       // row indices for gathers, sequence offsets of a group
 
  private:
   ops::Backend* backend_;

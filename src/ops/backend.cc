@@ -13,8 +13,8 @@ namespace {
 void check_view(const View& v, const char* op, const char* name) {
   EMBER_CHECK(v.rows >= 0 && v.cols >= 0 && v.ld >= v.cols, ErrorKind::kInternal, op, ": ", name,
               " is ", v.rows, "x", v.cols, " with row stride ", v.ld);
-  EMBER_CHECK(v.data != nullptr || v.rows == 0 || v.cols == 0, ErrorKind::kInternal, op, ": ",
-              name, " has no data");
+  EMBER_CHECK(v.data != nullptr || v.rows == 0 || v.cols == 0, ErrorKind::kInternal, op, ": ", name,
+              " has no data");
 }
 
 void check_same_shape(const View& a, const View& b, const char* op) {
@@ -26,8 +26,8 @@ void check_layout(const SeqLayout& s, int64_t rows, const char* op) {
   EMBER_CHECK(s.sequences >= 0 && (s.sequences == 0 || s.cu_seqlens != nullptr),
               ErrorKind::kInternal, op, ": no sequence offsets");
   if (s.sequences == 0) return;
-  EMBER_CHECK(s.cu_seqlens[0] == 0, ErrorKind::kInternal, op, ": cu_seqlens[0] = ",
-              s.cu_seqlens[0]);
+  EMBER_CHECK(s.cu_seqlens[0] == 0, ErrorKind::kInternal, op,
+              ": cu_seqlens[0] = ", s.cu_seqlens[0]);
   for (int64_t i = 0; i < s.sequences; ++i)
     EMBER_CHECK(s.cu_seqlens[i + 1] >= s.cu_seqlens[i], ErrorKind::kInternal, op,
                 ": cu_seqlens decreases at ", i + 1);
@@ -79,8 +79,8 @@ void Backend::to_host(const View& src, float* dst) const {
 
 void Backend::embed(const EmbedArgs& a, const View& out) {
   check_view(out, "embed", "out");
-  EMBER_CHECK(a.tokens == out.rows && a.ids && a.word, ErrorKind::kInternal,
-              "embed: ", a.tokens, " tokens for ", out.rows, " rows, or no ids / table");
+  EMBER_CHECK(a.tokens == out.rows && a.ids && a.word, ErrorKind::kInternal, "embed: ", a.tokens,
+              " tokens for ", out.rows, " rows, or no ids / table");
   EMBER_CHECK(a.word->numel() % out.cols == 0, ErrorKind::kInternal, "embed: table of ",
               a.word->numel(), " values is not rows of ", out.cols);
   EMBER_CHECK(!a.position || a.positions, ErrorKind::kInternal, "embed: position table, no ids");
@@ -128,14 +128,12 @@ void Backend::add(const View& x, const View& y) {
 
 void Backend::rotary(const View& x, const RotaryArgs& a) {
   check_view(x, "rotary", "x");
-  EMBER_CHECK(a.heads > 0 && a.head_dim > 0 && x.cols == a.heads * a.head_dim,
-              ErrorKind::kInternal, "rotary: ", x.cols, " columns for ", a.heads, " heads of ",
-              a.head_dim);
+  EMBER_CHECK(a.heads > 0 && a.head_dim > 0 && x.cols == a.heads * a.head_dim, ErrorKind::kInternal,
+              "rotary: ", x.cols, " columns for ", a.heads, " heads of ", a.head_dim);
   EMBER_CHECK(a.rotary_dims > 0 && a.rotary_dims % 2 == 0 && a.rotary_dims <= a.head_dim,
               ErrorKind::kInternal, "rotary: rotary_dims ", a.rotary_dims);
   EMBER_CHECK(std::isfinite(a.base) && a.base > 0, ErrorKind::kInternal, "rotary: base ", a.base);
-  EMBER_CHECK(a.positions != nullptr || x.rows == 0, ErrorKind::kInternal,
-              "rotary: no positions");
+  EMBER_CHECK(a.positions != nullptr || x.rows == 0, ErrorKind::kInternal, "rotary: no positions");
   if (x.rows == 0) return;
   do_rotary(x, a);
 }
@@ -158,8 +156,7 @@ void Backend::attention(const View& q, const View& k, const View& v, const SeqLa
               "attention: window ", a.window);
   check_layout(seqs, q.rows, "attention");
   EMBER_CHECK(!a.rel_bias || a.rel_span >= seqs.max_len() - 1, ErrorKind::kInternal,
-              "attention: relative bias spans ", a.rel_span, " for sequences of ",
-              seqs.max_len());
+              "attention: relative bias spans ", a.rel_span, " for sequences of ", seqs.max_len());
   if (q.rows == 0) return;
   do_attention(q, k, v, seqs, a, out);
 }
@@ -204,6 +201,18 @@ void Backend::pool(const View& hidden, const SeqLayout& seqs, PoolMode mode, boo
                 "pool: sequence ", s, " is empty");
   if (out.rows == 0) return;
   do_pool(hidden, seqs, mode, normalize, out);
+}
+
+void Backend::sparse_pool(const View& logits, const SeqLayout& seqs, const SparsePoolArgs& a,
+                          const View& out) {
+  check_view(logits, "sparse_pool", "logits");
+  check_view(out, "sparse_pool", "out");
+  check_layout(seqs, logits.rows, "sparse_pool");
+  EMBER_CHECK(out.rows == seqs.sequences && out.cols == logits.cols, ErrorKind::kInternal,
+              "sparse_pool: out ", out.rows, "x", out.cols, " for ", seqs.sequences,
+              " sequences of ", logits.cols);
+  if (out.rows == 0) return;
+  do_sparse_pool(logits, seqs, a, out);
 }
 
 }  // namespace ember::ops

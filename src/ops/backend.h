@@ -65,11 +65,11 @@ class Buffer {
 struct EmbedArgs {
   int64_t tokens = 0;
   const int32_t* ids = nullptr;
-  const Weight* word = nullptr;           // [rows, dim]
-  const int32_t* positions = nullptr;     // with `position`
-  const Weight* position = nullptr;       // [rows, dim] or null
-  const int32_t* type_ids = nullptr;      // with `token_type`
-  const Weight* token_type = nullptr;     // [rows, dim] or null
+  const Weight* word = nullptr;        // [rows, dim]
+  const int32_t* positions = nullptr;  // with `position`
+  const Weight* position = nullptr;    // [rows, dim] or null
+  const int32_t* type_ids = nullptr;   // with `token_type`
+  const Weight* token_type = nullptr;  // [rows, dim] or null
 };
 
 // LayerNorm: (s - mean(s)) / sqrt(var(s) + eps) * gamma + beta; RMSNorm: s / sqrt(mean(s^2) +
@@ -108,6 +108,13 @@ struct AttentionArgs {
   // rel_span >= longest sequence - 1.
   const float* rel_bias = nullptr;
   int64_t rel_span = 0;
+};
+
+// SPLADE's pooling of masked-LM logits: out[s, v] = max (or sum) over the tokens t of sequence s
+// of f(logits[t, v]), f(x) = log(1 + relu(x)), applied twice when double_log.
+struct SparsePoolArgs {
+  bool max = true;
+  bool double_log = false;
 };
 
 class Backend {
@@ -149,6 +156,9 @@ class Backend {
   // out[s] = pool(rows of sequence s of hidden), L2-normalised when `normalize`.
   void pool(const View& hidden, const SeqLayout& seqs, PoolMode mode, bool normalize,
             const View& out);
+  // out [sequences, V] from logits [T, V].
+  void sparse_pool(const View& logits, const SeqLayout& seqs, const SparsePoolArgs& a,
+                   const View& out);
 
  protected:
   virtual void do_to_host(const View& src, float* dst) const = 0;
@@ -164,6 +174,8 @@ class Backend {
   virtual void do_gather_rows(const View& x, const int32_t* rows, const View& out) = 0;
   virtual void do_pool(const View& hidden, const SeqLayout& seqs, PoolMode mode, bool normalize,
                        const View& out) = 0;
+  virtual void do_sparse_pool(const View& logits, const SeqLayout& seqs, const SparsePoolArgs& a,
+                              const View& out) = 0;
 };
 
 // A Weight or Buffer kept in host memory: what the cpu and reference backends prepare.

@@ -64,6 +64,8 @@ unsigned outputs_for(const Engine& engine) {
       return kSeqLogits;
     case model::HeadKind::kTokenClassification:
       return kTokenLogits;
+    case model::HeadKind::kMaskedLm:
+      return engine.info().splade ? kSparse : kHidden;
     case model::HeadKind::kNone:
       break;
   }

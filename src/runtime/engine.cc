@@ -102,6 +102,12 @@ std::unique_ptr<Engine> Engine::load(const std::string& model, const EngineOptio
   e->info_.pooling_from_config = st.has_value();
   e->info_.pooling = options.pooling.value_or(st ? st->pooling : io::PoolingMode::kMean);
   e->info_.normalize = options.normalize.value_or(st ? st->normalize : false);
+  if (st && st->splade) {
+    EMBER_CHECK(e->spec().head == model::HeadKind::kMaskedLm, ErrorKind::kUnsupported,
+                files.dir.string(), ": SpladePooling needs a masked-LM checkpoint (",
+                e->spec().architecture, " has no masked-LM head)");
+    e->info_.splade = st->splade;
+  }
 
   const int64_t limit = model_max_length(files, st, e->spec());
   e->info_.max_length = options.max_length ? std::min(*options.max_length, limit) : limit;
@@ -180,6 +186,15 @@ RunResult Engine::run(const model::Batch& batch, unsigned outputs) const {
     const ops::View logits = model_->classify_tokens(hidden, ws);
     r.token_logits.resize(static_cast<size_t>(t * r.num_labels));
     backend_->to_host(logits, r.token_logits.data());
+  }
+  if (outputs & kSparse) {
+    EMBER_CHECK(info_.splade.has_value(), ErrorKind::kUnsupported, "model '", info_.name,
+                "' is not a sparse (SPLADE) model");
+    const ops::SparsePoolArgs pool{info_.splade->max, info_.splade->double_log};
+    const ops::View sparse = model_->sparse(hidden, batch, pool, ws);
+    r.vocab_size = sparse.cols;
+    r.sparse.resize(static_cast<size_t>(b * sparse.cols));
+    backend_->to_host(sparse, r.sparse.data());
   }
   return r;
 }

@@ -23,8 +23,8 @@
 namespace ember::runtime {
 
 struct EngineOptions {
-  std::string backend = "cpu";             // "cpu", or "reference" (plain loops; tests)
-  int threads = 0;                         // 0: all cores
+  std::string backend = "cpu";  // "cpu", or "reference" (plain loops; tests)
+  int threads = 0;              // 0: all cores
   // Compute threads spin this long before sleeping; unset: adaptive (core/thread_pool.h).
   std::optional<int64_t> spin_us;
   bool worker_affinity = true;             // keep workers off the caller's CPU
@@ -45,6 +45,8 @@ struct ModelInfo {
   io::PoolingMode pooling = io::PoolingMode::kMean;
   bool normalize = false;
   bool pooling_from_config = false;  // false: defaults, no sentence-transformers metadata
+  // A sparse encoder (SPLADE): sentence-transformers' SpladePooling over a masked-LM head.
+  std::optional<io::SpladeConfig> splade;
   bool has_tokenizer = false;
   int64_t parameters = 0;
   std::string quantization;  // "" (float) or "int8-dynamic" (ember quantize)
@@ -58,6 +60,7 @@ enum Output : unsigned {
   kPooled = 1u << 1,       // sentence embeddings [B, H]
   kSeqLogits = 1u << 2,    // sequence classification logits [B, C]
   kTokenLogits = 1u << 3,  // token classification logits [T, C]
+  kSparse = 1u << 4,       // SPLADE vectors [B, vocab] (mostly zeros)
 };
 
 struct RunResult {
@@ -67,6 +70,8 @@ struct RunResult {
   std::vector<float> pooled;
   std::vector<float> seq_logits;
   std::vector<float> token_logits;
+  int64_t vocab_size = 0;
+  std::vector<float> sparse;
 };
 
 class Engine {

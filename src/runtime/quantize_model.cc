@@ -10,8 +10,8 @@
 #include "io/model_dir.h"
 #include "io/safetensors_writer.h"
 #include "io/weight_store.h"
-#include "model/model.h"
 #include "model/int8_weights.h"
+#include "model/model.h"
 
 namespace ember::runtime {
 namespace fs = std::filesystem;
@@ -88,7 +88,7 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
               "--out must not be the model's own directory (", files.dir.string(), ")");
   // Load once as a float model: fails early on anything Ember cannot run.
   const auto source = model::Model::load(io::JsonConfig::load(*files.config),
-                                           io::WeightStore::from_safetensors(*files.safetensors));
+                                         io::WeightStore::from_safetensors(*files.safetensors));
   EMBER_CHECK(source->quantization().empty(), ErrorKind::kInvalidInput, files.dir.string(),
               ": the model is already quantized (", source->quantization(), ")");
 
@@ -142,7 +142,7 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
 
   // The result must load as an int8 model of the same shape.
   const auto check = model::Model::load(io::JsonConfig::load(out_dir / "config.json"),
-                                          io::WeightStore::from_safetensors(weights));
+                                        io::WeightStore::from_safetensors(weights));
   EMBER_CHECK(check->quantization() == model::kInt8Scheme, ErrorKind::kInternal,
               "the written model did not load as int8");
   return report;

@@ -304,6 +304,21 @@ TEST(BackendOps, PoolingEveryMode) {
           1e-6, 1e-6);
 }
 
+TEST(BackendOps, SparsePooling) {
+  const std::vector<int32_t> cu = {0, 1, 7, 40};
+  const int64_t t = 40, vocab = 1500;
+  const auto x = test::random_vec(t * vocab + 3 * vocab, 81, -4.0f, 2.0f);
+  for (bool max : {true, false})
+    for (bool double_log : {false, true})
+      compare(
+          cat("sparse_pool ", max ? "max" : "sum", double_log ? " log1p_relu" : " relu"), x,
+          [&](ops::Backend& be, std::vector<float>& v) {
+            be.sparse_pool(view_of(v, t, vocab), ops::SeqLayout{cu.data(), 3},
+                           ops::SparsePoolArgs{max, double_log}, view_of(v, 3, vocab, t * vocab));
+          },
+          1e-6, 2e-6);
+}
+
 // Wrong calls stop at the seam with kInternal, whatever the backend.
 TEST(BackendOps, ShapeErrorsAreCaughtAtTheSeam) {
   reference::ReferenceBackend ref;

@@ -52,6 +52,7 @@ class BackendParity : public ::testing::TestWithParam<std::string> {
         return runtime::kHidden | runtime::kPooled | runtime::kSeqLogits;
       case model::HeadKind::kTokenClassification:
         return runtime::kHidden | runtime::kPooled | runtime::kTokenLogits;
+      case model::HeadKind::kMaskedLm:
       case model::HeadKind::kNone:
         break;
     }
@@ -80,6 +81,13 @@ TEST_P(BackendParity, ReferenceBackendMatchesHuggingFaceAndTheCpuBackend) {
       EXPECT_LE(max_abs_diff(r.seq_logits, logits.data() + i * c), kTol) << "logits, " << i;
       EXPECT_LE(max_abs_diff(r.seq_logits, f.seq_logits.data()), kBackendTol);
     }
+    if (slow_->info().splade) {
+      const auto rs = slow_->run(batch(i), runtime::kSparse);
+      const auto fs = fast_->run(batch(i), runtime::kSparse);
+      const auto sparse = ref_->floats("sparse");
+      EXPECT_LE(max_abs_diff(rs.sparse, sparse.data() + i * rs.sparse.size()), kTol) << i;
+      EXPECT_LE(max_abs_diff(rs.sparse, fs.sparse.data()), kBackendTol) << "sparse vs cpu " << i;
+    }
     if (!r.token_logits.empty()) {
       const auto logits = ref_->floats(cat("token_logits.", i));
       EXPECT_LE(max_abs_diff(r.token_logits, logits.data()), kTol) << "token logits, " << i;
@@ -105,7 +113,9 @@ INSTANTIATE_TEST_SUITE_P(Models, BackendParity,
                          ::testing::Values("all-MiniLM-L6-v2", "paraphrase-MiniLM-L3-v2",
                                            "all-mpnet-base-v2", "tiny-bert-seqcls",
                                            "tiny-bert-tokcls", "tiny-distilbert", "tiny-roberta",
-                                           "tiny-xlm-roberta", "tiny-electra", "tiny-mpnet-seqcls"),
+                                           "tiny-xlm-roberta", "tiny-electra", "tiny-mpnet-seqcls",
+                                           "tiny-bert-st6", "tiny-bert-reranker",
+                                           "tiny-bert-pruned", "tiny-bert-splade"),
                          [](const auto& p) {
                            std::string n = p.param;
                            std::replace(n.begin(), n.end(), '-', '_');

@@ -59,6 +59,7 @@ class Parity : public ::testing::TestWithParam<std::string> {
         return runtime::kSeqLogits;
       case model::HeadKind::kTokenClassification:
         return runtime::kTokenLogits;
+      case model::HeadKind::kMaskedLm:
       case model::HeadKind::kNone:
         return 0;
     }
@@ -166,6 +167,29 @@ TEST_P(Parity, SentencePairsMatch) {
   EXPECT_LE(max_abs_diff(r.seq_logits.data(), expected.data(), expected.size()), kLogitTol);
 }
 
+// SPLADE: the sparse vectors of sentence-transformers' SparseEncoder, alone and batched.
+TEST_P(Parity, SparseVectorsMatch) {
+  if (!engine_->info().splade) {
+    EXPECT_FALSE(ref_->has("sparse")) << "reference has sparse vectors but Ember found no SPLADE";
+    return;
+  }
+  const auto expected = ref_->floats("sparse");
+  const size_t v = expected.size() / ref_->texts.size();
+  model::Batch all;
+  size_t nonzero = 0;
+  for (size_t i = 0; i < ref_->texts.size(); ++i) {
+    const auto r = engine_->run(ref_batch(i), runtime::kSparse);
+    ASSERT_EQ(r.sparse.size(), v);
+    EXPECT_LE(max_abs_diff(r.sparse.data(), expected.data() + i * v, v), kLogitTol)
+        << "input " << i;
+    for (float x : r.sparse) nonzero += x != 0.0f;
+    all.add(ref_->ints(cat("ids.", i)), ref_->ints(cat("type_ids.", i)));
+  }
+  EXPECT_GT(nonzero, 0u);
+  const auto batched = engine_->run(all, runtime::kSparse);
+  EXPECT_LE(max_abs_diff(batched.sparse.data(), expected.data(), expected.size()), kLogitTol);
+}
+
 // All inputs in one packed batch give what each gives alone.
 TEST_P(Parity, BatchedEqualsSingle) {
   const int64_t h = engine_->spec().hidden_size;
@@ -199,7 +223,9 @@ INSTANTIATE_TEST_SUITE_P(Models, Parity,
                          ::testing::Values("all-MiniLM-L6-v2", "paraphrase-MiniLM-L3-v2",
                                            "all-mpnet-base-v2", "tiny-bert-seqcls",
                                            "tiny-bert-tokcls", "tiny-distilbert", "tiny-roberta",
-                                           "tiny-xlm-roberta", "tiny-electra", "tiny-mpnet-seqcls"),
+                                           "tiny-xlm-roberta", "tiny-electra", "tiny-mpnet-seqcls",
+                                           "tiny-bert-st6", "tiny-bert-reranker",
+                                           "tiny-bert-pruned", "tiny-bert-splade"),
                          [](const auto& p) {
                            std::string n = p.param;
                            std::replace(n.begin(), n.end(), '-', '_');

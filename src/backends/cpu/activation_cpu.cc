@@ -1,9 +1,9 @@
 // cpu::activation, and the bias + activation row epilogues that cpu::linear also uses.
+#include "backends/cpu/cpu_ops.h"
+#include "backends/cpu/row_dispatch.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/cpu/kernels.h"
-#include "backends/cpu/cpu_ops.h"
-#include "backends/cpu/row_dispatch.h"
 
 namespace ember::cpu {
 namespace detail {

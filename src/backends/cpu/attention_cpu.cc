@@ -3,13 +3,13 @@
 #include <cmath>
 #include <vector>
 
+#include "backends/cpu/cpu_ops.h"
 #include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/profile.h"
 #include "kernels/cpu/kernels.h"
-#include "backends/cpu/cpu_ops.h"
 #include "ops/backend.h"
 
 namespace ember::cpu {

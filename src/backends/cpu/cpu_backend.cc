@@ -124,7 +124,7 @@ void CpuBackend::do_attention(const ops::View& q, const ops::View& k, const ops:
                               const ops::View& out) {
   const PoolScope scope(pool_);
   cpu::attention(q.data, q.ld, k.data, k.ld, v.data, v.ld, seqs.cu_seqlens, seqs.sequences, a,
-            out.data, out.ld);
+                 out.data, out.ld);
 }
 
 void CpuBackend::do_activation(const ops::View& x, ops::Activation act) {

@@ -49,6 +49,8 @@ class CpuBackend final : public ops::Backend {
   void do_gather_rows(const ops::View& x, const int32_t* rows, const ops::View& out) override;
   void do_pool(const ops::View& hidden, const ops::SeqLayout& seqs, ops::PoolMode mode,
                bool normalize, const ops::View& out) override;
+  void do_sparse_pool(const ops::View& logits, const ops::SeqLayout& seqs,
+                      const ops::SparsePoolArgs& a, const ops::View& out) override;
 
  private:
   ThreadPool pool_;

@@ -146,4 +146,41 @@ void CpuBackend::do_pool(const ops::View& hidden, const ops::SeqLayout& seqs, op
   });
 }
 
+// SPLADE pooling. log1p(relu(x)) is non-decreasing, so the max over tokens of the transformed
+// logits is the transform of the max logit: the transform runs on [B, V], not [T, V]. Sums
+// transform every logit.
+void CpuBackend::do_sparse_pool(const ops::View& logits, const ops::SeqLayout& seqs,
+                                const ops::SparsePoolArgs& a, const ops::View& out) {
+  const PoolScope scope(pool_);
+  const int64_t v_cols = logits.cols;
+  constexpr int64_t kCols = 1024;  // a column block of a sequence per task
+  const int64_t blocks = (v_cols + kCols - 1) / kCols;
+  auto f = [&](float x) {
+    float y = std::log1p(std::max(x, 0.0f));
+    return a.double_log ? std::log1p(y) : y;
+  };
+  parallel_for(seqs.sequences * blocks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t s = task / blocks, c0 = task % blocks * kCols;
+      const int64_t n = std::min(kCols, v_cols - c0);
+      float* o = out.data + s * out.ld + c0;
+      const int64_t t0 = seqs.cu_seqlens[s], t1 = seqs.cu_seqlens[s + 1];
+      if (a.max) {
+        std::copy_n(logits.data + t0 * logits.ld + c0, n, o);
+        for (int64_t t = t0 + 1; t < t1; ++t) {
+          const float* x = logits.data + t * logits.ld + c0;
+          for (int64_t i = 0; i < n; ++i) o[i] = std::max(o[i], x[i]);
+        }
+        for (int64_t i = 0; i < n; ++i) o[i] = f(o[i]);
+      } else {
+        std::fill_n(o, n, 0.0f);
+        for (int64_t t = t0; t < t1; ++t) {
+          const float* x = logits.data + t * logits.ld + c0;
+          for (int64_t i = 0; i < n; ++i) o[i] += f(x[i]);
+        }
+      }
+    }
+  });
+}
+
 }  // namespace ember::cpu

@@ -2,15 +2,15 @@
 #include <algorithm>
 #include <string>
 
+#include "backends/cpu/cpu_ops.h"
+#include "backends/cpu/packed_tasks.h"
+#include "backends/cpu/row_dispatch.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/profile.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/packed_gemm_dnnl.h"
-#include "backends/cpu/cpu_ops.h"
-#include "backends/cpu/packed_tasks.h"
-#include "backends/cpu/row_dispatch.h"
 
 namespace ember::cpu {
 namespace {

@@ -4,14 +4,14 @@
 
 #include <string>
 
+#include "backends/cpu/packed_tasks.h"
+#include "backends/cpu/row_dispatch.h"
 #include "core/aligned_buffer.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/profile.h"
 #include "kernels/cpu/kernels_int8.h"
 #include "kernels/cpu/packed_gemm_dnnl.h"
-#include "backends/cpu/packed_tasks.h"
-#include "backends/cpu/row_dispatch.h"
 
 namespace ember::cpu {
 namespace {

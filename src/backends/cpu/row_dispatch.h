@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "core/cpu_features.h"
 #include "backends/cpu/cpu_ops.h"
+#include "core/cpu_features.h"
 
 namespace ember::cpu::detail {
 

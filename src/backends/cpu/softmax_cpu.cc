@@ -1,9 +1,9 @@
 // cpu::softmax: in-place, row by row, rows in parallel.
+#include "backends/cpu/cpu_ops.h"
+#include "backends/cpu/row_dispatch.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/cpu/kernels.h"
-#include "backends/cpu/cpu_ops.h"
-#include "backends/cpu/row_dispatch.h"
 
 namespace ember::cpu {
 

@@ -287,4 +287,19 @@ void ReferenceBackend::do_pool(const ops::View& hidden, const ops::SeqLayout& se
   }
 }
 
+// By the definition: transform every logit, then pool.
+void ReferenceBackend::do_sparse_pool(const ops::View& logits, const ops::SeqLayout& seqs,
+                                      const ops::SparsePoolArgs& a, const ops::View& out) {
+  for (int64_t s = 0; s < seqs.sequences; ++s)
+    for (int64_t v = 0; v < logits.cols; ++v) {
+      double acc = a.max ? -std::numeric_limits<double>::infinity() : 0.0;
+      for (int64_t t = seqs.cu_seqlens[s]; t < seqs.cu_seqlens[s + 1]; ++t) {
+        double f = std::log1p(std::max(0.0, double{row(logits, t)[v]}));
+        if (a.double_log) f = std::log1p(f);
+        acc = a.max ? std::max(acc, f) : acc + f;
+      }
+      row(out, s)[v] = static_cast<float>(acc);
+    }
+}
+
 }  // namespace ember::reference

@@ -37,6 +37,8 @@ class ReferenceBackend final : public ops::Backend {
   void do_gather_rows(const ops::View& x, const int32_t* rows, const ops::View& out) override;
   void do_pool(const ops::View& hidden, const ops::SeqLayout& seqs, ops::PoolMode mode,
                bool normalize, const ops::View& out) override;
+  void do_sparse_pool(const ops::View& logits, const ops::SeqLayout& seqs,
+                      const ops::SparsePoolArgs& a, const ops::View& out) override;
 };
 
 // act(v) by its definition, in double (the reference for every activation kernel).
