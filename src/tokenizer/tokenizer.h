@@ -23,6 +23,13 @@ struct Truncation {
   size_t stride = 0;
   TruncationStrategy strategy = TruncationStrategy::kLongestFirst;
   TruncationDirection direction = TruncationDirection::kRight;
+  // Also return what was cut off as Encoding::overflowing windows of max_length tokens that
+  // overlap by `stride`, as the library always does. Off by default: nothing in the engine or
+  // the server reads them, and for a pair the library combines every window of one side with
+  // every window of the other, so their size grows with the product of the two lengths (two
+  // 20,000-word texts, max_length 512: 2.5 GB). Without them truncation costs one copy of
+  // the kept tokens, and the kept encoding is the same either way.
+  bool return_overflowing = false;
 };
 
 class Tokenizer {
