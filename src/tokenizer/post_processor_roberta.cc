@@ -53,6 +53,7 @@ class RobertaProcessing final : public PostProcessor {
         add_prefix_space_(add_prefix_space) {}
 
   size_t added_tokens(bool pair) const override { return pair ? 4 : 2; }
+  bool trims_offsets() const override { return trim_offsets_; }
 
   Encoding process(std::vector<Encoding> encodings, bool add_special_tokens) const override {
     prepare_encodings(encodings);

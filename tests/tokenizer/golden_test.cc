@@ -187,6 +187,20 @@ TEST(TokenizerGolden, UnigramLlamaByteFallback) {
 TEST(TokenizerGolden, UnigramLlamaLegacyNormalizers) {
   run_golden("golden-unigram-llama-legacy.json");
 }
+// The Unicode normalizers: compatibility decompositions (U+00A0..U+00BF included) and the
+// alignments of reordered combining marks, visible in byte-level tokens' offsets.
+TEST(TokenizerGolden, BpeSplitRegexNfc) {
+  run_golden("golden-bpe-split-regex-nfc.json");
+}
+TEST(TokenizerGolden, BpeSplitRegexNfkc) {
+  run_golden("golden-bpe-split-regex-nfkc.json");
+}
+TEST(TokenizerGolden, BpeByteLevelNfkd) {
+  run_golden("golden-bpe-byte-level-nfkd.json");
+}
+TEST(TokenizerGolden, WordPieceCasedNfkc) {
+  run_golden("golden-wordpiece-cased-nfkc.json");
+}
 
 }  // namespace
 }  // namespace ember::tok
