@@ -72,6 +72,15 @@ class SequenceProcessor final : public PostProcessor {
     return n;
   }
 
+  std::optional<int32_t> max_special_id() const override {
+    std::optional<int32_t> best;
+    for (const auto& p : items_) {
+      const auto id = p->max_special_id();
+      if (id && (!best || *id > *best)) best = id;
+    }
+    return best;
+  }
+
   bool trims_offsets() const override {
     return std::any_of(items_.begin(), items_.end(),
                        [](const auto& p) { return p->trims_offsets(); });

@@ -313,6 +313,16 @@ std::optional<std::string> Tokenizer::id_to_token(int32_t id) const {
   return std::nullopt;
 }
 
+std::optional<int32_t> Tokenizer::max_token_id() const {
+  std::optional<int32_t> best = impl_->model->max_id();
+  for (const auto id :
+       {impl_->added.max_id(),
+        impl_->post_processor ? impl_->post_processor->max_special_id() : std::nullopt}) {
+    if (id && (!best || *id > *best)) best = id;
+  }
+  return best;
+}
+
 size_t Tokenizer::vocab_size() const {
   return impl_->model->vocab_size() + impl_->added.count_not_in(*impl_->model);
 }

@@ -61,6 +61,13 @@ class Tokenizer {
   std::optional<std::string> id_to_token(int32_t id) const;
   size_t vocab_size() const;  // including added tokens
 
+  // The largest id encode() can return: the model's vocabulary (its unknown-token and
+  // byte-fallback ids are in it), the added tokens, and the special tokens the post-processor
+  // inserts (ids written in the file, which may lie outside the vocabulary). Padding ids are not
+  // counted: Ember never pads. nullopt when nothing can be emitted. A model whose embedding
+  // table has fewer rows than max_token_id() + 1 would fail on such a token at run time.
+  std::optional<int32_t> max_token_id() const;
+
   struct Impl;
 
  private:
