@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <regex>
+#include <system_error>
 
 #include "core/aligned_buffer.h"
 #include "core/error.h"
@@ -136,16 +137,22 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
   auto meta = store.metadata();
   meta[model::kQuantizationKey] = model::marker_json(marker);
   const fs::path weights = writer.staging() / "model.safetensors";
-  io::write_safetensors(weights, out, meta);
-  report.bytes_out = static_cast<int64_t>(fs::file_size(weights));
-  report.files_copied = copy_model_files(files.dir, writer);
-
-  // The result must load as an int8 model of the same shape.
-  const auto check = model::Model::load(io::JsonConfig::load(writer.staging() / "config.json"),
-                                        io::WeightStore::from_safetensors(weights));
-  EMBER_CHECK(check->quantization() == model::kInt8Scheme, ErrorKind::kInternal,
-              "the written model did not load as int8");
-  writer.commit();
+  try {
+    io::write_safetensors(weights, out, meta);
+    report.bytes_out = static_cast<int64_t>(fs::file_size(weights));
+    report.files_copied = copy_model_files(files.dir, writer);
+    // The result must load as an int8 model of the same shape.
+    const auto check = model::Model::load(io::JsonConfig::load(writer.staging() / "config.json"),
+                                          io::WeightStore::from_safetensors(weights));
+    EMBER_CHECK(check->quantization() == model::kInt8Scheme, ErrorKind::kInternal,
+                "the written model did not load as int8");
+    writer.commit();
+  } catch (const Error& e) {
+    // The staging directory is removed on the way out; the message says what the user has.
+    std::error_code ec;
+    fail(e.kind(), e.what(), " (", writer.out().string(),
+         fs::exists(writer.out(), ec) ? " is left as it was)" : " was not created)");
+  }
   return report;
 }
 

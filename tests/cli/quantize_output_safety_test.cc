@@ -203,12 +203,14 @@ TEST_F(QuantizeOutputSafety, FileSizeLimitMidWriteLeavesThePreviousOutput) {
   const std::string message = nlohmann::json::parse(r.err)["error"];
   EXPECT_NE(message.find("model.safetensors"), std::string::npos) << message;
   EXPECT_NE(message.find("File too large"), std::string::npos) << message;
+  EXPECT_NE(message.find(out.string() + " is left as it was"), std::string::npos) << message;
   EXPECT_EQ(snapshot(out), before);
   EXPECT_EQ(leftovers({"source", "int8"}), std::set<std::string>{});
 
   // The same into a new directory: nothing appears.
   r = quantize(work_ / "fresh", {}, 64 << 10);
   EXPECT_EQ(r.status, 5) << r.err;
+  EXPECT_NE(r.err.find("fresh was not created"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(work_ / "fresh"));
   EXPECT_EQ(leftovers({"source", "int8"}), std::set<std::string>{});
 }
