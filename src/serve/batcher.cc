@@ -112,11 +112,16 @@ std::vector<TokenBudgetBatcher::Slice> TokenBudgetBatcher::take_batch(
   const auto now = Clock::now();
   while (!queue_.empty()) {
     auto& job = queue_.front();
+    // A job whose client is gone is not computed further, started or not (no slice of it is
+    // computing: take_batch runs between batches); one past its deadline only before it starts.
     const bool gone = job->job.client_gone && job->job.client_gone->load();
-    if (!job->started && (job->job.deadline < now || gone)) {
+    if (gone || (!job->started && job->job.deadline < now)) {
       if (gone) {
-        ++dropped_disconnected_;
+        if (!job->started) ++dropped_disconnected_;
         job->result.error = Error(ErrorKind::kUnavailable, "the client disconnected");
+        job->result.pooled.clear();  // rows of the batches it had
+        job->result.hidden.clear();
+        job->result.seq_logits.clear();
       }
       expired.push_back(std::move(job));
       queue_.pop_front();

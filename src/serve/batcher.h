@@ -3,8 +3,8 @@
 // sequences, in order, into one padding-free Batch of at most max_batch_tokens tokens and
 // max_batch_sequences sequences, runs it, and hands each job its own rows of the result.
 // A job larger than one batch is split across consecutive batches; a sequence longer than
-// the token budget runs alone. A job whose deadline passed, or whose client disconnected,
-// before any of it ran is dropped.
+// the token budget runs alone. A job whose deadline passed before any of it ran is dropped;
+// one whose client disconnected is dropped before its next batch, started or not.
 //
 // With run_inline_when_idle, a job submitted while the queue is empty and no batch is
 // computing runs at once on the submitting thread (a batch of one job), so a lone request
@@ -63,7 +63,8 @@ struct Job {
   std::vector<Sequence> sequences;
   unsigned outputs = runtime::kPooled;  // runtime::Output bits this job needs
   Clock::time_point deadline = Clock::time_point::max();
-  // Set once the client has disconnected: a job not yet started is dropped, not run.
+  // Set once the client has disconnected (or a cut drain answered it): the job is dropped
+  // before its next batch, started or not.
   std::shared_ptr<const std::atomic<bool>> client_gone;
   // Called once, on the scheduler thread (or, with run_inline_when_idle, on the thread that
   // submitted it, before submit returns): it must only hand the result off (post/dispatch).

@@ -6,6 +6,7 @@
 // gRPC's own headers stay in grpc_server.cc.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -27,8 +28,9 @@ class GrpcServer {
   GrpcServer(const GrpcServerOptions& options, const ServeContext& ctx, const Router& router);
   ~GrpcServer();
   int port() const;
-  // Waits for the RPCs in flight (at most 30 s), then stops. Idempotent.
-  void shutdown();
+  // Waits for the RPCs in flight (at most `grace`; then they are cancelled), then stops.
+  // Idempotent.
+  void shutdown(std::chrono::milliseconds grace = std::chrono::seconds(30));
 
   struct State;
 

@@ -1,6 +1,7 @@
 // Method + path -> handler, with the cross-cutting rules applied once: bearer auth (every
-// route but /health), 404 / 405, 503 while draining, per-route metrics, and the exception
-// boundary (a throwing handler becomes an error response, never a crash).
+// route but the health ones, checked first so that an unauthenticated client cannot tell an
+// existing route from a missing one), 404 / 405, 503 while draining, per-route metrics, and
+// the exception boundary (a throwing handler becomes an error response, never a crash).
 #pragma once
 
 #include <atomic>
@@ -25,6 +26,9 @@ class Router {
   bool draining() const { return draining_; }
 
  private:
+  // A route registered with needs_auth = false (method and path both match).
+  bool is_public(const Request& req) const;
+
   struct Route {
     Handler handler;
     bool needs_auth = true;

@@ -1,8 +1,10 @@
 #include "serve/server.h"
 
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <system_error>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +18,21 @@
 #include "serve/routes.h"
 
 namespace ember::serve {
+namespace {
+
+// What clients see as the model's name: never the filesystem path it was loaded from.
+std::string public_model_name(const ServeOptions& o) {
+  namespace fs = std::filesystem;
+  if (!o.served_model_name.empty()) return o.served_model_name;
+  std::error_code ec;
+  if (!fs::exists(o.model, ec)) return o.model;  // a name in the model cache, as given
+  fs::path p = fs::absolute(o.model, ec).lexically_normal();
+  if (!p.has_filename()) p = p.parent_path();  // "dir/"
+  const std::string name = p.filename().string();
+  return name.empty() ? "model" : name;
+}
+
+}  // namespace
 
 int run_server(const ServeOptions& o) {
   EMBER_CHECK(o.port >= 0 && o.port <= 65535, ErrorKind::kInvalidInput, "--port ", o.port,
@@ -78,7 +95,8 @@ int run_server(const ServeOptions& o) {
   limits.max_batch_requests = o.max_batch_requests;
   limits.max_queue = static_cast<size_t>(o.max_queue);
   limits.http_threads = o.http_threads;
-  ServeContext ctx{*engine, batcher, metrics, limits, o.model, &cache, {nullptr, nullptr}};
+  ServeContext ctx{*engine, batcher,           metrics, limits, public_model_name(o),
+                   &cache,  {nullptr, nullptr}};
   for (int side = 0; side < 2; ++side)
     if (pair_tok[side]) ctx.pair_truncating[side] = &*pair_tok[side];
 
@@ -96,6 +114,9 @@ int run_server(const ServeOptions& o) {
   ho.port = static_cast<uint16_t>(o.port);
   ho.threads = o.http_threads;
   ho.max_payload_bytes = static_cast<size_t>(o.max_payload_bytes);
+  ho.drain_timeout = std::chrono::milliseconds(static_cast<int64_t>(o.drain_timeout_s * 1000));
+  ho.max_connections = static_cast<size_t>(o.max_connections);
+  ho.cache_header = o.cache_header;
   HttpServer server(ho, router);
   std::optional<GrpcServer> grpc;  // KServe v2 gRPC: same batcher, drains with HTTP
   if (o.grpc_port != 0) {
@@ -114,11 +135,20 @@ int run_server(const ServeOptions& o) {
                               {"max_length", engine->info().max_length}};
   if (grpc) listening["grpc_port"] = grpc->port();
   std::cout << listening.dump() << std::endl;
-  server.run();
-  if (grpc) grpc->shutdown();  // new RPCs got UNAVAILABLE since the drain began
-  batcher.stop();              // every request in flight was answered before run() returned
-  std::cout << nlohmann::json{{"event", "stopped"}}.dump() << std::endl;
-  return 0;
+  const DrainOutcome drained = server.run();
+  // New RPCs got UNAVAILABLE since the drain began; a cut drain cancels those in flight.
+  if (grpc) grpc->shutdown(drained.complete ? std::chrono::seconds(30) : std::chrono::seconds(0));
+  // Every HTTP request was answered before run() returned; after a cut, those still queued
+  // are dropped unrun (their clients are marked gone).
+  batcher.stop();
+  nlohmann::json stopped = {{"event", "stopped"}, {"drain", drained.complete ? "complete" : "cut"}};
+  if (!drained.complete) {
+    stopped["reason"] = drained.signal != 0 ? "signal" : "drain-timeout";
+    if (drained.signal != 0) stopped["signal"] = drained.signal;
+    stopped["unanswered"] = drained.unanswered;
+  }
+  std::cout << stopped.dump() << std::endl;
+  return drained.complete ? 0 : kExitDrainCut;
 }
 
 }  // namespace ember::serve

@@ -1,5 +1,7 @@
 // `ember serve` as a function: load the model, start the batcher and the HTTP server, print
-// one JSON "listening" line on stdout, serve until SIGTERM / SIGINT, drain, return 0.
+// one JSON "listening" line on stdout, serve until SIGTERM / SIGINT / SIGHUP, drain, print a
+// JSON "stopped" line, return 0; or kExitDrainCut when the drain was cut short (a second
+// signal, or --drain-timeout) and some requests were answered 503 instead.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +10,8 @@
 #include "runtime/engine.h"
 
 namespace ember::serve {
+
+inline constexpr int kExitDrainCut = 6;
 
 struct ServeOptions {
   std::string model = "all-MiniLM-L6-v2";
@@ -24,6 +28,12 @@ struct ServeOptions {
   int64_t max_payload_bytes = 2 << 20;
   int64_t max_inputs_per_request = 512;
   std::string api_key;
+  // The model's name in answers (/info, /v1/models, responses, KServe); empty: the model
+  // directory's name, or the cache name as given. Never a filesystem path.
+  std::string served_model_name;
+  double drain_timeout_s = 25;  // the drain's bound; 0: wait for every request
+  int64_t max_connections = 0;  // HTTP connections at once; 0: from the descriptor limit
+  bool cache_header = false;    // x-cache on answers (tells whether others sent the same text)
   int64_t request_timeout_ms = 0;
   int64_t cache_entries = 10000;    // result cache bound in entries; 0 disables it
   int64_t cache_bytes = 256 << 20;  // and in bytes
