@@ -17,6 +17,10 @@ namespace ember::model {
 
 enum class HeadKind { kNone, kSequenceClassification, kTokenClassification };
 
+// What a sequence classification head reads of each sequence: its first token's state (BERT's
+// [CLS]) or the mean of its tokens' states (ModernBERT's classifier_pooling "mean").
+enum class HeadPooling { kFirstToken, kMean };
+
 struct NormSpec {
   ops::NormKind kind = ops::NormKind::kLayerNorm;
   bool bias = true;  // LayerNorm / RMSNorm with a shift
@@ -99,6 +103,10 @@ struct ModelSpec {
   std::vector<std::string> labels;  // id2label, index = class id
   // Sequence classification: the activation between the head's dense layer and its output.
   ops::Activation head_act = ops::Activation::kTanh;
+  HeadPooling head_pooling = HeadPooling::kFirstToken;
+  // A norm after the head's dense layer and activation (ModernBERT's head.norm). A token
+  // classification head with a dense layer runs dense, activation and norm on every token.
+  std::optional<NormSpec> head_norm;
 
   int64_t vocab_size() const { return embeddings.vocab_size; }
   int64_t num_layers() const { return static_cast<int64_t>(layers.size()); }

@@ -38,11 +38,15 @@ struct EmbeddingWeights {
   ops::LinearSource project;  // ELECTRA: [H, E]
 };
 
-// Sequence classification: logits = out(act(dense(hidden[first token]))). BERT's pooler,
-// RoBERTa's and ELECTRA's classification heads and DistilBERT's pre_classifier all have this
-// shape; they differ in names and activation only.
+// Sequence classification: logits = out(norm(act(dense(pooled)))), pooled the first token's
+// state or the sequence's mean (ModelSpec::head_pooling), the norm only with
+// ModelSpec::head_norm. BERT's pooler, RoBERTa's and ELECTRA's classification heads and
+// DistilBERT's pre_classifier have this shape without the norm; ModernBERT's head has the norm.
+// Token classification: token_classifier on every token's state, after dense + act + norm
+// when `dense` is bound (ModernBERT).
 struct HeadWeights {
   ops::LinearSource dense;
+  NormWeights norm;
   ops::LinearSource out;
   ops::LinearSource token_classifier;  // token classification: [labels, hidden]
 };

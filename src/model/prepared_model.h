@@ -30,6 +30,7 @@ struct PreparedModel {
   std::vector<PreparedLayer> layers;
   std::optional<PreparedNorm> final_norm;
   std::unique_ptr<ops::Linear> head_dense, head_out, token_classifier;
+  std::optional<PreparedNorm> head_norm;
 };
 
 // Prepares everything `weights` holds for `backend`, as `spec` describes it.
