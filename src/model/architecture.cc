@@ -19,6 +19,12 @@ void bind_electra(const io::WeightStore& store, const io::JsonConfig& config, Mo
 ModelSpec parse_distilbert_config(const io::JsonConfig& config);
 void bind_distilbert(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
                 ModelWeights& w);
+ModelSpec parse_modernbert_config(const io::JsonConfig& config);
+void bind_modernbert(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
+                     ModelWeights& w);
+ModelSpec parse_qwen3_config(const io::JsonConfig& config);
+void bind_qwen3(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
+                ModelWeights& w);
 
 namespace {
 const Architecture kArchitectures[] = {
@@ -27,6 +33,8 @@ const Architecture kArchitectures[] = {
     {"xlm-roberta", parse_roberta_config, bind_roberta},
     {"electra", parse_electra_config, bind_electra},
     {"distilbert", parse_distilbert_config, bind_distilbert},
+    {"modernbert", parse_modernbert_config, bind_modernbert},
+    {"qwen3", parse_qwen3_config, bind_qwen3},
 };
 }  // namespace
 
