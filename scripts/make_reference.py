@@ -692,7 +692,10 @@ EXTRA_MODELS: dict = {}
 
 def register_extra_models() -> None:
     import importlib
-    for module in []:  # e.g. "reference_models.mpnet"
+    # The modules import this one as make_reference: run as a script, it is __main__, and a
+    # second import would run it again.
+    sys.modules.setdefault("make_reference", sys.modules[__name__])
+    for module in ["reference_models.modernbert", "reference_models.qwen3"]:
         EXTRA_MODELS.update(importlib.import_module(module).FIXTURES)
 
 
