@@ -192,7 +192,8 @@ INSTANTIATE_TEST_SUITE_P(Models, Parity,
                          ::testing::Values("all-MiniLM-L6-v2", "paraphrase-MiniLM-L3-v2",
                                            "tiny-bert-seqcls", "tiny-bert-tokcls",
                                            "tiny-distilbert", "tiny-roberta", "tiny-xlm-roberta",
-                                           "tiny-electra"),
+                                           "tiny-electra", "tiny-modernbert-seqcls",
+                                           "tiny-modernbert-tokcls", "tiny-qwen3-embedding"),
                          [](const auto& p) {
                            std::string n = p.param;
                            std::replace(n.begin(), n.end(), '-', '_');
