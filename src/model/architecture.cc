@@ -22,6 +22,12 @@ void bind_mpnet(const io::WeightStore& store, const io::JsonConfig& config, Mode
 ModelSpec parse_distilbert_config(const io::JsonConfig& config);
 void bind_distilbert(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
                      ModelWeights& w);
+ModelSpec parse_modernbert_config(const io::JsonConfig& config);
+void bind_modernbert(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
+                     ModelWeights& w);
+ModelSpec parse_qwen3_config(const io::JsonConfig& config);
+void bind_qwen3(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
+                ModelWeights& w);
 
 namespace {
 const Architecture kArchitectures[] = {
@@ -31,6 +37,7 @@ const Architecture kArchitectures[] = {
     {"electra", parse_electra_config, bind_electra},
     {"distilbert", parse_distilbert_config, bind_distilbert},
     {"mpnet", parse_mpnet_config, bind_mpnet},
+    {"qwen3", parse_qwen3_config, bind_qwen3},
 };
 }  // namespace
 

@@ -115,7 +115,9 @@ INSTANTIATE_TEST_SUITE_P(Models, BackendParity,
                                            "tiny-bert-tokcls", "tiny-distilbert", "tiny-roberta",
                                            "tiny-xlm-roberta", "tiny-electra", "tiny-mpnet-seqcls",
                                            "tiny-bert-st6", "tiny-bert-reranker",
-                                           "tiny-bert-pruned", "tiny-bert-splade"),
+                                           "tiny-bert-pruned", "tiny-bert-splade",
+                                           "tiny-modernbert-seqcls", "tiny-modernbert-tokcls",
+                                           "tiny-qwen3-embedding"),
                          [](const auto& p) {
                            std::string n = p.param;
                            std::replace(n.begin(), n.end(), '-', '_');
