@@ -37,6 +37,7 @@ const Architecture kArchitectures[] = {
     {"electra", parse_electra_config, bind_electra},
     {"distilbert", parse_distilbert_config, bind_distilbert},
     {"mpnet", parse_mpnet_config, bind_mpnet},
+    {"modernbert", parse_modernbert_config, bind_modernbert},
     {"qwen3", parse_qwen3_config, bind_qwen3},
 };
 }  // namespace
