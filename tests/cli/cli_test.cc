@@ -159,6 +159,38 @@ TEST(Cli, ClassifySeveralLabelsScoresAsSoftmax) {
   expect_pair_scores("tiny-bert-seqcls");
 }
 
+// A SPLADE model's `ember embed` gives sparse vectors: the non-zero entries of
+// sentence-transformers' SparseEncoder, by index.
+TEST(Cli, EmbedSparseModelMatchesSparseEncoder) {
+  const auto ref = testing::Reference::load("tiny-bert-splade");
+  std::string input;
+  for (size_t i = 0; i < 12; ++i) input += nlohmann::json(ref.texts[i]).dump() + "\n";
+  const CliRun r = ember("embed --jsonl --model " + quote(ref.model), input);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto expected = ref.floats("sparse");
+  const size_t v = expected.size() / ref.texts.size();
+  std::istringstream lines(r.out);
+  std::string line;
+  size_t n = 0;
+  while (std::getline(lines, line)) {
+    const auto j = nlohmann::json::parse(line);
+    const size_t i = j["index"].get<size_t>();
+    std::vector<float> got(v, 0.0f);
+    int64_t last = -1;
+    for (const auto& e : j["sparse_embedding"]) {
+      const int64_t k = e["index"].get<int64_t>();
+      ASSERT_GT(k, last) << "indices in order";
+      last = k;
+      got[static_cast<size_t>(k)] = e["value"].get<float>();
+      EXPECT_GT(got[static_cast<size_t>(k)], 0.0f);
+    }
+    for (size_t k = 0; k < v; ++k)
+      ASSERT_NEAR(got[k], expected[i * v + k], 1e-4) << "input " << i << " entry " << k;
+    ++n;
+  }
+  EXPECT_EQ(n, 12u);
+}
+
 TEST(Cli, InfoListsUnevenPrunedLayers) {
   const CliRun r =
       ember("info --model " + cat(EMBER_SOURCE_DIR, "/tests/fixtures/models/tiny-bert-pruned"));
