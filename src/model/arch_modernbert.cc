@@ -40,28 +40,6 @@ std::vector<bool> local_layers(const io::JsonConfig& config, int64_t layers) {
   return local;
 }
 
-// The rotary theta of one layer type: rope_parameters[type].rope_theta (transformers 5), else
-// the Hub's global_rope_theta / local_rope_theta. Only the default rotary (no scaling) is
-// supported.
-float rope_theta(const io::JsonConfig& config, const char* type, const char* legacy_key,
-                 double fallback) {
-  const auto& raw = config.raw();
-  EMBER_CHECK(!raw.contains("rope_scaling") || raw["rope_scaling"].is_null(),
-              ErrorKind::kUnsupported, config.origin(),
-              ": rope_scaling is not supported (default rotary positions only)");
-  double theta = config.get_double(legacy_key, fallback);
-  if (raw.contains("rope_parameters") && raw["rope_parameters"].is_object() &&
-      raw["rope_parameters"].contains(type)) {
-    const auto params = io::JsonConfig::from_json(raw["rope_parameters"][type],
-                                                  cat(config.origin(), " rope_parameters.", type));
-    const std::string kind = params.get_string("rope_type", "default");
-    EMBER_CHECK(kind == "default", ErrorKind::kUnsupported, params.origin(), ": rope_type '", kind,
-                "' is not supported (default)");
-    theta = params.get_double("rope_theta", theta);
-  }
-  return static_cast<float>(theta);
-}
-
 }  // namespace
 
 ModelSpec parse_modernbert_config(const io::JsonConfig& config) {
@@ -86,8 +64,9 @@ ModelSpec parse_modernbert_config(const io::JsonConfig& config) {
   const std::vector<bool> local = local_layers(config, layers);
   // transformers: a local layer sees keys within local_attention // 2 positions on either side.
   const int64_t window = config.get_positive_int("local_attention", 128) / 2;
-  const float global_theta = rope_theta(config, kGlobal, "global_rope_theta", 160000.0);
-  const float local_theta = rope_theta(config, kLocal, "local_rope_theta", 10000.0);
+  const float global_theta =
+      detail::parse_rope_theta(config, "global_rope_theta", kGlobal, 160000.0);
+  const float local_theta = detail::parse_rope_theta(config, "local_rope_theta", kLocal, 10000.0);
 
   LayerSpec l;
   l.attn.heads = l.attn.kv_heads = heads;

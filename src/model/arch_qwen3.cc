@@ -13,29 +13,6 @@ namespace ember::model {
 
 using detail::WeightBinder;
 
-namespace {
-
-// rope_parameters (transformers 5) or rope_theta + rope_scaling (the Hub's configs): only the
-// default rotary, without scaling, is supported.
-float rope_theta(const io::JsonConfig& config) {
-  const auto& raw = config.raw();
-  EMBER_CHECK(!raw.contains("rope_scaling") || raw["rope_scaling"].is_null(),
-              ErrorKind::kUnsupported, config.origin(),
-              ": rope_scaling is not supported (default rotary positions only)");
-  double theta = config.get_double("rope_theta", 10000.0);
-  if (raw.contains("rope_parameters") && raw["rope_parameters"].is_object()) {
-    const auto params =
-        io::JsonConfig::from_json(raw["rope_parameters"], config.origin() + " rope_parameters");
-    const std::string kind = params.get_string("rope_type", "default");
-    EMBER_CHECK(kind == "default", ErrorKind::kUnsupported, params.origin(), ": rope_type '", kind,
-                "' is not supported (default)");
-    theta = params.get_double("rope_theta", theta);
-  }
-  return static_cast<float>(theta);
-}
-
-}  // namespace
-
 ModelSpec parse_qwen3_config(const io::JsonConfig& config) {
   ModelSpec c;
   c.model_type = config.get_string("model_type");
@@ -74,7 +51,8 @@ ModelSpec parse_qwen3_config(const io::JsonConfig& config) {
   l.attn.scale = 1.0f / std::sqrt(static_cast<float>(l.attn.head_dim));
   l.attn.mask = ops::MaskKind::kCausal;
   l.attn.qk_norm = rms;
-  l.attn.rotary = RotarySpec{rope_theta(config), l.attn.head_dim};
+  l.attn.rotary =
+      RotarySpec{detail::parse_rope_theta(config, "rope_theta", nullptr, 10000.0), l.attn.head_dim};
   l.ffn.kind = FfnKind::kGated;
   l.ffn.width = config.get_positive_int("intermediate_size");
   l.ffn.act = detail::parse_activation(config.get_string("hidden_act", "silu"), config.origin());

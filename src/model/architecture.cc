@@ -187,6 +187,26 @@ ops::Activation parse_activation(const std::string& name, const std::string& ori
        "' is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu, tanh, silu)");
 }
 
+float parse_rope_theta(const io::JsonConfig& config, const char* legacy_key, const char* sub,
+                       double fallback) {
+  const auto& raw = config.raw();
+  EMBER_CHECK(!raw.contains("rope_scaling") || raw["rope_scaling"].is_null(),
+              ErrorKind::kUnsupported, config.origin(),
+              ": rope_scaling is not supported (default rotary positions only)");
+  double theta = config.get_double(legacy_key, fallback);
+  if (!raw.contains("rope_parameters") || !raw["rope_parameters"].is_object())
+    return static_cast<float>(theta);
+  const auto& node =
+      sub ? raw["rope_parameters"].value(sub, nlohmann::json()) : raw["rope_parameters"];
+  if (!node.is_object()) return static_cast<float>(theta);
+  const auto params = io::JsonConfig::from_json(
+      node, cat(config.origin(), " rope_parameters", sub ? cat(".", sub) : std::string()));
+  const std::string kind = params.get_string("rope_type", "default");
+  EMBER_CHECK(kind == "default", ErrorKind::kUnsupported, params.origin(), ": rope_type '", kind,
+              "' is not supported (default)");
+  return static_cast<float>(params.get_double("rope_theta", theta));
+}
+
 void parse_head(const io::JsonConfig& config, ModelSpec& out) {
   const auto archs = config.get_string_list("architectures");
   out.architecture = archs.empty() ? "" : archs.front();

@@ -148,8 +148,7 @@ TEST_F(BrokenModel, TokenizerIdsBeyondTheVocabulary) {
   std::ofstream(dir_ / "tokenizer.json") << tok.dump();
   const Error e = load_error();
   EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput);
-  EXPECT_NE(std::string(e.what()).find("the tokenizer can emit id"), std::string::npos)
-      << e.what();
+  EXPECT_NE(std::string(e.what()).find("the tokenizer can emit id"), std::string::npos) << e.what();
 }
 
 TEST_F(BrokenModel, MissingWeights) {
