@@ -1,12 +1,12 @@
-// ember classify: labels and scores (model/label_scores.h: softmax over several labels, the
-// sigmoid of a single one) from a sequence or token classification head.
+// ember classify: labels and scores (ember::Model::scores: softmax over several labels, the
+// sigmoid of a single one) from a sequence or token classification head, through the public
+// API (include/ember/ember.h).
 #include <algorithm>
 #include <iostream>
 #include <numeric>
 
 #include "cli/commands.h"
 #include "core/error.h"
-#include "model/label_scores.h"
 
 namespace ember::cli {
 namespace {
@@ -19,8 +19,7 @@ struct ClassifyFlags {
 
 nlohmann::json scores_json(const std::vector<std::string>& labels, const float* logits, int top_k) {
   const auto n = static_cast<int64_t>(labels.size());
-  std::vector<float> p(static_cast<size_t>(n));
-  model::label_scores(logits, n, p.data());
+  const std::vector<float> p = ember::Model::scores(std::vector<float>(logits, logits + n));
   std::vector<int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return p[a] > p[b]; });
@@ -35,28 +34,29 @@ nlohmann::json scores_json(const std::vector<std::string>& labels, const float* 
 
 int run_classify(const ClassifyFlags& f) {
   const auto inputs = read_inputs(f.texts);
-  const auto engine = runtime::Engine::load(f.model.model, f.model.options());
-  const auto& c = engine->spec();
-  EMBER_CHECK(c.head != model::HeadKind::kNone, ErrorKind::kUnsupported, "model '", f.model.model,
-              "' (", c.architecture, ") has no classification head");
-  std::vector<tok::Encoding> encs;
+  const ember::Model m = ember::Model::load(f.model.model, f.model.load_options());
+  const ember::ModelInfo& info = m.info();
+  const bool sequences = info.kind == ember::ModelKind::kSequenceClassification;
+  EMBER_CHECK(sequences || info.kind == ember::ModelKind::kTokenClassification,
+              ErrorKind::kUnsupported, "model '", f.model.model, "' (", info.architecture,
+              ") has no classification head");
+  std::vector<ember::Encoding> encs;
   for (const auto& in : inputs)
-    encs.push_back(in.pair ? engine->tokenize_pair(in.text, *in.pair) : engine->tokenize(in.text));
-  const auto batch = runtime::Engine::pack(encs);
-  const int64_t n = static_cast<int64_t>(c.labels.size());
+    encs.push_back(in.pair ? m.tokenize(in.text, *in.pair) : m.tokenize(in.text));
+  const int64_t n = static_cast<int64_t>(info.labels.size());
   nlohmann::json results = nlohmann::json::array();
-  if (c.head == model::HeadKind::kSequenceClassification) {
-    const auto r = engine->run(batch, runtime::kSeqLogits);
+  if (sequences) {
+    const auto r = m.run(encs, ember::kSeqLogits);
     for (size_t i = 0; i < encs.size(); ++i)
-      results.push_back(scores_json(c.labels, r.seq_logits.data() + i * n, f.top_k));
+      results.push_back(scores_json(info.labels, r.seq_logits.data() + i * n, f.top_k));
   } else {
-    const auto r = engine->run(batch, runtime::kTokenLogits);
-    for (size_t i = 0; i < encs.size(); ++i) {
+    const auto r = m.run(encs, ember::kTokenLogits);
+    size_t row = 0;  // the first token of input i in the packed outputs
+    for (const auto& e : encs) {
       nlohmann::json tokens = nlohmann::json::array();
-      const auto& e = encs[i];
       for (size_t t = 0; t < e.ids.size(); ++t) {
         if (e.special_tokens_mask[t]) continue;
-        auto s = scores_json(c.labels, r.token_logits.data() + (batch.seq_begin(i) + t) * n, 1);
+        auto s = scores_json(info.labels, r.token_logits.data() + (row + t) * n, 1);
         tokens.push_back({{"token", e.tokens[t]},
                           {"start", e.offsets[t].first},
                           {"end", e.offsets[t].second},
@@ -64,6 +64,7 @@ int run_classify(const ClassifyFlags& f) {
                           {"score", s["score"]}});
       }
       results.push_back({{"tokens", tokens}});
+      row += e.ids.size();
     }
   }
   nlohmann::json out = {{"model", f.model.model}, {"results", results}};

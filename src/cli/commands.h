@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ember/ember.h"
 #include "runtime/engine.h"
 
 namespace ember::cli {
@@ -24,6 +25,7 @@ struct ModelFlags {
   bool no_truncate = false;
   void add_to(CLI::App& app);
   runtime::EngineOptions options() const;
+  ember::LoadOptions load_options() const;  // the same, for the public API (ember/ember.h)
 };
 
 // One input: a text, or a text pair (classification of sentence pairs).

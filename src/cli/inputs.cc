@@ -11,8 +11,7 @@ namespace ember::cli {
 void add_compute_flags(CLI::App& app, runtime::EngineOptions& o) {
   app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores)")
       ->check(CLI::Range(0, 1024));
-  app.add_option("--backend", o.backend,
-                 "cpu, or reference (plain loops, for checking; slow)")
+  app.add_option("--backend", o.backend, "cpu, or reference (plain loops, for checking; slow)")
       ->capture_default_str()
       ->check(CLI::IsMember({"cpu", "reference"}));
   app.add_option("--spin-us", o.spin_us,
@@ -38,6 +37,18 @@ void ModelFlags::add_to(CLI::App& app) {
 
 runtime::EngineOptions ModelFlags::options() const {
   runtime::EngineOptions o = engine;
+  o.max_length = max_length;
+  o.truncate = !no_truncate;
+  return o;
+}
+
+ember::LoadOptions ModelFlags::load_options() const {
+  ember::LoadOptions o;
+  o.backend = engine.backend;
+  o.threads = engine.threads;
+  o.spin_us = engine.spin_us;
+  o.worker_affinity = engine.worker_affinity;
+  o.pack_weights = engine.pack_weights;
   o.max_length = max_length;
   o.truncate = !no_truncate;
   return o;

@@ -1,0 +1,263 @@
+// ember::Model (include/ember/ember.h): the public API over runtime::Engine.
+#include <algorithm>
+#include <utility>
+
+#include "core/error.h"
+#include "ember/ember.h"
+#include "model/label_scores.h"
+#include "runtime/engine.h"
+
+namespace ember {
+namespace {
+
+constexpr bool same_bit(Output a, runtime::Output b) {
+  return static_cast<unsigned>(a) == static_cast<unsigned>(b);
+}
+static_assert(same_bit(kHidden, runtime::kHidden) && same_bit(kPooled, runtime::kPooled) &&
+                  same_bit(kSeqLogits, runtime::kSeqLogits) &&
+                  same_bit(kTokenLogits, runtime::kTokenLogits) &&
+                  same_bit(kSparse, runtime::kSparse),
+              "the public Output bits are runtime's");
+
+// Texts per packed batch are bounded by tokens, so that memory stays bounded for long lists.
+constexpr int64_t kBatchTokens = 8192;
+
+io::PoolingMode parse_pooling(const std::string& s) {
+  if (s == "cls") return io::PoolingMode::kCls;
+  if (s == "mean") return io::PoolingMode::kMean;
+  if (s == "max") return io::PoolingMode::kMax;
+  if (s == "mean_sqrt_len") return io::PoolingMode::kMeanSqrtLen;
+  if (s == "last" || s == "lasttoken") return io::PoolingMode::kLastToken;
+  fail(ErrorKind::kInvalidInput, "pooling '", s,
+       "' is not one of cls, mean, max, mean_sqrt_len, last");
+}
+
+runtime::EngineOptions engine_options(const LoadOptions& o) {
+  runtime::EngineOptions e;
+  e.backend = o.backend;
+  e.threads = o.threads;
+  e.spin_us = o.spin_us;
+  e.worker_affinity = o.worker_affinity;
+  e.pack_weights = o.pack_weights;
+  e.max_length = o.max_length;
+  e.truncate = o.truncate;
+  if (o.pooling) e.pooling = parse_pooling(*o.pooling);
+  e.normalize = o.normalize;
+  return e;
+}
+
+ModelKind kind_of(const runtime::Engine& e) {
+  if (e.info().splade) return ModelKind::kSparse;
+  switch (e.spec().head) {
+    case model::HeadKind::kSequenceClassification:
+      return ModelKind::kSequenceClassification;
+    case model::HeadKind::kTokenClassification:
+      return ModelKind::kTokenClassification;
+    case model::HeadKind::kMaskedLm:
+    case model::HeadKind::kNone:
+      break;
+  }
+  return ModelKind::kEmbedding;
+}
+
+Encoding to_public(tok::Encoding e) {
+  Encoding out;
+  out.ids = std::move(e.ids);
+  out.type_ids = std::move(e.type_ids);
+  out.tokens = std::move(e.tokens);
+  out.offsets = std::move(e.offsets);
+  out.special_tokens_mask = std::move(e.special_tokens_mask);
+  return out;
+}
+
+}  // namespace
+
+struct Model::Impl {
+  std::unique_ptr<runtime::Engine> engine;
+  ModelInfo info;
+
+  // Runs `encode(i)` for i < n in packed batches and hands each batch's outputs to `take`
+  // with the index of its first input.
+  template <typename Encode, typename Take>
+  void batched(size_t n, unsigned outputs, Encode encode, Take take) const {
+    for (size_t next = 0; next < n;) {
+      const size_t first = next;
+      model::Batch batch;
+      int64_t tokens = 0;
+      while (next < n && (batch.size() == 0 || tokens < kBatchTokens)) {
+        const tok::Encoding enc = encode(next++);
+        batch.add(enc.ids, enc.type_ids);
+        tokens += static_cast<int64_t>(enc.ids.size());
+      }
+      take(first, batch, engine->run(batch, outputs));
+    }
+  }
+  std::vector<std::vector<float>> rows(const std::vector<float>& flat, size_t n,
+                                       int64_t width) const {
+    std::vector<std::vector<float>> out(n);
+    for (size_t i = 0; i < n; ++i)
+      out[i].assign(flat.begin() + static_cast<ptrdiff_t>(i * width),
+                    flat.begin() + static_cast<ptrdiff_t>((i + 1) * width));
+    return out;
+  }
+  void require(ModelKind want, const char* what) const {
+    EMBER_CHECK(info.kind == want, ErrorKind::kUnsupported, "model '", info.name, "' (",
+                info.architecture, ") cannot ", what);
+  }
+};
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+Model Model::load(const std::string& model, const LoadOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->engine = runtime::Engine::load(model, engine_options(options));
+  const runtime::Engine& e = *impl->engine;
+  const model::ModelSpec& s = e.spec();
+  const runtime::ModelInfo& ri = e.info();
+  ModelInfo& i = impl->info;
+  i.name = ri.name;
+  i.model_type = s.model_type;
+  i.architecture = s.architecture;
+  i.kind = kind_of(e);
+  i.hidden_size = s.hidden_size;
+  i.vocab_size = s.vocab_size();
+  i.max_length = ri.max_length;
+  i.parameters = ri.parameters;
+  i.pooling = io::pooling_mode_name(ri.pooling);
+  i.normalize = ri.normalize;
+  i.labels = s.labels;
+  for (const auto& l : s.layers)
+    i.layers.push_back({l.attn.heads, l.attn.kv_heads, l.attn.head_dim, l.ffn.width});
+  i.quantization = ri.quantization;
+  i.backend = ri.backend;
+  i.threads = ri.threads;
+  return Model(std::move(impl));
+}
+
+const ModelInfo& Model::info() const {
+  return impl_->info;
+}
+
+Encoding Model::tokenize(std::string_view text) const {
+  return to_public(impl_->engine->tokenize(text));
+}
+
+Encoding Model::tokenize(std::string_view text, std::string_view pair) const {
+  return to_public(impl_->engine->tokenize_pair(text, pair));
+}
+
+std::vector<std::vector<float>> Model::embed(const std::vector<std::string>& texts) const {
+  const int64_t h = impl_->info.hidden_size;
+  std::vector<std::vector<float>> out(texts.size());
+  impl_->batched(
+      texts.size(), runtime::kPooled, [&](size_t i) { return impl_->engine->tokenize(texts[i]); },
+      [&](size_t first, const model::Batch& b, const runtime::RunResult& r) {
+        auto part = impl_->rows(r.pooled, static_cast<size_t>(b.size()), h);
+        std::move(part.begin(), part.end(), out.begin() + static_cast<ptrdiff_t>(first));
+      });
+  return out;
+}
+
+std::vector<SparseVector> Model::embed_sparse(const std::vector<std::string>& texts) const {
+  impl_->require(ModelKind::kSparse, "give sparse embeddings (not a SPLADE model)");
+  std::vector<SparseVector> out(texts.size());
+  impl_->batched(
+      texts.size(), runtime::kSparse, [&](size_t i) { return impl_->engine->tokenize(texts[i]); },
+      [&](size_t first, const model::Batch& b, const runtime::RunResult& r) {
+        for (int64_t s = 0; s < b.size(); ++s) {
+          SparseVector& v = out[first + static_cast<size_t>(s)];
+          const float* row = r.sparse.data() + s * r.vocab_size;
+          for (int64_t k = 0; k < r.vocab_size; ++k)
+            if (row[k] != 0.0f) {
+              v.indices.push_back(static_cast<int32_t>(k));
+              v.values.push_back(row[k]);
+            }
+        }
+      });
+  return out;
+}
+
+std::vector<std::vector<float>> Model::classify(const std::vector<std::string>& texts) const {
+  impl_->require(ModelKind::kSequenceClassification, "classify sequences");
+  std::vector<std::vector<float>> out(texts.size());
+  impl_->batched(
+      texts.size(), runtime::kSeqLogits,
+      [&](size_t i) { return impl_->engine->tokenize(texts[i]); },
+      [&](size_t first, const model::Batch& b, const runtime::RunResult& r) {
+        auto part = impl_->rows(r.seq_logits, static_cast<size_t>(b.size()), r.num_labels);
+        std::move(part.begin(), part.end(), out.begin() + static_cast<ptrdiff_t>(first));
+      });
+  return out;
+}
+
+std::vector<std::vector<float>> Model::classify(
+    const std::vector<std::pair<std::string, std::string>>& pairs) const {
+  impl_->require(ModelKind::kSequenceClassification, "classify sequences");
+  std::vector<std::vector<float>> out(pairs.size());
+  impl_->batched(
+      pairs.size(), runtime::kSeqLogits,
+      [&](size_t i) { return impl_->engine->tokenize_pair(pairs[i].first, pairs[i].second); },
+      [&](size_t first, const model::Batch& b, const runtime::RunResult& r) {
+        auto part = impl_->rows(r.seq_logits, static_cast<size_t>(b.size()), r.num_labels);
+        std::move(part.begin(), part.end(), out.begin() + static_cast<ptrdiff_t>(first));
+      });
+  return out;
+}
+
+std::vector<std::vector<float>> Model::classify_tokens(
+    const std::vector<std::string>& texts) const {
+  impl_->require(ModelKind::kTokenClassification, "classify tokens");
+  std::vector<std::vector<float>> out(texts.size());
+  impl_->batched(
+      texts.size(), runtime::kTokenLogits,
+      [&](size_t i) { return impl_->engine->tokenize(texts[i]); },
+      [&](size_t first, const model::Batch& b, const runtime::RunResult& r) {
+        for (int64_t s = 0; s < b.size(); ++s)
+          out[first + static_cast<size_t>(s)].assign(
+              r.token_logits.begin() + b.seq_begin(s) * r.num_labels,
+              r.token_logits.begin() + (b.seq_begin(s) + b.seq_len(s)) * r.num_labels);
+      });
+  return out;
+}
+
+std::vector<std::vector<float>> Model::hidden_states(const std::vector<std::string>& texts) const {
+  std::vector<std::vector<float>> out(texts.size());
+  impl_->batched(
+      texts.size(), runtime::kHidden, [&](size_t i) { return impl_->engine->tokenize(texts[i]); },
+      [&](size_t first, const model::Batch& b, const runtime::RunResult& r) {
+        for (int64_t s = 0; s < b.size(); ++s)
+          out[first + static_cast<size_t>(s)].assign(
+              r.hidden.begin() + b.seq_begin(s) * r.hidden_size,
+              r.hidden.begin() + (b.seq_begin(s) + b.seq_len(s)) * r.hidden_size);
+      });
+  return out;
+}
+
+Outputs Model::run(const std::vector<Encoding>& inputs, unsigned outputs) const {
+  EMBER_CHECK(!inputs.empty(), ErrorKind::kInvalidInput, "run: no inputs");
+  model::Batch batch;
+  for (const auto& e : inputs) batch.add(e.ids, e.type_ids);
+  runtime::RunResult r = impl_->engine->run(batch, outputs);
+  Outputs o;
+  o.hidden_size = r.hidden_size;
+  o.num_labels = r.num_labels;
+  o.vocab_size = r.vocab_size;
+  o.hidden = std::move(r.hidden);
+  o.pooled = std::move(r.pooled);
+  o.seq_logits = std::move(r.seq_logits);
+  o.token_logits = std::move(r.token_logits);
+  o.sparse = std::move(r.sparse);
+  return o;
+}
+
+std::vector<float> Model::scores(const std::vector<float>& logits) {
+  EMBER_CHECK(!logits.empty(), ErrorKind::kInvalidInput, "scores: no logits");
+  std::vector<float> out(logits.size());
+  model::label_scores(logits.data(), static_cast<int64_t>(logits.size()), out.data());
+  return out;
+}
+
+}  // namespace ember

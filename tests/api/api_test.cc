@@ -1,0 +1,170 @@
+// The public API as a user of libember.so sees it: this test includes only <ember/ember.h> (and
+// reads the Hugging Face reference files itself), and links the shared library alone.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ember/ember.h"
+
+namespace {
+
+const std::string kFixtures = std::string(EMBER_SOURCE_DIR) + "/tests/fixtures";
+
+// inputs.json and the F32 tensors of reference.safetensors of one fixture.
+struct Reference {
+  nlohmann::json inputs;
+  std::map<std::string, std::vector<float>> f32;
+};
+
+Reference load_reference(const std::string& name) {
+  Reference r;
+  const std::string dir = kFixtures + "/reference/" + name;
+  std::ifstream in(dir + "/inputs.json");
+  r.inputs = nlohmann::json::parse(in);
+  std::ifstream st(dir + "/reference.safetensors", std::ios::binary);
+  const std::string raw((std::istreambuf_iterator<char>(st)), {});
+  uint64_t n = 0;
+  std::memcpy(&n, raw.data(), 8);
+  const auto header = nlohmann::json::parse(raw.substr(8, n));
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__" || it.value()["dtype"] != "F32") continue;
+    const auto off = it.value()["data_offsets"];
+    const size_t begin = off[0].get<size_t>(), end = off[1].get<size_t>();
+    std::vector<float> v((end - begin) / 4);
+    std::memcpy(v.data(), raw.data() + 8 + n + begin, end - begin);
+    r.f32[it.key()] = std::move(v);
+  }
+  return r;
+}
+
+double cosine(const std::vector<float>& a, const float* b) {
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    ab += double(a[i]) * b[i];
+    aa += double(a[i]) * a[i];
+    bb += double(b[i]) * b[i];
+  }
+  return ab / std::sqrt(aa * bb);
+}
+
+std::vector<std::string> texts(const Reference& r, size_t n) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < n; ++i) out.push_back(r.inputs["texts"][i].get<std::string>());
+  return out;
+}
+
+TEST(PublicApi, EmbedMatchesSentenceTransformers) {
+  const auto ref = load_reference("all-MiniLM-L6-v2");
+  const ember::Model m = ember::Model::load("all-MiniLM-L6-v2");
+  EXPECT_EQ(m.info().kind, ember::ModelKind::kEmbedding);
+  EXPECT_EQ(m.info().hidden_size, 384);
+  EXPECT_EQ(m.info().pooling, "mean");
+  EXPECT_TRUE(m.info().normalize);
+  EXPECT_EQ(m.info().layers.size(), 6u);
+  const auto t = texts(ref, 20);
+  const auto e = m.embed(t);
+  ASSERT_EQ(e.size(), t.size());
+  const auto& pooled = ref.f32.at("pooled");
+  for (size_t i = 0; i < t.size(); ++i) {
+    ASSERT_EQ(e[i].size(), 384u);
+    EXPECT_GE(cosine(e[i], pooled.data() + i * 384), 0.99999) << i;
+  }
+  const auto enc = m.tokenize("Hello world");
+  EXPECT_EQ(enc.tokens.front(), "[CLS]");
+  EXPECT_EQ(enc.ids.size(), enc.offsets.size());
+  const auto hidden = m.hidden_states({"Hello world"});
+  EXPECT_EQ(hidden[0].size(), enc.ids.size() * 384);
+}
+
+TEST(PublicApi, ClassifyAndScoresMatchTheReference) {
+  const auto ref = load_reference("tiny-bert-reranker");
+  const ember::Model m = ember::Model::load(kFixtures + "/models/tiny-bert-reranker");
+  ASSERT_EQ(m.info().kind, ember::ModelKind::kSequenceClassification);
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (size_t i = 0; i < 5; ++i)
+    pairs.emplace_back(ref.inputs["pairs"][i][0].get<std::string>(),
+                       ref.inputs["pairs"][i][1].get<std::string>());
+  const auto logits = m.classify(pairs);
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    ASSERT_EQ(logits[i].size(), 1u);
+    EXPECT_NEAR(logits[i][0], ref.f32.at("pair_logits")[i], 1e-4);
+    EXPECT_NEAR(ember::Model::scores(logits[i])[0], ref.f32.at("pair_scores")[i], 1e-5);
+  }
+}
+
+TEST(PublicApi, SparseEmbeddingsMatchSparseEncoder) {
+  const auto ref = load_reference("tiny-bert-splade");
+  const ember::Model m = ember::Model::load(kFixtures + "/models/tiny-bert-splade");
+  ASSERT_EQ(m.info().kind, ember::ModelKind::kSparse);
+  const auto t = texts(ref, 8);
+  const auto v = m.embed_sparse(t);
+  const auto& want = ref.f32.at("sparse");
+  const size_t vocab = static_cast<size_t>(m.info().vocab_size);
+  for (size_t i = 0; i < t.size(); ++i) {
+    std::vector<float> dense(vocab, 0.0f);
+    for (size_t k = 0; k < v[i].indices.size(); ++k) {
+      if (k) {
+        EXPECT_LT(v[i].indices[k - 1], v[i].indices[k]);
+      }
+      dense[static_cast<size_t>(v[i].indices[k])] = v[i].values[k];
+    }
+    for (size_t k = 0; k < vocab; ++k) ASSERT_NEAR(dense[k], want[i * vocab + k], 1e-4) << i;
+  }
+}
+
+TEST(PublicApi, ErrorsAreTypedAndNothingAborts) {
+  try {
+    ember::Model::load("no-such-model-anywhere");
+    FAIL();
+  } catch (const ember::Error& e) {
+    EXPECT_EQ(e.kind(), ember::ErrorKind::kNotFound);
+  }
+  const ember::Model m = ember::Model::load(kFixtures + "/models/tiny-bert-seqcls");
+  try {
+    m.embed_sparse({"a"});
+    FAIL();
+  } catch (const ember::Error& e) {
+    EXPECT_EQ(e.kind(), ember::ErrorKind::kUnsupported);
+  }
+  ember::LoadOptions o;
+  o.pooling = "median";
+  try {
+    ember::Model::load(kFixtures + "/models/tiny-bert-seqcls", o);
+    FAIL();
+  } catch (const ember::Error& e) {
+    EXPECT_EQ(e.kind(), ember::ErrorKind::kInvalidInput);
+    EXPECT_NE(std::string(e.what()).find("median"), std::string::npos);
+  }
+  // A bad input fails alone; the model keeps working.
+  ember::Encoding bad;
+  bad.ids = {2, 1 << 30, 3};
+  bad.type_ids = {0, 0, 0};
+  EXPECT_THROW(m.run({bad}, ember::kPooled), ember::Error);
+  EXPECT_EQ(m.embed({"still fine"}).size(), 1u);
+}
+
+// Models are usable from several threads at once (calls are serialized per model).
+TEST(PublicApi, OneModelFromSeveralThreads) {
+  const ember::Model m = ember::Model::load(kFixtures + "/models/tiny-bert-seqcls");
+  const auto want = m.embed({"a shared model", "called from threads"});
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i)
+        if (m.embed({"a shared model", "called from threads"}) != want) ++wrong;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+}  // namespace
