@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "serve/memory_budget.h"
 #include "serve/router.h"
 
 namespace ember::serve {
@@ -22,7 +23,8 @@ struct HttpServerOptions {
   uint16_t port = 8080;  // 0: any free port (see port())
   int threads = 2;       // I/O threads (the acceptor's is extra)
   size_t max_payload_bytes = 2 << 20;
-  std::chrono::seconds idle_timeout{60};
+  std::chrono::seconds idle_timeout{60};  // for a request's headers and body to arrive
+  MemoryBudget* budget = nullptr;         // request bodies are reserved in it; null: not
 };
 
 class HttpServer {

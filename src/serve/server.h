@@ -20,11 +20,25 @@ struct ServeOptions {
   int64_t max_payload_bytes = 2 << 20;
   int64_t max_inputs_per_request = 512;
   std::string api_key;
-  int64_t request_timeout_ms = 0;
-  int64_t cache_entries = 10000;    // result cache bound in entries; 0 disables it
-  int64_t cache_bytes = 256 << 20;  // and in bytes
+  int64_t request_timeout_ms = 30000;  // queue deadline before compute; 0: none
+  int64_t cache_entries = 10000;       // result cache bound in entries; 0 disables it
+  int64_t cache_bytes = 256 << 20;     // and in bytes
   // A request that finds the batcher idle runs on its I/O thread (no scheduler hand-off).
   bool inline_idle_batch = true;
+
+  // Memory (docs/security.md): the whole process's budget, 0: half of what the machine (or
+  // the cgroup) has available at start. What the model, the compute workspace and the cache
+  // leave of it is what requests in flight may hold together.
+  int64_t max_memory = 0;
+  int64_t max_tokenize_bytes = 256 << 10;  // text per /tokenize request
+  int64_t max_response_bytes = 64 << 20;   // /embed_all's JSON answer
+  // Requests with bodies this large (and /embed_all) run on the large-request threads.
+  int64_t large_request_bytes = 64 << 10;
+  int large_request_threads = 1;
+  int grpc_max_threads = 64;  // gRPC handler threads (RESOURCE_EXHAUSTED beyond)
+  int malloc_arena_max = 2;   // glibc malloc arenas; 0: glibc's default (8 per core)
+  int64_t malloc_mmap_threshold = 256 << 10;  // blocks this large are returned on free
+  int64_t malloc_trim_interval_ms = 1000;     // trim after large requests, at most this often
 };
 
 int run_server(const ServeOptions& options);
