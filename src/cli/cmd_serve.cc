@@ -61,6 +61,11 @@ Runner add_serve(CLI::App& app) {
                  "cgroup's limit, at start)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-connections", o->max_connections,
+                 "Open HTTP connections; more are closed at once (each is given 16 KiB of the "
+                 "memory budget)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--max-tokenize-bytes", o->max_tokenize_bytes,
                  "Bytes of text one /tokenize request may send (413 above)")
       ->capture_default_str()

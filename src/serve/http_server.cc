@@ -68,6 +68,7 @@ struct HttpServer::State {
   net::signal_set signals;
   net::steady_timer drain_timer;
   std::atomic<int> in_flight{0};
+  std::atomic<int64_t> connections{0};
   std::atomic<bool> draining{false};
 
   State(const HttpServerOptions& o, Router& r)
@@ -104,11 +105,20 @@ class Session : public std::enable_shared_from_this<Session> {
       : stream_(std::move(socket)), state_(state), home_(home) {
     buffer_.reserve(8192);  // a typical request in one read (Beast reads into free capacity)
   }
-  ~Session() { home_.release(); }
+  ~Session() {
+    --state_.connections;
+    home_.release();
+  }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
+  // Beyond --max-connections a connection is closed at once: each holds buffers (the server
+  // sets aside kConnectionBytes for each in its memory budget).
   void start() {
+    if (++state_.connections > state_.options.max_connections) {
+      net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
+      return;
+    }
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
   }
 

@@ -25,7 +25,12 @@ struct HttpServerOptions {
   size_t max_payload_bytes = 2 << 20;
   std::chrono::seconds idle_timeout{60};  // for a request's headers and body to arrive
   MemoryBudget* budget = nullptr;         // request bodies are reserved in it; null: not
+  int64_t max_connections = 4096;         // more are closed at once
 };
+
+// What one open connection holds at most between requests (its read buffer, the parser, the
+// session), measured at ~10 KiB resident: the server sets this much aside per allowed one.
+inline constexpr int64_t kConnectionBytes = 16 << 10;
 
 class HttpServer {
  public:

@@ -39,7 +39,7 @@ int64_t compute_bytes(const runtime::Engine& engine, const ServeOptions& o) {
   return t * per_token + o.max_batch_requests * per_sequence + (16 << 20);
 }
 
-// Thread stacks in use, allocator slack, connection buffers.
+// Thread stacks in use, gRPC and allocator overhead, what the estimates above miss.
 constexpr int64_t kProcessSlackBytes = 64 << 20;
 constexpr int64_t kMinRequestBudgetBytes = 64 << 20;
 
@@ -63,12 +63,14 @@ int run_server(const ServeOptions& o) {
   // What requests may hold together: the budget less the process as loaded, the compute's
   // workspace at its largest, the result cache full, and slack.
   const int64_t fixed = resident_bytes() + compute_bytes(*engine, o) +
-                        (o.cache_entries > 0 ? o.cache_bytes : 0) + kProcessSlackBytes;
+                        (o.cache_entries > 0 ? o.cache_bytes : 0) +
+                        o.max_connections * kConnectionBytes + kProcessSlackBytes;
   EMBER_CHECK(max_memory - fixed >= kMinRequestBudgetBytes, ErrorKind::kInvalidInput,
               "--max-memory ", mib(max_memory), " leaves ", mib(max_memory - fixed),
               " for requests; the model as loaded, its compute workspace for --max-batch-tokens ",
-              o.max_batch_tokens, ", the result cache (--cache-bytes) and slack take ", mib(fixed),
-              " and requests need at least ", mib(kMinRequestBudgetBytes));
+              o.max_batch_tokens, ", the result cache (--cache-bytes), --max-connections ",
+              o.max_connections, " and slack take ", mib(fixed), " and requests need at least ",
+              mib(kMinRequestBudgetBytes));
   MemoryBudgetOptions mo;
   mo.capacity = max_memory - fixed;
   mo.max_pending_body_bytes = mo.capacity / 4;
@@ -177,6 +179,7 @@ int run_server(const ServeOptions& o) {
   ho.threads = o.http_threads;
   ho.max_payload_bytes = static_cast<size_t>(o.max_payload_bytes);
   ho.budget = &budget;
+  ho.max_connections = o.max_connections;
   HttpServer server(ho, router);
   std::optional<GrpcServer> grpc;  // KServe v2 gRPC: same batcher, drains with HTTP
   if (o.grpc_port != 0) {

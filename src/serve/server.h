@@ -30,6 +30,7 @@ struct ServeOptions {
   // the cgroup) has available at start. What the model, the compute workspace and the cache
   // leave of it is what requests in flight may hold together.
   int64_t max_memory = 0;
+  int64_t max_connections = 4096;          // open HTTP connections; more are closed at once
   int64_t max_tokenize_bytes = 256 << 10;  // text per /tokenize request
   int64_t max_response_bytes = 64 << 20;   // /embed_all's JSON answer
   // Requests with bodies this large (and /embed_all) run on the large-request threads.
