@@ -27,7 +27,7 @@ struct ServeLimits {
   int http_threads = 2;
   int64_t max_tokenize_bytes = 256 << 10;  // text per /tokenize request (413 above)
   int64_t max_response_bytes = 64 << 20;   // /embed_all's JSON answer (413 above)
-  int64_t large_request_bytes = 64 << 10;  // gRPC messages this large run on the pool
+  int64_t large_request_bytes = 16 << 10;  // gRPC messages this large run on the pool
   int64_t max_text_bytes = 8 << 20;        // text tokenized per request (4 x the payload limit)
 };
 

@@ -34,7 +34,7 @@ struct ServeOptions {
   int64_t max_tokenize_bytes = 256 << 10;  // text per /tokenize request
   int64_t max_response_bytes = 64 << 20;   // /embed_all's JSON answer
   // Requests with bodies this large (and /embed_all) run on the large-request threads.
-  int64_t large_request_bytes = 64 << 10;
+  int64_t large_request_bytes = 16 << 10;
   int large_request_threads = 1;
   int grpc_max_threads = 64;  // gRPC handler threads (RESOURCE_EXHAUSTED beyond)
   int malloc_arena_max = 2;   // glibc malloc arenas; 0: glibc's default (8 per core)
