@@ -8,6 +8,7 @@ into the build directory), never asserted. What is asserted: the server's peak r
 memory (VmHWM, reset before each attack) stays under --max-memory, no answer is a 5xx, every
 probe request succeeds, and the server is alive and exits 0 on SIGTERM.
 """
+import itertools
 import json
 import os
 import pathlib
@@ -15,12 +16,13 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import threading
-import time
 
 import pytest
 import requests
 
+_probe_texts = itertools.count()  # each probe's texts are new: never answered from the cache
 SOURCE_DIR = pathlib.Path(os.environ.get("EMBER_SOURCE_DIR", pathlib.Path(__file__).parents[2]))
 MODEL = "all-MiniLM-L6-v2"
 KEY = "hostile-suite-key"
@@ -114,46 +116,26 @@ class Server:
 
 
 class Probe:
-    """A well-behaved client: small /embed requests (each text new, so each is computed) and
-    /health, one after another on one keep-alive connection, until stopped."""
+    """The well-behaved client (probe.py, in a process of its own) for the length of a `with`
+    block: embed_ms, health_ms and failures once it has ended."""
 
     def __init__(self, server):
         self.server = server
         self.embed_ms, self.health_ms, self.failures = [], [], []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        s = requests.Session()
-        s.headers.update(AUTH)
-        i = 0
-        while not self._stop.is_set():
-            i += 1
-            t = time.perf_counter()
-            try:
-                r = s.post(self.server.url + "/embed", json={"inputs": f"probe {i}: a short sentence to embed"}, timeout=120)
-                if r.status_code != 200 or len(r.json()[0]) != 384:
-                    self.failures.append(("embed", r.status_code, r.text[:200]))
-            except requests.RequestException as e:
-                self.failures.append(("embed", None, repr(e)))
-            self.embed_ms.append((time.perf_counter() - t) * 1000)
-            t = time.perf_counter()
-            try:
-                r = s.get(self.server.url + "/health", timeout=120)
-                if r.status_code != 200:
-                    self.failures.append(("health", r.status_code, r.text[:200]))
-            except requests.RequestException as e:
-                self.failures.append(("health", None, repr(e)))
-            self.health_ms.append((time.perf_counter() - t) * 1000)
-            self._stop.wait(0.01)
 
     def __enter__(self):
-        self._thread.start()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(pathlib.Path(__file__).with_name("probe.py")), self.server.url, KEY,
+             str(next(_probe_texts) * 100_000)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "ready"
         return self
 
     def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=180)
+        out, _ = self.proc.communicate("stop\n", timeout=300)
+        result = json.loads(out)
+        self.embed_ms, self.health_ms = result["embed_ms"], result["health_ms"]
+        self.failures = result["failures"]
 
     @staticmethod
     def summary(ms):

@@ -2,6 +2,7 @@
 tokenized concurrently, and calls whose deadline passes before they are computed."""
 import concurrent.futures
 import threading
+import time
 
 import numpy as np
 import tritonclient.grpc as grpcclient
@@ -76,12 +77,18 @@ def test_calls_past_their_deadline_are_not_computed(server, attack):
     with attack.probe:
         with concurrent.futures.ThreadPoolExecutor(100) as pool:
             results = list(pool.map(call, range(100)))
-    assert set(results) <= {"OK", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"}, results
+    # The calls ended at their deadline; the server drops them when the batch in progress ends.
+    end = time.monotonic() + 120
+    while server.metric("ember_batcher_pending_requests") > 0 and time.monotonic() < end:
+        time.sleep(0.05)
     computed = server.metric("ember_batch_size_sum") - sequences_before
     dropped = sum(server.metric(m) for m in dropped_metrics) - dropped_before
+    late = server.metrics().count('route="/inference.GRPCInferenceService/ModelInfer",status="504"')
     # The probe's own requests are in the batch count too (one input each).
     probe_inputs = len(attack.probe.embed_ms)
-    assert computed - probe_inputs < 800, f"{computed} sequences computed"
-    assert dropped > 0, "no call was dropped before compute"
     attack.extra.update(calls={r: results.count(r) for r in set(results)},
                         inputs_computed=int(computed - probe_inputs), calls_dropped_in_queue=int(dropped))
+    assert set(results) <= {"OK", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"}, results
+    assert computed - probe_inputs < 800, f"{computed} sequences computed"
+    assert dropped > 0 or late, "no call was dropped before compute"
+    assert computed - probe_inputs + 8 * (dropped + late) <= 800
