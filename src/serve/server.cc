@@ -34,7 +34,7 @@ int64_t compute_bytes(const runtime::Engine& engine, const ServeOptions& o) {
       std::max(std::min(o.max_batch_tokens, o.max_batch_requests * max_length), max_length);
   const int64_t h = c.hidden_size, wide = std::max(c.hidden_size, c.embedding_size);
   const int64_t labels = std::max<int64_t>(1, static_cast<int64_t>(c.labels.size()));
-  const int64_t per_token = 4 * (wide + 6 * h + c.intermediate_size + labels) + 32;
+  const int64_t per_token = 4 * (wide + 8 * h + c.intermediate_size + labels) + 32;
   const int64_t per_sequence = 4 * (3 * h + labels);
   return t * per_token + o.max_batch_requests * per_sequence + (16 << 20);
 }
