@@ -1,4 +1,4 @@
-// ops::attention alone on the encoders' shapes: a packed batch of B sequences of L tokens,
+// cpu::attention alone on the encoders' shapes: a packed batch of B sequences of L tokens,
 // Q/K/V read from one fused [T, 3 H] buffer as the encoder does, for each ISA (scalar is
 // left out unless asked for: it is the reference, not a contender). Repetitions are
 // interleaved (every rep visits every shape and ISA) and the median per cell is reported,
@@ -24,7 +24,7 @@
 
 #include "core/cpu_features.h"
 #include "core/parallel.h"
-#include "ops/ops.h"
+#include "backends/cpu/cpu_ops.h"
 
 namespace {
 
@@ -135,9 +135,12 @@ int main(int argc, char** argv) {
       std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
       for (float& v : qkv) v = dist(rng);
       auto call = [&] {
-        ember::ops::attention(qkv.data(), ld, qkv.data() + width, ld, qkv.data() + 2 * width, ld,
-                              cu.data(), c.batch, opt.heads, opt.head_dim, scale, out.data(),
-                              width);
+        ember::ops::AttentionArgs args;
+        args.heads = args.kv_heads = opt.heads;
+        args.head_dim = opt.head_dim;
+        args.scale = scale;
+        ember::cpu::attention(qkv.data(), ld, qkv.data() + width, ld, qkv.data() + 2 * width, ld,
+                              cu.data(), c.batch, args, out.data(), width);
       };
       call();  // warm-up: scratch allocation, page faults
       int64_t n = 0;

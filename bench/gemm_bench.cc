@@ -1,6 +1,6 @@
 // GEMM libraries on the encoder's Linear shapes: y[M, N] = x[M, K] w[N, K]^T, row-major, B
 // transposed (PyTorch's weight layout). oneDNN's dnnl_sgemm against OpenBLAS's cblas_sgemm,
-// plus ops::linear itself (oneDNN + bias + GELU epilogue) to show what the epilogue costs.
+// plus cpu::linear itself (oneDNN + bias + GELU epilogue) to show what the epilogue costs.
 // Repetitions are interleaved (every rep visits every shape and library, in alternating
 // order) and the median per cell is reported, since the machine is shared.
 //
@@ -30,7 +30,7 @@
 #include "core/cpu_features.h"
 #include "core/parallel.h"
 #include "kernels/cpu/kernels.h"
-#include "ops/ops.h"
+#include "backends/cpu/cpu_ops.h"
 #ifdef EMBER_HAVE_OPENBLAS
 #include <cblas-openblas.h>
 #endif
@@ -59,7 +59,7 @@ struct Options {
   std::string clock = "wall";  // or "cpu": the main thread's CPU time (only with --threads 1)
   int settle_ms = 150;
   std::string libs = "onednn,openblas,ember_linear_bias_gelu";  // also: onednn_rows8,
-  // onednn_rowblocks, ember_avx512_dot4x4, ember_avx512_6x32, ember_avx2_dot3x4,
+  // onednn_rowblocks, ember_avx512_dot4x4, ember_avx2_dot3x4,
   // ember_avx2_6x16, ember_linear
   std::vector<int64_t> ms = {8, 16, 128, 1024, 4096};
 };
@@ -224,7 +224,7 @@ int main(int argc, char** argv) {
                   }});
 #endif
   // oneDNN on one thread per contiguous block of rows, inside our own parallel region (how
-  // ops::linear fuses the epilogue for large M: each thread finishes its rows while hot).
+  // cpu::linear fuses the epilogue for large M: each thread finishes its rows while hot).
   libs.push_back({"onednn_rowblocks", false,
                   [](const Shape& s, const float* a, const float* b, const float*, float* c) {
                     // Through the kernel wrapper: one OpenMP thread per pool thread.
@@ -233,7 +233,7 @@ int main(int argc, char** argv) {
                                                         s.k, c + r0 * s.n, s.n);
                     });
                   }});
-  // Our AVX-512 small-M kernel, threaded as ops::linear does it (64-column blocks).
+  // Our AVX-512 small-M kernel, threaded as cpu::linear does it (64-column blocks).
   if (ember::detected_isa() == ember::Isa::kAvx512) {
     libs.push_back({"ember_avx512_dot4x4", false,
                     [](const Shape& s, const float* a, const float* b, const float*, float* c) {
@@ -242,18 +242,6 @@ int main(int argc, char** argv) {
                           const int64_t c0 = blk * 64, nc = std::min<int64_t>(64, s.n - c0);
                           ember::kernels::sgemm_nt_f32_avx512_dot4x4(
                               s.m, nc, s.k, a, s.k, b + c0 * s.k, s.k, c + c0, s.n);
-                        }
-                      });
-                    }});
-  }
-  if (ember::detected_isa() == ember::Isa::kAvx512) {
-    libs.push_back({"ember_avx512_6x32", false,
-                    [](const Shape& s, const float* a, const float* b, const float*, float* c) {
-                      ember::parallel_for((s.n + 63) / 64, 1, [&](int64_t b0, int64_t b1) {
-                        for (int64_t blk = b0; blk < b1; ++blk) {
-                          const int64_t c0 = blk * 64, nc = std::min<int64_t>(64, s.n - c0);
-                          ember::kernels::sgemm_nt_f32_avx512_6x32(s.m, nc, s.k, a, s.k,
-                                                                   b + c0 * s.k, s.k, c + c0, s.n);
                         }
                       });
                     }});
@@ -283,15 +271,15 @@ int main(int argc, char** argv) {
                       });
                     }});
   }
-  // The bare GEMM as ops::linear does it (kernel per ISA and M, threading; no epilogue), for
+  // The bare GEMM as cpu::linear does it (kernel per ISA and M, threading; no epilogue), for
   // A/B runs against EMBER_LINEAR=dnnl.
   libs.push_back({"ember_linear", false,
                   [](const Shape& s, const float* a, const float* b, const float*, float* c) {
-                    ember::ops::linear(a, s.m, s.k, s.k, b, nullptr, s.n, c, s.n);
+                    ember::cpu::linear(a, s.m, s.k, s.k, b, nullptr, s.n, c, s.n);
                   }});
   libs.push_back({"ember_linear_bias_gelu", false,
                   [](const Shape& s, const float* a, const float* b, const float* bi, float* c) {
-                    ember::ops::linear(a, s.m, s.k, s.k, b, bi, s.n, c, s.n,
+                    ember::cpu::linear(a, s.m, s.k, s.k, b, bi, s.n, c, s.n,
                                        ember::ops::Activation::kGeluErf);
                   }});
 

@@ -1,5 +1,5 @@
-// int8 Linear on the encoder's shapes: ops::linear_int8 (quantize rows + integer GEMM +
-// dequantize, no bias) with each GEMM forced, and fp32 ops::linear for scale. Repetitions are
+// int8 Linear on the encoder's shapes: cpu::linear_int8 (quantize rows + integer GEMM +
+// dequantize, no bias) with each GEMM forced, and fp32 cpu::linear for scale. Repetitions are
 // interleaved (every rep visits every shape and kernel, rotating the order); cells report the
 // median over reps of GOP/s (2*M*N*K per call). docs/gemm.md (int8 section) has the results.
 //   bench_gemm_int8_bench OUT.json [--reps N] [--threads T] [--min-ms MS] [--m 1,8,...]
@@ -17,8 +17,8 @@
 #include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
 #include "core/parallel.h"
-#include "ops/linear_int8.h"
-#include "ops/ops.h"
+#include "backends/cpu/linear_int8_cpu.h"
+#include "backends/cpu/cpu_ops.h"
 
 namespace {
 
@@ -30,14 +30,14 @@ struct Shape {
 
 struct Lib {
   const char* name;
-  ops::Int8Gemm gemm;  // kAuto with fp32 == true means ops::linear
+  cpu::Int8Gemm gemm;  // kAuto with fp32 == true means cpu::linear
   bool fp32;
 };
 
-const Lib kLibs[] = {{"int8_avx2", ops::Int8Gemm::kAvx2, false},
-                     {"int8_dnnl", ops::Int8Gemm::kDnnl, false},
-                     {"int8_auto", ops::Int8Gemm::kAuto, false},
-                     {"fp32_linear", ops::Int8Gemm::kAuto, true}};
+const Lib kLibs[] = {{"int8_avx2", cpu::Int8Gemm::kAvx2, false},
+                     {"int8_dnnl", cpu::Int8Gemm::kDnnl, false},
+                     {"int8_auto", cpu::Int8Gemm::kAuto, false},
+                     {"fp32_linear", cpu::Int8Gemm::kAuto, true}};
 
 std::vector<int64_t> parse_list(const std::string& s) {
   std::vector<int64_t> out;
@@ -113,12 +113,12 @@ int main(int argc, char** argv) {
       for (size_t li = 0; li < nlibs; ++li) {
         const Lib& lib = kLibs[(li + rep + si) % nlibs];  // rotate the order
         const size_t lib_index = static_cast<size_t>(&lib - kLibs);
-        ops::set_int8_gemm(lib.gemm);
         auto call = [&] {
           if (lib.fp32)
-            ops::linear(x.data(), s.m, s.k, s.k, wf.data(), nullptr, s.n, y.data(), s.n);
+            cpu::linear(x.data(), s.m, s.k, s.k, wf.data(), nullptr, s.n, y.data(), s.n);
           else
-            ops::linear_int8(x.data(), s.m, s.k, s.k, qw, nullptr, s.n, y.data(), s.n);
+            cpu::linear_int8(x.data(), s.m, s.k, s.k, qw, nullptr, s.n, y.data(), s.n,
+                             ops::Activation::kNone, nullptr, lib.gemm);
         };
         call();  // warm-up
         int calls = 0;
@@ -131,7 +131,6 @@ int main(int argc, char** argv) {
         } while (elapsed * 1e3 < min_ms);
         gops[si][lib_index].push_back(2.0 * s.m * s.n * s.k * calls / elapsed * 1e-9);
       }
-      ops::set_int8_gemm(ops::Int8Gemm::kAuto);
     }
     std::cerr << "rep " << rep + 1 << "/" << reps << " done\n";
   }
@@ -156,7 +155,7 @@ int main(int argc, char** argv) {
       std::snprintf(buf, sizeof buf, " %.0f |", g);
       std::cout << buf;
     }
-    std::cout << " " << ops::int8_gemm_name(ops::select_int8_gemm(s.m, s.n, s.k)) << " |\n";
+    std::cout << " " << cpu::int8_gemm_name(cpu::select_int8_gemm(s.m, s.n, s.k)) << " |\n";
     out << "}" << (si + 1 < shapes.size() ? "," : "") << "\n";
   }
   out << "  ]\n}\n";

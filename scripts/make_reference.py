@@ -271,7 +271,9 @@ TINY = {
         overrides=dict(SHRINK, embedding_size=16), labels=["LABEL_0", "LABEL_1"],
         pooling="mean", normalize=False, seed=1006),
 }
-ROBERTA_FAMILY = ("roberta", "xlm-roberta", "camembert")
+# Families whose positions start after padding_idx (1) and whose tokenizers have no token types
+# (MPNet too: <s> A </s></s> B </s>, padding_idx 1).
+ROBERTA_FAMILY = ("roberta", "xlm-roberta", "camembert", "mpnet")
 TINY_MAX_SEQ_LENGTH = 512  # roberta family: 514 - (pad_token_id + 1)
 
 
@@ -585,7 +587,7 @@ def reference_tiny(name: str, spec: dict) -> dict:
                     tensors[f"pair_type_ids.{j}"] = tt
                     kw = model_inputs(full, x, tt)
                     # Segment B's type ids must reach every model that has token types.
-                    assert "token_type_ids" in kw or spec["family"] == "distilbert", name
+                    assert "token_type_ids" in kw or spec["family"] in ("distilbert", "mpnet"), name
                     p_logits.append(full(**kw).logits[0].numpy())
             tensors["pair_logits"] = np.stack(p_logits).astype(np.float32)
 
@@ -684,26 +686,57 @@ def reference_paraphrase_onnx() -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# Fixtures of the families written in their own modules, scripts/reference_models/<family>.py:
+# each module exposes FIXTURES, {name: make(vocab_tokens, build) -> dict}, and may use this
+# module's helpers (import make_reference as mr). Listed here, in a fixed order.
+EXTRA_MODELS: dict = {}
+
+
+def register_extra_models() -> None:
+    import importlib
+    # The modules import this one by name: give them this running instance, not a second one.
+    sys.modules.setdefault("make_reference", sys.modules[__name__])
+    for module in ["reference_models.mpnet", "reference_models.bert_variants",
+                   "reference_models.splade"]:
+        EXTRA_MODELS.update(importlib.import_module(module).FIXTURES)
+
 
 def main() -> None:
+    register_extra_models()
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--retrain-tokenizer", action="store_true",
                     help="retrain the tiny models' WordPiece tokenizer from the gettext corpus")
     ap.add_argument("--skip-models", action="store_true",
                     help="keep tests/fixtures/models/tiny-* as they are; only rewrite references")
+    ap.add_argument("--only", default="",
+                    help="comma-separated fixture names to (re)build; default: all")
     args = ap.parse_args()
+    only = set(filter(None, args.only.split(",")))
+    known = set(TINY) | set(EXTRA_MODELS) | {"all-MiniLM-L6-v2", "paraphrase-MiniLM-L3-v2"}
+    if only - known:
+        sys.exit(f"unknown fixtures {sorted(only - known)}; known: {sorted(known)}")
+
+    def wanted(name: str) -> bool:
+        return not only or name in only
 
     vocab_tokens, corpus_info = base_vocab(args.retrain_tokenizer)
     if corpus_info:
         print(f"trained tokenizer: {corpus_info}")
-    if not args.skip_models:
-        for name, spec in TINY.items():
-            build_tiny(name, spec, vocab_tokens)
     for name, spec in TINY.items():
+        if not wanted(name):
+            continue
+        if not args.skip_models:
+            build_tiny(name, spec, vocab_tokens)
         print(f"reference {name}: {reference_tiny(name, spec)}")
-    reference_minilm()
-    print("reference all-MiniLM-L6-v2")
-    print(f"reference paraphrase-MiniLM-L3-v2: {reference_paraphrase_onnx()}")
+    if wanted("all-MiniLM-L6-v2"):
+        reference_minilm()
+        print("reference all-MiniLM-L6-v2")
+    if wanted("paraphrase-MiniLM-L3-v2"):
+        print(f"reference paraphrase-MiniLM-L3-v2: {reference_paraphrase_onnx()}")
+    # The families written in scripts/reference_models/ (one module each).
+    for name, make in EXTRA_MODELS.items():
+        if wanted(name):
+            print(f"reference {name}: {make(vocab_tokens, build=not args.skip_models)}")
     total = sum(p.stat().st_size for p in REF_DIR.rglob("*") if p.is_file())
     print(f"reference fixtures: {total / 1e6:.2f} MB")
 

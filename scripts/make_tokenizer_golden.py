@@ -15,6 +15,7 @@ files small, "offsets" (code points) is left out where it equals "byte_offsets".
 import argparse
 import copy
 import ctypes
+import functools
 import glob
 import json
 import random
@@ -81,23 +82,32 @@ POOLS = [
 def utf8proc():
     lib = ctypes.CDLL("libutf8proc.so.2")
     lib.utf8proc_category.restype = ctypes.c_int
-    lib.utf8proc_NFD.restype = ctypes.c_void_p
-    lib.utf8proc_NFD.argtypes = [ctypes.c_char_p]
+    for form in ("NFD", "NFKD"):
+        getattr(lib, f"utf8proc_{form}").restype = ctypes.c_void_p
+        getattr(lib, f"utf8proc_{form}").argtypes = [ctypes.c_char_p]
     return lib
 
 
+class _Property(ctypes.Structure):  # the first fields of utf8proc_property_t
+    _fields_ = [("category", ctypes.c_int16), ("combining_class", ctypes.c_int16)]
+
+
+@functools.lru_cache(maxsize=None)
 def quirk_code_points():
     """Code points where the library's Unicode tables differ from utf8proc's, per property."""
-    from tokenizers.normalizers import BertNormalizer
+    from tokenizers.normalizers import NFD, NFKD, BertNormalizer, StripAccents
     from tokenizers.pre_tokenizers import BertPreTokenizer
 
     u = utf8proc()
+    u.utf8proc_get_property.restype = ctypes.POINTER(_Property)
     cat = u.utf8proc_category
     clean = BertNormalizer(clean_text=True, handle_chinese_chars=False, strip_accents=False, lowercase=False)
     strip = BertNormalizer(clean_text=False, handle_chinese_chars=False, strip_accents=True, lowercase=False)
     pre = BertPreTokenizer()
+    nfd, nfkd, strip_marks = NFD(), NFKD(), StripAccents()
     out = {k: [] for k in ("PunctuationNew", "PunctuationOld", "FormatNew", "NonspacingNew",
-                           "NonspacingOld", "DecompositionNew")}
+                           "NonspacingOld", "DecompositionNew", "CompatDecompositionNew",
+                           "CombiningClassNew", "CombiningMarkNew", "CombiningMarkOld")}
     for cp in range(0x80, 0x110000):
         if 0xD800 <= cp < 0xE000:
             continue
@@ -113,11 +123,34 @@ def quirk_code_points():
             out["NonspacingNew"].append(cp)
         if c != 6 and strip.normalize_str(ch) == "":
             out["NonspacingOld"].append(cp)
+        decomposes = len(ctypes.string_at(u.utf8proc_NFD(ch.encode())).decode()) > 1
         if c != 6 and cp not in out["NonspacingNew"]:
-            nfd = ctypes.string_at(u.utf8proc_NFD(ch.encode())).decode()
-            if len(nfd) > 1 and strip.normalize_str(ch) == ch:
+            if decomposes and strip.normalize_str(ch) == ch:
                 out["DecompositionNew"].append(cp)
+        # Compatibility decompositions the library does not know (it leaves them unchanged).
+        if ctypes.string_at(u.utf8proc_NFKD(ch.encode())).decode() != ch and nfkd.normalize_str(ch) == ch:
+            out["CompatDecompositionNew"].append(cp)
+        # Marks with a class in utf8proc that the library treats as class 0: it reorders them
+        # neither after a class-240 mark nor before a class-1 mark. (Every other mark was
+        # checked to have the same class in both, against one mark of each class.)
+        if u.utf8proc_get_property(cp).contents.combining_class != 0 and not decomposes:
+            if nfd.normalize_str("a\u0345" + ch) == "a\u0345" + ch and \
+                    nfd.normalize_str("a" + ch + "\u0334") == "a" + ch + "\u0334":
+                out["CombiningClassNew"].append(cp)
+        # The StripAccents normalizer drops the library's combining marks (M*, older tables).
+        mark = 6 <= c <= 8  # Mn, Mc, Me
+        if mark and strip_marks.normalize_str(ch) == ch:
+            out["CombiningMarkNew"].append(cp)
+        if not mark and strip_marks.normalize_str(ch) == "":
+            out["CombiningMarkOld"].append(cp)
     return out
+
+
+# The quirk kinds that every golden encodes (one "a<c>b" per code point); the others only in
+# the Unicode-normalizer goldens, whose characters the split-regex fixtures would cut
+# differently (Debian's Oniguruma is older than the library's: docs/tokenizer.md).
+BASE_QUIRKS = ("PunctuationNew", "PunctuationOld", "FormatNew", "NonspacingNew", "NonspacingOld",
+               "DecompositionNew")
 
 
 def print_quirks():
@@ -309,7 +342,27 @@ UNIGRAM_EXTRA = [
 ]
 
 
-def inputs(seed):
+# Inputs for the Unicode normalizers (NFC, NFKC, NFKD): compatibility characters, U+00A0..U+00BF
+# among them, and combining marks out of canonical order, whose reordering moves alignments
+# (Myanmar, Hebrew, Arabic, Vietnamese, Tibetan, Devanagari, stacks of Latin marks).
+NORMALIZATION_EXTRA = [
+    "".join(chr(c) for c in range(0xA0, 0xC0)), "nbsp\u00a0here x\u00a0\u00a0y \u00a0lead trail\u00a0",
+    "\u00aa \u00ba \u00b5m 10\u00b2 10\u00b3 x\u00b9 \u00bc \u00bd \u00be 1\u00bd",
+    "\u00a8 \u00af \u00b4 \u00b8 a\u00a8b e\u00b4 \u00b4\u0301 \u00a8\u0316x", "caf\u00e9\u00a0\u00bd\u00b2",
+    "\u1004\u103a\u1037", "\u1019\u103c\u1014\u103a\u1019\u102c\u1037\u103a \u1014\u1031\u102c\u1004\u103a\u1037",
+    "a\u0301\u0316 a\u0316\u0301 e\u0344\u0316", "\u0316\u0301x \u0301", "x\u0301\u0323\u0302\u0316 y",
+    "o\u0302\u0323 e\u0323\u0302 \u1ec7\u0316 Vi\u00ea\u0323t Nam", "\u05e9\u05c2\u05bc\u05b8\u05dc\u05d5\u05b9\u05dd",
+    "\u0628\u064e\u0651 \u0628\u0651\u064e \u0644\u0650\u0651\u0670 \u0645\u064f\u0651",
+    "\u0f40\u0f74\u0f71 \u0f40\u0f72\u0f81\u0f7a \u0f73\u0f39", "\u0958\u093c \u0915\u093c\u0951\u094d",
+    "\uac00\uac01 \u1100\u1161\u11a8 \u1100\u1161 \uac00\u11a8", "\ufb01\u0301 \u00bd\u0316 \u2126 \uf900",
+    "\u1e9b\u0323 \u212b\u0327 A\u030a\u0327 \u00c5\u0327", "x\u0345\u0334\u0301 \u3099\u309a\u304b\u3099 \uff76\uff9e",
+    "\u2460\u2474 \u3392 \u33c7 \u2153 \u2155 \u01c4 \u0132 \u017f\u0307 \u02b0\u02b2",
+    # composition exclusions: decomposed, never recomposed
+    "\U0001d15e \U0001d157\U0001d165 \U0001d160 \u0958 \u0915\u093c \u2adc \u0f43 \ufb1d \u0344",
+]
+
+
+def inputs(seed, quirk_kinds=BASE_QUIRKS):
     rng = random.Random(seed)
     out = list(HANDWRITTEN)
     corpus = gettext_lines(["de", "fr", "ru", "ja", "zh_CN", "ar", "th", "ko", "el", "vi"])
@@ -319,9 +372,16 @@ def inputs(seed):
         pools = rng.sample(POOLS, rng.randint(1, 3))
         n = rng.randint(1, 40)
         out.append("".join(rng.choice(rng.choice(pools)) for _ in range(n)))
-    quirks = sorted({cp for cps in quirk_code_points().values() for cp in cps})
+    table = quirk_code_points()
+    quirks = sorted({cp for kind in quirk_kinds for cp in table[kind]})
     for i in range(0, len(quirks), 12):
         out.append(" ".join(f"a{chr(cp)}b" for cp in quirks[i:i + 12]))
+    if "CombiningClassNew" in quirk_kinds:
+        # Marks whose class the library does not know, where it matters: between marks of
+        # class 240 and 1, which reorder around a mark of a known class.
+        marks = table["CombiningClassNew"]
+        for i in range(0, len(marks), 8):
+            out.append(" ".join(f"a\u0345{chr(cp)}\u0334" for cp in marks[i:i + 8]))
     return out
 
 
@@ -464,6 +524,19 @@ def main():
         ("unigram-llama-legacy", json.dumps(llama), uni_texts),
     ]
     replaced["unigram-llama-legacy"] = ("unigram-llama", legacy)
+    # The Unicode normalizers on top of existing fixtures (the vocabulary does not matter for
+    # parity): NFC as Qwen2/3 and GPT-NeoX tokenizers use it (byte-level, so every character's
+    # alignment shows in some token's offsets), NFKC and NFKD.
+    all_quirks = inputs(1234, tuple(quirk_code_points()))
+    for name, base, form in [("bpe-split-regex-nfc", "bpe-split-regex", "NFC"),
+                             ("bpe-split-regex-nfkc", "bpe-split-regex", "NFKC"),
+                             ("bpe-byte-level-nfkd", "bpe-byte-level", "NFKD"),
+                             ("wordpiece-cased-nfkc", "wordpiece-cased", "NFKC")]:
+        j = json.loads((FIX / f"{base}.json").read_text())
+        j["normalizer"] = {"type": form}
+        ins = (texts if "split-regex" in name else all_quirks) + BPE_EXTRA + NORMALIZATION_EXTRA
+        variants.append((name, json.dumps(j), ins))
+        replaced[name] = (base, {"normalizer": j["normalizer"]})
     for name, text, ins in variants:
         if args.only is not None and not any(name.startswith(o) for o in args.only):
             continue

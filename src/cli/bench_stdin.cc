@@ -89,7 +89,7 @@ class Server {
     EMBER_CHECK(!path.empty(), ErrorKind::kInvalidInput, "missing IDS_FILE");
     auto it = cache_.find(path);
     if (it == cache_.end())
-      it = cache_.emplace(path, read_ids_file(path, engine_.config().vocab_size)).first;
+      it = cache_.emplace(path, read_ids_file(path, engine_.spec().vocab_size())).first;
     return it->second;
   }
 
@@ -106,7 +106,7 @@ int serve_bench_requests(const runtime::Engine& engine, std::istream& in, std::o
                         {"dir", engine.info().dir},
                         {"load_ms", load_ms},
                         {"isa", std::string(isa_name(active_isa()))},
-                        {"threads", num_threads()}}
+                        {"threads", engine.info().threads}}
              .dump()
       << std::endl;
   Server server(engine);

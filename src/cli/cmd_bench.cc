@@ -21,7 +21,7 @@ struct BenchFlags {
   std::string batches = "1,2,4,8";
   std::string lengths = "8,16,32,64,128,256,512";
   std::string grid;
-  int threads = 0;
+  runtime::EngineOptions engine;  // compute flags
   int warmup = 3;
   int reps = 20;
   double min_time = 0;
@@ -37,8 +37,7 @@ struct BenchFlags {
 int run_bench_serve(const BenchFlags& f) {
   EMBER_CHECK(f.models.size() == 1, ErrorKind::kInvalidInput,
               "--serve-stdin takes exactly one --model");
-  runtime::EngineOptions eo;
-  eo.threads = f.threads;
+  const runtime::EngineOptions& eo = f.engine;
   const auto t0 = std::chrono::steady_clock::now();
   const auto engine = runtime::Engine::load(f.models[0], eo);
   const double load_ms =
@@ -57,7 +56,7 @@ int run_bench_cmd(const BenchFlags& f) {
                 ? runtime::cross_grid(runtime::parse_positive_list(f.batches, "--batches"),
                                       runtime::parse_positive_list(f.lengths, "--lengths"))
                 : runtime::parse_bench_grid(f.grid);
-  o.threads = f.threads;
+  o.engine = f.engine;
   o.warmup = f.warmup;
   // With --min-time alone, time decides; a few reps still give every percentile some data.
   o.reps = f.min_time > 0 && f.reps_opt->count() == 0 ? 5 : f.reps;
@@ -101,8 +100,7 @@ Runner add_bench(CLI::App& app) {
       app.add_option("--lengths", f->lengths, "Tokens per sequence (special tokens included)")
           ->capture_default_str();
   app.add_option("--grid", f->grid, "Explicit cells BATCHxLENGTH, e.g. 1x16,8x128");
-  app.add_option("-t,--threads", f->threads, "Compute threads (0: all cores)")
-      ->check(CLI::NonNegativeNumber);
+  add_compute_flags(app, f->engine);
   app.add_option("--warmup", f->warmup, "Untimed runs per model and cell")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -1,11 +1,12 @@
-// ember classify: labels and softmax scores from a sequence or token classification head.
+// ember classify: labels and scores (model/label_scores.h: softmax over several labels, the
+// sigmoid of a single one) from a sequence or token classification head.
 #include <algorithm>
-#include <cmath>
 #include <iostream>
 #include <numeric>
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "model/label_scores.h"
 
 namespace ember::cli {
 namespace {
@@ -16,18 +17,10 @@ struct ClassifyFlags {
   int top_k = 0;
 };
 
-std::vector<double> softmax(const float* logits, int64_t n) {
-  std::vector<double> p(logits, logits + n);
-  const double m = *std::max_element(p.begin(), p.end());
-  double sum = 0;
-  for (auto& x : p) sum += (x = std::exp(x - m));
-  for (auto& x : p) x /= sum;
-  return p;
-}
-
 nlohmann::json scores_json(const std::vector<std::string>& labels, const float* logits, int top_k) {
   const auto n = static_cast<int64_t>(labels.size());
-  const auto p = softmax(logits, n);
+  std::vector<float> p(static_cast<size_t>(n));
+  model::label_scores(logits, n, p.data());
   std::vector<int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return p[a] > p[b]; });
@@ -43,7 +36,7 @@ nlohmann::json scores_json(const std::vector<std::string>& labels, const float* 
 int run_classify(const ClassifyFlags& f) {
   const auto inputs = read_inputs(f.texts);
   const auto engine = runtime::Engine::load(f.model.model, f.model.options());
-  const auto& c = engine->config();
+  const auto& c = engine->spec();
   EMBER_CHECK(c.head != model::HeadKind::kNone, ErrorKind::kUnsupported, "model '", f.model.model,
               "' (", c.architecture, ") has no classification head");
   std::vector<tok::Encoding> encs;

@@ -35,7 +35,7 @@ int run_embed(const EmbedFlags& f) {
   if (f.no_normalize) options.normalize = false;
   const auto inputs = read_inputs(f.texts);
   const auto engine = runtime::Engine::load(f.model.model, options);
-  const int64_t h = engine->config().hidden_size;
+  const int64_t h = engine->spec().hidden_size;
 
   std::string out;
   if (!f.jsonl)

@@ -17,14 +17,30 @@ const char* head_name(model::HeadKind kind) {
       return "sequence_classification";
     case model::HeadKind::kTokenClassification:
       return "token_classification";
+    case model::HeadKind::kMaskedLm:
+      return "masked_lm";
   }
   return "none";
 }
 
 int run_info(const ModelFlags& f) {
   const auto engine = runtime::Engine::load(f.model, f.options());
-  const auto& c = engine->config();
+  const auto& c = engine->spec();
   const auto& i = engine->info();
+  // One entry per layer: pruned models differ from layer to layer.
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& l : c.layers)
+    layers.push_back({{"heads", l.attn.heads},
+                      {"kv_heads", l.attn.kv_heads},
+                      {"head_dim", l.attn.head_dim},
+                      {"ffn_width", l.ffn.width},
+                      {"ffn", l.ffn.kind == model::FfnKind::kGated ? "gated" : "plain"},
+                      {"activation", ops::activation_name(l.ffn.act)},
+                      {"norm", l.placement == model::NormPlacement::kPre ? "pre" : "post"},
+                      {"attention", l.attn.mask == ops::MaskKind::kCausal  ? "causal"
+                                    : l.attn.mask == ops::MaskKind::kLocal ? "local"
+                                                                           : "full"},
+                      {"rotary", l.attn.rotary.has_value()}});
   nlohmann::json out = {
       {"model", i.name},
       {"dir", i.dir},
@@ -32,23 +48,26 @@ int run_info(const ModelFlags& f) {
       {"quantization", i.quantization.empty() ? "none" : i.quantization},
       {"model_type", c.model_type},
       {"architecture", c.architecture},
-      {"vocab_size", c.vocab_size},
+      {"vocab_size", c.vocab_size()},
       {"hidden_size", c.hidden_size},
-      {"embedding_size", c.embedding_size},
-      {"num_layers", c.num_layers},
-      {"num_heads", c.num_heads},
-      {"intermediate_size", c.intermediate_size},
-      {"max_position_embeddings", c.max_position_embeddings},
+      {"embedding_size", c.embeddings.dim},
+      {"num_layers", c.num_layers()},
+      {"num_heads", c.layers.front().attn.heads},
+      {"intermediate_size", c.layers.front().ffn.width},
+      {"max_position_embeddings", c.embeddings.max_positions},
+      {"layers", layers},
       {"max_length", i.max_length},
       {"parameters", i.parameters},
       {"pooling", io::pooling_mode_name(i.pooling)},
       {"pooling_source", i.pooling_from_config ? "sentence-transformers" : "default"},
       {"normalize", i.normalize},
+      {"sparse", i.splade.has_value()},
       {"head", head_name(c.head)},
       {"labels", c.labels},
       {"tokenizer", i.has_tokenizer},
       {"isa", isa_name(active_isa())},
-      {"threads", num_threads()},
+      {"backend", i.backend},
+      {"threads", i.threads},
   };
   std::cout << out.dump(2) << "\n";
   return 0;

@@ -15,11 +15,13 @@ struct QuantizeFlags {
   std::string model = "all-MiniLM-L6-v2";
   std::string out;
   bool reduce_range = false;
+  bool force = false;
 };
 
 int run_quantize(const QuantizeFlags& f) {
   runtime::QuantizeOptions o;
   o.reduce_range = f.reduce_range;
+  o.force = f.force;
   // Progress on a terminal only; piped output stays the summary alone.
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   const auto start = std::chrono::steady_clock::now();
@@ -57,7 +59,12 @@ Runner add_quantize(CLI::App& app) {
   auto f = std::make_shared<QuantizeFlags>();
   app.add_option("-m,--model", f->model, "Model directory or cache name (float weights)")
       ->capture_default_str();
-  app.add_option("-o,--out", f->out, "Output directory for the int8 model")->required();
+  app.add_option("-o,--out", f->out,
+                 "Output directory for the int8 model (written complete or not at all; must not "
+                 "exist unless --force)")
+      ->required();
+  app.add_flag("--force", f->force,
+               "Replace an existing --out directory, once the new model is complete");
   app.add_flag("--reduce-range", f->reduce_range,
                "7-bit weights and 8-bit activations (default: 8-bit weights, 7-bit activations)");
   return [f] { return run_quantize(*f); };

@@ -12,10 +12,14 @@
 
 namespace ember::cli {
 
+// Flags of the compute an engine runs on (backend, threads and their tuning), shared by every
+// command that loads a model; they fill the matching EngineOptions fields.
+void add_compute_flags(CLI::App& app, runtime::EngineOptions& options);
+
 // Flags every model-using command shares.
 struct ModelFlags {
   std::string model = "all-MiniLM-L6-v2";
-  int threads = 0;
+  runtime::EngineOptions engine;  // compute flags
   std::optional<int64_t> max_length;
   bool no_truncate = false;
   void add_to(CLI::App& app);

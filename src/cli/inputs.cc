@@ -8,19 +8,36 @@
 
 namespace ember::cli {
 
+void add_compute_flags(CLI::App& app, runtime::EngineOptions& o) {
+  app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores)")
+      ->check(CLI::Range(0, 1024));
+  app.add_option("--backend", o.backend,
+                 "cpu, or reference (plain loops, for checking; slow)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cpu", "reference"}));
+  app.add_option("--spin-us", o.spin_us,
+                 "Microseconds an idle compute thread spins before it sleeps (default: up to "
+                 "200 while the machine has a core to spare, else 0)")
+      ->check(CLI::Range(0, 1000000));
+  app.add_flag("--worker-affinity,!--no-worker-affinity", o.worker_affinity,
+               "Keep compute workers off the CPU of the thread that hands them work")
+      ->capture_default_str();
+  app.add_flag("--pack-weights,!--no-pack-weights", o.pack_weights,
+               "Pack Linear weights at load for oneDNN (faster; a second copy in memory)")
+      ->capture_default_str();
+}
+
 void ModelFlags::add_to(CLI::App& app) {
   app.add_option("-m,--model", model, "Model directory, or a name in the model cache")
       ->capture_default_str();
-  app.add_option("-t,--threads", threads, "Compute threads (0: all cores)")
-      ->check(CLI::NonNegativeNumber);
+  add_compute_flags(app, engine);
   app.add_option("--max-length", max_length, "Tokens per input, special tokens included")
       ->check(CLI::PositiveNumber);
   app.add_flag("--no-truncate", no_truncate, "Fail on over-long input instead of truncating");
 }
 
 runtime::EngineOptions ModelFlags::options() const {
-  runtime::EngineOptions o;
-  o.threads = threads;
+  runtime::EngineOptions o = engine;
   o.max_length = max_length;
   o.truncate = !no_truncate;
   return o;

@@ -15,7 +15,6 @@
 #include <optional>
 #include <string>
 
-#include "core/env.h"
 #include "core/error.h"
 
 namespace ember {
@@ -44,26 +43,6 @@ inline void cpu_relax() {
 
 constexpr int64_t kDefaultSpinNs = 200'000;
 
-// EMBER_SPIN_US: unset = spin up to 200 us while the machine has a core to spare (below);
-// 0 = never spin; N = always spin N us (a dedicated machine).
-struct SpinSetting {
-  int64_t ns = kDefaultSpinNs;
-  bool adaptive = true;
-};
-SpinSetting read_spin_setting() {
-  SpinSetting s;
-  // A typo in an environment variable must not stop the server: keep the default.
-  const std::optional<int64_t> us = env_int("EMBER_SPIN_US", 0, 1'000'000);
-  if (!us) return s;
-  s.ns = *us * 1000;
-  s.adaptive = false;
-  return s;
-}
-const SpinSetting& spin_setting() {
-  static const SpinSetting s = read_spin_setting();
-  return s;
-}
-
 // Runnable threads on the whole machine, from /proc/loadavg's fourth field ("running/total");
 // -1 if it cannot be read.
 int runnable_threads() {
@@ -90,11 +69,15 @@ int runnable_threads() {
 // row found it longer than the CPU count. One sample is not enough: the thread that just
 // handed Ember a request (a client, a benchmark driver) is often still runnable at the first
 // op, and one bad sample used to turn spinning off for a whole small forward (+1 ms at 1x8).
-class SpinGovernor {
+}  // namespace
+
+class ThreadPool::SpinGovernor {
  public:
+  explicit SpinGovernor(std::optional<int64_t> spin_us)
+      : fixed_ns_(spin_us ? std::max<int64_t>(*spin_us, 0) * 1000 : -1) {}
+
   int64_t budget_ns() {
-    const SpinSetting& s = spin_setting();
-    if (!s.adaptive) return s.ns;
+    if (fixed_ns_ >= 0) return fixed_ns_;
     const int64_t now = now_ns();
     int64_t next = next_sample_ns_.load(std::memory_order_relaxed);
     if (now >= next &&
@@ -105,7 +88,7 @@ class SpinGovernor {
       crowded_samples_.store(n, std::memory_order_relaxed);
       allowed_.store(n < 2, std::memory_order_relaxed);
     }
-    return allowed_.load(std::memory_order_relaxed) ? s.ns : 0;
+    return allowed_.load(std::memory_order_relaxed) ? kDefaultSpinNs : 0;
   }
 
  private:
@@ -115,15 +98,14 @@ class SpinGovernor {
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
   }
+  const int64_t fixed_ns_;  // -1: adaptive
   const int cpus_ = hardware_threads();
   std::atomic<int64_t> next_sample_ns_{0};
   std::atomic<int> crowded_samples_{0};  // consecutive samples with a crowded run queue
   std::atomic<bool> allowed_{true};
 };
-SpinGovernor& governor() {
-  static SpinGovernor g;
-  return g;
-}
+
+namespace {
 
 // Spins until done() or the budget is spent; returns done(). After the first few
 // microseconds every round also yields the CPU: a thread that spins must not keep the thread
@@ -151,32 +133,40 @@ bool spin_until(Done done, int64_t budget_ns) {
 // in a futex wait on `word`, so that the waker makes the system call only when needed. The
 // sequentially consistent increment-then-recheck pairs with the waker's store-then-load of
 // `sleepers`: either the waker sees the sleeper, or the sleeper sees the new value.
-uint32_t wait_while_equal(std::atomic<uint32_t>& word, uint32_t old,
-                          std::atomic<uint32_t>& sleepers) {
+}  // namespace
+
+uint32_t ThreadPool::wait_while_equal(std::atomic<uint32_t>& word, uint32_t old) {
   uint32_t v = old;
-  spin_until([&] { return (v = word.load(std::memory_order_acquire)) != old; },
-             ThreadPool::spin_ns());
+  spin_until([&] { return (v = word.load(std::memory_order_acquire)) != old; }, spin_ns());
   while (v == old) {
-    sleepers.fetch_add(1, std::memory_order_seq_cst);
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
     if (word.load(std::memory_order_seq_cst) == old) futex_wait(word, old);
-    sleepers.fetch_sub(1, std::memory_order_seq_cst);
+    sleepers_.fetch_sub(1, std::memory_order_seq_cst);
     v = word.load(std::memory_order_acquire);
   }
   return v;
 }
 
-}  // namespace
-
 int64_t ThreadPool::spin_ns() {
-  return governor().budget_ns();
+  return governor_->budget_ns();
 }
 
 bool ThreadPool::inside_job() {
   return t_inside_job;
 }
 
-ThreadPool::ThreadPool(int threads) : placement_(threads - 1) {
-  EMBER_CHECK(threads >= 1, ErrorKind::kInvalidInput, "thread count ", threads, " is below 1");
+namespace {
+int resolved_threads(const ThreadPoolOptions& o) {
+  return o.threads > 0 ? o.threads : hardware_threads();
+}
+}  // namespace
+
+ThreadPool::ThreadPool(const ThreadPoolOptions& options)
+    : governor_(std::make_unique<SpinGovernor>(options.spin_us)),
+      placement_(resolved_threads(options) - 1, options.worker_affinity) {
+  const int threads = resolved_threads(options);
+  EMBER_CHECK(threads <= 1024, ErrorKind::kInvalidInput, "thread count ", threads,
+              " is above 1024");
   workers_.reserve(static_cast<size_t>(threads - 1));
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_main(i); });
 }
@@ -195,7 +185,7 @@ void ThreadPool::worker_main(int index) {
   t_inside_job = true;  // a worker's nested parallel_for runs inline
   uint32_t seen = 0;
   for (;;) {
-    seen = wait_while_equal(generation_, seen, sleepers_);
+    seen = wait_while_equal(generation_, seen);
     if (stop_) return;
     try {
       job_(ctx_, index);
@@ -276,7 +266,17 @@ int hardware_threads() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
+static thread_local ThreadPool* t_scoped_pool = nullptr;
+
+PoolScope::PoolScope(ThreadPool& pool) : previous_(t_scoped_pool) {
+  t_scoped_pool = &pool;
+}
+PoolScope::~PoolScope() {
+  t_scoped_pool = previous_;
+}
+
 ThreadPool& compute_pool() {
+  if (t_scoped_pool != nullptr) return *t_scoped_pool;
   PoolSet& set = pool_set();
   ThreadPool* p = set.current.load(std::memory_order_acquire);
   if (p != nullptr) return *p;

@@ -16,7 +16,9 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -24,12 +26,23 @@
 
 namespace ember {
 
+struct ThreadPoolOptions {
+  int threads = 0;  // <= 0: all online CPUs
+  // How long a waiting thread spins before it sleeps. Unset: up to 200 us while the machine's
+  // run queue fits its CPUs, 0 while it does not (SpinGovernor in thread_pool.cc). 0: never
+  // spin. N: always spin N us (a machine dedicated to this process).
+  std::optional<int64_t> spin_us;
+  // Keep the workers off the dispatching thread's CPU (core/worker_placement.h).
+  bool worker_affinity = true;
+};
+
 class ThreadPool {
  public:
   // Each thread gets fn(ctx, thread_index) with thread_index in [0, size()).
   using Job = void (*)(void* ctx, int thread_index);
 
-  explicit ThreadPool(int threads);
+  explicit ThreadPool(const ThreadPoolOptions& options);
+  explicit ThreadPool(int threads) : ThreadPool(ThreadPoolOptions{threads, {}, true}) {}
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -40,9 +53,8 @@ class ThreadPool {
   // first exception thrown by any of them is rethrown here (after all have finished).
   void run(Job job, void* ctx);
 
-  // How long a waiting thread spins before it sleeps now: EMBER_SPIN_US if set (0 = sleep at
-  // once), else 200 us while the machine's run queue fits its CPUs and 0 while it does not.
-  static int64_t spin_ns();
+  // How long a waiting thread of this pool spins before it sleeps now (ThreadPoolOptions).
+  int64_t spin_ns();
 
   // True on a pool worker and on a caller while its job runs.
   static bool inside_job();
@@ -51,9 +63,12 @@ class ThreadPool {
   const WorkerPlacement& placement() const { return placement_; }
 
  private:
+  class SpinGovernor;
   void worker_main(int index);
   void run_inline(Job job, void* ctx);
+  uint32_t wait_while_equal(std::atomic<uint32_t>& word, uint32_t old);
 
+  std::unique_ptr<SpinGovernor> governor_;
   std::vector<std::thread> workers_;
   std::mutex dispatch_;        // one job at a time; try_lock failure -> run inline
   WorkerPlacement placement_;  // used under dispatch_
@@ -73,11 +88,26 @@ class ThreadPool {
   std::exception_ptr error_;
 };
 
-// The process-wide pool parallel_for uses (all online CPUs until use_compute_pool).
+// The pool parallel_for uses on this thread: the one a PoolScope installed, else the
+// process's default pool (all online CPUs until use_compute_pool; tests and benchmarks that
+// call kernels directly use it). Engines install their own pool around every run, so that two
+// engines compute side by side without sharing or resizing each other's threads.
 ThreadPool& compute_pool();
-// Makes compute_pool() a pool of `threads` threads (<= 0: all online CPUs). Earlier pools
-// stay alive, asleep, so that a job still running on one is not cut short.
+// Makes the default pool one of `threads` threads (<= 0: all online CPUs). Earlier pools stay
+// alive, asleep, so that a job still running on one is not cut short.
 void use_compute_pool(int threads);
 int hardware_threads();
+
+// Installs `pool` as this thread's compute pool for the scope's lifetime (scopes nest).
+class PoolScope {
+ public:
+  explicit PoolScope(ThreadPool& pool);
+  ~PoolScope();
+  PoolScope(const PoolScope&) = delete;
+  PoolScope& operator=(const PoolScope&) = delete;
+
+ private:
+  ThreadPool* previous_;
+};
 
 }  // namespace ember

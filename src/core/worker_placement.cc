@@ -2,22 +2,10 @@
 
 #include <pthread.h>
 
-#include <cstdlib>
-#include <cstring>
-
 namespace ember {
-namespace {
-
-bool placement_disabled() {
-  const char* v = std::getenv("EMBER_WORKER_AFFINITY");
-  return v != nullptr && std::strcmp(v, "0") == 0;
-}
-
-}  // namespace
-
-WorkerPlacement::WorkerPlacement(int workers) {
+WorkerPlacement::WorkerPlacement(int workers, bool enabled) {
   CPU_ZERO(&allowed_);
-  if (workers < 1 || placement_disabled()) return;
+  if (workers < 1 || !enabled) return;
   if (sched_getaffinity(0, sizeof(allowed_), &allowed_) != 0) return;
   active_ = CPU_COUNT(&allowed_) - 1 >= workers;
 }

@@ -17,9 +17,9 @@ namespace ember {
 
 class WorkerPlacement {
  public:
-  // Reads the CPUs this process may run on. Active only when the workers fit on the CPUs
-  // left beside the caller's (workers <= allowed CPUs - 1) and EMBER_WORKER_AFFINITY is not 0.
-  explicit WorkerPlacement(int workers);
+  // Reads the CPUs this process may run on. Active only when `enabled` and the workers fit on
+  // the CPUs left beside the caller's (workers <= allowed CPUs - 1).
+  WorkerPlacement(int workers, bool enabled);
 
   bool active() const { return active_; }
 

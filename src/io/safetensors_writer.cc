@@ -1,13 +1,38 @@
 #include "io/safetensors_writer.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
-#include <fstream>
+#include <cerrno>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <system_error>
 
 #include "core/error.h"
 
 namespace ember::io {
+namespace {
+
+[[noreturn]] void fail_write(const std::filesystem::path& path, const char* what, int e) {
+  fail(ErrorKind::kUnavailable, path.string(), ": ", what, ": ",
+       std::generic_category().message(e));
+}
+
+// write(2) until every byte is out: it may write less than asked, and a signal may interrupt it.
+// A full disk or a file-size limit (with SIGXFSZ ignored) ends it with that error.
+void write_all(int fd, const std::filesystem::path& path, const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) fail_write(path, "write failed", w < 0 ? errno : ENOSPC);
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+}  // namespace
 
 void write_safetensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata) {
@@ -45,18 +70,23 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
   const size_t data_start = (8 + text.size() + kAlign - 1) / kAlign * kAlign;
   text.append(data_start - 8 - text.size(), ' ');
 
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  EMBER_CHECK(out.good(), ErrorKind::kInternal, path.string(), ": cannot open for writing");
+  // A new file only (O_EXCL, O_NOFOLLOW): truncating an existing path would write through a
+  // hard or symbolic link into whatever file it shares (ModelDirWriter stages into a fresh
+  // directory, so this never refuses there).
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+  if (fd < 0) fail_write(path, "cannot create", errno);
   uint64_t len = text.size();
   unsigned char len_bytes[8];
   for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(len >> (8 * i));
-  out.write(reinterpret_cast<const char*>(len_bytes), 8);
-  out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  for (const auto* t : order)
-    out.write(static_cast<const char*>(t->tensor.data),
-              static_cast<std::streamsize>(t->tensor.nbytes()));
-  out.flush();
-  EMBER_CHECK(out.good(), ErrorKind::kInternal, path.string(), ": write failed");
+  try {
+    write_all(fd, path, len_bytes, 8);
+    write_all(fd, path, text.data(), text.size());
+    for (const auto* t : order) write_all(fd, path, t->tensor.data, t->tensor.nbytes());
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  if (::close(fd) != 0) fail_write(path, "write failed", errno);
 }
 
 }  // namespace ember::io

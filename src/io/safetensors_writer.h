@@ -17,7 +17,10 @@ struct TensorToWrite {
   Tensor tensor;  // dtype, shape and data; the caller keeps the data alive until write()
 };
 
-// Throws kInvalidInput on a duplicate name, kInternal when the file cannot be written.
+// Creates `path`, which must not exist (not even as a link). Throws kInvalidInput on a
+// duplicate name, kUnavailable naming the path and the system's reason when the file cannot be
+// created or written (it exists, a full disk, a file-size limit); a partial file may remain,
+// which is why tools write into a ModelDirWriter's staging directory.
 void write_safetensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata);
 

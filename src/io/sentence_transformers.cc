@@ -1,6 +1,7 @@
 #include "io/sentence_transformers.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -67,7 +68,53 @@ std::vector<SentenceTransformersModule> parse_modules_json(std::string_view text
   return modules;
 }
 
+namespace {
+
+// sentence-transformers 6.x: "pooling_mode": "cls" (or a list of modes, concatenated; Ember
+// runs one).
+PoolingMode parse_pooling_mode_name(const nlohmann::json& value, const std::string& origin) {
+  const nlohmann::json* v = &value;
+  if (value.is_array()) {
+    if (value.size() != 1)
+      fail(ErrorKind::kUnsupported, origin, ": 'pooling_mode' concatenates ", value.size(),
+           " modes; Ember runs exactly one");
+    v = &value[0];
+  }
+  if (!v->is_string()) fail(ErrorKind::kInvalidInput, origin, ": 'pooling_mode' must be a string");
+  const std::string name = v->get<std::string>();
+  static constexpr std::pair<const char*, PoolingMode> kNames[] = {
+      {"cls", PoolingMode::kCls},
+      {"mean", PoolingMode::kMean},
+      {"max", PoolingMode::kMax},
+      {"mean_sqrt_len_tokens", PoolingMode::kMeanSqrtLen},
+      {"lasttoken", PoolingMode::kLastToken},
+  };
+  for (const auto& [n, mode] : kNames)
+    if (name == n) return mode;
+  fail(ErrorKind::kUnsupported, origin, ": pooling_mode '", name,
+       "' is not supported (cls, mean, max, mean_sqrt_len_tokens, lasttoken)");
+}
+
+}  // namespace
+
+SpladeConfig parse_splade_config(const JsonConfig& config) {
+  SpladeConfig c;
+  const std::string strategy = config.get_string("pooling_strategy", "max");
+  const std::string act = config.get_string("activation_function", "relu");
+  EMBER_CHECK(strategy == "max" || strategy == "sum", ErrorKind::kUnsupported, config.origin(),
+              ": pooling_strategy '", strategy, "' is not supported (max, sum)");
+  EMBER_CHECK(act == "relu" || act == "log1p_relu", ErrorKind::kUnsupported, config.origin(),
+              ": activation_function '", act, "' is not supported (relu, log1p_relu)");
+  c.max = strategy == "max";
+  c.double_log = act == "log1p_relu";
+  return c;
+}
+
 PoolingMode parse_pooling_config(const JsonConfig& config) {
+  // The current layout names the mode; the classic one sets one pooling_mode_* flag. As
+  // sentence-transformers does, the name wins when both are there.
+  if (config.has("pooling_mode"))
+    return parse_pooling_mode_name(config.raw()["pooling_mode"], config.origin());
   std::optional<PoolingMode> chosen;
   std::vector<std::string> enabled;
   for (const ModeKey& k : kModeKeys) {
@@ -80,7 +127,7 @@ PoolingMode parse_pooling_config(const JsonConfig& config) {
     std::string list;
     for (const auto& e : enabled) list += (list.empty() ? "" : ", ") + e;
     fail(ErrorKind::kUnsupported, config.origin(),
-         ": exactly one pooling_mode_* must be true, found ", enabled.size(),
+         ": no 'pooling_mode', and exactly one pooling_mode_* must be true, found ", enabled.size(),
          enabled.empty() ? "" : cat(" (", list, ")"));
   }
   return *chosen;
@@ -94,11 +141,17 @@ std::optional<SentenceTransformersConfig> load_sentence_transformers(
   const auto modules = parse_modules_json(read_text_file(modules_path), origin);
 
   SentenceTransformersConfig st;
-  bool has_transformer = false, has_pooling = false;
+  bool has_transformer = false, has_pooling = false, fill_mask = false;
   for (const auto& m : modules) {
     const std::string_view cls = class_name(m.type);
-    if (cls == "Transformer") {
+    if (cls == "Transformer" || cls == "MLMTransformer") {
       has_transformer = true;
+      fill_mask |= cls == "MLMTransformer";
+    } else if (cls == "SpladePooling") {
+      const auto path = model_dir / m.path / "config.json";
+      st.splade = SpladeConfig{};
+      if (std::filesystem::exists(path)) st.splade = parse_splade_config(JsonConfig::load(path));
+      has_pooling = true;
     } else if (cls == "Pooling") {
       const auto pooling_path = model_dir / m.path / "config.json";
       if (!std::filesystem::exists(pooling_path))
@@ -128,7 +181,12 @@ std::optional<SentenceTransformersConfig> load_sentence_transformers(
       st.max_seq_length = static_cast<int>(n);
     }
     if (sbert.has("do_lower_case")) st.do_lower_case = sbert.get_bool("do_lower_case", false);
+    fill_mask |= sbert.get_string("transformer_task", "") == "fill-mask";
   }
+  if (st.splade && !fill_mask)
+    fail(ErrorKind::kUnsupported, origin,
+         ": SpladePooling needs a masked-LM transformer (MLMTransformer, or transformer_task "
+         "\"fill-mask\")");
   return st;
 }
 

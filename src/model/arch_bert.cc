@@ -1,4 +1,4 @@
-// BERT (and every checkpoint with its layout: MiniLM, BGE, E5, GTE-small).
+// BERT (and every checkpoint with its layout: MiniLM, BGE, E5, GTE-small), pruned ones included.
 #include "core/error.h"
 #include "model/architecture.h"
 
@@ -6,17 +6,20 @@ namespace ember::model {
 
 using detail::WeightBinder;
 
-EncoderConfig parse_bert_config(const io::JsonConfig& config) {
+ModelSpec parse_bert_config(const io::JsonConfig& config) {
   return detail::parse_bert_like_config(config);
 }
 
-void bind_bert(const io::WeightStore& store, const EncoderConfig& c, EncoderWeights& w) {
+void bind_bert(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
+               ModelWeights& w) {
   const WeightBinder b(store, {"", "bert."}, "embeddings.word_embeddings.weight");
-  detail::bind_bert_embeddings(b, c, w);
-  detail::bind_bert_layers(b, c, w);
+  detail::bind_bert_embeddings(b, spec, w);
+  detail::bind_post_norm_layers(b, config, {}, spec, w);
 
   // BertForSequenceClassification: pooler (dense + tanh on [CLS]) then classifier.
-  detail::bind_heads(b, c, w, {"pooler.dense", true, ops::Activation::kTanh, "classifier"});
+  detail::bind_heads(b, spec, w, {"pooler.dense", true, ops::Activation::kTanh, "classifier"});
+  // BertForMaskedLM (SPLADE).
+  detail::bind_masked_lm_head(b, config, spec, w);
 }
 
 }  // namespace ember::model

@@ -7,22 +7,26 @@ namespace ember::model {
 
 using detail::WeightBinder;
 
-EncoderConfig parse_electra_config(const io::JsonConfig& config) {
-  EncoderConfig c = detail::parse_bert_like_config(config);
-  c.embedding_size = config.get_positive_int("embedding_size", c.hidden_size);
+ModelSpec parse_electra_config(const io::JsonConfig& config) {
+  ModelSpec c = detail::parse_bert_like_config(config);
+  c.embeddings.dim = config.get_positive_int("embedding_size", c.hidden_size);
+  c.embeddings.project = c.embeddings.dim != c.hidden_size;
   return c;
 }
 
-void bind_electra(const io::WeightStore& store, const EncoderConfig& c, EncoderWeights& w) {
+void bind_electra(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
+                  ModelWeights& w) {
   const WeightBinder b(store, {"", "electra."}, "embeddings.word_embeddings.weight");
-  const int64_t h = c.hidden_size, e_size = c.embedding_size;
-  detail::bind_bert_embeddings(b, c, w);
-  if (e_size != h || b.has("embeddings_project.weight"))
+  const int64_t h = spec.hidden_size, e_size = spec.embeddings.dim;
+  detail::bind_bert_embeddings(b, spec, w);
+  if (spec.embeddings.project || b.has("embeddings_project.weight")) {
+    spec.embeddings.project = true;
     w.embeddings.project = b.linear("embeddings_project", h, e_size);
-  detail::bind_bert_layers(b, c, w);
+  }
+  detail::bind_post_norm_layers(b, config, {}, spec, w);
 
   // ElectraClassificationHead uses GELU (erf) whatever hidden_act says.
-  detail::bind_heads(b, c, w,
+  detail::bind_heads(b, spec, w,
                      {"classifier.dense", false, ops::Activation::kGeluErf, "classifier.out_proj"});
 }
 

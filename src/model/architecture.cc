@@ -7,14 +7,21 @@
 
 namespace ember::model {
 
-EncoderConfig parse_bert_config(const io::JsonConfig& config);
-void bind_bert(const io::WeightStore& store, const EncoderConfig& config, EncoderWeights& w);
-EncoderConfig parse_roberta_config(const io::JsonConfig& config);
-void bind_roberta(const io::WeightStore& store, const EncoderConfig& config, EncoderWeights& w);
-EncoderConfig parse_electra_config(const io::JsonConfig& config);
-void bind_electra(const io::WeightStore& store, const EncoderConfig& config, EncoderWeights& w);
-EncoderConfig parse_distilbert_config(const io::JsonConfig& config);
-void bind_distilbert(const io::WeightStore& store, const EncoderConfig& config, EncoderWeights& w);
+ModelSpec parse_bert_config(const io::JsonConfig& config);
+void bind_bert(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
+               ModelWeights& w);
+ModelSpec parse_roberta_config(const io::JsonConfig& config);
+void bind_roberta(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
+                  ModelWeights& w);
+ModelSpec parse_electra_config(const io::JsonConfig& config);
+void bind_electra(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
+                  ModelWeights& w);
+ModelSpec parse_mpnet_config(const io::JsonConfig& config);
+void bind_mpnet(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
+                ModelWeights& w);
+ModelSpec parse_distilbert_config(const io::JsonConfig& config);
+void bind_distilbert(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
+                     ModelWeights& w);
 
 namespace {
 const Architecture kArchitectures[] = {
@@ -23,6 +30,7 @@ const Architecture kArchitectures[] = {
     {"xlm-roberta", parse_roberta_config, bind_roberta},
     {"electra", parse_electra_config, bind_electra},
     {"distilbert", parse_distilbert_config, bind_distilbert},
+    {"mpnet", parse_mpnet_config, bind_mpnet},
 };
 }  // namespace
 
@@ -39,11 +47,6 @@ std::vector<std::string_view> supported_model_types() {
   std::vector<std::string_view> out;
   for (const auto& arch : kArchitectures) out.push_back(arch.model_type);
   return out;
-}
-
-int64_t EncoderConfig::max_tokens() const {
-  return positions == PositionScheme::kAfterPadding ? max_position_embeddings - pad_token_id - 1
-                                                    : max_position_embeddings;
 }
 
 namespace detail {
@@ -67,14 +70,18 @@ const float* WeightBinder::get(const std::string& name, const Shape& shape) cons
 bool WeightBinder::has(const std::string& name) const {
   return store_.has(prefix_ + name);
 }
-LinearWeights WeightBinder::linear(const std::string& name, int64_t out, int64_t in) const {
+Shape WeightBinder::shape(const std::string& name) const {
+  return store_.get_raw(prefix_ + name).shape;
+}
+ops::LinearSource WeightBinder::linear(const std::string& name, int64_t out, int64_t in) const {
   return linear_root(prefix_ + name, out, in);
 }
 
-LinearWeights WeightBinder::linear_root(const std::string& name, int64_t out, int64_t in) const {
+ops::LinearSource WeightBinder::linear_root(const std::string& name, int64_t out,
+                                            int64_t in) const {
   if (store_.has(name + ".weight") && store_.get_raw(name + ".weight").dtype == DType::kI8)
     return bind_int8_linear(store_, name, out, in);  // model/int8_weights.h
-  LinearWeights l;
+  ops::LinearSource l;
   l.w = store_.get(name + ".weight", Shape{out, in}).f32();
   l.b = store_.has(name + ".bias") ? store_.get(name + ".bias", Shape{out}).f32() : nullptr;
   l.out = out;
@@ -82,69 +89,84 @@ LinearWeights WeightBinder::linear_root(const std::string& name, int64_t out, in
   return l;
 }
 
-LayerNormWeights WeightBinder::layer_norm(const std::string& name, int64_t n) const {
+NormWeights WeightBinder::norm(const std::string& name, int64_t n, bool bias) const {
   const bool old = !has(name + ".weight") && has(name + ".gamma");
   return {get(name + (old ? ".gamma" : ".weight"), Shape{n}),
-          get(name + (old ? ".beta" : ".bias"), Shape{n})};
+          bias ? get(name + (old ? ".beta" : ".bias"), Shape{n}) : nullptr};
 }
 
-LinearWeights fuse_qkv(const LinearWeights& q, const LinearWeights& k, const LinearWeights& v,
-                       EncoderWeights& weights) {
-  if (q.is_int8() || k.is_int8() || v.is_int8()) return fuse_qkv_int8(q, k, v, weights, "QKV");
-  const int64_t h = q.out, in = q.in;
-  AlignedBuffer<float> buf(static_cast<size_t>(3 * h * in + 3 * h));
+ops::LinearSource fuse_rows(const std::vector<ops::LinearSource>& parts, ModelWeights& weights,
+                            const std::string& origin) {
+  if (parts.front().is_int8()) return fuse_int8(parts, weights, origin);
+  int64_t out = 0;
+  const int64_t in = parts.front().in;
+  bool any_bias = false;
+  for (const auto& p : parts) {
+    EMBER_CHECK(!p.is_int8() && p.in == in, ErrorKind::kInvalidInput, origin,
+                ": fused projections must be all int8 or all floating point, with one input "
+                "width");
+    out += p.out;
+    any_bias |= p.b != nullptr;
+  }
+  AlignedBuffer<float> buf(static_cast<size_t>(out * in + (any_bias ? out : 0)));
   float* w = buf.data();
-  float* b = w + 3 * h * in;
-  const LinearWeights* parts[3] = {&q, &k, &v};
-  for (int i = 0; i < 3; ++i) {
-    std::memcpy(w + i * h * in, parts[i]->w, sizeof(float) * h * in);
-    if (parts[i]->b)
-      std::memcpy(b + i * h, parts[i]->b, sizeof(float) * h);
-    else
-      std::memset(b + i * h, 0, sizeof(float) * h);
+  float* b = any_bias ? w + out * in : nullptr;
+  int64_t row = 0;
+  for (const auto& p : parts) {
+    std::memcpy(w + row * in, p.w, sizeof(float) * p.out * in);
+    if (b && p.b)
+      std::memcpy(b + row, p.b, sizeof(float) * p.out);
+    else if (b)
+      std::memset(b + row, 0, sizeof(float) * p.out);
+    row += p.out;
   }
   weights.owned.push_back(std::move(buf));
-  return LinearWeights{w, b, 3 * h, in};
+  ops::LinearSource l;
+  l.w = w;
+  l.b = b;
+  l.out = out;
+  l.in = in;
+  return l;
 }
 
-void bind_bert_embeddings(const WeightBinder& b, const EncoderConfig& c, EncoderWeights& w) {
-  const int64_t e_size = c.embedding_size;
-  auto& e = w.embeddings;
-  e.word = b.get("embeddings.word_embeddings.weight", Shape{c.vocab_size, e_size});
-  e.position =
-      b.get("embeddings.position_embeddings.weight", Shape{c.max_position_embeddings, e_size});
-  e.token_type = b.get("embeddings.token_type_embeddings.weight", Shape{c.type_vocab_size, e_size});
-  e.ln = b.layer_norm("embeddings.LayerNorm", e_size);
-}
-
-void bind_bert_layers(const WeightBinder& binder, const EncoderConfig& c, EncoderWeights& w) {
-  const int64_t h = c.hidden_size, inter = c.intermediate_size;
-  w.layers.resize(c.num_layers);
-  for (int64_t i = 0; i < c.num_layers; ++i) {
-    const std::string p = cat("encoder.layer.", i, ".");
-    LayerWeights& l = w.layers[i];
-    l.qkv = fuse_qkv(binder.linear(p + "attention.self.query", h, h),
-                     binder.linear(p + "attention.self.key", h, h),
-                     binder.linear(p + "attention.self.value", h, h), w);
-    l.attn_out = binder.linear(p + "attention.output.dense", h, h);
-    l.attn_ln = binder.layer_norm(p + "attention.output.LayerNorm", h);
-    l.ffn_in = binder.linear(p + "intermediate.dense", inter, h);
-    l.ffn_out = binder.linear(p + "output.dense", h, inter);
-    l.ffn_ln = binder.layer_norm(p + "output.LayerNorm", h);
-  }
-}
-
-void bind_heads(const WeightBinder& b, const EncoderConfig& c, EncoderWeights& w,
-                const HeadNames& names) {
-  const int64_t h = c.hidden_size, n = static_cast<int64_t>(c.labels.size());
-  if (c.head == HeadKind::kSequenceClassification) {
-    w.seq_classifier.dense =
+void bind_heads(const WeightBinder& b, ModelSpec& spec, ModelWeights& w, const HeadNames& names) {
+  const int64_t h = spec.hidden_size, n = static_cast<int64_t>(spec.labels.size());
+  if (spec.head == HeadKind::kSequenceClassification) {
+    w.head.dense =
         names.dense_under_prefix ? b.linear(names.dense, h, h) : b.linear_root(names.dense, h, h);
-    w.seq_classifier.act = names.act;
-    w.seq_classifier.out = b.linear_root(names.out, n, h);
-  } else if (c.head == HeadKind::kTokenClassification) {
-    w.token_classifier = b.linear_root("classifier", n, h);
+    spec.head_act = names.act;
+    w.head.out = b.linear_root(names.out, n, h);
+  } else if (spec.head == HeadKind::kTokenClassification) {
+    w.head.token_classifier = b.linear_root("classifier", n, h);
   }
+}
+
+void bind_masked_lm_head(const WeightBinder& b, const io::JsonConfig& config, ModelSpec& spec,
+                         ModelWeights& w) {
+  if (spec.head != HeadKind::kMaskedLm) return;
+  const int64_t h = spec.hidden_size, vocab = spec.vocab_size();
+  const io::WeightStore& store = b.store();
+  w.head.dense = b.linear_root("cls.predictions.transform.dense", h, h);
+  spec.head_act = parse_activation(config.get_string("hidden_act", "gelu"), config.origin());
+  spec.head_norm = spec.layers.front().ffn_norm;  // the encoder's LayerNorm eps
+  const std::string ln = "cls.predictions.transform.LayerNorm";
+  w.head.norm = {store.get(ln + ".weight", Shape{h}).f32(),
+                 store.get(ln + ".bias", Shape{h}).f32()};
+  // The decoder is tied to the word embeddings unless the checkpoint has its own.
+  if (store.has("cls.predictions.decoder.weight")) {
+    w.head.out = b.linear_root("cls.predictions.decoder", vocab, h);
+  } else {
+    EMBER_CHECK(config.get_bool("tie_word_embeddings", true), ErrorKind::kInvalidInput,
+                store.origin(),
+                ": no cls.predictions.decoder.weight and tie_word_embeddings "
+                "is false");
+    w.head.out.w = w.embeddings.word;
+    w.head.out.out = vocab;
+    w.head.out.in = h;
+  }
+  const char* bias = store.has("cls.predictions.decoder.bias") ? "cls.predictions.decoder.bias"
+                                                               : "cls.predictions.bias";
+  w.head.out.b = store.get(bias, Shape{vocab}).f32();
 }
 
 ops::Activation parse_activation(const std::string& name, const std::string& origin) {
@@ -152,11 +174,12 @@ ops::Activation parse_activation(const std::string& name, const std::string& ori
   if (name == "gelu_new" || name == "gelu_pytorch_tanh") return ops::Activation::kGeluTanh;
   if (name == "relu") return ops::Activation::kRelu;
   if (name == "tanh") return ops::Activation::kTanh;
+  if (name == "silu" || name == "swish") return ops::Activation::kSilu;
   fail(ErrorKind::kUnsupported, origin, ": activation '", name,
-       "' is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu, tanh)");
+       "' is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu, tanh, silu)");
 }
 
-void parse_head(const io::JsonConfig& config, EncoderConfig& out) {
+void parse_head(const io::JsonConfig& config, ModelSpec& out) {
   const auto archs = config.get_string_list("architectures");
   out.architecture = archs.empty() ? "" : archs.front();
   auto ends_with = [&](std::string_view suffix) {
@@ -168,9 +191,11 @@ void parse_head(const io::JsonConfig& config, EncoderConfig& out) {
     out.head = HeadKind::kSequenceClassification;
   else if (ends_with("ForTokenClassification"))
     out.head = HeadKind::kTokenClassification;
+  else if (ends_with("ForMaskedLM"))
+    out.head = HeadKind::kMaskedLm;
   else
     out.head = HeadKind::kNone;
-  if (out.head == HeadKind::kNone) return;
+  if (out.head == HeadKind::kNone || out.head == HeadKind::kMaskedLm) return;
 
   // id2label: {"0": "negative", ...}; num_labels alone is accepted too.
   const auto& raw = config.raw();
@@ -195,28 +220,8 @@ void parse_head(const io::JsonConfig& config, EncoderConfig& out) {
   }
 }
 
-EncoderConfig parse_bert_like_config(const io::JsonConfig& config) {
-  EncoderConfig c;
-  c.model_type = config.get_string("model_type");
-  c.vocab_size = config.get_positive_int("vocab_size");
-  c.hidden_size = config.get_positive_int("hidden_size");
-  c.embedding_size = c.hidden_size;
-  c.num_layers = config.get_positive_int("num_hidden_layers");
-  c.num_heads = config.get_positive_int("num_attention_heads");
-  c.intermediate_size = config.get_positive_int("intermediate_size");
-  c.max_position_embeddings = config.get_positive_int("max_position_embeddings");
-  c.type_vocab_size = config.get_positive_int("type_vocab_size", 2);
-  c.layer_norm_eps = static_cast<float>(config.get_double("layer_norm_eps", 1e-12));
-  c.hidden_act = parse_activation(config.get_string("hidden_act", "gelu"), config.origin());
-  c.pad_token_id = static_cast<int32_t>(config.get_int("pad_token_id", 0));
-  const std::string pos = config.get_string("position_embedding_type", "absolute");
-  EMBER_CHECK(pos == "absolute", ErrorKind::kUnsupported, config.origin(),
-              ": position_embedding_type '", pos, "' is not supported (absolute)");
-  EMBER_CHECK(c.hidden_size % c.num_heads == 0, ErrorKind::kInvalidInput, config.origin(),
-              ": hidden_size ", c.hidden_size, " is not a multiple of num_attention_heads ",
-              c.num_heads);
-  parse_head(config, c);
-  return c;
+void repeat_layers(ModelSpec& spec, int64_t count, const LayerSpec& layer) {
+  spec.layers.assign(static_cast<size_t>(count), layer);
 }
 
 }  // namespace detail

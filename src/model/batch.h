@@ -6,6 +6,8 @@
 #include <span>
 #include <vector>
 
+#include "ops/types.h"
+
 namespace ember::model {
 
 struct Batch {
@@ -20,6 +22,7 @@ struct Batch {
   int64_t seq_begin(int64_t s) const { return cu_seqlens[s]; }
   int64_t seq_len(int64_t s) const { return cu_seqlens[s + 1] - cu_seqlens[s]; }
   int64_t max_seq_len() const;
+  ops::SeqLayout layout() const { return {cu_seqlens.data(), size()}; }
 };
 
 }  // namespace ember::model

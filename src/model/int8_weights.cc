@@ -40,8 +40,8 @@ std::optional<QuantizationMarker> read_marker(const io::WeightStore& store) {
 
 namespace detail {
 
-LinearWeights bind_int8_linear(const io::WeightStore& store, const std::string& name, int64_t out,
-                               int64_t in) {
+ops::LinearSource bind_int8_linear(const io::WeightStore& store, const std::string& name,
+                                   int64_t out, int64_t in) {
   const std::string wname = name + ".weight", sname = name + ".weight_scale";
   const Tensor w = store.get_raw(wname);
   EMBER_CHECK(w.dtype == DType::kI8, ErrorKind::kInvalidInput, store.origin(), ": tensor '", wname,
@@ -61,7 +61,7 @@ LinearWeights bind_int8_linear(const io::WeightStore& store, const std::string& 
     EMBER_CHECK(std::isfinite(scale[j]) && scale[j] > 0.0f, ErrorKind::kInvalidInput,
                 store.origin(), ": scale tensor '", sname, "' has value ", scale[j], " at ", j,
                 "; scales must be finite and positive");
-  LinearWeights l;
+  ops::LinearSource l;
   l.q.w = static_cast<const int8_t*>(w.data);
   l.q.scale = scale;
   l.b = store.has(name + ".bias") ? store.get(name + ".bias", Shape{out}).f32() : nullptr;
@@ -70,29 +70,36 @@ LinearWeights bind_int8_linear(const io::WeightStore& store, const std::string& 
   return l;
 }
 
-LinearWeights fuse_qkv_int8(const LinearWeights& q, const LinearWeights& k, const LinearWeights& v,
-                            EncoderWeights& weights, const std::string& origin) {
-  EMBER_CHECK(q.is_int8() && k.is_int8() && v.is_int8(), ErrorKind::kInvalidInput, origin,
-              ": query, key and value weights must be all int8 or all floating point");
-  const int64_t h = q.out, in = q.in;
-  AlignedBuffer<int8_t> wbuf(static_cast<size_t>(3 * h * in));
-  AlignedBuffer<float> fbuf(static_cast<size_t>(6 * h));  // scales, then biases
-  float* scale = fbuf.data();
-  float* bias = scale + 3 * h;
-  const LinearWeights* parts[3] = {&q, &k, &v};
-  for (int i = 0; i < 3; ++i) {
-    std::memcpy(wbuf.data() + i * h * in, parts[i]->q.w, static_cast<size_t>(h * in));
-    std::memcpy(scale + i * h, parts[i]->q.scale, sizeof(float) * h);
-    if (parts[i]->b)
-      std::memcpy(bias + i * h, parts[i]->b, sizeof(float) * h);
-    else
-      std::memset(bias + i * h, 0, sizeof(float) * h);
+ops::LinearSource fuse_int8(const std::vector<ops::LinearSource>& parts, ModelWeights& weights,
+                            const std::string& origin) {
+  int64_t out = 0;
+  const int64_t in = parts.front().in;
+  for (const auto& p : parts) {
+    EMBER_CHECK(p.is_int8() == parts.front().is_int8() && p.in == in, ErrorKind::kInvalidInput,
+                origin,
+                ": fused projections must be all int8 or all floating point, with one "
+                "input width");
+    out += p.out;
   }
-  LinearWeights l;
+  AlignedBuffer<int8_t> wbuf(static_cast<size_t>(out * in));
+  AlignedBuffer<float> fbuf(static_cast<size_t>(2 * out));  // scales, then biases
+  float* scale = fbuf.data();
+  float* bias = scale + out;
+  int64_t row = 0;
+  for (const auto& p : parts) {
+    std::memcpy(wbuf.data() + row * in, p.q.w, static_cast<size_t>(p.out * in));
+    std::memcpy(scale + row, p.q.scale, sizeof(float) * p.out);
+    if (p.b)
+      std::memcpy(bias + row, p.b, sizeof(float) * p.out);
+    else
+      std::memset(bias + row, 0, sizeof(float) * p.out);
+    row += p.out;
+  }
+  ops::LinearSource l;
   l.q.w = wbuf.data();
   l.q.scale = scale;
   l.b = bias;
-  l.out = 3 * h;
+  l.out = out;
   l.in = in;
   weights.owned_i8.push_back(std::move(wbuf));
   weights.owned.push_back(std::move(fbuf));
@@ -104,7 +111,7 @@ namespace {
 // Column sums for the zero-point correction, and the weight range check: -128 never occurs
 // in symmetric quantization, and 7-bit weights must stay within [-64, 64] since u8
 // activations rely on it (no vpmaddubsw saturation).
-void prepare(LinearWeights& l, const QuantizationMarker& m, EncoderWeights& weights,
+void prepare(ops::LinearSource& l, const QuantizationMarker& m, ModelWeights& weights,
              const std::string& origin) {
   const int32_t limit = m.reduce_range ? 64 : 127;
   AlignedBuffer<int32_t> sums(static_cast<size_t>(l.out));
@@ -128,19 +135,19 @@ void prepare(LinearWeights& l, const QuantizationMarker& m, EncoderWeights& weig
 
 }  // namespace
 
-void finish_int8(const io::WeightStore& store, EncoderWeights& weights) {
+void finish_int8(const io::WeightStore& store, ModelWeights& weights) {
   const auto marker = read_marker(store);
   int count = 0;
   for (auto& layer : weights.layers)
-    for (LinearWeights* l : {&layer.qkv, &layer.attn_out, &layer.ffn_in, &layer.ffn_out})
+    for (ops::LinearSource* l : {&layer.qkv, &layer.attn_out, &layer.ffn_in, &layer.ffn_out})
       if (l->is_int8()) {
         EMBER_CHECK(marker.has_value(), ErrorKind::kInvalidInput, store.origin(),
                     ": int8 weights without '", kQuantizationKey, "' metadata");
         prepare(*l, *marker, weights, store.origin());
         ++count;
       }
-  for (const LinearWeights* l : {&weights.embeddings.project, &weights.seq_classifier.dense,
-                                 &weights.seq_classifier.out, &weights.token_classifier})
+  for (const ops::LinearSource* l : {&weights.embeddings.project, &weights.head.dense,
+                                     &weights.head.out, &weights.head.token_classifier})
     EMBER_CHECK(!l->is_int8(), ErrorKind::kUnsupported, store.origin(),
                 ": int8 weights are supported in the encoder layers only, not in heads or "
                 "embedding projections");

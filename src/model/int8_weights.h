@@ -8,9 +8,10 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "io/weight_store.h"
-#include "model/encoder_weights.h"
+#include "model/model_weights.h"
 
 namespace ember::model {
 
@@ -33,14 +34,15 @@ std::optional<QuantizationMarker> read_marker(const io::WeightStore& store);
 
 namespace detail {
 // Binds "<name>.weight" (I8 [out, in]) and "<name>.weight_scale" (F32 [out]).
-LinearWeights bind_int8_linear(const io::WeightStore& store, const std::string& name, int64_t out,
-                               int64_t in);
-// Q, K and V are all int8 (concatenated, as the per-channel scales allow) or all float.
-LinearWeights fuse_qkv_int8(const LinearWeights& q, const LinearWeights& k, const LinearWeights& v,
-                            EncoderWeights& weights, const std::string& origin);
+ops::LinearSource bind_int8_linear(const io::WeightStore& store, const std::string& name,
+                                   int64_t out, int64_t in);
+// int8 projections of one input concatenated by rows (as their per-channel scales allow), into
+// buffers owned by `weights`; kInvalidInput when they are not all int8.
+ops::LinearSource fuse_int8(const std::vector<ops::LinearSource>& parts, ModelWeights& weights,
+                            const std::string& origin);
 // After binding: checks marker vs tensors and weight ranges, computes the column sums, sets
 // the activation range and weights.quantization.
-void finish_int8(const io::WeightStore& store, EncoderWeights& weights);
+void finish_int8(const io::WeightStore& store, ModelWeights& weights);
 }  // namespace detail
 
 }  // namespace ember::model

@@ -59,11 +59,13 @@ Framing framing(const Engine& engine) {
 }
 
 unsigned outputs_for(const Engine& engine) {
-  switch (engine.config().head) {
+  switch (engine.spec().head) {
     case model::HeadKind::kSequenceClassification:
       return kSeqLogits;
     case model::HeadKind::kTokenClassification:
       return kTokenLogits;
+    case model::HeadKind::kMaskedLm:
+      return engine.info().splade ? kSparse : kHidden;
     case model::HeadKind::kNone:
       break;
   }
@@ -160,7 +162,7 @@ model::Batch synthetic_batch(const Engine& engine, const BenchCell& cell, uint64
               ": length ", cell.length, " is shorter than the ", specials,
               " special tokens of model '", engine.info().name, "'");
   // Ids below 1000 are special and [unused] tokens in BERT vocabularies; real words are above.
-  int64_t vocab = engine.config().vocab_size;
+  int64_t vocab = engine.spec().vocab_size();
   if (engine.has_tokenizer())
     vocab = std::min<int64_t>(vocab, static_cast<int64_t>(engine.tokenizer().vocab_size()));
   const int64_t lo = std::min<int64_t>(1000, vocab / 2);
@@ -188,8 +190,7 @@ BenchReport run_bench(const BenchOptions& o, const BenchProgress& progress) {
   BenchReport report;
   std::vector<std::unique_ptr<Engine>> engines;
   std::vector<unsigned> outputs;
-  EngineOptions eo;
-  eo.threads = o.threads;
+  const EngineOptions& eo = o.engine;
   for (const std::string& name : o.models) {
     const auto t0 = Clock::now();
     engines.push_back(Engine::load(name, eo));
@@ -198,9 +199,9 @@ BenchReport run_bench(const BenchOptions& o, const BenchProgress& progress) {
     m.load_ms = ms_since(t0);
     m.name = name;
     m.dir = e.info().dir;
-    m.model_type = e.config().model_type;
+    m.model_type = e.spec().model_type;
     m.parameters = e.info().parameters;
-    m.max_length = o.position_limit ? e.config().max_tokens() : e.info().max_length;
+    m.max_length = o.position_limit ? e.spec().max_tokens() : e.info().max_length;
     outputs.push_back(outputs_for(e));
     m.output = output_name(outputs.back());
     report.models.push_back(m);
@@ -245,7 +246,7 @@ BenchReport run_bench(const BenchOptions& o, const BenchProgress& progress) {
 
   report.cpu = cpu_model_name();
   report.isa = std::string(isa_name(active_isa()));
-  report.threads = num_threads();
+  report.threads = engines.empty() ? 0 : engines.front()->info().threads;
   report.warmup = o.warmup;
   report.reps = o.reps;
   report.min_time_s = o.min_time_s;

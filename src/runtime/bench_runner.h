@@ -31,7 +31,7 @@ std::vector<BenchCell> cross_grid(const std::vector<int64_t>& batches,
 struct BenchOptions {
   std::vector<std::string> models;
   std::vector<BenchCell> cells;
-  int threads = 0;
+  EngineOptions engine;         // backend, threads and their tuning, for every model
   int warmup = 3;               // untimed runs per model and cell
   int reps = 20;                // timed runs per model and cell, at least
   double min_time_s = 0;        // and keep going until each model spent this long in the cell

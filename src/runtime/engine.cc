@@ -5,14 +5,13 @@
 #include <filesystem>
 #include <string_view>
 
-#include "core/cpu_features.h"
+#include "backends/cpu/cpu_backend.h"
+#include "backends/reference/reference_backend.h"
 #include "core/error.h"
-#include "core/parallel.h"
 #include "io/json_config.h"
 #include "io/model_dir.h"
 #include "io/onnx_import.h"
 #include "io/weight_store.h"
-#include "model/pooling.h"
 
 namespace ember::runtime {
 namespace fs = std::filesystem;
@@ -23,7 +22,7 @@ namespace {
 // max_seq_length, else the tokenizer's model_max_length, never more than the positions allow.
 int64_t model_max_length(const io::ModelFiles& files,
                          const std::optional<io::SentenceTransformersConfig>& st,
-                         const model::EncoderConfig& config) {
+                         const model::ModelSpec& config) {
   int64_t limit = config.max_tokens();
   if (st && st->max_seq_length) return std::min<int64_t>(limit, *st->max_seq_length);
   const fs::path tc = files.dir / "tokenizer_config.json";
@@ -39,10 +38,41 @@ int64_t model_max_length(const io::ModelFiles& files,
   return limit;
 }
 
+std::unique_ptr<ops::Backend> make_backend(const EngineOptions& o) {
+  if (o.backend == "reference") return std::make_unique<reference::ReferenceBackend>();
+  EMBER_CHECK(o.backend == "cpu", ErrorKind::kInvalidInput, "backend '", o.backend,
+              "' is not one of cpu, reference");
+  EMBER_CHECK(o.threads >= 0 && o.threads <= 1024, ErrorKind::kInvalidInput, "--threads ",
+              o.threads, " is not in [0, 1024]");
+  EMBER_CHECK(!o.spin_us || (*o.spin_us >= 0 && *o.spin_us <= 1'000'000), ErrorKind::kInvalidInput,
+              "--spin-us ", o.spin_us.value_or(0), " is not in [0, 1000000]");
+  cpu::CpuBackendOptions co;
+  co.pool.threads = o.threads;
+  co.pool.spin_us = o.spin_us;
+  co.pool.worker_affinity = o.worker_affinity;
+  co.pack_weights = o.pack_weights;
+  return std::make_unique<cpu::CpuBackend>(co);
+}
+
+ops::PoolMode pool_mode(io::PoolingMode m) {
+  switch (m) {
+    case io::PoolingMode::kCls:
+      return ops::PoolMode::kCls;
+    case io::PoolingMode::kMean:
+      return ops::PoolMode::kMean;
+    case io::PoolingMode::kMax:
+      return ops::PoolMode::kMax;
+    case io::PoolingMode::kMeanSqrtLen:
+      return ops::PoolMode::kMeanSqrtLen;
+    case io::PoolingMode::kLastToken:
+      return ops::PoolMode::kLastToken;
+  }
+  fail(ErrorKind::kInternal, "unknown pooling mode");
+}
+
 }  // namespace
 
 std::unique_ptr<Engine> Engine::load(const std::string& model, const EngineOptions& options) {
-  set_num_threads(options.threads);
   const io::ModelFiles files = io::resolve_model(model);
   std::unique_ptr<Engine> e(new Engine());
   e->info_.name = model;
@@ -51,27 +81,35 @@ std::unique_ptr<Engine> Engine::load(const std::string& model, const EngineOptio
   if (files.safetensors) {
     EMBER_CHECK(files.config.has_value(), ErrorKind::kInvalidInput, files.dir.string(),
                 ": model.safetensors without config.json");
-    e->encoder_ = model::Encoder::load(io::JsonConfig::load(*files.config),
-                                       io::WeightStore::from_safetensors(*files.safetensors));
+    e->model_ = model::Model::load(io::JsonConfig::load(*files.config),
+                                   io::WeightStore::from_safetensors(*files.safetensors));
     e->info_.weights = "safetensors";
   } else {
     io::OnnxEncoder onnx = io::import_onnx_encoder(*files.onnx);
-    e->encoder_ = model::Encoder::load(onnx.config, std::move(onnx.weights));
+    e->model_ = model::Model::load(onnx.config, std::move(onnx.weights));
     e->info_.weights = "onnx";
   }
-  e->info_.parameters = e->encoder_->parameter_count();
-  const char* pack_env = std::getenv("EMBER_PACKED_WEIGHTS");
-  const bool pack = options.pack_weights && !(pack_env && std::string_view(pack_env) == "0");
-  if (pack && active_isa() >= Isa::kAvx2)
-    e->info_.packed_bytes = e->encoder_->pack_weights(num_threads());
-  e->info_.quantization = e->encoder_->quantization();
+  e->info_.parameters = e->model_->parameter_count();
+  e->backend_ = make_backend(options);
+  e->model_->prepare(*e->backend_);
+  e->workspace_ = std::make_unique<model::Workspace>(*e->backend_);
+  e->info_.packed_bytes = e->backend_->prepared_bytes();
+  e->info_.backend = e->backend_->name();
+  e->info_.threads = e->backend_->threads();
+  e->info_.quantization = e->model_->quantization();
 
   const auto st = io::load_sentence_transformers(files.dir);
   e->info_.pooling_from_config = st.has_value();
   e->info_.pooling = options.pooling.value_or(st ? st->pooling : io::PoolingMode::kMean);
   e->info_.normalize = options.normalize.value_or(st ? st->normalize : false);
+  if (st && st->splade) {
+    EMBER_CHECK(e->spec().head == model::HeadKind::kMaskedLm, ErrorKind::kUnsupported,
+                files.dir.string(), ": SpladePooling needs a masked-LM checkpoint (",
+                e->spec().architecture, " has no masked-LM head)");
+    e->info_.splade = st->splade;
+  }
 
-  const int64_t limit = model_max_length(files, st, e->config());
+  const int64_t limit = model_max_length(files, st, e->spec());
   e->info_.max_length = options.max_length ? std::min(*options.max_length, limit) : limit;
   EMBER_CHECK(e->info_.max_length > 0, ErrorKind::kInvalidInput, "max length must be positive");
 
@@ -120,26 +158,43 @@ model::Batch Engine::pack(const std::vector<tok::Encoding>& encodings) {
 }
 
 RunResult Engine::run(const model::Batch& batch, unsigned outputs) const {
-  const auto& c = config();
+  const auto& c = spec();
   RunResult r;
   r.hidden_size = c.hidden_size;
   r.num_labels = static_cast<int64_t>(c.labels.size());
   const int64_t h = c.hidden_size, t = batch.num_tokens(), b = batch.size();
 
   std::lock_guard<std::mutex> lock(mutex_);
-  const float* hidden = encoder_->forward(batch, workspace_);
-  if (outputs & kHidden) r.hidden.assign(hidden, hidden + t * h);
+  model::Workspace& ws = *workspace_;
+  const ops::View hidden = model_->forward(batch, ws);
+  if (outputs & kHidden) {
+    r.hidden.resize(static_cast<size_t>(t * h));
+    backend_->to_host(hidden, r.hidden.data());
+  }
   if (outputs & kPooled) {
+    const ops::View pooled = ws.view(model::Workspace::kHeadIn, b, h);
+    backend_->pool(hidden, batch.layout(), pool_mode(info_.pooling), info_.normalize, pooled);
     r.pooled.resize(static_cast<size_t>(b * h));
-    model::pool(hidden, h, batch, info_.pooling, info_.normalize, r.pooled.data());
+    backend_->to_host(pooled, r.pooled.data());
   }
   if (outputs & kSeqLogits) {
+    const ops::View logits = model_->classify_sequences(hidden, batch, ws);
     r.seq_logits.resize(static_cast<size_t>(b * r.num_labels));
-    encoder_->classify_sequences(hidden, batch, workspace_, r.seq_logits.data());
+    backend_->to_host(logits, r.seq_logits.data());
   }
   if (outputs & kTokenLogits) {
+    const ops::View logits = model_->classify_tokens(hidden, ws);
     r.token_logits.resize(static_cast<size_t>(t * r.num_labels));
-    encoder_->classify_tokens(hidden, batch, r.token_logits.data());
+    backend_->to_host(logits, r.token_logits.data());
+  }
+  if (outputs & kSparse) {
+    EMBER_CHECK(info_.splade.has_value(), ErrorKind::kUnsupported, "model '", info_.name,
+                "' is not a sparse (SPLADE) model");
+    const ops::SparsePoolArgs pool{info_.splade->max, info_.splade->double_log};
+    const ops::View sparse = model_->sparse(hidden, batch, pool, ws);
+    r.vocab_size = sparse.cols;
+    r.sparse.resize(static_cast<size_t>(b * sparse.cols));
+    backend_->to_host(sparse, r.sparse.data());
   }
   return r;
 }

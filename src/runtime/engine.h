@@ -1,7 +1,8 @@
-// An Engine is one loaded model ready to serve: encoder + head + tokenizer + pooling, with
+// An Engine is one loaded model ready to serve: model + backend + tokenizer + pooling, with
 // activation buffers reused across calls. run() takes a packed Batch; the convenience calls
-// (embed, classify) tokenize, pack and run. One run at a time per Engine (a mutex guards the
-// workspace); the compute inside a run uses all configured threads.
+// (embed) tokenize, pack and run. One run at a time per Engine (a mutex guards the workspace);
+// the compute inside a run uses the engine's own threads (its backend's pool), so engines in
+// one process compute side by side without sharing or resizing each other's threads.
 #pragma once
 
 #include <cstdint>
@@ -14,19 +15,25 @@
 
 #include "io/sentence_transformers.h"
 #include "model/batch.h"
-#include "model/encoder.h"
+#include "model/model.h"
+#include "model/workspace.h"
+#include "ops/backend.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ember::runtime {
 
 struct EngineOptions {
-  int threads = 0;                         // 0: all cores
+  std::string backend = "cpu";  // "cpu", or "reference" (plain loops; tests)
+  int threads = 0;              // 0: all cores
+  // Compute threads spin this long before sleeping; unset: adaptive (core/thread_pool.h).
+  std::optional<int64_t> spin_us;
+  bool worker_affinity = true;             // keep workers off the caller's CPU
   std::optional<int64_t> max_length;       // override of the model's limit (clamped to it)
   bool truncate = true;                    // false: over-long input is an error
   std::optional<io::PoolingMode> pooling;  // override of the sentence-transformers config
   std::optional<bool> normalize;           // likewise
   // Pack the Linear weights at load for oneDNN's matmul (faster from 2 rows up, a second copy
-  // of those weights in memory). EMBER_PACKED_WEIGHTS=0 in the environment turns it off.
+  // of those weights in memory).
   bool pack_weights = true;
 };
 
@@ -38,10 +45,14 @@ struct ModelInfo {
   io::PoolingMode pooling = io::PoolingMode::kMean;
   bool normalize = false;
   bool pooling_from_config = false;  // false: defaults, no sentence-transformers metadata
+  // A sparse encoder (SPLADE): sentence-transformers' SpladePooling over a masked-LM head.
+  std::optional<io::SpladeConfig> splade;
   bool has_tokenizer = false;
   int64_t parameters = 0;
   std::string quantization;  // "" (float) or "int8-dynamic" (ember quantize)
   int64_t packed_bytes = 0;  // memory of the packed weights (EngineOptions::pack_weights)
+  std::string backend;       // "cpu" or "reference"
+  int threads = 0;           // compute threads of the backend
 };
 
 enum Output : unsigned {
@@ -49,6 +60,7 @@ enum Output : unsigned {
   kPooled = 1u << 1,       // sentence embeddings [B, H]
   kSeqLogits = 1u << 2,    // sequence classification logits [B, C]
   kTokenLogits = 1u << 3,  // token classification logits [T, C]
+  kSparse = 1u << 4,       // SPLADE vectors [B, vocab] (mostly zeros)
 };
 
 struct RunResult {
@@ -58,13 +70,15 @@ struct RunResult {
   std::vector<float> pooled;
   std::vector<float> seq_logits;
   std::vector<float> token_logits;
+  int64_t vocab_size = 0;
+  std::vector<float> sparse;
 };
 
 class Engine {
  public:
   static std::unique_ptr<Engine> load(const std::string& model, const EngineOptions& options = {});
 
-  const model::EncoderConfig& config() const { return encoder_->config(); }
+  const model::ModelSpec& spec() const { return model_->spec(); }
   const ModelInfo& info() const { return info_; }
   bool has_tokenizer() const { return tokenizer_.has_value(); }
   const tok::Tokenizer& tokenizer() const;  // kUnsupported if the model has none
@@ -85,10 +99,11 @@ class Engine {
   tok::Encoding check_length(tok::Encoding enc) const;
 
   ModelInfo info_;
-  std::unique_ptr<model::Encoder> encoder_;
+  std::unique_ptr<ops::Backend> backend_;
+  std::unique_ptr<model::Model> model_;  // prepared for backend_
   std::optional<tok::Tokenizer> tokenizer_;
   mutable std::mutex mutex_;
-  mutable model::Workspace workspace_;
+  mutable std::unique_ptr<model::Workspace> workspace_;
 };
 
 }  // namespace ember::runtime

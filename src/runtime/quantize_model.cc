@@ -3,15 +3,17 @@
 #include <algorithm>
 #include <cmath>
 #include <regex>
+#include <system_error>
 
 #include "core/aligned_buffer.h"
 #include "core/error.h"
 #include "io/json_config.h"
 #include "io/model_dir.h"
+#include "io/model_dir_writer.h"
 #include "io/safetensors_writer.h"
 #include "io/weight_store.h"
-#include "model/encoder.h"
 #include "model/int8_weights.h"
+#include "model/model.h"
 
 namespace ember::runtime {
 namespace fs = std::filesystem;
@@ -33,7 +35,7 @@ bool is_weights_file(const fs::path& p) {
 }
 
 // Everything but weights (and the cache's SOURCE stamp): tokenizer, config, pooling files.
-std::vector<std::string> copy_model_files(const fs::path& from, const fs::path& to) {
+std::vector<std::string> copy_model_files(const fs::path& from, const io::ModelDirWriter& to) {
   std::vector<std::string> copied;
   for (auto it = fs::recursive_directory_iterator(from); it != fs::recursive_directory_iterator();
        ++it) {
@@ -46,8 +48,7 @@ std::vector<std::string> copy_model_files(const fs::path& from, const fs::path& 
     if (!it->is_regular_file() || is_weights_file(rel) || rel == "SOURCE" ||
         rel.filename().string().starts_with("."))
       continue;
-    fs::create_directories((to / rel).parent_path());
-    fs::copy_file(it->path(), to / rel, fs::copy_options::overwrite_existing);
+    to.copy_file(it->path(), rel);
     copied.push_back(rel.string());
   }
   std::sort(copied.begin(), copied.end());
@@ -83,19 +84,19 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
   EMBER_CHECK(files.safetensors.has_value() && files.config.has_value(), ErrorKind::kUnsupported,
               files.dir.string(),
               ": quantize needs model.safetensors and config.json (ONNX models are not supported)");
-  fs::create_directories(out_dir);
-  EMBER_CHECK(!fs::equivalent(files.dir, out_dir), ErrorKind::kInvalidInput,
-              "--out must not be the model's own directory (", files.dir.string(), ")");
+  // Refuses a bad --out (exists without force, the source, inside it, linked to it) before the
+  // work; everything is written into a staging directory and appears at out_dir only complete.
+  io::ModelDirWriter writer(out_dir, files.dir, {options.force});
   // Load once as a float model: fails early on anything Ember cannot run.
-  const auto source = model::Encoder::load(io::JsonConfig::load(*files.config),
-                                           io::WeightStore::from_safetensors(*files.safetensors));
+  const auto source = model::Model::load(io::JsonConfig::load(*files.config),
+                                         io::WeightStore::from_safetensors(*files.safetensors));
   EMBER_CHECK(source->quantization().empty(), ErrorKind::kInvalidInput, files.dir.string(),
               ": the model is already quantized (", source->quantization(), ")");
 
   const io::WeightStore store = io::WeightStore::from_safetensors(*files.safetensors);
   const int32_t limit = options.reduce_range ? 64 : 127;
   QuantizeReport report;
-  report.out_dir = out_dir;
+  report.out_dir = writer.out();
   report.bytes_in = static_cast<int64_t>(fs::file_size(*files.safetensors));
 
   const auto names = store.names();
@@ -135,16 +136,23 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
   marker.reduce_range = options.reduce_range;
   auto meta = store.metadata();
   meta[model::kQuantizationKey] = model::marker_json(marker);
-  const fs::path weights = out_dir / "model.safetensors";
-  io::write_safetensors(weights, out, meta);
-  report.bytes_out = static_cast<int64_t>(fs::file_size(weights));
-  report.files_copied = copy_model_files(files.dir, out_dir);
-
-  // The result must load as an int8 model of the same shape.
-  const auto check = model::Encoder::load(io::JsonConfig::load(out_dir / "config.json"),
+  const fs::path weights = writer.staging() / "model.safetensors";
+  try {
+    io::write_safetensors(weights, out, meta);
+    report.bytes_out = static_cast<int64_t>(fs::file_size(weights));
+    report.files_copied = copy_model_files(files.dir, writer);
+    // The result must load as an int8 model of the same shape.
+    const auto check = model::Model::load(io::JsonConfig::load(writer.staging() / "config.json"),
                                           io::WeightStore::from_safetensors(weights));
-  EMBER_CHECK(check->quantization() == model::kInt8Scheme, ErrorKind::kInternal,
-              "the written model did not load as int8");
+    EMBER_CHECK(check->quantization() == model::kInt8Scheme, ErrorKind::kInternal,
+                "the written model did not load as int8");
+    writer.commit();
+  } catch (const Error& e) {
+    // The staging directory is removed on the way out; the message says what the user has.
+    std::error_code ec;
+    fail(e.kind(), e.what(), " (", writer.out().string(),
+         fs::exists(writer.out(), ec) ? " is left as it was)" : " was not created)");
+  }
   return report;
 }
 

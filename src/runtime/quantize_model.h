@@ -2,7 +2,8 @@
 // describes the format, docs/quantization.md the scheme). Each Linear weight of the encoder
 // layers ("...layer.N....weight", 2-D) becomes I8 [out, in] + F32 scale [out], symmetric per
 // output channel; embeddings, LayerNorm, biases and heads stay F32. The tokenizer, config and
-// pooling files are copied. The result is loaded once to validate it.
+// pooling files are copied. The result is loaded once to validate it. The directory is written
+// by io::ModelDirWriter: complete or not at all, never through a link into the source.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@ namespace ember::runtime {
 
 struct QuantizeOptions {
   bool reduce_range = false;  // 7-bit weights ([-64, 64]) and u8 activations
+  bool force = false;         // replace an existing output directory (once the new one is done)
 };
 
 struct QuantizeReport {
@@ -30,8 +32,10 @@ struct QuantizeReport {
 // (tensors done, tensors total, current tensor name).
 using QuantizeProgress = std::function<void(size_t, size_t, const std::string&)>;
 
-// kUnsupported for a model without model.safetensors (ONNX), kInvalidInput when out_dir is
-// the model's own directory, plus every error of loading the source or the result.
+// kUnsupported for a model without model.safetensors (ONNX); kInvalidInput when out_dir
+// exists (without force), is the model's directory, is inside it or shares a file with it
+// (io/model_dir_writer.h); kUnavailable when writing fails (the old output, if any, is then
+// untouched); plus every error of loading the source or the result.
 QuantizeReport quantize_model(const std::string& model, const std::filesystem::path& out_dir,
                               const QuantizeOptions& options,
                               const QuantizeProgress& progress = {});

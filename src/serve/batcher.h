@@ -75,7 +75,8 @@ struct Job {
   std::vector<Sequence> sequences;
   unsigned outputs = runtime::kPooled;  // runtime::Output bits this job needs
   Clock::time_point deadline = Clock::time_point::max();
-  // Set once the client has disconnected: a job not yet started is dropped, not run.
+  // Set once the client has disconnected (or a cut drain answered it): the job is dropped
+  // before its next batch, started or not.
   std::shared_ptr<const std::atomic<bool>> client_gone;
   // Called once, on the scheduler thread (or, with run_inline_when_idle, on the thread that
   // submitted it, before submit returns): it must only hand the result off (post/dispatch).

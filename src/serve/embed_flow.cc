@@ -45,11 +45,11 @@ void embed_async(const ServeContext& ctx, const Request& req, Reply reply,
   Timings timings;
   timings.tokenization_ms = ms_between(t0, Clock::now());
   timings.tokens = tokenized.tokens;
-  const int64_t dims = dimensions.value_or(ctx.engine.config().hidden_size);
+  const int64_t dims = dimensions.value_or(ctx.engine.spec().hidden_size);
 
   InferPlan plan;
   plan.answer_bytes = embeddings_answer_cost(static_cast<int64_t>(tokenized.sequences.size()),
-                                             ctx.engine.config().hidden_size, dims);
+                                             ctx.engine.spec().hidden_size, dims);
   plan.cache_scope = cat("embed|pool=", io::pooling_mode_name(ctx.engine.info().pooling),
                          "|n=", normalize ? 1 : 0, "|d=", dims);
   plan.outputs = runtime::kPooled;

@@ -387,9 +387,9 @@ int GrpcServer::port() const {
   return state_->port;
 }
 
-void GrpcServer::shutdown() {
-  std::call_once(state_->stopped, [this] {
-    state_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(30));
+void GrpcServer::shutdown(std::chrono::milliseconds grace) {
+  std::call_once(state_->stopped, [this, grace] {
+    state_->server->Shutdown(std::chrono::system_clock::now() + grace);
     state_->server->Wait();
   });
 }

@@ -12,6 +12,7 @@
 // handler threads are bounded (max_threads).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -34,8 +35,9 @@ class GrpcServer {
   GrpcServer(const GrpcServerOptions& options, const ServeContext& ctx, const Router& router);
   ~GrpcServer();
   int port() const;
-  // Waits for the RPCs in flight (at most 30 s), then stops. Idempotent.
-  void shutdown();
+  // Waits for the RPCs in flight (at most `grace`; then they are cancelled), then stops.
+  // Idempotent.
+  void shutdown(std::chrono::milliseconds grace = std::chrono::seconds(30));
 
   struct State;
 

@@ -1,9 +1,13 @@
 #include "serve/http_server.h"
 
+#include <algorithm>
 #include <array>
+#include <csignal>
 #include <cstdio>
+#include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -12,6 +16,7 @@
 #include <boost/beast/http.hpp>
 
 #include "core/error.h"
+#include "serve/descriptor_reserve.h"
 #include "serve/errors.h"
 #include "serve/inline_gate.h"
 
@@ -24,6 +29,23 @@ using tcp = net::ip::tcp;
 
 namespace {
 
+// What the acceptor and a cut drain do to a connection; each call runs on the connection's
+// own I/O thread.
+class Connection {
+ public:
+  // The drain was cut short: a request waiting for its answer gets 503 now (returns true), a
+  // connection waiting for a request is closed, a reply being written finishes first.
+  virtual bool abort() = 0;
+  // Closes the connection if it still waits for a request (the acceptor needs its slot).
+  virtual void shed_if_idle() = 0;
+  // When it began to wait for a request (steady-clock ticks); 0 while it handles one.
+  std::atomic<Clock::rep> idle_since{0};
+  std::atomic<bool> served{false};  // it has answered a request
+
+ protected:
+  ~Connection() = default;
+};
+
 // One I/O thread with an io_context of its own: a connection lives on one thread, so its read,
 // answer and next read wake that thread only. (One io_context shared by all I/O threads made
 // Asio hand its reactor from thread to thread several times per request, each hand-off a
@@ -31,6 +53,9 @@ namespace {
 // batcher compute inline on it only while it owns a single connection, the submitting one, and
 // the acceptor gives it no new connection until that computation is done.
 struct IoThread final : InlineGate {
+  // Before the io_context: sessions destroyed with it forget themselves here.
+  std::mutex open_mutex;
+  std::unordered_map<const Connection*, std::weak_ptr<Connection>> open;
   // Connections owned times 2, plus 1 while a batch computes inline on this thread.
   std::atomic<uint32_t> state{0};
   net::io_context ioc{1};
@@ -52,7 +77,34 @@ struct IoThread final : InlineGate {
     return false;
   }
   void release() noexcept { state.fetch_sub(2); }
+
+  // The connections this thread owns, for a cut drain and for shedding idle ones.
+  void remember(const std::shared_ptr<Connection>& c) {
+    std::lock_guard lock(open_mutex);
+    open.emplace(c.get(), c);
+  }
+  void forget(const Connection* c) {
+    std::lock_guard lock(open_mutex);
+    open.erase(c);
+  }
+  std::vector<std::shared_ptr<Connection>> live() {
+    std::vector<std::shared_ptr<Connection>> out;
+    std::lock_guard lock(open_mutex);
+    for (auto& [key, weak] : open)
+      if (auto c = weak.lock()) out.push_back(std::move(c));
+    return out;
+  }
 };
+
+// The acceptor's back-off: how long it stops accepting when it may not take a connection (at
+// max_connections, or out of descriptors); existing connections are served meanwhile.
+constexpr auto kAcceptPause = std::chrono::milliseconds(50);
+constexpr int kAcceptBurst = 64;   // accepts in a row before signals and drain get their turn
+constexpr size_t kShedBatch = 16;  // idle connections closed per pause at max_connections
+// A connection idle for less is never shed: a client that just connected gets to send.
+constexpr auto kMinIdleToShed = std::chrono::seconds(1);
+// After a cut drain, how long the 503 answers get to go out before the threads stop.
+constexpr auto kCutGrace = std::chrono::seconds(2);
 
 }  // namespace
 
@@ -67,17 +119,34 @@ struct HttpServer::State {
   tcp::acceptor acceptor;
   net::signal_set signals;
   net::steady_timer drain_timer;
+  net::steady_timer drain_limit;   // drain_timeout
+  net::steady_timer accept_pause;  // the acceptor's back-off
+  DescriptorReserve reserve;
+  const size_t max_connections;
   std::atomic<int> in_flight{0};
-  std::atomic<int64_t> connections{0};
   std::atomic<bool> draining{false};
+  std::atomic<int> unanswered{0};  // requests answered 503 by a cut drain
+  // Control thread only.
+  bool cut = false;
+  Clock::time_point cut_deadline;
+  DrainOutcome outcome;
 
   State(const HttpServerOptions& o, Router& r)
       : options(o),
         router(r),
         acceptor(control),
-        signals(control, SIGINT, SIGTERM),
-        drain_timer(control) {
+        signals(control, SIGINT, SIGTERM, SIGHUP),
+        drain_timer(control),
+        drain_limit(control),
+        accept_pause(control),
+        max_connections(o.max_connections > 0 ? o.max_connections : default_max_connections()) {
     for (int i = 0; i < std::max(1, o.threads); ++i) io.push_back(std::make_unique<IoThread>());
+  }
+
+  size_t open_connections() const {
+    size_t n = 0;
+    for (const auto& t : io) n += t->connections();
+    return n;
   }
 
   // The I/O thread for a new connection: the one with the fewest connections among those not
@@ -98,7 +167,7 @@ struct HttpServer::State {
 
 namespace {
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session final : public Connection, public std::enable_shared_from_this<Session> {
  public:
   // The socket belongs to home's io_context, and home already counts this connection.
   Session(tcp::socket&& socket, HttpServer::State& state, IoThread& home)
@@ -106,24 +175,37 @@ class Session : public std::enable_shared_from_this<Session> {
     buffer_.reserve(8192);  // a typical request in one read (Beast reads into free capacity)
   }
   ~Session() {
-    --state_.connections;
+    home_.forget(this);
     home_.release();
   }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Beyond --max-connections a connection is closed at once: each holds buffers (the server
-  // sets aside kConnectionBytes for each in its memory budget).
   void start() {
-    if (++state_.connections > state_.options.max_connections) {
-      net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
-      return;
-    }
+    home_.remember(shared_from_this());
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+  }
+
+  bool abort() override {
+    if (awaiting_) {
+      gone_->store(true);  // the batcher drops it before compute
+      write(error_response(503, error_type::kUnhealthy,
+                           "the server stopped before answering (its drain was cut short)"),
+            /*close_after=*/true);
+      return true;
+    }
+    shed_if_idle();
+    return false;
+  }
+
+  void shed_if_idle() override {
+    if (idle_since.load() != 0) close();
   }
 
  private:
   void read() {
+    replied_ = false;
+    idle_since = std::max<Clock::rep>(1, Clock::now().time_since_epoch().count());
     parser_.emplace();
     parser_->body_limit(state_.options.max_payload_bytes);
     stream_.expires_after(state_.options.idle_timeout);
@@ -140,6 +222,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // otherwise waits a second before sending bodies over 1 KiB). An over-limit Content-Length
   // has already failed the header read (413 without reading the body).
   void on_header(beast::error_code ec) {
+    idle_since = 0;  // a request came (or the connection ends): no longer idle
     if (ec || parser_->is_done()) return on_read(ec);
     const auto& h = parser_->get();
     Request head;
@@ -224,6 +307,7 @@ class Session : public std::enable_shared_from_this<Session> {
     ++state_.in_flight;
     stream_.expires_never();  // waiting for compute is not an idle connection
     replied_ = false;
+    awaiting_ = true;
     state_.router.dispatch(std::move(req), [self](Response r) {
       net::dispatch(self->stream_.get_executor(),
                     [self, r = std::move(r)]() mutable { self->write(std::move(r), false); });
@@ -270,8 +354,13 @@ class Session : public std::enable_shared_from_this<Session> {
     read();
   }
 
+  // The request's one answer; a second (the batcher's, after a cut drain answered 503) is
+  // dropped.
   void write(Response r, bool close_after) {
+    if (replied_) return;
     replied_ = true;
+    awaiting_ = false;
+    idle_since = 0;
     res_ = {};
     res_.version(version_);
     res_.result(static_cast<unsigned>(r.status));
@@ -290,7 +379,7 @@ class Session : public std::enable_shared_from_this<Session> {
                   r.timings.tokenization_ms, r.timings.queue_ms, r.timings.inference_ms,
                   ms_between(received_, Clock::now()));
     res_.set("server-timing", timing);
-    if (!r.cache.empty()) res_.set("x-cache", r.cache);
+    if (state_.options.cache_header && !r.cache.empty()) res_.set("x-cache", r.cache);
     for (auto& [name, value] : r.headers) res_.set(name, value);
     res_.body() = std::move(r.body);
     close_ = close_after || !keep_alive_ || state_.draining;
@@ -301,6 +390,7 @@ class Session : public std::enable_shared_from_this<Session> {
       --self->state_.in_flight;
       self->res_ = {};  // an idle connection keeps no answer, and no memory reserved for one
       self->body_memory_.reset();
+      self->served = true;
       if (ec) return self->close();
       self->after_write();
     });
@@ -343,22 +433,82 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<std::atomic<bool>> gone_;
   MemoryBudget::Hold body_memory_;  // this request's reservation, from its headers on
   bool watching_ = false;
-  bool replied_ = false;  // write() began for the request being handled
+  bool replied_ = false;   // write() began for the request being handled
+  bool awaiting_ = false;  // the request went to the router and its answer has not
   After after_ = After::kNone;
 };
 
+// Closes up to n connections that wait for a request, to make room at max_connections, the
+// longest idle first. While any connection that never sent a request waits (a flood of idle
+// connections), only those are shed, so that clients with a request behind them keep theirs;
+// none idle for under kMinIdleToShed.
+void shed_idle(HttpServer::State& s, size_t n) {
+  struct Candidate {
+    bool served;
+    Clock::rep since;
+    IoThread* home;
+    std::weak_ptr<Connection> connection;
+  };
+  std::vector<Candidate> idle;
+  bool any_unserved = false;
+  for (auto& t : s.io)
+    for (const auto& c : t->live())
+      if (const auto since = c->idle_since.load(); since != 0) {
+        idle.push_back({c->served.load(), since, t.get(), c});
+        any_unserved |= !idle.back().served;
+      }
+  const auto newest = (Clock::now() - kMinIdleToShed).time_since_epoch().count();
+  std::erase_if(idle,
+                [&](const Candidate& c) { return c.since > newest || (any_unserved && c.served); });
+  n = std::min(n, idle.size());
+  std::partial_sort(idle.begin(), idle.begin() + static_cast<std::ptrdiff_t>(n), idle.end(),
+                    [](const Candidate& a, const Candidate& b) { return a.since < b.since; });
+  for (size_t i = 0; i < n; ++i)
+    net::post(idle[i].home->ioc, [weak = idle[i].connection] {
+      if (auto c = weak.lock()) c->shed_if_idle();
+    });
+}
+
+bool out_of_descriptors(const beast::error_code& ec) {
+  return ec == net::error::no_descriptors ||
+         ec == boost::system::errc::too_many_files_open_in_system ||
+         ec == net::error::no_buffer_space || ec == net::error::no_memory;
+}
+
+void accept_next(HttpServer::State& s);
+
+// Stops accepting for kAcceptPause (new clients wait in the listen queue), then goes on.
+void accept_after_pause(HttpServer::State& s) {
+  s.accept_pause.expires_after(kAcceptPause);
+  s.accept_pause.async_wait([&s](beast::error_code ec) {
+    if (!ec && s.acceptor.is_open()) accept_next(s);
+  });
+}
+
 // Waits for the listening socket to be readable, then accepts what is there, each connection
-// straight onto the I/O thread chosen for it at that moment.
+// straight onto the I/O thread chosen for it at that moment. At max_connections it sheds idle
+// connections and pauses; out of descriptors, it refuses what is pending (a fast close for
+// those clients) and pauses: the listening socket stays readable, so waiting again at once
+// would spin.
 void accept_next(HttpServer::State& s) {
   s.acceptor.async_wait(tcp::acceptor::wait_read, [&s](beast::error_code ec) {
-    if (!s.acceptor.is_open()) return;     // draining
-    for (int i = 0; !ec && i < 64; ++i) {  // then let signals and drain run
+    if (!s.acceptor.is_open()) return;  // draining
+    if (ec) return accept_after_pause(s);
+    for (int i = 0; i < kAcceptBurst; ++i) {
+      if (s.open_connections() >= s.max_connections) {
+        shed_idle(s, kShedBatch);
+        return accept_after_pause(s);
+      }
       IoThread& home = s.adopt();
       tcp::socket sock(home.ioc);
       s.acceptor.accept(sock, ec);
       if (ec) {
         home.release();
-        break;  // would_block: nothing more waiting; anything else: the next wait reports it
+        if (ec == net::error::would_block || ec == net::error::try_again) break;  // all taken
+        if (ec == net::error::connection_aborted || ec == net::error::interrupted) continue;
+        if (out_of_descriptors(ec))
+          s.reserve.refuse_pending(s.acceptor.native_handle(), kAcceptBurst);
+        return accept_after_pause(s);
       }
       // Answers go out in one write; no reason to let Nagle hold back a partial one.
       beast::error_code ignored;
@@ -369,15 +519,59 @@ void accept_next(HttpServer::State& s) {
   });
 }
 
-// Polls until every in-flight request has been answered, then stops the I/O threads (idle
-// keep-alive connections are closed with them).
+// Polls until every in-flight request has been answered (or, after a cut, its 503 is out or
+// kCutGrace has passed), then stops the I/O threads (open connections close with them).
 void stop_when_idle(HttpServer::State& s) {
-  if (s.in_flight == 0) {
+  if (s.in_flight == 0 || (s.cut && Clock::now() >= s.cut_deadline)) {
     for (auto& t : s.io) t->ioc.stop();
     return s.control.stop();
   }
   s.drain_timer.expires_after(std::chrono::milliseconds(10));
   s.drain_timer.async_wait([&s](beast::error_code) { stop_when_idle(s); });
+}
+
+// Cuts the drain short (control thread): each I/O thread answers 503 to its connections'
+// waiting requests and closes the idle ones.
+void cut_drain(HttpServer::State& s, int signal) {
+  if (s.cut) return;
+  s.cut = true;
+  s.cut_deadline = Clock::now() + kCutGrace;
+  s.outcome.complete = false;
+  s.outcome.signal = signal;
+  for (auto& t : s.io)
+    net::post(t->ioc, [&s, &t = *t] {
+      for (const auto& c : t.live())
+        if (c->abort()) ++s.unanswered;
+    });
+}
+
+// Starts the drain (control thread); a no-op when it has begun.
+void begin_drain(HttpServer::State& s) {
+  if (s.draining.exchange(true)) return;
+  s.router.set_draining();
+  beast::error_code ignored;
+  s.acceptor.close(ignored);
+  s.accept_pause.cancel();
+  if (s.options.drain_timeout.count() > 0) {
+    s.drain_limit.expires_after(s.options.drain_timeout);
+    s.drain_limit.async_wait([&s](beast::error_code ec) {
+      if (!ec) cut_drain(s, 0);
+    });
+  }
+  stop_when_idle(s);
+}
+
+// The first SIGTERM / SIGINT / SIGHUP drains, the next one cuts the drain short.
+void wait_for_signals(HttpServer::State& s) {
+  s.signals.async_wait([&s](beast::error_code ec, int signal) {
+    if (ec) return;
+    if (s.draining) {
+      cut_drain(s, signal);
+    } else {
+      begin_drain(s);
+    }
+    wait_for_signals(s);
+  });
 }
 
 }  // namespace
@@ -406,21 +600,13 @@ uint16_t HttpServer::port() const {
 
 void HttpServer::drain() {
   auto& s = *state_;
-  net::post(s.control, [&s] {
-    if (s.draining.exchange(true)) return;
-    s.router.set_draining();
-    beast::error_code ignored;
-    s.acceptor.close(ignored);
-    stop_when_idle(s);
-  });
+  net::post(s.control, [&s] { begin_drain(s); });
 }
 
-void HttpServer::run() {
+DrainOutcome HttpServer::run() {
   auto& s = *state_;
   accept_next(s);
-  s.signals.async_wait([this](beast::error_code ec, int) {
-    if (!ec) drain();
-  });
+  wait_for_signals(s);
   std::vector<std::thread> threads;
   for (auto& t : s.io)
     threads.emplace_back([&t = *t] {
@@ -429,6 +615,8 @@ void HttpServer::run() {
     });
   s.control.run();
   for (auto& t : threads) t.join();
+  s.outcome.unanswered = s.unanswered;
+  return s.outcome;
 }
 
 }  // namespace ember::serve

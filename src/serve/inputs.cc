@@ -44,7 +44,7 @@ int64_t reserve_tokenizing(const InputRules& rules, const TokenizingCost& c) {
 Sequence from_ids(const nlohmann::json& ids, const runtime::Engine& engine, size_t index,
                   std::vector<uint8_t>& special) {
   Sequence seq;
-  const auto vocab = engine.config().vocab_size;
+  const auto vocab = engine.spec().vocab_size();
   for (const auto& v : ids) {
     if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= vocab)
       invalid(cat("inputs[", index, "]: token ids must be integers in [0, ", vocab, ")"));

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "core/error.h"
+#include "model/label_scores.h"
 #include "serve/errors.h"
 #include "serve/request_cost.h"
 
@@ -17,7 +18,7 @@ namespace {
 }
 
 bool is_classifier(const ServeContext& ctx) {
-  return ctx.engine.config().head == model::HeadKind::kSequenceClassification;
+  return ctx.engine.spec().head == model::HeadKind::kSequenceClassification;
 }
 
 // The texts of the one input tensor, after the checks Triton makes for a model's config.
@@ -57,26 +58,13 @@ InputRules rules_of(const ServeContext& ctx, const Request& transport,
   return rules;
 }
 
-// Softmax over the labels, or the sigmoid of a single logit (as /predict scores them).
-void probabilities(const float* logits, int64_t n, float* out) {
-  if (n == 1) {
-    out[0] = static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(logits[0]))));
-    return;
-  }
-  const float max = *std::max_element(logits, logits + n);
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(logits[i]) - max);
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = static_cast<float>(std::exp(static_cast<double>(logits[i]) - max) / sum);
-}
-
 void infer_embedding(const ServeContext& ctx, const Request& transport, Reply reply,
                      const InferRequest& req, std::vector<RequestedOutput> outputs,
                      FormatOutputs format) {
   const auto texts = text_input(req);
   const auto rules = rules_of(ctx, transport, req.parameters);
   const bool normalize = get_bool(req.parameters, "normalize", true);
-  const auto dims = get_dimensions(req.parameters, ctx.engine.config().hidden_size);
+  const auto dims = get_dimensions(req.parameters, ctx.engine.spec().hidden_size);
   const bool binary = outputs.front().binary;  // one output: "embedding"
   embed_async(
       ctx, transport, std::move(reply), nlohmann::json(texts), rules, normalize, dims,
@@ -98,7 +86,7 @@ void infer_classifier(const ServeContext& ctx, const Request& transport, Reply r
   Timings timings;
   timings.tokenization_ms = ms_between(t0, Clock::now());
   timings.tokens = tokenized.tokens;
-  const auto labels = static_cast<int64_t>(ctx.engine.config().labels.size());
+  const auto labels = static_cast<int64_t>(ctx.engine.spec().labels.size());
 
   InferPlan plan;
   plan.answer_bytes = scores_answer_cost(static_cast<int64_t>(tokenized.sequences.size()), labels);
@@ -115,7 +103,7 @@ void infer_classifier(const ServeContext& ctx, const Request& transport, Reply r
     logits.reserve(probs.size());
     for (const auto& r : rows) logits.insert(logits.end(), r.begin(), r.end());
     for (int64_t i = 0; i < n; ++i)
-      probabilities(logits.data() + i * labels, labels, probs.data() + i * labels);
+      model::label_scores(logits.data() + i * labels, labels, probs.data() + i * labels);
     std::vector<OutputTensor> out;
     for (const auto& o : outputs)
       out.push_back(
@@ -150,11 +138,11 @@ ModelMeta model_metadata(const ServeContext& ctx) {
   m.name = model_name(ctx);
   m.inputs.push_back({std::string(kTextInput), "BYTES", {-1}});
   if (is_classifier(ctx)) {
-    const auto labels = static_cast<int64_t>(ctx.engine.config().labels.size());
+    const auto labels = static_cast<int64_t>(ctx.engine.spec().labels.size());
     m.outputs.push_back({"logits", "FP32", {-1, labels}});
     m.outputs.push_back({"probabilities", "FP32", {-1, labels}});
   } else {
-    m.outputs.push_back({"embedding", "FP32", {-1, ctx.engine.config().hidden_size}});
+    m.outputs.push_back({"embedding", "FP32", {-1, ctx.engine.spec().hidden_size}});
   }
   return m;
 }

@@ -30,7 +30,19 @@ void Router::set_large_request_pool(LargeRequestPool* pool, size_t large_body_by
   queue_timeout_ms_ = queue_timeout_ms;
 }
 
+bool Router::is_public(const Request& req) const {
+  const auto path_it = routes_.find(req.path);
+  if (path_it == routes_.end()) return false;
+  const auto m = path_it->second.find(req.method);
+  return m != path_it->second.end() && !m->second.needs_auth;
+}
+
 const Router::Route& Router::checked_route(const Request& req) const {
+  // With an API key, a request without it learns nothing of the routes (nor of the model
+  // names in /v2/models/...): 401 before 404 / 405, on every route but the public ones.
+  if (!api_key_.empty() && !is_public(req) && !same_secret(req.authorization, "Bearer " + api_key_))
+    throw HttpError(401, error_type::kValidation,
+                    "missing or wrong API key (Authorization: Bearer)");
   const auto path_it = routes_.find(req.path);
   if (path_it == routes_.end())
     throw HttpError(404, error_type::kValidation, "no route " + req.path);
@@ -38,10 +50,6 @@ const Router::Route& Router::checked_route(const Request& req) const {
   if (m == path_it->second.end())
     throw HttpError(405, error_type::kValidation, req.method + " is not allowed on " + req.path);
   if (draining_) throw HttpError(503, error_type::kUnhealthy, "the server is shutting down");
-  if (m->second.needs_auth && !api_key_.empty() &&
-      !same_secret(req.authorization, "Bearer " + api_key_))
-    throw HttpError(401, error_type::kValidation,
-                    "missing or wrong API key (Authorization: Bearer)");
   return m->second;
 }
 

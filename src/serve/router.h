@@ -1,8 +1,10 @@
 // Method + path -> handler, with the cross-cutting rules applied once: bearer auth (every
-// route but /health), 404 / 405, 503 while draining, per-route metrics, the exception
-// boundary (a throwing handler becomes an error response, never a crash), the memory the
-// parsed body takes (request_cost.h), and where a handler runs: requests with large bodies,
-// and heavy routes, on the LargeRequestPool instead of the connection's I/O thread.
+// route but the health ones, checked first so that an unauthenticated client cannot tell an
+// existing route from a missing one), 404 / 405, 503 while draining, per-route metrics, the
+// exception boundary (a throwing handler becomes an error response, never a crash), the
+// memory the parsed body takes (request_cost.h), and where a handler runs: requests with
+// large bodies, and heavy routes, on the LargeRequestPool instead of the connection's I/O
+// thread.
 #pragma once
 
 #include <atomic>
@@ -40,6 +42,9 @@ class Router {
   bool draining() const { return draining_; }
 
  private:
+  // A route registered with needs_auth = false (method and path both match).
+  bool is_public(const Request& req) const;
+
   struct Route {
     Handler handler;
     bool needs_auth = true;

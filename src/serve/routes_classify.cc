@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "model/label_scores.h"
 #include "serve/errors.h"
 #include "serve/request_cost.h"
 #include "serve/routes.h"
@@ -19,21 +20,13 @@ namespace ember::serve {
 namespace {
 
 void require_classifier(const ServeContext& ctx) {
-  if (ctx.engine.config().head != model::HeadKind::kSequenceClassification)
+  if (ctx.engine.spec().head != model::HeadKind::kSequenceClassification)
     throw Error(ErrorKind::kUnsupported, "model is not a classifier model");
 }
 
 std::vector<float> scores(const float* logits, int64_t n, bool raw) {
   std::vector<float> s(logits, logits + n);
-  if (raw) return s;
-  if (n == 1) {
-    s[0] = static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(s[0]))));
-    return s;
-  }
-  const float max = *std::max_element(s.begin(), s.end());
-  double sum = 0;
-  for (float& v : s) sum += (v = static_cast<float>(std::exp(static_cast<double>(v) - max)));
-  for (float& v : s) v = static_cast<float>(v / sum);
+  if (!raw) model::label_scores(s.data(), n, s.data());
   return s;
 }
 
@@ -94,14 +87,14 @@ void predict(const ServeContext& ctx, const Request& req, Reply reply) {
 
   InferPlan plan;
   plan.answer_bytes = scores_answer_cost(static_cast<int64_t>(tokenized.sequences.size()),
-                                         static_cast<int64_t>(ctx.engine.config().labels.size()));
+                                         static_cast<int64_t>(ctx.engine.spec().labels.size()));
   plan.cache_scope = cat("predict|raw=", raw ? 1 : 0);
   plan.outputs = runtime::kSeqLogits;
   plan.extract = [raw](const JobResult& r, size_t row) {
     return scores(r.seq_logits.data() + row * r.num_labels, r.num_labels, raw);
   };
   plan.format = [single,
-                 labels = ctx.engine.config().labels](const std::vector<std::vector<float>>& rows) {
+                 labels = ctx.engine.spec().labels](const std::vector<std::vector<float>>& rows) {
     Response res;
     std::string& out = res.body;
     if (!single) out += '[';
@@ -131,7 +124,7 @@ void predict(const ServeContext& ctx, const Request& req, Reply reply) {
 
 void rerank(const ServeContext& ctx, const Request& req, Reply reply) {
   require_classifier(ctx);
-  if (ctx.engine.config().labels.size() != 1)
+  if (ctx.engine.spec().labels.size() != 1)
     throw Error(ErrorKind::kUnsupported, "model is not a re-ranker model");
   const auto body = parse_body(req.body);
   const auto q = body.find("query");

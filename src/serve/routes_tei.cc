@@ -23,7 +23,7 @@ void embed(const ServeContext& ctx, const Request& req, Reply reply) {
   rules.truncate = get_bool(body, "truncate", false);
   rules.side = get_truncation_side(body);
   const bool normalize = get_bool(body, "normalize", true);
-  const auto dims = get_dimensions(body, ctx.engine.config().hidden_size);
+  const auto dims = get_dimensions(body, ctx.engine.spec().hidden_size);
   embed_async(ctx, req, std::move(reply), body["inputs"], rules, normalize, dims,
               [](const Embeddings& e) {
                 Response r;
@@ -49,7 +49,7 @@ void embed_all(const ServeContext& ctx, const Request& req, Reply reply) {
   const auto t0 = Clock::now();
   TokenizedInputs tokenized = tokenize_inputs(body["inputs"], ctx.engine, rules);
   Timings timings{ms_between(t0, Clock::now()), 0, 0, tokenized.tokens};
-  const int64_t hidden = ctx.engine.config().hidden_size;
+  const int64_t hidden = ctx.engine.spec().hidden_size;
   const int64_t json_bytes = hidden_states_json_bytes(tokenized.tokens, hidden);
   if (json_bytes > ctx.limits.max_response_bytes)
     throw HttpError(413, error_type::kValidation,
@@ -63,7 +63,7 @@ void embed_all(const ServeContext& ctx, const Request& req, Reply reply) {
   plan.cache_scope = "embed_all";
   plan.outputs = runtime::kHidden;
   plan.extract = [](const JobResult& r, size_t row) { return r.hidden[row]; };
-  plan.format = [h = ctx.engine.config().hidden_size](const std::vector<std::vector<float>>& rows) {
+  plan.format = [h = ctx.engine.spec().hidden_size](const std::vector<std::vector<float>>& rows) {
     Response r;
     r.body += '[';
     for (size_t i = 0; i < rows.size(); ++i) {
@@ -98,7 +98,7 @@ Response decode(const ServeContext& ctx, const Request& req) {
   if (lists.size() > ctx.limits.max_inputs_per_request)
     throw HttpError(413, error_type::kValidation, "too many inputs");
   const bool skip = get_bool(body, "skip_special_tokens", true);
-  const auto vocab = ctx.engine.config().vocab_size;
+  const auto vocab = ctx.engine.spec().vocab_size();
   nlohmann::json out = nlohmann::json::array();
   for (size_t i = 0; i < lists.size(); ++i) {
     std::vector<int32_t> ids;
@@ -195,7 +195,7 @@ Response tokenize(const ServeContext& ctx, const Request& req) {
 // TEI's ModelType: {"embedding": {pooling}}, or for a sequence classifier {"classifier":
 // {id2label, label2id}}, {"reranker": ...} when it has one label (what /rerank accepts).
 nlohmann::json model_type(const ServeContext& ctx) {
-  const auto& cfg = ctx.engine.config();
+  const auto& cfg = ctx.engine.spec();
   if (cfg.head != model::HeadKind::kSequenceClassification)
     return {{"embedding", {{"pooling", io::pooling_mode_name(ctx.engine.info().pooling)}}}};
   nlohmann::json id2label = nlohmann::json::object(), label2id = nlohmann::json::object();
@@ -224,7 +224,7 @@ Response info(const ServeContext& ctx) {
       {"version", "0.1.0"},
       {"sha", nullptr},
       {"docker_label", nullptr},
-      {"hidden_size", ctx.engine.config().hidden_size},
+      {"hidden_size", ctx.engine.spec().hidden_size},
   };
   Response r;
   r.body = j.dump();

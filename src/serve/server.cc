@@ -5,11 +5,13 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <system_error>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "serve/batcher.h"
+#include "serve/descriptor_reserve.h"
 #include "serve/grpc_server.h"
 #include "serve/http_server.h"
 #include "serve/large_request_pool.h"
@@ -23,18 +25,31 @@
 namespace ember::serve {
 namespace {
 
+// What clients see as the model's name: never the filesystem path it was loaded from.
+std::string public_model_name(const ServeOptions& o) {
+  namespace fs = std::filesystem;
+  if (!o.served_model_name.empty()) return o.served_model_name;
+  std::error_code ec;
+  if (!fs::exists(o.model, ec)) return o.model;  // a name in the model cache, as given
+  fs::path p = fs::absolute(o.model, ec).lexically_normal();
+  if (!p.has_filename()) p = p.parent_path();  // "dir/"
+  const std::string name = p.filename().string();
+  return name.empty() ? "model" : name;
+}
+
 // The most the compute can hold at once: the workspace for the largest batch (--max-batch-tokens,
 // or --max-batch-requests sequences of the model's limit if fewer, or one sequence of that
-// limit), its outputs (hidden states of every token, pooled rows, logits) and per-thread
-// attention scratch.
+// limit) with every slot a layer uses (hidden, Q/K/V, FFN and gate, head), the batch's
+// outputs (the hidden states of every token, pooled rows, logits) and per-thread scratch.
 int64_t compute_bytes(const runtime::Engine& engine, const ServeOptions& o) {
-  const auto& c = engine.config();
+  const auto& s = engine.spec();
   const int64_t max_length = engine.info().max_length;
   const int64_t t =
       std::max(std::min(o.max_batch_tokens, o.max_batch_requests * max_length), max_length);
-  const int64_t h = c.hidden_size, wide = std::max(c.hidden_size, c.embedding_size);
-  const int64_t labels = std::max<int64_t>(1, static_cast<int64_t>(c.labels.size()));
-  const int64_t per_token = 4 * (wide + 8 * h + c.intermediate_size + labels) + 32;
+  const int64_t h = s.hidden_size, wide = std::max(h, s.embeddings.dim);
+  const int64_t labels = std::max<int64_t>(1, static_cast<int64_t>(s.labels.size()));
+  const int64_t per_token =
+      4 * (wide + 4 * h + s.max_qkv_width() + 2 * s.max_ffn_width() + labels) + 32;
   const int64_t per_sequence = 4 * (3 * h + labels);
   return t * per_token + o.max_batch_requests * per_sequence + (16 << 20);
 }
@@ -42,6 +57,14 @@ int64_t compute_bytes(const runtime::Engine& engine, const ServeOptions& o) {
 // Thread stacks in use, gRPC and allocator overhead, what the estimates above miss.
 constexpr int64_t kProcessSlackBytes = 64 << 20;
 constexpr int64_t kMinRequestBudgetBytes = 64 << 20;
+
+// --max-connections, or by default the descriptor limit less a reserve, at most what 1/16 of
+// the memory budget holds.
+int64_t connection_limit(const ServeOptions& o, int64_t max_memory) {
+  if (o.max_connections > 0) return o.max_connections;
+  const auto by_descriptors = static_cast<int64_t>(default_max_connections());
+  return std::max<int64_t>(1, std::min(by_descriptors, max_memory / 16 / kConnectionBytes));
+}
 
 }  // namespace
 
@@ -52,8 +75,7 @@ int run_server(const ServeOptions& o) {
   const int64_t max_memory = o.max_memory > 0 ? o.max_memory : available_memory_bytes() / 2;
   EMBER_CHECK(max_memory > 0, ErrorKind::kInvalidInput,
               "cannot read the memory available (/proc/meminfo); set --max-memory");
-  runtime::EngineOptions eo;
-  eo.threads = o.threads;
+  runtime::EngineOptions eo = o.engine;
   eo.truncate = false;   // truncation is per request (inputs.cc), not the tokenizer's
   eo.normalize = false;  // normalization is per request too
   const auto engine = runtime::Engine::load(o.model, eo);
@@ -61,16 +83,17 @@ int run_server(const ServeOptions& o) {
               "' has no tokenizer.json; ember serve needs one");
 
   // What requests may hold together: the budget less the process as loaded, the compute's
-  // workspace at its largest, the result cache full, and slack.
+  // workspace at its largest, the result cache full, the connections' buffers, and slack.
+  const int64_t max_connections = connection_limit(o, max_memory);
   const int64_t fixed = resident_bytes() + compute_bytes(*engine, o) +
                         (o.cache_entries > 0 ? o.cache_bytes : 0) +
-                        o.max_connections * kConnectionBytes + kProcessSlackBytes;
+                        max_connections * kConnectionBytes + kProcessSlackBytes;
   EMBER_CHECK(max_memory - fixed >= kMinRequestBudgetBytes, ErrorKind::kInvalidInput,
               "--max-memory ", mib(max_memory), " leaves ", mib(max_memory - fixed),
               " for requests; the model as loaded, its compute workspace for --max-batch-tokens ",
-              o.max_batch_tokens, ", the result cache (--cache-bytes), --max-connections ",
-              o.max_connections, " and slack take ", mib(fixed), " and requests need at least ",
-              mib(kMinRequestBudgetBytes));
+              o.max_batch_tokens, ", the result cache (--cache-bytes), ", max_connections,
+              " connections (--max-connections) and slack take ", mib(fixed),
+              " and requests need at least ", mib(kMinRequestBudgetBytes));
   MemoryBudgetOptions mo;
   mo.capacity = max_memory - fixed;
   mo.max_pending_body_bytes = mo.capacity / 4;
@@ -133,7 +156,7 @@ int run_server(const ServeOptions& o) {
   // tokenizer does, by a second tokenizer set to the model's limit (one per direction).
   std::optional<tok::Tokenizer> pair_tok[2];
   const auto tokenizer_file = std::filesystem::path(engine->info().dir) / "tokenizer.json";
-  if (engine->config().head == model::HeadKind::kSequenceClassification &&
+  if (engine->spec().head == model::HeadKind::kSequenceClassification &&
       std::filesystem::exists(tokenizer_file)) {
     for (int side = 0; side < 2; ++side) {
       tok::Truncation t;
@@ -155,7 +178,8 @@ int run_server(const ServeOptions& o) {
   limits.max_response_bytes = o.max_response_bytes;
   limits.large_request_bytes = o.large_request_bytes;
   limits.max_text_bytes = 4 * o.max_payload_bytes;
-  ServeContext ctx{*engine, batcher, metrics, limits, o.model, &cache, {nullptr, nullptr}};
+  ServeContext ctx{*engine, batcher,           metrics, limits, public_model_name(o),
+                   &cache,  {nullptr, nullptr}};
   ctx.budget = &budget;
   LargeRequestPool large_requests(o.large_request_threads);
   ctx.large_requests = &large_requests;
@@ -178,8 +202,10 @@ int run_server(const ServeOptions& o) {
   ho.port = static_cast<uint16_t>(o.port);
   ho.threads = o.http_threads;
   ho.max_payload_bytes = static_cast<size_t>(o.max_payload_bytes);
+  ho.drain_timeout = std::chrono::milliseconds(static_cast<int64_t>(o.drain_timeout_s * 1000));
+  ho.max_connections = static_cast<size_t>(max_connections);
   ho.budget = &budget;
-  ho.max_connections = o.max_connections;
+  ho.cache_header = o.cache_header;
   HttpServer server(ho, router);
   std::optional<GrpcServer> grpc;  // KServe v2 gRPC: same batcher, drains with HTTP
   if (o.grpc_port != 0) {
@@ -195,17 +221,26 @@ int run_server(const ServeOptions& o) {
                               {"address", o.host},
                               {"port", server.port()},
                               {"model", o.model},
-                              {"dimensions", engine->config().hidden_size},
+                              {"dimensions", engine->spec().hidden_size},
                               {"max_length", engine->info().max_length},
                               {"max_memory", max_memory},
                               {"request_memory", mo.capacity}};
   if (grpc) listening["grpc_port"] = grpc->port();
   std::cout << listening.dump() << std::endl;
-  server.run();
-  if (grpc) grpc->shutdown();  // new RPCs got UNAVAILABLE since the drain began
-  batcher.stop();              // every request in flight was answered before run() returned
-  std::cout << nlohmann::json{{"event", "stopped"}}.dump() << std::endl;
-  return 0;
+  const DrainOutcome drained = server.run();
+  // New RPCs got UNAVAILABLE since the drain began; a cut drain cancels those in flight.
+  if (grpc) grpc->shutdown(drained.complete ? std::chrono::seconds(30) : std::chrono::seconds(0));
+  // Every HTTP request was answered before run() returned; after a cut, those still queued
+  // are dropped unrun (their clients are marked gone).
+  batcher.stop();
+  nlohmann::json stopped = {{"event", "stopped"}, {"drain", drained.complete ? "complete" : "cut"}};
+  if (!drained.complete) {
+    stopped["reason"] = drained.signal != 0 ? "signal" : "drain-timeout";
+    if (drained.signal != 0) stopped["signal"] = drained.signal;
+    stopped["unanswered"] = drained.unanswered;
+  }
+  std::cout << stopped.dump() << std::endl;
+  return drained.complete ? 0 : kExitDrainCut;
 }
 
 }  // namespace ember::serve

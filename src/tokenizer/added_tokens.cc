@@ -210,6 +210,14 @@ bool AddedVocabulary::is_special(std::string_view token) const {
   return special_.find(token) != special_.end();
 }
 
+std::optional<int32_t> AddedVocabulary::max_id() const {
+  std::optional<int32_t> best;
+  for (const auto& [id, token] : by_id_) {
+    if (!best || id > *best) best = id;
+  }
+  return best;
+}
+
 size_t AddedVocabulary::count_not_in(const Model& model) const {
   size_t n = 0;
   for (const auto& [content, id] : by_content_) n += !model.token_to_id(content).has_value();

@@ -44,6 +44,8 @@ class AddedVocabulary {
   bool is_special(std::string_view token) const;
   // Added contents that the model's vocabulary lacks.
   size_t count_not_in(const Model& model) const;
+  // The largest id of an added token; nullopt when there are none.
+  std::optional<int32_t> max_id() const;
 
  private:
   // A byte trie for leftmost-longest matching of the contents.

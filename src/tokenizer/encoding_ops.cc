@@ -71,53 +71,54 @@ void merge_into(Encoding& self, const Encoding& other) {
   self.overflowing = std::move(overflowing);
 }
 
-void truncate_encoding(Encoding& e, size_t max_len, size_t stride, TruncationDirection dir) {
+void truncate_encoding(Encoding& e, size_t max_len, size_t stride, TruncationDirection dir,
+                       bool overflowing) {
   const size_t len = e.ids.size();
   if (max_len >= len) return;
   if (max_len == 0) {
     Encoding all = std::move(e);
     e = Encoding{};
-    e.overflowing.push_back(std::move(all));
+    if (overflowing) e.overflowing.push_back(std::move(all));
     return;
   }
   EMBER_CHECK(stride < max_len, ErrorKind::kInvalidInput, "truncation stride ", stride,
               " must be less than the room left for the sequence (", max_len, " tokens)");
-  const size_t step = max_len - stride;
-  std::vector<std::pair<size_t, size_t>> parts;
-  if (dir == TruncationDirection::kRight) {
-    for (size_t start = 0; start < len; start += step) {
-      const size_t stop = std::min(start + max_len, len);
-      parts.emplace_back(start, stop);
-      if (stop == len) break;
+  // The kept window: the first max_len tokens (right) or the last (left).
+  const bool right = dir == TruncationDirection::kRight;
+  Encoding head = right ? range_of(e, 0, max_len) : range_of(e, len - max_len, len);
+  if (overflowing) {
+    // The library's windows after the kept one: starts step by max_len - stride from the kept
+    // end (right), or ends step back from it (left), until one reaches the other end.
+    const size_t step = max_len - stride;
+    if (right) {
+      for (size_t start = step; start < len; start += step) {
+        const size_t stop = std::min(start + max_len, len);
+        head.overflowing.push_back(range_of(e, start, stop));
+        if (stop == len) break;
+      }
+    } else {
+      for (size_t stop = len - std::min(step, len); stop > 0; stop -= std::min(step, stop)) {
+        const size_t start = stop > max_len ? stop - max_len : 0;
+        head.overflowing.push_back(range_of(e, start, stop));
+        if (start == 0) break;
+      }
     }
-  } else {
-    for (size_t last = len; last-- > 0;) {  // last = len-1, len-1-step, ...
-      const size_t stop = last + 1;
-      const size_t start = stop > max_len ? stop - max_len : 0;
-      parts.emplace_back(start, stop);
-      if (start == 0) break;
-      if (last < step) break;
-      last -= step - 1;
-    }
-  }
-  Encoding head = range_of(e, parts[0].first, parts[0].second);
-  for (size_t i = 1; i < parts.size(); ++i) {
-    head.overflowing.push_back(range_of(e, parts[i].first, parts[i].second));
   }
   e = std::move(head);
 }
 
 void truncate_encodings(Encoding& a, Encoding* b, const Truncation& p) {
+  const bool over = p.return_overflowing;
   if (p.max_length == 0) {
-    truncate_encoding(a, 0, p.stride, p.direction);
-    if (b) truncate_encoding(*b, 0, p.stride, p.direction);
+    truncate_encoding(a, 0, p.stride, p.direction, over);
+    if (b) truncate_encoding(*b, 0, p.stride, p.direction, over);
     return;
   }
   const size_t total = a.ids.size() + (b ? b->ids.size() : 0);
   if (total <= p.max_length) return;
   const size_t to_remove = total - p.max_length;
   if (p.strategy == TruncationStrategy::kLongestFirst) {
-    if (!b) return truncate_encoding(a, total - to_remove, p.stride, p.direction);
+    if (!b) return truncate_encoding(a, total - to_remove, p.stride, p.direction, over);
     size_t n1 = a.ids.size();
     size_t n2 = b->ids.size();
     const bool swap = n1 > n2;
@@ -128,8 +129,8 @@ void truncate_encodings(Encoding& a, Encoding* b, const Truncation& p) {
       n2 = n1 + p.max_length % 2;
     }
     if (swap) std::swap(n1, n2);
-    truncate_encoding(a, n1, p.stride, p.direction);
-    truncate_encoding(*b, n2, p.stride, p.direction);
+    truncate_encoding(a, n1, p.stride, p.direction, over);
+    truncate_encoding(*b, n2, p.stride, p.direction, over);
     return;
   }
   Encoding* target = &a;
@@ -141,7 +142,7 @@ void truncate_encodings(Encoding& a, Encoding* b, const Truncation& p) {
   const size_t n = target->ids.size();
   EMBER_CHECK(n > to_remove, ErrorKind::kInvalidInput,
               "sequence to truncate is too short to respect max_length ", p.max_length);
-  truncate_encoding(*target, n - to_remove, p.stride, p.direction);
+  truncate_encoding(*target, n - to_remove, p.stride, p.direction, over);
 }
 
 void set_sequence_id(Encoding& e, int32_t id) {

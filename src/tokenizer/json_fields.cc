@@ -1,5 +1,7 @@
 #include "tokenizer/json_fields.h"
 
+#include <limits>
+
 #include "core/error.h"
 
 namespace ember::tok::json_fields {
@@ -41,6 +43,13 @@ uint64_t get_uint(const Json& j, std::string_view what, const char* key, uint64_
     malformed(what, cat("field '", key, "' must be a non-negative integer"));
   }
   return it->get<uint64_t>();
+}
+
+int32_t token_id(const Json& id, std::string_view what, std::string_view token) {
+  if (!id.is_number_unsigned() || id.get<uint64_t>() > std::numeric_limits<int32_t>::max()) {
+    malformed(what, cat("the id of special token '", token, "' must be a non-negative int32"));
+  }
+  return static_cast<int32_t>(id.get<uint64_t>());
 }
 
 const Json& get_array(const Json& j, std::string_view what, const char* key) {

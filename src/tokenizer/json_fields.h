@@ -18,6 +18,9 @@ bool get_bool(const Json& j, std::string_view what, const char* key, bool fallba
 std::string get_string(const Json& j, std::string_view what, const char* key,
                        const std::string& fallback);
 uint64_t get_uint(const Json& j, std::string_view what, const char* key, uint64_t fallback);
+// A token id (a post-processor's special token): a non-negative int32, else kInvalidInput
+// naming `token`.
+int32_t token_id(const Json& id, std::string_view what, std::string_view token);
 // The array under `key` (required).
 const Json& get_array(const Json& j, std::string_view what, const char* key);
 

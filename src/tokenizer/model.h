@@ -21,6 +21,9 @@ class Model {
   virtual std::optional<int32_t> token_to_id(std::string_view token) const = 0;
   virtual std::optional<std::string_view> id_to_token(int32_t id) const = 0;
   virtual size_t vocab_size() const = 0;
+  // The largest id tokenize() can return (every id comes from the vocabulary, unknown-token
+  // and byte-fallback ids included); nullopt for an empty vocabulary.
+  virtual std::optional<int32_t> max_id() const = 0;
 };
 
 // Throws kUnsupported naming an unknown type.

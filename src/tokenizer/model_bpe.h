@@ -42,6 +42,7 @@ class BpeModel final : public Model {
   std::optional<int32_t> token_to_id(std::string_view token) const override;
   std::optional<std::string_view> id_to_token(int32_t id) const override;
   size_t vocab_size() const override { return vocab_.size(); }
+  std::optional<int32_t> max_id() const override { return max_vocab_id(vocab_); }
 
  private:
   struct Piece {

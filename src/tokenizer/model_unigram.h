@@ -28,6 +28,10 @@ class UnigramModel final : public Model {
   std::optional<int32_t> token_to_id(std::string_view token) const override;
   std::optional<std::string_view> id_to_token(int32_t id) const override;
   size_t vocab_size() const override { return vocab_.size(); }
+  std::optional<int32_t> max_id() const override {  // ids are positions in the vocabulary
+    if (vocab_.empty()) return std::nullopt;
+    return static_cast<int32_t>(vocab_.size() - 1);
+  }
 
  private:
   // The pieces of the best path, as byte ranges of `word` with their ids (unknowns fused).

@@ -24,6 +24,14 @@ Vocab read_vocab(const nlohmann::json& j, std::string_view what) {
   return vocab;
 }
 
+std::optional<int32_t> max_vocab_id(const Vocab& vocab) {
+  std::optional<int32_t> best;
+  for (const auto& [token, id] : vocab) {
+    if (!best || id > *best) best = id;
+  }
+  return best;
+}
+
 WordPieceModel::WordPieceModel(Vocab vocab, std::string unk_token, std::string prefix,
                                size_t max_chars)
     : vocab_(std::move(vocab)),

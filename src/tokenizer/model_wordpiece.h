@@ -18,6 +18,8 @@ using Vocab = std::unordered_map<std::string, int32_t, StringHash, std::equal_to
 
 // Reads a {"token": id, ...} object; kInvalidInput on a bad entry.
 Vocab read_vocab(const nlohmann::json& j, std::string_view what);
+// The largest id in `vocab` (ids may have gaps); nullopt when it is empty.
+std::optional<int32_t> max_vocab_id(const Vocab& vocab);
 
 class WordPieceModel final : public Model {
  public:
@@ -27,6 +29,7 @@ class WordPieceModel final : public Model {
   std::optional<int32_t> token_to_id(std::string_view token) const override;
   std::optional<std::string_view> id_to_token(int32_t id) const override;
   size_t vocab_size() const override { return vocab_.size(); }
+  std::optional<int32_t> max_id() const override { return max_vocab_id(vocab_); }
 
  private:
   void push_unk(std::string_view word, std::vector<Token>& out) const;

@@ -73,48 +73,71 @@ void NormalizedString::strip(bool left, bool right) {
 
 namespace {
 
-struct AlignedChar {
-  char32_t c;
-  ByteSpan a;
+// The library normalizes with `unicode-normalization-alignments`, which reports each output
+// character with a change for NormalizedString::transform: 0 replaces the next old character
+// (and takes its alignment), 1 is inserted after the previous one, -n replaces and drops n more.
+// Decomposition gives 0 to the first piece of a character and 1 to the rest; canonical
+// reordering then moves pieces with their changes, so alignments follow positions, not
+// characters: in "\u1004\u103a\u1037" -> "\u1004\u1037\u103a" (NFC) the second character takes
+// the second original one's alignment and the third the third's, and a token over the whole
+// cluster ends where the cluster ends.
+struct Decomposed {
+  std::vector<std::pair<char32_t, int>> changes;
+  std::vector<uint8_t> classes;  // canonical combining class of each, as the library sees it
 };
 
-// Decomposes every character and puts combining marks in canonical order; each piece keeps
-// the alignment of the character it came from.
-std::vector<AlignedChar> decomposed(const std::string& s, const std::vector<ByteSpan>& align,
-                                    bool compat) {
-  std::vector<AlignedChar> out;
-  out.reserve(s.size());
+Decomposed decomposed(const std::string& s, bool compat) {
+  Decomposed d;
+  d.changes.reserve(s.size());
+  d.classes.reserve(s.size());
   std::u32string pieces;
   for (size_t i = 0; i < s.size();) {
-    const ByteSpan a = align[i];
     pieces.clear();
     append_decomposition(decode_utf8(s, i), compat, pieces);
-    for (char32_t c : pieces) out.push_back({c, a});
+    for (size_t k = 0; k < pieces.size(); ++k) {
+      d.changes.emplace_back(pieces[k], k == 0 ? 0 : 1);
+      d.classes.push_back(static_cast<uint8_t>(combining_class(pieces[k])));
+    }
   }
-  for (size_t i = 0; i < out.size();) {
-    if (combining_class(out[i].c) == 0) {
+  // Canonical order: each run of marks (class > 0) stably sorted by class.
+  std::vector<size_t> order;
+  std::vector<std::pair<char32_t, int>> run;
+  std::vector<uint8_t> run_classes;
+  for (size_t i = 0; i < d.changes.size();) {
+    if (d.classes[i] == 0) {
       ++i;
       continue;
     }
     size_t j = i;
-    while (j < out.size() && combining_class(out[j].c) != 0) ++j;
-    std::stable_sort(out.begin() + static_cast<ptrdiff_t>(i),
-                     out.begin() + static_cast<ptrdiff_t>(j),
-                     [](const AlignedChar& x, const AlignedChar& y) {
-                       return combining_class(x.c) < combining_class(y.c);
-                     });
+    while (j < d.changes.size() && d.classes[j] != 0) ++j;
+    if (j - i > 1) {
+      order.resize(j - i);
+      for (size_t k = 0; k < order.size(); ++k) order[k] = i + k;
+      std::stable_sort(order.begin(), order.end(),
+                       [&](size_t x, size_t y) { return d.classes[x] < d.classes[y]; });
+      run.clear();
+      run_classes.clear();
+      for (size_t k : order) {
+        run.push_back(d.changes[k]);
+        run_classes.push_back(d.classes[k]);
+      }
+      std::copy(run.begin(), run.end(), d.changes.begin() + static_cast<ptrdiff_t>(i));
+      std::copy(run_classes.begin(), run_classes.end(),
+                d.classes.begin() + static_cast<ptrdiff_t>(i));
+    }
     i = j;
   }
-  return out;
+  return d;
 }
 
 // True when decomposing changes nothing: no character decomposes and none is a combining
 // mark (so nothing is reordered). The common case, and then the rebuild is skipped.
 bool decomposes_to_itself(std::string_view s, bool compat) {
+  const char32_t below = compat ? 0xA0 : 0xC0;  // nothing under it decomposes
   std::u32string pieces;
   for (size_t i = 0; i < s.size();) {
     const char32_t c = decode_utf8(s, i);
-    if (c < 0xC0) continue;
+    if (c < below) continue;
     if (combining_class(c) != 0) return false;
     pieces.clear();
     append_decomposition(c, compat, pieces);
@@ -123,29 +146,41 @@ bool decomposes_to_itself(std::string_view s, bool compat) {
   return true;
 }
 
+// True when composing changes nothing because every character is below U+0300 (canonical; no
+// decomposition, no mark, nothing that composes with what precedes it) or below U+00A0
+// (compatibility).
+bool composes_to_itself(std::string_view s, bool compat) {
+  const char32_t below = compat ? 0xA0 : 0x300;
+  for (size_t i = 0; i < s.size();) {
+    if (decode_utf8(s, i) >= below) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void NormalizedString::decompose(bool compat) {
   if (decomposes_to_itself(normalized_, compat)) return;
-  const auto chars = decomposed(normalized_, alignments_, compat);
-  Builder b(normalized_.size() + 8);
-  for (const auto& ch : chars) b.push(ch.c, ch.a);
-  b.finish(*this);
+  transform(decomposed(normalized_, compat).changes);
 }
 
 void NormalizedString::compose(bool compat) {
-  auto chars = decomposed(normalized_, alignments_, compat);
-  // Canonical composition: a mark joins the last starter unless blocked by a mark of the
-  // same or higher class in between. The composite keeps the starter's alignment.
-  std::vector<AlignedChar> out;
-  out.reserve(chars.size());
+  if (composes_to_itself(normalized_, compat)) return;
+  const Decomposed d = decomposed(normalized_, compat);
+  // Canonical composition: a mark joins the last starter unless a mark of the same or higher
+  // class stands between them. The composite replaces the starter and absorbs the mark's
+  // change (starter + mark - 1: composing two replaced characters drops one old character).
+  std::vector<std::pair<char32_t, int>> out;
+  out.reserve(d.changes.size());
   size_t starter = SIZE_MAX;
   int last_ccc = -1;  // class of the last character kept after the starter; -1: none
-  for (const auto& ch : chars) {
-    const int ccc = combining_class(ch.c);
+  for (size_t i = 0; i < d.changes.size(); ++i) {
+    const auto [c, change] = d.changes[i];
+    const int ccc = d.classes[i];
     if (starter != SIZE_MAX && (last_ccc == -1 || last_ccc < ccc)) {
-      if (const char32_t composite = compose_pair(out[starter].c, ch.c)) {
-        out[starter].c = composite;
+      if (const char32_t composite = compose_pair(out[starter].first, c)) {
+        out[starter].first = composite;
+        out[starter].second += change - 1;
         continue;
       }
     }
@@ -155,11 +190,9 @@ void NormalizedString::compose(bool compat) {
     } else {
       last_ccc = ccc;
     }
-    out.push_back(ch);
+    out.emplace_back(c, change);
   }
-  Builder b(normalized_.size());
-  for (const auto& ch : out) b.push(ch.c, ch.a);
-  b.finish(*this);
+  transform(out);
 }
 
 NormalizedString NormalizedString::slice(size_t begin, size_t end) const {

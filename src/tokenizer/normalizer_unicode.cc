@@ -7,6 +7,7 @@
 #include "tokenizer/json_fields.h"
 #include "tokenizer/normalizer.h"
 #include "tokenizer/unicode_props.h"
+#include "tokenizer/unicode_quirks.h"
 
 namespace ember::tok {
 namespace {
@@ -40,14 +41,17 @@ class Lowercase final : public Normalizer {
   void normalize(NormalizedString& s) const override { s.lowercase(); }
 };
 
-// The library drops every combining mark (Mn, Mc, Me) here, without decomposing first.
+// The library drops every combining mark (Mn, Mc, Me, in its older tables) here, without
+// decomposing first.
 class StripAccents final : public Normalizer {
  public:
   void normalize(NormalizedString& s) const override {
     s.filter([](char32_t c) {
       const auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(c));
-      return cat != UTF8PROC_CATEGORY_MN && cat != UTF8PROC_CATEGORY_MC &&
-             cat != UTF8PROC_CATEGORY_ME;
+      const bool mark =
+          cat == UTF8PROC_CATEGORY_MN || cat == UTF8PROC_CATEGORY_MC || cat == UTF8PROC_CATEGORY_ME;
+      return mark ? quirks::combining_mark_unknown_to_library(c)
+                  : !quirks::combining_mark_only_in_library(c);
     });
   }
 };

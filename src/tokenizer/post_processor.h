@@ -2,8 +2,10 @@
 // implementation per tokenizer.json "post_processor" type.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,11 @@ class PostProcessor {
   virtual ~PostProcessor() = default;
   // How many tokens process() adds for one sequence or a pair (truncation leaves room).
   virtual size_t added_tokens(bool pair) const = 0;
+  // The largest id of the special tokens process() can add; nullopt when it adds none.
+  virtual std::optional<int32_t> max_special_id() const { return std::nullopt; }
+  // True when process() trims spaces off code-point offsets (ByteLevel trim_offsets); the
+  // tokenizer then derives those tokens' byte offsets from the input text.
+  virtual bool trims_offsets() const { return false; }
   // encodings: A, or A and B. Returns them merged, overflowing pieces included.
   virtual Encoding process(std::vector<Encoding> encodings, bool add_special_tokens) const = 0;
   // The library's process_encodings, one step of a Sequence post-processor: the encodings

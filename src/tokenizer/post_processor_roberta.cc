@@ -1,5 +1,6 @@
 // RobertaProcessing: "<s> A </s>" and "<s> A </s></s> B </s>", every type id 0, and the
 // byte-level offset trimming (trim_offsets, add_prefix_space) before the specials go in.
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -25,7 +26,9 @@ SpecialToken read_special(const nlohmann::json& j, const char* key, const char* 
       !(*it)[1].is_number_unsigned()) {
     malformed(kWhat, cat("field '", key, "' must be [token, id]"));
   }
-  return {(*it)[0].get<std::string>(), static_cast<int32_t>((*it)[1].get<uint64_t>())};
+  std::string name = (*it)[0].get<std::string>();
+  const int32_t read = token_id((*it)[1], kWhat, name);
+  return {std::move(name), read};
 }
 
 // `first` + e + `last`, the specials with (0, 0) offsets, no word and no sequence.
@@ -53,6 +56,8 @@ class RobertaProcessing final : public PostProcessor {
         add_prefix_space_(add_prefix_space) {}
 
   size_t added_tokens(bool pair) const override { return pair ? 4 : 2; }
+  std::optional<int32_t> max_special_id() const override { return std::max(sep_.id, cls_.id); }
+  bool trims_offsets() const override { return trim_offsets_; }
 
   Encoding process(std::vector<Encoding> encodings, bool add_special_tokens) const override {
     prepare_encodings(encodings);

@@ -1,5 +1,6 @@
 // The Sequence post-processor (each processor's process_encodings in turn, then one merge),
 // the ByteLevel post-processor (trim_offsets only), and the helpers they share.
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "tokenizer/byte_level.h"
@@ -40,6 +41,7 @@ class ByteLevelProcessor final : public PostProcessor {
       : trim_offsets_(trim_offsets), add_prefix_space_(add_prefix_space) {}
 
   size_t added_tokens(bool) const override { return 0; }
+  bool trims_offsets() const override { return trim_offsets_; }
 
   Encoding process(std::vector<Encoding> encodings, bool add_special_tokens) const override {
     prepare_encodings(encodings);
@@ -68,6 +70,20 @@ class SequenceProcessor final : public PostProcessor {
     size_t n = 0;
     for (const auto& p : items_) n += p->added_tokens(pair);
     return n;
+  }
+
+  std::optional<int32_t> max_special_id() const override {
+    std::optional<int32_t> best;
+    for (const auto& p : items_) {
+      const auto id = p->max_special_id();
+      if (id && (!best || *id > *best)) best = id;
+    }
+    return best;
+  }
+
+  bool trims_offsets() const override {
+    return std::any_of(items_.begin(), items_.end(),
+                       [](const auto& p) { return p->trims_offsets(); });
   }
 
   Encoding process(std::vector<Encoding> encodings, bool add_special_tokens) const override {

@@ -34,6 +34,19 @@ class TemplateProcessing final : public PostProcessor {
 
   size_t added_tokens(bool pair) const override { return pair ? added_pair_ : added_single_; }
 
+  std::optional<int32_t> max_special_id() const override {
+    std::optional<int32_t> best;
+    for (const auto* t : {&single_, &pair_}) {
+      for (const auto& p : *t) {
+        if (p.is_sequence) continue;
+        for (int32_t id : specials_.at(p.special_id).ids) {
+          if (!best || id > *best) best = id;
+        }
+      }
+    }
+    return best;
+  }
+
   Encoding process(std::vector<Encoding> encodings, bool add_special_tokens) const override {
     for (size_t i = 0; i < encodings.size(); ++i) {
       Encoding& e = encodings[i];
@@ -144,7 +157,8 @@ TemplateSpecialToken read_pair(const nlohmann::json& j, const char* key) {
       !(*it)[1].is_number_unsigned()) {
     malformed(kWhat, cat("field '", key, "' must be [token, id]"));
   }
-  return {{static_cast<int32_t>((*it)[1].get<uint64_t>())}, {(*it)[0].get<std::string>()}};
+  const std::string token = (*it)[0].get<std::string>();
+  return {{token_id((*it)[1], kWhat, token)}, {token}};
 }
 
 }  // namespace
@@ -159,10 +173,8 @@ std::unique_ptr<PostProcessor> make_post_processor(const nlohmann::json& j) {
       if (!it->is_object()) malformed(kWhat, "field 'special_tokens' must be an object");
       for (const auto& [name, body] : it->items()) {
         TemplateSpecialToken s;
-        for (const auto& id : get_array(body, kWhat, "ids")) {
-          if (!id.is_number_unsigned()) malformed(kWhat, "special token ids must be integers");
-          s.ids.push_back(static_cast<int32_t>(id.get<uint64_t>()));
-        }
+        for (const auto& id : get_array(body, kWhat, "ids"))
+          s.ids.push_back(token_id(id, kWhat, name));
         for (const auto& t : get_array(body, kWhat, "tokens")) {
           if (!t.is_string()) malformed(kWhat, "special token strings must be strings");
           s.tokens.push_back(t.get<std::string>());

@@ -2,6 +2,7 @@
 // added tokens -> normalizer -> pre-tokenizer -> model -> truncation -> post-processor.
 #include "tokenizer/tokenizer.h"
 
+#include <algorithm>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -32,8 +33,12 @@ struct Tokenizer::Impl {
   size_t num_special(bool pair) const {
     return post_processor ? post_processor->added_tokens(pair) : 0;
   }
-  Encoding encode_sequence(std::string_view text, int32_t type_id) const;
-  Encoding post_process(Encoding a, std::optional<Encoding> b, bool add_special) const;
+  // `chars` receives the code point index of every byte of `text`.
+  Encoding encode_sequence(std::string_view text, int32_t type_id,
+                           std::vector<uint32_t>& chars) const;
+  // `chars`: the code point index per byte of the first and the second text.
+  Encoding post_process(Encoding a, std::optional<Encoding> b, bool add_special,
+                        const std::vector<uint32_t>* const (&chars)[2]) const;
 };
 
 namespace {
@@ -91,25 +96,54 @@ const nlohmann::json& field(const nlohmann::json& root, const char* key) {
 }
 
 // Byte -> code point index for every byte of `text` (continuation bytes map to their char).
-std::vector<uint32_t> char_index(std::string_view text) {
-  std::vector<uint32_t> idx(text.size());
+void char_index(std::string_view text, std::vector<uint32_t>& idx) {
+  idx.resize(text.size());
   uint32_t c = 0;
   for (size_t i = 0; i < text.size(); ++i) {
     if (i > 0 && (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++c;
     idx[i] = c;
   }
-  return idx;
+}
+
+// Whether byte position b of a text is where code point c begins (or the end, for c = the
+// number of code points).
+bool starts_char(const std::vector<uint32_t>& chars, size_t b, size_t c) {
+  if (b < chars.size()) return chars[b] == c && (b == 0 || chars[b - 1] != c);
+  return b == chars.size() && c == (chars.empty() ? 0 : chars.back() + size_t{1});
+}
+
+// ByteLevel's trim_offsets cuts spaces off code-point offsets and moves the byte offsets by as
+// many bytes, which is right for an input space but not for what a normalizer turned into one
+// (NFKC: U+00A0 is two bytes, U+3000 three). Where a token's byte range no longer starts and
+// ends at its code points, it is recomputed from them.
+void realign_bytes(Encoding& e, const std::vector<uint32_t>* const (&chars)[2]) {
+  for (size_t i = 0; i < e.size(); ++i) {
+    const int32_t s = e.sequence_ids[i];
+    if (s < 0 || s > 1 || !chars[s]) continue;
+    const std::vector<uint32_t>& idx = *chars[s];
+    auto& [b0, b1] = e.offsets[i];
+    const auto [c0, c1] = e.char_offsets[i];
+    const size_t n = idx.empty() ? 0 : idx.back() + size_t{1};
+    if (c0 > n || c1 > n) continue;  // offsets the library left in other units
+    const auto byte_of = [&](size_t c) {
+      return static_cast<size_t>(std::lower_bound(idx.begin(), idx.end(), c) - idx.begin());
+    };
+    if (!starts_char(idx, b0, c0)) b0 = byte_of(c0);
+    if (!starts_char(idx, b1, c1)) b1 = byte_of(c1);
+  }
+  for (Encoding& o : e.overflowing) realign_bytes(o, chars);
 }
 
 }  // namespace
 
-Encoding Tokenizer::Impl::encode_sequence(std::string_view text, int32_t type_id) const {
+Encoding Tokenizer::Impl::encode_sequence(std::string_view text, int32_t type_id,
+                                          std::vector<uint32_t>& chars) const {
   validate_utf8(text);
   EMBER_CHECK(text.size() < std::numeric_limits<uint32_t>::max(), ErrorKind::kInvalidInput,
               "input is too large to tokenize (", text.size(), " bytes)");
   PreTokenizedString p = added.extract_and_normalize(text, normalizer.get());
   if (pre_tokenizer) pre_tokenizer->pre_tokenize(p);
-  const std::vector<uint32_t> chars = char_index(text);
+  char_index(text, chars);
   Encoding e;
   const size_t guess = p.splits().size() + p.splits().size() / 4;
   e.ids.reserve(guess);
@@ -149,8 +183,8 @@ Encoding Tokenizer::Impl::encode_sequence(std::string_view text, int32_t type_id
   return e;
 }
 
-Encoding Tokenizer::Impl::post_process(Encoding a, std::optional<Encoding> b,
-                                       bool add_special) const {
+Encoding Tokenizer::Impl::post_process(Encoding a, std::optional<Encoding> b, bool add_special,
+                                       const std::vector<uint32_t>* const (&chars)[2]) const {
   if (truncation) {
     Truncation t = *truncation;
     const size_t n_added = num_special(b.has_value());
@@ -164,7 +198,11 @@ Encoding Tokenizer::Impl::post_process(Encoding a, std::optional<Encoding> b,
   std::vector<Encoding> encodings;
   encodings.push_back(std::move(a));
   if (b) encodings.push_back(std::move(*b));
-  if (post_processor) return post_processor->process(std::move(encodings), add_special);
+  if (post_processor) {
+    Encoding out = post_processor->process(std::move(encodings), add_special);
+    if (post_processor->trims_offsets()) realign_bytes(out, chars);
+    return out;
+  }
   if (encodings.size() == 1) return std::move(encodings[0]);
   Encoding out;
   for (size_t i = 0; i < encodings.size(); ++i) {
@@ -208,14 +246,19 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
 Encoding Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
-  return impl_->post_process(impl_->encode_sequence(text, 0), std::nullopt, add_special_tokens);
+  std::vector<uint32_t> chars;
+  Encoding e = impl_->encode_sequence(text, 0, chars);
+  const std::vector<uint32_t>* const texts[2] = {&chars, nullptr};
+  return impl_->post_process(std::move(e), std::nullopt, add_special_tokens, texts);
 }
 
 Encoding Tokenizer::encode_pair(std::string_view a, std::string_view b,
                                 bool add_special_tokens) const {
-  Encoding ea = impl_->encode_sequence(a, 0);
-  Encoding eb = impl_->encode_sequence(b, 1);
-  return impl_->post_process(std::move(ea), std::move(eb), add_special_tokens);
+  std::vector<uint32_t> chars_a, chars_b;
+  Encoding ea = impl_->encode_sequence(a, 0, chars_a);
+  Encoding eb = impl_->encode_sequence(b, 1, chars_b);
+  const std::vector<uint32_t>* const texts[2] = {&chars_a, &chars_b};
+  return impl_->post_process(std::move(ea), std::move(eb), add_special_tokens, texts);
 }
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const {
@@ -268,6 +311,16 @@ std::optional<std::string> Tokenizer::id_to_token(int32_t id) const {
   if (auto t = impl_->added.id_to_token(id)) return t;
   if (const auto m = impl_->model->id_to_token(id)) return std::string(*m);
   return std::nullopt;
+}
+
+std::optional<int32_t> Tokenizer::max_token_id() const {
+  std::optional<int32_t> best = impl_->model->max_id();
+  for (const auto id :
+       {impl_->added.max_id(),
+        impl_->post_processor ? impl_->post_processor->max_special_id() : std::nullopt}) {
+    if (id && (!best || *id > *best)) best = id;
+  }
+  return best;
 }
 
 size_t Tokenizer::vocab_size() const {

@@ -23,6 +23,13 @@ struct Truncation {
   size_t stride = 0;
   TruncationStrategy strategy = TruncationStrategy::kLongestFirst;
   TruncationDirection direction = TruncationDirection::kRight;
+  // Also return what was cut off as Encoding::overflowing windows of max_length tokens that
+  // overlap by `stride`, as the library always does. Off by default: nothing in the engine or
+  // the server reads them, and for a pair the library combines every window of one side with
+  // every window of the other, so their size grows with the product of the two lengths (two
+  // 20,000-word texts, max_length 512: 2.5 GB). Without them truncation costs one copy of
+  // the kept tokens, and the kept encoding is the same either way.
+  bool return_overflowing = false;
 };
 
 class Tokenizer {
@@ -53,6 +60,13 @@ class Tokenizer {
   std::optional<int32_t> token_to_id(std::string_view token) const;
   std::optional<std::string> id_to_token(int32_t id) const;
   size_t vocab_size() const;  // including added tokens
+
+  // The largest id encode() can return: the model's vocabulary (its unknown-token and
+  // byte-fallback ids are in it), the added tokens, and the special tokens the post-processor
+  // inserts (ids written in the file, which may lie outside the vocabulary). Padding ids are not
+  // counted: Ember never pads. nullopt when nothing can be emitted. A model whose embedding
+  // table has fewer rows than max_token_id() + 1 would fail on such a token at run time.
+  std::optional<int32_t> max_token_id() const;
 
   struct Impl;
 

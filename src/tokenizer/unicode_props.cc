@@ -114,7 +114,10 @@ void append_lowercase(char32_t c, std::u32string& out) {
 }
 
 void append_decomposition(char32_t c, bool compat, std::u32string& out) {
-  if (c < 0xC0 || (!compat && quirks::decomposition_unknown_to_library(c))) {
+  // Nothing below U+00C0 has a canonical decomposition; U+00A0..U+00BF (no-break space, the
+  // ordinals, superscripts, fractions, spacing accents) have compatibility ones.
+  if (c < (compat ? 0xA0u : 0xC0u) || (compat ? quirks::compat_decomposition_unknown_to_library(c)
+                                              : quirks::decomposition_unknown_to_library(c))) {
     out.push_back(c);
     return;
   }
@@ -133,13 +136,19 @@ void append_decomposition(char32_t c, bool compat, std::u32string& out) {
 
 int combining_class(char32_t c) {
   if (c < 0x300) return 0;
-  return utf8proc_get_property(static_cast<utf8proc_int32_t>(c))->combining_class;
+  const int ccc = utf8proc_get_property(static_cast<utf8proc_int32_t>(c))->combining_class;
+  return ccc != 0 && quirks::combining_class_unknown_to_library(c) ? 0 : ccc;
 }
 
 char32_t compose_pair(char32_t a, char32_t b) {
   utf8proc_int32_t buf[2] = {static_cast<utf8proc_int32_t>(a), static_cast<utf8proc_int32_t>(b)};
-  const utf8proc_ssize_t n = utf8proc_normalize_utf32(buf, 2, UTF8PROC_COMPOSE);
-  return n == 1 ? static_cast<char32_t>(buf[0]) : 0;
+  // STABLE: composition exclusions (U+0958.., U+1D15E..) are not composed, as in NFC.
+  const utf8proc_ssize_t n = utf8proc_normalize_utf32(
+      buf, 2, static_cast<utf8proc_option_t>(UTF8PROC_COMPOSE | UTF8PROC_STABLE));
+  if (n != 1) return 0;
+  const auto composite = static_cast<char32_t>(buf[0]);
+  // A composite the library does not decompose, it does not compose either.
+  return quirks::decomposition_unknown_to_library(composite) ? 0 : composite;
 }
 
 }  // namespace ember::tok

@@ -2,6 +2,7 @@
 // (pooled row = [first id, length]), so routing and packing are checked exactly.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -160,6 +161,30 @@ TEST_F(BatcherTest, DropsARequestWhoseDeadlinePassedBeforeCompute) {
   // The dropped request never reached the engine.
   const std::vector<std::vector<int64_t>> want = {{1}, {3}};
   EXPECT_EQ(fake.batches, want);
+}
+
+// A cut drain (or a client that left) marks the job's client gone while its first batch
+// computes: the rest of it is never computed, and it is answered with the error.
+TEST_F(BatcherTest, AStartedJobWhoseClientLeftIsNotContinued) {
+  auto b = make(/*tokens=*/1000, /*sequences=*/2, /*queue=*/8);
+  fake.hold = true;
+  auto gone = std::make_shared<std::atomic<bool>>(false);
+  auto promise = std::make_shared<std::promise<JobResult>>();
+  auto future = promise->get_future();
+  Job job;
+  job.sequences = {seq(1, 3), seq(2, 3), seq(3, 3), seq(4, 3), seq(5, 3)};  // three batches
+  job.client_gone = gone;
+  job.done = [promise](JobResult r) { promise->set_value(std::move(r)); };
+  b->submit(std::move(job));
+  fake.wait_until_holding();
+  gone->store(true);
+  fake.release();
+  const auto r = future.get();
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->kind(), ErrorKind::kUnavailable);
+  EXPECT_TRUE(r.pooled.empty());
+  EXPECT_EQ(fake.batches, (std::vector<std::vector<int64_t>>{{3, 3}}));
+  EXPECT_EQ(b->dropped_disconnected(), 0u);  // it ran in part: not counted as never run
 }
 
 TEST_F(BatcherTest, ResultsGoToTheRightRequestUnderConcurrency) {

@@ -83,7 +83,9 @@ TEST_P(EmbedCli, MatchesReferenceThroughStdin) {
 
 INSTANTIATE_TEST_SUITE_P(Models, EmbedCli,
                          ::testing::Values("all-MiniLM-L6-v2", "paraphrase-MiniLM-L3-v2",
-                                           "tiny-distilbert", "tiny-roberta", "tiny-electra"),
+                                           "all-mpnet-base-v2", "tiny-distilbert", "tiny-roberta",
+                                           "tiny-electra", "tiny-mpnet-seqcls", "tiny-bert-st6",
+                                           "tiny-bert-pruned"),
                          [](const auto& p) {
                            std::string s = p.param;
                            std::replace(s.begin(), s.end(), '-', '_');
@@ -110,6 +112,63 @@ TEST(Cli, ClassifyGivesLabelsFromConfig) {
   double sum = 0;
   for (const auto& s : res["scores"]) sum += s["score"].get<double>();
   EXPECT_NEAR(sum, 1.0, 1e-6);
+}
+
+// Pairs through `ember classify`: the scores are what sentence-transformers' CrossEncoder gives
+// for a one-label model (the sigmoid of the logit), and the softmax of the logits for several
+// labels, both from the Hugging Face reference.
+void expect_pair_scores(const std::string& fixture) {
+  const auto ref = testing::Reference::load(fixture);
+  const auto pairs = ref.inputs["pairs"];
+  std::string input;
+  for (const auto& p : pairs)
+    input += nlohmann::json{{"text", p[0]}, {"text_pair", p[1]}}.dump() + "\n";
+  const CliRun r = ember("classify --model " + quote(ref.model), input);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto results = nlohmann::json::parse(r.out)["results"];
+  ASSERT_EQ(results.size(), pairs.size());
+  const auto logits = ref.floats("pair_logits");
+  const size_t c = logits.size() / pairs.size();
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    std::vector<double> want(c);
+    if (c == 1) {
+      want[0] = ref.floats("pair_scores")[i];
+    } else {
+      double sum = 0;
+      for (size_t k = 0; k < c; ++k) sum += (want[k] = std::exp(double(logits[i * c + k])));
+      for (auto& w : want) w /= sum;
+    }
+    const auto scores = results[i]["scores"];
+    ASSERT_EQ(scores.size(), c);
+    for (const auto& s : scores) {
+      const auto label = s["label"].get<std::string>();
+      size_t k = 0;
+      while (k < c && ref.inputs["labels"][k] != label) ++k;
+      ASSERT_LT(k, c) << label;
+      EXPECT_NEAR(s["score"].get<double>(), want[k], 2e-5) << fixture << " pair " << i;
+    }
+  }
+}
+
+TEST(Cli, ClassifyOneLabelScoresAsCrossEncoder) {
+  expect_pair_scores("tiny-bert-reranker");
+}
+
+TEST(Cli, ClassifySeveralLabelsScoresAsSoftmax) {
+  expect_pair_scores("tiny-bert-seqcls");
+}
+
+TEST(Cli, InfoListsUnevenPrunedLayers) {
+  const CliRun r =
+      ember("info --model " + cat(EMBER_SOURCE_DIR, "/tests/fixtures/models/tiny-bert-pruned"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto layers = nlohmann::json::parse(r.out)["layers"];
+  ASSERT_EQ(layers.size(), 2u);
+  // tiny-bert-pruned: heads {0: [1], 1: [0, 2, 3]} pruned of 4, FFN widths 48 and 24.
+  EXPECT_EQ(layers[0]["heads"], 3);
+  EXPECT_EQ(layers[1]["heads"], 1);
+  EXPECT_EQ(layers[0]["ffn_width"], 48);
+  EXPECT_EQ(layers[1]["ffn_width"], 24);
 }
 
 TEST(Cli, ClassifyTokensGivesOneLabelPerWordPiece) {

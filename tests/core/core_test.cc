@@ -6,7 +6,6 @@
 
 #include "core/cpu_features.h"
 #include "core/dtype.h"
-#include "core/env.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/tensor.h"
@@ -61,29 +60,6 @@ TEST(Parallel, CoversRangeOnce) {
     for (int64_t i = b; i < e; ++i) hits[i]++;
   });
   for (int h : hits) EXPECT_EQ(h, 1);
-}
-
-// Knobs fall back to their default (nullopt) on anything but a whole in-range integer.
-TEST(EnvInt, AcceptsOnlyWholeIntegersInRange) {
-  const char* kName = "EMBER_TEST_ENV_INT";
-  ::unsetenv(kName);
-  EXPECT_FALSE(env_int(kName, 0, 10).has_value());
-  const struct {
-    const char* value;
-    std::optional<int64_t> want;
-  } cases[] = {{"7", 7},
-               {"0", 0},
-               {"10", 10},
-               {"", std::nullopt},
-               {"11", std::nullopt},
-               {"-1", std::nullopt},
-               {"3x", std::nullopt},
-               {"abc", std::nullopt}};
-  for (const auto& c : cases) {
-    ::setenv(kName, c.value, 1);
-    EXPECT_EQ(env_int(kName, 0, 10), c.want) << "value '" << c.value << "'";
-  }
-  ::unsetenv(kName);
 }
 
 TEST(CpuFeatures, OverrideClampsToDetected) {

@@ -62,7 +62,7 @@ TEST(ThreadPool, ChunksCoverTheRangeOnceOnManyJobs) {
 
 TEST(ThreadPool, WorkersThatSleptWakeUp) {
   use_compute_pool(2);
-  // Longer than the spin budget (EMBER_SPIN_US, 200 us by default): the worker sleeps in
+  // Longer than the spin budget (200 us by default): the worker sleeps in
   // the kernel and the next job must wake it.
   for (int rep = 0; rep < 5; ++rep) {
     std::this_thread::sleep_for(std::chrono::milliseconds(3));
@@ -131,8 +131,48 @@ TEST(ThreadPool, ResizingKeepsWorking) {
   }
 }
 
-TEST(ThreadPool, RejectsZeroThreads) {
-  EXPECT_ANY_THROW(ThreadPool(0));
+TEST(ThreadPool, ZeroThreadsMeansEveryCpu) {
+  EXPECT_EQ(ThreadPool(0).size(), hardware_threads());
+  EXPECT_ANY_THROW(ThreadPool(100000));
+}
+
+TEST(ThreadPool, SpinOptionFixesTheBudget) {
+  ThreadPoolOptions o;
+  o.threads = 2;
+  o.spin_us = 0;
+  EXPECT_EQ(ThreadPool(o).spin_ns(), 0);
+  o.spin_us = 50;
+  EXPECT_EQ(ThreadPool(o).spin_ns(), 50'000);
+}
+
+// A PoolScope routes this thread's parallel loops to its pool, and only this thread's: two
+// threads with pools of their own run their loops on their own workers at the same time.
+TEST(PoolScope, EachThreadComputesOnItsOwnPool) {
+  use_compute_pool(1);
+  ThreadPool a(2), b(3);
+  std::atomic<int> ready{0};
+  auto use = [&](ThreadPool& pool, int want_threads, std::set<std::thread::id>& seen) {
+    PoolScope scope(pool);
+    EXPECT_EQ(num_threads(), want_threads);
+    ++ready;
+    while (ready.load() < 2) std::this_thread::yield();
+    std::mutex m;
+    for (int rep = 0; rep < 50; ++rep)
+      parallel_for(64, 1, [&](int64_t, int64_t) {
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+        std::lock_guard<std::mutex> lock(m);
+        seen.insert(std::this_thread::get_id());
+      });
+  };
+  std::set<std::thread::id> seen_a, seen_b;
+  std::thread ta([&] { use(a, 2, seen_a); });
+  std::thread tb([&] { use(b, 3, seen_b); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(seen_a.size(), 2u);
+  EXPECT_EQ(seen_b.size(), 3u);
+  for (const auto& id : seen_a) EXPECT_EQ(seen_b.count(id), 0u) << "a thread served both pools";
+  EXPECT_EQ(num_threads(), 1);  // outside the scopes: the default pool again
 }
 
 }  // namespace

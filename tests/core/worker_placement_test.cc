@@ -91,9 +91,10 @@ TEST(WorkerPlacement, OffWhenDisabledOrWhenWorkersDoNotFitBesideTheCaller) {
     const WorkerView v = run_and_look(crowded);
     EXPECT_EQ(CPU_COUNT(&v.mask), static_cast<int>(cpus.size()));
   }
-  ::setenv("EMBER_WORKER_AFFINITY", "0", 1);
-  ThreadPool off(2);
-  ::unsetenv("EMBER_WORKER_AFFINITY");
+  ThreadPoolOptions options;
+  options.threads = 2;
+  options.worker_affinity = false;
+  ThreadPool off(options);
   EXPECT_FALSE(off.placement().active());
   PinCaller pin(cpus[0]);
   ASSERT_TRUE(pin.ok());

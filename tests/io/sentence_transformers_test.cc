@@ -67,6 +67,44 @@ TEST_F(SentenceTransformersTest, EachPoolingMode) {
   EXPECT_STREQ(pooling_mode_name(PoolingMode::kMeanSqrtLen), "mean_sqrt_len");
 }
 
+// The layout sentence-transformers 6.x writes: module types under sentence_transformers.base /
+// sentence_transformer.modules, and the mode by name.
+TEST_F(SentenceTransformersTest, CurrentLayoutNamesTheMode) {
+  set("modules.json", R"([
+    {"idx": 0, "name": "0", "path": "",
+     "type": "sentence_transformers.base.modules.transformer.Transformer"},
+    {"idx": 1, "name": "1", "path": "1_Pooling",
+     "type": "sentence_transformers.sentence_transformer.modules.pooling.Pooling"},
+    {"idx": 2, "name": "2", "path": "2_Normalize",
+     "type": "sentence_transformers.base.modules.normalize.Normalize"}])");
+  const std::pair<const char*, PoolingMode> modes[] = {
+      {"\"cls\"", PoolingMode::kCls},
+      {"\"mean\"", PoolingMode::kMean},
+      {"\"max\"", PoolingMode::kMax},
+      {"\"mean_sqrt_len_tokens\"", PoolingMode::kMeanSqrtLen},
+      {"\"lasttoken\"", PoolingMode::kLastToken},
+      {"[\"cls\"]", PoolingMode::kCls}};
+  for (const auto& [value, mode] : modes) {
+    set("1_Pooling/config.json", std::string(R"({"embedding_dimension": 384, "pooling_mode": )") +
+                                     value + R"(, "include_prompt": true})");
+    const auto st = load_sentence_transformers(dir_.path());
+    EXPECT_EQ(st->pooling, mode) << value;
+    EXPECT_TRUE(st->normalize);
+  }
+  // The name wins over classic flags, as in sentence-transformers.
+  set("1_Pooling/config.json", R"({"pooling_mode": "max", "pooling_mode_mean_tokens": true})");
+  EXPECT_EQ(load_sentence_transformers(dir_.path())->pooling, PoolingMode::kMax);
+  set("1_Pooling/config.json", R"({"pooling_mode": "weightedmean"})");
+  expect_error([&] { load_sentence_transformers(dir_.path()); }, ErrorKind::kUnsupported,
+               "pooling_mode 'weightedmean' is not supported");
+  set("1_Pooling/config.json", R"({"pooling_mode": ["cls", "mean"]})");
+  expect_error([&] { load_sentence_transformers(dir_.path()); }, ErrorKind::kUnsupported,
+               "concatenates 2 modes");
+  set("1_Pooling/config.json", R"({"pooling_mode": 3})");
+  expect_error([&] { load_sentence_transformers(dir_.path()); }, ErrorKind::kInvalidInput,
+               "'pooling_mode' must be a string");
+}
+
 TEST_F(SentenceTransformersTest, NonBooleanPoolingFlagIsInvalid) {
   set("1_Pooling/config.json", R"({"pooling_mode_mean_tokens": 1})");
   expect_error([&] { load_sentence_transformers(dir_.path()); }, ErrorKind::kInvalidInput,

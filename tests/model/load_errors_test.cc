@@ -57,9 +57,10 @@ TEST_F(BrokenModel, UnknownArchitecture) {
   EXPECT_NE(std::string(e.what()).find("gpt2"), std::string::npos) << e.what();
 }
 
+// Narrower tensors than the config are a pruned model; wider ones are an error.
 TEST_F(BrokenModel, ConfigDisagreesWithWeights) {
   edit_config(
-      [](auto& j) { j["intermediate_size"] = j["intermediate_size"].template get<int>() * 2; });
+      [](auto& j) { j["intermediate_size"] = j["intermediate_size"].template get<int>() / 2; });
   const Error e = load_error();
   EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput);
   EXPECT_NE(std::string(e.what()).find("intermediate.dense.weight"), std::string::npos) << e.what();
@@ -85,8 +86,33 @@ TEST_F(BrokenModel, WrongTypeInConfig) {
 }
 
 TEST_F(BrokenModel, UnsupportedActivation) {
-  edit_config([](auto& j) { j["hidden_act"] = "swish"; });
+  edit_config([](auto& j) { j["hidden_act"] = "mish"; });
   EXPECT_EQ(load_error().kind(), ErrorKind::kUnsupported);
+}
+
+// Values a config can hold but no model can run with are refused at load, not at the first
+// request (a server would otherwise report healthy and fail every inference).
+TEST_F(BrokenModel, OutOfRangeValuesAreRefusedAtLoad) {
+  for (const auto& [key, value] : {std::pair<const char*, double>{"layer_norm_eps", -1.0},
+                                   {"layer_norm_eps", 0.0},
+                                   {"layer_norm_eps", 5.0},
+                                   {"pad_token_id", 1e6}}) {
+    SetUp();
+    edit_config([&](auto& j) { j[key] = value; });
+    const Error e = load_error();
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput) << key << " = " << value << ": " << e.what();
+    const std::string what = e.what();
+    EXPECT_TRUE(what.find("eps") != std::string::npos ||
+                what.find("pad_token_id") != std::string::npos)
+        << what;
+  }
+}
+
+TEST_F(BrokenModel, PrunedHeadsThatTheWeightsDoNotHave) {
+  edit_config([](auto& j) { j["pruned_heads"] = {{"1", {0, 2}}}; });
+  const Error e = load_error();
+  EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput);
+  EXPECT_NE(std::string(e.what()).find("layer 1"), std::string::npos) << e.what();
 }
 
 TEST_F(BrokenModel, TruncatedWeights) {
@@ -122,7 +148,7 @@ TEST(ModelErrors, UnknownModelNameIsNotFound) {
 TEST(ModelErrors, OutOfVocabularyIdIsInvalidInput) {
   const auto engine = runtime::Engine::load(kTiny.string());
   model::Batch b;
-  const std::vector<int32_t> ids{2, static_cast<int32_t>(engine->config().vocab_size), 3};
+  const std::vector<int32_t> ids{2, static_cast<int32_t>(engine->spec().vocab_size()), 3};
   b.add(ids);
   try {
     engine->run(b, runtime::kPooled);
@@ -134,7 +160,7 @@ TEST(ModelErrors, OutOfVocabularyIdIsInvalidInput) {
   model::Batch good;
   good.add(std::vector<int32_t>{2, 5, 3});
   EXPECT_EQ(engine->run(good, runtime::kPooled).pooled.size(),
-            static_cast<size_t>(engine->config().hidden_size));
+            static_cast<size_t>(engine->spec().hidden_size));
 }
 
 TEST(ModelErrors, TooLongWithoutTruncationIsInvalidInput) {

@@ -19,7 +19,9 @@ using testing::Reference;
 constexpr float kHiddenTol = 1e-4f;     // last hidden state, max |diff|
 constexpr float kLogitTol = 1e-4f;      // classification logits, max |diff|
 constexpr double kMinCosine = 0.99999;  // pooled embeddings
-constexpr float kBatchTol = 1e-5f;      // batched vs single, max |diff|
+// Batched vs single, max |diff|: row counts pick different GEMM kernels and blockings, whose
+// float rounding differs; 12-layer base models (all-mpnet-base-v2) reach ~4e-5.
+constexpr float kBatchTol = 5e-5f;
 
 float max_abs_diff(const float* a, const float* b, size_t n) {
   float m = 0;
@@ -52,11 +54,12 @@ class Parity : public ::testing::TestWithParam<std::string> {
     return b;
   }
   unsigned head_outputs() const {
-    switch (engine_->config().head) {
+    switch (engine_->spec().head) {
       case model::HeadKind::kSequenceClassification:
         return runtime::kSeqLogits;
       case model::HeadKind::kTokenClassification:
         return runtime::kTokenLogits;
+      case model::HeadKind::kMaskedLm:
       case model::HeadKind::kNone:
         return 0;
     }
@@ -86,10 +89,14 @@ TEST_P(Parity, TokenizerMatchesReferenceIds) {
   EXPECT_EQ(mismatches, 0u);
 }
 
+// Wide models keep the hidden states of a subset of the texts (the pooled ones of all).
 TEST_P(Parity, LastHiddenStateMatches) {
-  const int64_t h = engine_->config().hidden_size;
+  const int64_t h = engine_->spec().hidden_size;
   float worst = 0;
+  size_t checked = 0;
   for (size_t i = 0; i < ref_->texts.size(); ++i) {
+    if (!ref_->has(cat("hidden.", i))) continue;
+    ++checked;
     const auto r = engine_->run(ref_batch(i), runtime::kHidden);
     const auto expected = ref_->floats(cat("hidden.", i));
     ASSERT_EQ(r.hidden.size(), expected.size()) << "input " << i;
@@ -97,11 +104,12 @@ TEST_P(Parity, LastHiddenStateMatches) {
     EXPECT_LE(d, kHiddenTol) << "input " << i << " (" << expected.size() / h << " tokens)";
     worst = std::max(worst, d);
   }
+  EXPECT_GE(checked, 20u);
   RecordProperty("max_abs_diff", std::to_string(worst));
 }
 
 TEST_P(Parity, PooledEmbeddingsMatch) {
-  const int64_t h = engine_->config().hidden_size;
+  const int64_t h = engine_->spec().hidden_size;
   const auto expected = ref_->floats("pooled");
   ASSERT_EQ(expected.size(), ref_->texts.size() * h);
   for (size_t i = 0; i < ref_->texts.size(); ++i) {
@@ -119,7 +127,7 @@ TEST_P(Parity, ClassificationLogitsMatch) {
         << "reference has logits but Ember found no head";
     return;
   }
-  const int64_t c = static_cast<int64_t>(engine_->config().labels.size());
+  const int64_t c = static_cast<int64_t>(engine_->spec().labels.size());
   for (size_t i = 0; i < ref_->texts.size(); ++i) {
     const auto r = engine_->run(ref_batch(i), outputs);
     if (outputs == runtime::kSeqLogits) {
@@ -145,7 +153,7 @@ TEST_P(Parity, SentencePairsMatch) {
   const auto pairs = ref_->inputs["pairs"];
   ASSERT_GT(pairs.size(), 0u);
   const auto expected = ref_->floats("pair_logits");
-  const int64_t c = static_cast<int64_t>(engine_->config().labels.size());
+  const int64_t c = static_cast<int64_t>(engine_->spec().labels.size());
   ASSERT_EQ(expected.size(), pairs.size() * c);
   std::vector<tok::Encoding> encs;
   for (size_t j = 0; j < pairs.size(); ++j) {
@@ -159,9 +167,32 @@ TEST_P(Parity, SentencePairsMatch) {
   EXPECT_LE(max_abs_diff(r.seq_logits.data(), expected.data(), expected.size()), kLogitTol);
 }
 
+// SPLADE: the sparse vectors of sentence-transformers' SparseEncoder, alone and batched.
+TEST_P(Parity, SparseVectorsMatch) {
+  if (!engine_->info().splade) {
+    EXPECT_FALSE(ref_->has("sparse")) << "reference has sparse vectors but Ember found no SPLADE";
+    return;
+  }
+  const auto expected = ref_->floats("sparse");
+  const size_t v = expected.size() / ref_->texts.size();
+  model::Batch all;
+  size_t nonzero = 0;
+  for (size_t i = 0; i < ref_->texts.size(); ++i) {
+    const auto r = engine_->run(ref_batch(i), runtime::kSparse);
+    ASSERT_EQ(r.sparse.size(), v);
+    EXPECT_LE(max_abs_diff(r.sparse.data(), expected.data() + i * v, v), kLogitTol)
+        << "input " << i;
+    for (float x : r.sparse) nonzero += x != 0.0f;
+    all.add(ref_->ints(cat("ids.", i)), ref_->ints(cat("type_ids.", i)));
+  }
+  EXPECT_GT(nonzero, 0u);
+  const auto batched = engine_->run(all, runtime::kSparse);
+  EXPECT_LE(max_abs_diff(batched.sparse.data(), expected.data(), expected.size()), kLogitTol);
+}
+
 // All inputs in one packed batch give what each gives alone.
 TEST_P(Parity, BatchedEqualsSingle) {
-  const int64_t h = engine_->config().hidden_size;
+  const int64_t h = engine_->spec().hidden_size;
   model::Batch all;
   for (size_t i = 0; i < ref_->texts.size(); ++i)
     all.add(ref_->ints(cat("ids.", i)), ref_->ints(cat("type_ids.", i)));
@@ -190,9 +221,11 @@ TEST_P(Parity, BatchedEqualsSingle) {
 
 INSTANTIATE_TEST_SUITE_P(Models, Parity,
                          ::testing::Values("all-MiniLM-L6-v2", "paraphrase-MiniLM-L3-v2",
-                                           "tiny-bert-seqcls", "tiny-bert-tokcls",
-                                           "tiny-distilbert", "tiny-roberta", "tiny-xlm-roberta",
-                                           "tiny-electra"),
+                                           "all-mpnet-base-v2", "tiny-bert-seqcls",
+                                           "tiny-bert-tokcls", "tiny-distilbert", "tiny-roberta",
+                                           "tiny-xlm-roberta", "tiny-electra", "tiny-mpnet-seqcls",
+                                           "tiny-bert-st6", "tiny-bert-reranker",
+                                           "tiny-bert-pruned", "tiny-bert-splade"),
                          [](const auto& p) {
                            std::string n = p.param;
                            std::replace(n.begin(), n.end(), '-', '_');

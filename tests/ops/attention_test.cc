@@ -1,4 +1,4 @@
-// ops::attention on packed batches: against a double-precision reference, packed == each
+// cpu::attention on packed batches: against a double-precision reference, packed == each
 // sequence alone (bit for bit), fused-QKV strides, lengths 1..512, odd head sizes.
 #include <gtest/gtest.h>
 
@@ -6,8 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/cpu_ops.h"
 #include "core/error.h"
-#include "ops/ops.h"
 #include "ops_test_util.h"
 
 namespace ember {
@@ -35,6 +36,14 @@ Packed make_packed(const std::vector<int32_t>& lengths, int64_t heads, int64_t h
   // Values up to +-2 make some softmax rows peaky, not all near-uniform.
   p.qkv = test::random_vec(p.tokens() * p.ld, seed, -2.0f, 2.0f);
   return p;
+}
+
+ops::AttentionArgs plain_args(int64_t heads, int64_t head_dim, float scale) {
+  ops::AttentionArgs a;
+  a.heads = a.kv_heads = heads;
+  a.head_dim = head_dim;
+  a.scale = scale;
+  return a;
 }
 
 // out [T, width] in double.
@@ -67,15 +76,15 @@ std::vector<double> reference(const Packed& p, float scale) {
 
 constexpr float kSentinel = -777.0f;
 
-// Runs ops::attention with an output row stride of width + 3, checks the padding is untouched,
+// Runs cpu::attention with an output row stride of width + 3, checks the padding is untouched,
 // and returns the dense [T, width] result.
 std::vector<float> run(const Packed& p, float scale, const int32_t* cu, int64_t batch,
                        int64_t first_row) {
   const int64_t rows = cu[batch] - cu[0], ldo = p.width + 3;
   std::vector<float> out((cu[0] + rows) * ldo, kSentinel);
   const int64_t off = first_row * p.ld;
-  ops::attention(p.q() + off, p.ld, p.k() + off, p.ld, p.v() + off, p.ld, cu, batch, p.heads,
-                 p.head_dim, scale, out.data(), ldo);
+  cpu::attention(p.q() + off, p.ld, p.k() + off, p.ld, p.v() + off, p.ld, cu, batch,
+                 plain_args(p.heads, p.head_dim, scale), out.data(), ldo);
   std::vector<float> dense(rows * p.width);
   for (int64_t i = 0; i < rows; ++i) {
     for (int64_t d = 0; d < ldo; ++d) {
@@ -176,23 +185,111 @@ TEST(Attention, RaggedLongBatchMatchesScalarTwinOnEveryIsa) {
 
 TEST(Attention, EmptyBatchAndEmptySequencesAreFine) {
   const int32_t cu[4] = {0, 0, 0, 0};
-  ops::attention(nullptr, 8, nullptr, 8, nullptr, 8, cu, 3, 2, 4, 0.5f, nullptr, 8);
-  ops::attention(nullptr, 8, nullptr, 8, nullptr, 8, cu, 0, 2, 4, 0.5f, nullptr, 8);
+  cpu::attention(nullptr, 8, nullptr, 8, nullptr, 8, cu, 3, plain_args(2, 4, 0.5f), nullptr, 8);
+  cpu::attention(nullptr, 8, nullptr, 8, nullptr, 8, cu, 0, plain_args(2, 4, 0.5f), nullptr, 8);
 }
 
-TEST(Attention, BadArgumentsThrow) {
+// The backend seam checks every attention call before a kernel sees it.
+TEST(Attention, BadArgumentsThrowAtTheSeam) {
+  cpu::CpuBackend backend;
   std::vector<float> buf(64, 0.0f);
   const int32_t good[3] = {0, 2, 4};
   const int32_t decreasing[3] = {0, 3, 2};
-  auto call = [&](const int32_t* cu, int64_t ld, int64_t heads, int64_t head_dim, float scale) {
-    ops::attention(buf.data(), ld, buf.data(), ld, buf.data(), ld, cu, 2, heads, head_dim, scale,
-                   buf.data(), ld);
+  auto call = [&](const int32_t* cu, int64_t ld, int64_t heads, int64_t head_dim, float scale,
+                  int64_t kv_heads = 0) {
+    ops::AttentionArgs a = plain_args(heads, head_dim, scale);
+    if (kv_heads) a.kv_heads = kv_heads;
+    const ops::View q{buf.data(), 4, heads * head_dim, ld};
+    const ops::View kv{buf.data(), 4, a.kv_heads * head_dim, ld};
+    backend.attention(q, kv, kv, ops::SeqLayout{cu, 2}, a, q);
   };
+  EXPECT_NO_THROW(call(good, 8, 2, 4, 0.5f));
   EXPECT_THROW(call(decreasing, 8, 2, 4, 0.5f), Error);
   EXPECT_THROW(call(good, 7, 2, 4, 0.5f), Error);  // ld < heads * head_dim
   EXPECT_THROW(call(good, 8, 0, 4, 0.5f), Error);
   EXPECT_THROW(call(good, 8, 2, 4, NAN), Error);
   EXPECT_THROW(call(nullptr, 8, 2, 4, 0.5f), Error);
+  EXPECT_THROW(call(good, 8, 2, 4, 0.5f, 3), Error);  // heads not a multiple of kv heads
+}
+
+// Masks (causal, local window), a bias by distance (MPNet) and grouped-query attention, on
+// every ISA, against a double reference written from their definitions.
+std::vector<double> general_reference(const Packed& p, const ops::AttentionArgs& a,
+                                      int64_t kv_ld_cols) {
+  std::vector<double> out(p.tokens() * p.width, 0.0);
+  const int64_t group = a.heads / a.kv_heads;
+  for (size_t s = 0; s + 1 < p.cu.size(); ++s) {
+    const int64_t b = p.cu[s], len = p.cu[s + 1] - p.cu[s];
+    for (int64_t h = 0; h < a.heads; ++h) {
+      const int64_t c = h * a.head_dim, kc = h / group * a.head_dim;
+      for (int64_t i = 0; i < len; ++i) {
+        std::vector<double> sc(len, -INFINITY);
+        double max = -INFINITY, sum = 0.0;
+        for (int64_t j = 0; j < len; ++j) {
+          if (a.mask == ops::MaskKind::kCausal && j > i) continue;
+          if (a.mask == ops::MaskKind::kLocal && std::abs(i - j) > a.window) continue;
+          double dot = 0.0;
+          for (int64_t d = 0; d < a.head_dim; ++d)
+            dot += static_cast<double>(p.q()[(b + i) * p.ld + c + d]) *
+                   p.qkv[(b + j) * p.ld + p.width + kc + d];
+          sc[j] = dot * a.scale;
+          if (a.rel_bias) sc[j] += a.rel_bias[h * (2 * a.rel_span + 1) + (j - i) + a.rel_span];
+          max = std::max(max, sc[j]);
+        }
+        for (int64_t j = 0; j < len; ++j) sum += (sc[j] = std::exp(sc[j] - max));
+        for (int64_t j = 0; j < len; ++j)
+          for (int64_t d = 0; d < a.head_dim; ++d)
+            out[(b + i) * p.width + c + d] +=
+                sc[j] / sum * p.qkv[(b + j) * p.ld + p.width + kv_ld_cols + kc + d];
+      }
+    }
+  }
+  return out;
+}
+
+TEST(Attention, MasksBiasAndGroupedHeadsMatchReferenceOnEveryIsa) {
+  const std::vector<int32_t> lengths = {1, 5, 40, 130};
+  const int64_t heads = 4, head_dim = 32;
+  // Q | K | V with K and V of kv_heads only; the buffer keeps full-width K and V slots.
+  const Packed p = make_packed(lengths, heads, head_dim, 77);
+  const int64_t max_len = 130, span = max_len - 1;
+  const std::vector<float> bias = test::random_vec(heads * (2 * span + 1), 78, -1.0f, 1.0f);
+  struct Case {
+    const char* name;
+    ops::MaskKind mask;
+    int64_t window;
+    bool rel;
+    int64_t kv_heads;
+  };
+  for (const Case c : {Case{"causal", ops::MaskKind::kCausal, 0, false, 4},
+                       Case{"local w=3", ops::MaskKind::kLocal, 3, false, 4},
+                       Case{"local w=64", ops::MaskKind::kLocal, 64, false, 4},
+                       Case{"relative bias", ops::MaskKind::kFull, 0, true, 4},
+                       Case{"gqa 4/2", ops::MaskKind::kFull, 0, false, 2},
+                       Case{"gqa 4/1 causal", ops::MaskKind::kCausal, 0, false, 1},
+                       Case{"local + bias + gqa", ops::MaskKind::kLocal, 10, true, 2}}) {
+    ops::AttentionArgs a = plain_args(heads, head_dim, 0.17f);
+    a.mask = c.mask;
+    a.window = c.window;
+    a.kv_heads = c.kv_heads;
+    if (c.rel) {
+      a.rel_bias = bias.data();
+      a.rel_span = span;
+    }
+    // K in the buffer's K slot, V right after its kv_heads-wide block.
+    const int64_t kv_width = c.kv_heads * head_dim;
+    const std::vector<double> want = general_reference(p, a, kv_width);
+    for (Isa isa : test::available_isas()) {
+      test::ScopedIsa scope(isa);
+      std::vector<float> out(p.tokens() * p.width, kSentinel);
+      cpu::attention(p.q(), p.ld, p.k(), p.ld, p.k() + kv_width, p.ld, p.cu.data(),
+                     static_cast<int64_t>(lengths.size()), a, out.data(), p.width);
+      test::MaxError err;
+      for (size_t i = 0; i < want.size(); ++i)
+        err.check(out[i], want[i], 4e-6,
+                  std::string(isa_name(isa)) + " " + c.name + " element " + std::to_string(i));
+    }
+  }
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// ops::add_layer_norm against a double-precision reference: with and without residual, odd
+// cpu::add_layer_norm against a double-precision reference: with and without residual, odd
 // widths, BERT's eps 1e-12, and rows whose mean is far larger than their spread.
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "ops/ops.h"
+#include "backends/cpu/cpu_ops.h"
 #include "ops_test_util.h"
 
 namespace ember {
@@ -42,7 +42,7 @@ void run_case(int64_t m, int64_t n, bool with_residual, float offset, float spre
   const std::vector<float> beta = test::random_vec(n, 14);
   const float* r = with_residual ? residual.data() : nullptr;
   const std::vector<double> want = reference(x, r, m, n, gamma, beta, 1e-12);
-  ops::add_layer_norm(x.data(), r, m, n, gamma.data(), beta.data(), 1e-12f);
+  cpu::add_layer_norm(x.data(), r, m, n, gamma.data(), beta.data(), 1e-12f);
   test::MaxError err;
   for (int64_t i = 0; i < m * n; ++i)
     err.check(x[i], want[i], 2e-6 * (std::fabs(gamma[i % n]) + 1.0),
@@ -75,17 +75,17 @@ TEST(AddLayerNorm, ConstantRowGivesBetaNotNaN) {
   for (Isa isa : test::available_isas()) {
     test::ScopedIsa scope(isa);
     std::vector<float> x(37, 2.5f), gamma(37, 1.0f), beta = test::random_vec(37, 3);
-    ops::add_layer_norm(x.data(), nullptr, 1, 37, gamma.data(), beta.data(), 1e-12f);
+    cpu::add_layer_norm(x.data(), nullptr, 1, 37, gamma.data(), beta.data(), 1e-12f);
     for (int i = 0; i < 37; ++i) EXPECT_FLOAT_EQ(x[i], beta[i]) << isa_name(isa);
   }
 }
 
 TEST(AddLayerNorm, BadArgumentsThrow) {
   std::vector<float> x(8), g(8), b(8);
-  EXPECT_THROW(ops::add_layer_norm(x.data(), nullptr, 1, 0, g.data(), b.data(), 1e-5f), Error);
-  EXPECT_THROW(ops::add_layer_norm(x.data(), nullptr, 1, 8, nullptr, b.data(), 1e-5f), Error);
+  EXPECT_THROW(cpu::add_layer_norm(x.data(), nullptr, 1, 0, g.data(), b.data(), 1e-5f), Error);
+  EXPECT_THROW(cpu::add_layer_norm(x.data(), nullptr, 1, 8, nullptr, b.data(), 1e-5f), Error);
   try {
-    ops::add_layer_norm(x.data(), nullptr, 1, 8, g.data(), b.data(), NAN);
+    cpu::add_layer_norm(x.data(), nullptr, 1, 8, g.data(), b.data(), NAN);
     ADD_FAILURE() << "NaN eps accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput);

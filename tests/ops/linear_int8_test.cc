@@ -1,4 +1,4 @@
-// int8 kernels and ops::linear_int8 against double-precision references of the same integer
+// int8 kernels and cpu::linear_int8 against double-precision references of the same integer
 // math: the integer GEMMs must match exactly (saturation-prone inputs and odd shapes too),
 // quantization must be bit-identical across ISAs, and the op must equal the reference
 // dequantization within float rounding.
@@ -12,11 +12,13 @@
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "kernels/cpu/kernels_int8.h"
-#include "ops/linear_int8.h"
+#include "backends/cpu/linear_int8_cpu.h"
 #include "ops_test_util.h"
 
 namespace ember {
 namespace {
+
+using ops::Activation;
 
 using GemmFn = void (*)(int64_t, int64_t, int64_t, const uint8_t*, int64_t, const int8_t*, int64_t,
                         int32_t*, int64_t);
@@ -105,7 +107,7 @@ TEST(GemmU8S8, ExtremeInputsFollowEachKernelsContract) {
 }
 
 TEST(GemmU8S8, ExtremesOfTheExactRangeDoNotSaturate) {
-  // The two ranges ops::linear_int8 uses, at their limits: exact for every kernel.
+  // The two ranges cpu::linear_int8 uses, at their limits: exact for every kernel.
   for (const auto& g : gemm_kernels())
     for (const Case& c : {Case{3, 5, 96}, Case{1, 2, 3}})
       for (auto [av, wv] :
@@ -170,7 +172,7 @@ TEST(DequantizeRowS32, IsaTwinsAreBitIdentical) {
   }
 }
 
-// ops::linear_int8 end to end against a double reference that quantizes x with the scalar
+// cpu::linear_int8 end to end against a double reference that quantizes x with the scalar
 // kernel: every GEMM choice and ISA gives the same floats (the integers are exact and the
 // float steps are the same operations).
 TEST(LinearInt8, EveryGemmAndIsaMatchesTheReference) {
@@ -206,18 +208,17 @@ TEST(LinearInt8, EveryGemmAndIsaMatchesTheReference) {
         }
       }
       for (Isa isa : test::available_isas())
-        for (ops::Int8Gemm g : {ops::Int8Gemm::kScalar, ops::Int8Gemm::kAvx2, ops::Int8Gemm::kDnnl,
-                                ops::Int8Gemm::kAuto}) {
+        for (cpu::Int8Gemm g : {cpu::Int8Gemm::kScalar, cpu::Int8Gemm::kAvx2, cpu::Int8Gemm::kDnnl,
+                                cpu::Int8Gemm::kAuto}) {
           test::ScopedIsa scoped(isa);
-          ops::set_int8_gemm(g);
           std::vector<float> y(static_cast<size_t>(s.m * (s.n + 2)), 0.0f);
-          ops::linear_int8(x.data(), s.m, s.k, s.k, qw, bias.data(), s.n, y.data(), s.n + 2);
-          ops::set_int8_gemm(ops::Int8Gemm::kAuto);
+          cpu::linear_int8(x.data(), s.m, s.k, s.k, qw, bias.data(), s.n, y.data(), s.n + 2,
+                           Activation::kNone, nullptr, g);
           for (int64_t i = 0; i < s.m; ++i)
             for (int64_t j = 0; j < s.n; ++j) {
               const double r = ref[i * s.n + j];
               ASSERT_NEAR(y[i * (s.n + 2) + j], r, 1e-5 * (1.0 + std::fabs(r)))
-                  << isa_name(isa) << " " << ops::int8_gemm_name(g) << " m=" << s.m << " i=" << i
+                  << isa_name(isa) << " " << cpu::int8_gemm_name(g) << " m=" << s.m << " i=" << i
                   << " j=" << j;
             }
         }
@@ -225,21 +226,19 @@ TEST(LinearInt8, EveryGemmAndIsaMatchesTheReference) {
   }
 }
 
-TEST(LinearInt8, GeluEpilogueAndUnknownGemmName) {
+TEST(LinearInt8, GeluEpilogue) {
   std::vector<int8_t> w = {10, -20, 30, 40};
   std::vector<float> scale = {0.01f, 0.02f};
   std::vector<int32_t> sums = {-10, 70};
   ops::Int8Weights qw{w.data(), scale.data(), sums.data(), 127};
   std::vector<float> x = {1.0f, -2.0f}, y(2), z(2);
-  ops::linear_int8(x.data(), 1, 2, 2, qw, nullptr, 2, y.data(), 2, ops::Activation::kNone);
-  ops::linear_int8(x.data(), 1, 2, 2, qw, nullptr, 2, z.data(), 2, ops::Activation::kGeluErf);
+  cpu::linear_int8(x.data(), 1, 2, 2, qw, nullptr, 2, y.data(), 2, cpu::Activation::kNone);
+  cpu::linear_int8(x.data(), 1, 2, 2, qw, nullptr, 2, z.data(), 2, cpu::Activation::kGeluErf);
   for (int j = 0; j < 2; ++j) {
     const double v = y[j];
     EXPECT_NEAR(z[j], 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))), 1e-5);
   }
   EXPECT_NEAR(y[0], 0.01 * (1.0 * 10 + -2.0 * -20), 0.01 * 60 * 0.02);
-  EXPECT_THROW(ops::parse_int8_gemm("vnni512"), Error);
-  EXPECT_EQ(ops::parse_int8_gemm("avx2"), ops::Int8Gemm::kAvx2);
 }
 
 }  // namespace

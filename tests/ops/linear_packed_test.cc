@@ -1,5 +1,5 @@
-// Linear layers on weights packed at load (kernels/cpu/packed_gemm_dnnl.h): ops::linear against
-// a double-precision reference and ops::linear_int8 against its unpacked scalar GEMM, for row
+// Linear layers on weights packed at load (kernels/cpu/packed_gemm_dnnl.h): cpu::linear against
+// a double-precision reference and cpu::linear_int8 against its unpacked scalar GEMM, for row
 // counts on both sides of the packed path's bounds (1 row: unpacked; 256 rows per primitive
 // call: chunked above), 1-3 column slices of uneven widths, bias + GELU and padded output rows.
 #include <gtest/gtest.h>
@@ -13,8 +13,8 @@
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "kernels/cpu/packed_gemm_dnnl.h"
-#include "ops/linear_int8.h"
-#include "ops/ops.h"
+#include "backends/cpu/linear_int8_cpu.h"
+#include "backends/cpu/cpu_ops.h"
 #include "ops_test_util.h"
 
 namespace ember {
@@ -50,8 +50,7 @@ TEST(PackedGemmDnnl, SlicesCoverTheColumnsInWholeBlocks) {
 TEST(PackedGemmDnnl, PanelKernelWhereTheLayoutAllowsIt) {
   const std::vector<float> w = test::random_vec(384 * 384, 1);
   const auto p = PackedGemmDnnl::pack_f32(w.data(), 384, 384, 2);
-  const bool env_set = std::getenv("EMBER_PANEL_MAX_ROWS") != nullptr;
-  if (active_isa() >= Isa::kAvx512 && !env_set) {
+  if (active_isa() >= Isa::kAvx512) {
     EXPECT_EQ(p->panel_max_rows(), PackedGemmDnnl::kPanelMaxRows);
   } else if (active_isa() < Isa::kAvx512) {
     EXPECT_EQ(p->panel_max_rows(), 0);
@@ -75,7 +74,7 @@ TEST(LinearPacked, MatchesTheReferenceForEveryRowCountAndSlicing) {
         const int64_t ldy = sh.n + 3;
         const std::vector<float> x = test::random_vec(m * sh.k, 4);
         std::vector<float> y(m * ldy, 777.0f);
-        ops::linear(x.data(), m, sh.k, sh.k, w.data(), bias.data(), sh.n, y.data(), ldy,
+        cpu::linear(x.data(), m, sh.k, sh.k, w.data(), bias.data(), sh.n, y.data(), ldy,
                     Activation::kGeluErf, packed.get());
         test::MaxError err;
         for (int64_t i = 0; i < m; ++i) {
@@ -104,9 +103,9 @@ TEST(LinearPacked, StridedInputFallsBackAndStaysCorrect) {
   const std::vector<float> x = test::random_vec(m * ldx, 6);
   const auto packed = PackedGemmDnnl::pack_f32(w.data(), n, k, 2);
   std::vector<float> a(m * n), b(m * n);
-  ops::linear(x.data(), m, k, ldx, w.data(), nullptr, n, a.data(), n, Activation::kNone,
+  cpu::linear(x.data(), m, k, ldx, w.data(), nullptr, n, a.data(), n, Activation::kNone,
               packed.get());
-  ops::linear(x.data(), m, k, ldx, w.data(), nullptr, n, b.data(), n);
+  cpu::linear(x.data(), m, k, ldx, w.data(), nullptr, n, b.data(), n);
   EXPECT_EQ(a, b);
 }
 
@@ -115,7 +114,7 @@ TEST(LinearPacked, MismatchedPackedWeightsAreAnError) {
   std::vector<float> y(4 * 32);
   const auto other = PackedGemmDnnl::pack_f32(w.data(), 16, 32, 1);  // [16, 32], not [32, 16]
   try {
-    ops::linear(x.data(), 4, 16, 16, w.data(), nullptr, 32, y.data(), 32, Activation::kNone,
+    cpu::linear(x.data(), 4, 16, 16, w.data(), nullptr, 32, y.data(), 32, Activation::kNone,
                 other.get());
     ADD_FAILURE() << "mismatched packed weights accepted";
   } catch (const Error& e) {
@@ -142,19 +141,14 @@ TEST(LinearInt8Packed, EqualsTheUnpackedScalarGemm) {
     const std::vector<float> bias = test::random_vec(sh.n, 9);
     for (int64_t slices : {1, 2, 3}) {
       const auto packed = PackedGemmDnnl::pack_s8(wq.data(), sh.n, sh.k, slices);
-      ops::Int8Weights plain{wq.data(), scale.data(), col_sum.data(), 127, nullptr};
-      ops::Int8Weights with_packed = plain;
-      with_packed.packed = packed.get();
+      const ops::Int8Weights qw{wq.data(), scale.data(), col_sum.data(), 127};
       for (int64_t m : kRows) {
         const std::vector<float> x = test::random_vec(m * sh.k, 10, -3.0f, 2.0f);
         std::vector<float> a(m * sh.n), b(m * sh.n);
-        ops::set_int8_gemm(ops::Int8Gemm::kAuto);
-        ops::linear_int8(x.data(), m, sh.k, sh.k, with_packed, bias.data(), sh.n, a.data(), sh.n,
-                         Activation::kGeluErf);
-        ops::set_int8_gemm(ops::Int8Gemm::kScalar);
-        ops::linear_int8(x.data(), m, sh.k, sh.k, plain, bias.data(), sh.n, b.data(), sh.n,
-                         Activation::kGeluErf);
-        ops::set_int8_gemm(ops::Int8Gemm::kAuto);
+        cpu::linear_int8(x.data(), m, sh.k, sh.k, qw, bias.data(), sh.n, a.data(), sh.n,
+                         Activation::kGeluErf, packed.get());
+        cpu::linear_int8(x.data(), m, sh.k, sh.k, qw, bias.data(), sh.n, b.data(), sh.n,
+                         Activation::kGeluErf, nullptr, cpu::Int8Gemm::kScalar);
         for (size_t i = 0; i < a.size(); ++i)
           ASSERT_NEAR(a[i], b[i], 1e-6 * std::fabs(b[i]) + 1e-6)
               << "n=" << sh.n << " k=" << sh.k << " slices=" << slices << " m=" << m << " at " << i;

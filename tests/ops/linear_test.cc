@@ -1,4 +1,4 @@
-// ops::linear: GEMM + bias + activation against a double-precision reference, for every ISA,
+// cpu::linear: GEMM + bias + activation against a double-precision reference, for every ISA,
 // activation, with and without bias, odd sizes, and strided input/output rows.
 #include <gtest/gtest.h>
 
@@ -7,13 +7,13 @@
 #include <vector>
 
 #include "core/error.h"
-#include "ops/ops.h"
+#include "backends/cpu/cpu_ops.h"
 #include "ops_test_util.h"
 
 namespace ember {
 namespace {
 
-using ops::Activation;
+using cpu::Activation;
 
 struct Case {
   int64_t m, k, n, ldx_pad, ldy_pad;
@@ -28,7 +28,7 @@ void run_case(const Case& c, Activation act, bool with_bias, Isa isa) {
   const std::vector<float> bias = test::random_vec(c.n, 3);
   const float kSentinel = 12345.0f;
   std::vector<float> y(c.m * ldy, kSentinel);
-  ops::linear(x.data(), c.m, c.k, ldx, w.data(), with_bias ? bias.data() : nullptr, c.n, y.data(),
+  cpu::linear(x.data(), c.m, c.k, ldx, w.data(), with_bias ? bias.data() : nullptr, c.n, y.data(),
               ldy, act);
   test::MaxError err;
   const std::string where = std::string(isa_name(isa)) + " m=" + std::to_string(c.m) +
@@ -80,20 +80,20 @@ TEST(Linear, EncoderShapeWithFusedQkvStrideAndLargeM) {
 TEST(Linear, BadArgumentsThrowInsteadOfAborting) {
   std::vector<float> x(16), w(16), y(16);
   auto call = [&](int64_t m, int64_t k, int64_t ldx, int64_t n, int64_t ldy) {
-    ops::linear(x.data(), m, k, ldx, w.data(), nullptr, n, y.data(), ldy);
+    cpu::linear(x.data(), m, k, ldx, w.data(), nullptr, n, y.data(), ldy);
   };
   EXPECT_THROW(call(2, 4, 3, 2, 2), Error);   // ldx < k
   EXPECT_THROW(call(2, 4, 4, 3, 2), Error);   // ldy < n
   EXPECT_THROW(call(-1, 4, 4, 2, 2), Error);  // negative m
   EXPECT_THROW(call(2, 0, 4, 2, 2), Error);   // k = 0
   try {
-    ops::linear(x.data(), 2, 4, 4, nullptr, nullptr, 2, y.data(), 2);
+    cpu::linear(x.data(), 2, 4, 4, nullptr, nullptr, 2, y.data(), 2);
     ADD_FAILURE() << "null weight accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kInternal);
     EXPECT_NE(std::string(e.what()).find("linear"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(ops::linear(x.data(), 2, 4, 4, w.data(), nullptr, 2, y.data(), 2,
+  EXPECT_THROW(cpu::linear(x.data(), 2, 4, 4, w.data(), nullptr, 2, y.data(), 2,
                            static_cast<Activation>(99)),
                Error);
   call(0, 4, 4, 2, 2);  // no rows: nothing to do, no error

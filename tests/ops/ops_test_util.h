@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "core/cpu_features.h"
-#include "ops/ops.h"
+#include "backends/cpu/cpu_ops.h"
 
 namespace ember::test {
 
@@ -53,18 +53,20 @@ inline double gelu_tanh_ref(double v) {
 }
 
 // Double-precision reference of every activation.
-inline double act_ref(ops::Activation act, double v) {
+inline double act_ref(cpu::Activation act, double v) {
   switch (act) {
-    case ops::Activation::kNone:
+    case cpu::Activation::kNone:
       return v;
-    case ops::Activation::kGeluErf:
+    case cpu::Activation::kGeluErf:
       return gelu_erf_ref(v);
-    case ops::Activation::kGeluTanh:
+    case cpu::Activation::kGeluTanh:
       return gelu_tanh_ref(v);
-    case ops::Activation::kRelu:
+    case cpu::Activation::kRelu:
       return v > 0 ? v : 0;
-    case ops::Activation::kTanh:
+    case cpu::Activation::kTanh:
       return std::tanh(v);
+    case cpu::Activation::kSilu:
+      return v / (1.0 + std::exp(-v));
   }
   return NAN;
 }

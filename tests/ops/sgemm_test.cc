@@ -1,5 +1,5 @@
 // Our GEMM kernels on their own (every M/N tile edge and K tail) against a double-precision
-// reference; ops::linear's tests cover them again through the op on every ISA.
+// reference; cpu::linear's tests cover them again through the op on every ISA.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -83,23 +83,6 @@ TEST(SgemmAvx512Panels6x64, EveryRowTileKBlockAndPanel) {
   check_nt(panels_as_nt, 41, 256, 3072, 0, 0, 0);  // many K blocks, 7 tiles, prefetch spread
 }
 
-// The AVX-512 outer-product kernel: 6x32 and 12x16 tiles and their edges, K tails of the
-// transposes, K blocks of 512, w rows 4 KiB apart (the 6x32 tile on a last 16 rows).
-TEST(SgemmAvx512Tile6x32, EveryTileEdgeKBlockAndStride) {
-  if (detected_isa() < Isa::kAvx512) GTEST_SKIP() << "CPU has no AVX-512";
-  const SgemmNt gemm = kernels::sgemm_nt_f32_avx512_6x32;
-  for (int64_t m : {1, 15, 16, 17, 31, 32, 33, 48})
-    for (int64_t n : {1, 5, 6, 7, 12, 13})
-      for (int64_t k : {1, 7, 8, 9, 40}) check_nt(gemm, m, n, k, 0, 0, 0);
-  check_nt(gemm, 64, 64, 384, 0, 0, 1088);
-  check_nt(gemm, 37, 67, 1536, 3, 5, 2);
-  check_nt(gemm, 16, 13, 1024, 0, 0, 0);
-  check_nt(gemm, 48, 13, 1000, 0, 24, 0);
-  check_nt(gemm, 5, 4, 513, 0, 0, 0);
-}
-
-// The AVX2 kernel's 3x4 tile edges, K tails of every length mod 8, and K blocks (512): sums
-// over several blocks must be accumulated, not overwritten.
 TEST(SgemmAvx2Dot3x4, EveryTileEdgeAndKTail) {
   ASSERT_GE(detected_isa(), Isa::kAvx2) << "this build's test machines all have AVX2";
   for (int64_t m : {1, 2, 3, 4, 5, 6, 7, 10})

@@ -1,4 +1,4 @@
-// ops::softmax against a double-precision reference, odd widths, large and -inf inputs.
+// cpu::softmax against a double-precision reference, odd widths, large and -inf inputs.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "ops/ops.h"
+#include "backends/cpu/cpu_ops.h"
 #include "ops_test_util.h"
 
 namespace ember {
@@ -16,7 +16,7 @@ namespace {
 void run_case(int64_t m, int64_t n, float range, Isa isa) {
   std::vector<float> x = test::random_vec(m * n, 21, -range, range);
   const std::vector<float> x0 = x;
-  ops::softmax(x.data(), m, n);
+  cpu::softmax(x.data(), m, n);
   test::MaxError err;
   for (int64_t i = 0; i < m; ++i) {
     double max = -INFINITY, sum = 0.0;
@@ -44,7 +44,7 @@ TEST(Softmax, NegativeInfinityGetsZeroWeight) {
   for (Isa isa : test::available_isas()) {
     test::ScopedIsa scope(isa);
     std::vector<float> x = {1.0f, -INFINITY, 1.0f, -INFINITY, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-    ops::softmax(x.data(), 1, static_cast<int64_t>(x.size()));
+    cpu::softmax(x.data(), 1, static_cast<int64_t>(x.size()));
     EXPECT_EQ(x[1], 0.0f);
     EXPECT_EQ(x[3], 0.0f);
     const double e = std::exp(1.0), sum = 2 * e + 5;
@@ -55,8 +55,8 @@ TEST(Softmax, NegativeInfinityGetsZeroWeight) {
 
 TEST(Softmax, BadShapeThrows) {
   float x = 0.0f;
-  EXPECT_THROW(ops::softmax(&x, 1, 0), Error);
-  EXPECT_THROW(ops::softmax(nullptr, 1, 1), Error);
+  EXPECT_THROW(cpu::softmax(&x, 1, 0), Error);
+  EXPECT_THROW(cpu::softmax(nullptr, 1, 1), Error);
 }
 
 }  // namespace

@@ -12,8 +12,8 @@
 
 #include "core/cpu_features.h"
 #include "core/parallel.h"
-#include "ops/linear_int8.h"
-#include "ops/ops.h"
+#include "backends/cpu/linear_int8_cpu.h"
+#include "backends/cpu/cpu_ops.h"
 
 namespace ember {
 namespace {
@@ -38,17 +38,17 @@ TEST(Threading, OneDnnStartsNoThreadsOfItsOwn) {
   std::vector<float> x(300 * k, 0.5f), w(512 * k, 0.25f), y(300 * 512);
   for (int64_t m : {1, 20, 48, 300})  // own kernel / 8-row oneDNN / columns / rows
     for (int64_t n : {16, 512})       // 16 columns: one chunk, oneDNN on the caller
-      ops::linear(x.data(), m, k, k, w.data(), nullptr, n, y.data(), n);
+      cpu::linear(x.data(), m, k, k, w.data(), nullptr, n, y.data(), n);
   EXPECT_FLOAT_EQ(y[0], 0.5f * 0.25f * k);
 
   std::vector<int8_t> wq(512 * k, 3);
   std::vector<float> scale(512, 0.01f);
   std::vector<int32_t> col_sum(512, 3 * k);
   ops::Int8Weights iw{wq.data(), scale.data(), col_sum.data(), 127};
-  ops::set_int8_gemm(ops::Int8Gemm::kDnnl);
   for (int64_t m : {1, 300})
-    for (int64_t n : {16, 512}) ops::linear_int8(x.data(), m, k, k, iw, nullptr, n, y.data(), n);
-  ops::set_int8_gemm(ops::Int8Gemm::kAuto);
+    for (int64_t n : {16, 512})
+      cpu::linear_int8(x.data(), m, k, k, iw, nullptr, n, y.data(), n, ops::Activation::kNone,
+                       nullptr, cpu::Int8Gemm::kDnnl);
 
   EXPECT_EQ(threads_in_process(), before);
 }
@@ -60,15 +60,14 @@ TEST(Threading, OneThreadMeansOneThread) {
   const int before = threads_in_process();
   const int64_t m = 512, k = 768, n = 768;
   std::vector<float> x(m * k, 0.5f), w(n * k, 0.25f), y(m * n);
-  ops::linear(x.data(), m, k, k, w.data(), nullptr, n, y.data(), n);
+  cpu::linear(x.data(), m, k, k, w.data(), nullptr, n, y.data(), n);
   EXPECT_FLOAT_EQ(y[0], 0.5f * 0.25f * k);
   std::vector<int8_t> wq(n * k, 3);
   std::vector<float> scale(n, 0.01f);
   std::vector<int32_t> col_sum(n, 3 * k);
   ops::Int8Weights iw{wq.data(), scale.data(), col_sum.data(), 127};
-  ops::set_int8_gemm(ops::Int8Gemm::kDnnl);
-  ops::linear_int8(x.data(), m, k, k, iw, nullptr, n, y.data(), n);
-  ops::set_int8_gemm(ops::Int8Gemm::kAuto);
+  cpu::linear_int8(x.data(), m, k, k, iw, nullptr, n, y.data(), n, ops::Activation::kNone,
+                   nullptr, cpu::Int8Gemm::kDnnl);
   EXPECT_EQ(threads_in_process(), before);
 }
 

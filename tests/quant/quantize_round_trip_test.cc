@@ -66,7 +66,7 @@ double round_trip(const fs::path& src, const fs::path& out, bool reduce_range) {
   for (const auto& t : kTexts) encs.push_back(fp->tokenize(t));
   const auto batch = runtime::Engine::pack(encs);
   unsigned outputs = runtime::kHidden;
-  if (fp->config().head == model::HeadKind::kSequenceClassification) outputs |= runtime::kSeqLogits;
+  if (fp->spec().head == model::HeadKind::kSequenceClassification) outputs |= runtime::kSeqLogits;
   const auto a = fp->run(batch, outputs), b = q->run(batch, outputs);
   const int64_t h = a.hidden_size;
   double sum = 0;
@@ -99,7 +99,7 @@ TEST(QuantizeRoundTrip, AllMiniLmL6V2) {
   const auto q = runtime::Engine::load(out.string());
   EXPECT_TRUE(q->info().pooling_from_config);
   EXPECT_TRUE(q->info().normalize);
-  EXPECT_EQ(q->config().num_layers, 6);
+  EXPECT_EQ(q->spec().num_layers(), 6);
   fs::remove_all(out);
 }
 

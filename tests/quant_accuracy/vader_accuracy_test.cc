@@ -150,7 +150,7 @@ TEST(Int8Accuracy, VaderMovieReviewsMiniLm) {
   const auto q8 = runtime::Engine::load(qdir.string(), one);
   ASSERT_EQ(q8->info().quantization, "int8-dynamic");
 
-  const size_t dim = static_cast<size_t>(fp->config().hidden_size);
+  const size_t dim = static_cast<size_t>(fp->spec().hidden_size);
   const std::vector<float> ef = embed_all(*fp, sentences), eq = embed_all(*q8, sentences);
   ASSERT_EQ(ef.size(), sentences.size() * dim);
 

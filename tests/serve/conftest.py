@@ -30,11 +30,12 @@ def ember_bin():
 class Server:
     """One `ember serve` process; stops it (SIGTERM) on close."""
 
-    def __init__(self, *extra_args, model=MODEL):
+    def __init__(self, *extra_args, model=MODEL, **popen_kw):
+        """popen_kw goes to subprocess.Popen (env, preexec_fn)."""
         args = [ember_bin(), "serve", "--model", str(model), "--port", "0", *extra_args]
         if "--grpc-port" not in extra_args:
             args += ["--grpc-port", "0"]  # gRPC off unless asked: 8001 is shared by all servers
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen_kw)
         line = self.proc.stdout.readline()
         if not line:
             err = self.proc.stderr.read()

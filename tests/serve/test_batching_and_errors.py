@@ -112,7 +112,7 @@ def test_api_key():
 
 def test_sigterm_finishes_in_flight_requests_and_exits_zero(reference):
     texts, _ = reference
-    s = Server("--max-batch-tokens", "2048")
+    s = Server("--max-batch-tokens", "2048", "--drain-timeout", "0")  # no bound: it must finish
     try:
         big = [" ".join(texts[4:9]) * 2] * 256  # enough work to still be running when signalled
         for attempt in range(5):

@@ -1,8 +1,18 @@
 """The result cache: a repeat is answered from it (x-cache: hit, the same bytes, the hit
-counter moves), output-changing parameters separate entries, --cache-entries 0 disables it."""
+counter moves), output-changing parameters separate entries, --cache-entries 0 disables it.
+x-cache tells a client whether anyone sent the same input before, so it is sent only with
+--cache-header (test_leaks.py checks that it is absent by default)."""
+import pytest
 import requests
 
 from conftest import Server, metric_value
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server("--http-threads", "2", "--cache-header")
+    yield s
+    assert s.terminate() == 0
 
 
 def test_repeat_is_a_hit_with_the_same_body(server):
@@ -34,7 +44,7 @@ def test_output_changing_parameters_miss(server):
 
 
 def test_cache_disabled_never_hits():
-    s = Server("--cache-entries", "0")
+    s = Server("--cache-entries", "0", "--cache-header")
     try:
         body = {"inputs": "never cached"}
         for _ in range(3):

@@ -1,7 +1,8 @@
 // Single components against goldens made by the real `tokenizers` library
 // (scripts/make_tokenizer_component_golden.py -> golden-components.json): decoders
 // (BPEDecoder, CTC, in a Sequence) decode the same token lists to the same text; normalizers
-// (Nmt, alone and in sequences) give the same normalized text; pre-tokenizers
+// (Nmt, alone and in sequences) give the same normalized text, and the Unicode forms align
+// every normalized character to the same original ones; pre-tokenizers
 // (CharDelimiterSplit) give the same pieces with the same code-point offsets.
 #include <gtest/gtest.h>
 
@@ -54,6 +55,40 @@ TEST(ComponentGolden, NormalizersMatchTheLibrary) {
           << n.at("normalizer").dump() << " text " << c.at("text").dump();
     }
   }
+}
+
+// Each normalized character's original range (what token offsets are made of) equals the
+// library's, for NFC/NFD/NFKC/NFKD on marks out of canonical order, compatibility characters
+// (U+00A0..U+00BF included) and Hangul.
+TEST(ComponentGolden, UnicodeFormAlignmentsMatchTheLibrary) {
+  const json g = goldens();
+  ASSERT_GE(g.at("alignments").size(), 4u);
+  size_t checked = 0;
+  for (const json& n : g.at("alignments")) {
+    const auto normalizer = make_normalizer(n.at("normalizer"));
+    ASSERT_NE(normalizer, nullptr);
+    for (const json& c : n.at("cases")) {
+      const std::string text = c.at("text");
+      NormalizedString s(text);
+      normalizer->normalize(s);
+      const auto chars = [&](size_t bytes) {
+        return count_code_points(std::string_view(text).substr(0, bytes));
+      };
+      json got = json::array();
+      const std::string& norm = s.get();
+      for (size_t i = 0; i < norm.size();) {
+        const size_t start = i;
+        std::string one;
+        append_utf8(one, decode_utf8(norm, i));
+        const auto original = s.to_original(start, i);
+        ASSERT_TRUE(original.has_value());
+        got.push_back({one, {chars(original->first), chars(original->second)}});
+      }
+      EXPECT_EQ(got, c.at("chars")) << n.at("normalizer").dump() << " text " << c.at("text").dump();
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 100u);
 }
 
 TEST(ComponentGolden, PreTokenizersMatchTheLibrary) {

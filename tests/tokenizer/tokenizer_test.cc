@@ -154,20 +154,29 @@ TEST(Tokenizer, TruncationCountsSpecialTokens) {
   EXPECT_EQ(t.encode(long_text).size(), 128u);
 
   t.set_truncation(
-      Truncation{6, 0, TruncationStrategy::kLongestFirst, TruncationDirection::kRight});
+      Truncation{6, 0, TruncationStrategy::kLongestFirst, TruncationDirection::kRight, true});
   const Encoding e = t.encode("one two three four five six seven");
   EXPECT_EQ(e.tokens, (std::vector<std::string>{"[CLS]", "one", "two", "three", "four", "[SEP]"}));
   ASSERT_EQ(e.overflowing.size(), 1u);
   EXPECT_EQ(e.overflowing[0].tokens,
             (std::vector<std::string>{"[CLS]", "five", "six", "seven", "[SEP]"}));
 
-  t.set_truncation(Truncation{6, 2, TruncationStrategy::kLongestFirst, TruncationDirection::kLeft});
+  t.set_truncation(
+      Truncation{6, 2, TruncationStrategy::kLongestFirst, TruncationDirection::kLeft, true});
   const Encoding left = t.encode("one two three four five six seven");
   EXPECT_EQ(left.tokens,
             (std::vector<std::string>{"[CLS]", "four", "five", "six", "seven", "[SEP]"}));
   ASSERT_EQ(left.overflowing.size(), 2u);
   EXPECT_EQ(left.overflowing[0].tokens,
             (std::vector<std::string>{"[CLS]", "two", "three", "four", "five", "[SEP]"}));
+
+  // Without return_overflowing (the default) the kept tokens are the same and nothing else is
+  // returned.
+  t.set_truncation(Truncation{6, 2, TruncationStrategy::kLongestFirst, TruncationDirection::kLeft});
+  const Encoding kept = t.encode("one two three four five six seven");
+  EXPECT_EQ(kept.tokens, left.tokens);
+  EXPECT_EQ(kept.offsets, left.offsets);
+  EXPECT_TRUE(kept.overflowing.empty());
 
   t.set_truncation(Truncation{7, 0, TruncationStrategy::kOnlySecond, TruncationDirection::kRight});
   const Encoding pair = t.encode_pair("a b", "c d e f g");

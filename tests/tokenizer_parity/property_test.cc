@@ -98,7 +98,8 @@ TEST(TokenizerProperties, TruncationWindowsCoverTheUntruncatedIds) {
       tok.set_truncation(std::nullopt);
       const std::vector<int32_t> all = tok.encode(text, false).ids;
       for (const auto& [max_len, stride] : {std::pair<size_t, size_t>{8, 0}, {8, 3}, {6, 4}}) {
-        tok.set_truncation(Truncation{max_len, stride});
+        tok.set_truncation(Truncation{max_len, stride, TruncationStrategy::kLongestFirst,
+                                      TruncationDirection::kRight, true});
         const Encoding e = tok.encode(text, false);
         std::vector<std::vector<int32_t>> windows{e.ids};
         for (const Encoding& o : e.overflowing) windows.push_back(o.ids);
@@ -112,6 +113,11 @@ TEST(TokenizerProperties, TruncationWindowsCoverTheUntruncatedIds) {
         if (all.size() > max_len) {
           EXPECT_EQ(windows.size(), (all.size() - stride + step - 1) / step) << name;
         }
+        // Without the overflowing windows the kept one is the same.
+        tok.set_truncation(Truncation{max_len, stride});
+        const Encoding kept = tok.encode(text, false);
+        EXPECT_EQ(kept.ids, e.ids) << name;
+        EXPECT_TRUE(kept.overflowing.empty()) << name;
         // With special tokens the whole sequence still fits in max_length.
         tok.set_truncation(Truncation{max_len + tok.num_special_tokens(false), stride});
         EXPECT_LE(tok.encode(text).size(), max_len + tok.num_special_tokens(false)) << name;

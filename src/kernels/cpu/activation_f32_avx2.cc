@@ -66,6 +66,15 @@ void bias_gelu_tanh_f32_avx2(float* y, const float* bias, int64_t n) {
   });
 }
 
+// SiLU (swish): v / (1 + e^{-v}); e^{-v} is clamped at e^88 for very negative v, which still
+// gives 0 to float precision.
+void bias_silu_f32_avx2(float* y, const float* bias, int64_t n) {
+  bias_apply(y, bias, n, [](__m256 v) {
+    const __m256 e = avx2::exp(_mm256_sub_ps(_mm256_setzero_ps(), v));
+    return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+  });
+}
+
 void exp_f32_avx2(const float* x, float* y, int64_t n) {
   map(x, y, n, [](__m256 v) { return avx2::exp(v); });
 }

@@ -42,6 +42,10 @@ void bias_gelu_tanh_f32_scalar(float* y, const float* bias, int64_t n) {
   });
 }
 
+void bias_silu_f32_scalar(float* y, const float* bias, int64_t n) {
+  bias_apply(y, bias, n, [](float v) { return v / (1.0f + std::exp(-v)); });
+}
+
 void exp_f32_scalar(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i]);
 }

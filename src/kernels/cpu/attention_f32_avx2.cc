@@ -219,10 +219,19 @@ void attention_head_f32_avx2(const AttentionHeadArgs& a) {
   for (int64_t j = 0; j < a.kv_len; ++j)
     std::memcpy(vp + j * dh, a.v + j * a.ldv, static_cast<size_t>(dh) * sizeof(float));
 
+  const bool plain = attention_is_plain(a);
   by_row_blocks(a.q_rows, [&](int64_t i0, auto R) {
     float inv[kRows];
     scores_rows<R.value>(a.q + i0 * a.ldq, a.ldq, kt, lp, dh, s);
-    for (int r = 0; r < R.value; ++r) inv[r] = softmax_row(s + r * lp, a.kv_len, lp, a.scale);
+    for (int r = 0; r < R.value; ++r) {
+      float* row = s + r * lp;
+      if (plain) {
+        inv[r] = softmax_row(row, a.kv_len, lp, a.scale);
+      } else {
+        attention_mask_row(a, i0 + r, row);  // scaled, biased and masked in place
+        inv[r] = softmax_row(row, a.kv_len, lp, 1.0f);
+      }
+    }
     pv_rows<R.value>(s, lp, vp, dh, a.kv_len, dh, inv, a.out + i0 * a.ldo, a.ldo);
   });
 }

@@ -11,16 +11,18 @@ size_t attention_scratch_floats_scalar(int64_t /*q_rows*/, int64_t kv_len, int64
 
 void attention_head_f32_scalar(const AttentionHeadArgs& a) {
   float* p = a.scratch;
+  const bool plain = attention_is_plain(a);
   for (int64_t i = 0; i < a.q_rows; ++i) {
     const float* q = a.q + i * a.ldq;
-    float max = -INFINITY;
     for (int64_t j = 0; j < a.kv_len; ++j) {
       const float* k = a.k + j * a.ldk;
       float dot = 0.0f;
       for (int64_t d = 0; d < a.head_dim; ++d) dot += q[d] * k[d];
-      p[j] = dot * a.scale;
-      max = p[j] > max ? p[j] : max;
+      p[j] = plain ? dot * a.scale : dot;
     }
+    if (!plain) attention_mask_row(a, i, p);
+    float max = -INFINITY;
+    for (int64_t j = 0; j < a.kv_len; ++j) max = p[j] > max ? p[j] : max;
     float sum = 0.0f;
     for (int64_t j = 0; j < a.kv_len; ++j) {
       p[j] = std::exp(p[j] - max);

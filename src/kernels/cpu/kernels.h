@@ -20,11 +20,6 @@ void sgemm_nt_f32_dnnl(int64_t m, int64_t n, int64_t k, const float* x, int64_t 
 // along K, w in [N, K] layout as is): for small M, where it beats oneDNN (docs/gemm.md).
 void sgemm_nt_f32_avx512_dot4x4(int64_t m, int64_t n, int64_t k, const float* x, int64_t ldx,
                                 const float* w, int64_t ldw, float* y, int64_t ldy);
-// Its outer-product form (tiles of 6 columns x 32 rows, 12 x 16 for a last 16 rows; x
-// transposed per call), the AVX-512 twin of sgemm_nt_f32_avx2_6x16 below. Bench and tests
-// only: on Zen 4 (AVX-512 FMAs double-pumped) it was no faster than the AVX2 one.
-void sgemm_nt_f32_avx512_6x32(int64_t m, int64_t n, int64_t k, const float* x, int64_t ldx,
-                              const float* w, int64_t ldw, float* y, int64_t ldy);
 // Its AVX2 + FMA twin for CPUs without AVX-512 (3x4 tiles: 16 ymm registers), K in blocks.
 // None of our GEMM kernels has a scalar twin: without AVX2, ops::linear uses oneDNN, and the
 // tests compare them with a double-precision reference.
@@ -56,6 +51,10 @@ void bias_gelu_erf_f32_avx2(float* y, const float* bias, int64_t n);
 void bias_gelu_tanh_f32_scalar(float* y, const float* bias, int64_t n);
 void bias_gelu_tanh_f32_avx2(float* y, const float* bias, int64_t n);
 
+// SiLU (swish): v / (1 + e^{-v}).
+void bias_silu_f32_scalar(float* y, const float* bias, int64_t n);
+void bias_silu_f32_avx2(float* y, const float* bias, int64_t n);
+
 // --- Elementwise math (exposed so that tests can check the vector approximations) ----------
 void exp_f32_scalar(const float* x, float* y, int64_t n);
 void exp_f32_avx2(const float* x, float* y, int64_t n);
@@ -64,20 +63,32 @@ void erf_f32_avx2(const float* x, float* y, int64_t n);
 
 // --- Normalisation ---------------------------------------------------------------------------
 // One row: x[i] = (s[i] - mean(s)) / sqrt(var(s) + eps) * gamma[i] + beta[i] with
-// s = x + residual (residual may be null). Two passes over s, in float.
+// s = x + residual (residual may be null, beta may be null: no shift). Two passes over s.
 void layer_norm_f32_scalar(float* x, const float* residual, int64_t n, const float* gamma,
                            const float* beta, float eps);
 void layer_norm_f32_avx2(float* x, const float* residual, int64_t n, const float* gamma,
                          const float* beta, float eps);
+
+// One row: x[i] = s[i] / sqrt(mean(s^2) + eps) * gamma[i] (+ beta[i]) with s = x + residual
+// (residual and beta may be null): RMSNorm as Hugging Face computes it in float32.
+void rms_norm_f32_scalar(float* x, const float* residual, int64_t n, const float* gamma,
+                         const float* beta, float eps);
+void rms_norm_f32_avx2(float* x, const float* residual, int64_t n, const float* gamma,
+                       const float* beta, float eps);
 
 // One row, in place: x = exp(x - max x) / sum.
 void softmax_f32_scalar(float* x, int64_t n);
 void softmax_f32_avx2(float* x, int64_t n);
 
 // --- Attention -------------------------------------------------------------------------------
+// Which keys a query row sees (ops::MaskKind): all, those within `window` of it, or those at or
+// before it.
+enum class KeyMask { kAll, kWindow, kCausal };
+
 // One head of one sequence, for a range of query rows:
-// out[i, :] = softmax_j(scale * q[i, :] . k[j, :]) v[j, :], i < q_rows, j < kv_len,
-// each operand a [rows, head_dim] slice of a row-major matrix with its own row stride.
+// out[i, :] = softmax_j(scale * q[i, :] . k[j, :] + bias(i, j), masked) v[j, :], i < q_rows,
+// j < kv_len, each operand a [rows, head_dim] slice of a row-major matrix with its own row
+// stride. Query row i sits at position q_pos0 + i of the sequence, key j at position j.
 struct AttentionHeadArgs {
   const float* q;  // first query row of the range
   int64_t ldq;
@@ -92,7 +103,18 @@ struct AttentionHeadArgs {
   int64_t head_dim;
   float scale;
   float* scratch;  // attention_scratch_floats(...) floats, 32-byte aligned
+  KeyMask mask = KeyMask::kAll;
+  int64_t window = 0;
+  int64_t q_pos0 = 0;
+  // Optional bias by distance: bias(i, j) = rel_bias[j - (q_pos0 + i)] (the pointer is at
+  // distance 0; distances from -(kv_len - 1) to kv_len - 1 are read).
+  const float* rel_bias = nullptr;
 };
+// True when a head has no mask and no bias (the kernels' fast path).
+bool attention_is_plain(const AttentionHeadArgs& a);
+// The score row of query row i (raw dot products, kv_len of them) scaled, biased and masked in
+// place (masked keys: -inf). Scalar, shared by every ISA: O(kv_len) beside O(kv_len head_dim).
+void attention_mask_row(const AttentionHeadArgs& a, int64_t i, float* scores);
 size_t attention_scratch_floats_scalar(int64_t q_rows, int64_t kv_len, int64_t head_dim);
 size_t attention_scratch_floats_avx2(int64_t q_rows, int64_t kv_len, int64_t head_dim);
 size_t attention_scratch_floats_avx512(int64_t q_rows, int64_t kv_len, int64_t head_dim);

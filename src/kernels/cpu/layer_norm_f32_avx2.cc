@@ -64,17 +64,17 @@ void layer_norm_f32_avx2(float* x, const float* residual, int64_t n, const float
   // No std:: inline functions in *_avx2.cc: in unoptimised builds they become weak symbols
   // compiled with AVX2 that the linker may also hand to the scalar twins.
   const __m256 rstd = _mm256_set1_ps(1.0f / _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(var + eps))));
-  // Pass 3: normalise, scale, shift.
+  // Pass 3: normalise, scale, shift (no shift without beta).
+  auto shift = [&](int64_t j) { return beta ? _mm256_loadu_ps(beta + j) : _mm256_setzero_ps(); };
   for (i = 0; i < body; i += 8) {
     const __m256 d = _mm256_mul_ps(dev(i), rstd);
-    _mm256_storeu_ps(x + i,
-                     _mm256_fmadd_ps(d, _mm256_loadu_ps(gamma + i), _mm256_loadu_ps(beta + i)));
+    _mm256_storeu_ps(x + i, _mm256_fmadd_ps(d, _mm256_loadu_ps(gamma + i), shift(i)));
   }
   if (body < n) {
     const __m256 d = _mm256_mul_ps(dev_of(_mm256_maskload_ps(x + body, tail)), rstd);
+    const __m256 b = beta ? _mm256_maskload_ps(beta + body, tail) : _mm256_setzero_ps();
     _mm256_maskstore_ps(x + body, tail,
-                        _mm256_fmadd_ps(d, _mm256_maskload_ps(gamma + body, tail),
-                                        _mm256_maskload_ps(beta + body, tail)));
+                        _mm256_fmadd_ps(d, _mm256_maskload_ps(gamma + body, tail), b));
   }
 }
 

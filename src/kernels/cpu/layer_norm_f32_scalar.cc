@@ -23,7 +23,8 @@ void layer_norm_f32_scalar(float* x, const float* residual, int64_t n, const flo
     sq += static_cast<double>(d) * d;
   }
   const float rstd = static_cast<float>(1.0 / std::sqrt(sq / static_cast<double>(n) + eps));
-  for (int64_t i = 0; i < n; ++i) x[i] = ((x[i] - mean_hi) - mean_lo) * rstd * gamma[i] + beta[i];
+  for (int64_t i = 0; i < n; ++i)
+    x[i] = ((x[i] - mean_hi) - mean_lo) * rstd * gamma[i] + (beta ? beta[i] : 0.0f);
 }
 
 }  // namespace ember::kernels

@@ -9,7 +9,6 @@
 #include <unordered_map>
 
 #include "core/cpu_features.h"
-#include "core/env.h"
 #include "core/error.h"
 #include "kernels/cpu/dnnl_calling_thread.h"
 #include "kernels/cpu/kernels.h"
@@ -160,7 +159,7 @@ void PackedGemmDnnl::pack(const void* w) {
       })) {
     for (const auto& sl : slice_)
       panels_.push_back(static_cast<const float*>(sl->weights.get_data_handle()));
-    panel_max_rows_ = env_int("EMBER_PANEL_MAX_ROWS", 0, kMaxRows).value_or(kPanelMaxRows);
+    panel_max_rows_ = kPanelMaxRows;
   }
 }
 

@@ -1,7 +1,7 @@
 // Linear weights reordered once, at load, into the blocked layout of oneDNN's matmul
 // primitive (brgemm on AVX-512, its packed GEMM elsewhere), so that no call re-packs them:
 // oneDNN's plain GEMM API (sgemm_f32_dnnl.cc, gemm_u8s8s32_dnnl.cc) packs the whole weight
-// matrix on every call, which at 8-128 rows costs 10-50% of the GEMM (docs/gemm.md, session 5).
+// matrix on every call, which at 8-128 rows costs 10-50% of the GEMM (docs/gemm.md).
 //
 // The [N, K] matrix is cut into column slices (one per pool thread at pack time, widths a
 // multiple of 64), each packed on its own, so that ops/ can run one slice per thread with a
@@ -49,11 +49,10 @@ class PackedGemmDnnl {
   void run_slice(int64_t s, int64_t m, const void* x, void* dst) const;
 
   // Rows up to which run_slice uses the panel kernel: 0 when the layout is not the panel one
-  // (int8, AVX2 oneDNN, widths not a multiple of 64), else kPanelMaxRows or, read at pack
-  // time, EMBER_PANEL_MAX_ROWS (0 turns the kernel off; for A/B runs).
+  // (int8, AVX2 oneDNN, widths not a multiple of 64), else kPanelMaxRows.
   int64_t panel_max_rows() const { return panel_max_rows_; }
   // 48: with its prefetches spread over all row tiles of a block, the kernel beat brgemm on
-  // whole forwards up to 32 rows by 1.1-1.2x and tied it at 48 and 64 (docs/gemm.md, session 9).
+  // whole forwards up to 32 rows by 1.1-1.2x and tied it at 48 and 64 (docs/gemm.md).
   static constexpr int64_t kPanelMaxRows = 48;
 
  private:

@@ -1,8 +1,8 @@
 // Software prefetch of weight rows for the small-M fp32 kernels. At small M a GEMM is bound by
 // streaming w from memory, and w is read as short [N, K] rows that the hardware prefetcher
 // alone follows poorly; so a tile fetches, as it computes, the rows of the next tile into L1
-// and those of a tile further on into L2 (docs/gemm.md, "session 4"). Internal linkage: the
-// header is included by files built for different ISAs.
+// and those of a tile further on into L2 (docs/gemm.md, "Our small-M kernels"). Internal
+// linkage: the header is included by files built for different ISAs.
 #pragma once
 
 #include <xmmintrin.h>

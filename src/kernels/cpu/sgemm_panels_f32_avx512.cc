@@ -8,9 +8,9 @@
 // row tiles of up to 6 rows x 64 columns (24 accumulators, 4 panel vectors per k). The first
 // row tile of a block reads the panel from memory; later row tiles find it in L1. Partial sums
 // live in y between K blocks. The prefetches of the next block are spread evenly over all row
-// tiles of this one: issued all from the first tile (as until session 9), they came in bursts
-// that the core's miss queue could not take, and the kernel lost to brgemm from ~24 rows on;
-// spread, it wins to 32 rows and ties at 48-64 (docs/gemm.md, session 9).
+// tiles of this one: issued all from the first tile, they come in bursts that the core's miss
+// queue cannot take, and the kernel loses to brgemm from ~24 rows on; spread, it wins to 32
+// rows and ties at 48-64 (docs/gemm.md, "The panel kernel").
 #include <immintrin.h>
 
 #include <algorithm>

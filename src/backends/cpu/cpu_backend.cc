@@ -1,0 +1,139 @@
+// CpuBackend: prepared weights, memory, and the ops that wrap cpu_ops.h. Every op runs on the
+// backend's own pool (PoolScope), so that engines with backends of their own compute side by
+// side without sharing threads.
+#include "backends/cpu/cpu_backend.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "backends/cpu/cpu_ops.h"
+#include "backends/cpu/linear_int8_cpu.h"
+#include "core/aligned_buffer.h"
+#include "core/cpu_features.h"
+#include "core/error.h"
+#include "core/parallel.h"
+#include "kernels/cpu/packed_gemm_dnnl.h"
+
+namespace ember::cpu {
+namespace {
+
+class CpuLinear final : public ops::Linear {
+ public:
+  CpuLinear(const ops::LinearSource& src, std::unique_ptr<kernels::PackedGemmDnnl> packed)
+      : Linear(src), src_(src), packed_(std::move(packed)) {}
+  const ops::LinearSource& src() const { return src_; }
+  const kernels::PackedGemmDnnl* packed() const { return packed_.get(); }
+
+ private:
+  ops::LinearSource src_;
+  std::unique_ptr<kernels::PackedGemmDnnl> packed_;
+};
+
+class CpuBuffer final : public ops::Buffer {
+ public:
+  explicit CpuBuffer(AlignedBuffer<float> storage)
+      : Buffer(storage.data(), static_cast<int64_t>(storage.size())),
+        storage_(std::move(storage)) {}
+
+ private:
+  AlignedBuffer<float> storage_;
+};
+
+const CpuLinear& cpu_linear(const ops::Linear& w) {
+  const auto* l = dynamic_cast<const CpuLinear*>(&w);
+  EMBER_CHECK(l != nullptr, ErrorKind::kInternal, "a Linear prepared by another backend");
+  return *l;
+}
+
+}  // namespace
+
+CpuBackend::CpuBackend(const CpuBackendOptions& options)
+    : pool_(options.pool), pack_weights_(options.pack_weights) {}
+
+std::unique_ptr<ops::Linear> CpuBackend::prepare_linear(const ops::LinearSource& src) {
+  EMBER_CHECK(src.out > 0 && src.in > 0 && (src.w || src.is_int8()), ErrorKind::kInternal,
+              "prepare_linear: no weights or shape ", src.out, "x", src.in);
+  std::unique_ptr<kernels::PackedGemmDnnl> packed;
+  if (pack_weights_ && active_isa() >= Isa::kAvx2) {
+    packed = src.is_int8() ? kernels::PackedGemmDnnl::pack_s8(src.q.w, src.out, src.in, threads())
+                           : kernels::PackedGemmDnnl::pack_f32(src.w, src.out, src.in, threads());
+    packed_bytes_ += packed->packed_bytes();
+  }
+  return std::make_unique<CpuLinear>(src, std::move(packed));
+}
+
+std::unique_ptr<ops::Weight> CpuBackend::prepare_weight(const float* host, int64_t numel) {
+  EMBER_CHECK(host != nullptr && numel > 0, ErrorKind::kInternal, "prepare_weight: no data");
+  return std::make_unique<ops::HostWeight>(host, numel);
+}
+
+std::unique_ptr<ops::Buffer> CpuBackend::alloc(int64_t floats) {
+  return std::make_unique<CpuBuffer>(AlignedBuffer<float>(static_cast<size_t>(floats)));
+}
+
+void CpuBackend::do_to_host(const ops::View& src, float* dst) const {
+  for (int64_t i = 0; i < src.rows; ++i)
+    std::memcpy(dst + i * src.cols, src.data + i * src.ld, sizeof(float) * src.cols);
+}
+
+void CpuBackend::do_linear(const ops::Linear& w, const ops::View& x, const ops::View& y,
+                           ops::Activation act) {
+  const PoolScope scope(pool_);
+  const CpuLinear& l = cpu_linear(w);
+  const ops::LinearSource& s = l.src();
+  if (s.is_int8())
+    cpu::linear_int8(x.data, x.rows, s.in, x.ld, s.q, s.b, s.out, y.data, y.ld, act, l.packed());
+  else
+    cpu::linear(x.data, x.rows, s.in, x.ld, s.w, s.b, s.out, y.data, y.ld, act, l.packed());
+}
+
+void CpuBackend::do_norm(const ops::View& x, const ops::View* residual, const ops::View& y,
+                         const ops::NormArgs& a) {
+  const PoolScope scope(pool_);
+  // The kernels work in place on rows sharing one stride: bring x (+ residual) into y first
+  // when they differ.
+  const float* r = residual ? residual->data : nullptr;
+  if (y.data != x.data || (residual && residual->ld != y.ld)) {
+    parallel_for(y.rows, 64, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        float* yi = y.data + i * y.ld;
+        const float* xi = x.data + i * x.ld;
+        if (residual) {
+          const float* ri = residual->data + i * residual->ld;
+          for (int64_t j = 0; j < y.cols; ++j) yi[j] = xi[j] + ri[j];
+        } else if (yi != xi) {
+          std::memcpy(yi, xi, sizeof(float) * y.cols);
+        }
+      }
+    });
+    r = nullptr;
+  }
+  const float* gamma = ops::host_data(a.gamma);
+  const float* beta = ops::host_data(a.beta);
+  const int64_t group = a.group > 0 ? a.group : y.cols;
+  if (a.kind == ops::NormKind::kLayerNorm) {
+    EMBER_CHECK(group == y.cols, ErrorKind::kInternal, "LayerNorm over groups is not supported");
+    add_layer_norm(y.data, r, y.rows, y.cols, gamma, beta, a.eps, y.ld);
+  } else {
+    add_rms_norm(y.data, r, y.rows, y.cols, group, gamma, beta, a.eps, y.ld);
+  }
+}
+
+void CpuBackend::do_attention(const ops::View& q, const ops::View& k, const ops::View& v,
+                              const ops::SeqLayout& seqs, const ops::AttentionArgs& a,
+                              const ops::View& out) {
+  const PoolScope scope(pool_);
+  cpu::attention(q.data, q.ld, k.data, k.ld, v.data, v.ld, seqs.cu_seqlens, seqs.sequences, a,
+                 out.data, out.ld);
+}
+
+void CpuBackend::do_activation(const ops::View& x, ops::Activation act) {
+  const PoolScope scope(pool_);
+  if (x.dense()) {
+    cpu::activation(x.data, x.rows, x.cols, act);
+    return;
+  }
+  for (int64_t i = 0; i < x.rows; ++i) cpu::activation(x.data + i * x.ld, 1, x.cols, act);
+}
+
+}  // namespace ember::cpu

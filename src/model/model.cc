@@ -1,0 +1,279 @@
+// The one forward pass, for every architecture: what differs between families is data in the
+// ModelSpec, read here layer by layer.
+#include "model/model.h"
+
+#include <cmath>
+#include <utility>
+
+#include "core/error.h"
+#include "core/profile.h"
+#include "model/architecture.h"
+#include "model/int8_weights.h"
+#include "model/prepared_model.h"
+
+namespace ember::model {
+
+Model::Model(ModelSpec spec, io::WeightStore store)
+    : spec_(std::move(spec)), store_(std::move(store)) {}
+Model::~Model() = default;
+
+std::unique_ptr<Model> Model::load(const io::JsonConfig& config, io::WeightStore store) {
+  const Architecture& arch = find_architecture(config.get_string("model_type"));
+  ModelSpec spec = arch.parse_config(config);
+  std::unique_ptr<Model> m(new Model(std::move(spec), std::move(store)));
+  arch.bind_weights(m->store_, config, m->spec_, m->weights_);
+  detail::finish_int8(m->store_, m->weights_);  // int8 models only (ember quantize)
+  EMBER_CHECK(m->weights_.layers.size() == m->spec_.layers.size(), ErrorKind::kInternal, "bound ",
+              m->weights_.layers.size(), " layers of ", m->spec_.layers.size());
+  m->spec_.validate(config.origin());
+  m->parameters_ = m->store_.parameter_count();
+  return m;
+}
+
+void Model::prepare(ops::Backend& backend) {
+  EMBER_CHECK(!prepared_, ErrorKind::kInternal, "model prepared twice");
+  prepared_ = prepare_model(spec_, weights_, backend);
+}
+
+void Model::check_batch(const Batch& batch) const {
+  const int64_t tokens = batch.num_tokens();
+  EMBER_CHECK(batch.size() > 0, ErrorKind::kInvalidInput, "empty batch");
+  EMBER_CHECK(
+      static_cast<int64_t>(batch.type_ids.size()) == tokens && batch.cu_seqlens.back() == tokens,
+      ErrorKind::kInternal, "inconsistent batch");
+  for (int64_t s = 0; s < batch.size(); ++s) {
+    const int64_t len = batch.seq_len(s);
+    EMBER_CHECK(len > 0, ErrorKind::kInvalidInput, "sequence ", s, " is empty");
+    EMBER_CHECK(len <= spec_.max_tokens(), ErrorKind::kInvalidInput, "sequence ", s, " has ", len,
+                " tokens; the model accepts at most ", spec_.max_tokens());
+  }
+  const auto& e = spec_.embeddings;
+  for (int64_t t = 0; t < tokens; ++t) {
+    const int32_t id = batch.ids[t];
+    EMBER_CHECK(id >= 0 && id < e.vocab_size, ErrorKind::kInvalidInput, "token id ", id,
+                " is outside the vocabulary [0, ", e.vocab_size, ")");
+    // Models without token type embeddings (DistilBERT) ignore type ids, as transformers does.
+    const int32_t type = batch.type_ids[t];
+    EMBER_CHECK(e.type_vocab_size == 0 || (type >= 0 && type < e.type_vocab_size),
+                ErrorKind::kInvalidInput, "token type id ", type, " is outside [0, ",
+                e.type_vocab_size, ")");
+  }
+}
+
+ops::View Model::forward(const Batch& batch, Workspace& ws) const {
+  EMBER_CHECK(prepared_ && &ws.backend() == prepared_->backend, ErrorKind::kInternal,
+              "forward on a workspace of another backend, or before prepare()");
+  check_batch(batch);
+  profile::Scope scope("forward");
+  const int64_t t = batch.num_tokens(), h = spec_.hidden_size;
+  const int64_t width = std::max(h, spec_.embeddings.dim);
+  ws.reserve(Workspace::kX, t * width);
+  ws.reserve(Workspace::kTmp, t * width);
+  embed(batch, ws);
+  relative_bias(batch, ws);
+  for (size_t i = 0; i < spec_.layers.size(); ++i) layer(i, batch, ws);
+  ops::View x = ws.view(Workspace::kX, t, h);
+  if (prepared_->final_norm) ws.backend().norm(x, nullptr, x, prepared_->final_norm->args);
+  return x;
+}
+
+void Model::embed(const Batch& batch, Workspace& ws) const {
+  profile::Scope scope("embed");
+  const auto& e = spec_.embeddings;
+  const auto& p = *prepared_;
+  const int64_t t = batch.num_tokens();
+  ws.positions.resize(static_cast<size_t>(t));
+  for (int64_t s = 0; s < batch.size(); ++s) {
+    // RoBERTa: pad tokens keep padding_idx, the others count up from padding_idx + 1.
+    int32_t next = spec_.pad_token_id;
+    for (int64_t i = batch.seq_begin(s); i < batch.cu_seqlens[s + 1]; ++i) {
+      if (e.positions == PositionScheme::kAfterPadding)
+        ws.positions[i] = batch.ids[i] == spec_.pad_token_id ? spec_.pad_token_id : ++next;
+      else
+        ws.positions[i] = static_cast<int32_t>(i - batch.seq_begin(s));
+    }
+  }
+  ops::EmbedArgs a;
+  a.tokens = t;
+  a.ids = batch.ids.data();
+  a.word = p.word.get();
+  a.position = p.position.get();
+  a.positions = ws.positions.data();
+  a.token_type = p.token_type.get();
+  a.type_ids = batch.type_ids.data();
+  ops::Backend& b = ws.backend();
+  ops::View x = ws.view(Workspace::kX, t, e.dim);
+  b.embed(a, x);
+  if (p.embed_norm) b.norm(x, nullptr, x, p.embed_norm->args);
+  if (p.project) {
+    b.linear(*p.project, x, ws.view(Workspace::kTmp, t, spec_.hidden_size));
+    ws.swap(Workspace::kX, Workspace::kTmp);
+  }
+}
+
+namespace {
+
+// T5's bidirectional bucket of a relative position (key - query), as MPNet computes it: half the
+// buckets for each direction, exact below max_distance / 4 buckets, logarithmic above.
+int64_t relative_bucket(int64_t relative, int64_t buckets, int64_t max_distance) {
+  const int64_t half = buckets / 2;
+  int64_t n = -relative;
+  int64_t ret = n < 0 ? half : 0;
+  n = std::abs(n);
+  const int64_t max_exact = half / 2;
+  if (n < max_exact) return ret + n;
+  // In float32, as the reference computes it.
+  const float scaled = std::log(static_cast<float>(n) / static_cast<float>(max_exact)) /
+                       static_cast<float>(std::log(static_cast<double>(max_distance) / max_exact)) *
+                       static_cast<float>(half - max_exact);
+  const int64_t large = max_exact + static_cast<int64_t>(scaled);
+  return ret + std::min(large, half - 1);
+}
+
+}  // namespace
+
+void Model::relative_bias(const Batch& batch, Workspace& ws) const {
+  if (!spec_.relative_buckets) return;
+  const auto& rb = *spec_.relative_buckets;
+  const int64_t heads = spec_.layers.front().attn.heads;
+  const int64_t span = batch.max_seq_len() - 1, width = 2 * span + 1;
+  ws.rel_bias.resize(static_cast<size_t>(heads * width));
+  for (int64_t d = -span; d <= span; ++d) {
+    const int64_t bucket = relative_bucket(d, rb.buckets, rb.max_distance);
+    for (int64_t h = 0; h < heads; ++h)
+      ws.rel_bias[h * width + d + span] = weights_.relative_buckets[bucket * heads + h];
+  }
+}
+
+// Post-norm: x = norm(x + Wo attn(x)); x = norm(x + ffn(x)).
+// Pre-norm:  x = x + Wo attn(norm(x)); x = x + ffn(norm(x)).
+void Model::layer(size_t i, const Batch& batch, Workspace& ws) const {
+  const LayerSpec& s = spec_.layers[i];
+  const PreparedLayer& w = prepared_->layers[i];
+  ops::Backend& b = ws.backend();
+  const int64_t t = batch.num_tokens(), h = spec_.hidden_size;
+  const bool pre = s.placement == NormPlacement::kPre;
+  const AttentionSpec& as = s.attn;
+
+  ops::View x = ws.view(Workspace::kX, t, h);
+  ops::View tmp = ws.view(Workspace::kTmp, t, h);
+  ops::View in = x;
+  if (pre && w.attn_norm) {
+    b.norm(x, nullptr, tmp, w.attn_norm->args);
+    in = tmp;
+  }
+  const int64_t qw = as.q_width(), kvw = as.kv_width();
+  const ops::View qkv = ws.view(Workspace::kQkv, t, qw + 2 * kvw);
+  b.linear(*w.qkv, in, qkv);
+  const ops::View q = qkv.cols_at(0, qw), k = qkv.cols_at(qw, kvw), v = qkv.cols_at(qw + kvw, kvw);
+  if (w.q_norm) {
+    b.norm(q, nullptr, q, w.q_norm->args);
+    b.norm(k, nullptr, k, w.k_norm->args);
+  }
+  if (as.rotary) {
+    ops::RotaryArgs r{as.heads, as.head_dim, as.rotary->dims, as.rotary->base, ws.positions.data()};
+    b.rotary(q, r);
+    r.heads = as.kv_heads;
+    b.rotary(k, r);
+  }
+  ops::AttentionArgs a;
+  a.heads = as.heads;
+  a.kv_heads = as.kv_heads;
+  a.head_dim = as.head_dim;
+  a.scale = as.scale;
+  a.mask = as.mask;
+  a.window = as.window;
+  if (!ws.rel_bias.empty() && spec_.relative_buckets) {
+    a.rel_bias = ws.rel_bias.data();
+    a.rel_span = batch.max_seq_len() - 1;
+  }
+  const ops::View ctx = ws.view(Workspace::kCtx, t, qw);
+  b.attention(q, k, v, batch.layout(), a, ctx);
+  b.linear(*w.attn_out, ctx, tmp);
+  if (pre) {
+    b.add(x, tmp);
+  } else {
+    b.norm(tmp, &x, tmp, w.attn_norm->args);
+    ws.swap(Workspace::kX, Workspace::kTmp);
+    std::swap(x, tmp);
+  }
+
+  in = x;
+  if (pre && w.ffn_norm) {
+    b.norm(x, nullptr, tmp, w.ffn_norm->args);
+    in = tmp;
+  }
+  const FfnSpec& f = s.ffn;
+  const ops::View act = ws.view(Workspace::kFfn, t, f.width);
+  if (f.kind == FfnKind::kGated) {
+    const ops::View both = ws.view(Workspace::kGate, t, 2 * f.width);
+    b.linear(*w.ffn_in, in, both);
+    b.gated(both, act, f.act);
+  } else {
+    b.linear(*w.ffn_in, in, act, f.act);
+  }
+  b.linear(*w.ffn_out, act, tmp);
+  if (pre) {
+    b.add(x, tmp);
+  } else {
+    b.norm(tmp, &x, tmp, w.ffn_norm->args);
+    ws.swap(Workspace::kX, Workspace::kTmp);
+  }
+}
+
+ops::View Model::classify_sequences(const ops::View& hidden, const Batch& batch,
+                                    Workspace& ws) const {
+  EMBER_CHECK(spec_.head == HeadKind::kSequenceClassification, ErrorKind::kUnsupported, "model '",
+              spec_.architecture, "' has no sequence classification head");
+  const auto& p = *prepared_;
+  ops::Backend& b = ws.backend();
+  const int64_t h = spec_.hidden_size, n = batch.size();
+  // `hidden` lives in the kX slot, which must not move: only the head's slots are used.
+  ws.rows.assign(batch.cu_seqlens.begin(), batch.cu_seqlens.end() - 1);
+  const ops::View first = ws.view(Workspace::kHeadIn, n, h);
+  b.gather_rows(hidden, ws.rows.data(), first);
+  const ops::View mid = ws.view(Workspace::kHeadMid, n, p.head_dense->out());
+  b.linear(*p.head_dense, first, mid, spec_.head_act);
+  const ops::View logits = ws.view(Workspace::kOut, n, p.head_out->out());
+  b.linear(*p.head_out, mid, logits);
+  return logits;
+}
+
+ops::View Model::classify_tokens(const ops::View& hidden, Workspace& ws) const {
+  EMBER_CHECK(spec_.head == HeadKind::kTokenClassification, ErrorKind::kUnsupported, "model '",
+              spec_.architecture, "' has no token classification head");
+  const auto& p = *prepared_;
+  const ops::View logits = ws.view(Workspace::kOut, hidden.rows, p.token_classifier->out());
+  ws.backend().linear(*p.token_classifier, hidden, logits);
+  return logits;
+}
+
+ops::View Model::sparse(const ops::View& hidden, const Batch& batch,
+                        const ops::SparsePoolArgs& pool, Workspace& ws) const {
+  EMBER_CHECK(spec_.head == HeadKind::kMaskedLm, ErrorKind::kUnsupported, "model '",
+              spec_.architecture, "' has no masked-LM head for sparse embeddings");
+  const auto& p = *prepared_;
+  ops::Backend& b = ws.backend();
+  const int64_t t = batch.num_tokens(), n = batch.size(), vocab = p.head_out->out();
+  // The transform for every token: [T, H], then the vocabulary projection group by group.
+  const ops::View mid = ws.view(Workspace::kHeadMid, t, p.head_dense->out());
+  b.linear(*p.head_dense, hidden, mid, spec_.head_act);
+  if (p.head_norm) b.norm(mid, nullptr, mid, p.head_norm->args);
+  const ops::View out = ws.view(Workspace::kOut, n, vocab);
+  ws.reserve(Workspace::kLogits, std::max(kSparseChunkTokens, batch.max_seq_len()) * vocab);
+  for (int64_t s0 = 0; s0 < n;) {
+    // Whole sequences up to the chunk size (at least one).
+    int64_t s1 = s0 + 1;
+    while (s1 < n && batch.cu_seqlens[s1 + 1] - batch.cu_seqlens[s0] <= kSparseChunkTokens) ++s1;
+    const int64_t r0 = batch.cu_seqlens[s0], rows = batch.cu_seqlens[s1] - r0;
+    ws.rows.resize(static_cast<size_t>(s1 - s0 + 1));
+    for (int64_t s = s0; s <= s1; ++s) ws.rows[s - s0] = batch.cu_seqlens[s] - batch.cu_seqlens[s0];
+    const ops::View logits = ws.view(Workspace::kLogits, rows, vocab);
+    b.linear(*p.head_out, mid.rows_at(r0, rows), logits);
+    b.sparse_pool(logits, ops::SeqLayout{ws.rows.data(), s1 - s0}, pool, out.rows_at(s0, s1 - s0));
+    s0 = s1;
+  }
+  return out;
+}
+
+}  // namespace ember::model

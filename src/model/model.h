@@ -1,0 +1,69 @@
+// A model: its per-layer description (ModelSpec), its host weights, and once prepared for a
+// backend, the one forward pass every architecture runs (embeddings, then each layer as its
+// LayerSpec says, then the final norm) and its heads. The weights come in a WeightStore; the
+// forward pass runs on a packed Batch and leaves [num_tokens, hidden] in the Workspace.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "io/json_config.h"
+#include "io/weight_store.h"
+#include "model/batch.h"
+#include "model/model_spec.h"
+#include "model/model_weights.h"
+#include "model/workspace.h"
+#include "ops/backend.h"
+
+namespace ember::model {
+
+struct PreparedModel;
+
+class Model {
+ public:
+  // Parses the config with the architecture its model_type names, binds and checks the weights,
+  // and validates the description (kInvalidInput / kUnsupported naming what is wrong).
+  static std::unique_ptr<Model> load(const io::JsonConfig& config, io::WeightStore store);
+  ~Model();
+
+  const ModelSpec& spec() const { return spec_; }
+  int64_t parameter_count() const { return parameters_; }
+  // "" for float weights, "int8-dynamic" for a model written by `ember quantize`.
+  const std::string& quantization() const { return weights_.quantization; }
+
+  // Prepares every weight for `backend`, once; the backend must outlive the model. forward and
+  // the heads run on it.
+  void prepare(ops::Backend& backend);
+  bool prepared() const { return prepared_ != nullptr; }
+
+  // Validates ids, type ids and lengths (kInvalidInput). Returns the last hidden state,
+  // [batch.num_tokens(), hidden_size], inside `ws` (valid until its next use), whose backend
+  // must be the prepared one.
+  ops::View forward(const Batch& batch, Workspace& ws) const;
+
+  // logits [batch.size(), labels] from the first token of each sequence (backend memory).
+  ops::View classify_sequences(const ops::View& hidden, const Batch& batch, Workspace& ws) const;
+  // logits [batch.num_tokens(), labels] (backend memory).
+  ops::View classify_tokens(const ops::View& hidden, Workspace& ws) const;
+  // SPLADE: the masked-LM logits of every token pooled per sequence, [batch.size(), vocab]
+  // (backend memory). The logits are made a group of whole sequences at a time, so that memory
+  // stays near kSparseChunkTokens x vocab whatever the batch.
+  ops::View sparse(const ops::View& hidden, const Batch& batch, const ops::SparsePoolArgs& pool,
+                   Workspace& ws) const;
+  static constexpr int64_t kSparseChunkTokens = 512;
+
+ private:
+  Model(ModelSpec spec, io::WeightStore store);
+  void check_batch(const Batch& batch) const;
+  void embed(const Batch& batch, Workspace& ws) const;
+  void relative_bias(const Batch& batch, Workspace& ws) const;
+  void layer(size_t i, const Batch& batch, Workspace& ws) const;
+
+  ModelSpec spec_;
+  io::WeightStore store_;
+  ModelWeights weights_;
+  int64_t parameters_ = 0;
+  std::unique_ptr<PreparedModel> prepared_;
+};
+
+}  // namespace ember::model

@@ -1,0 +1,91 @@
+#include "model/model_spec.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace ember::model {
+namespace {
+
+void check_norm(const std::optional<NormSpec>& n, const std::string& where) {
+  if (!n) return;
+  EMBER_CHECK(std::isfinite(n->eps) && n->eps > 0.0f && n->eps < 1.0f, ErrorKind::kInvalidInput,
+              where, ": norm eps ", n->eps, " is not in (0, 1)");
+}
+
+}  // namespace
+
+int64_t ModelSpec::max_tokens() const {
+  return embeddings.positions == PositionScheme::kAfterPadding
+             ? embeddings.max_positions - pad_token_id - 1
+             : embeddings.max_positions;
+}
+
+int64_t ModelSpec::max_qkv_width() const {
+  int64_t w = 0;
+  for (const auto& l : layers) w = std::max(w, l.attn.q_width() + 2 * l.attn.kv_width());
+  return w;
+}
+
+int64_t ModelSpec::max_ffn_width() const {
+  int64_t w = 0;
+  for (const auto& l : layers)
+    w = std::max(w, l.ffn.width * (l.ffn.kind == FfnKind::kGated ? 2 : 1));
+  return w;
+}
+
+void ModelSpec::validate(const std::string& origin) const {
+  const auto& e = embeddings;
+  EMBER_CHECK(hidden_size > 0 && e.vocab_size > 0 && e.dim > 0, ErrorKind::kInvalidInput, origin,
+              ": hidden size ", hidden_size, ", vocabulary ", e.vocab_size, " and embedding size ",
+              e.dim, " must be positive");
+  EMBER_CHECK(e.dim == hidden_size || e.project, ErrorKind::kInvalidInput, origin,
+              ": embedding size ", e.dim, " differs from hidden size ", hidden_size,
+              " without a projection");
+  EMBER_CHECK(e.max_positions > 0 && e.type_vocab_size >= 0, ErrorKind::kInvalidInput, origin,
+              ": max_position_embeddings ", e.max_positions, " / type_vocab_size ",
+              e.type_vocab_size);
+  EMBER_CHECK(pad_token_id >= 0 && pad_token_id < std::max<int64_t>(e.vocab_size, 1),
+              ErrorKind::kInvalidInput, origin, ": pad_token_id ", pad_token_id,
+              " is outside the vocabulary of ", e.vocab_size);
+  EMBER_CHECK(max_tokens() > 0, ErrorKind::kInvalidInput, origin,
+              ": no room for tokens: max_position_embeddings ", e.max_positions, ", pad_token_id ",
+              pad_token_id);
+  check_norm(e.norm, origin + " embeddings");
+  check_norm(final_norm, origin + " final norm");
+  EMBER_CHECK(!layers.empty(), ErrorKind::kInvalidInput, origin, ": no layers");
+  if (relative_buckets)
+    EMBER_CHECK(relative_buckets->buckets >= 2 && relative_buckets->max_distance > 0,
+                ErrorKind::kInvalidInput, origin, ": relative attention buckets ",
+                relative_buckets->buckets, ", max distance ", relative_buckets->max_distance);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const LayerSpec& l = layers[i];
+    const std::string where = cat(origin, " layer ", i);
+    const AttentionSpec& a = l.attn;
+    EMBER_CHECK(a.heads > 0 && a.kv_heads > 0 && a.head_dim > 0 && a.heads % a.kv_heads == 0,
+                ErrorKind::kInvalidInput, where, ": ", a.heads, " attention heads, ", a.kv_heads,
+                " key/value heads of size ", a.head_dim,
+                " (heads must be positive and a multiple of the key/value heads)");
+    EMBER_CHECK(std::isfinite(a.scale) && a.scale > 0.0f, ErrorKind::kInvalidInput, where,
+                ": attention scale ", a.scale);
+    EMBER_CHECK(a.mask != ops::MaskKind::kLocal || a.window >= 0, ErrorKind::kInvalidInput, where,
+                ": local attention window ", a.window);
+    if (a.rotary)
+      EMBER_CHECK(a.rotary->dims > 0 && a.rotary->dims % 2 == 0 && a.rotary->dims <= a.head_dim &&
+                      std::isfinite(a.rotary->base) && a.rotary->base > 1.0f,
+                  ErrorKind::kInvalidInput, where, ": rotary dims ", a.rotary->dims, " of ",
+                  a.head_dim, ", base ", a.rotary->base);
+    check_norm(a.qk_norm, where + " q/k norm");
+    EMBER_CHECK(l.ffn.width > 0, ErrorKind::kInvalidInput, where, ": FFN width ", l.ffn.width);
+    check_norm(l.attn_norm, where + " attention norm");
+    check_norm(l.ffn_norm, where + " FFN norm");
+    EMBER_CHECK(l.placement == NormPlacement::kPre || (l.attn_norm && l.ffn_norm),
+                ErrorKind::kInvalidInput, where, ": a post-norm layer needs both norms");
+  }
+  EMBER_CHECK(head == HeadKind::kNone || head == HeadKind::kMaskedLm || !labels.empty(),
+              ErrorKind::kInvalidInput, origin, ": a classification head with no labels");
+  check_norm(head_norm, origin + " head norm");
+}
+
+}  // namespace ember::model

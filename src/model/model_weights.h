@@ -1,0 +1,65 @@
+// The host weights of a model, laid out by its ModelSpec, as the architecture files bind them
+// (pointers into the mapped checkpoint, or into buffers owned here: fused projections, int8
+// column sums). Linear weights are [out, in] (PyTorch's layout). A backend prepares them once
+// (model.cc); the forward pass reads only the prepared handles.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/aligned_buffer.h"
+#include "ops/types.h"
+
+namespace ember::model {
+
+struct NormWeights {
+  const float* gamma = nullptr;
+  const float* beta = nullptr;  // null: no shift
+};
+
+struct LayerWeights {
+  // Q, K and V fused into one [(heads + 2 kv_heads) * head_dim, hidden] projection so that one
+  // GEMM produces them.
+  ops::LinearSource qkv;
+  ops::LinearSource attn_out;  // [hidden, heads * head_dim]
+  NormWeights attn_norm;
+  NormWeights q_norm, k_norm;  // [head_dim] each, with AttentionSpec::qk_norm
+  ops::LinearSource ffn_in;    // [F, hidden], or [2F, hidden] for gated FFNs (act half first)
+  ops::LinearSource ffn_out;   // [hidden, F]
+  NormWeights ffn_norm;
+};
+
+struct EmbeddingWeights {
+  const float* word = nullptr;        // [vocab, E]
+  const float* position = nullptr;    // [max_positions, E] or null
+  const float* token_type = nullptr;  // [type_vocab, E] or null
+  NormWeights norm;
+  ops::LinearSource project;  // ELECTRA: [H, E]
+};
+
+// Sequence classification: logits = out(act(dense(hidden[first token]))). BERT's pooler,
+// RoBERTa's and ELECTRA's classification heads and DistilBERT's pre_classifier all have this
+// shape; they differ in names and activation only.
+// The masked-LM head: out(norm(act(dense(hidden)))) for every token, out being the vocabulary
+// projection [vocab, hidden] (tied to the word embeddings in most checkpoints).
+struct HeadWeights {
+  ops::LinearSource dense;
+  ops::LinearSource out;
+  NormWeights norm;                    // masked-LM
+  ops::LinearSource token_classifier;  // token classification: [labels, hidden]
+};
+
+struct ModelWeights {
+  EmbeddingWeights embeddings;
+  std::vector<LayerWeights> layers;
+  NormWeights final_norm;
+  const float* relative_buckets = nullptr;  // [buckets, heads] (MPNet)
+  HeadWeights head;
+  std::vector<AlignedBuffer<float>> owned;        // fused projections
+  std::vector<AlignedBuffer<int8_t>> owned_i8;    // int8 models: fused projections
+  std::vector<AlignedBuffer<int32_t>> owned_i32;  // int8 models: weight column sums
+  std::string quantization;                       // "" (float) or "int8-dynamic"
+};
+
+}  // namespace ember::model
