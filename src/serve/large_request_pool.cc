@@ -19,20 +19,36 @@ LargeRequestPool::LargeRequestPool(int threads) {
 }
 
 LargeRequestPool::~LargeRequestPool() {
+  stop();
+}
+
+void LargeRequestPool::stop() {
   {
     std::lock_guard lock(mutex_);
+    if (stopping_) return;
     stopping_ = true;
   }
   cv_.notify_all();
   for (auto& t : threads_) t.join();
+  std::deque<std::function<void()>> late;  // posted while the threads were ending
+  {
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+    late.swap(tasks_);
+  }
+  for (auto& task : late) task();
 }
 
 void LargeRequestPool::post(std::function<void()> task) {
   {
     std::lock_guard lock(mutex_);
-    tasks_.push_back(std::move(task));
+    if (!stopped_) {
+      tasks_.push_back(std::move(task));
+      cv_.notify_one();
+      return;
+    }
   }
-  cv_.notify_one();
+  task();
 }
 
 size_t LargeRequestPool::queued() const {

@@ -18,7 +18,10 @@ namespace ember::serve {
 class LargeRequestPool {
  public:
   explicit LargeRequestPool(int threads);
-  ~LargeRequestPool();  // runs what is queued, then joins
+  ~LargeRequestPool();  // stop()
+  // Runs what is queued, then joins. Tasks posted afterwards (completions of requests the
+  // batcher drains at shutdown) run on the posting thread. Idempotent.
+  void stop();
   LargeRequestPool(const LargeRequestPool&) = delete;
   LargeRequestPool& operator=(const LargeRequestPool&) = delete;
 
@@ -31,6 +34,7 @@ class LargeRequestPool {
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;
   bool stopping_ = false;
+  bool stopped_ = false;  // joined: post() runs tasks itself
   std::vector<std::thread> threads_;
 };
 

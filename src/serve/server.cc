@@ -233,6 +233,8 @@ int run_server(const ServeOptions& o) {
   // Every HTTP request was answered before run() returned; after a cut, those still queued
   // are dropped unrun (their clients are marked gone).
   batcher.stop();
+  // Its tasks hold connections: done before the HTTP server (declared after it) is destroyed.
+  large_requests.stop();
   nlohmann::json stopped = {{"event", "stopped"}, {"drain", drained.complete ? "complete" : "cut"}};
   if (!drained.complete) {
     stopped["reason"] = drained.signal != 0 ? "signal" : "drain-timeout";

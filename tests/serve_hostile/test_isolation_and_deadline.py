@@ -1,10 +1,14 @@
-"""Two attacks that need a server of their own: a tokenizer that emits an id outside the
-model's vocabulary (one request that failed inside a batch failed all 56 others packed with
-it), and the default queue deadline (five large requests ahead made a small one wait 50 s)."""
+"""Attacks that need a server of their own: a tokenizer that emits an id outside the model's
+vocabulary (one request that failed inside a batch failed all 56 others packed with it), the
+queue deadline (five large requests ahead made a small one wait 50 s), and a cut drain while a
+large request is being tokenized."""
 import concurrent.futures
 import json
 import pathlib
 import shutil
+import signal
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -119,3 +123,30 @@ def test_requests_waiting_past_the_queue_deadline_get_429(report):
             "refused_429": codes.count(429)}
     finally:
         assert s.stop() == 0
+
+
+def test_a_cut_drain_with_a_large_request_in_progress_ends(report):
+    """SIGTERM while a large request is being tokenized on the large-request thread, with a 1 s
+    drain bound: the drain is cut (exit 6, the request answered 503 or dropped) and the process
+    ends, its large-request thread stopped before the connections it serves are torn down."""
+    s = Server("--max-memory", str(4 << 30), "--drain-timeout", "1")
+    result = {}
+
+    def send():
+        try:
+            r = requests.post(s.url + "/embed", json={"inputs": "!" * 1_900_000, "truncate": True}, timeout=120)
+            result["status"] = r.status_code
+        except requests.RequestException as e:
+            result["error"] = repr(e)
+
+    t = threading.Thread(target=send)
+    t.start()
+    end = time.monotonic() + 60
+    while s.metric("ember_memory_reserved_bytes") < 100 * (1 << 20):  # tokenizing: reserved
+        assert time.monotonic() < end and t.is_alive(), result
+        time.sleep(0.01)
+    s.proc.send_signal(signal.SIGTERM)
+    code = s.proc.wait(timeout=120)
+    t.join(timeout=120)
+    assert code == 6, "".join(s.stderr)
+    assert result.get("status") in (None, 503), result
