@@ -1,10 +1,10 @@
-// Whole forwards of one model under load-time settings A, B, ..., alternated in one process:
-// one engine is loaded per setting (each setting is a list of environment variables set just
-// before its load, e.g. EMBER_PACKED_WEIGHTS=0), then every round runs `--per-round` forwards
-// on each engine in turn. Medians and quartiles per setting; separate processes proved too
-// noisy on a shared VM to choose between kernels (docs/gemm.md).
+// Whole forwards of one model under engine settings A, B, ..., alternated in one process: one
+// engine is loaded per setting (each setting is a list of engine options: pack_weights=0|1,
+// spin_us=N, worker_affinity=0|1, backend=cpu|reference), then every round runs `--per-round`
+// forwards on each engine in turn. Medians and quartiles per setting; separate processes proved
+// too noisy on a shared VM to choose between kernels (docs/gemm.md).
 //
-//   bench_forward_ab MODEL OUT.json --cells 1x8,1x128 --setting "EMBER_PACKED_WEIGHTS=0"
+//   bench_forward_ab MODEL OUT.json --cells 1x8,1x128 --setting "pack_weights=0"
 //                    --setting "" [--rounds 15] [--per-round 2] [--threads 2]
 #include <algorithm>
 #include <chrono>
@@ -40,7 +40,8 @@ double quantile(std::vector<double> v, double q) {
 
 int usage() {
   std::cerr << "usage: bench_forward_ab MODEL OUT.json --cells BxL[,BxL...] --setting "
-               "\"K=V[ K=V...]\" [--setting ...] [--rounds N] [--per-round N] [--threads N]\n";
+               "\"K=V[ K=V...]\" [--setting ...] [--rounds N] [--per-round N] [--threads N]\n"
+               "  K: pack_weights, spin_us, worker_affinity, backend\n";
   return 2;
 }
 
@@ -71,17 +72,26 @@ int main(int argc, char** argv) {
   }
   if (settings.empty() || rounds < 1 || per_round < 1) return usage();
   try {
-    ember::runtime::EngineOptions opts;
-    opts.threads = threads;
     std::vector<std::unique_ptr<ember::runtime::Engine>> engines;
     for (const std::string& s : settings) {
+      ember::runtime::EngineOptions opts;
+      opts.threads = threads;
       for (const std::string& kv : split(s, ' ')) {
         const auto eq = kv.find('=');
         if (eq == std::string::npos) return usage();
-        setenv(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), 1);
+        const std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+        if (key == "pack_weights")
+          opts.pack_weights = value != "0";
+        else if (key == "spin_us")
+          opts.spin_us = std::atoll(value.c_str());
+        else if (key == "worker_affinity")
+          opts.worker_affinity = value != "0";
+        else if (key == "backend")
+          opts.backend = value;
+        else
+          return usage();
       }
       engines.push_back(ember::runtime::Engine::load(model, opts));
-      for (const std::string& kv : split(s, ' ')) unsetenv(kv.substr(0, kv.find('=')).c_str());
     }
     std::ofstream json(out);
     json << "{\"model\": \"" << model << "\", \"threads\": " << threads

@@ -697,7 +697,8 @@ def register_extra_models() -> None:
     # The modules import this one by name: give them this running instance, not a second one.
     sys.modules.setdefault("make_reference", sys.modules[__name__])
     for module in ["reference_models.mpnet", "reference_models.bert_variants",
-                   "reference_models.splade"]:
+                   "reference_models.splade", "reference_models.modernbert",
+                   "reference_models.qwen3"]:
         EXTRA_MODELS.update(importlib.import_module(module).FIXTURES)
 
 

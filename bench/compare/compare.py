@@ -30,6 +30,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 ALL_ENGINES = ["ember_fp32", "ember_int8", "ort_fp32", "ort_int8", "torch_fp32", "torch_int8",
                "ct2_fp32", "ct2_int8"]
+# Another Ember binary (--ember-base), for A/B runs of a change against the binary before it,
+# alternated cell by cell with everything else; not in the default engine list.
+BASE_ENGINES = ["ember_base_fp32", "ember_base_int8"]
 DEFAULT_MODELS = ["all-MiniLM-L6-v2", "bert-base-uncased-random"]
 BATCHES = [1, 2, 4, 8]
 LENGTHS = [8, 16, 32, 64, 128, 256, 512]
@@ -47,6 +50,8 @@ def parse_args(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ember", default=os.environ.get("EMBER", str(REPO / "build/src/cli/ember")),
                    help="the ember binary (default $EMBER or build/src/cli/ember)")
+    p.add_argument("--ember-base", default=None,
+                   help="a second ember binary, run as engines ember_base_fp32 / ember_base_int8")
     p.add_argument("--gemm-bench", default=None,
                    help="bench_gemm_bench for the sgemm peak (default: next to --ember)")
     p.add_argument("--models", default=",".join(DEFAULT_MODELS),
@@ -146,7 +151,7 @@ def forward_gflop(cfg, batch, length):
 
 
 def prior_ms(engine, cfg, batch, length):
-    kind = engine if engine.startswith("torch") else engine.split("_")[1]
+    kind = engine if engine.startswith("torch") else engine.rsplit("_", 1)[1]
     return forward_gflop(cfg, batch, length) / PRIOR_GFLOPS[kind] * 1e3 + 0.3
 
 
@@ -229,6 +234,17 @@ def load_engines(name, mdir, work, wanted, args, notes):
                     continue
                 out[e] = eng.EmberEngine(args.ember, qdir, args.threads, "int8", work / "ember",
                                          args.ember_env)
+            elif e == "ember_base_fp32":
+                out[e] = eng.EmberEngine(args.ember_base, mdir, args.threads, "base_fp32",
+                                         work / "ember_base", args.ember_env)
+            elif e == "ember_base_int8":
+                # The int8 directory of --ember (the format is the same for both binaries).
+                qdir, why = prepare.quantize_ember(args.ember, str(mdir), work)
+                if qdir is None:
+                    notes.append(f"ember_base_int8 skipped: {why}")
+                    continue
+                out[e] = eng.EmberEngine(args.ember_base, qdir, args.threads, "base_int8",
+                                         work / "ember_base", args.ember_env)
             elif e == "ort_fp32":
                 out[e] = eng.OrtEngine(prepare.optimize_onnx(mdir, work), args.threads, "fp32")
             elif e == "ort_int8":
@@ -258,7 +274,7 @@ def check(engines, reference, ids, notes):
         e.prepare(ids)
         stats = cosine_stats(ref, e.hidden())
         result[name] = stats
-        ok = stats["cos_min"] >= 0.99 if e.dtype == "fp32" else stats["cos_mean"] >= 0.9
+        ok = stats["cos_min"] >= 0.99 if e.dtype.endswith("fp32") else stats["cos_mean"] >= 0.9
         stats["ok"] = ok
         log(f"check {name}: cos min {stats['cos_min']:.5f} mean {stats['cos_mean']:.5f}"
             f" {'ok' if ok else 'FAILED (not timed)'}")
@@ -363,9 +379,12 @@ def main(argv):
     cells = parse_grid(args.grid)
     models = [m for m in args.models.split(",") if m]
     wanted = [e for e in args.engines.split(",") if e]
-    bad = [e for e in wanted if e not in ALL_ENGINES]
+    bad = [e for e in wanted if e not in ALL_ENGINES + BASE_ENGINES]
     if bad:
-        sys.exit(f"--engines: unknown {bad}; known: {ALL_ENGINES}")
+        sys.exit(f"--engines: unknown {bad}; known: {ALL_ENGINES + BASE_ENGINES}")
+    if any(e in BASE_ENGINES for e in wanted) and not (
+            args.ember_base and Path(args.ember_base).is_file()):
+        sys.exit("--engines ember_base_*: give the other binary with --ember-base PATH")
     if not Path(args.ember).is_file():
         sys.exit(f"--ember: {args.ember} does not exist (build it: cmake --build <dir> "
                  "--target ember)")

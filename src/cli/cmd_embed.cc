@@ -1,4 +1,6 @@
-// ember embed: sentence embeddings (or, with --hidden, the last hidden state per token).
+// ember embed: sentence embeddings (or, with --hidden, the last hidden state per token). A
+// sparse model (SPLADE) gives sparse vectors: its non-zero entries as {"index", "value"}, in
+// index order, as TEI's /embed_sparse does.
 #include <iostream>
 
 #include "cli/commands.h"
@@ -36,9 +38,13 @@ int run_embed(const EmbedFlags& f) {
   const auto inputs = read_inputs(f.texts);
   const auto engine = runtime::Engine::load(f.model.model, options);
   const int64_t h = engine->spec().hidden_size;
+  const bool sparse = engine->info().splade.has_value() && !f.hidden;
 
   std::string out;
-  if (!f.jsonl)
+  if (!f.jsonl && sparse)
+    out = cat("{\"model\":", nlohmann::json(f.model.model).dump(),
+              ",\"dimensions\":", engine->spec().vocab_size(), ",\"sparse\":true,\"embeddings\":[");
+  else if (!f.jsonl)
     out = cat("{\"model\":", nlohmann::json(f.model.model).dump(), ",\"dimensions\":", h,
               ",\"pooling\":\"", io::pooling_mode_name(engine->info().pooling),
               "\",\"normalized\":", engine->info().normalize ? "true" : "false",
@@ -58,9 +64,31 @@ int run_embed(const EmbedFlags& f) {
     }
     total_tokens += tokens;
     const auto batch = runtime::Engine::pack(encs);
-    const auto r = engine->run(batch, f.hidden ? runtime::kHidden : runtime::kPooled);
+    const auto r = engine->run(batch, f.hidden ? runtime::kHidden
+                                      : sparse ? runtime::kSparse
+                                               : runtime::kPooled);
     for (size_t i = 0; i < encs.size(); ++i) {
       const size_t index = first + i;
+      if (sparse) {
+        std::string item = "[";
+        const float* v = r.sparse.data() + i * r.vocab_size;
+        for (int64_t k = 0; k < r.vocab_size; ++k) {
+          if (v[k] == 0.0f) continue;
+          if (item.size() > 1) item += ',';
+          item += cat("{\"index\":", k, ",\"value\":");
+          append_float(item, v[k]);
+          item += '}';
+        }
+        item += ']';
+        if (f.jsonl) {
+          std::cout << "{\"index\":" << index << ",\"tokens\":" << encs[i].ids.size()
+                    << ",\"sparse_embedding\":" << item << "}\n";
+        } else {
+          if (index) out += ',';
+          out += item;
+        }
+        continue;
+      }
       const float* v =
           f.hidden ? r.hidden.data() + batch.seq_begin(i) * h : r.pooled.data() + i * h;
       const int64_t n = f.hidden ? batch.seq_len(i) * h : h;

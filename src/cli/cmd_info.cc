@@ -29,7 +29,7 @@ int run_info(const ModelFlags& f) {
   const auto& i = engine->info();
   // One entry per layer: pruned models differ from layer to layer.
   nlohmann::json layers = nlohmann::json::array();
-  for (const auto& l : c.layers)
+  for (const auto& l : c.layers) {
     layers.push_back({{"heads", l.attn.heads},
                       {"kv_heads", l.attn.kv_heads},
                       {"head_dim", l.attn.head_dim},
@@ -41,6 +41,10 @@ int run_info(const ModelFlags& f) {
                                     : l.attn.mask == ops::MaskKind::kLocal ? "local"
                                                                            : "full"},
                       {"rotary", l.attn.rotary.has_value()}});
+    // Local attention's reach on either side, and the rotary theta (ModernBERT's differ).
+    if (l.attn.mask == ops::MaskKind::kLocal) layers.back()["window"] = l.attn.window;
+    if (l.attn.rotary) layers.back()["rotary_base"] = l.attn.rotary->base;
+  }
   nlohmann::json out = {
       {"model", i.name},
       {"dir", i.dir},
@@ -69,6 +73,8 @@ int run_info(const ModelFlags& f) {
       {"backend", i.backend},
       {"threads", i.threads},
   };
+  if (c.head == model::HeadKind::kSequenceClassification)
+    out["head_pooling"] = c.head_pooling == model::HeadPooling::kMean ? "mean" : "first_token";
   std::cout << out.dump(2) << "\n";
   return 0;
 }

@@ -22,6 +22,12 @@ void bind_mpnet(const io::WeightStore& store, const io::JsonConfig& config, Mode
 ModelSpec parse_distilbert_config(const io::JsonConfig& config);
 void bind_distilbert(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
                      ModelWeights& w);
+ModelSpec parse_modernbert_config(const io::JsonConfig& config);
+void bind_modernbert(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
+                     ModelWeights& w);
+ModelSpec parse_qwen3_config(const io::JsonConfig& config);
+void bind_qwen3(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
+                ModelWeights& w);
 
 namespace {
 const Architecture kArchitectures[] = {
@@ -31,6 +37,8 @@ const Architecture kArchitectures[] = {
     {"electra", parse_electra_config, bind_electra},
     {"distilbert", parse_distilbert_config, bind_distilbert},
     {"mpnet", parse_mpnet_config, bind_mpnet},
+    {"modernbert", parse_modernbert_config, bind_modernbert},
+    {"qwen3", parse_qwen3_config, bind_qwen3},
 };
 }  // namespace
 
@@ -177,6 +185,26 @@ ops::Activation parse_activation(const std::string& name, const std::string& ori
   if (name == "silu" || name == "swish") return ops::Activation::kSilu;
   fail(ErrorKind::kUnsupported, origin, ": activation '", name,
        "' is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu, tanh, silu)");
+}
+
+float parse_rope_theta(const io::JsonConfig& config, const char* legacy_key, const char* sub,
+                       double fallback) {
+  const auto& raw = config.raw();
+  EMBER_CHECK(!raw.contains("rope_scaling") || raw["rope_scaling"].is_null(),
+              ErrorKind::kUnsupported, config.origin(),
+              ": rope_scaling is not supported (default rotary positions only)");
+  double theta = config.get_double(legacy_key, fallback);
+  if (!raw.contains("rope_parameters") || !raw["rope_parameters"].is_object())
+    return static_cast<float>(theta);
+  const auto& node =
+      sub ? raw["rope_parameters"].value(sub, nlohmann::json()) : raw["rope_parameters"];
+  if (!node.is_object()) return static_cast<float>(theta);
+  const auto params = io::JsonConfig::from_json(
+      node, cat(config.origin(), " rope_parameters", sub ? cat(".", sub) : std::string()));
+  const std::string kind = params.get_string("rope_type", "default");
+  EMBER_CHECK(kind == "default", ErrorKind::kUnsupported, params.origin(), ": rope_type '", kind,
+              "' is not supported (default)");
+  return static_cast<float>(params.get_double("rope_theta", theta));
 }
 
 void parse_head(const io::JsonConfig& config, ModelSpec& out) {

@@ -100,6 +100,11 @@ void bind_heads(const WeightBinder& binder, ModelSpec& spec, ModelWeights& weigh
 void bind_masked_lm_head(const WeightBinder& binder, const io::JsonConfig& config, ModelSpec& spec,
                          ModelWeights& weights);
 ops::Activation parse_activation(const std::string& name, const std::string& origin);
+// The rotary base: `legacy_key` of the config (the Hub's rope_theta, global_rope_theta, ...),
+// overridden by rope_parameters[.sub].rope_theta as transformers 5 writes it (sub: nullptr for
+// rope_parameters itself). Only the default rotary, without scaling, is supported.
+float parse_rope_theta(const io::JsonConfig& config, const char* legacy_key, const char* sub,
+                       double fallback);
 // Head kind and labels from architectures[0] and id2label.
 void parse_head(const io::JsonConfig& config, ModelSpec& out);
 // Uniform layers: every layer gets `layer`.

@@ -229,11 +229,16 @@ ops::View Model::classify_sequences(const ops::View& hidden, const Batch& batch,
   ops::Backend& b = ws.backend();
   const int64_t h = spec_.hidden_size, n = batch.size();
   // `hidden` lives in the kX slot, which must not move: only the head's slots are used.
-  ws.rows.assign(batch.cu_seqlens.begin(), batch.cu_seqlens.end() - 1);
-  const ops::View first = ws.view(Workspace::kHeadIn, n, h);
-  b.gather_rows(hidden, ws.rows.data(), first);
+  const ops::View pooled = ws.view(Workspace::kHeadIn, n, h);
+  if (spec_.head_pooling == HeadPooling::kMean) {
+    b.pool(hidden, batch.layout(), ops::PoolMode::kMean, false, pooled);
+  } else {
+    ws.rows.assign(batch.cu_seqlens.begin(), batch.cu_seqlens.end() - 1);
+    b.gather_rows(hidden, ws.rows.data(), pooled);
+  }
   const ops::View mid = ws.view(Workspace::kHeadMid, n, p.head_dense->out());
-  b.linear(*p.head_dense, first, mid, spec_.head_act);
+  b.linear(*p.head_dense, pooled, mid, spec_.head_act);
+  if (p.head_norm) b.norm(mid, nullptr, mid, p.head_norm->args);
   const ops::View logits = ws.view(Workspace::kOut, n, p.head_out->out());
   b.linear(*p.head_out, mid, logits);
   return logits;
@@ -243,8 +248,15 @@ ops::View Model::classify_tokens(const ops::View& hidden, Workspace& ws) const {
   EMBER_CHECK(spec_.head == HeadKind::kTokenClassification, ErrorKind::kUnsupported, "model '",
               spec_.architecture, "' has no token classification head");
   const auto& p = *prepared_;
+  ops::Backend& b = ws.backend();
+  ops::View in = hidden;
+  if (p.head_dense) {  // ModernBERT: dense + act + norm on every token first
+    in = ws.view(Workspace::kHeadMid, hidden.rows, p.head_dense->out());
+    b.linear(*p.head_dense, hidden, in, spec_.head_act);
+    if (p.head_norm) b.norm(in, nullptr, in, p.head_norm->args);
+  }
   const ops::View logits = ws.view(Workspace::kOut, hidden.rows, p.token_classifier->out());
-  ws.backend().linear(*p.token_classifier, hidden, logits);
+  b.linear(*p.token_classifier, in, logits);
   return logits;
 }
 

@@ -41,9 +41,11 @@ class Model {
   // must be the prepared one.
   ops::View forward(const Batch& batch, Workspace& ws) const;
 
-  // logits [batch.size(), labels] from the first token of each sequence (backend memory).
+  // logits [batch.size(), labels] from the first token or the mean of each sequence, as the
+  // spec's head_pooling says (backend memory).
   ops::View classify_sequences(const ops::View& hidden, const Batch& batch, Workspace& ws) const;
-  // logits [batch.num_tokens(), labels] (backend memory).
+  // logits [batch.num_tokens(), labels], after the head's dense + act + norm on every token when
+  // the model has them (backend memory).
   ops::View classify_tokens(const ops::View& hidden, Workspace& ws) const;
   // SPLADE: the masked-LM logits of every token pooled per sequence, [batch.size(), vocab]
   // (backend memory). The logits are made a group of whole sequences at a time, so that memory

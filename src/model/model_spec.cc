@@ -54,6 +54,7 @@ void ModelSpec::validate(const std::string& origin) const {
               pad_token_id);
   check_norm(e.norm, origin + " embeddings");
   check_norm(final_norm, origin + " final norm");
+  check_norm(head_norm, origin + " head norm");
   EMBER_CHECK(!layers.empty(), ErrorKind::kInvalidInput, origin, ": no layers");
   if (relative_buckets)
     EMBER_CHECK(relative_buckets->buckets >= 2 && relative_buckets->max_distance > 0,
@@ -85,7 +86,6 @@ void ModelSpec::validate(const std::string& origin) const {
   }
   EMBER_CHECK(head == HeadKind::kNone || head == HeadKind::kMaskedLm || !labels.empty(),
               ErrorKind::kInvalidInput, origin, ": a classification head with no labels");
-  check_norm(head_norm, origin + " head norm");
 }
 
 }  // namespace ember::model

@@ -19,6 +19,10 @@ namespace ember::model {
 // which SPLADE pools into sparse vectors.
 enum class HeadKind { kNone, kSequenceClassification, kTokenClassification, kMaskedLm };
 
+// What a sequence classification head reads of each sequence: its first token's state (BERT's
+// [CLS]) or the mean of its tokens' states (ModernBERT's classifier_pooling "mean").
+enum class HeadPooling { kFirstToken, kMean };
+
 struct NormSpec {
   ops::NormKind kind = ops::NormKind::kLayerNorm;
   bool bias = true;  // LayerNorm / RMSNorm with a shift
@@ -101,7 +105,11 @@ struct ModelSpec {
   std::vector<std::string> labels;  // id2label, index = class id
   // Sequence classification and masked-LM: the activation after the head's dense layer.
   ops::Activation head_act = ops::Activation::kTanh;
-  std::optional<NormSpec> head_norm;  // masked-LM: the transform's LayerNorm
+  HeadPooling head_pooling = HeadPooling::kFirstToken;
+  // A norm after the head's dense layer and activation: ModernBERT's head.norm, the masked-LM
+  // transform's LayerNorm. A token classification head with a dense layer runs dense,
+  // activation and norm on every token.
+  std::optional<NormSpec> head_norm;
 
   int64_t vocab_size() const { return embeddings.vocab_size; }
   int64_t num_layers() const { return static_cast<int64_t>(layers.size()); }

@@ -38,15 +38,18 @@ struct EmbeddingWeights {
   ops::LinearSource project;  // ELECTRA: [H, E]
 };
 
-// Sequence classification: logits = out(act(dense(hidden[first token]))). BERT's pooler,
-// RoBERTa's and ELECTRA's classification heads and DistilBERT's pre_classifier all have this
-// shape; they differ in names and activation only.
-// The masked-LM head: out(norm(act(dense(hidden)))) for every token, out being the vocabulary
+// Sequence classification: logits = out(norm(act(dense(pooled)))), pooled the first token's
+// state or the sequence's mean (ModelSpec::head_pooling), the norm only with
+// ModelSpec::head_norm. BERT's pooler, RoBERTa's and ELECTRA's classification heads and
+// DistilBERT's pre_classifier have this shape without the norm; ModernBERT's head has the norm.
+// Token classification: token_classifier on every token's state, after dense + act + norm
+// when `dense` is bound (ModernBERT).
+// Masked-LM: out(norm(act(dense(hidden)))) for every token, out being the vocabulary
 // projection [vocab, hidden] (tied to the word embeddings in most checkpoints).
 struct HeadWeights {
   ops::LinearSource dense;
+  NormWeights norm;
   ops::LinearSource out;
-  NormWeights norm;                    // masked-LM
   ops::LinearSource token_classifier;  // token classification: [labels, hidden]
 };
 

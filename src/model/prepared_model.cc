@@ -57,9 +57,9 @@ std::unique_ptr<PreparedModel> prepare_model(const ModelSpec& spec, const ModelW
   }
   p->final_norm = prepare_norm(b, spec.final_norm, w.final_norm, h);
   p->head_dense = prepare_linear(b, w.head.dense);
+  p->head_norm = prepare_norm(b, spec.head_norm, w.head.norm, h);
   p->head_out = prepare_linear(b, w.head.out);
   p->token_classifier = prepare_linear(b, w.head.token_classifier);
-  p->head_norm = prepare_norm(b, spec.head_norm, w.head.norm, h);
   return p;
 }
 

@@ -115,6 +115,12 @@ std::unique_ptr<Engine> Engine::load(const std::string& model, const EngineOptio
 
   if (files.tokenizer) {
     e->tokenizer_.emplace(tok::Tokenizer::from_file(*files.tokenizer));
+    // Every id the tokenizer can emit must have a row in the embedding table: one such token
+    // would otherwise fail a whole packed batch at run time.
+    const auto max_id = e->tokenizer_->max_token_id();
+    EMBER_CHECK(!max_id || *max_id < e->spec().vocab_size(), ErrorKind::kInvalidInput,
+                files.tokenizer->string(), ": the tokenizer can emit id ", max_id.value_or(0),
+                ", but the model's vocabulary has ", e->spec().vocab_size(), " rows");
     // The tokenizer.json's own truncation/padding is replaced by the model's rule.
     if (options.truncate) {
       tok::Truncation t;

@@ -85,7 +85,8 @@ INSTANTIATE_TEST_SUITE_P(Models, EmbedCli,
                          ::testing::Values("all-MiniLM-L6-v2", "paraphrase-MiniLM-L3-v2",
                                            "all-mpnet-base-v2", "tiny-distilbert", "tiny-roberta",
                                            "tiny-electra", "tiny-mpnet-seqcls", "tiny-bert-st6",
-                                           "tiny-bert-pruned"),
+                                           "tiny-bert-pruned", "tiny-modernbert-seqcls",
+                                           "tiny-modernbert-tokcls", "tiny-qwen3-embedding"),
                          [](const auto& p) {
                            std::string s = p.param;
                            std::replace(s.begin(), s.end(), '-', '_');
@@ -158,6 +159,38 @@ TEST(Cli, ClassifySeveralLabelsScoresAsSoftmax) {
   expect_pair_scores("tiny-bert-seqcls");
 }
 
+// A SPLADE model's `ember embed` gives sparse vectors: the non-zero entries of
+// sentence-transformers' SparseEncoder, by index.
+TEST(Cli, EmbedSparseModelMatchesSparseEncoder) {
+  const auto ref = testing::Reference::load("tiny-bert-splade");
+  std::string input;
+  for (size_t i = 0; i < 12; ++i) input += nlohmann::json(ref.texts[i]).dump() + "\n";
+  const CliRun r = ember("embed --jsonl --model " + quote(ref.model), input);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto expected = ref.floats("sparse");
+  const size_t v = expected.size() / ref.texts.size();
+  std::istringstream lines(r.out);
+  std::string line;
+  size_t n = 0;
+  while (std::getline(lines, line)) {
+    const auto j = nlohmann::json::parse(line);
+    const size_t i = j["index"].get<size_t>();
+    std::vector<float> got(v, 0.0f);
+    int64_t last = -1;
+    for (const auto& e : j["sparse_embedding"]) {
+      const int64_t k = e["index"].get<int64_t>();
+      ASSERT_GT(k, last) << "indices in order";
+      last = k;
+      got[static_cast<size_t>(k)] = e["value"].get<float>();
+      EXPECT_GT(got[static_cast<size_t>(k)], 0.0f);
+    }
+    for (size_t k = 0; k < v; ++k)
+      ASSERT_NEAR(got[k], expected[i * v + k], 1e-4) << "input " << i << " entry " << k;
+    ++n;
+  }
+  EXPECT_EQ(n, 12u);
+}
+
 TEST(Cli, InfoListsUnevenPrunedLayers) {
   const CliRun r =
       ember("info --model " + cat(EMBER_SOURCE_DIR, "/tests/fixtures/models/tiny-bert-pruned"));
@@ -199,6 +232,61 @@ TEST(Cli, InfoDescribesTheModel) {
   EXPECT_EQ(j["pooling"], "mean");
   EXPECT_EQ(j["normalize"], true);
   EXPECT_EQ(j["max_length"], 256);
+}
+
+// ModernBERT's head (mean of the sequence, dense + act + norm, classifier) through `ember
+// classify`, on texts within and far beyond its local attention window.
+TEST(Cli, ClassifyModernBertGivesTheReferenceLogits) {
+  const auto ref = testing::Reference::load("tiny-modernbert-seqcls");
+  const std::vector<size_t> picks = {2, 3, 4, ref.texts.size() - 1};
+  std::string args;
+  for (const size_t i : picks) args += cat(" ", quote(ref.texts[i]));
+  const CliRun r = ember("classify --model " + quote(ref.model) + args);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto results = nlohmann::json::parse(r.out)["results"];
+  ASSERT_EQ(results.size(), picks.size());
+  const auto logits = ref.floats("logits");
+  const size_t c = ref.inputs["labels"].size();
+  for (size_t k = 0; k < picks.size(); ++k) {
+    const auto got = results[k]["logits"].get<std::vector<float>>();
+    ASSERT_EQ(got.size(), c);
+    for (size_t j = 0; j < c; ++j)
+      EXPECT_NEAR(got[j], logits[picks[k] * c + j], 1e-4) << "input " << picks[k];
+  }
+}
+
+TEST(Cli, InfoDescribesRotaryFamilies) {
+  const auto dir = cat(EMBER_SOURCE_DIR, "/tests/fixtures/models/");
+  CliRun r = ember("info --model " + dir + "tiny-modernbert-seqcls");
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["model_type"], "modernbert");
+  EXPECT_EQ(j["head_pooling"], "mean");
+  ASSERT_EQ(j["layers"].size(), 4u);
+  EXPECT_EQ(j["layers"][0]["attention"], "full");
+  EXPECT_EQ(j["layers"][0]["rotary_base"], 160000.0);
+  EXPECT_FALSE(j["layers"][0].contains("window"));
+  EXPECT_EQ(j["layers"][1]["attention"], "local");
+  EXPECT_EQ(j["layers"][1]["window"], 8);  // local_attention 16: 8 on either side
+  EXPECT_EQ(j["layers"][1]["rotary_base"], 10000.0);
+  EXPECT_EQ(j["layers"][1]["ffn"], "gated");
+
+  r = ember("info --model " + dir + "tiny-qwen3-embedding");
+  ASSERT_EQ(r.status, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["model_type"], "qwen3");
+  EXPECT_EQ(j["pooling"], "lasttoken");
+  EXPECT_EQ(j["normalize"], true);
+  EXPECT_EQ(j["head"], "none");
+  EXPECT_FALSE(j.contains("head_pooling"));
+  for (const auto& l : j["layers"]) {
+    EXPECT_EQ(l["attention"], "causal");
+    EXPECT_EQ(l["heads"], 4);
+    EXPECT_EQ(l["kv_heads"], 2);
+    EXPECT_EQ(l["head_dim"], 16);
+    EXPECT_EQ(l["activation"], "silu");
+    EXPECT_EQ(l["rotary_base"], 1e6);
+  }
 }
 
 void expect_json_error(const CliRun& r, int code, const std::string& type) {

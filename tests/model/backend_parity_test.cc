@@ -109,18 +109,8 @@ TEST_P(BackendParity, PackedBatchEqualsEachSequenceOnTheReferenceBackend) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, BackendParity,
-                         ::testing::Values("all-MiniLM-L6-v2", "paraphrase-MiniLM-L3-v2",
-                                           "all-mpnet-base-v2", "tiny-bert-seqcls",
-                                           "tiny-bert-tokcls", "tiny-distilbert", "tiny-roberta",
-                                           "tiny-xlm-roberta", "tiny-electra", "tiny-mpnet-seqcls",
-                                           "tiny-bert-st6", "tiny-bert-reranker",
-                                           "tiny-bert-pruned", "tiny-bert-splade"),
-                         [](const auto& p) {
-                           std::string n = p.param;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Models, BackendParity, ::testing::ValuesIn(testing::parity_models()),
+                         [](const auto& p) { return testing::test_name(p.param); });
 
 }  // namespace
 }  // namespace ember

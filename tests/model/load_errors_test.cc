@@ -131,6 +131,26 @@ TEST_F(BrokenModel, MissingConfig) {
   EXPECT_EQ(load_error().kind(), ErrorKind::kInvalidInput);
 }
 
+// A tokenizer that can emit an id past the embedding table is refused at load: one request with
+// that token would otherwise fail every request packed beside it.
+TEST_F(BrokenModel, TokenizerIdsBeyondTheVocabulary) {
+  std::ifstream in(dir_ / "tokenizer.json");
+  nlohmann::json tok = nlohmann::json::parse(in);
+  in.close();
+  const int vocab = static_cast<int>(tok["model"]["vocab"].size());
+  tok["added_tokens"].push_back({{"id", vocab + 5},
+                                 {"content", "<extra>"},
+                                 {"single_word", false},
+                                 {"lstrip", false},
+                                 {"rstrip", false},
+                                 {"normalized", false},
+                                 {"special", true}});
+  std::ofstream(dir_ / "tokenizer.json") << tok.dump();
+  const Error e = load_error();
+  EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput);
+  EXPECT_NE(std::string(e.what()).find("the tokenizer can emit id"), std::string::npos) << e.what();
+}
+
 TEST_F(BrokenModel, MissingWeights) {
   fs::remove(dir_ / "model.safetensors");
   EXPECT_EQ(load_error().kind(), ErrorKind::kInvalidInput);

@@ -55,4 +55,24 @@ struct Reference {
   }
 };
 
+// Every model with a Hugging Face reference fixture: the parity tests run each (parity_test.cc
+// on the CPU backend, backend_parity_test.cc on both).
+inline const std::vector<std::string>& parity_models() {
+  static const std::vector<std::string> models = {
+      "all-MiniLM-L6-v2",       "paraphrase-MiniLM-L3-v2", "all-mpnet-base-v2",
+      "tiny-bert-seqcls",       "tiny-bert-tokcls",        "tiny-distilbert",
+      "tiny-roberta",           "tiny-xlm-roberta",        "tiny-electra",
+      "tiny-mpnet-seqcls",      "tiny-bert-st6",           "tiny-bert-reranker",
+      "tiny-bert-pruned",       "tiny-bert-splade",        "tiny-modernbert-seqcls",
+      "tiny-modernbert-tokcls", "tiny-qwen3-embedding"};
+  return models;
+}
+
+// A test-name-safe form of a model name (gtest names allow no '-').
+inline std::string test_name(std::string name) {
+  for (char& c : name)
+    if (c == '-') c = '_';
+  return name;
+}
+
 }  // namespace ember::testing
