@@ -150,3 +150,78 @@ def test_a_cut_drain_with_a_large_request_in_progress_ends(report):
     t.join(timeout=120)
     assert code == 6, "".join(s.stderr)
     assert result.get("status") in (None, 503), result
+
+
+def read_safetensors(path):
+    raw = pathlib.Path(path).read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    dtypes = {"F32": "<f4", "I32": "<i4", "I64": "<i8"}
+    out = {}
+    for name, meta in header.items():
+        if name != "__metadata__":
+            begin, end = meta["data_offsets"]
+            out[name] = np.frombuffer(raw[8 + n + begin : 8 + n + end], dtype=dtypes[meta["dtype"]]).reshape(
+                meta["shape"])
+    return out
+
+
+def write_safetensors(path, tensors):
+    header, blobs, offset = {}, [], 0
+    for name, array in tensors.items():
+        data = np.ascontiguousarray(array, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    pathlib.Path(path).write_bytes(len(text).to_bytes(8, "little") + text + b"".join(blobs))
+
+
+def test_a_request_whose_input_fails_the_engine_fails_alone(tmp_path, report):
+    """tiny-bert-seqcls with one token type only: a sentence pair (type id 1 for its second
+    text) fails in the engine, inside whatever batch it is packed into. It alone gets 422; the
+    single texts sent at the same moment get Hugging Face's logits."""
+    src = SOURCE_DIR / "tests/fixtures/models/tiny-bert-seqcls"
+    model = tmp_path / "one-token-type"
+    shutil.copytree(src, model)
+    config = json.loads((model / "config.json").read_text())
+    config["type_vocab_size"] = 1
+    (model / "config.json").write_text(json.dumps(config))
+    tensors = read_safetensors(src / "model.safetensors")
+    name = "bert.embeddings.token_type_embeddings.weight"
+    tensors[name] = tensors[name][:1]
+    write_safetensors(model / "model.safetensors", tensors)
+
+    ref_dir = SOURCE_DIR / "tests/fixtures/reference/tiny-bert-seqcls"
+    inputs = json.loads((ref_dir / "inputs.json").read_text())
+    logits = read_safetensors(ref_dir / "reference.safetensors")["logits"]
+    labels = inputs["labels"]
+    singles = [i for i, t in enumerate(inputs["texts"]) if t][:6]
+    s = Server("--max-memory", str(MAX_MEMORY), "--cache-entries", "0", "--no-inline-idle-batch", model=model)
+    try:
+        rounds = 0
+        while s.metric("ember_batch_isolation_reruns_total") < 1 and rounds < 10:
+            rounds += 1
+            start = threading.Barrier(41)
+
+            def send(k):
+                body = ({"inputs": inputs["pairs"][0]} if k == 0 else
+                        {"inputs": inputs["texts"][singles[k % len(singles)]], "raw_scores": True})
+                start.wait()
+                return requests.post(s.url + "/predict", json=body, timeout=120)
+
+            with concurrent.futures.ThreadPoolExecutor(41) as pool:
+                results = list(pool.map(send, range(41)))
+            bad, good = results[0], results[1:]
+            assert bad.status_code == 422 and "token type id 1" in bad.json()["error"], bad.text
+            for k, r in enumerate(good, start=1):
+                assert r.status_code == 200, r.text
+                got = {p["label"]: p["score"] for p in r.json()}
+                np.testing.assert_allclose([got[l] for l in labels], logits[singles[k % len(singles)]], atol=1e-4)
+        reruns = s.metric("ember_batch_isolation_reruns_total")
+        assert reruns >= 1, "the failing request never shared a batch"
+        report.attacks["failing request packed with 40 others"] = {
+            "peak_rss_mib": round(s.status("VmHWM") / (1 << 20), 1), "rounds": rounds, "isolation_reruns": int(reruns)}
+    finally:
+        assert s.stop() == 0
