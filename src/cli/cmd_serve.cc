@@ -92,14 +92,17 @@ Runner add_serve(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--max-connections", o->max_connections,
-                 "HTTP connections open at once (0: the descriptor limit less a reserve)")
+                 "HTTP connections open at once (0: the descriptor limit less a reserve, at most "
+                 "what 1/16 of --max-memory holds at 16 KiB each)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--cache-header", o->cache_header,
                "Send x-cache (hit/miss/partial) on answers; it tells a client whether anyone "
                "sent the same input before");
   app.add_option("--request-timeout-ms", o->request_timeout_ms,
-                 "Drop a request still queued after this long (0: never)")
+                 "Answer 429 to a request still waiting for compute (or for a large-request "
+                 "thread) this long after it arrived (0: never)")
+      ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--cache-entries", o->cache_entries,
                  "Result cache size in entries, one per input (0: no cache)")
@@ -112,6 +115,47 @@ Runner add_serve(CLI::App& app) {
                "Run a request that finds the batcher idle on its I/O thread, without the "
                "hand-off to the scheduler thread and back")
       ->capture_default_str();
+  // Memory and hostile clients (docs/security.md).
+  app.add_option("--max-memory", o->max_memory,
+                 "Bytes the whole process may use: a request that would take it further is "
+                 "refused (429; 413 if it could never fit) (0: half of MemAvailable, or of the "
+                 "cgroup's limit, at start)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-tokenize-bytes", o->max_tokenize_bytes,
+                 "Bytes of text one /tokenize request may send (413 above)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-response-bytes", o->max_response_bytes,
+                 "Bytes of JSON one /embed_all answer may hold (413 above)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--large-request-bytes", o->large_request_bytes,
+                 "Requests with bodies (gRPC messages) this large, and /embed_all, are parsed, "
+                 "tokenized and answered on the large-request threads, not on an I/O thread")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--large-request-threads", o->large_request_threads, "Threads for large requests")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--grpc-max-threads", o->grpc_max_threads,
+                 "gRPC handler threads (calls beyond get RESOURCE_EXHAUSTED)")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 4096));
+  app.add_option("--malloc-arena-max", o->malloc_arena_max,
+                 "glibc malloc arenas (0: glibc's default, 8 per core)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--malloc-mmap-threshold", o->malloc_mmap_threshold,
+                 "Allocations this large get their own mapping, returned to the system on free "
+                 "(0: glibc's sliding threshold)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--malloc-trim-interval-ms", o->malloc_trim_interval_ms,
+                 "Give freed memory back to the system (malloc_trim) after large requests, at "
+                 "most this often (0: never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   return [o, keys] {
     o->api_key = resolve_api_key(o->api_key, *keys);
     // A peer closing a socket must not kill the server (Asio and gRPC also avoid SIGPIPE per

@@ -10,8 +10,11 @@ namespace ember::serve {
 struct TokenBudgetBatcher::JobState {
   Job job;
   Clock::time_point enqueued;
+  uint64_t order = 0;   // arrival
   size_t next = 0;      // first sequence not yet taken into a batch (scheduler only)
   size_t finished = 0;  // sequences whose rows are in result (scheduler only)
+  int64_t served = 0;   // tokens taken into batches so far (scheduler only)
+  int64_t tokens = 0;   // of all its sequences
   bool started = false;
   JobResult result;
 };
@@ -52,6 +55,9 @@ void TokenBudgetBatcher::submit(Job job) {
                 options_.max_queue, " requests waiting); retry later");
     const bool idle = options_.run_inline_when_idle && !computing_ && queue_.empty() &&
                       fits_one_batch(state->job);
+    state->order = submitted_++;
+    for (const auto& seq : state->job.sequences)
+      state->tokens += static_cast<int64_t>(seq.ids.size());
     queue_.push_back(std::move(state));
     ++pending_;
     // The gate last: once it lets this thread in, the thread owes it a leave().
@@ -103,35 +109,61 @@ size_t TokenBudgetBatcher::pending_jobs() const {
   return pending_;
 }
 
-// Takes sequences from the head of the queue, in order, while both budgets allow; the first
-// sequence is always taken so an over-budget sequence still runs (alone).
+// Called only while no batch computes, so every slice taken before has finished. Drops the
+// jobs that must not run further (deadline passed before start, client gone, failed already),
+// then fills the batch from the jobs with the fewest tokens served (new jobs smallest first,
+// then arrival order), while both budgets allow; the first sequence is always taken, so an
+// over-budget sequence still runs (alone). A batch that starts with a new job (nothing served
+// yet) takes only other new jobs that fit in it whole: a small request's batch is not filled
+// up with the slices of large ones, which would make it last as long as theirs.
 std::vector<TokenBudgetBatcher::Slice> TokenBudgetBatcher::take_batch(
     std::vector<std::shared_ptr<JobState>>& expired) {
+  const auto now = Clock::now();
+  std::erase_if(queue_, [&](std::shared_ptr<JobState>& job) {
+    const bool gone = job->job.client_gone && job->job.client_gone->load();
+    const bool late = !job->started && job->job.deadline < now;
+    if (!gone && !late && !job->result.error) return false;
+    if (job->result.error) {
+      // An earlier batch failed it: the rest of it is not computed.
+    } else if (gone) {
+      if (!job->started) ++dropped_disconnected_;
+      job->result.error = Error(ErrorKind::kUnavailable, "the client disconnected");
+    } else {
+      ++dropped_deadline_;
+      job->result.error = Error(ErrorKind::kOverloaded,
+                                "the request waited past its deadline in the queue "
+                                "(--request-timeout-ms) before compute; retry later");
+    }
+    expired.push_back(std::move(job));
+    return true;
+  });
+
+  std::vector<std::shared_ptr<JobState>> order(queue_.begin(), queue_.end());
+  // Least served first; among new jobs the smallest first; then arrival.
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    if (a->served != b->served) return a->served < b->served;
+    if (a->served == 0 && a->tokens != b->tokens) return a->tokens < b->tokens;
+    return a->order < b->order;
+  });
+
   std::vector<Slice> slices;
   int64_t tokens = 0, sequences = 0;
-  const auto now = Clock::now();
-  while (!queue_.empty()) {
-    auto& job = queue_.front();
-    // A job whose client is gone is not computed further, started or not (no slice of it is
-    // computing: take_batch runs between batches); one past its deadline only before it starts.
-    const bool gone = job->job.client_gone && job->job.client_gone->load();
-    if (gone || (!job->started && job->job.deadline < now)) {
-      if (gone) {
-        if (!job->started) ++dropped_disconnected_;
-        job->result.error = Error(ErrorKind::kUnavailable, "the client disconnected");
-        job->result.pooled.clear();  // rows of the batches it had
-        job->result.hidden.clear();
-        job->result.seq_logits.clear();
-      }
-      expired.push_back(std::move(job));
-      queue_.pop_front();
-      continue;
+  const bool new_head = !order.empty() && order.front()->served == 0;
+  for (size_t k = 0; k < order.size(); ++k) {
+    auto& job = order[k];
+    if (k > 0 && new_head) {
+      if (job->served > 0) break;  // sorted: every job from here on has been served
+      const auto count = static_cast<int64_t>(job->job.sequences.size());
+      if (sequences + count > options_.max_batch_sequences ||
+          tokens + job->tokens > options_.max_batch_tokens)
+        continue;  // it waits to start a batch of its own
     }
     Slice slice{job, job->next, 0};
     while (job->next < job->job.sequences.size() && sequences < options_.max_batch_sequences) {
       const auto len = static_cast<int64_t>(job->job.sequences[job->next].ids.size());
       if (sequences > 0 && tokens + len > options_.max_batch_tokens) break;
       tokens += len;
+      job->served += len;
       ++sequences;
       ++job->next;
       ++slice.count;
@@ -141,9 +173,11 @@ std::vector<TokenBudgetBatcher::Slice> TokenBudgetBatcher::take_batch(
       job->started = true;
       slices.push_back(slice);
     }
-    if (job->next < job->job.sequences.size()) break;  // budget full mid-job
-    queue_.pop_front();
+    if (job->next < job->job.sequences.size()) break;  // budget full before this job's end
   }
+  std::erase_if(queue_, [](const std::shared_ptr<JobState>& job) {
+    return job->next == job->job.sequences.size();
+  });
   return slices;
 }
 
@@ -171,9 +205,9 @@ void TokenBudgetBatcher::execute(const std::vector<Slice>& slices,
     pending_ -= expired.size();
   }
   for (auto& job : expired) {
-    if (!job->result.error)
-      job->result.error =
-          Error(ErrorKind::kOverloaded, "the request waited past its deadline before compute");
+    job->result.pooled.clear();
+    job->result.hidden.clear();
+    job->result.seq_logits.clear();
     complete(*job);
   }
   if (!slices.empty()) run_batch(slices);
@@ -238,7 +272,7 @@ void TokenBudgetBatcher::copy_rows(const Slice& s, const runtime::RunResult& out
   }
 }
 
-void TokenBudgetBatcher::run_batch(const std::vector<Slice>& slices) {
+void TokenBudgetBatcher::run_isolated(std::span<const Slice> slices) {
   model::Batch batch;
   unsigned outputs = 0;
   for (const auto& s : slices) {
@@ -256,21 +290,41 @@ void TokenBudgetBatcher::run_batch(const std::vector<Slice>& slices) {
     check_result(out, batch, outputs);
   } catch (const Error& e) {
     error = e;
+  } catch (const std::bad_alloc&) {
+    error = Error(ErrorKind::kOverloaded, "out of memory while computing the batch");
   } catch (const std::exception& e) {
     error = Error(ErrorKind::kInternal, e.what());
   }
   const double ms = ms_between(start, Clock::now());
   if (metrics_) metrics_->observe_batch(batch.size(), batch.num_tokens(), ms / 1000.0);
+  for (const auto& s : slices) s.job->result.inference_ms += ms;
+  if (!error) {
+    size_t row = 0;
+    for (const auto& s : slices) {
+      if (!s.job->result.error) copy_rows(s, out, batch, row);
+      row += s.count;
+    }
+    return;
+  }
+  if (slices.size() == 1) {
+    if (!slices[0].job->result.error) slices[0].job->result.error = std::move(error);
+    return;
+  }
+  // Which job failed it is not known: each half again, until the failing job runs alone.
+  ++isolation_reruns_;
+  out = {};
+  const size_t half = slices.size() / 2;
+  run_isolated(slices.first(half));
+  run_isolated(slices.subspan(half));
+}
 
-  size_t row = 0;
+void TokenBudgetBatcher::run_batch(const std::vector<Slice>& slices) {
+  run_isolated(slices);
   std::vector<JobState*> finished;
   for (const auto& s : slices) {
     JobState& job = *s.job;
-    job.result.inference_ms += ms;
-    if (error && !job.result.error) job.result.error = error;
-    if (!job.result.error) copy_rows(s, out, batch, row);
-    row += s.count;
     job.finished += s.count;
+    // A failed job with sequences still queued is completed by take_batch, which drops them.
     if (job.finished == job.job.sequences.size()) {
       if (job.result.error) {
         job.result.pooled.clear();

@@ -1,10 +1,21 @@
 // TokenBudgetBatcher: the one scheduler thread between the HTTP threads and the Engine.
-// Requests (jobs) from all connections wait in a bounded FIFO; the scheduler packs their
-// sequences, in order, into one padding-free Batch of at most max_batch_tokens tokens and
+// Requests (jobs) from all connections wait in a bounded queue; the scheduler packs their
+// sequences into one padding-free Batch of at most max_batch_tokens tokens and
 // max_batch_sequences sequences, runs it, and hands each job its own rows of the result.
-// A job larger than one batch is split across consecutive batches; a sequence longer than
-// the token budget runs alone. A job whose deadline passed before any of it ran is dropped;
-// one whose client disconnected is dropped before its next batch, started or not.
+// A job larger than one batch is split across batches; a sequence longer than the token budget
+// runs alone.
+//
+// Fair queueing: each batch is filled from the jobs that have had the fewest tokens computed
+// so far (among new jobs the smallest first, then arrival order), so a small request waits
+// for at most the batch in progress, never behind large ones; large jobs take turns. A batch
+// that starts with a new job takes only new jobs that fit in it whole, so that a small
+// request's own batch is not filled up with a large one's slices. Under a flood of small
+// requests a large one may wait until its queue deadline (429).
+// A job whose deadline passed before any of it ran is dropped; a job whose client is gone
+// (disconnected, gRPC deadline or cancel) is dropped before its next batch, started or not.
+//
+// Isolation: when a batch fails, each half is run again (down to the job that fails alone), so
+// a request that fails inside a batch fails alone and every other one gets its result.
 //
 // With run_inline_when_idle, a job submitted while the queue is empty and no batch is
 // computing runs at once on the submitting thread (a batch of one job), so a lone request
@@ -21,6 +32,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -92,6 +104,8 @@ class TokenBudgetBatcher {
   size_t queue_depth() const;   // jobs waiting (not fully started)
   size_t pending_jobs() const;  // submitted and not yet completed
   uint64_t dropped_disconnected() const { return dropped_disconnected_; }  // never run
+  uint64_t dropped_deadline() const { return dropped_deadline_; }          // never run, too late
+  uint64_t isolation_reruns() const { return isolation_reruns_; }          // failed batches split
 
  private:
   struct JobState;
@@ -102,6 +116,8 @@ class TokenBudgetBatcher {
   void schedule_loop();
   std::vector<Slice> take_batch(std::vector<std::shared_ptr<JobState>>& expired);
   void run_batch(const std::vector<Slice>& slices);
+  // Runs slices as one batch; on failure with several jobs in it, each half again.
+  void run_isolated(std::span<const Slice> slices);
   // Completes the expired jobs, runs the batch, then clears computing_ (mutex_ not held).
   void execute(const std::vector<Slice>& slices, std::vector<std::shared_ptr<JobState>>& expired);
   bool fits_one_batch(const Job& job) const;
@@ -118,7 +134,10 @@ class TokenBudgetBatcher {
   size_t pending_ = 0;
   bool stopping_ = false;
   bool computing_ = false;  // a batch is running (scheduler or inline); one at a time
+  uint64_t submitted_ = 0;  // arrival order of jobs
   std::atomic<uint64_t> dropped_disconnected_{0};
+  std::atomic<uint64_t> dropped_deadline_{0};
+  std::atomic<uint64_t> isolation_reruns_{0};
   std::thread scheduler_;
 };
 

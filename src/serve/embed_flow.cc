@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "io/sentence_transformers.h"
 #include "serve/errors.h"
+#include "serve/request_cost.h"
 #include "serve/routes.h"
 
 namespace ember::serve {
@@ -47,6 +48,8 @@ void embed_async(const ServeContext& ctx, const Request& req, Reply reply,
   const int64_t dims = dimensions.value_or(ctx.engine.spec().hidden_size);
 
   InferPlan plan;
+  plan.answer_bytes = embeddings_answer_cost(static_cast<int64_t>(tokenized.sequences.size()),
+                                             ctx.engine.spec().hidden_size, dims);
   plan.cache_scope = cat("embed|pool=", io::pooling_mode_name(ctx.engine.info().pooling),
                          "|n=", normalize ? 1 : 0, "|d=", dims);
   plan.outputs = runtime::kPooled;

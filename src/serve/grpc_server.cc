@@ -1,6 +1,10 @@
 #include "serve/grpc_server.h"
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <optional>
 
@@ -10,6 +14,7 @@
 #include "grpc_service.grpc.pb.h"
 #include "serve/errors.h"
 #include "serve/kserve_infer.h"
+#include "serve/request_cost.h"
 
 namespace ember::serve {
 namespace {
@@ -98,12 +103,14 @@ grpc::Status status_of(const Response& r) {
 
 // Holds a ModelInfer handler's thread until the batcher's completion arrives, and runs the
 // completion's formatting on it (the role an HTTP connection's I/O thread plays for HTTP).
+// While it waits it watches the call: once the client cancelled or its deadline passed, the
+// request is marked gone, and the batcher drops it before its next batch.
 class Waiter {
  public:
   void post(std::function<void()> fn) {
     {
       std::lock_guard lock(mutex_);
-      task_ = std::move(fn);
+      tasks_.push_back(std::move(fn));
     }
     cv_.notify_one();
   }
@@ -114,26 +121,40 @@ class Waiter {
     }
     cv_.notify_one();
   }
-  Response wait() {
+  Response wait(grpc::ServerContext& call, std::atomic<bool>& gone) {
     for (;;) {
       std::function<void()> task;
       {
         std::unique_lock lock(mutex_);
-        cv_.wait(lock, [this] { return task_ || result_; });
+        cv_.wait_for(lock, std::chrono::milliseconds(20),
+                     [this] { return !tasks_.empty() || result_; });
         if (result_) return std::move(*result_);
-        task = std::move(task_);
-        task_ = nullptr;
+        if (!tasks_.empty()) {
+          task = std::move(tasks_.front());
+          tasks_.pop_front();
+        }
       }
-      task();
+      if (task) task();
+      if (!gone && (call.IsCancelled() || std::chrono::system_clock::now() > call.deadline()))
+        gone = true;
     }
   }
 
  private:
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::function<void()> task_;
+  std::deque<std::function<void()>> tasks_;
   std::optional<Response> result_;
 };
+
+// The call's deadline on the steady clock (max: none).
+Clock::time_point steady_deadline(const grpc::ServerContext& c) {
+  const auto d = c.deadline();
+  if (d == std::chrono::system_clock::time_point::max()) return Clock::time_point::max();
+  const auto left = d - std::chrono::system_clock::now();
+  if (left > std::chrono::hours(24 * 365)) return Clock::time_point::max();
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(left);
+}
 
 class Service final : public inference::GRPCInferenceService::Service {
  public:
@@ -193,33 +214,60 @@ class Service final : public inference::GRPCInferenceService::Service {
   grpc::Status ModelInfer(grpc::ServerContext* c, const inference::ModelInferRequest* req,
                           inference::ModelInferResponse* res) override {
     return call("ModelInfer", c, kGuarded, [&]() -> std::optional<Response> {
+      if (std::chrono::system_clock::now() > c->deadline())
+        throw HttpError(504, error_type::kOverloaded, "the call's deadline has passed");
       kserve::check_model(ctx_, req->model_name(), req->model_version());
-      const auto request = to_request(*req);
+      const auto message_bytes = static_cast<int64_t>(req->ByteSizeLong());
       auto waiter = std::make_shared<Waiter>();
-      Request transport;
-      transport.method = "POST";
-      transport.path = "ModelInfer";
-      transport.received = Clock::now();
-      transport.post = [waiter](std::function<void()> fn) { waiter->post(std::move(fn)); };
-      kserve::infer(
-          ctx_, transport, [waiter](Response r) { waiter->reply(std::move(r)); }, request,
-          [res, model = kserve::model_name(ctx_),
-           id = request.id](const std::vector<kserve::OutputTensor>& outputs) {
-            res->set_model_name(model);
-            res->set_model_version(std::string(kserve::kModelVersion));
-            res->set_id(id);
-            for (const auto& o : outputs) {
-              auto* t = res->add_outputs();
-              t->set_name(o.name);
-              t->set_datatype("FP32");
-              for (const auto d : o.shape) t->add_shape(d);
-              const auto count = kserve::element_count(o.shape, o.name);
-              res->add_raw_output_contents(reinterpret_cast<const char*>(o.data),
-                                           static_cast<size_t>(count) * sizeof(float));
-            }
-            return Response{};
-          });
-      Response r = waiter->wait();  // formatting (above) runs here, not on the scheduler
+      auto gone = std::make_shared<std::atomic<bool>>(false);
+      auto transport = std::make_shared<Request>();
+      transport->method = "POST";
+      transport->path = "ModelInfer";
+      transport->received = Clock::now();
+      transport->client_deadline = steady_deadline(*c);
+      transport->client_gone = gone;
+      transport->post = [waiter](std::function<void()> fn) { waiter->post(std::move(fn)); };
+      // The message's texts, their copies in the request and in the inputs' JSON.
+      if (ctx_.budget)
+        transport->memory =
+            ctx_.budget->reserve(4 * message_bytes + kRequestOverheadBytes, "the gRPC request");
+      auto work = [this, req, res, waiter, transport] {
+        try {
+          const auto request = to_request(*req);
+          kserve::infer(
+              ctx_, *transport, [waiter](Response r) { waiter->reply(std::move(r)); }, request,
+              [res, model = kserve::model_name(ctx_),
+               id = request.id](const std::vector<kserve::OutputTensor>& outputs) {
+                res->set_model_name(model);
+                res->set_model_version(std::string(kserve::kModelVersion));
+                res->set_id(id);
+                for (const auto& o : outputs) {
+                  auto* t = res->add_outputs();
+                  t->set_name(o.name);
+                  t->set_datatype("FP32");
+                  for (const auto d : o.shape) t->add_shape(d);
+                  const auto count = kserve::element_count(o.shape, o.name);
+                  res->add_raw_output_contents(reinterpret_cast<const char*>(o.data),
+                                               static_cast<size_t>(count) * sizeof(float));
+                }
+                return Response{};
+              });
+        } catch (...) {
+          waiter->reply(error_response(std::current_exception()));
+        }
+      };
+      // A large message is parsed and tokenized on the large-request pool, as HTTP's are.
+      if (ctx_.large_requests && message_bytes >= ctx_.limits.large_request_bytes) {
+        ctx_.large_requests->post([work, gone, waiter] {
+          if (*gone)
+            return waiter->reply(error_response(kClientClosedRequest, error_type::kValidation,
+                                                "the call was cancelled or its deadline passed"));
+          work();
+        });
+      } else {
+        work();
+      }
+      Response r = waiter->wait(*c, *gone);  // formatting (above) runs here, not on the scheduler
       if (r.status != 200) return r;
       return std::nullopt;
     });
@@ -292,6 +340,8 @@ int grpc_code_for_http_status(int status) {
       return grpc::StatusCode::RESOURCE_EXHAUSTED;
     case 503:
       return grpc::StatusCode::UNAVAILABLE;
+    case 504:
+      return grpc::StatusCode::DEADLINE_EXCEEDED;
     default:
       return grpc::StatusCode::INTERNAL;
   }
@@ -318,6 +368,10 @@ GrpcServer::GrpcServer(const GrpcServerOptions& o, const ServeContext& ctx, cons
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(std::min<size_t>(o.max_message_bytes, INT32_MAX)));
+  // Handler threads are bounded: each call blocks one while it waits for the batcher.
+  grpc::ResourceQuota quota("ember-grpc");
+  quota.SetMaxThreads(std::max(2, o.max_threads));
+  builder.SetResourceQuota(quota);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &state_->port);
   builder.RegisterService(&state_->service);
   state_->server = builder.BuildAndStart();

@@ -1,9 +1,15 @@
 // KServe v2 gRPC (inference.GRPCInferenceService: ServerLive, ServerReady, ModelReady,
 // ServerMetadata, ModelMetadata, ModelInfer) on its own port, beside the HTTP server. It shares
-// the ServeContext (engine, batcher, cache, metrics) with the HTTP routes, the router's
-// draining flag (UNAVAILABLE once SIGTERM arrived) and the API key ("authorization: Bearer"
-// metadata). Errors go through errors.cc's one map to an HTTP status, then to a gRPC code.
-// gRPC's own headers stay in grpc_server.cc.
+// the ServeContext (engine, batcher, cache, metrics, memory budget, large-request pool) with
+// the HTTP routes, the router's draining flag (UNAVAILABLE once SIGTERM arrived) and the API
+// key ("authorization: Bearer" metadata). Errors go through errors.cc's one map to an HTTP
+// status, then to a gRPC code. gRPC's own headers stay in grpc_server.cc.
+//
+// Limits as HTTP's: a ModelInfer reserves its memory in the budget before it is tokenized
+// (RESOURCE_EXHAUSTED when it does not fit), large messages are tokenized on the large-request
+// pool (so tokenization runs on at most that many threads, plus the handler threads for small
+// ones), a call whose deadline has passed or that the client cancelled is not computed, and
+// handler threads are bounded (max_threads).
 #pragma once
 
 #include <chrono>
@@ -20,6 +26,7 @@ struct GrpcServerOptions {
   int port = 8001;  // 0: off (the caller does not construct the server)
   size_t max_message_bytes = 2 << 20;
   std::string api_key;
+  int max_threads = 64;  // handler threads; calls beyond get RESOURCE_EXHAUSTED from gRPC
 };
 
 class GrpcServer {

@@ -214,6 +214,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
 
+  // The request line and headers are in: a request the router refuses on them (route, method,
+  // draining, API key) is answered now and its body never read; any other body is reserved
+  // in the memory budget (its Content-Length, or the payload limit when chunked) before it is
+  // read, and refused with 429 when bodies being received already hold their share.
   // `Expect: 100-continue`: the client sends the body only after this interim answer (curl
   // otherwise waits a second before sending bodies over 1 KiB). An over-limit Content-Length
   // has already failed the header read (413 without reading the body).
@@ -221,6 +225,28 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     idle_since = 0;  // a request came (or the connection ends): no longer idle
     if (ec || parser_->is_done()) return on_read(ec);
     const auto& h = parser_->get();
+    Request head;
+    head.method = std::string(h.method_string());
+    const auto target = h.target();
+    head.path = std::string(target.substr(0, target.find('?')));
+    head.authorization = std::string(h[http::field::authorization]);
+    head.received = Clock::now();
+    std::optional<Response> refused = state_.router.refuse_before_body(head);
+    if (!refused && state_.options.budget) {
+      const auto length = parser_->content_length();
+      const auto bytes = length ? *length : state_.options.max_payload_bytes;
+      try {
+        body_memory_ = state_.options.budget->reserve_body(static_cast<int64_t>(bytes));
+      } catch (...) {
+        refused = error_response(std::current_exception());
+      }
+    }
+    if (refused) {
+      received_ = head.received;
+      version_ = h.version();
+      ++state_.in_flight;
+      return write(std::move(*refused), /*close=*/true);
+    }
     if (h.version() >= 11 && beast::iequals(h[http::field::expect], "100-continue")) {
       static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
       return net::async_write(stream_, net::buffer(kContinue, sizeof(kContinue) - 1),
@@ -257,6 +283,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     if (ec) return close();  // end of stream, reset, idle timeout: nothing to answer
 
     auto& msg = parser_->get();
+    if (body_memory_) body_memory_->end_body();
     received_ = Clock::now();
     keep_alive_ = msg.keep_alive();
     version_ = msg.version();
@@ -268,6 +295,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     req.authorization = std::string(msg[http::field::authorization]);
     req.inference_header_content_length = std::string(msg["Inference-Header-Content-Length"]);
     req.received = received_;
+    req.memory = body_memory_;  // held by this session until the answer is written, too
     auto self = shared_from_this();
     // dispatch: a completion that arrives on this connection's thread (the batcher ran the
     // request inline, a cache hit, an error) runs at once; one from the scheduler is posted.
@@ -280,7 +308,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     stream_.expires_never();  // waiting for compute is not an idle connection
     replied_ = false;
     awaiting_ = true;
-    state_.router.dispatch(req, [self](Response r) {
+    state_.router.dispatch(std::move(req), [self](Response r) {
       net::dispatch(self->stream_.get_executor(),
                     [self, r = std::move(r)]() mutable { self->write(std::move(r), false); });
     });
@@ -360,6 +388,8 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     stream_.expires_after(std::chrono::seconds(30));
     http::async_write(stream_, res_, [self = shared_from_this()](beast::error_code ec, size_t) {
       --self->state_.in_flight;
+      self->res_ = {};  // an idle connection keeps no answer, and no memory reserved for one
+      self->body_memory_.reset();
       self->served = true;
       if (ec) return self->close();
       self->after_write();
@@ -401,6 +431,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   bool keep_alive_ = true;
   bool close_ = false;
   std::shared_ptr<std::atomic<bool>> gone_;
+  MemoryBudget::Hold body_memory_;  // this request's reservation, from its headers on
   bool watching_ = false;
   bool replied_ = false;   // write() began for the request being handled
   bool awaiting_ = false;  // the request went to the router and its answer has not

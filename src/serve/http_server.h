@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 
+#include "serve/memory_budget.h"
 #include "serve/router.h"
 
 namespace ember::serve {
@@ -33,7 +34,8 @@ struct HttpServerOptions {
   uint16_t port = 8080;  // 0: any free port (see port())
   int threads = 2;       // I/O threads (the acceptor's is extra)
   size_t max_payload_bytes = 2 << 20;
-  std::chrono::seconds idle_timeout{60};
+  std::chrono::seconds idle_timeout{60};       // for a request's headers and body to arrive
+  MemoryBudget* budget = nullptr;              // request bodies are reserved in it; null: not
   std::chrono::milliseconds drain_timeout{0};  // 0: the drain waits for every request
   size_t max_connections = 0;                  // 0: default_max_connections()
   bool cache_header = false;                   // send x-cache (hit / miss / partial)
@@ -45,6 +47,10 @@ struct DrainOutcome {
   int signal = 0;        // the signal that cut it short (0: none, or drain_timeout)
   int unanswered = 0;    // requests answered 503 when it was cut short
 };
+
+// What one open connection holds at most between requests (its read buffer, the parser, the
+// session), measured at ~10 KiB resident: the server sets this much aside per allowed one.
+inline constexpr int64_t kConnectionBytes = 16 << 10;
 
 class HttpServer {
  public:

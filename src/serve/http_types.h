@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "serve/memory_budget.h"
+
 namespace ember::serve {
 
 using Clock = std::chrono::steady_clock;
@@ -32,9 +34,14 @@ struct Request {
   // Set (by the connection) once the client has closed or reset the connection: the batcher
   // drops a request whose client is gone before it costs compute. Null: never set.
   std::shared_ptr<const std::atomic<bool>> client_gone;
+  // The client's own deadline (gRPC): a request still queued then is dropped, not computed.
+  Clock::time_point client_deadline = Clock::time_point::max();
   // Runs fn on this request's connection's I/O thread: completions from the
   // batcher thread use it so that response formatting never runs on the scheduler.
   std::function<void(std::function<void()>)> post;
+  // The request's share of the memory budget, held until its answer is written; routes
+  // resize it to what they are about to need (request_cost.h). Null: not accounted.
+  MemoryBudget::Hold memory;
 };
 
 struct Response {

@@ -2,10 +2,12 @@
 // each input up in the result cache, queue only the misses (a request of hits never enters
 // the batcher), turn each computed row into that input's result, store it, and format all
 // results on the request's I/O thread.
+#include <algorithm>
 #include <memory>
 
 #include "core/error.h"
 #include "serve/errors.h"
+#include "serve/request_cost.h"
 #include "serve/routes.h"
 
 namespace ember::serve {
@@ -17,8 +19,24 @@ const char* cache_status(size_t hits, size_t total) {
 
 }  // namespace
 
+InputRules input_rules(const ServeContext& ctx, const Request& req) {
+  InputRules rules;
+  rules.max_inputs = ctx.limits.max_inputs_per_request;
+  rules.max_text_bytes = ctx.limits.max_text_bytes;
+  rules.memory = req.memory.get();
+  return rules;
+}
+
 void infer_async(const ServeContext& ctx, const Request& req, Reply reply,
                  TokenizedInputs tokenized, Timings timings, InferPlan plan) {
+  // From here on the request holds its sequences and, later, its results and answer: reserved
+  // now, before any of it is queued (the tokenizer's working set is gone). The parsed body is
+  // held until the handler returns, the rest until the answer is written.
+  if (req.memory) {
+    const int64_t holds = queued_cost(tokenized.tokens) + plan.answer_bytes;
+    req.memory->resize(tokenized.reserved_before + holds, "the inputs and their answer");
+    req.memory->hold_after_handler(holds);
+  }
   const size_t total = tokenized.sequences.size();
   auto results = std::make_shared<std::vector<std::vector<float>>>(total);
   std::vector<size_t> missing;  // input index of each queued sequence
@@ -58,6 +76,7 @@ void infer_async(const ServeContext& ctx, const Request& req, Reply reply,
 
   if (ctx.limits.request_timeout_ms > 0)
     job.deadline = req.received + std::chrono::milliseconds(ctx.limits.request_timeout_ms);
+  job.deadline = std::min(job.deadline, req.client_deadline);
   job.client_gone = req.client_gone;
   Metrics* metrics = &ctx.metrics;
   ResultCache* cache = caching ? ctx.cache : nullptr;

@@ -1,10 +1,41 @@
 #include "serve/inputs.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "serve/errors.h"
+#include "serve/request_cost.h"
 
 namespace ember::serve {
 namespace {
+
+// What tokenizing a request's inputs may hold, known before any of it starts: the longest
+// text's working set, and the tokens kept of every input (each at most one per byte plus the
+// specials, and at most the model's limit: a longer input is cut or refused at once).
+struct TokenizingCost {
+  int64_t total_bytes = 0, longest_bytes = 0, kept_tokens = 0;
+  void add(int64_t bytes, int64_t working_bytes, int64_t max_length) {
+    total_bytes += bytes;
+    longest_bytes = std::max(longest_bytes, working_bytes);
+    kept_tokens += std::min(bytes + 4, max_length);
+  }
+};
+
+// Checks the total against rules.max_text_bytes and grows the request's reservation by the
+// cost; returns the reservation as it was before.
+int64_t reserve_tokenizing(const InputRules& rules, const TokenizingCost& c) {
+  if (rules.max_text_bytes > 0 && c.total_bytes > rules.max_text_bytes)
+    throw HttpError(413, error_type::kValidation,
+                    cat("the inputs have ", c.total_bytes,
+                        " bytes of text to tokenize (a query "
+                        "counts once per text); a request may have at most ",
+                        rules.max_text_bytes, " (4 x --max-payload-bytes)"));
+  if (!rules.memory) return 0;
+  const int64_t before = rules.memory->bytes();
+  rules.memory->resize(before + tokenize_cost(c.longest_bytes, c.kept_tokens),
+                       "tokenizing the inputs");
+  return before;
+}
 
 [[noreturn]] void invalid(const std::string& message) {
   throw HttpError(422, error_type::kValidation, message);
@@ -23,7 +54,7 @@ Sequence from_ids(const nlohmann::json& ids, const runtime::Engine& engine, size
   return seq;
 }
 
-Sequence from_text(const std::string& text, const runtime::Engine& engine,
+Sequence from_text(std::string_view text, const runtime::Engine& engine,
                    std::vector<uint8_t>& special) {
   tok::Encoding enc;
   try {
@@ -95,7 +126,18 @@ TokenizedInputs tokenize_inputs(const nlohmann::json& inputs, const runtime::Eng
         413, error_type::kValidation,
         cat("batch size ", items.size(), " > maximum allowed batch size ", rules.max_inputs));
 
+  const int64_t max_length = engine.info().max_length;
+  TokenizingCost cost;
+  for (const auto* item : items) {
+    if (item->is_string()) {
+      const auto n = static_cast<int64_t>(item->get_ref<const std::string&>().size());
+      cost.add(n, n, max_length);
+    } else if (item->is_array()) {
+      cost.kept_tokens += std::min(static_cast<int64_t>(item->size()), max_length);
+    }
+  }
   TokenizedInputs out;
+  out.reserved_before = reserve_tokenizing(rules, cost);
   for (size_t i = 0; i < items.size(); ++i) {
     const auto& item = *items[i];
     std::vector<uint8_t> special;
@@ -122,7 +164,14 @@ TokenizedInputs tokenize_texts(const std::vector<TextOrPair>& items, const runti
         413, error_type::kValidation,
         cat("batch size ", items.size(), " > maximum allowed batch size ", rules.max_inputs));
   const auto max_length = static_cast<size_t>(engine.info().max_length);
+  TokenizingCost cost;
+  for (const auto& [a, b] : items) {
+    const auto n = static_cast<int64_t>(a.size() + (b ? b->size() : 0));
+    // A truncated pair is encoded twice; the first encoding is alive during the second.
+    cost.add(n, b && rules.truncate ? 2 * n : n, static_cast<int64_t>(max_length));
+  }
   TokenizedInputs out;
+  out.reserved_before = reserve_tokenizing(rules, cost);
   for (size_t i = 0; i < items.size(); ++i) {
     const auto& item = items[i];
     std::vector<uint8_t> special;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -13,6 +14,7 @@
 
 #include "runtime/engine.h"
 #include "serve/batcher.h"
+#include "serve/memory_budget.h"
 
 namespace ember::serve {
 
@@ -22,11 +24,18 @@ struct InputRules {
   size_t max_inputs = 512;
   bool truncate = false;
   TruncationSide side = TruncationSide::kRight;
+  // The request's reservation: grown by the cost of tokenizing (request_cost.h) before any
+  // text is tokenized (throws HttpError 429 / 413 when it does not fit). Null: not accounted.
+  MemoryBudget::Reservation* memory = nullptr;
+  // Bytes of text one request may have tokenized, all inputs together (a /rerank query counts
+  // once per text); 413 above. 0: no limit.
+  int64_t max_text_bytes = 0;
 };
 
 struct TokenizedInputs {
   std::vector<Sequence> sequences;
   int64_t tokens = 0;
+  int64_t reserved_before = 0;  // the reservation before tokenizing (the parsed request)
 };
 
 // Throws HttpError: 422 for a wrong shape or bad ids, 413 for too many inputs or an
@@ -34,8 +43,8 @@ struct TokenizedInputs {
 TokenizedInputs tokenize_inputs(const nlohmann::json& inputs, const runtime::Engine& engine,
                                 const InputRules& rules);
 
-// A text, or a sentence pair (the /predict and /rerank inputs).
-using TextOrPair = std::pair<std::string, std::optional<std::string>>;
+// A text, or a sentence pair (the /predict and /rerank inputs), viewing the request's strings.
+using TextOrPair = std::pair<std::string_view, std::optional<std::string_view>>;
 
 // Texts and pairs -> sequences (pairs carry type ids). An over-long pair with truncation
 // asked for is re-encoded with `pair_truncating` (longest first); without it, 413.

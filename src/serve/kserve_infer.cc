@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "model/label_scores.h"
 #include "serve/errors.h"
+#include "serve/request_cost.h"
 
 namespace ember::serve::kserve {
 namespace {
@@ -49,9 +50,9 @@ std::vector<RequestedOutput> outputs_of(const InferRequest& req, const ModelMeta
   return req.outputs;
 }
 
-InputRules rules_of(const ServeContext& ctx, const nlohmann::json& params) {
-  InputRules rules;
-  rules.max_inputs = ctx.limits.max_inputs_per_request;
+InputRules rules_of(const ServeContext& ctx, const Request& transport,
+                    const nlohmann::json& params) {
+  InputRules rules = input_rules(ctx, transport);
   rules.truncate = get_bool(params, "truncate", false);
   rules.side = get_truncation_side(params);
   return rules;
@@ -61,7 +62,7 @@ void infer_embedding(const ServeContext& ctx, const Request& transport, Reply re
                      const InferRequest& req, std::vector<RequestedOutput> outputs,
                      FormatOutputs format) {
   const auto texts = text_input(req);
-  const auto rules = rules_of(ctx, req.parameters);
+  const auto rules = rules_of(ctx, transport, req.parameters);
   const bool normalize = get_bool(req.parameters, "normalize", true);
   const auto dims = get_dimensions(req.parameters, ctx.engine.spec().hidden_size);
   const bool binary = outputs.front().binary;  // one output: "embedding"
@@ -81,13 +82,14 @@ void infer_classifier(const ServeContext& ctx, const Request& transport, Reply r
   for (const auto& t : texts) items.emplace_back(t, std::nullopt);
   const auto t0 = Clock::now();
   TokenizedInputs tokenized =
-      tokenize_texts(items, ctx.engine, rules_of(ctx, req.parameters), nullptr);
+      tokenize_texts(items, ctx.engine, rules_of(ctx, transport, req.parameters), nullptr);
   Timings timings;
   timings.tokenization_ms = ms_between(t0, Clock::now());
   timings.tokens = tokenized.tokens;
   const auto labels = static_cast<int64_t>(ctx.engine.spec().labels.size());
 
   InferPlan plan;
+  plan.answer_bytes = scores_answer_cost(static_cast<int64_t>(tokenized.sequences.size()), labels);
   plan.cache_scope = "kserve|logits";  // raw logits; probabilities are derived per request
   plan.outputs = runtime::kSeqLogits;
   plan.extract = [](const JobResult& r, size_t row) {

@@ -10,6 +10,8 @@
 #include "runtime/engine.h"
 #include "serve/batcher.h"
 #include "serve/inputs.h"
+#include "serve/large_request_pool.h"
+#include "serve/memory_budget.h"
 #include "serve/metrics.h"
 #include "serve/result_cache.h"
 #include "serve/router.h"
@@ -23,6 +25,10 @@ struct ServeLimits {
   int64_t max_batch_requests = 64;
   size_t max_queue = 256;
   int http_threads = 2;
+  int64_t max_tokenize_bytes = 256 << 10;  // text per /tokenize request (413 above)
+  int64_t max_response_bytes = 64 << 20;   // /embed_all's JSON answer (413 above)
+  int64_t large_request_bytes = 16 << 10;  // gRPC messages this large run on the pool
+  int64_t max_text_bytes = 8 << 20;        // text tokenized per request (4 x the payload limit)
 };
 
 struct ServeContext {
@@ -35,6 +41,8 @@ struct ServeContext {
   // Tokenizers with longest-first pair truncation to the model's limit (right, left), for
   // sentence pairs sent with "truncate": true; null when the model has no classifier.
   const tok::Tokenizer* pair_truncating[2] = {nullptr, nullptr};
+  MemoryBudget* budget = nullptr;              // null: requests are not accounted
+  LargeRequestPool* large_requests = nullptr;  // null: everything runs where it arrives
 };
 
 // What an inference route asks of infer_async.
@@ -47,7 +55,14 @@ struct InferPlan {
   std::function<std::vector<float>(const JobResult&, size_t row)> extract;
   // Every input's result, in request order -> the response body.
   std::function<Response(const std::vector<std::vector<float>>&)> format;
+  // Upper bound of the memory of the results and the answer (request_cost.h), reserved
+  // before the inputs are queued.
+  int64_t answer_bytes = 0;
 };
+
+// The rules every inference route starts from: the input count and text limits, and the
+// request's memory reservation.
+InputRules input_rules(const ServeContext& ctx, const Request& req);
 
 // Looks each input up in the cache, queues the misses, replies from the request's I/O thread
 // with the x-cache header set ("hit", "miss", "partial"). Never blocks.

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "model/label_scores.h"
 #include "serve/errors.h"
+#include "serve/request_cost.h"
 #include "serve/routes.h"
 
 namespace ember::serve {
@@ -29,9 +30,8 @@ std::vector<float> scores(const float* logits, int64_t n, bool raw) {
   return s;
 }
 
-InputRules rules_of(const ServeContext& ctx, const nlohmann::json& body) {
-  InputRules rules;
-  rules.max_inputs = ctx.limits.max_inputs_per_request;
+InputRules rules_of(const ServeContext& ctx, const Request& req, const nlohmann::json& body) {
+  InputRules rules = input_rules(ctx, req);
   rules.truncate = get_bool(body, "truncate", false);
   rules.side = get_truncation_side(body);
   return rules;
@@ -45,9 +45,11 @@ bool is_pair(const nlohmann::json& j) {
   return j.is_array() && j.size() == 2 && j[0].is_string() && j[1].is_string();
 }
 
+// Views into the parsed body, which outlives the tokenization.
 TextOrPair text_or_pair(const nlohmann::json& j, size_t i) {
-  if (j.is_string()) return {j.get<std::string>(), std::nullopt};
-  if (is_pair(j)) return {j[0].get<std::string>(), j[1].get<std::string>()};
+  using S = const std::string&;
+  if (j.is_string()) return {j.get_ref<S>(), std::nullopt};
+  if (is_pair(j)) return {j[0].get_ref<S>(), j[1].get_ref<S>()};
   throw HttpError(422, error_type::kValidation,
                   cat("inputs[", i, "] must be a string or a pair of strings"));
 }
@@ -77,13 +79,15 @@ void predict(const ServeContext& ctx, const Request& req, Reply reply) {
   } else {
     throw HttpError(422, error_type::kValidation, "inputs must be a string, a pair or a list");
   }
-  const auto rules = rules_of(ctx, body);
+  const auto rules = rules_of(ctx, req, body);
   const bool raw = get_bool(body, "raw_scores", false);
   const auto t0 = Clock::now();
   auto tokenized = tokenize_texts(items, ctx.engine, rules, pair_tokenizer(ctx, rules));
   Timings timings{ms_between(t0, Clock::now()), 0, 0, tokenized.tokens};
 
   InferPlan plan;
+  plan.answer_bytes = scores_answer_cost(static_cast<int64_t>(tokenized.sequences.size()),
+                                         static_cast<int64_t>(ctx.engine.spec().labels.size()));
   plan.cache_scope = cat("predict|raw=", raw ? 1 : 0);
   plan.outputs = runtime::kSeqLogits;
   plan.extract = [raw](const JobResult& r, size_t row) {
@@ -136,9 +140,10 @@ void rerank(const ServeContext& ctx, const Request& req, Reply reply) {
     if (!text.is_string())
       throw HttpError(422, error_type::kValidation, "\"texts\" must be a list of strings");
     texts->push_back(text.get<std::string>());
-    items.push_back({q->get<std::string>(), texts->back()});
   }
-  const auto rules = rules_of(ctx, body);
+  // Views: the query is not copied once per text.
+  for (const auto& text : *texts) items.push_back({q->get_ref<const std::string&>(), text});
+  const auto rules = rules_of(ctx, req, body);
   const bool raw = get_bool(body, "raw_scores", false);
   const bool return_text = get_bool(body, "return_text", false);
   const auto t0 = Clock::now();
@@ -146,6 +151,12 @@ void rerank(const ServeContext& ctx, const Request& req, Reply reply) {
   Timings timings{ms_between(t0, Clock::now()), 0, 0, tokenized.tokens};
 
   InferPlan plan;
+  // With return_text, each text is written again (escaped: up to 6 bytes per byte).
+  int64_t text_bytes = 0;
+  if (return_text)
+    for (const auto& text : *texts) text_bytes += 6 * static_cast<int64_t>(text.size());
+  plan.answer_bytes =
+      scores_answer_cost(static_cast<int64_t>(tokenized.sequences.size()), 1) + text_bytes;
   plan.cache_scope = cat("rerank|raw=", raw ? 1 : 0);
   plan.outputs = runtime::kSeqLogits;
   plan.extract = [raw](const JobResult& r, size_t row) {

@@ -21,8 +21,7 @@ void embeddings(const ServeContext& ctx, const Request& req, Reply reply) {
                       "\"encoding_format\" must be \"float\" or \"base64\"");
     base64 = *f == "base64";
   }
-  InputRules rules;
-  rules.max_inputs = ctx.limits.max_inputs_per_request;
+  InputRules rules = input_rules(ctx, req);
   rules.truncate = get_bool(body, "truncate", false);  // an extension, as in TEI
   const auto dims = get_dimensions(body, ctx.engine.spec().hidden_size);
   embed_async(ctx, req, std::move(reply), body["input"], rules, /*normalize=*/true, dims,

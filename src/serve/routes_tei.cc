@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "io/sentence_transformers.h"
 #include "serve/errors.h"
+#include "serve/request_cost.h"
 #include "serve/routes.h"
 
 namespace ember::serve {
@@ -18,8 +19,7 @@ void embed(const ServeContext& ctx, const Request& req, Reply reply) {
   const auto prompt = body.find("prompt_name");
   if (prompt != body.end() && !prompt->is_null())
     throw HttpError(422, error_type::kValidation, "this model defines no prompts (prompt_name)");
-  InputRules rules;
-  rules.max_inputs = ctx.limits.max_inputs_per_request;
+  InputRules rules = input_rules(ctx, req);
   rules.truncate = get_bool(body, "truncate", false);
   rules.side = get_truncation_side(body);
   const bool normalize = get_bool(body, "normalize", true);
@@ -43,14 +43,23 @@ void embed_all(const ServeContext& ctx, const Request& req, Reply reply) {
   const auto body = parse_body(req.body);
   if (!body.contains("inputs"))
     throw HttpError(422, error_type::kValidation, "missing field \"inputs\"");
-  InputRules rules;
-  rules.max_inputs = ctx.limits.max_inputs_per_request;
+  InputRules rules = input_rules(ctx, req);
   rules.truncate = get_bool(body, "truncate", false);
   rules.side = get_truncation_side(body);
   const auto t0 = Clock::now();
   TokenizedInputs tokenized = tokenize_inputs(body["inputs"], ctx.engine, rules);
   Timings timings{ms_between(t0, Clock::now()), 0, 0, tokenized.tokens};
+  const int64_t hidden = ctx.engine.spec().hidden_size;
+  const int64_t json_bytes = hidden_states_json_bytes(tokenized.tokens, hidden);
+  if (json_bytes > ctx.limits.max_response_bytes)
+    throw HttpError(413, error_type::kValidation,
+                    cat("the answer would hold ", tokenized.tokens, " tokens x ", hidden,
+                        " floats, about ", mib(json_bytes), " of JSON; /embed_all answers at most ",
+                        mib(ctx.limits.max_response_bytes),
+                        " (--max-response-bytes): send fewer "
+                        "or shorter inputs"));
   InferPlan plan;
+  plan.answer_bytes = hidden_states_answer_cost(tokenized.tokens, hidden);
   plan.cache_scope = "embed_all";
   plan.outputs = runtime::kHidden;
   plan.extract = [](const JobResult& r, size_t row) { return r.hidden[row]; };
@@ -107,28 +116,52 @@ Response decode(const ServeContext& ctx, const Request& req) {
 }
 
 // [[{id, text, special, start, stop}]] per input; offsets are byte offsets into the text.
+// At most --max-tokenize-bytes of text per request (the answer is ~100 bytes per token, and
+// a token can be one byte); the answer is written as it is built, one token at a time.
 Response tokenize(const ServeContext& ctx, const Request& req) {
   const auto body = parse_body(req.body);
   const auto it = body.find("inputs");
   if (it == body.end()) throw HttpError(422, error_type::kValidation, "missing field \"inputs\"");
-  std::vector<std::string> texts;
+  std::vector<const std::string*> texts;
   if (it->is_string()) {
-    texts.push_back(it->get<std::string>());
+    texts.push_back(&it->get_ref<const std::string&>());
   } else if (it->is_array() && !it->empty()) {
     for (const auto& t : *it) {
       if (!t.is_string()) throw HttpError(422, error_type::kValidation, "inputs must be strings");
-      texts.push_back(t.get<std::string>());
+      texts.push_back(&t.get_ref<const std::string&>());
     }
   } else {
     throw HttpError(422, error_type::kValidation, "inputs must be a string or a list of strings");
   }
   if (texts.size() > ctx.limits.max_inputs_per_request)
     throw HttpError(413, error_type::kValidation, "too many inputs");
+  int64_t total = 0, longest = 0;
+  for (const auto* t : texts) {
+    total += static_cast<int64_t>(t->size());
+    longest = std::max(longest, static_cast<int64_t>(t->size()));
+  }
+  if (total > ctx.limits.max_tokenize_bytes)
+    throw HttpError(413, error_type::kValidation,
+                    cat("/tokenize takes at most ", ctx.limits.max_tokenize_bytes,
+                        " bytes of text per request (--max-tokenize-bytes); this one has ", total));
   const bool special = get_bool(body, "add_special_tokens", true);
+  if (req.memory) {
+    const int64_t tokens = total + 4 * static_cast<int64_t>(texts.size());
+    const int64_t answer = tokenize_answer_cost(tokens, total);
+    req.memory->resize(req.memory->bytes() + tokenize_cost(longest, tokens) + answer,
+                       "tokenizing the inputs");
+    req.memory->hold_after_handler(answer);
+  }
   const auto t0 = Clock::now();
-  nlohmann::json out = nlohmann::json::array();
+  const auto quoted = [](std::string_view s) {
+    return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  Response r;
+  std::string& out = r.body;
+  out += '[';
   int64_t tokens = 0;
-  for (const auto& text : texts) {
+  for (size_t n = 0; n < texts.size(); ++n) {
+    const std::string& text = *texts[n];
     tok::Encoding enc;
     try {
       enc = ctx.engine.tokenizer().encode(text, special);
@@ -136,23 +169,26 @@ Response tokenize(const ServeContext& ctx, const Request& req) {
       if (e.kind() != ErrorKind::kInvalidInput) throw;
       throw HttpError(422, error_type::kTokenizer, e.what());
     }
-    nlohmann::json list = nlohmann::json::array();
+    if (n) out += ',';
+    out += '[';
     for (size_t i = 0; i < enc.ids.size(); ++i) {
       const bool is_special = enc.special_tokens_mask[i] != 0;
       const auto [start, stop] = enc.offsets[i];
-      nlohmann::json t = {{"id", enc.ids[i]}, {"special", is_special}};
-      t["text"] = is_special ? enc.tokens[i] : text.substr(start, stop - start);
-      t["start"] = is_special ? nlohmann::json() : nlohmann::json(start);
-      t["stop"] = is_special ? nlohmann::json() : nlohmann::json(stop);
-      list.push_back(std::move(t));
+      if (i) out += ',';
+      out += cat("{\"id\":", enc.ids[i], ",\"special\":", is_special ? "true" : "false");
+      if (is_special) {
+        out += ",\"start\":null,\"stop\":null,\"text\":" + quoted(enc.tokens[i]) + '}';
+      } else {
+        out += cat(",\"start\":", start, ",\"stop\":", stop,
+                   ",\"text\":", quoted(std::string_view(text).substr(start, stop - start)), '}');
+      }
     }
+    out += ']';
     tokens += static_cast<int64_t>(enc.ids.size());
-    out.push_back(std::move(list));
   }
-  Response r;
+  out += ']';
   r.timings.tokenization_ms = ms_between(t0, Clock::now());
   r.timings.tokens = tokens;
-  r.body = out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
 }
 

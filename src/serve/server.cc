@@ -1,5 +1,6 @@
 #include "serve/server.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -10,9 +11,13 @@
 
 #include "core/error.h"
 #include "serve/batcher.h"
+#include "serve/descriptor_reserve.h"
 #include "serve/grpc_server.h"
 #include "serve/http_server.h"
+#include "serve/large_request_pool.h"
+#include "serve/memory_budget.h"
 #include "serve/metrics.h"
+#include "serve/process_memory.h"
 #include "serve/result_cache.h"
 #include "serve/router.h"
 #include "serve/routes.h"
@@ -32,11 +37,44 @@ std::string public_model_name(const ServeOptions& o) {
   return name.empty() ? "model" : name;
 }
 
+// The most the compute can hold at once: the workspace for the largest batch (--max-batch-tokens,
+// or --max-batch-requests sequences of the model's limit if fewer, or one sequence of that
+// limit) with every slot a layer uses (hidden, Q/K/V, FFN and gate, head), the batch's
+// outputs (the hidden states of every token, pooled rows, logits) and per-thread scratch.
+int64_t compute_bytes(const runtime::Engine& engine, const ServeOptions& o) {
+  const auto& s = engine.spec();
+  const int64_t max_length = engine.info().max_length;
+  const int64_t t =
+      std::max(std::min(o.max_batch_tokens, o.max_batch_requests * max_length), max_length);
+  const int64_t h = s.hidden_size, wide = std::max(h, s.embeddings.dim);
+  const int64_t labels = std::max<int64_t>(1, static_cast<int64_t>(s.labels.size()));
+  const int64_t per_token =
+      4 * (wide + 4 * h + s.max_qkv_width() + 2 * s.max_ffn_width() + labels) + 32;
+  const int64_t per_sequence = 4 * (3 * h + labels);
+  return t * per_token + o.max_batch_requests * per_sequence + (16 << 20);
+}
+
+// Thread stacks in use, gRPC and allocator overhead, what the estimates above miss.
+constexpr int64_t kProcessSlackBytes = 64 << 20;
+constexpr int64_t kMinRequestBudgetBytes = 64 << 20;
+
+// --max-connections, or by default the descriptor limit less a reserve, at most what 1/16 of
+// the memory budget holds.
+int64_t connection_limit(const ServeOptions& o, int64_t max_memory) {
+  if (o.max_connections > 0) return o.max_connections;
+  const auto by_descriptors = static_cast<int64_t>(default_max_connections());
+  return std::max<int64_t>(1, std::min(by_descriptors, max_memory / 16 / kConnectionBytes));
+}
+
 }  // namespace
 
 int run_server(const ServeOptions& o) {
   EMBER_CHECK(o.port >= 0 && o.port <= 65535, ErrorKind::kInvalidInput, "--port ", o.port,
               " is not a TCP port");
+  configure_malloc(o.malloc_arena_max, o.malloc_mmap_threshold);
+  const int64_t max_memory = o.max_memory > 0 ? o.max_memory : available_memory_bytes() / 2;
+  EMBER_CHECK(max_memory > 0, ErrorKind::kInvalidInput,
+              "cannot read the memory available (/proc/meminfo); set --max-memory");
   runtime::EngineOptions eo = o.engine;
   eo.truncate = false;   // truncation is per request (inputs.cc), not the tokenizer's
   eo.normalize = false;  // normalization is per request too
@@ -44,7 +82,42 @@ int run_server(const ServeOptions& o) {
   EMBER_CHECK(engine->has_tokenizer(), ErrorKind::kUnsupported, "model '", o.model,
               "' has no tokenizer.json; ember serve needs one");
 
+  // What requests may hold together: the budget less the process as loaded, the compute's
+  // workspace at its largest, the result cache full, the connections' buffers, and slack.
+  const int64_t max_connections = connection_limit(o, max_memory);
+  const int64_t fixed = resident_bytes() + compute_bytes(*engine, o) +
+                        (o.cache_entries > 0 ? o.cache_bytes : 0) +
+                        max_connections * kConnectionBytes + kProcessSlackBytes;
+  EMBER_CHECK(max_memory - fixed >= kMinRequestBudgetBytes, ErrorKind::kInvalidInput,
+              "--max-memory ", mib(max_memory), " leaves ", mib(max_memory - fixed),
+              " for requests; the model as loaded, its compute workspace for --max-batch-tokens ",
+              o.max_batch_tokens, ", the result cache (--cache-bytes), ", max_connections,
+              " connections (--max-connections) and slack take ", mib(fixed),
+              " and requests need at least ", mib(kMinRequestBudgetBytes));
+  MemoryBudgetOptions mo;
+  mo.capacity = max_memory - fixed;
+  mo.max_pending_body_bytes = mo.capacity / 4;
+  mo.small_request_bytes = std::min<int64_t>(4 << 20, mo.capacity / 64);
+  std::optional<MallocTrimmer> trimmer;  // before the budget, which calls it until destroyed
+  if (o.malloc_trim_interval_ms > 0)
+    trimmer.emplace(std::chrono::milliseconds(o.malloc_trim_interval_ms));
+  MemoryBudget budget(mo);
+  if (trimmer) budget.on_large_release(8 << 20, [&trimmer] { trimmer->request(); });
+
   Metrics metrics;
+  metrics.add_gauge("ember_memory_budget_bytes", "Bytes requests in flight may hold together",
+                    [&budget] { return static_cast<double>(budget.capacity()); });
+  metrics.add_gauge("ember_memory_reserved_bytes", "Bytes reserved by requests in flight",
+                    [&budget] { return static_cast<double>(budget.in_use()); });
+  metrics.add_gauge("ember_memory_reserved_peak_bytes", "Most bytes reserved at once",
+                    [&budget] { return static_cast<double>(budget.peak()); });
+  metrics.add_counter("ember_memory_refused_total",
+                      "Requests refused (429 / 413) because their memory did not fit",
+                      [&budget] { return static_cast<double>(budget.refused()); });
+  metrics.add_gauge("ember_process_resident_bytes", "Resident memory of the process (VmRSS)",
+                    [] { return static_cast<double>(resident_bytes()); });
+  metrics.add_gauge("ember_process_resident_peak_bytes", "Peak resident memory (VmHWM)",
+                    [] { return static_cast<double>(peak_resident_bytes()); });
   BatcherOptions bo;
   bo.max_batch_tokens = o.max_batch_tokens;
   bo.max_batch_sequences = o.max_batch_requests;
@@ -62,6 +135,12 @@ int run_server(const ServeOptions& o) {
   metrics.add_counter("ember_requests_dropped_disconnected_total",
                       "Requests dropped before compute because the client had disconnected",
                       [&batcher] { return static_cast<double>(batcher.dropped_disconnected()); });
+  metrics.add_counter("ember_requests_dropped_deadline_total",
+                      "Requests dropped before compute because they waited past their deadline",
+                      [&batcher] { return static_cast<double>(batcher.dropped_deadline()); });
+  metrics.add_counter("ember_batch_isolation_reruns_total",
+                      "Failed batches split and run again so that a failing request fails alone",
+                      [&batcher] { return static_cast<double>(batcher.isolation_reruns()); });
 
   ResultCache cache({static_cast<size_t>(o.cache_entries), static_cast<size_t>(o.cache_bytes)});
   metrics.add_counter("ember_cache_hits_total", "Inputs answered from the result cache",
@@ -95,12 +174,21 @@ int run_server(const ServeOptions& o) {
   limits.max_batch_requests = o.max_batch_requests;
   limits.max_queue = static_cast<size_t>(o.max_queue);
   limits.http_threads = o.http_threads;
+  limits.max_tokenize_bytes = o.max_tokenize_bytes;
+  limits.max_response_bytes = o.max_response_bytes;
+  limits.large_request_bytes = o.large_request_bytes;
+  limits.max_text_bytes = 4 * o.max_payload_bytes;
   ServeContext ctx{*engine, batcher,           metrics, limits, public_model_name(o),
                    &cache,  {nullptr, nullptr}};
+  ctx.budget = &budget;
+  LargeRequestPool large_requests(o.large_request_threads);
+  ctx.large_requests = &large_requests;
   for (int side = 0; side < 2; ++side)
     if (pair_tok[side]) ctx.pair_truncating[side] = &*pair_tok[side];
 
   Router router(metrics, o.api_key);
+  router.set_large_request_pool(&large_requests, static_cast<size_t>(o.large_request_bytes),
+                                o.request_timeout_ms);
   add_tei_routes(router, ctx);
   add_openai_routes(router, ctx);
   add_classify_routes(router, ctx);
@@ -115,7 +203,8 @@ int run_server(const ServeOptions& o) {
   ho.threads = o.http_threads;
   ho.max_payload_bytes = static_cast<size_t>(o.max_payload_bytes);
   ho.drain_timeout = std::chrono::milliseconds(static_cast<int64_t>(o.drain_timeout_s * 1000));
-  ho.max_connections = static_cast<size_t>(o.max_connections);
+  ho.max_connections = static_cast<size_t>(max_connections);
+  ho.budget = &budget;
   ho.cache_header = o.cache_header;
   HttpServer server(ho, router);
   std::optional<GrpcServer> grpc;  // KServe v2 gRPC: same batcher, drains with HTTP
@@ -125,6 +214,7 @@ int run_server(const ServeOptions& o) {
     go.port = o.grpc_port;
     go.max_message_bytes = static_cast<size_t>(o.max_payload_bytes);
     go.api_key = o.api_key;
+    go.max_threads = o.grpc_max_threads;
     grpc.emplace(go, ctx, router);
   }
   nlohmann::json listening = {{"event", "listening"},
@@ -132,7 +222,9 @@ int run_server(const ServeOptions& o) {
                               {"port", server.port()},
                               {"model", o.model},
                               {"dimensions", engine->spec().hidden_size},
-                              {"max_length", engine->info().max_length}};
+                              {"max_length", engine->info().max_length},
+                              {"max_memory", max_memory},
+                              {"request_memory", mo.capacity}};
   if (grpc) listening["grpc_port"] = grpc->port();
   std::cout << listening.dump() << std::endl;
   const DrainOutcome drained = server.run();
@@ -141,6 +233,8 @@ int run_server(const ServeOptions& o) {
   // Every HTTP request was answered before run() returned; after a cut, those still queued
   // are dropped unrun (their clients are marked gone).
   batcher.stop();
+  // Its tasks hold connections: done before the HTTP server (declared after it) is destroyed.
+  large_requests.stop();
   nlohmann::json stopped = {{"event", "stopped"}, {"drain", drained.complete ? "complete" : "cut"}};
   if (!drained.complete) {
     stopped["reason"] = drained.signal != 0 ? "signal" : "drain-timeout";

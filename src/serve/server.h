@@ -32,13 +32,29 @@ struct ServeOptions {
   // directory's name, or the cache name as given. Never a filesystem path.
   std::string served_model_name;
   double drain_timeout_s = 25;  // the drain's bound; 0: wait for every request
-  int64_t max_connections = 0;  // HTTP connections at once; 0: from the descriptor limit
-  bool cache_header = false;    // x-cache on answers (tells whether others sent the same text)
-  int64_t request_timeout_ms = 0;
-  int64_t cache_entries = 10000;    // result cache bound in entries; 0 disables it
-  int64_t cache_bytes = 256 << 20;  // and in bytes
+  // HTTP connections at once; 0: from the descriptor limit, and at most what 1/16 of the memory
+  // budget holds at kConnectionBytes each.
+  int64_t max_connections = 0;
+  bool cache_header = false;  // x-cache on answers (tells whether others sent the same text)
+  int64_t request_timeout_ms = 30000;  // queue deadline before compute; 0: none
+  int64_t cache_entries = 10000;       // result cache bound in entries; 0 disables it
+  int64_t cache_bytes = 256 << 20;     // and in bytes
   // A request that finds the batcher idle runs on its I/O thread (no scheduler hand-off).
   bool inline_idle_batch = true;
+
+  // Memory (docs/security.md): the whole process's budget, 0: half of what the machine (or
+  // the cgroup) has available at start. What the model, the compute workspace, the cache and
+  // the connections leave of it is what requests in flight may hold together.
+  int64_t max_memory = 0;
+  int64_t max_tokenize_bytes = 256 << 10;  // text per /tokenize request
+  int64_t max_response_bytes = 64 << 20;   // /embed_all's JSON answer
+  // Requests with bodies this large (and /embed_all) run on the large-request threads.
+  int64_t large_request_bytes = 16 << 10;
+  int large_request_threads = 1;
+  int grpc_max_threads = 64;  // gRPC handler threads (RESOURCE_EXHAUSTED beyond)
+  int malloc_arena_max = 2;   // glibc malloc arenas; 0: glibc's default (8 per core)
+  int64_t malloc_mmap_threshold = 256 << 10;  // blocks this large are returned on free
+  int64_t malloc_trim_interval_ms = 1000;     // trim after large requests, at most this often
 };
 
 int run_server(const ServeOptions& options);

@@ -114,7 +114,9 @@ TEST_F(BatcherTest, RespectsTheSequenceLimitAndSplitsALargeRequest) {
   const std::vector<float> want = {10, 1, 11, 2, 12, 3, 13, 4, 14, 5};
   EXPECT_EQ(r.pooled, want);
   EXPECT_EQ(small.get().pooled, (std::vector<float>{20, 6}));
-  const std::vector<std::vector<int64_t>> batches = {{1}, {1, 2, 3}, {4, 5, 6}};
+  // The small request (the smaller of two new ones) runs first, in a batch of its own (not
+  // filled up with the big one's slices).
+  const std::vector<std::vector<int64_t>> batches = {{1}, {6}, {1, 2, 3}, {4, 5}};
   EXPECT_EQ(fake.batches, batches);
   first.get();
 }
@@ -234,6 +236,120 @@ TEST_F(BatcherTest, AnEngineErrorFailsOnlyItsBatchAndStopDrains) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kUnavailable);
   }
+}
+
+// Fair queueing: a small request that arrives behind large ones goes into the next batch,
+// ahead of whatever the large ones still have to compute; the large ones take turns.
+TEST_F(BatcherTest, ASmallRequestDoesNotWaitBehindLargeOnes) {
+  auto b = make(/*tokens=*/8, /*sequences=*/64, /*queue=*/16);
+  auto first = block(*b);
+  std::vector<Sequence> big1, big2;
+  for (int i = 0; i < 4; ++i) big1.push_back(seq(100 + i, 4));  // 16 tokens: two batches
+  for (int i = 0; i < 4; ++i) big2.push_back(seq(200 + i, 4));
+  auto a = submit(*b, big1);
+  auto c = submit(*b, big2);
+  auto small = submit(*b, {seq(7, 2)});
+  fake.release();
+  ASSERT_FALSE(a.get().error);
+  ASSERT_FALSE(c.get().error);
+  EXPECT_EQ(small.get().pooled, (std::vector<float>{7, 2}));
+  first.get();
+  // After the blocking batch: the small one (the smallest new job) alone, then half of big1
+  // (arrived first), half of big2, then the rest of each in turn. FIFO would have put the
+  // small one last.
+  const std::vector<std::vector<int64_t>> want = {{1}, {2}, {4, 4}, {4, 4}, {4, 4}, {4, 4}};
+  EXPECT_EQ(fake.batches, want);
+}
+
+// Isolation: a request whose input makes the engine fail fails alone; every request packed
+// into the same batch gets its own result, computed again without it.
+TEST(BatcherIsolation, AFailingRequestFailsAloneAndTheOthersAreRecomputed) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool go = false, entered = false;
+  int runs = 0;
+  TokenBudgetBatcher b(BatcherOptions{1000, 64, 64}, [&](const model::Batch& batch, unsigned) {
+    {
+      std::unique_lock lock(m);
+      ++runs;
+      entered = true;
+      cv.notify_all();
+      cv.wait(lock, [&] { return go; });
+    }
+    runtime::RunResult r;
+    r.hidden_size = 1;
+    for (int64_t s = 0; s < batch.size(); ++s) {
+      const auto id = batch.ids[batch.seq_begin(s)];
+      if (id == 666) fail(ErrorKind::kInvalidInput, "token id 666 is out of the vocabulary");
+      r.pooled.push_back(static_cast<float>(id));
+    }
+    return r;
+  });
+  auto submit_one = [&](int32_t id) {
+    auto promise = std::make_shared<std::promise<JobResult>>();
+    auto future = promise->get_future();
+    Job job;
+    job.sequences = {seq(id, 3), seq(id + 1, 2)};
+    job.done = [promise](JobResult r) { promise->set_value(std::move(r)); };
+    b.submit(std::move(job));
+    return future;
+  };
+  auto first = submit_one(1);  // holds the scheduler while the others queue
+  {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return entered; });
+  }
+  std::vector<std::future<JobResult>> innocent;
+  for (int i = 0; i < 5; ++i) innocent.push_back(submit_one(10 * (i + 1)));
+  auto bad = submit_one(665);  // its second sequence is 666
+  for (int i = 5; i < 9; ++i) innocent.push_back(submit_one(10 * (i + 1)));
+  {
+    std::lock_guard lock(m);
+    go = true;
+  }
+  cv.notify_all();
+  EXPECT_EQ(first.get().pooled, (std::vector<float>{1, 2}));
+  const auto r = bad.get();
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->kind(), ErrorKind::kInvalidInput);
+  EXPECT_TRUE(r.pooled.empty());
+  for (size_t i = 0; i < innocent.size(); ++i) {
+    const auto got = innocent[i].get();
+    ASSERT_FALSE(got.error) << "request " << i << ": " << got.error->what();
+    const auto id = static_cast<float>(10 * (i + 1));
+    EXPECT_EQ(got.pooled, (std::vector<float>{id, id + 1}));
+  }
+  EXPECT_GE(b.isolation_reruns(), 1u);
+  // One batch of 10 jobs: the failing one is found by halving, not by running each alone.
+  EXPECT_LE(runs, 1 + 1 + 2 * 4);
+  b.stop();
+}
+
+// A job whose client leaves while its first batch computes gets no further batch.
+TEST(BatcherGone, AStartedJobWhoseClientIsGoneIsNotComputedFurther) {
+  auto gone = std::make_shared<std::atomic<bool>>(false);
+  std::atomic<int> runs{0};
+  TokenBudgetBatcher b(BatcherOptions{4, 64, 16}, [&](const model::Batch& batch, unsigned) {
+    ++runs;
+    gone->store(true);  // the client leaves during the first batch
+    runtime::RunResult r;
+    r.hidden_size = 1;
+    r.pooled.assign(static_cast<size_t>(batch.size()), 1.0f);
+    return r;
+  });
+  auto promise = std::make_shared<std::promise<JobResult>>();
+  auto future = promise->get_future();
+  Job job;
+  for (int i = 0; i < 4; ++i) job.sequences.push_back(seq(50 + i, 4));  // one batch each
+  job.client_gone = gone;
+  job.done = [promise](JobResult r) { promise->set_value(std::move(r)); };
+  b.submit(std::move(job));
+  const auto r = future.get();
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->kind(), ErrorKind::kUnavailable);
+  EXPECT_TRUE(r.pooled.empty());
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_EQ(b.pending_jobs(), 0u);
 }
 
 // Jobs that need different outputs share a batch: the engine is asked for the union, and
