@@ -37,9 +37,9 @@ std::unique_ptr<PreparedModel> prepare_model(const ModelSpec& spec, const ModelW
   p->word = b.prepare_weight(ew.word, es.vocab_size * es.dim);
   if (ew.position) p->position = b.prepare_weight(ew.position, es.max_positions * es.dim);
   if (ew.token_type) p->token_type = b.prepare_weight(ew.token_type, es.type_vocab_size * es.dim);
-  p->embed_norm = prepare_norm(b, es.norm, ew.norm, es.dim);
-  p->project = prepare_linear(b, ew.project);
   const int64_t h = spec.hidden_size;
+  p->embed_norm = prepare_norm(b, es.norm, ew.norm, es.norm_after_project ? h : es.dim);
+  p->project = prepare_linear(b, ew.project);
   for (size_t i = 0; i < spec.layers.size(); ++i) {
     const LayerSpec& ls = spec.layers[i];
     const LayerWeights& lw = w.layers[i];
@@ -56,6 +56,12 @@ std::unique_ptr<PreparedModel> prepare_model(const ModelSpec& spec, const ModelW
     p->layers.push_back(std::move(l));
   }
   p->final_norm = prepare_norm(b, spec.final_norm, w.final_norm, h);
+  if (spec.disentangled) {
+    EMBER_CHECK(w.relative_table != nullptr, ErrorKind::kInternal,
+                "relative embeddings were not bound");
+    p->relative_table = b.prepare_weight(w.relative_table, 2 * spec.disentangled->span() * h);
+    p->relative_norm = prepare_norm(b, spec.disentangled->norm, w.relative_norm, h);
+  }
   p->head_dense = prepare_linear(b, w.head.dense);
   p->head_norm = prepare_norm(b, spec.head_norm, w.head.norm, h);
   p->head_out = prepare_linear(b, w.head.out);

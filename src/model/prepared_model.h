@@ -29,6 +29,8 @@ struct PreparedModel {
   std::unique_ptr<ops::Linear> project;
   std::vector<PreparedLayer> layers;
   std::optional<PreparedNorm> final_norm;
+  std::unique_ptr<ops::Weight> relative_table;  // DeBERTa
+  std::optional<PreparedNorm> relative_norm;
   std::unique_ptr<ops::Linear> head_dense, head_out, token_classifier;
   std::optional<PreparedNorm> head_norm;
 };
