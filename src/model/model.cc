@@ -71,7 +71,7 @@ ops::View Model::forward(const Batch& batch, Workspace& ws) const {
   ws.reserve(Workspace::kTmp, t * width);
   embed(batch, ws);
   relative_bias(batch, ws);
-  relative_embeddings(batch, ws);
+  relative_rows(batch, ws);
   for (size_t i = 0; i < spec_.layers.size(); ++i) layer(i, batch, ws);
   ops::View x = ws.view(Workspace::kX, t, h);
   if (prepared_->final_norm) ws.backend().norm(x, nullptr, x, prepared_->final_norm->args);
@@ -150,27 +150,13 @@ void Model::relative_bias(const Batch& batch, Workspace& ws) const {
   }
 }
 
-// DeBERTa: the rows of the relative-embedding table this batch's distances read (a contiguous
-// range, the table row being monotonic in the distance), gathered and normalised once for all
-// layers into kRel; rel_index maps each distance to its row there.
-void Model::relative_embeddings(const Batch& batch, Workspace& ws) const {
+// DeBERTa: the row of the relative table for every distance in this batch.
+void Model::relative_rows(const Batch& batch, Workspace& ws) const {
   if (!spec_.disentangled) return;
-  const DisentangledSpec& d = *spec_.disentangled;
   const int64_t span = batch.max_seq_len() - 1;
-  const int64_t lo = d.table_row(-span), hi = d.table_row(span);
-  ws.rel_rows.resize(static_cast<size_t>(hi - lo + 1));
-  for (int64_t r = lo; r <= hi; ++r) ws.rel_rows[r - lo] = static_cast<int32_t>(r);
   ws.rel_index.resize(static_cast<size_t>(2 * span + 1));
-  for (int64_t dist = -span; dist <= span; ++dist)
-    ws.rel_index[dist + span] = static_cast<int32_t>(d.table_row(dist) - lo);
-  ops::EmbedArgs a;
-  a.tokens = hi - lo + 1;
-  a.ids = ws.rel_rows.data();
-  a.word = prepared_->relative_table.get();
-  ops::Backend& b = ws.backend();
-  const ops::View rel = ws.view(Workspace::kRel, a.tokens, spec_.hidden_size);
-  b.embed(a, rel);
-  if (prepared_->relative_norm) b.norm(rel, nullptr, rel, prepared_->relative_norm->args);
+  for (int64_t d = -span; d <= span; ++d)
+    ws.rel_index[d + span] = static_cast<int32_t>(spec_.disentangled->table_row(d));
 }
 
 // Post-norm: x = norm(x + Wo attn(x)); x = norm(x + ffn(x)).
@@ -206,10 +192,6 @@ void Model::layer(size_t i, const Batch& batch, Workspace& ws) const {
   }
   const ops::View ctx = ws.view(Workspace::kCtx, t, qw);
   if (spec_.disentangled) {
-    // The relative embeddings through this layer's query and key projections (share_att_key).
-    const int64_t n_rel = static_cast<int64_t>(ws.rel_rows.size());
-    const ops::View rel_qkv = ws.view(Workspace::kRelProj, n_rel, qw + 2 * kvw);
-    b.linear(*w.qkv, ws.view(Workspace::kRel, n_rel, h), rel_qkv);
     ops::DisentangledAttentionArgs a;
     a.heads = as.heads;
     a.head_dim = as.head_dim;
@@ -218,8 +200,7 @@ void Model::layer(size_t i, const Batch& batch, Workspace& ws) const {
     a.p2c = spec_.disentangled->p2c;
     a.rel_index = ws.rel_index.data();
     a.rel_span = batch.max_seq_len() - 1;
-    b.disentangled_attention(q, k, v, rel_qkv.cols_at(0, qw), rel_qkv.cols_at(qw, kvw),
-                             batch.layout(), a, ctx);
+    b.disentangled_attention(q, k, v, w.pos_query, w.pos_key, batch.layout(), a, ctx);
   } else {
     ops::AttentionArgs a;
     a.heads = as.heads;

@@ -20,6 +20,10 @@ struct PreparedNorm {
 struct PreparedLayer {
   std::unique_ptr<ops::Linear> qkv, attn_out, ffn_in, ffn_out;
   std::optional<PreparedNorm> attn_norm, ffn_norm, q_norm, k_norm;
+  // DeBERTa: the (normalised) relative embeddings through this layer's query and key
+  // projections, [2 * span, q width | kv width]; constants of the model, made once.
+  std::unique_ptr<ops::Buffer> relative_qk;
+  ops::View pos_query, pos_key;  // column views of relative_qk
 };
 
 struct PreparedModel {
@@ -29,8 +33,6 @@ struct PreparedModel {
   std::unique_ptr<ops::Linear> project;
   std::vector<PreparedLayer> layers;
   std::optional<PreparedNorm> final_norm;
-  std::unique_ptr<ops::Weight> relative_table;  // DeBERTa
-  std::optional<PreparedNorm> relative_norm;
   std::unique_ptr<ops::Linear> head_dense, head_out, token_classifier;
   std::optional<PreparedNorm> head_norm;
 };

@@ -16,9 +16,7 @@ namespace ember::model {
 
 class Workspace {
  public:
-  // kRel, kRelProj: DeBERTa's relative embeddings for this batch, and their projection by one
-  // layer's Q/K/V.
-  enum Slot { kX, kTmp, kQkv, kCtx, kFfn, kGate, kHeadIn, kHeadMid, kOut, kRel, kRelProj, kLogits, kSlots };
+  enum Slot { kX, kTmp, kQkv, kCtx, kFfn, kGate, kHeadIn, kHeadMid, kOut, kLogits, kSlots };
 
   explicit Workspace(ops::Backend& backend) : backend_(&backend) {}
   ops::Backend& backend() const { return *backend_; }
@@ -41,8 +39,7 @@ class Workspace {
   std::vector<int32_t> positions;  // [T]
   std::vector<float> rel_bias;     // [heads, 2 * span + 1]
   std::vector<int32_t> rows;       // row indices for gathers, sequence offsets of a group
-  std::vector<int32_t> rel_rows;   // DeBERTa: the relative-embedding rows this batch reads
-  std::vector<int32_t> rel_index;  // DeBERTa: [2 * span + 1], distance -> index in rel_rows
+  std::vector<int32_t> rel_index;  // DeBERTa: [2 * span + 1], distance -> relative table row
 
  private:
   ops::Backend* backend_;
