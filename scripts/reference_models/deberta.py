@@ -6,8 +6,9 @@ from microsoft/deberta-v3-base's config, shrunk, with a SentencePiece-style Unig
   tiny-deberta-v3-nli       DebertaV2ForSequenceClassification, 3 NLI labels; buckets 16 over
                             max_relative_positions 64, so that long texts reach the clamp
   tiny-deberta-v3-reranker  DebertaV2ForSequenceClassification, 1 label (a CrossEncoder
-                            reranker: sigmoid of the logit); distances not bucketed (clamped at
-                            24), embedding_size 16 (embed_proj)
+                            reranker: its scores of the pairs, the sigmoid of the logit, are
+                            pair_scores); distances not bucketed (clamped at 24),
+                            embedding_size 16 (embed_proj)
 
 The reference texts (up to 512 tokens) are far longer than the bucket spans, so log buckets and
 their clamp are exercised. The tokenizer is like deberta-v3's tokenizer.json (Unigram;
@@ -183,16 +184,18 @@ def check_buckets_reached(name: str) -> None:
     assert mr.TINY_MAX_SEQ_LENGTH > 2 * span, (name, span)
 
 
-def check_cross_encoder(name: str, meta_dir: Path) -> None:
-    """A 1-label model is a CrossEncoder reranker: its score is the sigmoid of the logit."""
-    ref = mr.REF_DIR / name
-    from safetensors.numpy import load_file
-    tensors = load_file(str(ref / "reference.safetensors"))
-    pairs = reference_texts.PAIRS
-    ce = CrossEncoder(str(meta_dir), device="cpu", max_length=mr.TINY_MAX_SEQ_LENGTH)
-    scores = ce.predict([list(p) for p in pairs], batch_size=1, convert_to_numpy=True)
+def add_cross_encoder_scores(name: str) -> None:
+    """A 1-label model is a CrossEncoder reranker: its scores (the sigmoid of the logit) on the
+    reference pairs join the reference as pair_scores."""
+    path = mr.REF_DIR / name / "reference.safetensors"
+    from safetensors.numpy import load_file, save_file
+    tensors = load_file(str(path))
+    ce = CrossEncoder(str(mr.MODELS_DIR / name), device="cpu", max_length=mr.TINY_MAX_SEQ_LENGTH)
+    scores = ce.predict([list(p) for p in reference_texts.PAIRS], convert_to_numpy=True)
     want = 1.0 / (1.0 + np.exp(-tensors["pair_logits"][:, 0].astype(np.float64)))
-    assert np.allclose(scores, want, atol=1e-5), (name, scores[:4], want[:4])
+    assert np.allclose(scores, want, atol=1e-6), (name, scores, want)
+    tensors["pair_scores"] = np.asarray(scores, dtype=np.float32)
+    save_file(tensors, str(path))
 
 
 def make(name: str, vocab_tokens, build_model: bool = True) -> dict:
@@ -202,7 +205,7 @@ def make(name: str, vocab_tokens, build_model: bool = True) -> dict:
     check_buckets_reached(name)
     result = mr.reference_tiny(name, spec)
     if spec["labels"] is not None and len(spec["labels"]) == 1:
-        check_cross_encoder(name, mr.MODELS_DIR / name)
+        add_cross_encoder_scores(name)
     return result
 
 

@@ -117,6 +117,8 @@ ModelSpec parse_deberta_v2_config(const io::JsonConfig& config) {
   l.attn_norm = l.ffn_norm = e.norm;
   detail::repeat_layers(c, config.get_positive_int("num_hidden_layers"), l);
   detail::parse_head(config, c);
+  // DebertaV2ForMaskedLM: the encoder alone (its LM head is not read).
+  if (c.head == HeadKind::kMaskedLm) c.head = HeadKind::kNone;
   if (c.head == HeadKind::kSequenceClassification) {
     EMBER_CHECK(config.get_int("pooler_hidden_size", h) == h, ErrorKind::kUnsupported, origin,
                 ": pooler_hidden_size ", config.get_int("pooler_hidden_size", h),
@@ -126,8 +128,8 @@ ModelSpec parse_deberta_v2_config(const io::JsonConfig& config) {
   return c;
 }
 
-void bind_deberta_v2(const io::WeightStore& store, const io::JsonConfig& /*config*/,
-                     ModelSpec& spec, ModelWeights& w) {
+void bind_deberta_v2(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
+                     ModelWeights& w) {
   const WeightBinder b(store, {"", "deberta."}, "embeddings.word_embeddings.weight");
   const int64_t h = spec.hidden_size;
   const EmbeddingSpec& es = spec.embeddings;
@@ -146,22 +148,11 @@ void bind_deberta_v2(const io::WeightStore& store, const io::JsonConfig& /*confi
     if (spec.disentangled->norm) w.relative_norm = b.norm("encoder.LayerNorm", h);
   }
 
-  w.layers.resize(spec.layers.size());
-  for (size_t i = 0; i < spec.layers.size(); ++i) {
-    const std::string p = cat("encoder.layer.", i, ".");
-    const LayerSpec& ls = spec.layers[i];
-    const int64_t qw = ls.attn.q_width(), f = ls.ffn.width;
-    LayerWeights& l = w.layers[i];
-    l.qkv = detail::fuse_rows({b.linear(p + "attention.self.query_proj", qw, h),
-                               b.linear(p + "attention.self.key_proj", qw, h),
-                               b.linear(p + "attention.self.value_proj", qw, h)},
-                              w, store.origin());
-    l.attn_out = b.linear(p + "attention.output.dense", h, qw);
-    l.attn_norm = b.norm(p + "attention.output.LayerNorm", h);
-    l.ffn_in = b.linear(p + "intermediate.dense", f, h);
-    l.ffn_out = b.linear(p + "output.dense", h, f);
-    l.ffn_norm = b.norm(p + "output.LayerNorm", h);
-  }
+  detail::LayerNames names;
+  names.q = "attention.self.query_proj";
+  names.k = "attention.self.key_proj";
+  names.v = "attention.self.value_proj";
+  detail::bind_post_norm_layers(b, config, names, spec, w);
 
   // ContextPooler: pooler.dense + pooler_hidden_act (set by the parser), then classifier.
   detail::bind_heads(b, spec, w, {"pooler.dense", false, spec.head_act, "classifier"});
