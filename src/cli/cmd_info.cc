@@ -75,6 +75,15 @@ int run_info(const ModelFlags& f) {
   };
   if (c.head == model::HeadKind::kSequenceClassification)
     out["head_pooling"] = c.head_pooling == model::HeadPooling::kMean ? "mean" : "first_token";
+  if (c.disentangled) {  // DeBERTa: relative positions shared by all layers
+    nlohmann::json terms = nlohmann::json::array();
+    if (c.disentangled->c2p) terms.push_back("c2p");
+    if (c.disentangled->p2c) terms.push_back("p2c");
+    out["relative_attention"] = {{"kind", "disentangled"},
+                                 {"position_buckets", c.disentangled->buckets},
+                                 {"max_relative_positions", c.disentangled->max_relative},
+                                 {"terms", terms}};
+  }
   std::cout << out.dump(2) << "\n";
   return 0;
 }

@@ -19,6 +19,9 @@ void bind_electra(const io::WeightStore& store, const io::JsonConfig& config, Mo
 ModelSpec parse_mpnet_config(const io::JsonConfig& config);
 void bind_mpnet(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
                 ModelWeights& w);
+ModelSpec parse_deberta_v2_config(const io::JsonConfig& config);
+void bind_deberta_v2(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
+                     ModelWeights& w);
 ModelSpec parse_distilbert_config(const io::JsonConfig& config);
 void bind_distilbert(const io::WeightStore& store, const io::JsonConfig& config, ModelSpec& spec,
                      ModelWeights& w);
@@ -39,6 +42,7 @@ const Architecture kArchitectures[] = {
     {"mpnet", parse_mpnet_config, bind_mpnet},
     {"modernbert", parse_modernbert_config, bind_modernbert},
     {"qwen3", parse_qwen3_config, bind_qwen3},
+    {"deberta-v2", parse_deberta_v2_config, bind_deberta_v2},
 };
 }  // namespace
 

@@ -71,6 +71,7 @@ ops::View Model::forward(const Batch& batch, Workspace& ws) const {
   ws.reserve(Workspace::kTmp, t * width);
   embed(batch, ws);
   relative_bias(batch, ws);
+  relative_rows(batch, ws);
   for (size_t i = 0; i < spec_.layers.size(); ++i) layer(i, batch, ws);
   ops::View x = ws.view(Workspace::kX, t, h);
   if (prepared_->final_norm) ws.backend().norm(x, nullptr, x, prepared_->final_norm->args);
@@ -104,10 +105,14 @@ void Model::embed(const Batch& batch, Workspace& ws) const {
   ops::Backend& b = ws.backend();
   ops::View x = ws.view(Workspace::kX, t, e.dim);
   b.embed(a, x);
-  if (p.embed_norm) b.norm(x, nullptr, x, p.embed_norm->args);
+  if (p.embed_norm && !e.norm_after_project) b.norm(x, nullptr, x, p.embed_norm->args);
   if (p.project) {
     b.linear(*p.project, x, ws.view(Workspace::kTmp, t, spec_.hidden_size));
     ws.swap(Workspace::kX, Workspace::kTmp);
+  }
+  if (p.embed_norm && e.norm_after_project) {
+    const ops::View y = ws.view(Workspace::kX, t, spec_.hidden_size);
+    b.norm(y, nullptr, y, p.embed_norm->args);
   }
 }
 
@@ -145,6 +150,15 @@ void Model::relative_bias(const Batch& batch, Workspace& ws) const {
   }
 }
 
+// DeBERTa: the row of the relative table for every distance in this batch.
+void Model::relative_rows(const Batch& batch, Workspace& ws) const {
+  if (!spec_.disentangled) return;
+  const int64_t span = batch.max_seq_len() - 1;
+  ws.rel_index.resize(static_cast<size_t>(2 * span + 1));
+  for (int64_t d = -span; d <= span; ++d)
+    ws.rel_index[d + span] = static_cast<int32_t>(spec_.disentangled->table_row(d));
+}
+
 // Post-norm: x = norm(x + Wo attn(x)); x = norm(x + ffn(x)).
 // Pre-norm:  x = x + Wo attn(norm(x)); x = x + ffn(norm(x)).
 void Model::layer(size_t i, const Batch& batch, Workspace& ws) const {
@@ -176,19 +190,31 @@ void Model::layer(size_t i, const Batch& batch, Workspace& ws) const {
     r.heads = as.kv_heads;
     b.rotary(k, r);
   }
-  ops::AttentionArgs a;
-  a.heads = as.heads;
-  a.kv_heads = as.kv_heads;
-  a.head_dim = as.head_dim;
-  a.scale = as.scale;
-  a.mask = as.mask;
-  a.window = as.window;
-  if (!ws.rel_bias.empty() && spec_.relative_buckets) {
-    a.rel_bias = ws.rel_bias.data();
-    a.rel_span = batch.max_seq_len() - 1;
-  }
   const ops::View ctx = ws.view(Workspace::kCtx, t, qw);
-  b.attention(q, k, v, batch.layout(), a, ctx);
+  if (spec_.disentangled) {
+    ops::DisentangledAttentionArgs a;
+    a.heads = as.heads;
+    a.head_dim = as.head_dim;
+    a.scale = as.scale;
+    a.c2p = spec_.disentangled->c2p;
+    a.p2c = spec_.disentangled->p2c;
+    a.rel_index = ws.rel_index.data();
+    a.rel_span = batch.max_seq_len() - 1;
+    b.disentangled_attention(q, k, v, w.pos_query, w.pos_key, batch.layout(), a, ctx);
+  } else {
+    ops::AttentionArgs a;
+    a.heads = as.heads;
+    a.kv_heads = as.kv_heads;
+    a.head_dim = as.head_dim;
+    a.scale = as.scale;
+    a.mask = as.mask;
+    a.window = as.window;
+    if (!ws.rel_bias.empty() && spec_.relative_buckets) {
+      a.rel_bias = ws.rel_bias.data();
+      a.rel_span = batch.max_seq_len() - 1;
+    }
+    b.attention(q, k, v, batch.layout(), a, ctx);
+  }
   b.linear(*w.attn_out, ctx, tmp);
   if (pre) {
     b.add(x, tmp);

@@ -59,6 +59,7 @@ class Model {
   void check_batch(const Batch& batch) const;
   void embed(const Batch& batch, Workspace& ws) const;
   void relative_bias(const Batch& batch, Workspace& ws) const;
+  void relative_rows(const Batch& batch, Workspace& ws) const;
   void layer(size_t i, const Batch& batch, Workspace& ws) const;
 
   ModelSpec spec_;

@@ -16,6 +16,22 @@ void check_norm(const std::optional<NormSpec>& n, const std::string& where) {
 
 }  // namespace
 
+int64_t DisentangledSpec::table_row(int64_t distance) const {
+  int64_t bucket = distance;
+  const int64_t mid = buckets / 2, magnitude = std::abs(distance);
+  if (buckets > 0 && magnitude > mid) {
+    // In float32, as transformers computes it: mid + ceil(log(|d| / mid) / log((max - 1) / mid)
+    // * (mid - 1)), with the sign of d.
+    const float ratio = std::log(static_cast<float>(magnitude) / static_cast<float>(mid)) /
+                        std::log(static_cast<float>(static_cast<double>(max_relative - 1) /
+                                                    static_cast<double>(mid)));
+    const auto log_pos = static_cast<int64_t>(std::ceil(ratio * static_cast<float>(mid - 1)) +
+                                              static_cast<float>(mid));
+    bucket = distance < 0 ? -log_pos : log_pos;
+  }
+  return std::clamp<int64_t>(bucket + span(), 0, 2 * span() - 1);
+}
+
 int64_t ModelSpec::max_tokens() const {
   return embeddings.positions == PositionScheme::kAfterPadding
              ? embeddings.max_positions - pad_token_id - 1
@@ -60,6 +76,15 @@ void ModelSpec::validate(const std::string& origin) const {
     EMBER_CHECK(relative_buckets->buckets >= 2 && relative_buckets->max_distance > 0,
                 ErrorKind::kInvalidInput, origin, ": relative attention buckets ",
                 relative_buckets->buckets, ", max distance ", relative_buckets->max_distance);
+  if (disentangled) {
+    const DisentangledSpec& d = *disentangled;
+    EMBER_CHECK(
+        d.span() > 0 && (d.buckets == 0 || (d.buckets >= 2 && d.max_relative - 1 > d.buckets / 2)),
+        ErrorKind::kInvalidInput, origin, ": relative attention with position_buckets ", d.buckets,
+        " and max_relative_positions ", d.max_relative,
+        " (buckets need max_relative_positions - 1 > position_buckets / 2)");
+    check_norm(d.norm, origin + " relative embeddings");
+  }
   for (size_t i = 0; i < layers.size(); ++i) {
     const LayerSpec& l = layers[i];
     const std::string where = cat(origin, " layer ", i);
@@ -78,6 +103,11 @@ void ModelSpec::validate(const std::string& origin) const {
                   ErrorKind::kInvalidInput, where, ": rotary dims ", a.rotary->dims, " of ",
                   a.head_dim, ", base ", a.rotary->base);
     check_norm(a.qk_norm, where + " q/k norm");
+    EMBER_CHECK(!disentangled || (a.kv_heads == a.heads && a.mask == ops::MaskKind::kFull &&
+                                  !a.rotary && !a.qk_norm),
+                ErrorKind::kInvalidInput, where,
+                ": disentangled attention needs full attention with as many key/value heads as "
+                "heads, and no rotary or q/k norm");
     EMBER_CHECK(l.ffn.width > 0, ErrorKind::kInvalidInput, where, ": FFN width ", l.ffn.width);
     check_norm(l.attn_norm, where + " attention norm");
     check_norm(l.ffn_norm, where + " FFN norm");

@@ -44,6 +44,8 @@ struct EmbeddingSpec {
   int64_t type_vocab_size = 0;   // 0: no token type embeddings
   std::optional<NormSpec> norm;  // after the sum (BERT's embeddings.LayerNorm)
   bool project = false;          // a Linear [hidden, dim] after the norm (ELECTRA)
+  // DeBERTa projects before the norm, which is then over the hidden size.
+  bool norm_after_project = false;
 };
 
 struct RotarySpec {
@@ -91,6 +93,24 @@ struct RelativeBucketsSpec {
   int64_t max_distance = 128;
 };
 
+// DeBERTa-v2/v3's disentangled attention: a table of 2 * span() relative embeddings, shared by
+// all layers (LayerNorm'd when `norm` is set), is projected through each layer's own query and
+// key projections (share_att_key), and each layer's scores gain content-to-position and
+// position-to-content terms for the (log-bucketed) distance between query and key. The scale of
+// the scores is 1 / sqrt(head_dim * (1 + number of terms)), in AttentionSpec::scale.
+struct DisentangledSpec {
+  int64_t buckets = 0;       // position_buckets; 0: distances are not bucketed
+  int64_t max_relative = 0;  // max_relative_positions (the distance the log buckets reach)
+  bool c2p = true;           // q_i . key_proj(rel[r(i - j)])
+  bool p2c = true;           // k_j . query_proj(rel[r(i - j)])
+  std::optional<NormSpec> norm;
+  // Rows of the table per direction: position_buckets when bucketed, else max_relative.
+  int64_t span() const { return buckets > 0 ? buckets : max_relative; }
+  // The table row r(d) of distance d = query - key position: the bucket of d (DeBERTa's
+  // make_log_bucket_position when bucketed) + span(), clamped to [0, 2 span() - 1].
+  int64_t table_row(int64_t distance) const;
+};
+
 struct ModelSpec {
   std::string model_type;    // "bert", "mpnet", ...
   std::string architecture;  // architectures[0], e.g. "BertForSequenceClassification"
@@ -99,6 +119,7 @@ struct ModelSpec {
   std::vector<LayerSpec> layers;
   std::optional<NormSpec> final_norm;  // after the last layer (pre-norm families)
   std::optional<RelativeBucketsSpec> relative_buckets;
+  std::optional<DisentangledSpec> disentangled;
   int32_t pad_token_id = 0;
 
   HeadKind head = HeadKind::kNone;

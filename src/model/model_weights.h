@@ -35,7 +35,7 @@ struct EmbeddingWeights {
   const float* position = nullptr;    // [max_positions, E] or null
   const float* token_type = nullptr;  // [type_vocab, E] or null
   NormWeights norm;
-  ops::LinearSource project;  // ELECTRA: [H, E]
+  ops::LinearSource project;  // ELECTRA, DeBERTa: [H, E]
 };
 
 // Sequence classification: logits = out(norm(act(dense(pooled)))), pooled the first token's
@@ -58,6 +58,8 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
   NormWeights final_norm;
   const float* relative_buckets = nullptr;  // [buckets, heads] (MPNet)
+  const float* relative_table = nullptr;    // [2 * span, hidden] (DeBERTa's rel_embeddings)
+  NormWeights relative_norm;
   HeadWeights head;
   std::vector<AlignedBuffer<float>> owned;        // fused projections
   std::vector<AlignedBuffer<int8_t>> owned_i8;    // int8 models: fused projections

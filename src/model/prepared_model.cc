@@ -1,5 +1,7 @@
 #include "model/prepared_model.h"
 
+#include <vector>
+
 #include "core/error.h"
 
 namespace ember::model {
@@ -26,6 +28,41 @@ std::unique_ptr<ops::Linear> prepare_linear(ops::Backend& b, const ops::LinearSo
   return b.prepare_linear(src);
 }
 
+// DeBERTa's relative embeddings, normalised and projected by each layer's Q and K (what
+// transformers recomputes in every forward pass): the fused Q/K/V projection of the whole table
+// into a scratch buffer, whose Q and K columns are kept.
+void project_relative_embeddings(const ModelSpec& spec, const ModelWeights& w, ops::Backend& b,
+                                 PreparedModel& p) {
+  EMBER_CHECK(w.relative_table != nullptr, ErrorKind::kInternal,
+              "relative embeddings were not bound");
+  const int64_t rows = 2 * spec.disentangled->span(), h = spec.hidden_size;
+  const auto weight = b.prepare_weight(w.relative_table, rows * h);
+  const auto norm = prepare_norm(b, spec.disentangled->norm, w.relative_norm, h);
+  std::vector<int32_t> ids(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) ids[r] = static_cast<int32_t>(r);
+  const auto table_buf = b.alloc(rows * h);
+  const ops::View table = ops::dense_view(table_buf->data(), rows, h);
+  ops::EmbedArgs e;
+  e.tokens = rows;
+  e.ids = ids.data();
+  e.word = weight.get();
+  b.embed(e, table);
+  if (norm) b.norm(table, nullptr, table, norm->args);
+  const auto qkv_buf = b.alloc(rows * spec.max_qkv_width());
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    const AttentionSpec& a = spec.layers[i].attn;
+    PreparedLayer& l = p.layers[i];
+    const int64_t qw = a.q_width(), kvw = a.kv_width();
+    const ops::View qkv = ops::dense_view(qkv_buf->data(), rows, qw + 2 * kvw);
+    b.linear(*l.qkv, table, qkv);
+    l.relative_qk = b.alloc(rows * (qw + kvw));
+    const ops::View qk = ops::dense_view(l.relative_qk->data(), rows, qw + kvw);
+    b.gather_rows(qkv.cols_at(0, qw + kvw), ids.data(), qk);
+    l.pos_query = qk.cols_at(0, qw);
+    l.pos_key = qk.cols_at(qw, kvw);
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<PreparedModel> prepare_model(const ModelSpec& spec, const ModelWeights& w,
@@ -37,9 +74,9 @@ std::unique_ptr<PreparedModel> prepare_model(const ModelSpec& spec, const ModelW
   p->word = b.prepare_weight(ew.word, es.vocab_size * es.dim);
   if (ew.position) p->position = b.prepare_weight(ew.position, es.max_positions * es.dim);
   if (ew.token_type) p->token_type = b.prepare_weight(ew.token_type, es.type_vocab_size * es.dim);
-  p->embed_norm = prepare_norm(b, es.norm, ew.norm, es.dim);
-  p->project = prepare_linear(b, ew.project);
   const int64_t h = spec.hidden_size;
+  p->embed_norm = prepare_norm(b, es.norm, ew.norm, es.norm_after_project ? h : es.dim);
+  p->project = prepare_linear(b, ew.project);
   for (size_t i = 0; i < spec.layers.size(); ++i) {
     const LayerSpec& ls = spec.layers[i];
     const LayerWeights& lw = w.layers[i];
@@ -56,6 +93,7 @@ std::unique_ptr<PreparedModel> prepare_model(const ModelSpec& spec, const ModelW
     p->layers.push_back(std::move(l));
   }
   p->final_norm = prepare_norm(b, spec.final_norm, w.final_norm, h);
+  if (spec.disentangled) project_relative_embeddings(spec, w, b, *p);
   p->head_dense = prepare_linear(b, w.head.dense);
   p->head_norm = prepare_norm(b, spec.head_norm, w.head.norm, h);
   p->head_out = prepare_linear(b, w.head.out);

@@ -20,6 +20,10 @@ struct PreparedNorm {
 struct PreparedLayer {
   std::unique_ptr<ops::Linear> qkv, attn_out, ffn_in, ffn_out;
   std::optional<PreparedNorm> attn_norm, ffn_norm, q_norm, k_norm;
+  // DeBERTa: the (normalised) relative embeddings through this layer's query and key
+  // projections, [2 * span, q width | kv width]; constants of the model, made once.
+  std::unique_ptr<ops::Buffer> relative_qk;
+  ops::View pos_query, pos_key;  // column views of relative_qk
 };
 
 struct PreparedModel {

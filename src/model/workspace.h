@@ -39,6 +39,7 @@ class Workspace {
   std::vector<int32_t> positions;  // [T]
   std::vector<float> rel_bias;     // [heads, 2 * span + 1]
   std::vector<int32_t> rows;       // row indices for gathers, sequence offsets of a group
+  std::vector<int32_t> rel_index;  // DeBERTa: [2 * span + 1], distance -> relative table row
 
  private:
   ops::Backend* backend_;

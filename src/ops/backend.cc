@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 #include <utility>
 
 #include "core/error.h"
@@ -159,6 +160,45 @@ void Backend::attention(const View& q, const View& k, const View& v, const SeqLa
               "attention: relative bias spans ", a.rel_span, " for sequences of ", seqs.max_len());
   if (q.rows == 0) return;
   do_attention(q, k, v, seqs, a, out);
+}
+
+void Backend::disentangled_attention(const View& q, const View& k, const View& v,
+                                     const View& pos_query, const View& pos_key,
+                                     const SeqLayout& seqs, const DisentangledAttentionArgs& a,
+                                     const View& out) {
+  constexpr const char* kOp = "disentangled_attention";
+  for (const auto& [view, name] : {std::pair{&q, "q"},
+                                   {&k, "k"},
+                                   {&v, "v"},
+                                   {&out, "out"},
+                                   {&pos_query, "pos_query"},
+                                   {&pos_key, "pos_key"}})
+    check_view(*view, kOp, name);
+  EMBER_CHECK(a.heads > 0 && a.head_dim > 0, ErrorKind::kInternal, kOp, ": heads ", a.heads,
+              ", head dim ", a.head_dim);
+  const int64_t width = a.heads * a.head_dim;
+  EMBER_CHECK(q.cols == width && k.cols == width && v.cols == width && out.cols == width,
+              ErrorKind::kInternal, kOp, ": widths q ", q.cols, " k ", k.cols, " v ", v.cols,
+              " out ", out.cols, " for ", a.heads, " heads of ", a.head_dim);
+  EMBER_CHECK(q.rows == k.rows && q.rows == v.rows && q.rows == out.rows, ErrorKind::kInternal, kOp,
+              ": row counts differ");
+  EMBER_CHECK(std::isfinite(a.scale), ErrorKind::kInternal, kOp, ": scale is not finite");
+  check_layout(seqs, q.rows, kOp);
+  EMBER_CHECK(a.rel_index != nullptr && a.rel_span >= seqs.max_len() - 1, ErrorKind::kInternal, kOp,
+              ": relative index spans ", a.rel_span, " for sequences of ", seqs.max_len());
+  // The rows each term reads: every index in the table must be one.
+  for (const auto& [on, pos, name] :
+       {std::tuple{a.c2p, &pos_key, "pos_key"}, std::tuple{a.p2c, &pos_query, "pos_query"}}) {
+    if (!on) continue;
+    EMBER_CHECK(pos->cols == width, ErrorKind::kInternal, kOp, ": ", name, " has ", pos->cols,
+                " columns for ", width);
+    for (int64_t d = 0; d <= 2 * a.rel_span; ++d)
+      EMBER_CHECK(a.rel_index[d] >= 0 && a.rel_index[d] < pos->rows, ErrorKind::kInternal, kOp,
+                  ": relative index ", a.rel_index[d], " outside the ", pos->rows, " rows of ",
+                  name);
+  }
+  if (q.rows == 0) return;
+  do_disentangled_attention(q, k, v, pos_query, pos_key, seqs, a, out);
 }
 
 void Backend::gated(const View& x, const View& out, Activation act) {

@@ -117,6 +117,23 @@ struct SparsePoolArgs {
   bool double_log = false;
 };
 
+// DeBERTa's disentangled self-attention, per sequence and head h (no mask, heads == kv heads):
+//   out_i = sum_j softmax_j(scale * (q_i . k_j + c2p q_i . pos_key[r] + p2c k_j . pos_query[r]))
+//           v_j,   r = rel_index[(i - j) + rel_span]
+// with i, j positions in the sequence; pos_query and pos_key are relative embeddings projected
+// by the layer's query and key projections ([rows, heads * head_dim], head h in columns
+// h * head_dim ...), and rel_index (host memory, 2 * rel_span + 1 entries) picks the row of a
+// distance.
+struct DisentangledAttentionArgs {
+  int64_t heads = 0;
+  int64_t head_dim = 0;
+  float scale = 1.0f;
+  bool c2p = true;  // content to position: reads pos_key
+  bool p2c = true;  // position to content: reads pos_query
+  const int32_t* rel_index = nullptr;
+  int64_t rel_span = 0;  // >= longest sequence - 1
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -147,6 +164,11 @@ class Backend {
   // out [T, heads * head_dim]; q [T, heads * head_dim]; k, v [T, kv_heads * head_dim].
   void attention(const View& q, const View& k, const View& v, const SeqLayout& seqs,
                  const AttentionArgs& a, const View& out);
+  // q, k, v, out [T, heads * head_dim]; pos_query, pos_key [rows, heads * head_dim] (either may
+  // be empty when its term is off).
+  void disentangled_attention(const View& q, const View& k, const View& v, const View& pos_query,
+                              const View& pos_key, const SeqLayout& seqs,
+                              const DisentangledAttentionArgs& a, const View& out);
   // out = act(x[:, :F]) * x[:, F:] with F = out.cols, x [T, 2F] (GeGLU, SwiGLU).
   void gated(const View& x, const View& out, Activation act);
   // x = act(x), in place.
@@ -169,6 +191,10 @@ class Backend {
   virtual void do_rotary(const View& x, const RotaryArgs& a) = 0;
   virtual void do_attention(const View& q, const View& k, const View& v, const SeqLayout& seqs,
                             const AttentionArgs& a, const View& out) = 0;
+  virtual void do_disentangled_attention(const View& q, const View& k, const View& v,
+                                         const View& pos_query, const View& pos_key,
+                                         const SeqLayout& seqs, const DisentangledAttentionArgs& a,
+                                         const View& out) = 0;
   virtual void do_gated(const View& x, const View& out, Activation act) = 0;
   virtual void do_activation(const View& x, Activation act) = 0;
   virtual void do_gather_rows(const View& x, const int32_t* rows, const View& out) = 0;

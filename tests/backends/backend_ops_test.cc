@@ -5,6 +5,7 @@
 // seam together, op by op (the model-by-model check is tests/model/backend_parity_test.cc).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -288,6 +289,50 @@ TEST(BackendOps, AttentionWithMasksBiasAndGroupedHeads) {
   }
 }
 
+// DeBERTa's attention: both position terms or one, a clamped monotonic distance -> row map (as
+// log buckets give) and an arbitrary one, and a sequence long enough to split into two query
+// ranges per head on the CPU backend.
+TEST(BackendOps, DisentangledAttention) {
+  const std::vector<int32_t> cu = {0, 1, 9, 49, 300};
+  const int64_t t = cu.back(), heads = 3, hd = 16, width = heads * hd, rows = 40;
+  const int64_t span = 299;  // longest sequence - 1
+  std::vector<int32_t> monotonic(2 * span + 1), scrambled(2 * span + 1);
+  for (int64_t d = -span; d <= span; ++d) {
+    monotonic[d + span] = static_cast<int32_t>(std::clamp<int64_t>(d / 4 + rows / 2, 0, rows - 1));
+    scrambled[d + span] = static_cast<int32_t>(((d + span) * 7) % rows);
+  }
+  struct Case {
+    bool c2p, p2c;
+    const std::vector<int32_t>* index;
+  };
+  for (const Case c : {Case{true, true, &monotonic}, Case{true, false, &monotonic},
+                       Case{false, true, &monotonic}, Case{true, true, &scrambled}}) {
+    // [t, 3 width] q|k|v, then the table [rows, 2 width] pos_query|pos_key, then out [t, width].
+    const int64_t qkv = 3 * width, table = t * qkv, out = table + rows * 2 * width;
+    std::vector<float> v = test::random_vec(out + t * width, 63, -1.5f, 1.5f);
+    ops::DisentangledAttentionArgs a;
+    a.heads = heads;
+    a.head_dim = hd;
+    a.scale = 1.0f / std::sqrt(static_cast<float>(hd * 3));
+    a.c2p = c.c2p;
+    a.p2c = c.p2c;
+    a.rel_index = c.index->data();
+    a.rel_span = span;
+    compare(
+        cat("disentangled attention c2p ", c.c2p, " p2c ", c.p2c,
+            c.index == &scrambled ? " scrambled" : ""),
+        v,
+        [&](ops::Backend& be, std::vector<float>& buf) {
+          const View x = view_of(buf, t, qkv), pos = view_of(buf, rows, 2 * width, table);
+          be.disentangled_attention(x.cols_at(0, width), x.cols_at(width, width),
+                                    x.cols_at(2 * width, width), pos.cols_at(0, width),
+                                    pos.cols_at(width, width), ops::SeqLayout{cu.data(), 4}, a,
+                                    view_of(buf, t, width, out));
+        },
+        4e-6, 4e-6);
+  }
+}
+
 TEST(BackendOps, PoolingEveryMode) {
   const std::vector<int32_t> cu = {0, 1, 6, 30};
   const int64_t t = 30, h = 32;
@@ -342,6 +387,18 @@ TEST(BackendOps, ShapeErrorsAreCaughtAtTheSeam) {
         << be->name();
     const std::vector<int32_t> rows = {5};
     EXPECT_THROW(be->gather_rows(view_of(v, 2, 4), rows.data(), view_of(v, 1, 4, 32)), Error)
+        << be->name();
+    // A distance whose table row is outside the table.
+    const std::vector<int32_t> cu = {0, 2}, index = {0, 1, 2};
+    ops::DisentangledAttentionArgs da;
+    da.heads = 2;
+    da.head_dim = 2;
+    da.rel_index = index.data();
+    da.rel_span = 1;
+    EXPECT_THROW(be->disentangled_attention(view_of(v, 2, 4), view_of(v, 2, 4), view_of(v, 2, 4),
+                                            view_of(v, 2, 4, 16), view_of(v, 2, 4, 16),
+                                            ops::SeqLayout{cu.data(), 1}, da, view_of(v, 2, 4, 32)),
+                 Error)
         << be->name();
   }
 }

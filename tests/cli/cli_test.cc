@@ -86,7 +86,8 @@ INSTANTIATE_TEST_SUITE_P(Models, EmbedCli,
                                            "all-mpnet-base-v2", "tiny-distilbert", "tiny-roberta",
                                            "tiny-electra", "tiny-mpnet-seqcls", "tiny-bert-st6",
                                            "tiny-bert-pruned", "tiny-modernbert-seqcls",
-                                           "tiny-modernbert-tokcls", "tiny-qwen3-embedding"),
+                                           "tiny-modernbert-tokcls", "tiny-qwen3-embedding",
+                                           "tiny-deberta-v3"),
                          [](const auto& p) {
                            std::string s = p.param;
                            std::replace(s.begin(), s.end(), '-', '_');
@@ -287,6 +288,24 @@ TEST(Cli, InfoDescribesRotaryFamilies) {
     EXPECT_EQ(l["activation"], "silu");
     EXPECT_EQ(l["rotary_base"], 1e6);
   }
+}
+
+// DeBERTa-v3 as an NLI model (softmax over three labels) and as a reranker (one label).
+TEST(Cli, ClassifyPairsWithDebertaNliAndReranker) {
+  expect_pair_scores("tiny-deberta-v3-nli");
+  expect_pair_scores("tiny-deberta-v3-reranker");
+}
+
+TEST(Cli, InfoDescribesDisentangledAttention) {
+  const CliRun r =
+      ember("info --model " + cat(EMBER_SOURCE_DIR, "/tests/fixtures/models/tiny-deberta-v3-nli"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["model_type"], "deberta-v2");
+  EXPECT_EQ(j["head"], "sequence_classification");
+  EXPECT_EQ(j["relative_attention"]["kind"], "disentangled");
+  EXPECT_EQ(j["relative_attention"]["position_buckets"], 16);
+  EXPECT_EQ(j["relative_attention"]["max_relative_positions"], 64);
 }
 
 void expect_json_error(const CliRun& r, int code, const std::string& type) {

@@ -64,7 +64,8 @@ inline const std::vector<std::string>& parity_models() {
       "tiny-roberta",           "tiny-xlm-roberta",        "tiny-electra",
       "tiny-mpnet-seqcls",      "tiny-bert-st6",           "tiny-bert-reranker",
       "tiny-bert-pruned",       "tiny-bert-splade",        "tiny-modernbert-seqcls",
-      "tiny-modernbert-tokcls", "tiny-qwen3-embedding"};
+      "tiny-modernbert-tokcls", "tiny-qwen3-embedding",    "tiny-deberta-v3",
+      "tiny-deberta-v3-nli",    "tiny-deberta-v3-reranker"};
   return models;
 }
 

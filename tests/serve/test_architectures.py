@@ -24,9 +24,11 @@ EMBEDDERS = [
     ("tiny-roberta", None),
     ("tiny-xlm-roberta", None),
     ("tiny-electra", None),
+    ("tiny-deberta-v3", None),
 ]
 # Sequence classifiers, with the pairs of their reference.
-CLASSIFIERS = ["tiny-mpnet-seqcls", "tiny-bert-reranker", "tiny-distilbert", "tiny-roberta"]
+CLASSIFIERS = ["tiny-mpnet-seqcls", "tiny-bert-reranker", "tiny-distilbert", "tiny-roberta",
+               "tiny-deberta-v3-nli", "tiny-deberta-v3-reranker"]
 TEXTS = 6  # reference texts sent per model
 
 

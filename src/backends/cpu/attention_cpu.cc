@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "backends/cpu/attention_tasks.h"
 #include "backends/cpu/cpu_ops.h"
 #include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
@@ -13,26 +14,6 @@
 #include "ops/backend.h"
 
 namespace ember::cpu {
-namespace {
-
-// Query rows per task: at most ~256, so that one sequence of 512 tokens still splits into
-// two tasks per head, and a multiple of 24 so that the kernels' register tiles (6 rows on
-// AVX2, 8 on AVX-512) divide it. Each task packs its head's K^T and V once (a few percent of
-// a 256-row task), which is why tasks are not smaller.
-constexpr int64_t kMaxTaskRows = 256;
-constexpr int64_t kRowMultiple = 24;
-
-int64_t task_rows(int64_t len) {
-  const int64_t chunks = (len + kMaxTaskRows - 1) / kMaxTaskRows;
-  const int64_t rows = (len + chunks - 1) / chunks;
-  return (rows + kRowMultiple - 1) / kRowMultiple * kRowMultiple;
-}
-
-struct Task {
-  int64_t seq, head, q0, rows;
-};
-
-}  // namespace
 
 void attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v,
                int64_t ldv, const int32_t* cu_seqlens, int64_t batch,
@@ -47,22 +28,7 @@ void attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const f
                                                                      : kernels::KeyMask::kAll;
   const int64_t rel_width = 2 * args.rel_span + 1;
 
-  std::vector<Task> tasks;
-  std::vector<double> cost_end;  // cumulative cost after each task
-  double total = 0.0;
-  for (int64_t s = 0; s < batch; ++s) {
-    const int64_t len = cu_seqlens[s + 1] - cu_seqlens[s];
-    if (len == 0) continue;
-    const int64_t step = task_rows(len);
-    for (int64_t h = 0; h < heads; ++h) {
-      for (int64_t q0 = 0; q0 < len; q0 += step) {
-        const int64_t rows = len - q0 < step ? len - q0 : step;
-        tasks.push_back({s, h, q0, rows});
-        total += static_cast<double>(rows + 8) * static_cast<double>(len);  // + packing
-        cost_end.push_back(total);
-      }
-    }
-  }
+  const detail::AttentionTasks tasks = detail::attention_tasks(cu_seqlens, batch, heads);
 
   const Isa isa = active_isa();
   const auto kernel = isa == Isa::kAvx512 ? kernels::attention_head_f32_avx512
@@ -71,7 +37,7 @@ void attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const f
   const auto scratch_floats = isa == Isa::kAvx512 ? kernels::attention_scratch_floats_avx512
                               : isa == Isa::kAvx2 ? kernels::attention_scratch_floats_avx2
                                                   : kernels::attention_scratch_floats_scalar;
-  auto run = [&](const Task& t) {
+  auto run = [&](const detail::AttentionTask& t) {
     thread_local AlignedBuffer<float> scratch;
     const int64_t start = cu_seqlens[t.seq];
     const int64_t len = cu_seqlens[t.seq + 1] - start;
@@ -98,22 +64,7 @@ void attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const f
     kernel(a);
   };
 
-  // Parts of equal cost (a few per thread), each a contiguous range of tasks.
-  const int64_t n_tasks = static_cast<int64_t>(tasks.size());
-  // Below ~100K multiply-adds a fork/join costs more than it saves.
-  const bool tiny = total * static_cast<double>(head_dim) < 1e5;
-  const int64_t wanted = tiny ? 1 : 4 * static_cast<int64_t>(num_threads());
-  const int64_t parts = n_tasks < wanted ? n_tasks : wanted;
-  std::vector<int64_t> bounds(parts + 1, n_tasks);
-  bounds[0] = 0;
-  for (int64_t p = 1, t = 0; p < parts; ++p) {
-    const double target = total * static_cast<double>(p) / static_cast<double>(parts);
-    while (t < n_tasks && cost_end[t] <= target) ++t;
-    bounds[p] = t;
-  }
-  parallel_for(parts, 1, [&](int64_t b, int64_t e) {
-    for (int64_t t = bounds[b]; t < bounds[e]; ++t) run(tasks[t]);
-  });
+  detail::run_attention_tasks(tasks, static_cast<double>(head_dim), run);
 }
 
 }  // namespace ember::cpu

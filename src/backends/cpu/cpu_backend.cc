@@ -127,6 +127,17 @@ void CpuBackend::do_attention(const ops::View& q, const ops::View& k, const ops:
                  out.data, out.ld);
 }
 
+void CpuBackend::do_disentangled_attention(const ops::View& q, const ops::View& k,
+                                           const ops::View& v, const ops::View& pos_query,
+                                           const ops::View& pos_key, const ops::SeqLayout& seqs,
+                                           const ops::DisentangledAttentionArgs& a,
+                                           const ops::View& out) {
+  const PoolScope scope(pool_);
+  cpu::disentangled_attention(q.data, q.ld, k.data, k.ld, v.data, v.ld, pos_query.data,
+                              pos_query.ld, pos_key.data, pos_key.ld, seqs.cu_seqlens,
+                              seqs.sequences, a, out.data, out.ld);
+}
+
 void CpuBackend::do_activation(const ops::View& x, ops::Activation act) {
   const PoolScope scope(pool_);
   if (x.dense()) {

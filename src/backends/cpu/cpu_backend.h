@@ -44,6 +44,11 @@ class CpuBackend final : public ops::Backend {
   void do_attention(const ops::View& q, const ops::View& k, const ops::View& v,
                     const ops::SeqLayout& seqs, const ops::AttentionArgs& a,
                     const ops::View& out) override;
+  void do_disentangled_attention(const ops::View& q, const ops::View& k, const ops::View& v,
+                                 const ops::View& pos_query, const ops::View& pos_key,
+                                 const ops::SeqLayout& seqs,
+                                 const ops::DisentangledAttentionArgs& a,
+                                 const ops::View& out) override;
   void do_gated(const ops::View& x, const ops::View& out, ops::Activation act) override;
   void do_activation(const ops::View& x, ops::Activation act) override;
   void do_gather_rows(const ops::View& x, const int32_t* rows, const ops::View& out) override;

@@ -49,4 +49,15 @@ void attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const f
                int64_t ldv, const int32_t* cu_seqlens, int64_t batch,
                const ops::AttentionArgs& args, float* out, int64_t ldo);
 
+// DeBERTa's disentangled self-attention over a packed batch (ops::DisentangledAttentionArgs):
+// q, k, v, out [T, heads * head_dim]; pos_query, pos_key [rows, heads * head_dim] (projected
+// relative embeddings), each with its row stride. Per (sequence, head, query range), the
+// content-to-position and position-to-content terms are GEMMs against the table rows the
+// range's distances read, gathered into a score bias of the attention head kernel.
+void disentangled_attention(const float* q, int64_t ldq, const float* k, int64_t ldk,
+                            const float* v, int64_t ldv, const float* pos_query, int64_t ldpq,
+                            const float* pos_key, int64_t ldpk, const int32_t* cu_seqlens,
+                            int64_t batch, const ops::DisentangledAttentionArgs& args, float* out,
+                            int64_t ldo);
+
 }  // namespace ember::cpu

@@ -230,6 +230,48 @@ void ReferenceBackend::do_attention(const ops::View& q, const ops::View& k, cons
   }
 }
 
+void ReferenceBackend::do_disentangled_attention(const ops::View& q, const ops::View& k,
+                                                 const ops::View& v, const ops::View& pos_query,
+                                                 const ops::View& pos_key,
+                                                 const ops::SeqLayout& seqs,
+                                                 const ops::DisentangledAttentionArgs& a,
+                                                 const ops::View& out) {
+  const int64_t dh = a.head_dim;
+  auto dot = [dh](const float* x, const float* y) {
+    double s = 0.0;
+    for (int64_t d = 0; d < dh; ++d) s += double{x[d]} * y[d];
+    return s;
+  };
+  std::vector<double> p;
+  for (int64_t s = 0; s < seqs.sequences; ++s) {
+    const int64_t begin = seqs.cu_seqlens[s], len = seqs.cu_seqlens[s + 1] - begin;
+    p.assign(static_cast<size_t>(len), 0.0);
+    for (int64_t h = 0; h < a.heads; ++h) {
+      const int64_t c = h * dh;
+      for (int64_t i = 0; i < len; ++i) {
+        const float* qi = row(q, begin + i) + c;
+        double max = -std::numeric_limits<double>::infinity();
+        for (int64_t j = 0; j < len; ++j) {
+          const float* kj = row(k, begin + j) + c;
+          const int64_t r = a.rel_index[i - j + a.rel_span];
+          double score = dot(qi, kj);
+          if (a.c2p) score += dot(qi, row(pos_key, r) + c);
+          if (a.p2c) score += dot(kj, row(pos_query, r) + c);
+          p[j] = score * a.scale;
+          max = std::max(max, p[j]);
+        }
+        double sum = 0.0;
+        for (int64_t j = 0; j < len; ++j) sum += (p[j] = std::exp(p[j] - max));
+        for (int64_t d = 0; d < dh; ++d) {
+          double o = 0.0;
+          for (int64_t j = 0; j < len; ++j) o += p[j] * row(v, begin + j)[c + d];
+          row(out, begin + i)[c + d] = static_cast<float>(o / sum);
+        }
+      }
+    }
+  }
+}
+
 void ReferenceBackend::do_gated(const ops::View& x, const ops::View& out, ops::Activation act) {
   const int64_t f = out.cols;
   for (int64_t t = 0; t < x.rows; ++t)

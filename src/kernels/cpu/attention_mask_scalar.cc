@@ -1,5 +1,5 @@
-// Masks and distance biases of attention scores (KeyMask, AttentionHeadArgs::rel_bias), one
-// query row at a time, for every ISA's attention kernel.
+// Masks and biases of attention scores (KeyMask, AttentionHeadArgs::rel_bias and score_bias),
+// one query row at a time, for every ISA's attention kernel.
 #include <algorithm>
 #include <limits>
 
@@ -8,7 +8,7 @@
 namespace ember::kernels {
 
 bool attention_is_plain(const AttentionHeadArgs& a) {
-  return a.mask == KeyMask::kAll && a.rel_bias == nullptr;
+  return a.mask == KeyMask::kAll && a.rel_bias == nullptr && a.score_bias == nullptr;
 }
 
 void attention_mask_row(const AttentionHeadArgs& a, int64_t i, float* s) {
@@ -28,6 +28,10 @@ void attention_mask_row(const AttentionHeadArgs& a, int64_t i, float* s) {
     for (int64_t j = lo; j < hi; ++j) s[j] = s[j] * a.scale + bias[j];
   } else {
     for (int64_t j = lo; j < hi; ++j) s[j] *= a.scale;
+  }
+  if (a.score_bias) {
+    const float* bias = a.score_bias + i * a.ld_score_bias;
+    for (int64_t j = lo; j < hi; ++j) s[j] += bias[j];
   }
 }
 

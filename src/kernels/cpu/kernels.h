@@ -109,8 +109,12 @@ struct AttentionHeadArgs {
   // Optional bias by distance: bias(i, j) = rel_bias[j - (q_pos0 + i)] (the pointer is at
   // distance 0; distances from -(kv_len - 1) to kv_len - 1 are read).
   const float* rel_bias = nullptr;
+  // Optional bias per query row and key, added after the scale: bias(i, j) =
+  // score_bias[i * ld_score_bias + j] (DeBERTa's disentangled terms, already scaled).
+  const float* score_bias = nullptr;
+  int64_t ld_score_bias = 0;
 };
-// True when a head has no mask and no bias (the kernels' fast path).
+// True when a head has no mask and no biases (the kernels' fast path).
 bool attention_is_plain(const AttentionHeadArgs& a);
 // The score row of query row i (raw dot products, kv_len of them) scaled, biased and masked in
 // place (masked keys: -inf). Scalar, shared by every ISA: O(kv_len) beside O(kv_len head_dim).
