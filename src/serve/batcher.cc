@@ -208,6 +208,7 @@ void TokenBudgetBatcher::execute(const std::vector<Slice>& slices,
     job->result.pooled.clear();
     job->result.hidden.clear();
     job->result.seq_logits.clear();
+    job->result.sparse.clear();
     complete(*job);
   }
   if (!slices.empty()) run_batch(slices);
@@ -240,6 +241,10 @@ void check_result(const runtime::RunResult& out, const model::Batch& batch, unsi
         out.num_labels > 0 && out.seq_logits.size() == n * static_cast<size_t>(out.num_labels),
         ErrorKind::kInternal, "the engine returned ", out.seq_logits.size(), " logits for ", n,
         " sequences");
+  if (outputs & runtime::kSparse)
+    EMBER_CHECK(out.vocab_size > 0 && out.sparse.size() == n * static_cast<size_t>(out.vocab_size),
+                ErrorKind::kInternal, "the engine returned ", out.sparse.size(),
+                " sparse values for ", n, " sequences");
 }
 
 }  // namespace
@@ -269,6 +274,20 @@ void TokenBudgetBatcher::copy_rows(const Slice& s, const runtime::RunResult& out
     r.num_labels = c;
     r.seq_logits.resize(total * c);
     std::copy_n(out.seq_logits.data() + row * c, s.count * c, r.seq_logits.data() + s.first * c);
+  }
+  if (want & runtime::kSparse) {
+    r.sparse.resize(total);
+    const auto v = out.vocab_size;
+    for (size_t i = 0; i < s.count; ++i) {
+      const float* src = out.sparse.data() + (row + i) * v;
+      auto& dst = r.sparse[s.first + i];
+      dst.clear();
+      for (int64_t k = 0; k < v; ++k)
+        if (src[k] != 0.0f) {
+          dst.push_back(static_cast<float>(k));  // exact: vocabularies are below 2^24
+          dst.push_back(src[k]);
+        }
+    }
   }
 }
 
@@ -330,6 +349,7 @@ void TokenBudgetBatcher::run_batch(const std::vector<Slice>& slices) {
         job.result.pooled.clear();
         job.result.hidden.clear();
         job.result.seq_logits.clear();
+        job.result.sparse.clear();
       }
       finished.push_back(&job);
     }

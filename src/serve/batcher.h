@@ -67,8 +67,10 @@ struct JobResult {
   std::vector<float> pooled;               // kPooled: [sequences][hidden_size]
   std::vector<std::vector<float>> hidden;  // kHidden: per sequence, [tokens][hidden_size]
   std::vector<float> seq_logits;           // kSeqLogits: [sequences][num_labels]
-  double queue_ms = 0;                     // enqueue -> first batch start
-  double inference_ms = 0;                 // sum of the batches the job ran in
+  // kSparse: per sequence, its non-zero entries as (index, value) pairs, flattened.
+  std::vector<std::vector<float>> sparse;
+  double queue_ms = 0;      // enqueue -> first batch start
+  double inference_ms = 0;  // sum of the batches the job ran in
 };
 
 struct Job {

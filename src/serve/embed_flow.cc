@@ -69,17 +69,21 @@ void embed_async(const ServeContext& ctx, const Request& req, Reply reply,
   infer_async(ctx, req, std::move(reply), std::move(tokenized), timings, std::move(plan));
 }
 
+void append_float(std::string& out, float v) {
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
+  }
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, ec == std::errc() ? end : buf);
+}
+
 void append_floats(std::string& out, const float* v, int64_t n) {
   out += '[';
-  char buf[32];
   for (int64_t i = 0; i < n; ++i) {
     if (i) out += ',';
-    if (!std::isfinite(v[i])) {
-      out += "null";
-      continue;
-    }
-    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v[i]);
-    out.append(buf, ec == std::errc() ? end : buf);
+    append_float(out, v[i]);
   }
   out += ']';
 }

@@ -30,6 +30,10 @@ int64_t scores_answer_cost(int64_t count, int64_t labels) {
   return count * labels * (4 + 4 + 64) + kRequestOverheadBytes;
 }
 
+int64_t sparse_answer_cost(int64_t count, int64_t vocab) {
+  return count * vocab * (8 + 8 + 40) + kRequestOverheadBytes;
+}
+
 int64_t tokenize_answer_cost(int64_t tokens, int64_t text_bytes) {
   // Special tokens' texts ("[CLS]", "<|endoftext|>") are short; 64 bytes of them allowed each.
   return tokens * (96 + 64) + text_bytes * 6 * 4 + kRequestOverheadBytes;

@@ -50,6 +50,9 @@ int64_t queued_cost(int64_t tokens);
 int64_t embeddings_answer_cost(int64_t count, int64_t hidden, int64_t dims);
 int64_t hidden_states_answer_cost(int64_t tokens, int64_t hidden);
 int64_t scores_answer_cost(int64_t count, int64_t labels);
+// Sparse (SPLADE) vectors: at most `vocab` non-zero entries per input, each an (index, value)
+// pair in the batcher and in the cache, and about 40 bytes of JSON.
+int64_t sparse_answer_cost(int64_t count, int64_t vocab);
 
 // /tokenize's answer for `tokens` tokens of texts of `text_bytes`: the fields of each token,
 // and its text escaped (up to 6 bytes per byte; a character split into several byte-level

@@ -86,7 +86,9 @@ void embed_async(const ServeContext& ctx, const Request& req, Reply reply,
 
 std::optional<int64_t> get_dimensions(const nlohmann::json& body, int64_t hidden_size);
 
-// JSON numbers for floats (shortest round trip) and base64 of little-endian float32.
+// JSON numbers for floats (shortest round trip; null for non-finite) and base64 of
+// little-endian float32.
+void append_float(std::string& out, float v);
 void append_floats(std::string& out, const float* v, int64_t n);
 std::string base64_floats(const float* v, int64_t n);
 

@@ -38,6 +38,47 @@ void embed(const ServeContext& ctx, const Request& req, Reply reply) {
               });
 }
 
+// SPLADE vectors: [[{"index": i, "value": v} for each non-zero entry]; inputs], as TEI's
+// /embed_sparse; a dense model answers 424, as TEI does.
+void embed_sparse(const ServeContext& ctx, const Request& req, Reply reply) {
+  if (!ctx.engine.info().splade)
+    throw HttpError(424, error_type::kBackend,
+                    "model is not an embedding model with splade pooling");
+  const auto body = parse_body(req.body);
+  if (!body.contains("inputs"))
+    throw HttpError(422, error_type::kValidation, "missing field \"inputs\"");
+  InputRules rules = input_rules(ctx, req);
+  rules.truncate = get_bool(body, "truncate", false);
+  rules.side = get_truncation_side(body);
+  const auto t0 = Clock::now();
+  TokenizedInputs tokenized = tokenize_inputs(body["inputs"], ctx.engine, rules);
+  Timings timings{ms_between(t0, Clock::now()), 0, 0, tokenized.tokens};
+  InferPlan plan;
+  plan.answer_bytes = sparse_answer_cost(static_cast<int64_t>(tokenized.sequences.size()),
+                                         ctx.engine.spec().vocab_size());
+  plan.cache_scope = "embed_sparse";
+  plan.outputs = runtime::kSparse;
+  plan.extract = [](const JobResult& r, size_t row) { return r.sparse[row]; };
+  plan.format = [](const std::vector<std::vector<float>>& rows) {
+    Response r;
+    r.body += '[';
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (i) r.body += ',';
+      r.body += '[';
+      for (size_t k = 0; k + 1 < rows[i].size(); k += 2) {
+        if (k) r.body += ',';
+        r.body += cat("{\"index\":", static_cast<int64_t>(rows[i][k]), ",\"value\":");
+        append_float(r.body, rows[i][k + 1]);
+        r.body += '}';
+      }
+      r.body += ']';
+    }
+    r.body += ']';
+    return r;
+  };
+  infer_async(ctx, req, std::move(reply), std::move(tokenized), timings, std::move(plan));
+}
+
 // Last hidden state per token, special tokens included: [[[float; hidden]; tokens]; inputs].
 void embed_all(const ServeContext& ctx, const Request& req, Reply reply) {
   const auto body = parse_body(req.body);
@@ -240,6 +281,8 @@ void add_tei_routes(Router& router, const ServeContext& ctx) {
   router.add("POST", "/", embed_handler);
   router.add("POST", "/tokenize",
              [c](const Request& req, Reply reply) { reply(tokenize(*c, req)); });
+  router.add("POST", "/embed_sparse",
+             [c](const Request& req, Reply reply) { embed_sparse(*c, req, std::move(reply)); });
   router.add("POST", "/embed_all",
              [c](const Request& req, Reply reply) { embed_all(*c, req, std::move(reply)); });
   router.add("POST", "/decode", [c](const Request& req, Reply reply) { reply(decode(*c, req)); });

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "model/model.h"
 #include "serve/batcher.h"
 #include "serve/descriptor_reserve.h"
 #include "serve/grpc_server.h"
@@ -51,7 +52,11 @@ int64_t compute_bytes(const runtime::Engine& engine, const ServeOptions& o) {
   const int64_t per_token =
       4 * (wide + 4 * h + s.max_qkv_width() + 2 * s.max_ffn_width() + labels) + 32;
   const int64_t per_sequence = 4 * (3 * h + labels);
-  return t * per_token + o.max_batch_requests * per_sequence + (16 << 20);
+  int64_t sparse = 0;  // SPLADE: the vocabulary logits of a chunk, and [sequences, vocab]
+  if (engine.info().splade)
+    sparse = 4 * s.vocab_size() *
+             (std::max(model::Model::kSparseChunkTokens, max_length) + 2 * o.max_batch_requests);
+  return t * per_token + o.max_batch_requests * per_sequence + sparse + (16 << 20);
 }
 
 // Thread stacks in use, gRPC and allocator overhead, what the estimates above miss.

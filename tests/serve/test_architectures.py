@@ -143,3 +143,41 @@ def test_tei_rerank_one_label(classifier):
         assert r.status_code == 200, r.text
         (hit,) = r.json()
         assert abs(hit["score"] - float(ref["pair_scores"][j])) < 2e-5, j
+
+
+@pytest.fixture(scope="module")
+def splade():
+    s = Server("--http-threads", "2", "--cache-entries", "0",
+               model=FIXTURES / "models" / "tiny-bert-splade")
+    s.ref = reference("tiny-bert-splade")
+    yield s
+    assert s.terminate() == 0
+
+
+def test_tei_embed_sparse_matches_sparse_encoder(splade):
+    """TEI's /embed_sparse: per input the non-zero entries as {"index", "value"}, against
+    sentence-transformers' SparseEncoder; a repeated request (the result cache) gives the same."""
+    inputs, ref = splade.ref
+    texts = inputs["texts"][:TEXTS]
+    vocab = ref["sparse"].shape[1]
+    for _ in range(2):
+        r = requests.post(splade.url + "/embed_sparse", json={"inputs": texts})
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert len(out) == len(texts)
+        for i, entries in enumerate(out):
+            dense = np.zeros(vocab)
+            indices = [e["index"] for e in entries]
+            assert indices == sorted(indices) and len(set(indices)) == len(indices)
+            for e in entries:
+                assert e["value"] > 0
+                dense[e["index"]] = e["value"]
+            np.testing.assert_allclose(dense, ref["sparse"][i], atol=1e-4)
+    one = requests.post(splade.url + "/embed_sparse", json={"inputs": texts[0]})
+    assert one.status_code == 200 and len(one.json()) == 1
+
+
+def test_tei_embed_sparse_on_a_dense_model_is_424(embedder):
+    r = requests.post(embedder.url + "/embed_sparse", json={"inputs": "a"})
+    assert r.status_code == 424, r.text
+    assert r.json()["error_type"] == "Backend"
