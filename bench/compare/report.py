@@ -3,11 +3,12 @@ table of Ember's median and the ratio peer/Ember for every cell (> 1: Ember fast
 issue #5 targets marked met / not met, and Ember's GFLOP/s at bert-base 8x128 against the
 measured sgemm peak."""
 
-PEERS = ["ort_fp32", "ort_int8", "torch_fp32", "torch_int8", "ct2_fp32", "ct2_int8"]
+PEERS = ["ort_fp32", "ort_int8", "torch_fp32", "torch_int8", "ct2_fp32", "ct2_int8",
+         "ember_base_fp32", "ember_base_int8"]  # the last two: --ember-base, an A/B binary
 # Which Ember column each peer is compared with: fp32 with fp32, int8 with int8 (Ember int8
 # falling back to fp32 would flatter nobody, so a missing Ember int8 leaves the int8 ratios
 # empty).
-BASE = {p: "ember_" + p.split("_")[1] for p in PEERS}
+BASE = {p: "ember_" + p.rsplit("_", 1)[1] for p in PEERS}
 BASE_MODELS = ("all-MiniLM-L6-v2", "bert-base-uncased-random")
 
 RERUN = """## Rerun
@@ -258,9 +259,9 @@ def markdown(run):
             out.append(f"- Note: {n}")
         if info.get("notes"):
             out.append("")
+        order = ["ember_fp32", "ember_int8", "ember_base_fp32", "ember_base_int8"]
         engines = sorted({r["engine"] for r in run["results"] if r["model"] == model},
-                         key=lambda e: ["ember_fp32", "ember_int8"].index(e)
-                         if e.startswith("ember") else 2)
+                         key=lambda e: order.index(e) if e in order else len(order))
         peers = [p for p in PEERS if p in engines]
         out += ["Median ms of Ember (p25-p75 in brackets) and peer/Ember ratios of medians:", "",
                 "| cell | reps | Ember fp32 ms | Ember int8 ms | "

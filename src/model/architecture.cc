@@ -158,6 +158,9 @@ void bind_masked_lm_head(const WeightBinder& b, const io::JsonConfig& config, Mo
   if (spec.head != HeadKind::kMaskedLm) return;
   const int64_t h = spec.hidden_size, vocab = spec.vocab_size();
   const io::WeightStore& store = b.store();
+  // Checkpoints saved as *ForMaskedLM without the head (bert-base-uncased's config names it;
+  // embedding models keep only the body) are the body alone.
+  if (!store.has("cls.predictions.transform.dense.weight")) return;
   w.head.dense = b.linear_root("cls.predictions.transform.dense", h, h);
   spec.head_act = parse_activation(config.get_string("hidden_act", "gelu"), config.origin());
   spec.head_norm = spec.layers.front().ffn_norm;  // the encoder's LayerNorm eps

@@ -23,6 +23,10 @@ std::unique_ptr<Model> Model::load(const io::JsonConfig& config, io::WeightStore
   std::unique_ptr<Model> m(new Model(std::move(spec), std::move(store)));
   arch.bind_weights(m->store_, config, m->spec_, m->weights_);
   detail::finish_int8(m->store_, m->weights_);  // int8 models only (ember quantize)
+  // A *ForMaskedLM config whose checkpoint has no masked-LM head (or a family whose head Ember
+  // does not bind) is its body.
+  if (m->spec_.head == HeadKind::kMaskedLm && m->weights_.head.out.out == 0)
+    m->spec_.head = HeadKind::kNone;
   EMBER_CHECK(m->weights_.layers.size() == m->spec_.layers.size(), ErrorKind::kInternal, "bound ",
               m->weights_.layers.size(), " layers of ", m->spec_.layers.size());
   m->spec_.validate(config.origin());

@@ -151,6 +151,16 @@ TEST_F(BrokenModel, TokenizerIdsBeyondTheVocabulary) {
   EXPECT_NE(std::string(e.what()).find("the tokenizer can emit id"), std::string::npos) << e.what();
 }
 
+// bert-base-uncased's own config names BertForMaskedLM; checkpoints saved with it but without
+// the masked-LM head are the body, and embed as such.
+TEST_F(BrokenModel, MaskedLmConfigWithoutTheHeadIsTheBody) {
+  edit_config([](auto& j) { j["architectures"] = {"BertForMaskedLM"}; });
+  const auto engine = runtime::Engine::load(dir_.string());
+  EXPECT_EQ(engine->spec().head, model::HeadKind::kNone);
+  EXPECT_EQ(engine->embed({"still an embedding model"}).front().size(),
+            static_cast<size_t>(engine->spec().hidden_size));
+}
+
 TEST_F(BrokenModel, MissingWeights) {
   fs::remove(dir_ / "model.safetensors");
   EXPECT_EQ(load_error().kind(), ErrorKind::kInvalidInput);
