@@ -65,6 +65,7 @@ struct ModelInfo {
   std::string quantization;         // "" or "int8-dynamic"
   std::string backend;
   int threads = 0;
+  bool has_tokenizer = false;  // false: run() on token ids only
 };
 
 // What the tokenizer made of one input. Offsets are byte ranges of the input text (of the
@@ -100,6 +101,38 @@ enum Output : unsigned {
   kSparse = 1u << 4,
 };
 
+// How one tokenize() call treats an input longer than the model's limit (ModelInfo::max_length).
+enum class Truncation {
+  kModel,  // as loaded: LoadOptions::truncate cuts from the right, or else it is an error
+  kNone,   // every token is kept, however many (the caller decides what to do)
+  kRight,  // cut to the limit from the end; a pair loses tokens from its longer text first
+  kLeft,   // likewise from the start
+};
+struct TokenizeOptions {
+  bool add_special_tokens = true;
+  Truncation truncation = Truncation::kModel;
+};
+
+// A packed batch: every input's token ids one after another, no padding. Input s is tokens
+// [begin(s), begin(s) + length(s)).
+class Batch {
+ public:
+  // type_ids null: all zeros. Throws kInvalidInput for an input without tokens.
+  void add(const int32_t* ids, size_t n, const int32_t* type_ids = nullptr);
+  // Throws kInvalidInput if the encoding's type ids are neither empty nor one per id.
+  void add(const Encoding& e);
+  int64_t size() const { return static_cast<int64_t>(cu_seqlens_.size()) - 1; }
+  int64_t num_tokens() const { return static_cast<int64_t>(ids_.size()); }
+  int64_t begin(int64_t s) const { return cu_seqlens_[static_cast<size_t>(s)]; }
+  int64_t length(int64_t s) const { return begin(s + 1) - begin(s); }
+  const std::vector<int32_t>& ids() const { return ids_; }
+  const std::vector<int32_t>& type_ids() const { return type_ids_; }
+  const std::vector<int32_t>& cu_seqlens() const { return cu_seqlens_; }
+
+ private:
+  std::vector<int32_t> ids_, type_ids_, cu_seqlens_{0};
+};
+
 class Model {
  public:
   static Model load(const std::string& model, const LoadOptions& options = {});
@@ -129,6 +162,20 @@ class Model {
   // The low-level call: tokenized inputs, packed into one padding-free batch, `outputs` the
   // Output bits wanted.
   Outputs run(const std::vector<Encoding>& inputs, unsigned outputs) const;
+
+  // ---- Lower-level calls, for servers and bindings that batch and truncate themselves.
+
+  // Tokenizes with this call's rules (the one-argument forms use TokenizeOptions{}).
+  Encoding tokenize(std::string_view text, const TokenizeOptions& options) const;
+  Encoding tokenize(std::string_view text, std::string_view pair,
+                    const TokenizeOptions& options) const;
+  // Token ids back to text; ids the vocabulary lacks are skipped.
+  std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = true) const;
+  // Runs one packed batch; throws kInvalidInput for an id outside the vocabulary.
+  Outputs run(const Batch& batch, unsigned outputs) const;
+  // The most memory one run() of at most `max_tokens` tokens in `max_inputs` inputs holds
+  // beyond the loaded model: activations, outputs and scratch.
+  int64_t compute_bytes(int64_t max_tokens, int64_t max_inputs) const;
 
   // Scores from logits, as sentence-transformers' CrossEncoder gives them: the softmax over
   // several labels, the sigmoid of a single logit.

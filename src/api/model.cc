@@ -70,6 +70,19 @@ Encoding to_public(tok::Encoding e) {
   return out;
 }
 
+Outputs to_public(runtime::RunResult r) {
+  Outputs o;
+  o.hidden_size = r.hidden_size;
+  o.num_labels = r.num_labels;
+  o.vocab_size = r.vocab_size;
+  o.hidden = std::move(r.hidden);
+  o.pooled = std::move(r.pooled);
+  o.seq_logits = std::move(r.seq_logits);
+  o.token_logits = std::move(r.token_logits);
+  o.sparse = std::move(r.sparse);
+  return o;
+}
+
 }  // namespace
 
 struct Model::Impl {
@@ -99,6 +112,24 @@ struct Model::Impl {
       out[i].assign(flat.begin() + static_cast<ptrdiff_t>(i * width),
                     flat.begin() + static_cast<ptrdiff_t>((i + 1) * width));
     return out;
+  }
+  // A call's truncation for the tokenizer: none, or the model's limit from one side (a pair
+  // longest first, as the Hugging Face tokenizer does). kModel is the engine's own rule.
+  std::optional<tok::Truncation> truncation(Truncation t) const {
+    if (t == Truncation::kModel) return engine->tokenizer().truncation();
+    if (t == Truncation::kNone) return std::nullopt;
+    tok::Truncation out;
+    out.max_length = static_cast<size_t>(info.max_length);
+    out.direction =
+        t == Truncation::kLeft ? tok::TruncationDirection::kLeft : tok::TruncationDirection::kRight;
+    return out;
+  }
+  // kModel without truncation refuses an over-long input, as Model::tokenize(text) does.
+  Encoding checked(tok::Encoding e, Truncation t) const {
+    EMBER_CHECK(t != Truncation::kModel || e.ids.size() <= static_cast<size_t>(info.max_length),
+                ErrorKind::kInvalidInput, "the input has ", e.ids.size(),
+                " tokens; the model takes at most ", info.max_length);
+    return to_public(std::move(e));
   }
   void require(ModelKind want, const char* what) const {
     EMBER_CHECK(info.kind == want, ErrorKind::kUnsupported, "model '", info.name, "' (",
@@ -134,6 +165,7 @@ Model Model::load(const std::string& model, const LoadOptions& options) {
   i.quantization = ri.quantization;
   i.backend = ri.backend;
   i.threads = ri.threads;
+  i.has_tokenizer = ri.has_tokenizer;
   return Model(std::move(impl));
 }
 
@@ -240,17 +272,71 @@ Outputs Model::run(const std::vector<Encoding>& inputs, unsigned outputs) const 
   EMBER_CHECK(!inputs.empty(), ErrorKind::kInvalidInput, "run: no inputs");
   model::Batch batch;
   for (const auto& e : inputs) batch.add(e.ids, e.type_ids);
-  runtime::RunResult r = impl_->engine->run(batch, outputs);
-  Outputs o;
-  o.hidden_size = r.hidden_size;
-  o.num_labels = r.num_labels;
-  o.vocab_size = r.vocab_size;
-  o.hidden = std::move(r.hidden);
-  o.pooled = std::move(r.pooled);
-  o.seq_logits = std::move(r.seq_logits);
-  o.token_logits = std::move(r.token_logits);
-  o.sparse = std::move(r.sparse);
-  return o;
+  return to_public(impl_->engine->run(batch, outputs));
+}
+
+Outputs Model::run(const Batch& batch, unsigned outputs) const {
+  EMBER_CHECK(batch.size() > 0, ErrorKind::kInvalidInput, "run: the batch has no inputs");
+  model::Batch b;
+  b.ids = batch.ids();
+  b.type_ids = batch.type_ids();
+  b.cu_seqlens = batch.cu_seqlens();
+  return to_public(impl_->engine->run(b, outputs));
+}
+
+Encoding Model::tokenize(std::string_view text, const TokenizeOptions& options) const {
+  if (options.truncation == Truncation::kModel && options.add_special_tokens) return tokenize(text);
+  return impl_->checked(impl_->engine->tokenizer().encode(text, options.add_special_tokens,
+                                                          impl_->truncation(options.truncation)),
+                        options.truncation);
+}
+
+Encoding Model::tokenize(std::string_view text, std::string_view pair,
+                         const TokenizeOptions& options) const {
+  if (options.truncation == Truncation::kModel && options.add_special_tokens)
+    return tokenize(text, pair);
+  return impl_->checked(
+      impl_->engine->tokenizer().encode_pair(text, pair, options.add_special_tokens,
+                                             impl_->truncation(options.truncation)),
+      options.truncation);
+}
+
+std::string Model::decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const {
+  return impl_->engine->tokenizer().decode(ids, skip_special_tokens);
+}
+
+int64_t Model::compute_bytes(int64_t max_tokens, int64_t max_inputs) const {
+  const runtime::Engine& e = *impl_->engine;
+  const model::ModelSpec& s = e.spec();
+  const int64_t max_length = e.info().max_length;
+  const int64_t t = std::max<int64_t>(max_tokens, 1), b = std::max<int64_t>(max_inputs, 1);
+  const int64_t h = s.hidden_size, wide = std::max(h, s.embeddings.dim);
+  const int64_t labels = std::max<int64_t>(1, static_cast<int64_t>(s.labels.size()));
+  // Every slot a layer uses per token (hidden, Q/K/V, FFN and gate, head) and per input.
+  const int64_t per_token =
+      4 * (wide + 4 * h + s.max_qkv_width() + 2 * s.max_ffn_width() + labels) + 32;
+  const int64_t per_input = 4 * (3 * h + labels);
+  int64_t sparse = 0;  // SPLADE: the vocabulary logits of a chunk, and [inputs, vocab]
+  if (e.info().splade)
+    sparse = 4 * s.vocab_size() * (std::max(model::Model::kSparseChunkTokens, max_length) + 2 * b);
+  return t * per_token + b * per_input + sparse + (16 << 20);  // + per-thread scratch
+}
+
+void Batch::add(const int32_t* ids, size_t n, const int32_t* type_ids) {
+  EMBER_CHECK(n > 0 && ids != nullptr, ErrorKind::kInvalidInput,
+              "Batch::add: an input must have at least one token");
+  ids_.insert(ids_.end(), ids, ids + n);
+  if (type_ids != nullptr)
+    type_ids_.insert(type_ids_.end(), type_ids, type_ids + n);
+  else
+    type_ids_.insert(type_ids_.end(), n, 0);
+  cu_seqlens_.push_back(static_cast<int32_t>(ids_.size()));
+}
+
+void Batch::add(const Encoding& e) {
+  EMBER_CHECK(e.type_ids.empty() || e.type_ids.size() == e.ids.size(), ErrorKind::kInvalidInput,
+              "Batch::add: ", e.ids.size(), " token ids but ", e.type_ids.size(), " type ids");
+  add(e.ids.data(), e.ids.size(), e.type_ids.empty() ? nullptr : e.type_ids.data());
 }
 
 std::vector<float> Model::scores(const std::vector<float>& logits) {

@@ -1,6 +1,6 @@
-// ember embed: sentence embeddings (or, with --hidden, the last hidden state per token). A
-// sparse model (SPLADE) gives sparse vectors: its non-zero entries as {"index", "value"}, in
-// index order, as TEI's /embed_sparse does.
+// ember embed: sentence embeddings (or, with --hidden, the last hidden state per token), through
+// the public API (include/ember/ember.h). A sparse model (SPLADE) gives sparse vectors: its
+// non-zero entries as {"index", "value"}, in index order, as TEI's /embed_sparse does.
 #include <iostream>
 
 #include "cli/commands.h"
@@ -20,57 +20,45 @@ struct EmbedFlags {
   int64_t batch_tokens = 8192;
 };
 
-io::PoolingMode parse_pooling(const std::string& s) {
-  if (s == "cls") return io::PoolingMode::kCls;
-  if (s == "mean") return io::PoolingMode::kMean;
-  if (s == "max") return io::PoolingMode::kMax;
-  if (s == "mean_sqrt_len") return io::PoolingMode::kMeanSqrtLen;
-  if (s == "last") return io::PoolingMode::kLastToken;
-  fail(ErrorKind::kInvalidInput, "--pooling '", s,
-       "' is not one of cls, mean, max, mean_sqrt_len, last");
-}
-
 int run_embed(const EmbedFlags& f) {
-  auto options = f.model.options();
-  if (!f.pooling.empty()) options.pooling = parse_pooling(f.pooling);
+  ember::LoadOptions options = f.model.load_options();
+  if (!f.pooling.empty()) options.pooling = f.pooling;  // checked by Model::load
   if (f.normalize) options.normalize = true;
   if (f.no_normalize) options.normalize = false;
   const auto inputs = read_inputs(f.texts);
-  const auto engine = runtime::Engine::load(f.model.model, options);
-  const int64_t h = engine->spec().hidden_size;
-  const bool sparse = engine->info().splade.has_value() && !f.hidden;
+  const ember::Model m = ember::Model::load(f.model.model, options);
+  const ember::ModelInfo& info = m.info();
+  const int64_t h = info.hidden_size;
+  const bool sparse = info.kind == ember::ModelKind::kSparse && !f.hidden;
 
   std::string out;
   if (!f.jsonl && sparse)
     out = cat("{\"model\":", nlohmann::json(f.model.model).dump(),
-              ",\"dimensions\":", engine->spec().vocab_size(), ",\"sparse\":true,\"embeddings\":[");
+              ",\"dimensions\":", info.vocab_size, ",\"sparse\":true,\"embeddings\":[");
   else if (!f.jsonl)
     out = cat("{\"model\":", nlohmann::json(f.model.model).dump(), ",\"dimensions\":", h,
-              ",\"pooling\":\"", io::pooling_mode_name(engine->info().pooling),
-              "\",\"normalized\":", engine->info().normalize ? "true" : "false",
+              ",\"pooling\":\"", info.pooling,
+              "\",\"normalized\":", info.normalize ? "true" : "false",
               f.hidden ? ",\"hidden_states\":[" : ",\"embeddings\":[");
   int64_t total_tokens = 0;
   size_t next = 0;
   // Runs the inputs in packed batches of at most batch_tokens tokens, printing as it goes.
   while (next < inputs.size()) {
-    std::vector<tok::Encoding> encs;
-    int64_t tokens = 0;
+    ember::Batch batch;
     const size_t first = next;
-    while (next < inputs.size() && (encs.empty() || tokens < f.batch_tokens)) {
+    while (next < inputs.size() && (batch.size() == 0 || batch.num_tokens() < f.batch_tokens)) {
       const auto& in = inputs[next++];
-      encs.push_back(in.pair ? engine->tokenize_pair(in.text, *in.pair)
-                             : engine->tokenize(in.text));
-      tokens += static_cast<int64_t>(encs.back().ids.size());
+      batch.add(in.pair ? m.tokenize(in.text, *in.pair) : m.tokenize(in.text));
     }
-    total_tokens += tokens;
-    const auto batch = runtime::Engine::pack(encs);
-    const auto r = engine->run(batch, f.hidden ? runtime::kHidden
-                                      : sparse ? runtime::kSparse
-                                               : runtime::kPooled);
-    for (size_t i = 0; i < encs.size(); ++i) {
-      const size_t index = first + i;
+    total_tokens += batch.num_tokens();
+    const auto r = m.run(batch, f.hidden ? ember::kHidden
+                                : sparse ? ember::kSparse
+                                         : ember::kPooled);
+    for (int64_t i = 0; i < batch.size(); ++i) {
+      const size_t index = first + static_cast<size_t>(i);
+      std::string item;
       if (sparse) {
-        std::string item = "[";
+        item = "[";
         const float* v = r.sparse.data() + i * r.vocab_size;
         for (int64_t k = 0; k < r.vocab_size; ++k) {
           if (v[k] == 0.0f) continue;
@@ -80,32 +68,23 @@ int run_embed(const EmbedFlags& f) {
           item += '}';
         }
         item += ']';
-        if (f.jsonl) {
-          std::cout << "{\"index\":" << index << ",\"tokens\":" << encs[i].ids.size()
-                    << ",\"sparse_embedding\":" << item << "}\n";
-        } else {
-          if (index) out += ',';
-          out += item;
-        }
-        continue;
-      }
-      const float* v =
-          f.hidden ? r.hidden.data() + batch.seq_begin(i) * h : r.pooled.data() + i * h;
-      const int64_t n = f.hidden ? batch.seq_len(i) * h : h;
-      std::string item;
-      if (f.hidden) {
+      } else if (f.hidden) {
+        const float* v = r.hidden.data() + batch.begin(i) * h;
         item += '[';
-        for (int64_t t = 0; t < batch.seq_len(i); ++t) {
+        for (int64_t t = 0; t < batch.length(i); ++t) {
           if (t) item += ',';
           append_floats(item, v + t * h, h);
         }
         item += ']';
       } else {
-        append_floats(item, v, n);
+        append_floats(item, r.pooled.data() + i * h, h);
       }
       if (f.jsonl) {
-        std::cout << "{\"index\":" << index << ",\"tokens\":" << encs[i].ids.size()
-                  << (f.hidden ? ",\"hidden_state\":" : ",\"embedding\":") << item << "}\n";
+        std::cout << "{\"index\":" << index << ",\"tokens\":" << batch.length(i)
+                  << (sparse     ? ",\"sparse_embedding\":"
+                      : f.hidden ? ",\"hidden_state\":"
+                                 : ",\"embedding\":")
+                  << item << "}\n";
       } else {
         if (index) out += ',';
         out += item;

@@ -57,7 +57,7 @@ Runner add_serve(CLI::App& app) {
   app.add_option("--grpc-port", o->grpc_port, "KServe v2 gRPC port (0: no gRPC)")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
-  add_compute_flags(app, o->engine);
+  add_compute_flags(app, o->load);
   app.add_option("--http-threads", o->http_threads, "HTTP I/O threads (parse, tokenize)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

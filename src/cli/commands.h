@@ -14,8 +14,10 @@
 namespace ember::cli {
 
 // Flags of the compute an engine runs on (backend, threads and their tuning), shared by every
-// command that loads a model; they fill the matching EngineOptions fields.
+// command that loads a model; they fill the matching fields of runtime::EngineOptions or of
+// the public ember::LoadOptions.
 void add_compute_flags(CLI::App& app, runtime::EngineOptions& options);
+void add_compute_flags(CLI::App& app, ember::LoadOptions& options);
 
 // Flags every model-using command shares.
 struct ModelFlags {

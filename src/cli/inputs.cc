@@ -8,7 +8,11 @@
 
 namespace ember::cli {
 
-void add_compute_flags(CLI::App& app, runtime::EngineOptions& o) {
+namespace {
+
+// Both option structs name these fields alike.
+template <typename Options>
+void add_compute_flags_to(CLI::App& app, Options& o) {
   app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores)")
       ->check(CLI::Range(0, 1024));
   app.add_option("--backend", o.backend, "cpu, or reference (plain loops, for checking; slow)")
@@ -24,6 +28,16 @@ void add_compute_flags(CLI::App& app, runtime::EngineOptions& o) {
   app.add_flag("--pack-weights,!--no-pack-weights", o.pack_weights,
                "Pack Linear weights at load for oneDNN (faster; a second copy in memory)")
       ->capture_default_str();
+}
+
+}  // namespace
+
+void add_compute_flags(CLI::App& app, runtime::EngineOptions& o) {
+  add_compute_flags_to(app, o);
+}
+
+void add_compute_flags(CLI::App& app, ember::LoadOptions& o) {
+  add_compute_flags_to(app, o);
 }
 
 void ModelFlags::add_to(CLI::App& app) {

@@ -225,23 +225,23 @@ void TokenBudgetBatcher::execute(const std::vector<Slice>& slices,
 namespace {
 
 // kInternal unless the engine returned every output the batch asked for.
-void check_result(const runtime::RunResult& out, const model::Batch& batch, unsigned outputs) {
+void check_result(const ember::Outputs& out, const ember::Batch& batch, unsigned outputs) {
   const auto n = static_cast<size_t>(batch.size());
   const auto h = static_cast<size_t>(out.hidden_size);
   EMBER_CHECK(h > 0, ErrorKind::kInternal, "the engine returned no hidden size");
-  if (outputs & runtime::kPooled)
+  if (outputs & ember::kPooled)
     EMBER_CHECK(out.pooled.size() == n * h, ErrorKind::kInternal, "the engine returned ",
                 out.pooled.size(), " pooled values for ", n, " sequences");
-  if (outputs & runtime::kHidden)
+  if (outputs & ember::kHidden)
     EMBER_CHECK(out.hidden.size() == static_cast<size_t>(batch.num_tokens()) * h,
                 ErrorKind::kInternal, "the engine returned ", out.hidden.size(),
                 " hidden values for ", batch.num_tokens(), " tokens");
-  if (outputs & runtime::kSeqLogits)
+  if (outputs & ember::kSeqLogits)
     EMBER_CHECK(
         out.num_labels > 0 && out.seq_logits.size() == n * static_cast<size_t>(out.num_labels),
         ErrorKind::kInternal, "the engine returned ", out.seq_logits.size(), " logits for ", n,
         " sequences");
-  if (outputs & runtime::kSparse)
+  if (outputs & ember::kSparse)
     EMBER_CHECK(out.vocab_size > 0 && out.sparse.size() == n * static_cast<size_t>(out.vocab_size),
                 ErrorKind::kInternal, "the engine returned ", out.sparse.size(),
                 " sparse values for ", n, " sequences");
@@ -250,32 +250,32 @@ void check_result(const runtime::RunResult& out, const model::Batch& batch, unsi
 }  // namespace
 
 // Copies rows [row, row + s.count) of the batch's outputs into the job's own rows.
-void TokenBudgetBatcher::copy_rows(const Slice& s, const runtime::RunResult& out,
-                                   const model::Batch& batch, size_t row) {
+void TokenBudgetBatcher::copy_rows(const Slice& s, const ember::Outputs& out,
+                                   const ember::Batch& batch, size_t row) {
   JobResult& r = s.job->result;
   const size_t total = s.job->job.sequences.size();
   const unsigned want = s.job->job.outputs;
   const auto h = out.hidden_size;
   r.hidden_size = h;
-  if (want & runtime::kPooled) {
+  if (want & ember::kPooled) {
     r.pooled.resize(total * h);
     std::copy_n(out.pooled.data() + row * h, s.count * h, r.pooled.data() + s.first * h);
   }
-  if (want & runtime::kHidden) {
+  if (want & ember::kHidden) {
     r.hidden.resize(total);
     for (size_t i = 0; i < s.count; ++i) {
       const auto b = static_cast<int64_t>(row + i);
-      const float* src = out.hidden.data() + batch.seq_begin(b) * h;
-      r.hidden[s.first + i].assign(src, src + batch.seq_len(b) * h);
+      const float* src = out.hidden.data() + batch.begin(b) * h;
+      r.hidden[s.first + i].assign(src, src + batch.length(b) * h);
     }
   }
-  if (want & runtime::kSeqLogits) {
+  if (want & ember::kSeqLogits) {
     const auto c = out.num_labels;
     r.num_labels = c;
     r.seq_logits.resize(total * c);
     std::copy_n(out.seq_logits.data() + row * c, s.count * c, r.seq_logits.data() + s.first * c);
   }
-  if (want & runtime::kSparse) {
+  if (want & ember::kSparse) {
     r.sparse.resize(total);
     const auto v = out.vocab_size;
     for (size_t i = 0; i < s.count; ++i) {
@@ -292,18 +292,19 @@ void TokenBudgetBatcher::copy_rows(const Slice& s, const runtime::RunResult& out
 }
 
 void TokenBudgetBatcher::run_isolated(std::span<const Slice> slices) {
-  model::Batch batch;
+  ember::Batch batch;
   unsigned outputs = 0;
   for (const auto& s : slices) {
     outputs |= s.job->job.outputs;
     for (size_t i = s.first; i < s.first + s.count; ++i) {
       const auto& seq = s.job->job.sequences[i];
-      batch.add(seq.ids, seq.type_ids);
+      batch.add(seq.ids.data(), seq.ids.size(),
+                seq.type_ids.empty() ? nullptr : seq.type_ids.data());
     }
   }
   const auto start = Clock::now();
   std::optional<Error> error;
-  runtime::RunResult out;
+  ember::Outputs out;
   try {
     out = run_(batch, outputs);
     check_result(out, batch, outputs);

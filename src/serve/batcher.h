@@ -37,8 +37,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "model/batch.h"
-#include "runtime/engine.h"
+#include "ember/ember.h"
 #include "serve/http_types.h"
 
 namespace ember::serve {
@@ -75,7 +74,7 @@ struct JobResult {
 
 struct Job {
   std::vector<Sequence> sequences;
-  unsigned outputs = runtime::kPooled;  // runtime::Output bits this job needs
+  unsigned outputs = ember::kPooled;  // ember::Output bits this job needs
   Clock::time_point deadline = Clock::time_point::max();
   // Set once the client has disconnected (or a cut drain answered it): the job is dropped
   // before its next batch, started or not.
@@ -85,9 +84,9 @@ struct Job {
   std::function<void(JobResult)> done;
 };
 
-// The compute: Engine::run on a packed batch, asked for the union of the outputs the jobs
+// The compute: ember::Model::run on a packed batch, asked for the union of the outputs the jobs
 // in it need.
-using RunBatch = std::function<runtime::RunResult(const model::Batch&, unsigned outputs)>;
+using RunBatch = std::function<ember::Outputs(const ember::Batch&, unsigned outputs)>;
 
 class TokenBudgetBatcher {
  public:
@@ -123,7 +122,7 @@ class TokenBudgetBatcher {
   // Completes the expired jobs, runs the batch, then clears computing_ (mutex_ not held).
   void execute(const std::vector<Slice>& slices, std::vector<std::shared_ptr<JobState>>& expired);
   bool fits_one_batch(const Job& job) const;
-  static void copy_rows(const Slice& s, const runtime::RunResult& out, const model::Batch& batch,
+  static void copy_rows(const Slice& s, const ember::Outputs& out, const ember::Batch& batch,
                         size_t row);
   static void complete(JobState& job) noexcept;
 

@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "io/sentence_transformers.h"
 #include "serve/errors.h"
 #include "serve/request_cost.h"
 #include "serve/routes.h"
@@ -41,18 +40,18 @@ void embed_async(const ServeContext& ctx, const Request& req, Reply reply,
                  const nlohmann::json& inputs, const InputRules& rules, bool normalize,
                  std::optional<int64_t> dimensions, FormatEmbeddings format) {
   const auto t0 = Clock::now();
-  TokenizedInputs tokenized = tokenize_inputs(inputs, ctx.engine, rules);
+  TokenizedInputs tokenized = tokenize_inputs(inputs, ctx.model, rules);
   Timings timings;
   timings.tokenization_ms = ms_between(t0, Clock::now());
   timings.tokens = tokenized.tokens;
-  const int64_t dims = dimensions.value_or(ctx.engine.spec().hidden_size);
+  const int64_t dims = dimensions.value_or(ctx.model.info().hidden_size);
 
   InferPlan plan;
   plan.answer_bytes = embeddings_answer_cost(static_cast<int64_t>(tokenized.sequences.size()),
-                                             ctx.engine.spec().hidden_size, dims);
-  plan.cache_scope = cat("embed|pool=", io::pooling_mode_name(ctx.engine.info().pooling),
-                         "|n=", normalize ? 1 : 0, "|d=", dims);
-  plan.outputs = runtime::kPooled;
+                                             ctx.model.info().hidden_size, dims);
+  plan.cache_scope =
+      cat("embed|pool=", ctx.model.info().pooling, "|n=", normalize ? 1 : 0, "|d=", dims);
+  plan.outputs = ember::kPooled;
   plan.extract = [dims, normalize](const JobResult& r, size_t row) {
     return postprocess(r.pooled.data() + row * r.hidden_size, dims, normalize);
   };

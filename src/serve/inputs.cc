@@ -41,10 +41,10 @@ int64_t reserve_tokenizing(const InputRules& rules, const TokenizingCost& c) {
   throw HttpError(422, error_type::kValidation, message);
 }
 
-Sequence from_ids(const nlohmann::json& ids, const runtime::Engine& engine, size_t index,
+Sequence from_ids(const nlohmann::json& ids, const ember::Model& model, size_t index,
                   std::vector<uint8_t>& special) {
   Sequence seq;
-  const auto vocab = engine.spec().vocab_size();
+  const auto vocab = model.info().vocab_size;
   for (const auto& v : ids) {
     if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= vocab)
       invalid(cat("inputs[", index, "]: token ids must be integers in [0, ", vocab, ")"));
@@ -54,15 +54,28 @@ Sequence from_ids(const nlohmann::json& ids, const runtime::Engine& engine, size
   return seq;
 }
 
-Sequence from_text(std::string_view text, const runtime::Engine& engine,
-                   std::vector<uint8_t>& special) {
-  tok::Encoding enc;
+ember::TokenizeOptions tokenize_options(const InputRules& rules) {
+  ember::TokenizeOptions o;
+  o.truncation = !rules.truncate                       ? ember::Truncation::kNone
+                 : rules.side == TruncationSide::kLeft ? ember::Truncation::kLeft
+                                                       : ember::Truncation::kRight;
+  return o;
+}
+
+// The tokenizer's own refusals (invalid UTF-8) are 422 "Tokenizer".
+template <typename Encode>
+ember::Encoding tokenized(Encode encode) {
   try {
-    enc = engine.tokenizer().encode(text);
+    return encode();
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::kInvalidInput) throw;
     throw HttpError(422, error_type::kTokenizer, e.what());
   }
+}
+
+Sequence from_text(std::string_view text, const ember::Model& model, const InputRules& rules,
+                   std::vector<uint8_t>& special) {
+  ember::Encoding enc = tokenized([&] { return model.tokenize(text, tokenize_options(rules)); });
   special = std::move(enc.special_tokens_mask);
   return {std::move(enc.ids), std::move(enc.type_ids)};
 }
@@ -77,9 +90,11 @@ bool is_id_list(const nlohmann::json& j) {
                       max_length, " (send \"truncate\": true to cut it)"));
 }
 
+// Ids: cut to the model's limit or 413. Text arrives cut already when truncation was asked
+// for; an over-long one without it is refused here.
 void apply_length_rule(Sequence& seq, const std::vector<uint8_t>& special, size_t i,
-                       const runtime::Engine& engine, const InputRules& rules) {
-  const auto max_length = static_cast<size_t>(engine.info().max_length);
+                       const ember::Model& model, const InputRules& rules) {
+  const auto max_length = static_cast<size_t>(model.info().max_length);
   if (seq.ids.empty()) throw HttpError(422, error_type::kEmpty, cat("inputs[", i, "] is empty"));
   if (seq.ids.size() <= max_length) return;
   if (!rules.truncate) too_long(i, seq.ids.size(), max_length);
@@ -110,7 +125,7 @@ void truncate_sequence(Sequence& seq, const std::vector<uint8_t>& special_mask, 
   cut(seq.type_ids);
 }
 
-TokenizedInputs tokenize_inputs(const nlohmann::json& inputs, const runtime::Engine& engine,
+TokenizedInputs tokenize_inputs(const nlohmann::json& inputs, const ember::Model& model,
                                 const InputRules& rules) {
   std::vector<const nlohmann::json*> items;
   if (inputs.is_string() || is_id_list(inputs)) {
@@ -126,7 +141,7 @@ TokenizedInputs tokenize_inputs(const nlohmann::json& inputs, const runtime::Eng
         413, error_type::kValidation,
         cat("batch size ", items.size(), " > maximum allowed batch size ", rules.max_inputs));
 
-  const int64_t max_length = engine.info().max_length;
+  const int64_t max_length = model.info().max_length;
   TokenizingCost cost;
   for (const auto* item : items) {
     if (item->is_string()) {
@@ -143,56 +158,47 @@ TokenizedInputs tokenize_inputs(const nlohmann::json& inputs, const runtime::Eng
     std::vector<uint8_t> special;
     Sequence seq;
     if (item.is_string()) {
-      seq = from_text(item.get_ref<const std::string&>(), engine, special);
+      seq = from_text(item.get_ref<const std::string&>(), model, rules, special);
     } else if (is_id_list(item)) {
-      seq = from_ids(item, engine, i, special);
+      seq = from_ids(item, model, i, special);
     } else {
       invalid(cat("inputs[", i, "] must be a string or a non-empty list of token ids"));
     }
-    apply_length_rule(seq, special, i, engine, rules);
+    apply_length_rule(seq, special, i, model, rules);
     out.tokens += static_cast<int64_t>(seq.ids.size());
     out.sequences.push_back(std::move(seq));
   }
   return out;
 }
 
-TokenizedInputs tokenize_texts(const std::vector<TextOrPair>& items, const runtime::Engine& engine,
-                               const InputRules& rules, const tok::Tokenizer* pair_truncating) {
+TokenizedInputs tokenize_texts(const std::vector<TextOrPair>& items, const ember::Model& model,
+                               const InputRules& rules) {
   if (items.empty()) throw HttpError(422, error_type::kEmpty, "inputs cannot be empty");
   if (items.size() > rules.max_inputs)
     throw HttpError(
         413, error_type::kValidation,
         cat("batch size ", items.size(), " > maximum allowed batch size ", rules.max_inputs));
-  const auto max_length = static_cast<size_t>(engine.info().max_length);
+  const auto max_length = static_cast<size_t>(model.info().max_length);
   TokenizingCost cost;
   for (const auto& [a, b] : items) {
     const auto n = static_cast<int64_t>(a.size() + (b ? b->size() : 0));
-    // A truncated pair is encoded twice; the first encoding is alive during the second.
-    cost.add(n, b && rules.truncate ? 2 * n : n, static_cast<int64_t>(max_length));
+    cost.add(n, n, static_cast<int64_t>(max_length));
   }
   TokenizedInputs out;
   out.reserved_before = reserve_tokenizing(rules, cost);
+  const ember::TokenizeOptions options = tokenize_options(rules);
   for (size_t i = 0; i < items.size(); ++i) {
-    const auto& item = items[i];
+    const auto& [a, b] = items[i];
     std::vector<uint8_t> special;
     Sequence seq;
-    if (!item.second) {
-      seq = from_text(item.first, engine, special);
-      apply_length_rule(seq, special, i, engine, rules);
+    if (!b) {
+      seq = from_text(a, model, rules, special);
     } else {
-      tok::Encoding enc;
-      try {
-        enc = engine.tokenizer().encode_pair(item.first, *item.second);
-        if (enc.ids.size() > max_length) {
-          if (!rules.truncate || !pair_truncating) too_long(i, enc.ids.size(), max_length);
-          enc = pair_truncating->encode_pair(item.first, *item.second);  // longest first
-        }
-      } catch (const Error& e) {
-        if (e.kind() != ErrorKind::kInvalidInput) throw;
-        throw HttpError(422, error_type::kTokenizer, e.what());
-      }
+      ember::Encoding enc = tokenized([&] { return model.tokenize(a, *b, options); });
       seq = {std::move(enc.ids), std::move(enc.type_ids)};
+      special = std::move(enc.special_tokens_mask);
     }
+    apply_length_rule(seq, special, i, model, rules);
     out.tokens += static_cast<int64_t>(seq.ids.size());
     out.sequences.push_back(std::move(seq));
   }

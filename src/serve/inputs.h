@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runtime/engine.h"
+#include "ember/ember.h"
 #include "serve/batcher.h"
 #include "serve/memory_budget.h"
 
@@ -40,18 +40,20 @@ struct TokenizedInputs {
 
 // Throws HttpError: 422 for a wrong shape or bad ids, 413 for too many inputs or an
 // over-long input without truncation, 422 "Tokenizer" for text the tokenizer rejects.
-TokenizedInputs tokenize_inputs(const nlohmann::json& inputs, const runtime::Engine& engine,
+TokenizedInputs tokenize_inputs(const nlohmann::json& inputs, const ember::Model& model,
                                 const InputRules& rules);
 
 // A text, or a sentence pair (the /predict and /rerank inputs), viewing the request's strings.
 using TextOrPair = std::pair<std::string_view, std::optional<std::string_view>>;
 
 // Texts and pairs -> sequences (pairs carry type ids). An over-long pair with truncation
-// asked for is re-encoded with `pair_truncating` (longest first); without it, 413.
-TokenizedInputs tokenize_texts(const std::vector<TextOrPair>& items, const runtime::Engine& engine,
-                               const InputRules& rules, const tok::Tokenizer* pair_truncating);
+// asked for loses tokens from its longer text first, as the Hugging Face tokenizer cuts it;
+// without truncation, 413.
+TokenizedInputs tokenize_texts(const std::vector<TextOrPair>& items, const ember::Model& model,
+                               const InputRules& rules);
 
-// Cuts the content tokens (not the special tokens at either end) down to max_length.
+// Cuts the content tokens (not the special tokens at either end) down to max_length: token
+// id inputs, which the tokenizer never saw.
 void truncate_sequence(Sequence& seq, const std::vector<uint8_t>& special_mask, size_t max_length,
                        TruncationSide side);
 

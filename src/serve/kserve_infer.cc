@@ -6,7 +6,6 @@
 #include <memory>
 
 #include "core/error.h"
-#include "model/label_scores.h"
 #include "serve/errors.h"
 #include "serve/request_cost.h"
 
@@ -18,7 +17,7 @@ namespace {
 }
 
 bool is_classifier(const ServeContext& ctx) {
-  return ctx.engine.spec().head == model::HeadKind::kSequenceClassification;
+  return ctx.model.info().kind == ember::ModelKind::kSequenceClassification;
 }
 
 // The texts of the one input tensor, after the checks Triton makes for a model's config.
@@ -64,7 +63,7 @@ void infer_embedding(const ServeContext& ctx, const Request& transport, Reply re
   const auto texts = text_input(req);
   const auto rules = rules_of(ctx, transport, req.parameters);
   const bool normalize = get_bool(req.parameters, "normalize", true);
-  const auto dims = get_dimensions(req.parameters, ctx.engine.spec().hidden_size);
+  const auto dims = get_dimensions(req.parameters, ctx.model.info().hidden_size);
   const bool binary = outputs.front().binary;  // one output: "embedding"
   embed_async(
       ctx, transport, std::move(reply), nlohmann::json(texts), rules, normalize, dims,
@@ -82,16 +81,16 @@ void infer_classifier(const ServeContext& ctx, const Request& transport, Reply r
   for (const auto& t : texts) items.emplace_back(t, std::nullopt);
   const auto t0 = Clock::now();
   TokenizedInputs tokenized =
-      tokenize_texts(items, ctx.engine, rules_of(ctx, transport, req.parameters), nullptr);
+      tokenize_texts(items, ctx.model, rules_of(ctx, transport, req.parameters));
   Timings timings;
   timings.tokenization_ms = ms_between(t0, Clock::now());
   timings.tokens = tokenized.tokens;
-  const auto labels = static_cast<int64_t>(ctx.engine.spec().labels.size());
+  const auto labels = static_cast<int64_t>(ctx.model.info().labels.size());
 
   InferPlan plan;
   plan.answer_bytes = scores_answer_cost(static_cast<int64_t>(tokenized.sequences.size()), labels);
   plan.cache_scope = "kserve|logits";  // raw logits; probabilities are derived per request
-  plan.outputs = runtime::kSeqLogits;
+  plan.outputs = ember::kSeqLogits;
   plan.extract = [](const JobResult& r, size_t row) {
     const float* src = r.seq_logits.data() + row * static_cast<size_t>(r.num_labels);
     return std::vector<float>(src, src + r.num_labels);
@@ -102,8 +101,11 @@ void infer_classifier(const ServeContext& ctx, const Request& transport, Reply r
     std::vector<float> logits, probs(static_cast<size_t>(n * labels));
     logits.reserve(probs.size());
     for (const auto& r : rows) logits.insert(logits.end(), r.begin(), r.end());
-    for (int64_t i = 0; i < n; ++i)
-      model::label_scores(logits.data() + i * labels, labels, probs.data() + i * labels);
+    for (int64_t i = 0; i < n; ++i) {
+      const auto row = logits.begin() + i * labels;
+      const std::vector<float> p = ember::Model::scores(std::vector<float>(row, row + labels));
+      std::copy(p.begin(), p.end(), probs.begin() + i * labels);
+    }
     std::vector<OutputTensor> out;
     for (const auto& o : outputs)
       out.push_back(
@@ -138,11 +140,11 @@ ModelMeta model_metadata(const ServeContext& ctx) {
   m.name = model_name(ctx);
   m.inputs.push_back({std::string(kTextInput), "BYTES", {-1}});
   if (is_classifier(ctx)) {
-    const auto labels = static_cast<int64_t>(ctx.engine.spec().labels.size());
+    const auto labels = static_cast<int64_t>(ctx.model.info().labels.size());
     m.outputs.push_back({"logits", "FP32", {-1, labels}});
     m.outputs.push_back({"probabilities", "FP32", {-1, labels}});
   } else {
-    m.outputs.push_back({"embedding", "FP32", {-1, ctx.engine.spec().hidden_size}});
+    m.outputs.push_back({"embedding", "FP32", {-1, ctx.model.info().hidden_size}});
   }
   return m;
 }

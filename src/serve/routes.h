@@ -1,4 +1,4 @@
-// The routes and what they share: the engine, the batcher, metrics and the server's limits.
+// The routes and what they share: the model, the batcher, metrics and the server's limits.
 #pragma once
 
 #include <functional>
@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runtime/engine.h"
+#include "ember/ember.h"
 #include "serve/batcher.h"
 #include "serve/inputs.h"
 #include "serve/large_request_pool.h"
@@ -32,15 +32,12 @@ struct ServeLimits {
 };
 
 struct ServeContext {
-  const runtime::Engine& engine;
+  const ember::Model& model;
   TokenBudgetBatcher& batcher;
   Metrics& metrics;
   ServeLimits limits;
   std::string model_id;
-  ResultCache* cache = nullptr;  // null or disabled: every input is computed
-  // Tokenizers with longest-first pair truncation to the model's limit (right, left), for
-  // sentence pairs sent with "truncate": true; null when the model has no classifier.
-  const tok::Tokenizer* pair_truncating[2] = {nullptr, nullptr};
+  ResultCache* cache = nullptr;                // null or disabled: every input is computed
   MemoryBudget* budget = nullptr;              // null: requests are not accounted
   LargeRequestPool* large_requests = nullptr;  // null: everything runs where it arrives
 };
@@ -50,7 +47,7 @@ struct InferPlan {
   // Every request parameter that changes a per-input result ("embed|n=1|d=64"); the model
   // and the token ids are added to the cache key by infer_async.
   std::string cache_scope;
-  unsigned outputs = runtime::kPooled;  // runtime::Output bits the batcher must compute
+  unsigned outputs = ember::kPooled;  // ember::Output bits the batcher must compute
   // Row `row` of the job's outputs -> that input's result (what the cache stores).
   std::function<std::vector<float>(const JobResult&, size_t row)> extract;
   // Every input's result, in request order -> the response body.

@@ -11,7 +11,6 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "model/label_scores.h"
 #include "serve/errors.h"
 #include "serve/request_cost.h"
 #include "serve/routes.h"
@@ -20,14 +19,13 @@ namespace ember::serve {
 namespace {
 
 void require_classifier(const ServeContext& ctx) {
-  if (ctx.engine.spec().head != model::HeadKind::kSequenceClassification)
+  if (ctx.model.info().kind != ember::ModelKind::kSequenceClassification)
     throw Error(ErrorKind::kUnsupported, "model is not a classifier model");
 }
 
 std::vector<float> scores(const float* logits, int64_t n, bool raw) {
   std::vector<float> s(logits, logits + n);
-  if (!raw) model::label_scores(s.data(), n, s.data());
-  return s;
+  return raw ? s : ember::Model::scores(s);
 }
 
 InputRules rules_of(const ServeContext& ctx, const Request& req, const nlohmann::json& body) {
@@ -35,10 +33,6 @@ InputRules rules_of(const ServeContext& ctx, const Request& req, const nlohmann:
   rules.truncate = get_bool(body, "truncate", false);
   rules.side = get_truncation_side(body);
   return rules;
-}
-
-const tok::Tokenizer* pair_tokenizer(const ServeContext& ctx, const InputRules& rules) {
-  return ctx.pair_truncating[rules.side == TruncationSide::kLeft ? 1 : 0];
 }
 
 bool is_pair(const nlohmann::json& j) {
@@ -82,19 +76,19 @@ void predict(const ServeContext& ctx, const Request& req, Reply reply) {
   const auto rules = rules_of(ctx, req, body);
   const bool raw = get_bool(body, "raw_scores", false);
   const auto t0 = Clock::now();
-  auto tokenized = tokenize_texts(items, ctx.engine, rules, pair_tokenizer(ctx, rules));
+  auto tokenized = tokenize_texts(items, ctx.model, rules);
   Timings timings{ms_between(t0, Clock::now()), 0, 0, tokenized.tokens};
 
   InferPlan plan;
   plan.answer_bytes = scores_answer_cost(static_cast<int64_t>(tokenized.sequences.size()),
-                                         static_cast<int64_t>(ctx.engine.spec().labels.size()));
+                                         static_cast<int64_t>(ctx.model.info().labels.size()));
   plan.cache_scope = cat("predict|raw=", raw ? 1 : 0);
-  plan.outputs = runtime::kSeqLogits;
+  plan.outputs = ember::kSeqLogits;
   plan.extract = [raw](const JobResult& r, size_t row) {
     return scores(r.seq_logits.data() + row * r.num_labels, r.num_labels, raw);
   };
   plan.format = [single,
-                 labels = ctx.engine.spec().labels](const std::vector<std::vector<float>>& rows) {
+                 labels = ctx.model.info().labels](const std::vector<std::vector<float>>& rows) {
     Response res;
     std::string& out = res.body;
     if (!single) out += '[';
@@ -124,7 +118,7 @@ void predict(const ServeContext& ctx, const Request& req, Reply reply) {
 
 void rerank(const ServeContext& ctx, const Request& req, Reply reply) {
   require_classifier(ctx);
-  if (ctx.engine.spec().labels.size() != 1)
+  if (ctx.model.info().labels.size() != 1)
     throw Error(ErrorKind::kUnsupported, "model is not a re-ranker model");
   const auto body = parse_body(req.body);
   const auto q = body.find("query");
@@ -147,7 +141,7 @@ void rerank(const ServeContext& ctx, const Request& req, Reply reply) {
   const bool raw = get_bool(body, "raw_scores", false);
   const bool return_text = get_bool(body, "return_text", false);
   const auto t0 = Clock::now();
-  auto tokenized = tokenize_texts(items, ctx.engine, rules, pair_tokenizer(ctx, rules));
+  auto tokenized = tokenize_texts(items, ctx.model, rules);
   Timings timings{ms_between(t0, Clock::now()), 0, 0, tokenized.tokens};
 
   InferPlan plan;
@@ -158,7 +152,7 @@ void rerank(const ServeContext& ctx, const Request& req, Reply reply) {
   plan.answer_bytes =
       scores_answer_cost(static_cast<int64_t>(tokenized.sequences.size()), 1) + text_bytes;
   plan.cache_scope = cat("rerank|raw=", raw ? 1 : 0);
-  plan.outputs = runtime::kSeqLogits;
+  plan.outputs = ember::kSeqLogits;
   plan.extract = [raw](const JobResult& r, size_t row) {
     return scores(r.seq_logits.data() + row * r.num_labels, 1, raw);
   };

@@ -23,7 +23,7 @@ void embeddings(const ServeContext& ctx, const Request& req, Reply reply) {
   }
   InputRules rules = input_rules(ctx, req);
   rules.truncate = get_bool(body, "truncate", false);  // an extension, as in TEI
-  const auto dims = get_dimensions(body, ctx.engine.spec().hidden_size);
+  const auto dims = get_dimensions(body, ctx.model.info().hidden_size);
   embed_async(ctx, req, std::move(reply), body["input"], rules, /*normalize=*/true, dims,
               [base64, model = ctx.model_id](const Embeddings& e) {
                 Response r;

@@ -4,7 +4,6 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "io/sentence_transformers.h"
 #include "serve/errors.h"
 #include "serve/request_cost.h"
 #include "serve/routes.h"
@@ -23,7 +22,7 @@ void embed(const ServeContext& ctx, const Request& req, Reply reply) {
   rules.truncate = get_bool(body, "truncate", false);
   rules.side = get_truncation_side(body);
   const bool normalize = get_bool(body, "normalize", true);
-  const auto dims = get_dimensions(body, ctx.engine.spec().hidden_size);
+  const auto dims = get_dimensions(body, ctx.model.info().hidden_size);
   embed_async(ctx, req, std::move(reply), body["inputs"], rules, normalize, dims,
               [](const Embeddings& e) {
                 Response r;
@@ -41,7 +40,7 @@ void embed(const ServeContext& ctx, const Request& req, Reply reply) {
 // SPLADE vectors: [[{"index": i, "value": v} for each non-zero entry]; inputs], as TEI's
 // /embed_sparse; a dense model answers 424, as TEI does.
 void embed_sparse(const ServeContext& ctx, const Request& req, Reply reply) {
-  if (!ctx.engine.info().splade)
+  if (ctx.model.info().kind != ember::ModelKind::kSparse)
     throw HttpError(424, error_type::kBackend,
                     "model is not an embedding model with splade pooling");
   const auto body = parse_body(req.body);
@@ -51,13 +50,13 @@ void embed_sparse(const ServeContext& ctx, const Request& req, Reply reply) {
   rules.truncate = get_bool(body, "truncate", false);
   rules.side = get_truncation_side(body);
   const auto t0 = Clock::now();
-  TokenizedInputs tokenized = tokenize_inputs(body["inputs"], ctx.engine, rules);
+  TokenizedInputs tokenized = tokenize_inputs(body["inputs"], ctx.model, rules);
   Timings timings{ms_between(t0, Clock::now()), 0, 0, tokenized.tokens};
   InferPlan plan;
   plan.answer_bytes = sparse_answer_cost(static_cast<int64_t>(tokenized.sequences.size()),
-                                         ctx.engine.spec().vocab_size());
+                                         ctx.model.info().vocab_size);
   plan.cache_scope = "embed_sparse";
-  plan.outputs = runtime::kSparse;
+  plan.outputs = ember::kSparse;
   plan.extract = [](const JobResult& r, size_t row) { return r.sparse[row]; };
   plan.format = [](const std::vector<std::vector<float>>& rows) {
     Response r;
@@ -88,9 +87,9 @@ void embed_all(const ServeContext& ctx, const Request& req, Reply reply) {
   rules.truncate = get_bool(body, "truncate", false);
   rules.side = get_truncation_side(body);
   const auto t0 = Clock::now();
-  TokenizedInputs tokenized = tokenize_inputs(body["inputs"], ctx.engine, rules);
+  TokenizedInputs tokenized = tokenize_inputs(body["inputs"], ctx.model, rules);
   Timings timings{ms_between(t0, Clock::now()), 0, 0, tokenized.tokens};
-  const int64_t hidden = ctx.engine.spec().hidden_size;
+  const int64_t hidden = ctx.model.info().hidden_size;
   const int64_t json_bytes = hidden_states_json_bytes(tokenized.tokens, hidden);
   if (json_bytes > ctx.limits.max_response_bytes)
     throw HttpError(413, error_type::kValidation,
@@ -102,9 +101,9 @@ void embed_all(const ServeContext& ctx, const Request& req, Reply reply) {
   InferPlan plan;
   plan.answer_bytes = hidden_states_answer_cost(tokenized.tokens, hidden);
   plan.cache_scope = "embed_all";
-  plan.outputs = runtime::kHidden;
+  plan.outputs = ember::kHidden;
   plan.extract = [](const JobResult& r, size_t row) { return r.hidden[row]; };
-  plan.format = [h = ctx.engine.spec().hidden_size](const std::vector<std::vector<float>>& rows) {
+  plan.format = [h = ctx.model.info().hidden_size](const std::vector<std::vector<float>>& rows) {
     Response r;
     r.body += '[';
     for (size_t i = 0; i < rows.size(); ++i) {
@@ -139,7 +138,7 @@ Response decode(const ServeContext& ctx, const Request& req) {
   if (lists.size() > ctx.limits.max_inputs_per_request)
     throw HttpError(413, error_type::kValidation, "too many inputs");
   const bool skip = get_bool(body, "skip_special_tokens", true);
-  const auto vocab = ctx.engine.spec().vocab_size();
+  const auto vocab = ctx.model.info().vocab_size;
   nlohmann::json out = nlohmann::json::array();
   for (size_t i = 0; i < lists.size(); ++i) {
     std::vector<int32_t> ids;
@@ -149,7 +148,7 @@ Response decode(const ServeContext& ctx, const Request& req) {
                         cat("ids[", i, "]: token ids must be integers in [0, ", vocab, ")"));
       ids.push_back(v.get<int32_t>());
     }
-    out.push_back(ctx.engine.tokenizer().decode(ids, skip));
+    out.push_back(ctx.model.decode(ids, skip));
   }
   Response r;
   r.body = out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -185,7 +184,9 @@ Response tokenize(const ServeContext& ctx, const Request& req) {
     throw HttpError(413, error_type::kValidation,
                     cat("/tokenize takes at most ", ctx.limits.max_tokenize_bytes,
                         " bytes of text per request (--max-tokenize-bytes); this one has ", total));
-  const bool special = get_bool(body, "add_special_tokens", true);
+  ember::TokenizeOptions tokenize_options;
+  tokenize_options.add_special_tokens = get_bool(body, "add_special_tokens", true);
+  tokenize_options.truncation = ember::Truncation::kNone;  // TEI's /tokenize never cuts
   if (req.memory) {
     const int64_t tokens = total + 4 * static_cast<int64_t>(texts.size());
     const int64_t answer = tokenize_answer_cost(tokens, total);
@@ -203,9 +204,9 @@ Response tokenize(const ServeContext& ctx, const Request& req) {
   int64_t tokens = 0;
   for (size_t n = 0; n < texts.size(); ++n) {
     const std::string& text = *texts[n];
-    tok::Encoding enc;
+    ember::Encoding enc;
     try {
-      enc = ctx.engine.tokenizer().encode(text, special);
+      enc = ctx.model.tokenize(text, tokenize_options);
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::kInvalidInput) throw;
       throw HttpError(422, error_type::kTokenizer, e.what());
@@ -236,9 +237,9 @@ Response tokenize(const ServeContext& ctx, const Request& req) {
 // TEI's ModelType: {"embedding": {pooling}}, or for a sequence classifier {"classifier":
 // {id2label, label2id}}, {"reranker": ...} when it has one label (what /rerank accepts).
 nlohmann::json model_type(const ServeContext& ctx) {
-  const auto& cfg = ctx.engine.spec();
-  if (cfg.head != model::HeadKind::kSequenceClassification)
-    return {{"embedding", {{"pooling", io::pooling_mode_name(ctx.engine.info().pooling)}}}};
+  const ember::ModelInfo& cfg = ctx.model.info();
+  if (cfg.kind != ember::ModelKind::kSequenceClassification)
+    return {{"embedding", {{"pooling", ctx.model.info().pooling}}}};
   nlohmann::json id2label = nlohmann::json::object(), label2id = nlohmann::json::object();
   for (size_t i = 0; i < cfg.labels.size(); ++i) {
     id2label[std::to_string(i)] = cfg.labels[i];
@@ -249,7 +250,7 @@ nlohmann::json model_type(const ServeContext& ctx) {
 }
 
 Response info(const ServeContext& ctx) {
-  const auto& mi = ctx.engine.info();
+  const ember::ModelInfo& mi = ctx.model.info();
   nlohmann::json j = {
       {"model_id", ctx.model_id},
       {"model_sha", nullptr},
@@ -265,7 +266,7 @@ Response info(const ServeContext& ctx) {
       {"version", "0.1.0"},
       {"sha", nullptr},
       {"docker_label", nullptr},
-      {"hidden_size", ctx.engine.spec().hidden_size},
+      {"hidden_size", ctx.model.info().hidden_size},
   };
   Response r;
   r.body = j.dump();

@@ -10,7 +10,6 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "model/model.h"
 #include "serve/batcher.h"
 #include "serve/descriptor_reserve.h"
 #include "serve/grpc_server.h"
@@ -40,23 +39,12 @@ std::string public_model_name(const ServeOptions& o) {
 
 // The most the compute can hold at once: the workspace for the largest batch (--max-batch-tokens,
 // or --max-batch-requests sequences of the model's limit if fewer, or one sequence of that
-// limit) with every slot a layer uses (hidden, Q/K/V, FFN and gate, head), the batch's
-// outputs (the hidden states of every token, pooled rows, logits) and per-thread scratch.
-int64_t compute_bytes(const runtime::Engine& engine, const ServeOptions& o) {
-  const auto& s = engine.spec();
-  const int64_t max_length = engine.info().max_length;
-  const int64_t t =
+// limit), its outputs and per-thread scratch (ember::Model::compute_bytes).
+int64_t compute_bytes(const ember::Model& model, const ServeOptions& o) {
+  const int64_t max_length = model.info().max_length;
+  const int64_t tokens =
       std::max(std::min(o.max_batch_tokens, o.max_batch_requests * max_length), max_length);
-  const int64_t h = s.hidden_size, wide = std::max(h, s.embeddings.dim);
-  const int64_t labels = std::max<int64_t>(1, static_cast<int64_t>(s.labels.size()));
-  const int64_t per_token =
-      4 * (wide + 4 * h + s.max_qkv_width() + 2 * s.max_ffn_width() + labels) + 32;
-  const int64_t per_sequence = 4 * (3 * h + labels);
-  int64_t sparse = 0;  // SPLADE: the vocabulary logits of a chunk, and [sequences, vocab]
-  if (engine.info().splade)
-    sparse = 4 * s.vocab_size() *
-             (std::max(model::Model::kSparseChunkTokens, max_length) + 2 * o.max_batch_requests);
-  return t * per_token + o.max_batch_requests * per_sequence + sparse + (16 << 20);
+  return model.compute_bytes(tokens, o.max_batch_requests);
 }
 
 // Thread stacks in use, gRPC and allocator overhead, what the estimates above miss.
@@ -80,17 +68,17 @@ int run_server(const ServeOptions& o) {
   const int64_t max_memory = o.max_memory > 0 ? o.max_memory : available_memory_bytes() / 2;
   EMBER_CHECK(max_memory > 0, ErrorKind::kInvalidInput,
               "cannot read the memory available (/proc/meminfo); set --max-memory");
-  runtime::EngineOptions eo = o.engine;
-  eo.truncate = false;   // truncation is per request (inputs.cc), not the tokenizer's
-  eo.normalize = false;  // normalization is per request too
-  const auto engine = runtime::Engine::load(o.model, eo);
-  EMBER_CHECK(engine->has_tokenizer(), ErrorKind::kUnsupported, "model '", o.model,
+  ember::LoadOptions lo = o.load;
+  lo.truncate = false;   // truncation is per request (inputs.cc)
+  lo.normalize = false;  // normalization is per request too
+  const ember::Model model = ember::Model::load(o.model, lo);
+  EMBER_CHECK(model.info().has_tokenizer, ErrorKind::kUnsupported, "model '", o.model,
               "' has no tokenizer.json; ember serve needs one");
 
   // What requests may hold together: the budget less the process as loaded, the compute's
   // workspace at its largest, the result cache full, the connections' buffers, and slack.
   const int64_t max_connections = connection_limit(o, max_memory);
-  const int64_t fixed = resident_bytes() + compute_bytes(*engine, o) +
+  const int64_t fixed = resident_bytes() + compute_bytes(model, o) +
                         (o.cache_entries > 0 ? o.cache_bytes : 0) +
                         max_connections * kConnectionBytes + kProcessSlackBytes;
   EMBER_CHECK(max_memory - fixed >= kMinRequestBudgetBytes, ErrorKind::kInvalidInput,
@@ -131,7 +119,7 @@ int run_server(const ServeOptions& o) {
   // connections and answer /metrics or /health meanwhile (with one, they would wait).
   bo.run_inline_when_idle = o.inline_idle_batch && o.http_threads >= 2;
   TokenBudgetBatcher batcher(
-      bo, [&engine](const model::Batch& b, unsigned outputs) { return engine->run(b, outputs); },
+      bo, [&model](const ember::Batch& b, unsigned outputs) { return model.run(b, outputs); },
       &metrics);
   metrics.add_gauge("ember_queue_depth", "Requests waiting for a batch",
                     [&batcher] { return static_cast<double>(batcher.queue_depth()); });
@@ -157,21 +145,6 @@ int run_server(const ServeOptions& o) {
   metrics.add_gauge("ember_cache_bytes", "Bytes charged to the result cache",
                     [&cache] { return static_cast<double>(cache.bytes()); });
 
-  // Sentence pairs sent with "truncate": true are cut longest-first, as the Hugging Face
-  // tokenizer does, by a second tokenizer set to the model's limit (one per direction).
-  std::optional<tok::Tokenizer> pair_tok[2];
-  const auto tokenizer_file = std::filesystem::path(engine->info().dir) / "tokenizer.json";
-  if (engine->spec().head == model::HeadKind::kSequenceClassification &&
-      std::filesystem::exists(tokenizer_file)) {
-    for (int side = 0; side < 2; ++side) {
-      tok::Truncation t;
-      t.max_length = static_cast<size_t>(engine->info().max_length);
-      t.direction = side == 0 ? tok::TruncationDirection::kRight : tok::TruncationDirection::kLeft;
-      pair_tok[side].emplace(tok::Tokenizer::from_file(tokenizer_file));
-      pair_tok[side]->set_truncation(t);
-    }
-  }
-
   ServeLimits limits;
   limits.max_inputs_per_request = static_cast<size_t>(o.max_inputs_per_request);
   limits.request_timeout_ms = o.request_timeout_ms;
@@ -183,13 +156,10 @@ int run_server(const ServeOptions& o) {
   limits.max_response_bytes = o.max_response_bytes;
   limits.large_request_bytes = o.large_request_bytes;
   limits.max_text_bytes = 4 * o.max_payload_bytes;
-  ServeContext ctx{*engine, batcher,           metrics, limits, public_model_name(o),
-                   &cache,  {nullptr, nullptr}};
+  ServeContext ctx{model, batcher, metrics, limits, public_model_name(o), &cache};
   ctx.budget = &budget;
   LargeRequestPool large_requests(o.large_request_threads);
   ctx.large_requests = &large_requests;
-  for (int side = 0; side < 2; ++side)
-    if (pair_tok[side]) ctx.pair_truncating[side] = &*pair_tok[side];
 
   Router router(metrics, o.api_key);
   router.set_large_request_pool(&large_requests, static_cast<size_t>(o.large_request_bytes),
@@ -226,8 +196,8 @@ int run_server(const ServeOptions& o) {
                               {"address", o.host},
                               {"port", server.port()},
                               {"model", o.model},
-                              {"dimensions", engine->spec().hidden_size},
-                              {"max_length", engine->info().max_length},
+                              {"dimensions", model.info().hidden_size},
+                              {"max_length", model.info().max_length},
                               {"max_memory", max_memory},
                               {"request_memory", mo.capacity}};
   if (grpc) listening["grpc_port"] = grpc->port();

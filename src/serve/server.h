@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "runtime/engine.h"
+#include "ember/ember.h"
 
 namespace ember::serve {
 
@@ -19,8 +19,8 @@ struct ServeOptions {
   int port = 8080;
   int grpc_port = 8001;  // KServe v2 gRPC (Triton's default port); 0: off
   // Backend, compute threads and their tuning (--threads, --spin-us, ...). Truncation and
-  // normalization are per request in the server, not engine options.
-  runtime::EngineOptions engine;
+  // normalization are per request in the server, not load options.
+  ember::LoadOptions load;
   int http_threads = 2;
   int64_t max_batch_tokens = 16384;
   int64_t max_batch_requests = 64;

@@ -38,6 +38,7 @@ struct Tokenizer::Impl {
                            std::vector<uint32_t>& chars) const;
   // `chars`: the code point index per byte of the first and the second text.
   Encoding post_process(Encoding a, std::optional<Encoding> b, bool add_special,
+                        const std::optional<Truncation>& trunc,
                         const std::vector<uint32_t>* const (&chars)[2]) const;
 };
 
@@ -184,9 +185,10 @@ Encoding Tokenizer::Impl::encode_sequence(std::string_view text, int32_t type_id
 }
 
 Encoding Tokenizer::Impl::post_process(Encoding a, std::optional<Encoding> b, bool add_special,
+                                       const std::optional<Truncation>& trunc,
                                        const std::vector<uint32_t>* const (&chars)[2]) const {
-  if (truncation) {
-    Truncation t = *truncation;
+  if (trunc) {
+    Truncation t = *trunc;
     const size_t n_added = num_special(b.has_value());
     if (add_special && n_added > 0) {
       EMBER_CHECK(t.max_length >= n_added, ErrorKind::kInvalidInput, "truncation max_length ",
@@ -246,19 +248,29 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
 Encoding Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
-  std::vector<uint32_t> chars;
-  Encoding e = impl_->encode_sequence(text, 0, chars);
-  const std::vector<uint32_t>* const texts[2] = {&chars, nullptr};
-  return impl_->post_process(std::move(e), std::nullopt, add_special_tokens, texts);
+  return encode(text, add_special_tokens, impl_->truncation);
 }
 
 Encoding Tokenizer::encode_pair(std::string_view a, std::string_view b,
                                 bool add_special_tokens) const {
+  return encode_pair(a, b, add_special_tokens, impl_->truncation);
+}
+
+Encoding Tokenizer::encode(std::string_view text, bool add_special_tokens,
+                           const std::optional<Truncation>& truncation) const {
+  std::vector<uint32_t> chars;
+  Encoding e = impl_->encode_sequence(text, 0, chars);
+  const std::vector<uint32_t>* const texts[2] = {&chars, nullptr};
+  return impl_->post_process(std::move(e), std::nullopt, add_special_tokens, truncation, texts);
+}
+
+Encoding Tokenizer::encode_pair(std::string_view a, std::string_view b, bool add_special_tokens,
+                                const std::optional<Truncation>& truncation) const {
   std::vector<uint32_t> chars_a, chars_b;
   Encoding ea = impl_->encode_sequence(a, 0, chars_a);
   Encoding eb = impl_->encode_sequence(b, 1, chars_b);
   const std::vector<uint32_t>* const texts[2] = {&chars_a, &chars_b};
-  return impl_->post_process(std::move(ea), std::move(eb), add_special_tokens, texts);
+  return impl_->post_process(std::move(ea), std::move(eb), add_special_tokens, truncation, texts);
 }
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const {

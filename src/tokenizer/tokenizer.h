@@ -47,6 +47,12 @@ class Tokenizer {
   Encoding encode(std::string_view text, bool add_special_tokens = true) const;
   Encoding encode_pair(std::string_view a, std::string_view b,
                        bool add_special_tokens = true) const;
+  // The same with this call's truncation in place of the tokenizer's own (nullopt: none), so
+  // that one tokenizer serves requests with different truncation from several threads.
+  Encoding encode(std::string_view text, bool add_special_tokens,
+                  const std::optional<Truncation>& truncation) const;
+  Encoding encode_pair(std::string_view a, std::string_view b, bool add_special_tokens,
+                       const std::optional<Truncation>& truncation) const;
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = true) const;
 
   // Truncation as tokenizer.json sets it; nullopt disables it. The engine overrides it with

@@ -167,4 +167,83 @@ TEST(PublicApi, OneModelFromSeveralThreads) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
+// Per-call tokenization rules: no cut, a cut from either side that keeps the special tokens, a
+// pair cut longest first (the Hugging Face tokenizer's rule), and no special tokens at all.
+TEST(PublicApi, TokenizeOptionsCutAsAsked) {
+  ember::LoadOptions o;
+  o.max_length = 16;
+  const ember::Model m = ember::Model::load(kFixtures + "/models/tiny-bert-seqcls", o);
+  std::string long_text;
+  for (int i = 0; i < 40; ++i) long_text += "word" + std::to_string(i % 7) + " ";
+  ember::TokenizeOptions none;
+  none.truncation = ember::Truncation::kNone;
+  const ember::Encoding all = m.tokenize(long_text, none);
+  ASSERT_GT(all.ids.size(), 16u);
+  ASSERT_EQ(all.special_tokens_mask.front(), 1);
+  ASSERT_EQ(all.special_tokens_mask.back(), 1);
+
+  ember::TokenizeOptions right = none, left = none;
+  right.truncation = ember::Truncation::kRight;
+  left.truncation = ember::Truncation::kLeft;
+  const ember::Encoding r = m.tokenize(long_text, right), l = m.tokenize(long_text, left);
+  ASSERT_EQ(r.ids.size(), 16u);
+  ASSERT_EQ(l.ids.size(), 16u);
+  for (size_t i = 0; i < 15; ++i) EXPECT_EQ(r.ids[i], all.ids[i]) << i;
+  EXPECT_EQ(r.ids.back(), all.ids.back());
+  EXPECT_EQ(l.ids.front(), all.ids.front());
+  for (size_t i = 1; i < 16; ++i) EXPECT_EQ(l.ids[i], all.ids[all.ids.size() - 16 + i]) << i;
+  EXPECT_EQ(m.tokenize(long_text).ids, r.ids);  // the model's rule as loaded: from the right
+
+  // A pair loses tokens from its longer text: the short one is kept whole.
+  const ember::Encoding short_alone = m.tokenize("short question", none);
+  const ember::Encoding pair = m.tokenize("short question", long_text, right);
+  ASSERT_EQ(pair.ids.size(), 16u);
+  for (size_t i = 0; i < short_alone.ids.size(); ++i)
+    EXPECT_EQ(pair.ids[i], short_alone.ids[i]) << i;
+  EXPECT_EQ(pair.type_ids.back(), 1);
+
+  ember::TokenizeOptions plain = none;
+  plain.add_special_tokens = false;
+  const ember::Encoding bare = m.tokenize("hello world", plain);
+  EXPECT_EQ(bare.ids.size() + 2, m.tokenize("hello world").ids.size());
+  for (auto s : bare.special_tokens_mask) EXPECT_EQ(s, 0);
+  EXPECT_EQ(m.decode(m.tokenize("hello world").ids), "hello world");
+
+  o.truncate = false;
+  const ember::Model strict = ember::Model::load(kFixtures + "/models/tiny-bert-seqcls", o);
+  ember::TokenizeOptions as_loaded;
+  as_loaded.add_special_tokens = false;
+  EXPECT_THROW(strict.tokenize(long_text), ember::Error);
+  try {
+    strict.tokenize(long_text, as_loaded);
+    FAIL();
+  } catch (const ember::Error& e) {
+    EXPECT_EQ(e.kind(), ember::ErrorKind::kInvalidInput);
+  }
+}
+
+// A packed Batch runs as the same inputs given one by one; bad batches are refused.
+TEST(PublicApi, PackedBatchRunsLikeEncodings) {
+  const ember::Model m = ember::Model::load(kFixtures + "/models/tiny-bert-seqcls");
+  const std::vector<ember::Encoding> encs = {m.tokenize("first text"),
+                                             m.tokenize("a pair", "of texts"), m.tokenize("x")};
+  ember::Batch batch;
+  for (const auto& e : encs) batch.add(e);
+  ASSERT_EQ(batch.size(), 3);
+  EXPECT_EQ(batch.length(1), static_cast<int64_t>(encs[1].ids.size()));
+  EXPECT_EQ(batch.begin(2), static_cast<int64_t>(encs[0].ids.size() + encs[1].ids.size()));
+  const unsigned want = ember::kPooled | ember::kHidden | ember::kSeqLogits;
+  const ember::Outputs a = m.run(batch, want), b = m.run(encs, want);
+  EXPECT_EQ(a.pooled, b.pooled);
+  EXPECT_EQ(a.hidden, b.hidden);
+  EXPECT_EQ(a.seq_logits, b.seq_logits);
+  EXPECT_EQ(a.hidden.size(), static_cast<size_t>(batch.num_tokens() * a.hidden_size));
+
+  ember::Encoding bad = encs[0];
+  bad.type_ids.pop_back();
+  EXPECT_THROW(batch.add(bad), ember::Error);
+  EXPECT_THROW(m.run(ember::Batch{}, ember::kPooled), ember::Error);
+  EXPECT_GT(m.compute_bytes(4096, 64), m.compute_bytes(128, 1));
+}
+
 }  // namespace

@@ -24,21 +24,21 @@ struct FakeEngine {
   std::vector<std::vector<int64_t>> batches;  // sequence lengths per batch
   std::vector<std::thread::id> threads;       // the thread that ran each batch
 
-  runtime::RunResult run(const model::Batch& b) {
+  ember::Outputs run(const ember::Batch& b) {
     std::unique_lock lock(mutex);
     std::vector<int64_t> lens;
-    for (int64_t s = 0; s < b.size(); ++s) lens.push_back(b.seq_len(s));
+    for (int64_t s = 0; s < b.size(); ++s) lens.push_back(b.length(s));
     batches.push_back(lens);
     threads.push_back(std::this_thread::get_id());
     holding = true;
     cv.notify_all();
     cv.wait(lock, [&] { return !hold; });
     holding = false;
-    runtime::RunResult r;
+    ember::Outputs r;
     r.hidden_size = 2;
     for (int64_t s = 0; s < b.size(); ++s) {
-      r.pooled.push_back(static_cast<float>(b.ids[b.seq_begin(s)]));
-      r.pooled.push_back(static_cast<float>(b.seq_len(s)));
+      r.pooled.push_back(static_cast<float>(b.ids()[b.begin(s)]));
+      r.pooled.push_back(static_cast<float>(b.length(s)));
     }
     return r;
   }
@@ -77,7 +77,7 @@ class BatcherTest : public ::testing::Test {
   std::unique_ptr<TokenBudgetBatcher> make(int64_t tokens, int64_t sequences, size_t queue) {
     return std::make_unique<TokenBudgetBatcher>(
         BatcherOptions{tokens, sequences, queue},
-        [this](const model::Batch& b, unsigned) { return fake.run(b); });
+        [this](const ember::Batch& b, unsigned) { return fake.run(b); });
   }
   // Occupies the scheduler with one job, so the following submissions queue up.
   std::future<JobResult> block(TokenBudgetBatcher& b) {
@@ -219,7 +219,7 @@ TEST_F(BatcherTest, ResultsGoToTheRightRequestUnderConcurrency) {
 
 TEST_F(BatcherTest, AnEngineErrorFailsOnlyItsBatchAndStopDrains) {
   int calls = 0;
-  TokenBudgetBatcher b(BatcherOptions{100, 8, 8}, [&](const model::Batch& batch, unsigned) {
+  TokenBudgetBatcher b(BatcherOptions{100, 8, 8}, [&](const ember::Batch& batch, unsigned) {
     if (calls++ == 0) fail(ErrorKind::kInternal, "boom");
     return fake.run(batch);
   });
@@ -268,7 +268,7 @@ TEST(BatcherIsolation, AFailingRequestFailsAloneAndTheOthersAreRecomputed) {
   std::condition_variable cv;
   bool go = false, entered = false;
   int runs = 0;
-  TokenBudgetBatcher b(BatcherOptions{1000, 64, 64}, [&](const model::Batch& batch, unsigned) {
+  TokenBudgetBatcher b(BatcherOptions{1000, 64, 64}, [&](const ember::Batch& batch, unsigned) {
     {
       std::unique_lock lock(m);
       ++runs;
@@ -276,10 +276,10 @@ TEST(BatcherIsolation, AFailingRequestFailsAloneAndTheOthersAreRecomputed) {
       cv.notify_all();
       cv.wait(lock, [&] { return go; });
     }
-    runtime::RunResult r;
+    ember::Outputs r;
     r.hidden_size = 1;
     for (int64_t s = 0; s < batch.size(); ++s) {
-      const auto id = batch.ids[batch.seq_begin(s)];
+      const auto id = batch.ids()[batch.begin(s)];
       if (id == 666) fail(ErrorKind::kInvalidInput, "token id 666 is out of the vocabulary");
       r.pooled.push_back(static_cast<float>(id));
     }
@@ -329,10 +329,10 @@ TEST(BatcherIsolation, AFailingRequestFailsAloneAndTheOthersAreRecomputed) {
 TEST(BatcherGone, AStartedJobWhoseClientIsGoneIsNotComputedFurther) {
   auto gone = std::make_shared<std::atomic<bool>>(false);
   std::atomic<int> runs{0};
-  TokenBudgetBatcher b(BatcherOptions{4, 64, 16}, [&](const model::Batch& batch, unsigned) {
+  TokenBudgetBatcher b(BatcherOptions{4, 64, 16}, [&](const ember::Batch& batch, unsigned) {
     ++runs;
     gone->store(true);  // the client leaves during the first batch
-    runtime::RunResult r;
+    ember::Outputs r;
     r.hidden_size = 1;
     r.pooled.assign(static_cast<size_t>(batch.size()), 1.0f);
     return r;
@@ -359,22 +359,22 @@ TEST(BatcherOutputs, TheBatchAsksForTheUnionAndEachJobGetsItsRows) {
   std::mutex m;
   std::condition_variable cv;
   bool go = false, entered = false;
-  TokenBudgetBatcher b(BatcherOptions{100, 8, 8}, [&](const model::Batch& batch, unsigned out) {
+  TokenBudgetBatcher b(BatcherOptions{100, 8, 8}, [&](const ember::Batch& batch, unsigned out) {
     std::unique_lock lock(m);
     entered = true;
     cv.notify_all();
     cv.wait(lock, [&] { return go; });
     asked.push_back(out);
-    runtime::RunResult r;
+    ember::Outputs r;
     r.hidden_size = 1;
     r.num_labels = 2;
     for (int64_t s = 0; s < batch.size(); ++s) {
-      const auto first = static_cast<float>(batch.ids[batch.seq_begin(s)]);
+      const auto first = static_cast<float>(batch.ids()[batch.begin(s)]);
       r.pooled.push_back(first);
       r.seq_logits.insert(r.seq_logits.end(), {first, -first});
     }
     for (int64_t t = 0; t < batch.num_tokens(); ++t)
-      r.hidden.push_back(static_cast<float>(batch.ids[t]) + 0.5f);
+      r.hidden.push_back(static_cast<float>(batch.ids()[t]) + 0.5f);
     return r;
   });
   auto submit_with = [&](std::vector<Sequence> seqs, unsigned outputs) {
@@ -387,13 +387,13 @@ TEST(BatcherOutputs, TheBatchAsksForTheUnionAndEachJobGetsItsRows) {
     b.submit(std::move(job));
     return future;
   };
-  auto first = submit_with({seq(7, 1)}, runtime::kPooled);  // runs alone, holds the scheduler
+  auto first = submit_with({seq(7, 1)}, ember::kPooled);  // runs alone, holds the scheduler
   {
     std::unique_lock lock(m);
     cv.wait(lock, [&] { return entered; });
   }
-  auto a = submit_with({seq(1, 2), seq(2, 3)}, runtime::kHidden);
-  auto c = submit_with({seq(3, 1)}, runtime::kSeqLogits);
+  auto a = submit_with({seq(1, 2), seq(2, 3)}, ember::kHidden);
+  auto c = submit_with({seq(3, 1)}, ember::kSeqLogits);
   {
     std::lock_guard lock(m);
     go = true;
@@ -411,8 +411,8 @@ TEST(BatcherOutputs, TheBatchAsksForTheUnionAndEachJobGetsItsRows) {
   EXPECT_EQ(rc.num_labels, 2);
   b.stop();
   ASSERT_EQ(asked.size(), 2u);
-  EXPECT_EQ(asked[0], unsigned(runtime::kPooled));
-  EXPECT_EQ(asked.back(), unsigned(runtime::kHidden | runtime::kSeqLogits));
+  EXPECT_EQ(asked[0], unsigned(ember::kPooled));
+  EXPECT_EQ(asked.back(), unsigned(ember::kHidden | ember::kSeqLogits));
 }
 
 }  // namespace
@@ -431,7 +431,7 @@ class InlineBatcherTest : public ::testing::Test {
     BatcherOptions o{tokens, sequences, queue};
     o.run_inline_when_idle = true;
     return std::make_unique<TokenBudgetBatcher>(
-        o, [this](const model::Batch& b, unsigned) { return fake.run(b); });
+        o, [this](const ember::Batch& b, unsigned) { return fake.run(b); });
   }
 };
 
