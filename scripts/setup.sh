@@ -20,6 +20,7 @@ APT_PACKAGES=(
   unicode-data                            # NormalizationTest.txt for the tokenizer corpus
   iso-codes                               # translated country/language names: most of the corpus
   valgrind                                # callgrind profiles (docs/tokenizer.md)
+  nginx iproute2                          # replicas behind nginx in network namespaces (tests/deploy)
 )
 
 missing=()
