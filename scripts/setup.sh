@@ -36,6 +36,11 @@ else
   echo "setup: Debian packages present"
 fi
 
+# kubectl renders deploy/k8s (tests/deploy/test_k8s_manifests.py): not from Debian 12, whose
+# kubernetes-client (1.20) has a kustomize (v2) too old for the base; from Kubernetes' packages.
+command -v kubectl >/dev/null ||
+  echo "setup: kubectl missing: tests/deploy needs it (tested with 1.32; kubernetes.io/docs/tasks/tools)"
+
 # The Python venv for the end-to-end server tests (tests/serve/): real clients, pinned.
 REQ=scripts/requirements-test.txt
 if [[ ! -x .venv/bin/python ]]; then

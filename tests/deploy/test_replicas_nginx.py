@@ -58,7 +58,7 @@ http {{
       proxy_next_upstream error timeout http_502 http_503 non_idempotent;
       proxy_next_upstream_tries 3;
       proxy_connect_timeout 1s;
-      proxy_read_timeout 30s;
+      proxy_read_timeout 60s;
     }}
   }}
 }}
