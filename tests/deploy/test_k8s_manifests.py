@@ -121,7 +121,9 @@ def test_ports_probes_and_selectors_agree(objects):
     svc = objects["Service"]["spec"]
     assert {p["targetPort"] for p in svc["ports"]} <= set(ports)
     pod_labels = objects["Deployment"]["spec"]["template"]["metadata"]["labels"]
-    for selector in (svc["selector"], objects["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"]):
+    spread = objects["Deployment"]["spec"]["template"]["spec"]["topologySpreadConstraints"][0]
+    for selector in (svc["selector"], objects["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"],
+                     spread["labelSelector"]["matchLabels"]):
         assert selector and selector.items() <= pod_labels.items()
     annotations = objects["Deployment"]["spec"]["template"]["metadata"]["annotations"]
     assert int(annotations["prometheus.io/port"]) == ports["http"]
