@@ -4,6 +4,7 @@ EMBER_BIN names the binary and EMBER_SOURCE_DIR the checkout (ctest sets both). 
 tests need (kubectl, nginx, ip, the validator) are required: a missing one fails the test
 with what to install, never skips it.
 """
+import ctypes
 import json
 import os
 import pathlib
@@ -39,13 +40,30 @@ def free_port():
         return s.getsockname()[1]
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent():
+    """preexec_fn: the child gets SIGKILL when the thread that started it ends, so that a test
+    killed by its timeout leaves no server or proxy behind. Start such children from the main
+    thread only."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class Server:
     """One `ember serve` process, started with `prefix` (e.g. `ip netns exec NS`) before the
-    binary; the address is read from its "listening" line. Stops it (SIGTERM) on terminate()."""
+    binary; the address is read from its "listening" line (at once, or by wait_listening() when
+    wait=False, to start several in parallel). Stops it (SIGTERM) on terminate()."""
 
-    def __init__(self, *args, prefix=(), model=MODEL):
+    def __init__(self, *args, prefix=(), model=MODEL, wait=True):
         argv = [*prefix, ember_bin(), "serve", "--model", str(model), *args]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     preexec_fn=die_with_parent)
+        if wait:
+            self.wait_listening()
+
+    def wait_listening(self):
         line = self.proc.stdout.readline()
         if not line:
             err = self.proc.stderr.read()

@@ -20,16 +20,18 @@ import numpy as np
 import pytest
 import requests
 
-from conftest import Server, free_port, require_tool
+from conftest import Server, die_with_parent, free_port, require_tool
 
-TAG = f"emb{os.getpid() % 100000}"  # interface names stay under 15 characters
+TAG = f"emb{os.getpid()}"  # interface names stay under 15 characters (pid_max <= 4194304)
 SUBNET = f"198.18.{os.getpid() % 250}"  # RFC 2544 benchmarking range: no real network there
 REPLICAS = 3
 PORT = 8080
 DEADLINE_S = 55  # the whole test, load phases included; each wait below is bounded by it
 
 NGINX_CONF = """
-worker_processes 1;
+# One process (no master): it dies with the test even when the test is killed (die_with_parent);
+# a master's workers would outlive it.
+master_process off;
 daemon off;
 user root;
 pid {dir}/nginx.pid;
@@ -101,6 +103,15 @@ class Namespace:
         run("ip", "netns", "del", self.name)
 
 
+def remove_stale_namespaces():
+    """Namespaces and veths left by a run of this test that was killed (its pid is gone)."""
+    for line in run("ip", "netns", "list").stdout.splitlines():
+        m = re.match(r"^emb(\d+)-r(\d+)\b", line)
+        if m and not os.path.exists(f"/proc/{m.group(1)}"):
+            run("ip", "link", "del", f"emb{m.group(1)}h{m.group(2)}")
+            run("ip", "netns", "del", m.group(0))
+
+
 def wait_until(condition, what, deadline):
     while not condition():
         if time.monotonic() > deadline:
@@ -164,33 +175,24 @@ def cluster(tmp_path):
     """Namespaces, replicas and nginx; all removed on the way out, test failed or not."""
     require_tool("ip", "install iproute2")
     nginx = require_tool("nginx", "install the Debian package nginx (scripts/setup.sh)")
+    remove_stale_namespaces()
     namespaces = [Namespace(i) for i in range(REPLICAS)]
     replicas, nginx_proc = [], None
     try:
         for ns in namespaces:
             ns.create()
-        args = ("--host", None, "--port", str(PORT), "--grpc-port", "0", "--threads", "1",
-                "--http-threads", "2", "--cache-entries", "0", "--drain-timeout", "20")
-        started = [None] * REPLICAS
-
-        def start(i):
-            a = list(args)
-            a[1] = namespaces[i].ip
-            started[i] = Server(*a, prefix=("ip", "netns", "exec", namespaces[i].name))
-
-        threads = [threading.Thread(target=start, args=(i,)) for i in range(REPLICAS)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=40)
-        replicas = [s for s in started if s]
-        assert len(replicas) == REPLICAS, "a replica did not start"
+        for ns in namespaces:  # all load their model at once
+            replicas.append(Server("--host", ns.ip, "--port", str(PORT), "--grpc-port", "0", "--threads", "1",
+                                   "--http-threads", "2", "--cache-entries", "0", "--drain-timeout", "20",
+                                   prefix=("ip", "netns", "exec", ns.name), wait=False))
+        for s in replicas:
+            s.wait_listening()
         port = free_port()
         servers = "\n".join(f"    server {ns.ip}:{PORT};" for ns in namespaces)
         conf = tmp_path / "nginx.conf"
         conf.write_text(NGINX_CONF.format(dir=tmp_path, servers=servers, port=port))
         nginx_proc = subprocess.Popen([nginx, "-e", str(tmp_path / "error.log"), "-p", str(tmp_path), "-c", str(conf)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=die_with_parent)
 
         def listening():
             assert nginx_proc.poll() is None, f"nginx exited: {nginx_proc.stderr.read().decode()}"
@@ -201,7 +203,7 @@ def cluster(tmp_path):
         yield {"url": f"http://127.0.0.1:{port}", "replicas": replicas, "log": tmp_path / "access.log"}
     finally:
         if nginx_proc and nginx_proc.poll() is None:
-            nginx_proc.terminate()  # the master stops its workers
+            nginx_proc.terminate()
             try:
                 nginx_proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
