@@ -200,9 +200,10 @@ std::string Metrics::render() const {
           out += std::string("# HELP ") + alias.tei + " " + alias.help + "\n# TYPE " + alias.tei +
                  " gauge\n" + alias.tei + " " + value + "\n";
     }
-    render_labelled_counter(out, "te_request_count",
-                            "Inference requests received (text-embeddings-inference's name)",
-                            "method", tei_count_);
+    render_labelled_counter(
+        out, "te_request_count",
+        "Inference requests answered (text-embeddings-inference's name; TEI counts on arrival)",
+        "method", tei_count_);
     render_labelled_counter(out, "te_request_success",
                             "Inference requests answered 2xx (text-embeddings-inference's name)",
                             "method", tei_success_);

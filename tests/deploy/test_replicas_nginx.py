@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import requests
 
-from conftest import Server, die_with_parent, free_port, require_tool
+from conftest import SOURCE_DIR, Server, die_with_parent, free_port, require_tool
 
 TAG = f"emb{os.getpid()}"  # interface names stay under 15 characters (pid_max <= 4194304)
 SUBNET = f"198.18.{os.getpid() % 250}"  # RFC 2544 benchmarking range: no real network there
@@ -261,3 +261,17 @@ def test_no_request_is_lost_when_a_replica_dies_or_drains(cluster):
     assert b.proc.returncode == 0
     assert '"drain":"complete"' in b.stdout()
     assert c.proc.poll() is None
+
+
+def test_docs_show_the_proxy_settings_this_test_runs():
+    """docs/deploy.md's nginx location block is the one tested here (less comments)."""
+
+    def proxy_directives(text):
+        location = text[text.index("location / {"):]
+        return sorted({re.sub(r"\s+", " ", line.split("#")[0]).strip()
+                       for line in location.splitlines() if line.strip().startswith("proxy_")})
+
+    docs = (SOURCE_DIR / "docs/deploy.md").read_text()
+    block = re.search(r"```nginx\n(.*?)```", docs, re.S)
+    assert block, "docs/deploy.md has no nginx block"
+    assert proxy_directives(block.group(1)) == proxy_directives(NGINX_CONF)
