@@ -20,6 +20,7 @@ APT_PACKAGES=(
   unicode-data                            # NormalizationTest.txt for the tokenizer corpus
   iso-codes                               # translated country/language names: most of the corpus
   valgrind                                # callgrind profiles (docs/tokenizer.md)
+  nginx iproute2                          # replicas behind nginx in network namespaces (tests/deploy)
 )
 
 missing=()
@@ -34,6 +35,11 @@ if ((${#missing[@]})); then
 else
   echo "setup: Debian packages present"
 fi
+
+# kubectl renders deploy/k8s (tests/deploy/test_k8s_manifests.py): not from Debian 12, whose
+# kubernetes-client (1.20) has a kustomize (v2) too old for the base; from Kubernetes' packages.
+command -v kubectl >/dev/null ||
+  echo "setup: kubectl missing: tests/deploy needs it (tested with 1.32; kubernetes.io/docs/tasks/tools)"
 
 # The Python venv for the end-to-end server tests (tests/serve/): real clients, pinned.
 REQ=scripts/requirements-test.txt

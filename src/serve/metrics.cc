@@ -21,7 +21,84 @@ std::vector<double> powers_of_two(double top) {
   return b;
 }
 
+// TEI's duration buckets: 35 steps of x1.5 from 15 us (about 14.6 s at the top), computed by
+// the same repeated product so that the `le` labels print alike.
+std::vector<double> tei_seconds_buckets() {
+  std::vector<double> b;
+  double v = 0.00001;
+  for (int i = 0; i < 35; ++i) b.push_back(v *= 1.5);
+  return b;
+}
+
+// The routes TEI would count as requests: those that compute (not /tokenize, /decode, /info,
+// /health, /metrics, the model listings). KServe inference counts too: it is the same work.
+bool tei_counted_route(const std::string& route) {
+  static const char* const kRoutes[] = {"/",
+                                        "/embed",
+                                        "/embed_all",
+                                        "/embed_sparse",
+                                        "/predict",
+                                        "/rerank",
+                                        "/similarity",
+                                        "/v1/embeddings",
+                                        "/inference.GRPCInferenceService/ModelInfer"};
+  for (const char* r : kRoutes)
+    if (route == r) return true;
+  return route.size() > 6 && route.compare(route.size() - 6, 6, "/infer") == 0;
+}
+
+// TEI's `err` label for a failed request, by the status Ember answered.
+const char* tei_failure_kind(int status) {
+  if (status == 413) return "batch_size";
+  if (status == 424) return "model_type";
+  if (status == 429) return "overloaded";
+  if (status == 499) return "dropped";
+  if (status >= 500) return "inference";
+  return "validation";
+}
+
+// Ember gauges also rendered under TEI's name (the gauge is registered once, in server.cc).
+struct GaugeAlias {
+  const char* ember;
+  const char* tei;
+  const char* help;
+};
+constexpr GaugeAlias kTeiGaugeAliases[] = {
+    {"ember_queue_depth", "te_queue_size",
+     "Requests waiting for a batch (text-embeddings-inference's name; TEI counts inputs)"}};
+
+void render_labelled_counter(std::string& out, const char* name, const char* help,
+                             const char* label, const std::map<std::string, uint64_t>& values) {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n";
+  for (const auto& [value, n] : values)
+    out += std::string(name) + "{" + label + "=\"" + value + "\"} " + std::to_string(n) + "\n";
+}
+
 }  // namespace
+
+const char* tei_request_method(std::string_view body) {
+  for (const std::string_view key :
+       {std::string_view("\"inputs\""), std::string_view("\"input\"")}) {
+    const size_t at = body.find(key);
+    if (at == std::string_view::npos) continue;
+    size_t i = at + key.size();
+    auto skip_space = [&] {
+      while (i < body.size() &&
+             (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r'))
+        ++i;
+    };
+    skip_space();
+    if (i >= body.size() || body[i] != ':') continue;
+    ++i;
+    skip_space();
+    if (i < body.size() && body[i] == '"') return "single";
+    if (i >= body.size() || body[i] != '[') return "batch";
+    ++i;  // one input as token ids ([101, 2023, ...]) is single too, as in TEI
+    skip_space();
+    return i < body.size() && body[i] >= '0' && body[i] <= '9' ? "single" : "batch";
+  }
+  return "batch";
+}
 
 Histogram::Histogram(std::vector<double> upper_bounds)
     : bounds_(std::move(upper_bounds)), counts_(bounds_.size() + 1, 0) {}
@@ -53,24 +130,46 @@ Metrics::Metrics()
       inference_seconds_(kSecondsBuckets),
       batch_seconds_(kSecondsBuckets),
       batch_size_(powers_of_two(1024)),
-      batch_tokens_(powers_of_two(1 << 20)) {}
+      batch_tokens_(powers_of_two(1 << 20)),
+      tei_duration_(tei_seconds_buckets()),
+      tei_tokenization_(tei_seconds_buckets()),
+      tei_queue_(tei_seconds_buckets()),
+      tei_inference_(tei_seconds_buckets()),
+      tei_batch_size_(powers_of_two(4096)),
+      tei_batch_tokens_(powers_of_two(1 << 20)) {}
 
-void Metrics::count_request(const std::string& route, int status, double seconds) {
+void Metrics::count_request(const std::string& route, int status, double seconds,
+                            const char* tei_method) {
   request_seconds_.observe(seconds);
+  // TEI counts what reaches a handler; its API key check answers 401 before that.
+  const bool tei = status != 401 && tei_counted_route(route);
+  const bool success = status >= 200 && status < 300;
+  if (tei && success) tei_duration_.observe(seconds);
   std::lock_guard lock(mutex_);
   ++requests_[{route, status}];
+  if (!tei) return;
+  ++tei_count_[tei_method];
+  if (success)
+    ++tei_success_[tei_method];
+  else
+    ++tei_failure_[tei_failure_kind(status)];
 }
 
 void Metrics::observe_stages(double tokenization_s, double queue_s, double inference_s) {
   tokenization_seconds_.observe(tokenization_s);
   queue_seconds_.observe(queue_s);
   inference_seconds_.observe(inference_s);
+  tei_tokenization_.observe(tokenization_s);
+  tei_queue_.observe(queue_s);
+  tei_inference_.observe(inference_s);
 }
 
 void Metrics::observe_batch(int64_t sequences, int64_t tokens, double seconds) {
   batch_size_.observe(static_cast<double>(sequences));
   batch_tokens_.observe(static_cast<double>(tokens));
   batch_seconds_.observe(seconds);
+  tei_batch_size_.observe(static_cast<double>(sequences));
+  tei_batch_tokens_.observe(static_cast<double>(tokens));
 }
 
 void Metrics::add_gauge(std::string name, std::string help, std::function<double()> read) {
@@ -92,9 +191,25 @@ std::string Metrics::render() const {
     for (const auto& [key, n] : requests_)
       out += "ember_http_requests_total{route=\"" + key.first + "\",status=\"" +
              std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
-    for (const auto& g : gauges_)
+    for (const auto& g : gauges_) {
+      const std::string value = num(g.read());
       out += "# HELP " + g.name + " " + g.help + "\n# TYPE " + g.name + " " + g.type + "\n" +
-             g.name + " " + num(g.read()) + "\n";
+             g.name + " " + value + "\n";
+      for (const auto& alias : kTeiGaugeAliases)
+        if (g.name == alias.ember)
+          out += std::string("# HELP ") + alias.tei + " " + alias.help + "\n# TYPE " + alias.tei +
+                 " gauge\n" + alias.tei + " " + value + "\n";
+    }
+    render_labelled_counter(
+        out, "te_request_count",
+        "Inference requests answered (text-embeddings-inference's name; TEI counts on arrival)",
+        "method", tei_count_);
+    render_labelled_counter(out, "te_request_success",
+                            "Inference requests answered 2xx (text-embeddings-inference's name)",
+                            "method", tei_success_);
+    render_labelled_counter(out, "te_request_failure",
+                            "Inference requests failed, by kind (text-embeddings-inference's name)",
+                            "err", tei_failure_);
   }
   request_seconds_.render(out, "ember_request_duration_seconds", "Time from request to response");
   tokenization_seconds_.render(out, "ember_tokenization_duration_seconds",
@@ -105,6 +220,14 @@ std::string Metrics::render() const {
   batch_seconds_.render(out, "ember_batch_duration_seconds", "Engine::run time per batch");
   batch_size_.render(out, "ember_batch_size", "Sequences per batch");
   batch_tokens_.render(out, "ember_batch_tokens", "Tokens per batch");
+  tei_duration_.render(out, "te_request_duration", "Time from request to a 2xx response");
+  tei_tokenization_.render(out, "te_request_tokenization_duration",
+                           "Tokenization time per computed request");
+  tei_queue_.render(out, "te_request_queue_duration", "Time a computed request waited for a batch");
+  tei_inference_.render(out, "te_request_inference_duration",
+                        "Compute time of the batches a computed request ran in");
+  tei_batch_size_.render(out, "te_batch_next_size", "Sequences per batch");
+  tei_batch_tokens_.render(out, "te_batch_next_tokens", "Tokens per batch");
   return out;
 }
 

@@ -1,5 +1,8 @@
 // Prometheus text-format metrics: request counts by route and status, stage latency
 // histograms, batch size and token histograms, queue depth. Thread-safe; cheap to update.
+// The same events are also rendered under text-embeddings-inference's names (te_queue_size,
+// te_request_count, te_request_duration, te_batch_next_size, ...: docs/deploy.md), so that
+// dashboards and autoscaling rules written for TEI read Ember unchanged.
 #pragma once
 
 #include <atomic>
@@ -8,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -28,10 +32,18 @@ class Histogram {
   uint64_t count_ = 0;
 };
 
+// TEI's `method` label of te_request_count / te_request_success: "single" when the body's
+// "inputs" (OpenAI: "input") is one string or one list of token ids, "batch" otherwise (a list
+// of inputs, a tensor, no body).
+// A byte scan for the first such key, not a parse: it only labels a metric.
+const char* tei_request_method(std::string_view body);
+
 class Metrics {
  public:
   Metrics();
-  void count_request(const std::string& route, int status, double seconds);
+  // tei_method: tei_request_method of the request's body.
+  void count_request(const std::string& route, int status, double seconds,
+                     const char* tei_method = "batch");
   void observe_stages(double tokenization_s, double queue_s, double inference_s);
   void observe_batch(int64_t sequences, int64_t tokens, double seconds);
   // Gauges read at scrape time (queue depth, requests waiting on the batcher).
@@ -50,6 +62,10 @@ class Metrics {
     std::function<double()> read;
   };
   std::vector<Gauge> gauges_;
+  // text-embeddings-inference's names: counters by label value, histograms with its buckets.
+  std::map<std::string, uint64_t> tei_count_, tei_success_, tei_failure_;
+  Histogram tei_duration_, tei_tokenization_, tei_queue_, tei_inference_;
+  Histogram tei_batch_size_, tei_batch_tokens_;
 };
 
 }  // namespace ember::serve

@@ -58,8 +58,10 @@ const Router::Route& Router::checked_route(const Request& req) const {
 Reply Router::counted_reply(const Request& req, Reply reply) const {
   const std::string label = routes_.count(req.path) ? req.path : "unmatched";
   const bool openai = req.path.rfind("/v1/", 0) == 0;
-  return [this, label, openai, received = req.received, reply = std::move(reply)](Response r) {
-    metrics_.count_request(label, r.status, ms_between(received, Clock::now()) / 1000.0);
+  return [this, label, openai, received = req.received, tei_method = tei_request_method(req.body),
+          reply = std::move(reply)](Response r) {
+    metrics_.count_request(label, r.status, ms_between(received, Clock::now()) / 1000.0,
+                           tei_method);
     reply(openai ? openai_error(std::move(r)) : std::move(r));
   };
 }
