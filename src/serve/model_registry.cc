@@ -1,0 +1,257 @@
+#include "serve/model_registry.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/error.h"
+#include "serve/process_memory.h"
+
+namespace ember::serve {
+namespace {
+
+std::string mib(int64_t bytes) {
+  if (bytes < (1 << 20)) return cat((bytes + 1023) >> 10, " KiB");
+  return cat((bytes + (1 << 19)) >> 20, " MiB");
+}
+
+}  // namespace
+
+const char* model_state_name(ModelState s) {
+  switch (s) {
+    case ModelState::kUnloaded:
+      return "unloaded";
+    case ModelState::kLoading:
+      return "loading";
+    case ModelState::kLoaded:
+      return "loaded";
+    case ModelState::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+struct ModelRegistry::Loaded {
+  std::string name;
+  ember::Model model;
+};
+
+struct ModelRegistry::Entry {
+  ModelSource source;
+  ModelState state = ModelState::kUnloaded;
+  std::shared_ptr<Loaded> loaded;  // set while kLoaded; each Lease holds another reference
+  int64_t bytes = 0;
+  uint64_t last_used = 0;
+  int64_t loads = 0, unloads = 0;
+  double last_load_ms = 0;
+  std::optional<Error> error;  // kFailed
+
+  bool idle() const { return loaded && loaded.use_count() == 1; }
+};
+
+const ember::Model& ModelRegistry::Lease::model() const {
+  EMBER_CHECK(loaded_ != nullptr, ErrorKind::kInternal, "an empty model lease was used");
+  return loaded_->model;
+}
+
+const std::string& ModelRegistry::Lease::name() const {
+  EMBER_CHECK(loaded_ != nullptr, ErrorKind::kInternal, "an empty model lease was used");
+  return loaded_->name;
+}
+
+ModelRegistry::ModelRegistry(RegistryOptions options, std::vector<ModelSource> sources)
+    : options_(std::move(options)) {
+  EMBER_CHECK(!sources.empty(), ErrorKind::kInvalidInput, "no model to serve");
+  for (auto& s : sources) {
+    EMBER_CHECK(!s.name.empty(), ErrorKind::kInvalidInput, "a model needs a name (", s.path, ")");
+    EMBER_CHECK(!entries_.contains(s.name), ErrorKind::kInvalidInput, "two models are named '",
+                s.name, "'");
+    auto e = std::make_unique<Entry>();
+    e->source = std::move(s);
+    entries_.emplace(e->source.name, std::move(e));
+  }
+  loader_ = std::thread([this] { loader_loop(); });
+}
+
+ModelRegistry::~ModelRegistry() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  loader_.join();
+}
+
+ModelRegistry::Lease ModelRegistry::acquire(const std::string& name,
+                                            std::chrono::milliseconds wait) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  const auto it = entries_.find(name);
+  EMBER_CHECK(it != entries_.end(), ErrorKind::kNotFound, "model '", name, "' is not served");
+  Entry& e = *it->second;
+  // A load refused for want of room is tried again: models in use then may be idle now. Any
+  // other failure (a broken directory) stays until the model is unloaded or reloaded.
+  if (e.state == ModelState::kFailed && e.error && e.error->kind() == ErrorKind::kOverloaded)
+    e.state = ModelState::kUnloaded;
+  if (e.state == ModelState::kUnloaded) {
+    EMBER_CHECK(!stopping_, ErrorKind::kUnavailable, "the server is stopping");
+    e.state = ModelState::kLoading;
+    e.error.reset();
+    to_load_.push_back(&e);
+    changed_.notify_all();
+  }
+  changed_.wait_for(lock, wait, [&] { return e.state != ModelState::kLoading; });
+  switch (e.state) {
+    case ModelState::kLoaded:
+      e.last_used = ++clock_;
+      return Lease(e.loaded);
+    case ModelState::kFailed:
+      throw *e.error;
+    case ModelState::kLoading:
+    case ModelState::kUnloaded:
+      break;
+  }
+  throw Error(ErrorKind::kUnavailable, cat("model '", name, "' is loading"));
+}
+
+void ModelRegistry::preload() {
+  for (const auto& name : [this] {
+         std::lock_guard<std::mutex> lock(mutex_);
+         std::vector<std::string> names;
+         for (const auto& [n, _] : entries_) names.push_back(n);
+         return names;
+       }())
+    acquire(name, std::chrono::hours(24));
+}
+
+bool ModelRegistry::unload(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = entries_.find(name);
+  EMBER_CHECK(it != entries_.end(), ErrorKind::kNotFound, "model '", name, "' is not served");
+  Entry& e = *it->second;
+  if (e.state == ModelState::kFailed) {
+    e.state = ModelState::kUnloaded;
+    e.error.reset();
+    return true;
+  }
+  if (e.state != ModelState::kLoaded) return e.state == ModelState::kUnloaded;
+  if (!e.idle()) return false;
+  unload_locked(e);
+  return true;
+}
+
+void ModelRegistry::unload_locked(Entry& e) {
+  e.loaded.reset();  // the last reference: the model and its threads go here
+  e.state = ModelState::kUnloaded;
+  e.bytes = 0;
+  ++e.unloads;
+}
+
+bool ModelRegistry::make_room(int64_t need, const Entry& loading) {
+  if (options_.budget_bytes <= 0) return true;
+  while (bytes_locked() + need > options_.budget_bytes) {
+    Entry* victim = nullptr;
+    for (auto& [_, e] : entries_) {
+      if (e.get() == &loading || e->state != ModelState::kLoaded || e->source.pinned || !e->idle())
+        continue;
+      if (!victim || e->last_used < victim->last_used) victim = e.get();
+    }
+    if (!victim) return false;
+    unload_locked(*victim);
+  }
+  return true;
+}
+
+void ModelRegistry::loader_loop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [&] { return stopping_ || !to_load_.empty(); });
+    if (stopping_) return;
+    Entry& e = *to_load_.front();
+    to_load_.erase(to_load_.begin());
+    lock.unlock();
+    load(e);
+    lock.lock();
+    changed_.notify_all();
+  }
+}
+
+void ModelRegistry::load(Entry& e) {
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t before = resident_bytes();
+  std::optional<Error> error;
+  std::shared_ptr<Loaded> loaded;
+  int64_t cost = 0;
+  try {
+    loaded = std::make_shared<Loaded>(
+        Loaded{e.source.name, ember::Model::load(e.source.path, e.source.options)});
+    const int64_t growth = std::max<int64_t>(0, resident_bytes() - before);
+    cost = options_.cost ? options_.cost(loaded->model, growth)
+                         : growth + loaded->model.compute_bytes(options_.max_batch_tokens,
+                                                                options_.max_batch_inputs);
+  } catch (const Error& err) {
+    error = err;
+  } catch (const std::bad_alloc&) {
+    error = Error(ErrorKind::kOverloaded, cat("out of memory loading model '", e.source.name, "'"));
+  } catch (const std::exception& ex) {
+    error = Error(ErrorKind::kInternal, cat("loading model '", e.source.name, "': ", ex.what()));
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  e.last_load_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (!error && options_.budget_bytes > 0 && cost > options_.budget_bytes)
+    error = Error(ErrorKind::kOverloaded,
+                  cat("model '", e.source.name, "' needs ", mib(cost),
+                      "; the memory budget (--memory-budget) is ", mib(options_.budget_bytes)));
+  if (!error && !make_room(cost, e))
+    error = Error(
+        ErrorKind::kOverloaded,
+        cat("model '", e.source.name, "' needs ", mib(cost), "; ", mib(bytes_locked()), " of the ",
+            mib(options_.budget_bytes), " budget are held by models in use or pinned"));
+  if (error) {
+    e.state = ModelState::kFailed;
+    e.error = std::move(error);
+    return;  // `loaded`, if any, is freed on return, outside any lease
+  }
+  e.loaded = std::move(loaded);
+  e.bytes = cost;
+  e.state = ModelState::kLoaded;
+  e.last_used = ++clock_;
+  ++e.loads;
+}
+
+std::vector<ModelStatus> ModelRegistry::list() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<ModelStatus> out;
+  for (const auto& [name, e] : entries_) {
+    ModelStatus s;
+    s.name = name;
+    s.state = e->state;
+    s.pinned = e->source.pinned;
+    s.bytes = e->bytes;
+    s.leases = e->loaded ? e->loaded.use_count() - 1 : 0;
+    s.loads = e->loads;
+    s.unloads = e->unloads;
+    s.last_load_ms = e->last_load_ms;
+    if (e->error) s.error = e->error->what();
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+bool ModelRegistry::knows(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return entries_.contains(name);
+}
+
+int64_t ModelRegistry::loaded_bytes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return bytes_locked();
+}
+
+int64_t ModelRegistry::bytes_locked() const {
+  int64_t total = 0;
+  for (const auto& [_, e] : entries_)
+    if (e->state == ModelState::kLoaded) total += e->bytes;
+  return total;
+}
+
+}  // namespace ember::serve

@@ -1,0 +1,115 @@
+// The models one server knows, loaded on demand under a memory budget. Each known model has a
+// name and a source (a directory or cache name, with its load options); it is loaded on its
+// first acquire() (or at start, preload()), on one loader thread so that loads are measured one
+// at a time. When a load would take the loaded models past the budget, the least recently used
+// model that is neither pinned nor leased is unloaded first; a model that cannot fit even then
+// is refused with a typed error. A Lease keeps its model loaded for as long as it lives: a
+// request holds one from routing to its answer, so a model with requests in flight is never
+// unloaded.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ember/ember.h"
+
+namespace ember::serve {
+
+struct ModelSource {
+  std::string name;  // what requests call it
+  std::string path;  // a directory or a name in the model cache
+  ember::LoadOptions options;
+  bool pinned = false;  // never unloaded for another model (--pin)
+};
+
+enum class ModelState { kUnloaded, kLoading, kLoaded, kFailed };
+const char* model_state_name(ModelState s);
+
+struct ModelStatus {
+  std::string name;
+  ModelState state = ModelState::kUnloaded;
+  bool pinned = false;
+  int64_t bytes = 0;  // charged to the budget while loaded
+  int64_t leases = 0;
+  int64_t loads = 0, unloads = 0;
+  double last_load_ms = 0;
+  std::string error;  // kFailed: why the last load failed
+};
+
+struct RegistryOptions {
+  int64_t budget_bytes = 0;  // 0: no limit
+  // What a loaded model is charged: by default the growth of the process's resident memory
+  // across its load plus its compute workspace for `max_batch_tokens` in `max_batch_inputs`.
+  std::function<int64_t(const ember::Model&, int64_t resident_growth)> cost;
+  int64_t max_batch_tokens = 16384;
+  int64_t max_batch_inputs = 64;
+};
+
+class ModelRegistry {
+ public:
+  struct Loaded;
+  // Keeps one loaded model from being unloaded; movable, cheap to copy.
+  class Lease {
+   public:
+    Lease() = default;
+    const ember::Model& model() const;
+    const std::string& name() const;
+    explicit operator bool() const { return loaded_ != nullptr; }
+
+   private:
+    friend class ModelRegistry;
+    explicit Lease(std::shared_ptr<Loaded> l) : loaded_(std::move(l)) {}
+    std::shared_ptr<Loaded> loaded_;
+  };
+
+  ModelRegistry(RegistryOptions options, std::vector<ModelSource> sources);
+  ~ModelRegistry();
+  ModelRegistry(const ModelRegistry&) = delete;
+  ModelRegistry& operator=(const ModelRegistry&) = delete;
+
+  // The model, loading it first if it is not loaded: waits up to `wait` for the load, then
+  // throws kUnavailable ("model 'x' is loading") so that the caller can answer 503 with
+  // Retry-After. Throws kNotFound for a name it does not know, and the load's own error (or
+  // kOverloaded when the model cannot fit in the budget) when the load failed.
+  Lease acquire(const std::string& name, std::chrono::milliseconds wait);
+
+  // Loads every model now, in order, waiting for each (--preload); throws the first failure.
+  void preload();
+  // Unloads a model that no request holds (repository control); false if it is leased.
+  bool unload(const std::string& name);
+
+  std::vector<ModelStatus> list() const;
+  bool knows(const std::string& name) const;
+  int64_t loaded_bytes() const;
+  int64_t budget_bytes() const { return options_.budget_bytes; }
+
+ private:
+  struct Entry;
+  void loader_loop();
+  void load(Entry& e);  // on the loader thread, mutex_ not held
+  // Unloads least recently used idle, unpinned models until `need` more bytes fit; false if
+  // they cannot be made to fit. mutex_ held.
+  bool make_room(int64_t need, const Entry& loading);
+  void unload_locked(Entry& e);
+  int64_t bytes_locked() const;
+
+  const RegistryOptions options_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;  // a load finished or was queued
+  std::map<std::string, std::unique_ptr<Entry>> entries_;
+  std::vector<Entry*> to_load_;
+  uint64_t clock_ = 0;  // logical time of last use, for LRU
+  bool stopping_ = false;
+  std::thread loader_;
+};
+
+}  // namespace ember::serve

@@ -1,0 +1,163 @@
+// The model registry with real models (the tiny fixtures): lazy loads, least-recently-used
+// unloading under a budget, pins and leases that keep models loaded, typed refusals, and
+// concurrent acquires of a loading model. The budget is charged a cost computed from each
+// model's own parameter count, so that the tests do not depend on this process's RSS.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "serve/model_registry.h"
+
+namespace ember::serve {
+namespace {
+
+using std::chrono::milliseconds;
+const std::string kModels = std::string(EMBER_SOURCE_DIR) + "/tests/fixtures/models/";
+constexpr auto kWait = std::chrono::seconds(60);
+
+// Bytes charged per model: its fp32 parameters.
+int64_t parameter_bytes(const ember::Model& m, int64_t) {
+  return m.info().parameters * 4;
+}
+
+std::vector<ModelSource> three_models(bool pin_first = false) {
+  std::vector<ModelSource> s = {{"seqcls", kModels + "tiny-bert-seqcls", {}, pin_first},
+                                {"roberta", kModels + "tiny-roberta", {}, false},
+                                {"distil", kModels + "tiny-distilbert", {}, false}};
+  for (auto& m : s) m.options.threads = 1;
+  return s;
+}
+
+int64_t cost_of(const std::string& dir) {
+  ember::LoadOptions o;
+  o.threads = 1;
+  return parameter_bytes(ember::Model::load(kModels + dir, o), 0);
+}
+
+const ModelStatus& status(const std::vector<ModelStatus>& all, const std::string& name) {
+  for (const auto& s : all)
+    if (s.name == name) return s;
+  throw std::runtime_error("no status for " + name);
+}
+
+TEST(ModelRegistry, LoadsOnFirstUseAndAnswersLikeTheModelAlone) {
+  ModelRegistry r({0, parameter_bytes}, three_models());
+  for (const auto& s : r.list()) EXPECT_EQ(s.state, ModelState::kUnloaded) << s.name;
+  const auto lease = r.acquire("roberta", kWait);
+  EXPECT_EQ(lease.name(), "roberta");
+  EXPECT_EQ(status(r.list(), "roberta").state, ModelState::kLoaded);
+  EXPECT_EQ(status(r.list(), "seqcls").state, ModelState::kUnloaded);
+  ember::LoadOptions o;
+  o.threads = 1;
+  const auto alone = ember::Model::load(kModels + "tiny-roberta", o);
+  EXPECT_EQ(lease.model().embed({"the same answer"}), alone.embed({"the same answer"}));
+  EXPECT_EQ(r.loaded_bytes(), alone.info().parameters * 4);
+  // A second acquire gets the same loaded model, not a second load.
+  const auto again = r.acquire("roberta", kWait);
+  EXPECT_EQ(&again.model(), &lease.model());
+  EXPECT_EQ(status(r.list(), "roberta").loads, 1);
+  EXPECT_EQ(status(r.list(), "roberta").leases, 2);
+}
+
+TEST(ModelRegistry, LeastRecentlyUsedIdleModelIsUnloadedToMakeRoom) {
+  const int64_t budget = cost_of("tiny-bert-seqcls") + cost_of("tiny-roberta") +
+                         cost_of("tiny-distilbert") - 1;  // two fit, never all three
+  ModelRegistry r({budget, parameter_bytes}, three_models());
+  r.acquire("seqcls", kWait);
+  r.acquire("roberta", kWait);
+  r.acquire("seqcls", kWait);  // seqcls is now the more recently used
+  r.acquire("distil", kWait);  // evicts roberta
+  const auto all = r.list();
+  EXPECT_EQ(status(all, "roberta").state, ModelState::kUnloaded);
+  EXPECT_EQ(status(all, "roberta").unloads, 1);
+  EXPECT_EQ(status(all, "seqcls").state, ModelState::kLoaded);
+  EXPECT_EQ(status(all, "distil").state, ModelState::kLoaded);
+  EXPECT_LE(r.loaded_bytes(), budget);
+  // It comes back on demand, at the expense of the least recently used again (seqcls).
+  const auto back = r.acquire("roberta", kWait);
+  EXPECT_EQ(status(r.list(), "seqcls").state, ModelState::kUnloaded);
+  EXPECT_EQ(status(r.list(), "roberta").loads, 2);
+}
+
+TEST(ModelRegistry, PinnedAndLeasedModelsStayAndAModelThatCannotFitIsRefused) {
+  const int64_t budget =
+      cost_of("tiny-bert-seqcls") + cost_of("tiny-roberta") + cost_of("tiny-distilbert") - 1;
+  ModelRegistry r({budget, parameter_bytes}, three_models(/*pin_first=*/true));
+  r.acquire("seqcls", kWait);               // pinned
+  auto held = r.acquire("roberta", kWait);  // a request in flight
+  try {
+    r.acquire("distil", kWait);
+    FAIL() << "distil cannot fit beside a pinned and a leased model";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kOverloaded);
+    EXPECT_NE(std::string(e.what()).find("in use or pinned"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(status(r.list(), "seqcls").state, ModelState::kLoaded);
+  EXPECT_EQ(status(r.list(), "roberta").state, ModelState::kLoaded);
+  EXPECT_FALSE(r.unload("roberta"));  // leased
+  // Once the request is done, the same acquire succeeds: roberta is unloaded for it.
+  { const auto done = std::move(held); }
+  const auto distil = r.acquire("distil", kWait);
+  EXPECT_EQ(status(r.list(), "roberta").state, ModelState::kUnloaded);
+  EXPECT_EQ(status(r.list(), "seqcls").state, ModelState::kLoaded);
+}
+
+TEST(ModelRegistry, TypedErrorsForUnknownTooLargeAndBrokenModels) {
+  auto sources = three_models();
+  sources.push_back({"broken", kModels + "no-such-directory", {}, false});
+  ModelRegistry r({cost_of("tiny-roberta") - 1, parameter_bytes}, sources);
+  try {
+    r.acquire("nobody", kWait);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kNotFound);
+  }
+  try {
+    r.acquire("roberta", kWait);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kOverloaded);
+    EXPECT_NE(std::string(e.what()).find("--memory-budget"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(r.acquire("broken", kWait), Error);
+  EXPECT_EQ(status(r.list(), "broken").state, ModelState::kFailed);
+  EXPECT_EQ(r.loaded_bytes(), 0);
+  EXPECT_THROW(ModelRegistry({0, parameter_bytes}, {}), Error);
+  auto twice = three_models();
+  twice[1].name = "seqcls";
+  EXPECT_THROW(ModelRegistry({0, parameter_bytes}, twice), Error);
+}
+
+TEST(ModelRegistry, AcquireWithoutWaitingSaysLoadingThenEveryoneGetsOneLoad) {
+  ModelRegistry r({0, parameter_bytes}, three_models());
+  try {
+    r.acquire("distil", milliseconds(0));
+    // A load this fast is possible; then it is simply loaded.
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUnavailable);
+    EXPECT_NE(std::string(e.what()).find("loading"), std::string::npos);
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&] {
+      if (r.acquire("distil", kWait).model().info().hidden_size > 0) ++ok;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 8);
+  EXPECT_EQ(status(r.list(), "distil").loads, 1);
+}
+
+TEST(ModelRegistry, PreloadLoadsEveryModelAndUnloadFreesIdleOnes) {
+  ModelRegistry r({0, parameter_bytes}, three_models());
+  r.preload();
+  for (const auto& s : r.list()) EXPECT_EQ(s.state, ModelState::kLoaded) << s.name;
+  EXPECT_TRUE(r.unload("distil"));
+  EXPECT_EQ(status(r.list(), "distil").state, ModelState::kUnloaded);
+  EXPECT_TRUE(r.unload("distil"));  // already unloaded: nothing to do
+  EXPECT_THROW(r.unload("nobody"), Error);
+}
+
+}  // namespace
+}  // namespace ember::serve
