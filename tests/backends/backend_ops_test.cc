@@ -253,8 +253,10 @@ TEST(BackendOps, Rotary) {
 }
 
 TEST(BackendOps, AttentionWithMasksBiasAndGroupedHeads) {
-  const std::vector<int32_t> cu = {0, 1, 9, 49, 120};
-  const int64_t t = cu.back(), heads = 4, hd = 16, span = 70;
+  // The last sequence splits into three query ranges per head on the CPU backend, each of
+  // which sees only part of the keys under the causal and local masks.
+  const std::vector<int32_t> cu = {0, 1, 9, 49, 120, 720};
+  const int64_t t = cu.back(), heads = 4, hd = 16, span = 599;
   const auto bias = test::random_vec(heads * (2 * span + 1), 61);
   struct Case {
     ops::MaskKind mask;
@@ -263,7 +265,8 @@ TEST(BackendOps, AttentionWithMasksBiasAndGroupedHeads) {
   };
   for (const Case c :
        {Case{ops::MaskKind::kFull, 0, 4, false}, Case{ops::MaskKind::kCausal, 0, 2, false},
-        Case{ops::MaskKind::kLocal, 8, 4, true}, Case{ops::MaskKind::kFull, 0, 1, true}}) {
+        Case{ops::MaskKind::kLocal, 8, 4, true}, Case{ops::MaskKind::kFull, 0, 1, true},
+        Case{ops::MaskKind::kLocal, 64, 2, false}, Case{ops::MaskKind::kCausal, 0, 4, true}}) {
     const int64_t qw = heads * hd, kvw = c.kv_heads * hd, ld = qw + 2 * kvw;
     std::vector<float> v = test::random_vec(t * ld + t * qw, 62, -2.0f, 2.0f);
     ops::AttentionArgs a;
@@ -283,7 +286,7 @@ TEST(BackendOps, AttentionWithMasksBiasAndGroupedHeads) {
         [&](ops::Backend& be, std::vector<float>& buf) {
           const View qkv = view_of(buf, t, ld);
           be.attention(qkv.cols_at(0, qw), qkv.cols_at(qw, kvw), qkv.cols_at(qw + kvw, kvw),
-                       ops::SeqLayout{cu.data(), 4}, a, view_of(buf, t, qw, t * ld));
+                       ops::SeqLayout{cu.data(), 5}, a, view_of(buf, t, qw, t * ld));
         },
         4e-6, 4e-6);
   }

@@ -1,5 +1,6 @@
 // cpu::attention: splits a packed batch into (sequence, head, query range) tasks, balances
 // them over the threads by cost, and runs one head kernel per task.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -41,25 +42,35 @@ void attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const f
     thread_local AlignedBuffer<float> scratch;
     const int64_t start = cu_seqlens[t.seq];
     const int64_t len = cu_seqlens[t.seq + 1] - start;
-    scratch.resize(scratch_floats(t.rows, len, head_dim));
+    // The keys this task's queries can see: all, those up to its last query (causal), or
+    // those within the window of one of its queries (local). The kernel runs on that range
+    // alone, so local attention costs rows x (rows + 2 window) per task, linear in length.
+    int64_t k0 = 0, k1 = len;
+    if (mask == kernels::KeyMask::kCausal) {
+      k1 = std::min(len, t.q0 + t.rows);
+    } else if (mask == kernels::KeyMask::kWindow) {
+      k0 = std::max<int64_t>(0, t.q0 - args.window);
+      k1 = std::min(len, t.q0 + t.rows + args.window);
+    }
+    scratch.resize(scratch_floats(t.rows, k1 - k0, head_dim));
     const int64_t col = t.head * head_dim, kv_col = t.head / group * head_dim;
     kernels::AttentionHeadArgs a{};
     a.q = q + (start + t.q0) * ldq + col;
     a.ldq = ldq;
-    a.k = k + start * ldk + kv_col;
+    a.k = k + (start + k0) * ldk + kv_col;
     a.ldk = ldk;
-    a.v = v + start * ldv + kv_col;
+    a.v = v + (start + k0) * ldv + kv_col;
     a.ldv = ldv;
     a.out = out + (start + t.q0) * ldo + col;
     a.ldo = ldo;
     a.q_rows = t.rows;
-    a.kv_len = len;
+    a.kv_len = k1 - k0;
     a.head_dim = head_dim;
     a.scale = args.scale;
     a.scratch = scratch.data();
     a.mask = mask;
     a.window = args.window;
-    a.q_pos0 = t.q0;
+    a.q_pos0 = t.q0 - k0;  // positions relative to the first key: masks and rel_bias shift alike
     if (args.rel_bias) a.rel_bias = args.rel_bias + t.head * rel_width + args.rel_span;
     kernel(a);
   };
