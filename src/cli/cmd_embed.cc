@@ -37,6 +37,7 @@ int run_embed(const EmbedFlags& f) {
   if (f.no_normalize) options.normalize = false;
   const auto inputs = read_inputs(f.texts);
   const auto engine = runtime::Engine::load(f.model.model, options);
+  if (!engine->info().dtype_note.empty()) std::cerr << engine->info().dtype_note << "\n";
   const int64_t h = engine->spec().hidden_size;
   const bool sparse = engine->info().splade.has_value() && !f.hidden;
 
