@@ -1,5 +1,6 @@
 #include "io/weight_store.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -122,6 +123,20 @@ bool WeightStore::has_half_matrices() const {
   for (const auto& [name, t] : tensors_)
     if (is_half(t.dtype) && t.shape.rank() == 2) return true;
   return false;
+}
+
+int64_t WeightStore::release_bf16_except(const std::vector<const uint16_t*>& keep) {
+  const std::lock_guard<std::mutex> lock(*convert_mutex_);
+  int64_t freed = 0;
+  for (auto it = bf16_.begin(); it != bf16_.end();) {
+    if (std::find(keep.begin(), keep.end(), it->second->data()) != keep.end()) {
+      ++it;
+      continue;
+    }
+    freed += static_cast<int64_t>(it->second->size() * sizeof(uint16_t));
+    it = bf16_.erase(it);
+  }
+  return freed;
 }
 
 void WeightStore::set_linear_dtype(DType d) {

@@ -46,6 +46,9 @@ class WeightStore {
   // True when some 2-D floating tensor is stored as BF16 or F16 (a half-precision checkpoint).
   bool has_half_matrices() const;
   DType linear_dtype() const { return linear_dtype_; }
+  // Frees the bf16 conversions get_bf16() made whose data is not in `keep` (Q, K and V once
+  // they are fused into one projection); the others stay valid. Returns the bytes freed.
+  int64_t release_bf16_except(const std::vector<const uint16_t*>& keep);
   void set_linear_dtype(DType d);  // kF32 or kBF16, before the model binds its weights
 
   // Building blocks for importers and tests.
