@@ -77,6 +77,12 @@ TEST_F(WeightStoreTest, Bf16ViewsAreInPlaceOrRoundedOnce) {
   EXPECT_EQ(h[3], 0x4780);                         // 65504 rounds up to 65536
   EXPECT_EQ(h, store.get_bf16("h", Shape{2, 2}));  // converted once
   EXPECT_EQ(store.get_bf16("f", Shape{1, 1})[0], 0x3f82);
+  // Conversions not kept are freed (f's 2 bytes); kept ones and in-place BF16 stay.
+  EXPECT_EQ(store.release_bf16_except({h}), 2);
+  EXPECT_EQ(store.get_bf16("h", Shape{2, 2}), h);
+  EXPECT_EQ(h[3], 0x4780);
+  EXPECT_EQ(store.get_bf16("b", Shape{1, 2}), store.get_raw("b").data);
+  EXPECT_EQ(store.get_bf16("f", Shape{1, 1})[0], 0x3f82);  // converted again when asked
   // get() still widens exactly, on demand.
   EXPECT_EQ(store.get("h").f32()[1], 1.0f + 0x1p-10f);
   expect_error([&] { store.get_bf16("h", Shape{4}); }, ErrorKind::kInvalidInput, "'h'");
