@@ -1,11 +1,15 @@
 // Whole forwards of one model under engine settings A, B, ..., alternated in one process: one
 // engine is loaded per setting (each setting is a list of engine options: pack_weights=0|1,
-// spin_us=N, worker_affinity=0|1, backend=cpu|reference), then every round runs `--per-round`
-// forwards on each engine in turn. Medians and quartiles per setting; separate processes proved
-// too noisy on a shared VM to choose between kernels (docs/gemm.md).
+// spin_us=N, worker_affinity=0|1, backend=cpu|reference, dtype=auto|fp32|bf16), then every round
+// runs `--per-round` forwards on each engine in turn. Medians and quartiles per setting, and the
+// median process CPU time per forward (all threads; on a shared machine it leaves out the time
+// the threads waited for a core). Separate
+// processes proved too noisy on a shared VM to choose between kernels (docs/gemm.md).
 //
 //   bench_forward_ab MODEL OUT.json --cells 1x8,1x128 --setting "pack_weights=0"
 //                    --setting "" [--rounds 15] [--per-round 2] [--threads 2]
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -38,10 +42,19 @@ double quantile(std::vector<double> v, double q) {
   return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5)];
 }
 
+// CPU time of the whole process (all its threads), in ms: on a shared machine, wall time counts
+// the time the compute threads waited for a core and CPU time does not (spinning counts).
+double process_cpu_ms() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return 1e3 * (static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec)) +
+         1e-3 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
 int usage() {
   std::cerr << "usage: bench_forward_ab MODEL OUT.json --cells BxL[,BxL...] --setting "
                "\"K=V[ K=V...]\" [--setting ...] [--rounds N] [--per-round N] [--threads N]\n"
-               "  K: pack_weights, spin_us, worker_affinity, backend\n";
+               "  K: pack_weights, spin_us, worker_affinity, backend, dtype\n";
   return 2;
 }
 
@@ -88,6 +101,8 @@ int main(int argc, char** argv) {
           opts.worker_affinity = value != "0";
         else if (key == "backend")
           opts.backend = value;
+        else if (key == "dtype")
+          opts.dtype = value;
         else
           return usage();
       }
@@ -110,23 +125,29 @@ int main(int argc, char** argv) {
         b.add(ids, types);
       }
       for (auto& e : engines) e->run(b, ember::runtime::kHidden);  // warm-up
-      std::vector<std::vector<double>> ms(engines.size());
+      std::vector<std::vector<double>> ms(engines.size()), cpu(engines.size());
       for (int r = 0; r < rounds; ++r)
         for (size_t d = 0; d < engines.size(); ++d)
           for (int i = 0; i < per_round; ++i) {
+            const double c0 = process_cpu_ms();
             const auto t0 = Clock::now();
             engines[d]->run(b, ember::runtime::kHidden);
             ms[d].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+            cpu[d].push_back(process_cpu_ms() - c0);
           }
       for (size_t d = 0; d < engines.size(); ++d) {
         const double p50 = quantile(ms[d], 0.5);
-        std::printf("%-8s %-40s median %8.3f ms  p25 %8.3f  p75 %8.3f  (vs first: %.3f)\n",
-                    cell.c_str(), settings[d].empty() ? "(defaults)" : settings[d].c_str(), p50,
-                    quantile(ms[d], 0.25), quantile(ms[d], 0.75), quantile(ms[0], 0.5) / p50);
+        std::printf(
+            "%-8s %-40s median %8.3f ms  p25 %8.3f  p75 %8.3f  cpu %8.3f ms  (vs first: %.3f)\n",
+            cell.c_str(), settings[d].empty() ? "(defaults)" : settings[d].c_str(), p50,
+            quantile(ms[d], 0.25), quantile(ms[d], 0.75), quantile(cpu[d], 0.5),
+            quantile(ms[0], 0.5) / p50);
         json << (first ? "" : ",") << "\n  {\"cell\": \"" << cell << "\", \"setting\": \""
              << settings[d] << "\", \"median_ms\": " << p50
              << ", \"p25_ms\": " << quantile(ms[d], 0.25)
-             << ", \"p75_ms\": " << quantile(ms[d], 0.75) << ", \"n\": " << ms[d].size() << "}";
+             << ", \"p75_ms\": " << quantile(ms[d], 0.75)
+             << ", \"median_cpu_ms\": " << quantile(cpu[d], 0.5) << ", \"n\": " << ms[d].size()
+             << "}";
         first = false;
       }
     }

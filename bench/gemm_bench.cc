@@ -1,6 +1,7 @@
 // GEMM libraries on the encoder's Linear shapes: y[M, N] = x[M, K] w[N, K]^T, row-major, B
 // transposed (PyTorch's weight layout). oneDNN's dnnl_sgemm against OpenBLAS's cblas_sgemm,
-// plus cpu::linear itself (oneDNN + bias + GELU epilogue) to show what the epilogue costs.
+// plus cpu::linear itself (oneDNN + bias + GELU epilogue) to show what the epilogue costs, and
+// its packed fp32 and bf16 paths on weights packed once (ember_linear_packed, ember_linear_bf16).
 // Repetitions are interleaved (every rep visits every shape and library, in alternating
 // order) and the median per cell is reported, since the machine is shared.
 //
@@ -21,16 +22,21 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "backends/cpu/cpu_ops.h"
+#include "backends/cpu/linear_bf16_cpu.h"
 #include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
+#include "core/dtype.h"
 #include "core/parallel.h"
 #include "kernels/cpu/kernels.h"
-#include "backends/cpu/cpu_ops.h"
+#include "kernels/cpu/packed_gemm_dnnl.h"
 #ifdef EMBER_HAVE_OPENBLAS
 #include <cblas-openblas.h>
 #endif
@@ -58,9 +64,9 @@ struct Options {
   double min_ms = 40.0;
   std::string clock = "wall";  // or "cpu": the main thread's CPU time (only with --threads 1)
   int settle_ms = 150;
-  std::string libs = "onednn,openblas,ember_linear_bias_gelu";  // also: onednn_rows8,
-  // onednn_rowblocks, ember_avx512_dot4x4, ember_avx2_dot3x4,
-  // ember_avx2_6x16, ember_linear
+  // Also: ember_linear_packed, ember_linear_bf16, onednn_rows8, onednn_rowblocks,
+  // ember_avx512_dot4x4, ember_avx2_dot3x4, ember_avx2_6x16, ember_linear.
+  std::string libs = "onednn,openblas,ember_linear_bias_gelu";
   std::vector<int64_t> ms = {8, 16, 128, 1024, 4096};
 };
 
@@ -277,6 +283,32 @@ int main(int argc, char** argv) {
                   [](const Shape& s, const float* a, const float* b, const float*, float* c) {
                     ember::cpu::linear(a, s.m, s.k, s.k, b, nullptr, s.n, c, s.n);
                   }});
+  // The packed paths of ops::linear on weights packed once here, as the CPU backend does at
+  // load: fp32 (brgemm, or our panel kernel up to 48 rows) and bf16 (x rounded per call, then
+  // oneDNN's bf16 matmul; only where avx512_bf16 runs: docs/bf16.md).
+  std::map<std::pair<int64_t, int64_t>, std::unique_ptr<ember::kernels::PackedGemmDnnl>> pf32,
+      pbf16;
+  std::vector<uint16_t> wbf(static_cast<size_t>(max_w));
+  for (int64_t i = 0; i < max_w; ++i) wbf[i] = ember::float_to_bf16(w[i]);
+  for (const Shape& s : shapes) {
+    const auto key = std::make_pair(s.n, s.k);
+    if (pf32.count(key)) continue;
+    pf32[key] = ember::kernels::PackedGemmDnnl::pack_f32(w.data(), s.n, s.k, opt.threads);
+    if (ember::bf16_gemm_supported())
+      pbf16[key] = ember::kernels::PackedGemmDnnl::pack_bf16(wbf.data(), s.n, s.k, opt.threads);
+  }
+  libs.push_back(
+      {"ember_linear_packed", false,
+       [&pf32](const Shape& s, const float* a, const float* b, const float* bi, float* c) {
+         ember::cpu::linear(a, s.m, s.k, s.k, b, bi, s.n, c, s.n, ember::ops::Activation::kNone,
+                            pf32.at({s.n, s.k}).get());
+       }});
+  if (ember::bf16_gemm_supported())
+    libs.push_back(
+        {"ember_linear_bf16", false,
+         [&pbf16](const Shape& s, const float* a, const float*, const float* bi, float* c) {
+           ember::cpu::linear_bf16(a, s.m, s.k, s.k, *pbf16.at({s.n, s.k}), bi, s.n, c, s.n);
+         }});
   libs.push_back({"ember_linear_bias_gelu", false,
                   [](const Shape& s, const float* a, const float* b, const float* bi, float* c) {
                     ember::cpu::linear(a, s.m, s.k, s.k, b, bi, s.n, c, s.n,

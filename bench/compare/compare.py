@@ -1,6 +1,7 @@
-"""Ember side by side with ONNX Runtime, PyTorch and CTranslate2 (issue #5): same token ids,
-same thread count, interleaved repetitions, medians. Run through bench/compare/run.sh, which
-prepares the Python environment; see docs/benchmarks.md ("Rerun") for the commands.
+"""Ember side by side with ONNX Runtime, PyTorch, CTranslate2 and OpenVINO (issues #5, #19):
+same token ids, same thread count, interleaved repetitions, medians. Run through
+bench/compare/run.sh, which prepares the Python environment; see docs/benchmarks.md ("Rerun")
+for the commands.
 
 Per model: prepare every engine's form of the model (prepare.py, cached), check every
 engine's last hidden state against PyTorch fp32 on one cell (an engine that disagrees is not
@@ -28,8 +29,8 @@ import report
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-ALL_ENGINES = ["ember_fp32", "ember_int8", "ort_fp32", "ort_int8", "torch_fp32", "torch_int8",
-               "ct2_fp32", "ct2_int8"]
+ALL_ENGINES = ["ember_fp32", "ember_int8", "ember_bf16", "ort_fp32", "ort_int8", "torch_fp32",
+               "torch_int8", "ct2_fp32", "ct2_int8", "ov_fp32", "ov_bf16"]
 # Another Ember binary (--ember-base), for A/B runs of a change against the binary before it,
 # alternated cell by cell with everything else; not in the default engine list.
 BASE_ENGINES = ["ember_base_fp32", "ember_base_int8"]
@@ -38,7 +39,8 @@ BATCHES = [1, 2, 4, 8]
 LENGTHS = [8, 16, 32, 64, 128, 256, 512]
 # Assumed throughput (GFLOP/s) for the up-front duration estimate only; replaced by measured
 # times once a model's check cell has run.
-PRIOR_GFLOPS = {"fp32": 100.0, "int8": 150.0, "torch_fp32": 70.0, "torch_int8": 90.0}
+PRIOR_GFLOPS = {"fp32": 100.0, "int8": 150.0, "bf16": 150.0, "torch_fp32": 70.0,
+                "torch_int8": 90.0}
 
 
 def log(*args):
@@ -199,7 +201,7 @@ def machine_info():
 
 def versions(ember):
     v = {"python": platform.python_version(), "numpy": np.__version__}
-    for mod in ("onnxruntime", "onnx", "torch", "transformers", "ctranslate2"):
+    for mod in ("onnxruntime", "onnx", "torch", "transformers", "ctranslate2", "openvino"):
         try:
             v[mod] = __import__(mod).__version__
         except Exception as e:  # noqa: BLE001 (a missing peer is reported, not fatal)
@@ -234,6 +236,10 @@ def load_engines(name, mdir, work, wanted, args, notes):
                     continue
                 out[e] = eng.EmberEngine(args.ember, qdir, args.threads, "int8", work / "ember",
                                          args.ember_env)
+            elif e == "ember_bf16":
+                # bf16 where the CPU has avx512_bf16; elsewhere Ember runs fp32 and says so.
+                out[e] = eng.EmberEngine(args.ember, mdir, args.threads, "bf16", work / "ember",
+                                         args.ember_env, ["--dtype", "bf16"])
             elif e == "ember_base_fp32":
                 out[e] = eng.EmberEngine(args.ember_base, mdir, args.threads, "base_fp32",
                                          work / "ember_base", args.ember_env)
@@ -249,6 +255,9 @@ def load_engines(name, mdir, work, wanted, args, notes):
                 out[e] = eng.OrtEngine(prepare.optimize_onnx(mdir, work), args.threads, "fp32")
             elif e == "ort_int8":
                 out[e] = eng.OrtEngine(prepare.quantize_onnx(mdir, work), args.threads, "int8")
+            elif e in ("ov_fp32", "ov_bf16"):
+                out[e] = eng.OvEngine(prepare.export_onnx(mdir, work), args.threads,
+                                      e.split("_")[1])
             elif e == "torch_fp32":
                 out[e] = reference
             elif e == "torch_int8":
@@ -274,7 +283,8 @@ def check(engines, reference, ids, notes):
         e.prepare(ids)
         stats = cosine_stats(ref, e.hidden())
         result[name] = stats
-        ok = stats["cos_min"] >= 0.99 if e.dtype.endswith("fp32") else stats["cos_mean"] >= 0.9
+        ok = (stats["cos_min"] >= 0.99 if e.dtype.endswith(("fp32", "bf16"))
+              else stats["cos_mean"] >= 0.9)
         stats["ok"] = ok
         log(f"check {name}: cos min {stats['cos_min']:.5f} mean {stats['cos_mean']:.5f}"
             f" {'ok' if ok else 'FAILED (not timed)'}")

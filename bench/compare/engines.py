@@ -59,6 +59,36 @@ class OrtEngine(Engine):
         return np.asarray(self._run(), dtype=np.float32)
 
 
+class OvEngine(Engine):
+    """OpenVINO's CPU plugin on the exported (unfused) ONNX graph: it does its own fusions.
+    dtype "fp32" or "bf16" is its inference precision hint (OpenVINO's default on CPUs with
+    avx512_bf16 is bf16, so fp32 must be asked for); one stream, `threads` threads."""
+
+    def __init__(self, path, threads, dtype):
+        import openvino as ov
+        core = ov.Core()
+        config = {"INFERENCE_PRECISION_HINT": "f32" if dtype == "fp32" else "bf16",
+                  "INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
+                  "PERFORMANCE_HINT": "LATENCY"}
+        self.compiled = core.compile_model(str(path), "CPU", config)
+        self.request = self.compiled.create_infer_request()
+        self.inputs = {i.get_any_name() for i in self.compiled.inputs}
+        self.name = f"ov_{dtype}"
+        self.dtype = dtype
+
+    def prepare(self, ids):
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids),
+                "token_type_ids": np.zeros_like(ids)}
+        self.feed = {k: v for k, v in feed.items() if k in self.inputs}
+
+    def _run(self):
+        return self.request.infer(self.feed)
+
+    def hidden(self):
+        out = self._run()
+        return np.asarray(out[self.compiled.output("last_hidden_state")], dtype=np.float32)
+
+
 class TorchEngine(Engine):
     def __init__(self, model, threads, dtype, token_types):
         import torch
@@ -115,11 +145,12 @@ class EmberEngine(Engine):
     is timed inside Ember (Engine::run, last hidden state), so neither process start, model
     load, nor the pipe is in the numbers."""
 
-    def __init__(self, ember, model, threads, dtype, work, env=()):
+    def __init__(self, ember, model, threads, dtype, work, env=(), args=()):
         penv = dict(os.environ)
         penv.update(kv.split("=", 1) for kv in env)
         self.proc = subprocess.Popen(
-            [ember, "bench", "--serve-stdin", "--model", str(model), "--threads", str(threads)],
+            [ember, "bench", "--serve-stdin", "--model", str(model), "--threads", str(threads),
+             *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=penv)
         ready = self._reply()
         if not ready.get("ready"):

@@ -30,6 +30,7 @@ struct LoadOptions {
   std::optional<int64_t> spin_us;     // idle spin of the compute threads; unset: adaptive
   bool worker_affinity = true;        // keep workers off the caller's CPU
   bool pack_weights = true;           // pack Linear weights at load for oneDNN
+  std::string dtype = "auto";         // Linear weights: "auto", "fp32" or "bf16" (docs/bf16.md)
   std::optional<int64_t> max_length;  // tokens per input (never above the model's limit)
   bool truncate = true;               // false: over-long input is an error
   // Overrides of the sentence-transformers config: "cls", "mean", "max", "mean_sqrt_len",
@@ -66,6 +67,8 @@ struct ModelInfo {
   std::string backend;
   int threads = 0;
   bool has_tokenizer = false;  // false: run() on token ids only
+  std::string dtype;           // what the Linears compute in: "fp32" or "bf16"
+  std::string dtype_note;      // why a bf16 request runs in fp32 here (no avx512_bf16); or ""
 };
 
 // What the tokenizer made of one input. Offsets are byte ranges of the input text (of the

@@ -39,6 +39,7 @@ runtime::EngineOptions engine_options(const LoadOptions& o) {
   e.spin_us = o.spin_us;
   e.worker_affinity = o.worker_affinity;
   e.pack_weights = o.pack_weights;
+  e.dtype = o.dtype;
   e.max_length = o.max_length;
   e.truncate = o.truncate;
   if (o.pooling) e.pooling = parse_pooling(*o.pooling);
@@ -166,6 +167,8 @@ Model Model::load(const std::string& model, const LoadOptions& options) {
   i.backend = ri.backend;
   i.threads = ri.threads;
   i.has_tokenizer = ri.has_tokenizer;
+  i.dtype = ri.dtype;
+  i.dtype_note = ri.dtype_note;
   return Model(std::move(impl));
 }
 

@@ -28,6 +28,7 @@ int run_embed(const EmbedFlags& f) {
   const auto inputs = read_inputs(f.texts);
   const ember::Model m = ember::Model::load(f.model.model, options);
   const ember::ModelInfo& info = m.info();
+  if (!info.dtype_note.empty()) std::cerr << info.dtype_note << "\n";
   const int64_t h = info.hidden_size;
   const bool sparse = info.kind == ember::ModelKind::kSparse && !f.hidden;
 

@@ -50,6 +50,8 @@ int run_info(const ModelFlags& f) {
       {"dir", i.dir},
       {"weights", i.weights},
       {"quantization", i.quantization.empty() ? "none" : i.quantization},
+      {"dtype", i.dtype},
+      {"dtype_note", i.dtype_note},
       {"model_type", c.model_type},
       {"architecture", c.architecture},
       {"vocab_size", c.vocab_size()},

@@ -1,4 +1,4 @@
-// ember quantize: an int8 model directory from a float one (runtime/quantize_model.h).
+// ember quantize: an int8 or bf16 model directory from a float one (runtime/quantize_model.h).
 #include <unistd.h>
 
 #include <chrono>
@@ -14,12 +14,14 @@ namespace {
 struct QuantizeFlags {
   std::string model = "all-MiniLM-L6-v2";
   std::string out;
+  std::string dtype = "int8";
   bool reduce_range = false;
   bool force = false;
 };
 
 int run_quantize(const QuantizeFlags& f) {
   runtime::QuantizeOptions o;
+  o.dtype = f.dtype;
   o.reduce_range = f.reduce_range;
   o.force = f.force;
   // Progress on a terminal only; piped output stays the summary alone.
@@ -39,7 +41,7 @@ int run_quantize(const QuantizeFlags& f) {
   nlohmann::json out = {
       {"model", f.model},
       {"out", r.out_dir.string()},
-      {"scheme", "int8-dynamic"},
+      {"scheme", f.dtype == "bf16" ? "bf16" : "int8-dynamic"},
       {"reduce_range", f.reduce_range},
       {"tensors_quantized", r.tensors_quantized},
       {"tensors_kept", r.tensors_kept},
@@ -60,9 +62,13 @@ Runner add_quantize(CLI::App& app) {
   app.add_option("-m,--model", f->model, "Model directory or cache name (float weights)")
       ->capture_default_str();
   app.add_option("-o,--out", f->out,
-                 "Output directory for the int8 model (written complete or not at all; must not "
+                 "Output directory for the new model (written complete or not at all; must not "
                  "exist unless --force)")
       ->required();
+  app.add_option("--dtype", f->dtype,
+                 "int8 (dynamic quantization) or bf16 (the encoder layers' Linear weights)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"int8", "bf16"}));
   app.add_flag("--force", f->force,
                "Replace an existing --out directory, once the new model is complete");
   app.add_flag("--reduce-range", f->reduce_range,

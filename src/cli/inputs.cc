@@ -28,6 +28,11 @@ void add_compute_flags_to(CLI::App& app, Options& o) {
   app.add_flag("--pack-weights,!--no-pack-weights", o.pack_weights,
                "Pack Linear weights at load for oneDNN (faster; a second copy in memory)")
       ->capture_default_str();
+  app.add_option("--dtype", o.dtype,
+                 "Linear weights: auto (bf16 for a bf16/fp16 checkpoint on a CPU with "
+                 "avx512_bf16), fp32, or bf16")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
 }
 
 }  // namespace
@@ -63,6 +68,7 @@ ember::LoadOptions ModelFlags::load_options() const {
   o.spin_us = engine.spin_us;
   o.worker_affinity = engine.worker_affinity;
   o.pack_weights = engine.pack_weights;
+  o.dtype = engine.dtype;
   o.max_length = max_length;
   o.truncate = !no_truncate;
   return o;

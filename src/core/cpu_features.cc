@@ -51,6 +51,14 @@ void set_isa(Isa isa) {
   active().store(static_cast<int>(clamp(isa)), std::memory_order_relaxed);
 }
 
+bool bf16_gemm_supported() {
+  static const bool cpu = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") != 0;
+  }();
+  return cpu && active_isa() == Isa::kAvx512;
+}
+
 std::string_view isa_name(Isa isa) {
   switch (isa) {
     case Isa::kScalar:

@@ -13,5 +13,8 @@ Isa detected_isa();     // what the CPU supports
 Isa active_isa();       // min(detected, EMBER_ISA override, set_isa)
 void set_isa(Isa isa);  // for tests and benchmarks; clamped to detected_isa()
 std::string_view isa_name(Isa isa);
+// True when the active ISA is AVX-512 and the CPU has avx512_bf16 (vdpbf16ps, vcvtne2ps2bf16):
+// the GEMMs on bf16 weights run natively. EMBER_ISA=avx2 or scalar turns it off.
+bool bf16_gemm_supported();
 
 }  // namespace ember

@@ -17,5 +17,8 @@ std::optional<DType> dtype_from_name(std::string_view name);
 // IEEE half and bfloat16 to float, exactly (no rounding is involved in widening).
 float half_to_float(uint16_t h);
 float bf16_to_float(uint16_t b);
+// float to bfloat16, rounded to nearest even, as vcvtneps2bf16 does it: NaN stays a (quiet)
+// NaN, and a subnormal input becomes a zero of its sign.
+uint16_t float_to_bf16(float f);
 
 }  // namespace ember

@@ -1,5 +1,6 @@
 #include "io/weight_store.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -42,6 +43,9 @@ AlignedBuffer<float> to_f32(const Tensor& t) {
 bool is_float(DType d) {
   return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16 || d == DType::kF64;
 }
+bool is_half(DType d) {
+  return d == DType::kF16 || d == DType::kBF16;
+}
 
 }  // namespace
 
@@ -55,6 +59,8 @@ WeightStore WeightStore::from_safetensors(const std::filesystem::path& path) {
     const bool aligned = reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0;
     if (t.dtype == DType::kF32 && aligned) {
       store.add_view(name, t);  // zero copy: the view points into the mapping
+    } else if (is_half(t.dtype)) {
+      store.tensors_[name] = t;  // widened by get() or rounded by get_bf16(), when asked
     } else if (is_float(t.dtype)) {
       store.add_owned(name, t.shape, to_f32(t));
     } else {
@@ -70,9 +76,79 @@ bool WeightStore::has(const std::string& name) const {
   return tensors_.count(name) != 0;
 }
 
+Tensor WeightStore::widened(const std::string& name, const Tensor& half) const {
+  const std::lock_guard<std::mutex> lock(*convert_mutex_);
+  auto& buf = widened_[name];
+  if (!buf) buf = std::make_shared<AlignedBuffer<float>>(to_f32(half));
+  return Tensor{DType::kF32, half.shape, buf->data()};
+}
+
+const uint16_t* WeightStore::get_bf16(const std::string& name, const Shape& expected) const {
+  const auto it = tensors_.find(name);
+  if (it == tensors_.end()) fail(ErrorKind::kNotFound, origin_, ": missing tensor '", name, "'");
+  const Tensor& t = it->second;
+  if (!(t.shape == expected))
+    fail(ErrorKind::kInvalidInput, origin_, ": tensor '", name, "' has shape ", t.shape.str(),
+         ", expected ", expected.str());
+  if (t.dtype == DType::kBF16 && reinterpret_cast<uintptr_t>(t.data) % alignof(uint16_t) == 0)
+    return static_cast<const uint16_t*>(t.data);
+  if (!is_float(t.dtype))
+    fail(ErrorKind::kUnsupported, origin_, ": tensor '", name, "' is ", dtype_name(t.dtype),
+         ", not a floating-point weight");
+  const std::lock_guard<std::mutex> lock(*convert_mutex_);
+  auto& buf = bf16_[name];
+  if (!buf) {
+    const size_t n = static_cast<size_t>(t.numel());
+    buf = std::make_shared<AlignedBuffer<uint16_t>>(n == 0 ? 1 : n);
+    const auto* src = static_cast<const uint8_t*>(t.data);
+    for (size_t i = 0; i < n; ++i) {
+      // memcpy: the data need not be aligned for its dtype. Widening F16 is exact.
+      if (t.dtype == DType::kBF16) {
+        std::memcpy(&(*buf)[i], src + 2 * i, 2);
+      } else if (t.dtype == DType::kF16) {
+        uint16_t h;
+        std::memcpy(&h, src + 2 * i, 2);
+        (*buf)[i] = float_to_bf16(half_to_float(h));
+      } else {
+        float f;
+        std::memcpy(&f, src + 4 * i, 4);
+        (*buf)[i] = float_to_bf16(f);
+      }
+    }
+  }
+  return buf->data();
+}
+
+bool WeightStore::has_half_matrices() const {
+  for (const auto& [name, t] : tensors_)
+    if (is_half(t.dtype) && t.shape.rank() == 2) return true;
+  return false;
+}
+
+int64_t WeightStore::release_bf16_except(const std::vector<const uint16_t*>& keep) {
+  const std::lock_guard<std::mutex> lock(*convert_mutex_);
+  int64_t freed = 0;
+  for (auto it = bf16_.begin(); it != bf16_.end();) {
+    if (std::find(keep.begin(), keep.end(), it->second->data()) != keep.end()) {
+      ++it;
+      continue;
+    }
+    freed += static_cast<int64_t>(it->second->size() * sizeof(uint16_t));
+    it = bf16_.erase(it);
+  }
+  return freed;
+}
+
+void WeightStore::set_linear_dtype(DType d) {
+  EMBER_CHECK(d == DType::kF32 || d == DType::kBF16, ErrorKind::kInternal,
+              "set_linear_dtype: ", dtype_name(d), " is not F32 or BF16");
+  linear_dtype_ = d;
+}
+
 Tensor WeightStore::get(const std::string& name) const {
   const auto it = tensors_.find(name);
   if (it == tensors_.end()) fail(ErrorKind::kNotFound, origin_, ": missing tensor '", name, "'");
+  if (is_half(it->second.dtype)) return widened(name, it->second);
   if (it->second.dtype != DType::kF32)
     fail(ErrorKind::kUnsupported, origin_, ": tensor '", name, "' is ",
          dtype_name(it->second.dtype), ", not a floating-point weight");
@@ -119,7 +195,7 @@ void WeightStore::add_view(const std::string& name, const Tensor& f32_tensor) {
 int64_t WeightStore::parameter_count() const {
   int64_t n = 0;
   for (const auto& [name, t] : tensors_)
-    if (t.dtype == DType::kF32) n += t.numel();
+    if (is_float(t.dtype)) n += t.numel();
   return n;
 }
 

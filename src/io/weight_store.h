@@ -1,14 +1,20 @@
-// Named F32 weights, whatever their source: safetensors (F32 used in place; F16/BF16 widened
-// once at load into owned memory), or ONNX initializers mapped to Hugging Face names.
+// Named F32 weights, whatever their source: safetensors (F32 used in place; F16/BF16 kept as
+// stored and widened on the first get(), so that Linear weights bound as bf16 are never
+// widened; F64 narrowed at load), or ONNX initializers mapped to Hugging Face names.
 // Model code asks for a tensor with the shape it expects and gets a clear error otherwise.
 // F32 safetensors data that is not 4-byte aligned in the file is copied. Integer tensors
 // (BERT's embeddings.position_ids, I64) are listed by has()/names() but get() refuses them
-// with kUnsupported naming the dtype: get() only ever returns F32.
+// with kUnsupported naming the dtype: get() only ever returns F32, get_bf16() bfloat16.
+//
+// linear_dtype() is the dtype in which the model binds its Linear weights (kF32 or kBF16),
+// chosen by whoever loads the model (runtime::Engine from --dtype and the CPU).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -26,6 +32,9 @@ class WeightStore {
   // shapes and origin(). The returned tensor is always F32 and lives as long as the store.
   Tensor get(const std::string& name, const Shape& expected) const;
   Tensor get(const std::string& name) const;  // any shape
+  // The tensor as bfloat16 [shape] (bits): BF16 data in place (copied when not 2-byte aligned),
+  // F32 and F16 rounded to nearest even into owned memory, once. Errors as get().
+  const uint16_t* get_bf16(const std::string& name, const Shape& expected) const;
   // Any dtype (the integer weights of a quantized model); kNotFound when missing.
   Tensor get_raw(const std::string& name) const;
   // The safetensors "__metadata__" map (empty for other sources).
@@ -34,6 +43,13 @@ class WeightStore {
   // Number of floating-point values (integer tensors such as position_ids not counted).
   int64_t parameter_count() const;
   const std::string& origin() const { return origin_; }
+  // True when some 2-D floating tensor is stored as BF16 or F16 (a half-precision checkpoint).
+  bool has_half_matrices() const;
+  DType linear_dtype() const { return linear_dtype_; }
+  // Frees the bf16 conversions get_bf16() made whose data is not in `keep` (Q, K and V once
+  // they are fused into one projection); the others stay valid. Returns the bytes freed.
+  int64_t release_bf16_except(const std::vector<const uint16_t*>& keep);
+  void set_linear_dtype(DType d);  // kF32 or kBF16, before the model binds its weights
 
   // Building blocks for importers and tests.
   void add_owned(const std::string& name, const Shape& shape, AlignedBuffer<float> data);
@@ -42,8 +58,15 @@ class WeightStore {
   void set_origin(std::string origin) { origin_ = std::move(origin); }
 
  private:
+  Tensor widened(const std::string& name, const Tensor& half) const;
+
   std::map<std::string, Tensor> tensors_;
   std::vector<std::shared_ptr<AlignedBuffer<float>>> owned_;
+  // Conversions made on demand by get() / get_bf16(), once per tensor.
+  std::shared_ptr<std::mutex> convert_mutex_ = std::make_shared<std::mutex>();
+  mutable std::map<std::string, std::shared_ptr<AlignedBuffer<float>>> widened_;
+  mutable std::map<std::string, std::shared_ptr<AlignedBuffer<uint16_t>>> bf16_;
+  DType linear_dtype_ = DType::kF32;
   std::vector<std::shared_ptr<const void>> owners_;
   std::string origin_;
   std::map<std::string, std::string> metadata_;

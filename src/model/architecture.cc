@@ -94,7 +94,10 @@ ops::LinearSource WeightBinder::linear_root(const std::string& name, int64_t out
   if (store_.has(name + ".weight") && store_.get_raw(name + ".weight").dtype == DType::kI8)
     return bind_int8_linear(store_, name, out, in);  // model/int8_weights.h
   ops::LinearSource l;
-  l.w = store_.get(name + ".weight", Shape{out, in}).f32();
+  if (store_.linear_dtype() == DType::kBF16)
+    l.w_bf16 = store_.get_bf16(name + ".weight", Shape{out, in});
+  else
+    l.w = store_.get(name + ".weight", Shape{out, in}).f32();
   l.b = store_.has(name + ".bias") ? store_.get(name + ".bias", Shape{out}).f32() : nullptr;
   l.out = out;
   l.in = in;
@@ -112,20 +115,26 @@ ops::LinearSource fuse_rows(const std::vector<ops::LinearSource>& parts, ModelWe
   if (parts.front().is_int8()) return fuse_int8(parts, weights, origin);
   int64_t out = 0;
   const int64_t in = parts.front().in;
+  const bool bf16 = parts.front().is_bf16();
   bool any_bias = false;
   for (const auto& p : parts) {
-    EMBER_CHECK(!p.is_int8() && p.in == in, ErrorKind::kInvalidInput, origin,
-                ": fused projections must be all int8 or all floating point, with one input "
+    EMBER_CHECK(!p.is_int8() && p.is_bf16() == bf16 && p.in == in, ErrorKind::kInvalidInput, origin,
+                ": fused projections must be all int8, all bf16 or all fp32, with one input "
                 "width");
     out += p.out;
     any_bias |= p.b != nullptr;
   }
-  AlignedBuffer<float> buf(static_cast<size_t>(out * in + (any_bias ? out : 0)));
-  float* w = buf.data();
-  float* b = any_bias ? w + out * in : nullptr;
+  AlignedBuffer<float> buf(static_cast<size_t>((bf16 ? 0 : out * in) + (any_bias ? out : 0)));
+  AlignedBuffer<uint16_t> buf16(static_cast<size_t>(bf16 ? out * in : 0));
+  float* w = bf16 ? nullptr : buf.data();
+  uint16_t* w16 = bf16 ? buf16.data() : nullptr;
+  float* b = any_bias ? buf.data() + (bf16 ? 0 : out * in) : nullptr;
   int64_t row = 0;
   for (const auto& p : parts) {
-    std::memcpy(w + row * in, p.w, sizeof(float) * p.out * in);
+    if (bf16)
+      std::memcpy(w16 + row * in, p.w_bf16, sizeof(uint16_t) * p.out * in);
+    else
+      std::memcpy(w + row * in, p.w, sizeof(float) * p.out * in);
     if (b && p.b)
       std::memcpy(b + row, p.b, sizeof(float) * p.out);
     else if (b)
@@ -133,8 +142,10 @@ ops::LinearSource fuse_rows(const std::vector<ops::LinearSource>& parts, ModelWe
     row += p.out;
   }
   weights.owned.push_back(std::move(buf));
+  if (bf16) weights.owned_bf16.push_back(std::move(buf16));
   ops::LinearSource l;
   l.w = w;
+  l.w_bf16 = w16;
   l.b = b;
   l.out = out;
   l.in = in;

@@ -23,6 +23,19 @@ std::unique_ptr<Model> Model::load(const io::JsonConfig& config, io::WeightStore
   std::unique_ptr<Model> m(new Model(std::move(spec), std::move(store)));
   arch.bind_weights(m->store_, config, m->spec_, m->weights_);
   detail::finish_int8(m->store_, m->weights_);  // int8 models only (ember quantize)
+  // bf16 copies the store made of projections that were then fused (Q, K, V) are not read.
+  if (m->store_.linear_dtype() == DType::kBF16) {
+    std::vector<const uint16_t*> bound;
+    auto keep = [&](const ops::LinearSource& l) {
+      if (l.w_bf16) bound.push_back(l.w_bf16);
+    };
+    for (const auto& l : m->weights_.layers)
+      for (const auto* s : {&l.qkv, &l.attn_out, &l.ffn_in, &l.ffn_out}) keep(*s);
+    for (const auto* s : {&m->weights_.embeddings.project, &m->weights_.head.dense,
+                          &m->weights_.head.out, &m->weights_.head.token_classifier})
+      keep(*s);
+    m->store_.release_bf16_except(bound);
+  }
   // A *ForMaskedLM config whose checkpoint has no masked-LM head (or a family whose head Ember
   // does not bind) is its body.
   if (m->spec_.head == HeadKind::kMaskedLm && m->weights_.head.out.out == 0)

@@ -30,6 +30,10 @@ class Model {
   int64_t parameter_count() const { return parameters_; }
   // "" for float weights, "int8-dynamic" for a model written by `ember quantize`.
   const std::string& quantization() const { return weights_.quantization; }
+  // True when the encoder layers' Linears are bound as bfloat16 (io::WeightStore::linear_dtype).
+  bool bf16_linears() const {
+    return !weights_.layers.empty() && weights_.layers.front().qkv.is_bf16();
+  }
 
   // Prepares every weight for `backend`, once; the backend must outlive the model. forward and
   // the heads run on it.

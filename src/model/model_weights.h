@@ -61,10 +61,11 @@ struct ModelWeights {
   const float* relative_table = nullptr;    // [2 * span, hidden] (DeBERTa's rel_embeddings)
   NormWeights relative_norm;
   HeadWeights head;
-  std::vector<AlignedBuffer<float>> owned;        // fused projections
-  std::vector<AlignedBuffer<int8_t>> owned_i8;    // int8 models: fused projections
-  std::vector<AlignedBuffer<int32_t>> owned_i32;  // int8 models: weight column sums
-  std::string quantization;                       // "" (float) or "int8-dynamic"
+  std::vector<AlignedBuffer<float>> owned;          // fused projections
+  std::vector<AlignedBuffer<int8_t>> owned_i8;      // int8 models: fused projections
+  std::vector<AlignedBuffer<int32_t>> owned_i32;    // int8 models: weight column sums
+  std::vector<AlignedBuffer<uint16_t>> owned_bf16;  // bf16 Linears: fused projections
+  std::string quantization;                         // "" (float) or "int8-dynamic"
 };
 
 }  // namespace ember::model

@@ -146,6 +146,10 @@ class Backend {
   virtual std::unique_ptr<Weight> prepare_weight(const float* host, int64_t numel) = 0;
   // Bytes a backend added for its prepared copies (packed weights), for ModelInfo.
   virtual int64_t prepared_bytes() const { return 0; }
+  // Whether bf16 Linears (LinearSource::w_bf16) run as bf16 GEMMs here; a backend without
+  // them widens their weights to fp32 at prepare time (and then widened_bf16() is true).
+  virtual bool bf16_native() const { return false; }
+  virtual bool widened_bf16() const { return false; }
 
   // --- Memory ---------------------------------------------------------------------------------
   virtual std::unique_ptr<Buffer> alloc(int64_t floats) = 0;

@@ -61,14 +61,19 @@ struct Int8Weights {
 };
 
 // A Linear layer's weights in host memory, as the model binds them (PyTorch's [out, in]
-// layout): float, or int8 when q.w is set. A backend prepares it once (Backend::prepare_linear).
+// layout): float, bfloat16 when w_bf16 is set, or int8 when q.w is set. A backend prepares it
+// once (Backend::prepare_linear).
+// bf16 Linears compute y = act(bf16(x) w_bf16^T + b): x rounded to bfloat16 (nearest even),
+// products accumulated in fp32 or wider, bias and activation in fp32 (docs/bf16.md).
 struct LinearSource {
   int64_t out = 0;
   int64_t in = 0;
-  const float* w = nullptr;  // [out, in], null when int8
-  const float* b = nullptr;  // [out] or null
+  const float* w = nullptr;          // [out, in], null when bf16 or int8
+  const uint16_t* w_bf16 = nullptr;  // [out, in] bfloat16 bits, or null
+  const float* b = nullptr;          // [out] or null
   Int8Weights q;
   bool is_int8() const { return q.w != nullptr; }
+  bool is_bf16() const { return w_bf16 != nullptr; }
 };
 
 }  // namespace ember::ops

@@ -54,6 +54,23 @@ std::unique_ptr<ops::Backend> make_backend(const EngineOptions& o) {
   return std::make_unique<cpu::CpuBackend>(co);
 }
 
+// The dtype the model binds its Linears in, from --dtype, the checkpoint and the backend; `note`
+// says why when bf16 was asked for (or stored) and fp32 runs.
+DType linear_dtype(const std::string& want, const io::WeightStore& store,
+                   const ops::Backend& backend, std::string& note) {
+  EMBER_CHECK(want == "auto" || want == "fp32" || want == "bf16", ErrorKind::kInvalidInput,
+              "dtype '", want, "' is not one of auto, fp32, bf16");
+  if (want == "fp32") return DType::kF32;
+  if (want == "auto" && !store.has_half_matrices()) return DType::kF32;
+  if (backend.bf16_native()) return DType::kBF16;
+  note = want == "bf16"
+             ? "--dtype bf16: this CPU has no avx512_bf16 (or EMBER_ISA is below avx512); "
+               "running fp32"
+             : "bf16/fp16 weights: this CPU has no avx512_bf16 (or EMBER_ISA is below avx512); "
+               "weights widened to fp32";
+  return DType::kF32;
+}
+
 ops::PoolMode pool_mode(io::PoolingMode m) {
   switch (m) {
     case io::PoolingMode::kCls:
@@ -78,20 +95,24 @@ std::unique_ptr<Engine> Engine::load(const std::string& model, const EngineOptio
   e->info_.name = model;
   e->info_.dir = files.dir.string();
 
+  e->backend_ = make_backend(options);
   if (files.safetensors) {
     EMBER_CHECK(files.config.has_value(), ErrorKind::kInvalidInput, files.dir.string(),
                 ": model.safetensors without config.json");
-    e->model_ = model::Model::load(io::JsonConfig::load(*files.config),
-                                   io::WeightStore::from_safetensors(*files.safetensors));
+    io::WeightStore store = io::WeightStore::from_safetensors(*files.safetensors);
+    store.set_linear_dtype(linear_dtype(options.dtype, store, *e->backend_, e->info_.dtype_note));
+    e->model_ = model::Model::load(io::JsonConfig::load(*files.config), std::move(store));
     e->info_.weights = "safetensors";
   } else {
     io::OnnxEncoder onnx = io::import_onnx_encoder(*files.onnx);
+    onnx.weights.set_linear_dtype(
+        linear_dtype(options.dtype, onnx.weights, *e->backend_, e->info_.dtype_note));
     e->model_ = model::Model::load(onnx.config, std::move(onnx.weights));
     e->info_.weights = "onnx";
   }
   e->info_.parameters = e->model_->parameter_count();
-  e->backend_ = make_backend(options);
   e->model_->prepare(*e->backend_);
+  e->info_.dtype = e->model_->bf16_linears() && !e->backend_->widened_bf16() ? "bf16" : "fp32";
   e->workspace_ = std::make_unique<model::Workspace>(*e->backend_);
   e->info_.packed_bytes = e->backend_->prepared_bytes();
   e->info_.backend = e->backend_->name();

@@ -35,6 +35,10 @@ struct EngineOptions {
   // Pack the Linear weights at load for oneDNN's matmul (faster from 2 rows up, a second copy
   // of those weights in memory).
   bool pack_weights = true;
+  // The dtype of the Linear weights (docs/bf16.md): "auto" (bf16 for a BF16 or F16 checkpoint
+  // where the backend runs bf16 GEMMs, else fp32), "fp32", or "bf16" (an fp32 checkpoint's
+  // Linears rounded to bf16 at load; fp32 on CPUs without avx512_bf16).
+  std::string dtype = "auto";
 };
 
 struct ModelInfo {
@@ -51,8 +55,12 @@ struct ModelInfo {
   int64_t parameters = 0;
   std::string quantization;  // "" (float) or "int8-dynamic" (ember quantize)
   int64_t packed_bytes = 0;  // memory of the packed weights (EngineOptions::pack_weights)
-  std::string backend;       // "cpu" or "reference"
-  int threads = 0;           // compute threads of the backend
+  std::string dtype;         // of the Linears as they run: "fp32" or "bf16"
+  // One line when the weights run in another dtype than asked or stored (bf16 without
+  // avx512_bf16); empty otherwise. Front ends print it.
+  std::string dtype_note;
+  std::string backend;  // "cpu" or "reference"
+  int threads = 0;      // compute threads of the backend
 };
 
 enum Output : unsigned {

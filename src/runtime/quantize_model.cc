@@ -80,6 +80,11 @@ double quantize_rows_symmetric(const float* w, int64_t rows, int64_t cols, int32
 
 QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
                               const QuantizeOptions& options, const QuantizeProgress& progress) {
+  EMBER_CHECK(options.dtype == "int8" || options.dtype == "bf16", ErrorKind::kInvalidInput,
+              "quantize dtype '", options.dtype, "' is not one of int8, bf16");
+  EMBER_CHECK(!options.reduce_range || options.dtype == "int8", ErrorKind::kInvalidInput,
+              "reduce_range applies to int8 only");
+  const bool bf16 = options.dtype == "bf16";
   const io::ModelFiles files = io::resolve_model(model);
   EMBER_CHECK(files.safetensors.has_value() && files.config.has_value(), ErrorKind::kUnsupported,
               files.dir.string(),
@@ -106,13 +111,26 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
   for (size_t i = 0; i < names.size(); ++i) {
     const std::string& name = names[i];
     if (progress) progress(i, names.size(), name);
-    const Tensor t = store.get_raw(name);
-    if (t.dtype != DType::kF32 || !is_layer_linear(name, t)) {
-      out.push_back({name, t});  // floats were widened to F32 by the store; integers as they are
+    const Tensor raw = store.get_raw(name);
+    const bool floating =
+        raw.dtype == DType::kF32 || raw.dtype == DType::kF16 || raw.dtype == DType::kBF16;
+    const Tensor t = floating ? store.get(name) : raw;  // floats widened to F32 by the store
+    if (!floating || !is_layer_linear(name, t)) {
+      out.push_back({name, t});  // integers as they are
       ++report.tensors_kept;
       continue;
     }
     const int64_t rows = t.shape[0], cols = t.shape[1];
+    if (bf16) {
+      const uint16_t* b = store.get_bf16(name, t.shape);
+      for (int64_t e = 0; e < rows * cols; ++e)
+        report.max_abs_error = std::max(
+            report.max_abs_error,
+            std::fabs(static_cast<double>(t.f32()[e]) - static_cast<double>(bf16_to_float(b[e]))));
+      out.push_back({name, Tensor{DType::kBF16, t.shape, const_cast<uint16_t*>(b)}});
+      ++report.tensors_quantized;
+      continue;
+    }
     AlignedBuffer<int8_t> q(static_cast<size_t>(rows * cols));
     AlignedBuffer<float> s(static_cast<size_t>(rows));
     double err = 0;
@@ -135,17 +153,19 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
   model::QuantizationMarker marker;
   marker.reduce_range = options.reduce_range;
   auto meta = store.metadata();
-  meta[model::kQuantizationKey] = model::marker_json(marker);
+  if (!bf16) meta[model::kQuantizationKey] = model::marker_json(marker);
   const fs::path weights = writer.staging() / "model.safetensors";
   try {
     io::write_safetensors(weights, out, meta);
     report.bytes_out = static_cast<int64_t>(fs::file_size(weights));
     report.files_copied = copy_model_files(files.dir, writer);
-    // The result must load as an int8 model of the same shape.
+    // The result must load as an int8 (or bf16) model of the same shape.
+    io::WeightStore written = io::WeightStore::from_safetensors(weights);
+    if (bf16) written.set_linear_dtype(DType::kBF16);
     const auto check = model::Model::load(io::JsonConfig::load(writer.staging() / "config.json"),
-                                          io::WeightStore::from_safetensors(weights));
-    EMBER_CHECK(check->quantization() == model::kInt8Scheme, ErrorKind::kInternal,
-                "the written model did not load as int8");
+                                          std::move(written));
+    EMBER_CHECK(bf16 ? check->bf16_linears() : check->quantization() == model::kInt8Scheme,
+                ErrorKind::kInternal, "the written model did not load as ", options.dtype);
     writer.commit();
   } catch (const Error& e) {
     // The staging directory is removed on the way out; the message says what the user has.

@@ -1,7 +1,9 @@
-// `ember quantize`: writes an int8 model directory from a float one (model/int8_weights.h
-// describes the format, docs/quantization.md the scheme). Each Linear weight of the encoder
-// layers ("...layer.N....weight", 2-D) becomes I8 [out, in] + F32 scale [out], symmetric per
-// output channel; embeddings, LayerNorm, biases and heads stay F32. The tokenizer, config and
+// `ember quantize`: writes an int8 or bf16 model directory from a float one. int8
+// (model/int8_weights.h describes the format, docs/quantization.md the scheme): each Linear
+// weight of the encoder layers ("...layer.N....weight", 2-D) becomes I8 [out, in] + F32 scale
+// [out], symmetric per output channel. bf16 (docs/bf16.md): each of those weights becomes BF16
+// [out, in], rounded to nearest even. Either way embeddings, LayerNorm, biases and heads stay
+// F32. The tokenizer, config and
 // pooling files are copied. The result is loaded once to validate it. The directory is written
 // by io::ModelDirWriter: complete or not at all, never through a link into the source.
 #pragma once
@@ -15,8 +17,9 @@
 namespace ember::runtime {
 
 struct QuantizeOptions {
-  bool reduce_range = false;  // 7-bit weights ([-64, 64]) and u8 activations
-  bool force = false;         // replace an existing output directory (once the new one is done)
+  std::string dtype = "int8";  // "int8" or "bf16"
+  bool reduce_range = false;   // int8: 7-bit weights ([-64, 64]) and u8 activations
+  bool force = false;          // replace an existing output directory (once the new one is done)
 };
 
 struct QuantizeReport {
@@ -25,14 +28,15 @@ struct QuantizeReport {
   int64_t tensors_kept = 0;
   int64_t bytes_in = 0;      // the source weights file
   int64_t bytes_out = 0;     // the written model.safetensors
-  double max_abs_error = 0;  // largest |w - scale * q| over the quantized weights
+  double max_abs_error = 0;  // largest |w - scale * q| (or |w - bf16(w)|) over those weights
   std::vector<std::string> files_copied;
 };
 
 // (tensors done, tensors total, current tensor name).
 using QuantizeProgress = std::function<void(size_t, size_t, const std::string&)>;
 
-// kUnsupported for a model without model.safetensors (ONNX); kInvalidInput when out_dir
+// kUnsupported for a model without model.safetensors (ONNX); kInvalidInput for another dtype,
+// reduce_range with bf16, or when out_dir
 // exists (without force), is the model's directory, is inside it or shares a file with it
 // (io/model_dir_writer.h); kUnavailable when writing fails (the old output, if any, is then
 // untouched); plus every error of loading the source or the result.

@@ -1,5 +1,6 @@
 // `ember quantize` end to end through the real binary: piped output is the JSON summary with
-// no progress line; `ember info` and `ember bench` accept the int8 directory.
+// no progress line; `ember info` and `ember bench` accept the int8 directory. `--dtype bf16`
+// writes a bf16 directory that `ember info` and `ember embed` run, and `--dtype` at load.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -10,6 +11,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "core/cpu_features.h"
 
 namespace {
 namespace fs = std::filesystem;
@@ -60,6 +63,47 @@ TEST(QuantizeCli, WritesAnInt8ModelThatInfoAndBenchAccept) {
       "quantize --model '" + (tmp / "nowhere").string() + "' --out '" + (tmp / "x").string() + "'",
       tmp);
   EXPECT_NE(r.status, 0);
+  fs::remove_all(tmp);
+}
+
+TEST(QuantizeCli, Bf16DirectoryAndTheDtypeFlag) {
+  const fs::path tmp =
+      fs::temp_directory_path() / ("ember-quantize-cli-bf16-" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  const fs::path src = fs::path(EMBER_SOURCE_DIR) / "tests/fixtures/models/tiny-bert-seqcls";
+  const fs::path out = tmp / "bf16";
+  CliResult r = ember(
+      "quantize --dtype bf16 --model '" + src.string() + "' --out '" + out.string() + "'", tmp);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["scheme"], "bf16");
+
+  // The default dtype runs the stored bf16 where the CPU can, and says why where it cannot.
+  const bool native = ember::bf16_gemm_supported();
+  r = ember("info --model '" + out.string() + "'", tmp);
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["dtype"], native ? "bf16" : "fp32");
+  EXPECT_EQ(j["dtype_note"].get<std::string>().empty(), native) << j["dtype_note"];
+  EXPECT_EQ(j["quantization"], "none");
+  r = ember("info --dtype bf16 --model '" + src.string() + "'", tmp);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["dtype"], native ? "bf16" : "fp32");
+  r = ember("info --model '" + src.string() + "'", tmp);
+  EXPECT_EQ(nlohmann::json::parse(r.out)["dtype"], "fp32");
+
+  r = ember("embed --model '" + out.string() + "' 'a short text'", tmp);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err.empty(), native) << r.err;  // the note, one line, on stderr
+  EXPECT_EQ(nlohmann::json::parse(r.out)["embeddings"].size(), 1u);
+
+  r = ember("info --dtype fp16 --model '" + src.string() + "'", tmp);
+  EXPECT_NE(r.status, 0);
+  r = ember("quantize --dtype bf16 --reduce-range --model '" + src.string() + "' --out '" +
+                (tmp / "rr").string() + "'",
+            tmp);
+  EXPECT_NE(r.status, 0);
+  EXPECT_FALSE(fs::exists(tmp / "rr"));
   fs::remove_all(tmp);
 }
 

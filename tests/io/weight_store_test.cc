@@ -1,5 +1,6 @@
-// WeightStore over safetensors: F32 in place, F16/BF16/F64 widened exactly, integer tensors
-// refused by get(), misaligned F32 copied, errors naming tensor, shapes and file.
+// WeightStore over safetensors: F32 in place, F16/BF16/F64 widened exactly, BF16 handed out
+// in place by get_bf16() and F16/F32 rounded for it, integer tensors refused by get(),
+// misaligned F32 copied, errors naming tensor, shapes and file.
 #include "io/weight_store.h"
 
 #include <cmath>
@@ -48,6 +49,45 @@ TEST_F(WeightStoreTest, WidensF16AndBF16Exactly) {
   EXPECT_EQ(store.get("d").f32()[0], 0.25f);
   // Widened data is owned and aligned for SIMD loads.
   EXPECT_EQ(reinterpret_cast<uintptr_t>(h.data) % 64, 0u);
+}
+
+TEST_F(WeightStoreTest, Bf16ViewsAreInPlaceOrRoundedOnce) {
+  // F16: 1.0, 1 + 2^-10 (below half a bf16 step: 1.0), -2.0, 65504; BF16: as stored;
+  // F32: 1 + 3 * 2^-8 (a tie, rounds up to 1 + 2^-6).
+  const std::vector<uint16_t> f16 = {0x3c00, 0x3c01, 0xc000, 0x7bff};
+  const std::vector<uint16_t> bf16 = {0x3f80, 0xbf00};
+  const std::vector<float> f32 = {1.0f + 3 * 0x1p-8f};
+  std::string header = R"({"h":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]},)"
+                       R"("b":{"dtype":"BF16","shape":[1,2],"data_offsets":[8,12]},)"
+                       R"("f":{"dtype":"F32","shape":[1,1],"data_offsets":[12,16]}})";
+  header.resize((header.size() + 7) / 8 * 8, ' ');  // data 8-byte aligned in the mapping
+  const auto path = write(header, bytes_of(f16) + bytes_of(bf16) + bytes_of(f32));
+  WeightStore store = WeightStore::from_safetensors(path);
+  EXPECT_TRUE(store.has_half_matrices());
+  EXPECT_EQ(store.linear_dtype(), DType::kF32);
+  store.set_linear_dtype(DType::kBF16);
+  EXPECT_EQ(store.linear_dtype(), DType::kBF16);
+  // BF16: the mapped bytes themselves, not a copy.
+  EXPECT_EQ(store.get_bf16("b", Shape{1, 2}), store.get_raw("b").data);
+  EXPECT_EQ(store.get_raw("b").dtype, DType::kBF16);  // kept as stored
+  const uint16_t* h = store.get_bf16("h", Shape{2, 2});
+  EXPECT_EQ(h[0], 0x3f80);
+  EXPECT_EQ(h[1], 0x3f80);
+  EXPECT_EQ(h[2], 0xc000);
+  EXPECT_EQ(h[3], 0x4780);                         // 65504 rounds up to 65536
+  EXPECT_EQ(h, store.get_bf16("h", Shape{2, 2}));  // converted once
+  EXPECT_EQ(store.get_bf16("f", Shape{1, 1})[0], 0x3f82);
+  // Conversions not kept are freed (f's 2 bytes); kept ones and in-place BF16 stay.
+  EXPECT_EQ(store.release_bf16_except({h}), 2);
+  EXPECT_EQ(store.get_bf16("h", Shape{2, 2}), h);
+  EXPECT_EQ(h[3], 0x4780);
+  EXPECT_EQ(store.get_bf16("b", Shape{1, 2}), store.get_raw("b").data);
+  EXPECT_EQ(store.get_bf16("f", Shape{1, 1})[0], 0x3f82);  // converted again when asked
+  // get() still widens exactly, on demand.
+  EXPECT_EQ(store.get("h").f32()[1], 1.0f + 0x1p-10f);
+  expect_error([&] { store.get_bf16("h", Shape{4}); }, ErrorKind::kInvalidInput, "'h'");
+  expect_error([&] { store.get_bf16("nope", Shape{1}); }, ErrorKind::kNotFound, "'nope'");
+  expect_error([&] { store.set_linear_dtype(DType::kF16); }, ErrorKind::kInternal, "F16");
 }
 
 TEST_F(WeightStoreTest, F32IsZeroCopyWhenAlignedAndCopiedWhenNot) {

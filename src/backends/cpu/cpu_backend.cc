@@ -7,9 +7,11 @@
 #include <cstring>
 
 #include "backends/cpu/cpu_ops.h"
+#include "backends/cpu/linear_bf16_cpu.h"
 #include "backends/cpu/linear_int8_cpu.h"
 #include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
+#include "core/dtype.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/cpu/packed_gemm_dnnl.h"
@@ -19,14 +21,16 @@ namespace {
 
 class CpuLinear final : public ops::Linear {
  public:
-  CpuLinear(const ops::LinearSource& src, std::unique_ptr<kernels::PackedGemmDnnl> packed)
-      : Linear(src), src_(src), packed_(std::move(packed)) {}
+  CpuLinear(const ops::LinearSource& src, std::unique_ptr<kernels::PackedGemmDnnl> packed,
+            AlignedBuffer<float> widened = {})
+      : Linear(src), src_(src), packed_(std::move(packed)), widened_(std::move(widened)) {}
   const ops::LinearSource& src() const { return src_; }
   const kernels::PackedGemmDnnl* packed() const { return packed_.get(); }
 
  private:
   ops::LinearSource src_;
   std::unique_ptr<kernels::PackedGemmDnnl> packed_;
+  AlignedBuffer<float> widened_;  // bf16 weights as fp32, on CPUs without avx512_bf16
 };
 
 class CpuBuffer final : public ops::Buffer {
@@ -51,15 +55,33 @@ CpuBackend::CpuBackend(const CpuBackendOptions& options)
     : pool_(options.pool), pack_weights_(options.pack_weights) {}
 
 std::unique_ptr<ops::Linear> CpuBackend::prepare_linear(const ops::LinearSource& src) {
-  EMBER_CHECK(src.out > 0 && src.in > 0 && (src.w || src.is_int8()), ErrorKind::kInternal,
-              "prepare_linear: no weights or shape ", src.out, "x", src.in);
+  EMBER_CHECK(src.out > 0 && src.in > 0 && (src.w || src.is_bf16() || src.is_int8()),
+              ErrorKind::kInternal, "prepare_linear: no weights or shape ", src.out, "x", src.in);
   std::unique_ptr<kernels::PackedGemmDnnl> packed;
+  if (src.is_bf16() && bf16_gemm_supported()) {
+    // Always packed: oneDNN's bf16 matmul is the one bf16 GEMM, and the packed copy replaces
+    // the fp32 one the model would otherwise need.
+    packed = kernels::PackedGemmDnnl::pack_bf16(src.w_bf16, src.out, src.in, threads());
+    packed_bytes_ += packed->packed_bytes();
+    return std::make_unique<CpuLinear>(src, std::move(packed));
+  }
+  ops::LinearSource s = src;
+  AlignedBuffer<float> widened;
+  if (src.is_bf16()) {
+    // No bf16 GEMM on this CPU (or EMBER_ISA below avx512): fp32 weights, exactly the bf16
+    // values, and the fp32 path from here on.
+    widened.resize(static_cast<size_t>(src.out * src.in));
+    for (int64_t i = 0; i < src.out * src.in; ++i) widened[i] = bf16_to_float(src.w_bf16[i]);
+    s.w = widened.data();
+    s.w_bf16 = nullptr;
+    widened_bf16_ = true;
+  }
   if (pack_weights_ && active_isa() >= Isa::kAvx2) {
-    packed = src.is_int8() ? kernels::PackedGemmDnnl::pack_s8(src.q.w, src.out, src.in, threads())
-                           : kernels::PackedGemmDnnl::pack_f32(src.w, src.out, src.in, threads());
+    packed = s.is_int8() ? kernels::PackedGemmDnnl::pack_s8(s.q.w, s.out, s.in, threads())
+                         : kernels::PackedGemmDnnl::pack_f32(s.w, s.out, s.in, threads());
     packed_bytes_ += packed->packed_bytes();
   }
-  return std::make_unique<CpuLinear>(src, std::move(packed));
+  return std::make_unique<CpuLinear>(s, std::move(packed), std::move(widened));
 }
 
 std::unique_ptr<ops::Weight> CpuBackend::prepare_weight(const float* host, int64_t numel) {
@@ -83,6 +105,8 @@ void CpuBackend::do_linear(const ops::Linear& w, const ops::View& x, const ops::
   const ops::LinearSource& s = l.src();
   if (s.is_int8())
     cpu::linear_int8(x.data, x.rows, s.in, x.ld, s.q, s.b, s.out, y.data, y.ld, act, l.packed());
+  else if (s.is_bf16())
+    cpu::linear_bf16(x.data, x.rows, s.in, x.ld, *l.packed(), s.b, s.out, y.data, y.ld, act);
   else
     cpu::linear(x.data, x.rows, s.in, x.ld, s.w, s.b, s.out, y.data, y.ld, act, l.packed());
 }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "core/cpu_features.h"
 #include "core/thread_pool.h"
 #include "ops/backend.h"
 
@@ -30,6 +31,8 @@ class CpuBackend final : public ops::Backend {
   std::unique_ptr<ops::Linear> prepare_linear(const ops::LinearSource& src) override;
   std::unique_ptr<ops::Weight> prepare_weight(const float* host, int64_t numel) override;
   int64_t prepared_bytes() const override { return packed_bytes_; }
+  bool bf16_native() const override { return bf16_gemm_supported(); }
+  bool widened_bf16() const override { return widened_bf16_; }
   std::unique_ptr<ops::Buffer> alloc(int64_t floats) override;
 
  protected:
@@ -61,6 +64,7 @@ class CpuBackend final : public ops::Backend {
   ThreadPool pool_;
   bool pack_weights_;
   int64_t packed_bytes_ = 0;
+  bool widened_bf16_ = false;
 };
 
 }  // namespace ember::cpu

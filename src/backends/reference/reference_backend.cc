@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/error.h"
 
 namespace ember::reference {
@@ -79,8 +80,8 @@ double activate(ops::Activation act, double v) {
 }
 
 std::unique_ptr<ops::Linear> ReferenceBackend::prepare_linear(const ops::LinearSource& src) {
-  EMBER_CHECK(src.out > 0 && src.in > 0 && (src.w || src.is_int8()), ErrorKind::kInternal,
-              "prepare_linear: no weights");
+  EMBER_CHECK(src.out > 0 && src.in > 0 && (src.w || src.is_bf16() || src.is_int8()),
+              ErrorKind::kInternal, "prepare_linear: no weights");
   return std::make_unique<RefLinear>(src);
 }
 
@@ -127,6 +128,16 @@ void ReferenceBackend::do_linear(const ops::Linear& w, const ops::View& x, const
         for (int64_t p = 0; p < s.in; ++p) dot += int64_t{q.q[p]} * s.q.w[j * s.in + p];
         const int64_t c = dot - int64_t{q.zero_point} * s.q.col_sum[j];
         acc[j] = static_cast<double>(q.scale * s.q.scale[j]) * static_cast<double>(c);
+      }
+    } else if (s.is_bf16()) {
+      // The definition of a bf16 Linear: x rounded to bf16 (nearest even), exact products.
+      std::vector<double> xr(static_cast<size_t>(s.in));
+      for (int64_t p = 0; p < s.in; ++p) xr[p] = bf16_to_float(float_to_bf16(xi[p]));
+      for (int64_t j = 0; j < s.out; ++j) {
+        double dot = 0.0;
+        for (int64_t p = 0; p < s.in; ++p)
+          dot += xr[p] * double{bf16_to_float(s.w_bf16[j * s.in + p])};
+        acc[j] = dot;
       }
     } else {
       for (int64_t j = 0; j < s.out; ++j) {

@@ -15,6 +15,7 @@ class ReferenceBackend final : public ops::Backend {
  public:
   std::string name() const override { return "reference"; }
   int threads() const override { return 1; }
+  bool bf16_native() const override { return true; }  // bf16 Linears as their definition
 
   std::unique_ptr<ops::Linear> prepare_linear(const ops::LinearSource& src) override;
   std::unique_ptr<ops::Weight> prepare_weight(const float* host, int64_t numel) override;

@@ -126,4 +126,11 @@ void attention_head_f32_scalar(const AttentionHeadArgs& args);
 void attention_head_f32_avx2(const AttentionHeadArgs& args);
 void attention_head_f32_avx512(const AttentionHeadArgs& args);
 
+// --- bfloat16 ---------------------------------------------------------------------------------
+// out[i] = bf16(x[i]) for i < n, rounded to nearest even as vcvtne2ps2bf16 does it
+// (core/dtype.h's float_to_bf16): the activations of a bf16 Linear, just before its GEMM. The
+// avx512bf16 kernel needs a CPU with avx512_bf16 (core/cpu_features.h: bf16_gemm_supported).
+void f32_to_bf16_scalar(const float* x, int64_t n, uint16_t* out);
+void f32_to_bf16_avx512bf16(const float* x, int64_t n, uint16_t* out);
+
 }  // namespace ember::kernels

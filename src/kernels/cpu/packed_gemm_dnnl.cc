@@ -24,14 +24,19 @@ dnnl::engine& cpu_engine() {
   return e;
 }
 
-dt src_type(PackedGemmDnnl::Type t) {
-  return t == PackedGemmDnnl::Type::kF32 ? dt::f32 : dt::u8;
+using Type = PackedGemmDnnl::Type;
+
+dt src_type(Type t) {
+  return t == Type::kF32 ? dt::f32 : t == Type::kBF16 ? dt::bf16 : dt::u8;
 }
-dt weight_type(PackedGemmDnnl::Type t) {
-  return t == PackedGemmDnnl::Type::kF32 ? dt::f32 : dt::s8;
+dt weight_type(Type t) {
+  return t == Type::kF32 ? dt::f32 : t == Type::kBF16 ? dt::bf16 : dt::s8;
 }
-dt dst_type(PackedGemmDnnl::Type t) {
-  return t == PackedGemmDnnl::Type::kF32 ? dt::f32 : dt::s32;
+dt dst_type(Type t) {
+  return t == Type::kU8S8 ? dt::s32 : dt::f32;
+}
+size_t weight_size(Type t) {
+  return t == Type::kF32 ? sizeof(float) : t == Type::kBF16 ? sizeof(uint16_t) : sizeof(int8_t);
 }
 
 // The primitive for x [m, k] (dense) times a [k, n] slice stored as `w` describes (tag::any
@@ -131,10 +136,17 @@ std::unique_ptr<PackedGemmDnnl> PackedGemmDnnl::pack_s8(const int8_t* w, int64_t
   return p;
 }
 
+std::unique_ptr<PackedGemmDnnl> PackedGemmDnnl::pack_bf16(const uint16_t* w, int64_t n, int64_t k,
+                                                          int64_t slices) {
+  std::unique_ptr<PackedGemmDnnl> p(new PackedGemmDnnl(Type::kBF16, n, k, slices));
+  p->pack(w);
+  return p;
+}
+
 void PackedGemmDnnl::pack(const void* w) {
   EMBER_CHECK(w != nullptr, ErrorKind::kInternal, "PackedGemmDnnl: null weights");
   dnnl_on_calling_thread();
-  const size_t elem = type_ == Type::kF32 ? sizeof(float) : sizeof(int8_t);
+  const size_t elem = weight_size(type_);
   try {
     dnnl::stream& s = thread_stream();
     for (size_t i = 0; i < begin_.size(); ++i) {

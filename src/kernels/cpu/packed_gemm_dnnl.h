@@ -16,7 +16,9 @@ namespace ember::kernels {
 
 class PackedGemmDnnl {
  public:
-  enum class Type { kF32, kU8S8 };  // f32 x f32 -> f32, or u8 x s8 -> exact s32
+  // f32 x f32 -> f32, u8 x s8 -> exact s32, or bf16 x bf16 -> f32 (fp32 accumulation; oneDNN's
+  // avx512_core_bf16 brgemm, so only where core/cpu_features.h's bf16_gemm_supported()).
+  enum class Type { kF32, kU8S8, kBF16 };
 
   // Rows handed to one primitive call: larger M is run in chunks of this many rows, which
   // bounds the number of distinct primitives (one per row count) that calls can create.
@@ -28,6 +30,9 @@ class PackedGemmDnnl {
                                                   int64_t slices);
   static std::unique_ptr<PackedGemmDnnl> pack_s8(const int8_t* w, int64_t n, int64_t k,
                                                  int64_t slices);
+  // w: bfloat16 bits.
+  static std::unique_ptr<PackedGemmDnnl> pack_bf16(const uint16_t* w, int64_t n, int64_t k,
+                                                   int64_t slices);
   ~PackedGemmDnnl();
   PackedGemmDnnl(const PackedGemmDnnl&) = delete;
   PackedGemmDnnl& operator=(const PackedGemmDnnl&) = delete;
@@ -40,8 +45,8 @@ class PackedGemmDnnl {
   int64_t slice_width(int64_t s) const { return width_[static_cast<size_t>(s)]; }
   int64_t packed_bytes() const;  // memory held by the packed copy
 
-  // dst[m, slice_width(s)] (dense) = x[m, k] (dense: f32 or u8 by type) * slice_s^T, f32 or
-  // s32 by type. 1 <= m <= kMaxRows. Single-threaded on the calling thread; concurrent calls
+  // dst[m, slice_width(s)] (dense) = x[m, k] (dense: f32, u8 or bf16 by type) * slice_s^T,
+  // f32 or s32 by type. 1 <= m <= kMaxRows. Single-threaded on the calling thread; concurrent calls
   // are safe. Throws Error(kInternal) if oneDNN fails.
   // fp32 products of at most panel_max_rows() rows run on our own kernel over the same packed
   // buffer (sgemm_f32_avx512_6x64_panels) when oneDNN chose its 64-column panel layout and the
