@@ -93,3 +93,51 @@ FIXTURES = {
     "all-MiniLM-L6-v2-pruned": lambda vocab, build: make("all-MiniLM-L6-v2-pruned",
                                                          "all-MiniLM-L6-v2", "all-MiniLM-L6-v2"),
 }
+
+
+def load_pruned(out_dir) -> BertModel:
+    """An `ember prune` output directory in transformers: a BertModel of the source's shape
+    (config.json keeps num_attention_heads and intermediate_size; prune.json's keep spec lists
+    every source layer), sliced by the keep spec, then the pruned weights loaded strictly."""
+    from pathlib import Path
+    from safetensors.torch import load_file
+    from transformers import BertConfig
+    out_dir = Path(out_dir)
+    keep = json.loads((out_dir / "prune.json").read_text())["keep"]
+    cfg = json.loads((out_dir / "config.json").read_text())
+    cfg.pop("pruned_heads", None)
+    cfg["num_hidden_layers"] = len(keep["layers"])
+    model = BertModel(BertConfig(**cfg), add_pooling_layer=False).eval()
+    apply_keep(model, keep)
+    state = load_file(str(out_dir / "model.safetensors"))
+    state = {k.removeprefix("bert."): v for k, v in state.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert not missing, missing
+    assert all("position_ids" in k or k.startswith("pooler.") for k in unexpected), unexpected
+    return model
+
+
+def check_against_ember(out_dir: str, ember: str) -> float:
+    """max |ember embed --hidden - transformers| over the reference texts, on the directory
+    `ember prune` wrote (re-fitted weights included)."""
+    import subprocess
+    model = load_pruned(out_dir)
+    tokenizer = AutoTokenizer.from_pretrained(out_dir)
+    worst = 0.0
+    for text in reference_texts.TEXTS[:8]:
+        r = subprocess.run([ember, "embed", "--model", out_dir, "--hidden", text],
+                           capture_output=True, text=True, check=True)
+        got = np.asarray(json.loads(r.stdout)["hidden_states"][0], dtype=np.float32)
+        enc = tokenizer(text, return_tensors="pt", truncation=True, max_length=256)
+        with torch.no_grad():
+            want = model(**enc).last_hidden_state[0].numpy()
+        assert got.shape == want.shape, (got.shape, want.shape)
+        worst = max(worst, float(np.abs(got - want).max()))
+    return worst
+
+
+if __name__ == "__main__":
+    # PYTHONPATH=scripts python scripts/reference_models/prune.py OUT_DIR EMBER_BIN
+    # (in the reference venv, from the repository root)
+    import sys
+    print(json.dumps({"max_abs_diff": check_against_ember(sys.argv[1], sys.argv[2])}))
