@@ -55,7 +55,8 @@ Runner add_prune(CLI::App& app) {
                  "exist unless --force)")
       ->required();
   app.add_option("--calibration", f->calibration,
-                 "Unlabeled texts, one per line or JSON lines (a string or {\"text\": ...})")
+                 "Unlabeled texts, one per line (*.jsonl / *.json: JSON lines, a string or "
+                 "{\"text\": ...})")
       ->required();
   app.add_option("--keep", f->keep,
                  "Keep spec JSON: per layer the heads and FFN units kept, or drop "

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <system_error>
 
+#include <Eigen/Core>
+
 #include "backends/cpu/cpu_backend.h"
 #include "core/error.h"
 #include "io/model_dir.h"
@@ -209,6 +211,8 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
   const auto base_engine = runtime::Engine::load(files.dir.string(), eo);
   const model::ModelSpec& spec = base_engine->spec();
   const Calibration cal = make_calibration(texts, *base_engine, o.calibration_options);
+  // The re-fit's products run on Eigen's OpenMP threads: as many as the engine's.
+  if (o.threads > 0) Eigen::setNbThreads(o.threads);
   cpu::CpuBackendOptions co;
   co.pool.threads = o.threads;
   cpu::CpuBackend backend(co);
