@@ -14,6 +14,7 @@ struct PruneFlags {
   std::string model = "all-MiniLM-L6-v2";
   std::string out, calibration, keep, shapes = "1x128";
   std::optional<double> keep_ratio, target_speedup;
+  std::string allocation = "uniform";
   bool no_refit = false;
   prune::PruneOptions options;
 };
@@ -26,6 +27,8 @@ int run_prune(PruneFlags& f) {
   o.target_speedup = f.target_speedup;
   o.shapes = runtime::parse_bench_grid(f.shapes);
   o.refit = !f.no_refit;
+  o.allocation =
+      f.allocation == "global" ? prune::Allocation::kGlobal : prune::Allocation::kUniform;
   // A progress line on a terminal only; piped output stays the JSON summary alone.
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   auto progress = [](const std::string& stage, size_t done, size_t total) {
@@ -66,6 +69,11 @@ Runner add_prune(CLI::App& app) {
   app.add_option("--target-speedup", f->target_speedup,
                  "Least-pruned candidate whose measured latency is this many times lower at "
                  "every --shapes cell");
+  app.add_option("--allocation", f->allocation,
+                 "uniform: the same share of every layer; global: the share over the whole model, "
+                 "by each part's share of its layer's output energy")
+      ->check(CLI::IsMember({"uniform", "global"}))
+      ->capture_default_str();
   app.add_option("--shapes", f->shapes, "Batch x length cells the latency is measured at")
       ->capture_default_str();
   app.add_option("--bench-reps", f->options.bench_reps, "Timed runs per candidate and cell")

@@ -75,9 +75,41 @@ int64_t count(double ratio, size_t n) {
   return std::clamp<int64_t>(k, 1, static_cast<int64_t>(n));
 }
 
+// Per layer, the indices kept when `ratio` of all parts is kept over the whole model: one per
+// layer first (the layer's best), then the best shares of layer energy wherever they are.
+std::vector<std::vector<int64_t>> top_global(const std::vector<std::vector<double>>& scores,
+                                             const std::vector<double>& energy, double ratio) {
+  struct Part {
+    double share;
+    size_t layer;
+    int64_t index;
+  };
+  std::vector<Part> parts;
+  std::vector<std::vector<int64_t>> kept(scores.size());
+  size_t total = 0;
+  for (size_t i = 0; i < scores.size(); ++i) {
+    const double e = energy[i] > 0 ? energy[i] : 1.0;
+    const auto best = top(scores[i], 1).front();
+    kept[i].push_back(best);
+    for (size_t j = 0; j < scores[i].size(); ++j)
+      if (static_cast<int64_t>(j) != best)
+        parts.push_back({scores[i][j] / e, i, static_cast<int64_t>(j)});
+    total += scores[i].size();
+  }
+  const auto want = static_cast<size_t>(count(ratio, total));
+  const size_t more = want > scores.size() ? want - scores.size() : 0;
+  std::stable_sort(parts.begin(), parts.end(),
+                   [](const Part& a, const Part& b) { return a.share > b.share; });
+  for (size_t p = 0; p < more && p < parts.size(); ++p)
+    kept[parts[p].layer].push_back(parts[p].index);
+  for (auto& k : kept) std::sort(k.begin(), k.end());
+  return kept;
+}
+
 }  // namespace
 
-KeepSpec keep_top(const Importance& imp, double head_ratio, double ffn_ratio, bool same_heads) {
+KeepSpec keep_top(const Importance& imp, double head_ratio, double ffn_ratio, bool same_heads,
+                  Allocation allocation) {
   EMBER_CHECK(head_ratio > 0 && head_ratio <= 1 && ffn_ratio > 0 && ffn_ratio <= 1,
               ErrorKind::kInvalidInput, "keep ratios must be in (0, 1]: heads ", head_ratio,
               ", ffn ", ffn_ratio);
@@ -87,6 +119,14 @@ KeepSpec keep_top(const Importance& imp, double head_ratio, double ffn_ratio, bo
     summed.assign(imp.heads.front().size(), 0.0);
     for (const auto& l : imp.heads)
       for (size_t hd = 0; hd < l.size() && hd < summed.size(); ++hd) summed[hd] += l[hd];
+  }
+  if (allocation == Allocation::kGlobal) {
+    const auto heads = top_global(imp.heads, imp.layer_energy, head_ratio);
+    const auto ffn = top_global(imp.ffn, imp.layer_energy, ffn_ratio);
+    for (size_t i = 0; i < imp.heads.size(); ++i)
+      k.layers.push_back(
+          {false, same_heads ? top(summed, count(head_ratio, summed.size())) : heads[i], ffn[i]});
+    return k;
   }
   for (size_t i = 0; i < imp.heads.size(); ++i) {
     LayerKeep lk;

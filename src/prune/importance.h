@@ -23,10 +23,15 @@ struct Importance {
 Importance measure_importance(LayerRunner& model, const Checkpoint& checkpoint,
                               const std::vector<model::Batch>& batches);
 
-// The most important round(ratio * n) heads and units of every layer (at least one each).
-// same_heads: every layer keeps the same heads, ranked by their importance summed over layers
-// (MPNet, whose layers share one relative position table).
+// How the parts kept are spread over the layers: kUniform keeps round(ratio * n) of every
+// layer; kGlobal keeps round(ratio * total) over the whole model, ranked by each part's share of
+// its layer's output energy (Importance::layer_energy), so that layers differ.
+enum class Allocation { kUniform, kGlobal };
+
+// The most important heads and units (at least one of each per layer), as `allocation` spreads
+// them. same_heads: every layer keeps the same heads, ranked by their importance summed over
+// layers (MPNet, whose layers share one relative position table).
 KeepSpec keep_top(const Importance& importance, double head_ratio, double ffn_ratio,
-                  bool same_heads);
+                  bool same_heads, Allocation allocation = Allocation::kUniform);
 
 }  // namespace ember::prune

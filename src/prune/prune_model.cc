@@ -129,7 +129,7 @@ std::optional<size_t> search_speedup(const Checkpoint& base, const fs::path& sou
     const double r = o.candidate_ratios[c];
     if (progress) progress("bench", c, o.candidate_ratios.size());
     const fs::path dir = scratch.path() / ("keep-" + std::to_string(c));
-    write_model(base.prune(keep_top(importance, r, r, same_heads)), source, dir);
+    write_model(base.prune(keep_top(importance, r, r, same_heads, o.allocation)), source, dir);
     bo.models = {source.string(), dir.string()};
     const runtime::BenchReport br = runtime::run_bench(bo);
     PruneCandidate pc;
@@ -234,7 +234,7 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
     LayerRunner runner(base, backend);
     const Importance importance = measure_importance(runner, base, cal.fit);
     if (o.keep_ratio) {
-      keep = keep_top(importance, *o.keep_ratio, *o.keep_ratio, same_heads);
+      keep = keep_top(importance, *o.keep_ratio, *o.keep_ratio, same_heads, o.allocation);
       report.selection = "keep-ratio";
       report.keep_ratio = o.keep_ratio;
     } else {
@@ -248,7 +248,7 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
              o.candidate_ratios.back(), " and above)");
       }
       report.keep_ratio = report.candidates[*report.chosen].keep_ratio;
-      keep = keep_top(importance, *report.keep_ratio, *report.keep_ratio, same_heads);
+      keep = keep_top(importance, *report.keep_ratio, *report.keep_ratio, same_heads, o.allocation);
     }
   }
   report.keep = keep.to_json();

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "prune/calibration.h"
+#include "prune/importance.h"
 #include "prune/refit.h"
 #include "runtime/bench_runner.h"
 
@@ -31,6 +32,7 @@ struct PruneOptions {
   std::vector<runtime::BenchCell> shapes{{1, 128}};
   // Keep ratios tried for --target-speedup, least pruned first.
   std::vector<double> candidate_ratios{0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.25, 0.2};
+  Allocation allocation = Allocation::kUniform;  // of --keep-ratio and the candidates
   int bench_reps = 10;
   bool refit = true;
   RefitOptions refit_options;
