@@ -38,7 +38,7 @@ EncoderNames names_for(const std::string& model_type, const std::string& origin)
   return n;
 }
 
-// Rows [r0, r0 + n) of each kept block of a [rows, cols] matrix, or columns likewise.
+// The listed rows of a [rows, cols] matrix (or entries of a vector).
 std::vector<float> take_rows(const Tensor& t, const std::vector<int64_t>& rows) {
   const int64_t cols = t.shape.rank() == 2 ? t.shape[1] : 1;
   std::vector<float> out(rows.size() * static_cast<size_t>(cols));
@@ -47,6 +47,7 @@ std::vector<float> take_rows(const Tensor& t, const std::vector<int64_t>& rows) 
   return out;
 }
 
+// The listed columns of a [rows, cols] matrix.
 std::vector<float> take_cols(const Tensor& t, const std::vector<int64_t>& cols) {
   const int64_t rows = t.shape[0], n = t.shape[1], k = static_cast<int64_t>(cols.size());
   std::vector<float> out(static_cast<size_t>(rows * k));
