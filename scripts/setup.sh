@@ -9,6 +9,7 @@ APT_PACKAGES=(
   clang-14 libclang-rt-14-dev             # libFuzzer targets
   libdnnl-dev                             # GEMM (oneDNN, chosen by measurement: docs/gemm.md)
   libopenblas-dev                         # the GEMM we measured oneDNN against
+  libeigen3-dev                           # ember prune: least-squares re-fit (header-only)
   nlohmann-json3-dev libcli11-dev libutf8proc-dev
   libonig-dev                             # regex engine of the tokenizers library
   libonnx-dev libprotobuf-dev protobuf-compiler  # ONNX initializer import

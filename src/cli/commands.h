@@ -53,6 +53,7 @@ Runner add_info(CLI::App& app);
 Runner add_serve(CLI::App& app);
 Runner add_bench(CLI::App& app);
 Runner add_quantize(CLI::App& app);
+Runner add_prune(CLI::App& app);
 Runner add_loadtest(CLI::App& app);
 
 }  // namespace ember::cli

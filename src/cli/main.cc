@@ -51,6 +51,8 @@ int main(int argc, char** argv) {
   add("serve", "HTTP server: TEI and OpenAI embeddings APIs", ember::cli::add_serve);
   add("bench", "Latency over a grid of batch x length, models interleaved", ember::cli::add_bench);
   add("quantize", "Write an int8 (dynamic quantization) copy of a model", ember::cli::add_quantize);
+  add("prune", "Write a smaller model: heads, FFN units and layers removed, re-fitted",
+      ember::cli::add_prune);
   add("loadtest", "Load a running server: user sweeps, open-loop rates, single latency",
       ember::cli::add_loadtest);
 

@@ -78,10 +78,18 @@ void Model::check_batch(const Batch& batch) const {
 }
 
 ops::View Model::forward(const Batch& batch, Workspace& ws) const {
+  profile::Scope scope("forward");
+  start(batch, ws);
+  for (size_t i = 0; i < spec_.layers.size(); ++i) layer(i, batch, ws, nullptr);
+  ops::View x = ws.view(Workspace::kX, batch.num_tokens(), spec_.hidden_size);
+  if (prepared_->final_norm) ws.backend().norm(x, nullptr, x, prepared_->final_norm->args);
+  return x;
+}
+
+ops::View Model::start(const Batch& batch, Workspace& ws) const {
   EMBER_CHECK(prepared_ && &ws.backend() == prepared_->backend, ErrorKind::kInternal,
               "forward on a workspace of another backend, or before prepare()");
   check_batch(batch);
-  profile::Scope scope("forward");
   const int64_t t = batch.num_tokens(), h = spec_.hidden_size;
   const int64_t width = std::max(h, spec_.embeddings.dim);
   ws.reserve(Workspace::kX, t * width);
@@ -89,10 +97,14 @@ ops::View Model::forward(const Batch& batch, Workspace& ws) const {
   embed(batch, ws);
   relative_bias(batch, ws);
   relative_rows(batch, ws);
-  for (size_t i = 0; i < spec_.layers.size(); ++i) layer(i, batch, ws);
-  ops::View x = ws.view(Workspace::kX, t, h);
-  if (prepared_->final_norm) ws.backend().norm(x, nullptr, x, prepared_->final_norm->args);
-  return x;
+  return ws.view(Workspace::kX, t, h);
+}
+
+ops::View Model::run_layer(size_t i, const Batch& batch, Workspace& ws, const LayerTap* tap) const {
+  EMBER_CHECK(i < spec_.layers.size(), ErrorKind::kInternal, "layer ", i, " of ",
+              spec_.layers.size());
+  layer(i, batch, ws, tap);
+  return ws.view(Workspace::kX, batch.num_tokens(), spec_.hidden_size);
 }
 
 void Model::embed(const Batch& batch, Workspace& ws) const {
@@ -178,7 +190,7 @@ void Model::relative_rows(const Batch& batch, Workspace& ws) const {
 
 // Post-norm: x = norm(x + Wo attn(x)); x = norm(x + ffn(x)).
 // Pre-norm:  x = x + Wo attn(norm(x)); x = x + ffn(norm(x)).
-void Model::layer(size_t i, const Batch& batch, Workspace& ws) const {
+void Model::layer(size_t i, const Batch& batch, Workspace& ws, const LayerTap* tap) const {
   const LayerSpec& s = spec_.layers[i];
   const PreparedLayer& w = prepared_->layers[i];
   ops::Backend& b = ws.backend();
@@ -233,6 +245,10 @@ void Model::layer(size_t i, const Batch& batch, Workspace& ws) const {
     b.attention(q, k, v, batch.layout(), a, ctx);
   }
   b.linear(*w.attn_out, ctx, tmp);
+  if (tap) {
+    (*tap)(TapPoint::kAttnContext, ctx);
+    (*tap)(TapPoint::kAttnOutput, tmp);
+  }
   if (pre) {
     b.add(x, tmp);
   } else {
@@ -240,6 +256,7 @@ void Model::layer(size_t i, const Batch& batch, Workspace& ws) const {
     ws.swap(Workspace::kX, Workspace::kTmp);
     std::swap(x, tmp);
   }
+  if (tap) (*tap)(TapPoint::kAttnState, x);
 
   in = x;
   if (pre && w.ffn_norm) {
@@ -256,6 +273,10 @@ void Model::layer(size_t i, const Batch& batch, Workspace& ws) const {
     b.linear(*w.ffn_in, in, act, f.act);
   }
   b.linear(*w.ffn_out, act, tmp);
+  if (tap) {
+    (*tap)(TapPoint::kFfnActivation, act);
+    (*tap)(TapPoint::kFfnOutput, tmp);
+  }
   if (pre) {
     b.add(x, tmp);
   } else {

@@ -4,6 +4,7 @@
 // forward pass runs on a packed Batch and leaves [num_tokens, hidden] in the Workspace.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -18,6 +19,15 @@
 namespace ember::model {
 
 struct PreparedModel;
+
+// What a layer computes on its way, reported to a tap by Model::run_layer (ember prune reads its
+// activations): the attention context [T, heads * head_dim] (input of the output projection),
+// that projection's output [T, H] (before the residual), the state after the attention block
+// [T, H] (the FFN's input in post-norm layers), the FFN activation [T, F] (input of its output
+// projection) and that projection's output [T, H]. The views are backend memory, valid during
+// the call (host memory on the CPU and reference backends).
+enum class TapPoint { kAttnContext, kAttnOutput, kAttnState, kFfnActivation, kFfnOutput };
+using LayerTap = std::function<void(TapPoint point, const ops::View& value)>;
 
 class Model {
  public:
@@ -45,6 +55,14 @@ class Model {
   // must be the prepared one.
   ops::View forward(const Batch& batch, Workspace& ws) const;
 
+  // The forward pass one layer at a time, for tools that look inside a model: start() checks
+  // the batch and leaves the embeddings as the state [T, hidden] in `ws`; run_layer(i) runs
+  // layer i on the state (which a host-memory caller may overwrite in between) and returns it.
+  // forward() is start(), every layer, then the final norm.
+  ops::View start(const Batch& batch, Workspace& ws) const;
+  ops::View run_layer(size_t i, const Batch& batch, Workspace& ws,
+                      const LayerTap* tap = nullptr) const;
+
   // logits [batch.size(), labels] from the first token or the mean of each sequence, as the
   // spec's head_pooling says (backend memory).
   ops::View classify_sequences(const ops::View& hidden, const Batch& batch, Workspace& ws) const;
@@ -64,7 +82,7 @@ class Model {
   void embed(const Batch& batch, Workspace& ws) const;
   void relative_bias(const Batch& batch, Workspace& ws) const;
   void relative_rows(const Batch& batch, Workspace& ws) const;
-  void layer(size_t i, const Batch& batch, Workspace& ws) const;
+  void layer(size_t i, const Batch& batch, Workspace& ws, const LayerTap* tap) const;
 
   ModelSpec spec_;
   io::WeightStore store_;

@@ -1,0 +1,73 @@
+// Quality of pruned (and quantized) models against their base on labeled sentences
+// (prune/quality.h): fidelity cosine, sentiment-probe accuracy, 10-nearest-neighbour overlap.
+//
+//   bench_prune_quality BASE OUT.json --data FILE [--sample N] [--threads T] MODEL...
+//
+// FILE: id<TAB>rating<TAB>text lines (VADER's *_GroundTruth.txt); a seeded sample of N
+// sentences (default 6000) is used.
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "prune/quality.h"
+#include "runtime/engine.h"
+
+int main(int argc, char** argv) {
+  if (argc < 5) {
+    std::cerr << "usage: bench_prune_quality BASE OUT.json --data FILE [--sample N] "
+                 "[--threads T] MODEL...\n";
+    return 2;
+  }
+  try {
+    const std::string base_name = argv[1], out = argv[2];
+    std::string data;
+    size_t sample = 6000;
+    ember::runtime::EngineOptions eo;
+    eo.threads = 2;
+    std::vector<std::string> models;
+    for (int i = 3; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--data" && i + 1 < argc)
+        data = argv[++i];
+      else if (a == "--sample" && i + 1 < argc)
+        sample = std::stoul(argv[++i]);
+      else if (a == "--threads" && i + 1 < argc)
+        eo.threads = std::stoi(argv[++i]);
+      else
+        models.push_back(a);
+    }
+    auto texts = ember::prune::read_rated_sentences(data);
+    std::shuffle(texts.begin(), texts.end(), std::mt19937(20141));
+    if (texts.size() > sample) texts.resize(sample);
+    const auto base = ember::runtime::Engine::load(base_name, eo);
+    nlohmann::ordered_json report = {{"base", base_name},
+                                     {"data", data},
+                                     {"sentences", texts.size()},
+                                     {"models", nlohmann::json::array()}};
+    for (const auto& m : models) {
+      const auto other = ember::runtime::Engine::load(m, eo);
+      const auto q = ember::prune::compare_quality(*base, *other, texts, {});
+      report["models"].push_back({{"model", m},
+                                  {"parameters", other->info().parameters},
+                                  {"train", q.train},
+                                  {"test", q.test},
+                                  {"mean_cosine", q.mean_cosine},
+                                  {"min_cosine", q.min_cosine},
+                                  {"probe_accuracy_base", q.probe_accuracy_base},
+                                  {"probe_accuracy", q.probe_accuracy},
+                                  {"neighbour_overlap_at_10", q.neighbour_overlap}});
+      std::cerr << report["models"].back().dump() << "\n";
+    }
+    std::ofstream(out) << report.dump(2) << "\n";
+  } catch (const ember::Error& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

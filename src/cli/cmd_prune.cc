@@ -1,0 +1,99 @@
+// ember prune: a dense, smaller model directory from a float one (prune/prune_model.h).
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "prune/prune_model.h"
+
+namespace ember::cli {
+namespace {
+
+struct PruneFlags {
+  std::string model = "all-MiniLM-L6-v2";
+  std::string out, calibration, keep, shapes = "1x128";
+  std::optional<double> keep_ratio, target_speedup;
+  std::string allocation = "uniform";
+  bool no_refit = false;
+  prune::PruneOptions options;
+};
+
+int run_prune(PruneFlags& f) {
+  prune::PruneOptions& o = f.options;
+  o.calibration = f.calibration;
+  if (!f.keep.empty()) o.keep = f.keep;
+  o.keep_ratio = f.keep_ratio;
+  o.target_speedup = f.target_speedup;
+  o.shapes = runtime::parse_bench_grid(f.shapes);
+  o.refit = !f.no_refit;
+  o.allocation =
+      f.allocation == "global" ? prune::Allocation::kGlobal : prune::Allocation::kUniform;
+  // A progress line on a terminal only; piped output stays the JSON summary alone.
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  auto progress = [](const std::string& stage, size_t done, size_t total) {
+    if (stage == "done") {
+      std::fprintf(stderr, "\r\033[K");
+      return;
+    }
+    std::fprintf(stderr, "\r\033[K[%s %zu/%zu]", stage.c_str(), done, total);
+    std::fflush(stderr);
+  };
+  const auto r =
+      tty ? prune::prune_model(f.model, f.out, o, progress) : prune::prune_model(f.model, f.out, o);
+  nlohmann::json j = r.to_json();
+  j["model"] = f.model;
+  std::cout << j.dump(2) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+Runner add_prune(CLI::App& app) {
+  auto f = std::make_shared<PruneFlags>();
+  app.add_option("-m,--model", f->model, "Model directory or cache name (float weights)")
+      ->capture_default_str();
+  app.add_option("-o,--out", f->out,
+                 "Output directory for the pruned model (written complete or not at all; must not "
+                 "exist unless --force)")
+      ->required();
+  app.add_option("--calibration", f->calibration,
+                 "Unlabeled texts, one per line (*.jsonl / *.json: JSON lines, a string or "
+                 "{\"text\": ...})")
+      ->required();
+  app.add_option("--keep", f->keep,
+                 "Keep spec JSON: per layer the heads and FFN units kept, or drop "
+                 "(docs/pruning.md)");
+  app.add_option("--keep-ratio", f->keep_ratio,
+                 "Fraction of heads and FFN units each layer keeps, most important first");
+  app.add_option("--target-speedup", f->target_speedup,
+                 "Least-pruned candidate whose measured latency is this many times lower at "
+                 "every --shapes cell");
+  app.add_option("--allocation", f->allocation,
+                 "uniform: the same share of every layer; global: the share over the whole model, "
+                 "by each part's share of its layer's output energy")
+      ->check(CLI::IsMember({"uniform", "global"}))
+      ->capture_default_str();
+  app.add_option("--shapes", f->shapes, "Batch x length cells the latency is measured at")
+      ->capture_default_str();
+  app.add_option("--bench-reps", f->options.bench_reps, "Timed runs per candidate and cell")
+      ->capture_default_str();
+  app.add_flag("--no-refit", f->no_refit,
+               "Slice only: skip the least-squares re-fit of the kept output projections");
+  app.add_option("--ridge", f->options.refit_options.ridge,
+                 "Pull of the re-fit toward the sliced weights (x mean diagonal)")
+      ->capture_default_str();
+  app.add_option("--max-texts", f->options.calibration_options.max_texts,
+                 "Calibration texts used (a seeded sample of the file)")
+      ->capture_default_str();
+  app.add_option("--seed", f->options.calibration_options.seed,
+                 "Seed of the calibration sample and its held-out split")
+      ->capture_default_str();
+  app.add_option("--threads", f->options.threads, "Compute threads (0: all cores)")
+      ->capture_default_str();
+  app.add_flag("--force", f->options.force,
+               "Replace an existing --out directory, once the new model is complete");
+  return [f] { return run_prune(*f); };
+}
+
+}  // namespace ember::cli

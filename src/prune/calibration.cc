@@ -1,0 +1,81 @@
+#include "prune/calibration.h"
+
+#include <algorithm>
+#include <fstream>
+#include <random>
+
+#include "core/error.h"
+#include "io/json_config.h"
+
+namespace ember::prune {
+
+std::vector<std::string> read_texts(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  EMBER_CHECK(in.good() && !std::filesystem::is_directory(path), ErrorKind::kNotFound,
+              "calibration file '", path.string(), "' cannot be read");
+  const std::string ext = path.extension().string();
+  const bool json_lines = ext == ".jsonl" || ext == ".json";
+  std::vector<std::string> texts;
+  std::string line;
+  size_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (json_lines) {
+      const std::string where = path.string() + ":" + std::to_string(number);
+      const nlohmann::json j = io::parse_json(line, where);
+      if (j.is_string()) {
+        line = j.get<std::string>();
+      } else {
+        EMBER_CHECK(j.is_object() && j.contains("text") && j["text"].is_string(),
+                    ErrorKind::kInvalidInput, where,
+                    ": a JSON line must be a string or an object with a string \"text\"");
+        line = j["text"].get<std::string>();
+      }
+      if (line.empty()) continue;
+    }
+    texts.push_back(std::move(line));
+  }
+  EMBER_CHECK(!texts.empty(), ErrorKind::kInvalidInput, "calibration file '", path.string(),
+              "' has no texts");
+  return texts;
+}
+
+Calibration make_calibration(const std::vector<std::string>& texts, const runtime::Engine& engine,
+                             const CalibrationOptions& o) {
+  EMBER_CHECK(!texts.empty(), ErrorKind::kInvalidInput, "no calibration texts");
+  EMBER_CHECK(o.batch_sequences > 0 && o.max_texts > 0, ErrorKind::kInvalidInput,
+              "calibration batch size and text count must be positive");
+  std::vector<size_t> order(texts.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::mt19937_64 rng(o.seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  if (static_cast<int64_t>(order.size()) > o.max_texts)
+    order.resize(static_cast<size_t>(o.max_texts));
+  size_t held = static_cast<size_t>(static_cast<double>(order.size()) * o.held_out_fraction);
+  if (order.size() >= 2)
+    held = std::clamp<size_t>(held, 1, order.size() - 1);
+  else
+    held = 0;
+
+  Calibration c;
+  auto pack = [&](size_t begin, size_t end, std::vector<model::Batch>& out) {
+    std::vector<tok::Encoding> group;
+    for (size_t i = begin; i < end; ++i) {
+      group.push_back(engine.tokenize(texts[order[i]]));
+      if (static_cast<int64_t>(group.size()) == o.batch_sequences || i + 1 == end) {
+        out.push_back(runtime::Engine::pack(group));
+        group.clear();
+      }
+    }
+  };
+  pack(0, order.size() - held, c.fit);
+  pack(order.size() - held, order.size(), c.held_out);
+  c.fit_texts = static_cast<int64_t>(order.size() - held);
+  c.held_out_texts = static_cast<int64_t>(held);
+  for (const auto& b : c.fit) c.fit_tokens += b.num_tokens();
+  return c;
+}
+
+}  // namespace ember::prune

@@ -1,0 +1,36 @@
+// The unlabeled texts pruning measures on: a file of texts one per line, or, named *.jsonl or
+// *.json, JSON lines (each a JSON string, or an object with "text"), tokenized by the model's own
+// rule and packed into batches, split (seeded) into the part the least-squares re-fit sees and a
+// held-out part that the reconstruction error is reported on.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "model/batch.h"
+#include "runtime/engine.h"
+
+namespace ember::prune {
+
+// kNotFound (missing file), kInvalidInput (no text in it, or a JSON line that does not parse or
+// holds no text, naming the line). Blank lines are skipped.
+std::vector<std::string> read_texts(const std::filesystem::path& path);
+
+struct CalibrationOptions {
+  int64_t max_texts = 512;         // of the file, after the seeded shuffle
+  double held_out_fraction = 0.2;  // at least one text when there are two or more
+  int64_t batch_sequences = 32;    // sequences per packed batch
+  uint64_t seed = 0;
+};
+
+struct Calibration {
+  std::vector<model::Batch> fit, held_out;
+  int64_t fit_texts = 0, held_out_texts = 0, fit_tokens = 0;
+};
+
+Calibration make_calibration(const std::vector<std::string>& texts, const runtime::Engine& engine,
+                             const CalibrationOptions& options);
+
+}  // namespace ember::prune

@@ -1,0 +1,153 @@
+#include "prune/quality.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <numeric>
+#include <random>
+
+#include <Eigen/Dense>
+
+#include "core/error.h"
+
+namespace ember::prune {
+namespace {
+
+using MatD = Eigen::MatrixXd;
+
+// L2-regularised logistic regression, full-batch gradient descent with Nesterov momentum;
+// returns [w; b].
+Eigen::VectorXd train_probe(const MatD& x, const Eigen::VectorXd& y) {
+  const int64_t d = x.cols();
+  Eigen::VectorXd w = Eigen::VectorXd::Zero(d + 1), v = Eigen::VectorXd::Zero(d + 1);
+  MatD xa(x.rows(), d + 1);
+  xa << x, Eigen::VectorXd::Ones(x.rows());
+  const double lr = 2.0, momentum = 0.9, l2 = 1e-4, inv = 1.0 / static_cast<double>(x.rows());
+  for (int it = 0; it < 400; ++it) {
+    const Eigen::VectorXd look = w + momentum * v;
+    const Eigen::VectorXd p = (1.0 + (-(xa * look)).array().exp()).inverse().matrix();
+    Eigen::VectorXd grad = xa.transpose() * (p - y) * inv;
+    grad.head(d) += l2 * look.head(d);
+    v = momentum * v - lr * grad;
+    w += v;
+  }
+  return w;
+}
+
+double accuracy(const Eigen::VectorXd& w, const MatD& x, const Eigen::VectorXd& y) {
+  const Eigen::VectorXd z = x * w.head(x.cols()) + Eigen::VectorXd::Constant(x.rows(), w(x.cols()));
+  int64_t right = 0;
+  for (int64_t i = 0; i < x.rows(); ++i) right += (z(i) > 0) == (y(i) > 0.5);
+  return static_cast<double>(right) / static_cast<double>(x.rows());
+}
+
+MatD rows_of(const std::vector<float>& e, int64_t dim, const std::vector<size_t>& idx) {
+  MatD m(static_cast<int64_t>(idx.size()), dim);
+  for (size_t r = 0; r < idx.size(); ++r)
+    for (int64_t c = 0; c < dim; ++c) m(static_cast<int64_t>(r), c) = e[idx[r] * dim + c];
+  return m;
+}
+
+// Indices of the k most similar other rows of each row (cosine).
+std::vector<std::vector<int64_t>> nearest(MatD x, int64_t k) {
+  x.rowwise().normalize();
+  const MatD sim = x * x.transpose();
+  std::vector<std::vector<int64_t>> out(static_cast<size_t>(x.rows()));
+  std::vector<int64_t> order(static_cast<size_t>(x.rows()));
+  for (int64_t i = 0; i < x.rows(); ++i) {
+    std::iota(order.begin(), order.end(), 0);
+    std::erase(order, i);
+    const int64_t kk = std::min<int64_t>(k, static_cast<int64_t>(order.size()));
+    std::partial_sort(order.begin(), order.begin() + kk, order.end(),
+                      [&](int64_t a, int64_t b) { return sim(i, a) > sim(i, b); });
+    out[i].assign(order.begin(), order.begin() + kk);
+    std::sort(out[i].begin(), out[i].end());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<LabeledText> read_rated_sentences(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  EMBER_CHECK(in.good(), ErrorKind::kNotFound, "cannot read '", path.string(), "'");
+  std::vector<LabeledText> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const size_t t1 = line.find('\t'), t2 = line.find('\t', t1 + 1);
+    if (t1 == std::string::npos || t2 == std::string::npos) continue;
+    double rating = 0;
+    try {
+      rating = std::stod(line.substr(t1 + 1, t2 - t1 - 1));
+    } catch (...) {
+      continue;
+    }
+    if (rating != 0) out.push_back({line.substr(t2 + 1), rating > 0 ? 1 : 0});
+  }
+  EMBER_CHECK(!out.empty(), ErrorKind::kInvalidInput, "'", path.string(),
+              "' has no id<TAB>rating<TAB>text line with a non-zero rating");
+  return out;
+}
+
+std::vector<float> embed_texts(const runtime::Engine& engine,
+                               const std::vector<LabeledText>& texts) {
+  std::vector<float> out;
+  for (size_t i = 0; i < texts.size(); i += 64) {
+    std::vector<tok::Encoding> enc;
+    for (size_t j = i; j < std::min(texts.size(), i + 64); ++j)
+      enc.push_back(engine.tokenize(texts[j].text));
+    const auto r = engine.run(runtime::Engine::pack(enc), runtime::kPooled);
+    out.insert(out.end(), r.pooled.begin(), r.pooled.end());
+  }
+  return out;
+}
+
+Quality compare_quality(const runtime::Engine& base, const runtime::Engine& other,
+                        const std::vector<LabeledText>& texts, const QualityOptions& o) {
+  EMBER_CHECK(texts.size() >= 4, ErrorKind::kInvalidInput, "quality needs at least 4 texts");
+  const int64_t dim = base.spec().hidden_size;
+  EMBER_CHECK(other.spec().hidden_size == dim, ErrorKind::kInvalidInput,
+              "the models' hidden sizes differ");
+  const std::vector<float> eb = embed_texts(base, texts), eo = embed_texts(other, texts);
+  std::vector<size_t> order(texts.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(o.seed));
+  const auto n_train =
+      std::clamp<size_t>(static_cast<size_t>(o.train_fraction * static_cast<double>(order.size())),
+                         2, order.size() - 2);
+  const std::vector<size_t> train(order.begin(), order.begin() + n_train),
+      test(order.begin() + n_train, order.end());
+  Quality q;
+  q.train = static_cast<int64_t>(train.size());
+  q.test = static_cast<int64_t>(test.size());
+  Eigen::VectorXd ytr(q.train), yte(q.test);
+  for (size_t i = 0; i < train.size(); ++i) ytr(i) = texts[train[i]].label;
+  for (size_t i = 0; i < test.size(); ++i) yte(i) = texts[test[i]].label;
+  const MatD btr = rows_of(eb, dim, train), bte = rows_of(eb, dim, test);
+  const MatD otr = rows_of(eo, dim, train), ote = rows_of(eo, dim, test);
+  q.probe_accuracy_base = accuracy(train_probe(btr, ytr), bte, yte);
+  q.probe_accuracy = accuracy(train_probe(otr, ytr), ote, yte);
+
+  double sum = 0;
+  q.min_cosine = 1;
+  for (int64_t i = 0; i < q.test; ++i) {
+    const double c = bte.row(i).dot(ote.row(i)) / (bte.row(i).norm() * ote.row(i).norm());
+    sum += c;
+    q.min_cosine = std::min(q.min_cosine, c);
+  }
+  q.mean_cosine = sum / static_cast<double>(q.test);
+
+  const auto nb = nearest(bte, o.neighbours), no = nearest(ote, o.neighbours);
+  double overlap = 0;
+  for (size_t i = 0; i < nb.size(); ++i) {
+    std::vector<int64_t> both;
+    std::set_intersection(nb[i].begin(), nb[i].end(), no[i].begin(), no[i].end(),
+                          std::back_inserter(both));
+    overlap += static_cast<double>(both.size()) / static_cast<double>(nb[i].size());
+  }
+  q.neighbour_overlap = overlap / static_cast<double>(nb.size());
+  return q;
+}
+
+}  // namespace ember::prune

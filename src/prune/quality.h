@@ -1,0 +1,48 @@
+// How close a pruned (or quantized) model's sentence embeddings stay to its base model's, on
+// labeled sentences (e.g. the VADER sets, rating sign as label), on a seeded held-out split:
+//  - fidelity: mean cosine between the two models' embeddings of each held-out sentence;
+//  - probe accuracy: a logistic-regression sentiment probe trained on each model's own
+//    embeddings of the training split, scored on the held-out split;
+//  - neighbour overlap: for each held-out sentence, the share of its k nearest held-out
+//    neighbours (cosine) that the two models agree on.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "runtime/engine.h"
+
+namespace ember::prune {
+
+struct LabeledText {
+  std::string text;
+  int label = 0;  // 0 or 1
+};
+
+// "id<TAB>rating<TAB>text" lines (VADER's *_GroundTruth.txt); rating 0 (no sign) is skipped.
+// kNotFound / kInvalidInput (no usable line).
+std::vector<LabeledText> read_rated_sentences(const std::filesystem::path& path);
+
+struct QualityOptions {
+  double train_fraction = 0.7;
+  int64_t neighbours = 10;
+  uint64_t seed = 20141;
+};
+
+struct Quality {
+  int64_t train = 0, test = 0;
+  double mean_cosine = 0, min_cosine = 0;
+  double probe_accuracy_base = 0, probe_accuracy = 0;
+  double neighbour_overlap = 0;
+};
+
+// Sentence embeddings [texts][hidden] flattened, in batches of 64.
+std::vector<float> embed_texts(const runtime::Engine& engine,
+                               const std::vector<LabeledText>& texts);
+
+Quality compare_quality(const runtime::Engine& base, const runtime::Engine& other,
+                        const std::vector<LabeledText>& texts, const QualityOptions& options);
+
+}  // namespace ember::prune

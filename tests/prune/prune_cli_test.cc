@@ -1,0 +1,191 @@
+// `ember prune` end to end through the real binary: piped output is the JSON summary alone; the
+// directory it writes loads in `ember embed` and `ember info`; --target-speedup picks a
+// candidate whose recorded, measured speedup reaches the target; bad input gets a typed error
+// (JSON on stderr, the exit code of its kind) and leaves nothing at --out or beside it.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "prune_test_util.h"
+
+namespace ember {
+namespace {
+
+using testing::run_ember;
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+const std::string kTiny = testing::fixture("models/tiny-bert-st6").string();
+
+std::set<std::string> listing(const fs::path& dir) {
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.insert(e.path().filename().string());
+  return names;
+}
+
+// The path quoted for the shell.
+std::string q(const fs::path& p) {
+  std::string s(1, '\'');
+  s.append(p.string());
+  s.push_back('\'');
+  return s;
+}
+
+TEST(PruneCli, KeepRatioWritesAModelThatEmbedAndInfoLoad) {
+  TempDir tmp("cli-ratio");
+  testing::write_lines(tmp.path() / "cal.jsonl",
+                       {"\"A first sentence.\"", "{\"text\": \"A JSON line with a text.\"}",
+                        "\"A JSON string.\"", "", "\"Short.\"", "\"The quick brown fox jumps.\"",
+                        "{\"text\": \"Another calibration sentence, longer than the rest.\"}"});
+  testing::write_lines(tmp.path() / "cal.txt",
+                       {"\"Plain\" text lines", "{not JSON in a .txt file}", "", "Short.",
+                        "The quick brown fox jumps.", "And a sixth line."});
+  const fs::path out = tmp.path() / "pruned";
+  auto r = run_ember("prune --model " + q(kTiny) + " --calibration " + q(tmp.path() / "cal.jsonl") +
+                         " --keep-ratio 0.5 --out " + q(out) + " --threads 2",
+                     tmp.path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");  // piped: no progress line
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["selection"], "keep-ratio");
+  EXPECT_EQ(j["fit_texts"].get<int>() + j["held_out_texts"].get<int>(), 6);
+  EXPECT_EQ(j["heads"], nlohmann::json({2, 2}));
+  EXPECT_EQ(j["ffn"], nlohmann::json({32, 32}));
+  EXPECT_LT(j["parameters_after"].get<int64_t>(), j["parameters_before"].get<int64_t>());
+  for (const char* f :
+       {"model.safetensors", "config.json", "tokenizer.json", "prune.json", "modules.json"})
+    EXPECT_TRUE(fs::exists(out / f)) << f;
+
+  r = run_ember("embed --model " + q(out) + " 'hello pruned world'", tmp.path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find('['), std::string::npos);
+  r = run_ember("info --model " + q(out), tmp.path());
+  ASSERT_EQ(r.status, 0) << r.err;
+
+  // The same seed chooses the same parts; a quantized copy of the result loads too.
+  const fs::path again = tmp.path() / "again";
+  r = run_ember("prune --model " + q(kTiny) + " --calibration " + q(tmp.path() / "cal.jsonl") +
+                    " --keep-ratio 0.5 --out " + q(again) + " --threads 2",
+                tmp.path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["keep"], j["keep"]);
+  // Plain text lines are texts as they are, quotes and braces included.
+  r = run_ember("prune --model " + q(kTiny) + " --calibration " + q(tmp.path() / "cal.txt") +
+                    " --keep-ratio 0.5 --no-refit --out " + q(tmp.path() / "plain") +
+                    " --threads 2",
+                tmp.path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto plain = nlohmann::json::parse(r.out);
+  EXPECT_EQ(plain["fit_texts"].get<int>() + plain["held_out_texts"].get<int>(), 5);
+  r = run_ember("quantize --model " + q(out) + " --out " + q(tmp.path() / "int8"), tmp.path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run_ember("embed --model " + q(tmp.path() / "int8") + " 'hello'", tmp.path());
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
+TEST(PruneCli, TargetSpeedupChoosesAMeasuredCandidateThatReachesIt) {
+  TempDir tmp("cli-target");
+  std::vector<std::string> texts = testing::vader_sentences();
+  ASSERT_GE(texts.size(), 100u) << "run scripts/fetch_data.sh";
+  texts.resize(100);
+  testing::write_lines(tmp.path() / "cal.txt", texts);
+  const fs::path out = tmp.path() / "pruned";
+  const double target = 1.25;
+  auto r = run_ember("prune --model all-MiniLM-L6-v2 --calibration " + q(tmp.path() / "cal.txt") +
+                         " --target-speedup 1.25 --shapes 1x64,4x64 --bench-reps 5 --threads 2 "
+                         "--out " +
+                         q(out),
+                     tmp.path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::ifstream f(out / "prune.json");
+  const auto j = nlohmann::json::parse(f);
+  EXPECT_EQ(j["selection"], "target-speedup");
+  EXPECT_EQ(j["shapes"], "1x64,4x64");
+  ASSERT_TRUE(j["chosen"].is_number_integer());
+  const auto& cands = j["candidates"];
+  const size_t chosen = j["chosen"].get<size_t>();
+  ASSERT_LT(chosen, cands.size());
+  const auto& c = cands[chosen];
+  // The recorded speedup is what the recorded latencies say, at every shape, and reaches the
+  // target; every candidate measured before it (less pruned) did not.
+  ASSERT_EQ(c["p50_ms"].size(), 2u);
+  for (size_t s = 0; s < 2; ++s)
+    EXPECT_GE(c["base_p50_ms"][s].get<double>() / c["p50_ms"][s].get<double>(), target);
+  EXPECT_GE(c["speedup"].get<double>(), target);
+  for (size_t i = 0; i < chosen; ++i) EXPECT_LT(cands[i]["speedup"].get<double>(), target);
+  EXPECT_EQ(j["keep_ratio"], c["keep_ratio"]);
+  r = run_ember("embed --model " + q(out) + " 'a pruned MiniLM'", tmp.path());
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
+struct BadCase {
+  std::string name, args;
+  int status;
+  std::string type;
+};
+
+TEST(PruneCli, BadInputGetsATypedErrorAndLeavesNothingBehind) {
+  TempDir tmp("cli-bad");
+  const fs::path cal = tmp.path() / "cal.txt", empty = tmp.path() / "empty.txt";
+  testing::write_lines(cal, {"one sentence", "two sentences", "three"});
+  testing::write_lines(empty, {"", "   ", ""});
+  const fs::path existing = tmp.path() / "existing";
+  fs::create_directories(existing);
+  testing::write_lines(existing / "keep-me.txt", {"untouched"});
+  testing::write_lines(tmp.path() / "a-file", {"not a directory"});
+  testing::write_lines(tmp.path() / "bad.keep.json", {"{\"layers\": [{\"heads\": [7]}, {}]}"});
+  testing::write_lines(tmp.path() / "bad.jsonl", {"\"fine\"", "{\"text\": 3}"});
+  const fs::path out = tmp.path() / "out";
+  const std::string base = "prune --threads 2 --model " + q(kTiny) + " ";
+  const std::vector<BadCase> cases = {
+      {"empty calibration",
+       base + "--keep-ratio 0.5 --calibration " + q(empty) + " --out " + q(out), 2,
+       "invalid_input"},
+      {"JSON line without text",
+       base + "--keep-ratio 0.5 --calibration " + q(tmp.path() / "bad.jsonl") + " --out " + q(out),
+       2, "invalid_input"},
+      {"missing calibration",
+       base + "--keep-ratio 0.5 --calibration " + q(tmp.path() / "nope.txt") + " --out " + q(out),
+       3, "not_found"},
+      {"unknown model",
+       "prune --model no-such-model-anywhere --keep-ratio 0.5 --calibration " + q(cal) + " --out " +
+           q(out),
+       3, "not_found"},
+      {"impossible target",
+       base + "--target-speedup 1000 --shapes 1x8 --bench-reps 2 --calibration " + q(cal) +
+           " --out " + q(out),
+       2, "invalid_input"},
+      {"existing out", base + "--keep-ratio 0.5 --calibration " + q(cal) + " --out " + q(existing),
+       2, "invalid_input"},
+      {"out under a file",
+       base + "--keep-ratio 0.5 --calibration " + q(cal) + " --out " + q(tmp.path() / "a-file/x"),
+       5, "unavailable"},
+      {"keep spec out of range",
+       base + "--keep " + q(tmp.path() / "bad.keep.json") + " --calibration " + q(cal) + " --out " +
+           q(out),
+       2, "invalid_input"},
+      {"ratio out of range", base + "--keep-ratio 1.5 --calibration " + q(cal) + " --out " + q(out),
+       2, "invalid_input"},
+      {"no selection", base + "--calibration " + q(cal) + " --out " + q(out), 2, "invalid_input"},
+  };
+  const auto before = listing(tmp.path());
+  for (const auto& c : cases) {
+    const fs::path io = tmp.path() / "io";
+    fs::create_directories(io);
+    const auto r = run_ember(c.args, io);
+    fs::remove_all(io);
+    EXPECT_EQ(r.status, c.status) << c.name << ": " << r.err;
+    const auto j = nlohmann::json::parse(r.err, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << c.name << ": " << r.err;
+    EXPECT_EQ(j["error_type"], c.type) << c.name << ": " << r.err;
+    EXPECT_EQ(r.out, "") << c.name;
+    // No output, no staging directory beside it, the existing directory as it was.
+    EXPECT_EQ(listing(tmp.path()), before) << c.name;
+    EXPECT_EQ(listing(existing), std::set<std::string>{"keep-me.txt"}) << c.name;
+  }
+}
+
+}  // namespace
+}  // namespace ember
