@@ -78,12 +78,12 @@ std::unique_ptr<Engine> Engine::load(const std::string& model, const EngineOptio
   e->info_.name = model;
   e->info_.dir = files.dir.string();
 
-  if (files.safetensors) {
-    EMBER_CHECK(files.config.has_value(), ErrorKind::kInvalidInput, files.dir.string(),
-                ": model.safetensors without config.json");
+  if (files.checkpoint) {
+    EMBER_CHECK(files.config.has_value(), ErrorKind::kInvalidInput, files.dir.string(), ": ",
+                files.checkpoint->path.filename().string(), " without config.json");
     e->model_ = model::Model::load(io::JsonConfig::load(*files.config),
-                                   io::WeightStore::from_safetensors(*files.safetensors));
-    e->info_.weights = "safetensors";
+                                   io::load_checkpoint(*files.checkpoint));
+    e->info_.weights = io::checkpoint_format_name(files.checkpoint->format);
   } else {
     io::OnnxEncoder onnx = io::import_onnx_encoder(*files.onnx);
     e->model_ = model::Model::load(onnx.config, std::move(onnx.weights));
