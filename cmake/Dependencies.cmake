@@ -39,3 +39,18 @@ endif()
 if(EMBER_BUILD_BENCH)
   find_package(benchmark REQUIRED)
 endif()
+
+# minizip (zlib's contrib): the zip container of pytorch_model.bin; it reports where a stored
+# member's bytes start, so weights are used in place in the mmap.
+find_path(MINIZIP_INCLUDE_DIR unzip.h PATH_SUFFIXES minizip REQUIRED)
+find_library(MINIZIP_LIBRARY NAMES minizip REQUIRED)
+add_library(ember_minizip INTERFACE)
+target_include_directories(ember_minizip SYSTEM INTERFACE ${MINIZIP_INCLUDE_DIR})
+target_link_libraries(ember_minizip INTERFACE ${MINIZIP_LIBRARY})
+
+# HDF5 (C API): TensorFlow/Keras tf_model.h5 checkpoints. Through pkg-config: CMake's FindHDF5
+# needs the C language enabled.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(EMBER_HDF5 REQUIRED IMPORTED_TARGET hdf5)
+add_library(ember_hdf5 INTERFACE)
+target_link_libraries(ember_hdf5 INTERFACE PkgConfig::EMBER_HDF5)

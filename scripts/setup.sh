@@ -22,6 +22,8 @@ APT_PACKAGES=(
   iso-codes                               # translated country/language names: most of the corpus
   valgrind                                # callgrind profiles (docs/tokenizer.md)
   nginx iproute2                          # replicas behind nginx in network namespaces (tests/deploy)
+  libminizip-dev                          # pytorch_model.bin's zip (it gives stored members' offsets: mmap)
+  libhdf5-dev                             # TensorFlow/Keras tf_model.h5 checkpoints (C API)
 )
 
 missing=()

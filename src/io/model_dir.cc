@@ -32,6 +32,7 @@ ModelFiles files_in(const fs::path& dir) {
   files.dir = dir;
   files.config = if_file(dir / "config.json");
   files.safetensors = if_file(dir / "model.safetensors");
+  files.checkpoint = find_checkpoint(dir);
   files.tokenizer = if_file(dir / "tokenizer.json");
   files.onnx = if_file(dir / "model.onnx");
   if (!files.onnx) {
@@ -44,9 +45,10 @@ ModelFiles files_in(const fs::path& dir) {
            ": several .onnx files and no model.onnx; keep one, or name it model.onnx");
     if (onnx.size() == 1) files.onnx = onnx[0];
   }
-  if (!files.safetensors && !files.onnx)
+  if (!files.checkpoint && !files.onnx)
     fail(ErrorKind::kInvalidInput, dir.string(),
-         ": not a model directory (no model.safetensors and no *.onnx file)");
+         ": not a model directory (no model.safetensors, model.safetensors.index.json, "
+         "pytorch_model.bin, pytorch_model.bin.index.json, tf_model.h5 or *.onnx file)");
   return files;
 }
 

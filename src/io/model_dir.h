@@ -6,14 +6,18 @@
 #include <string>
 #include <vector>
 
+#include "io/checkpoint.h"
+
 namespace ember::io {
 
 struct ModelFiles {
   std::filesystem::path dir;
   std::optional<std::filesystem::path> config;       // config.json
   std::optional<std::filesystem::path> safetensors;  // model.safetensors
-  std::optional<std::filesystem::path> onnx;         // model.onnx or the one *.onnx file
-  std::optional<std::filesystem::path> tokenizer;    // tokenizer.json
+  // The weights to load, from any framework (io/checkpoint.h); set whenever safetensors is.
+  std::optional<Checkpoint> checkpoint;
+  std::optional<std::filesystem::path> onnx;       // model.onnx or the one *.onnx file
+  std::optional<std::filesystem::path> tokenizer;  // tokenizer.json
 };
 
 // $EMBER_MODEL_CACHE, else $XDG_CACHE_HOME/ember/models, else ~/.cache/ember/models.

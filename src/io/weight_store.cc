@@ -55,21 +55,25 @@ WeightStore WeightStore::from_safetensors(const std::filesystem::path& path) {
   store.origin_ = file.origin();
   store.metadata_ = file.metadata();
   store.keep_alive(file.mapping());
-  for (const auto& [name, t] : file.tensors()) {
-    const bool aligned = reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0;
-    if (t.dtype == DType::kF32 && aligned) {
-      store.add_view(name, t);  // zero copy: the view points into the mapping
-    } else if (is_half(t.dtype)) {
-      store.tensors_[name] = t;  // widened by get() or rounded by get_bf16(), when asked
-    } else if (is_float(t.dtype)) {
-      store.add_owned(name, t.shape, to_f32(t));
-    } else {
-      // Integer tensors (BERT's embeddings.position_ids) are kept with their dtype so that
-      // has()/names() reflect the file, but get() refuses them: models read only F32.
-      store.tensors_[name] = t;
-    }
-  }
+  for (const auto& [name, t] : file.tensors()) store.add_tensor(name, t);
   return store;
+}
+
+void WeightStore::add_tensor(const std::string& name, const Tensor& t) {
+  if (tensors_.count(name) != 0)
+    fail(ErrorKind::kInvalidInput, origin_, ": tensor '", name, "' appears twice");
+  const bool aligned = reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0;
+  if (t.dtype == DType::kF32 && aligned) {
+    add_view(name, t);  // zero copy: the view points into the caller's (kept-alive) memory
+  } else if (is_half(t.dtype)) {
+    tensors_[name] = t;  // widened by get() or rounded by get_bf16(), when asked
+  } else if (is_float(t.dtype)) {
+    add_owned(name, t.shape, to_f32(t));
+  } else {
+    // Integer tensors (BERT's embeddings.position_ids) are kept with their dtype so that
+    // has()/names() reflect the file, but get() refuses them: models read only F32.
+    tensors_[name] = t;
+  }
 }
 
 bool WeightStore::has(const std::string& name) const {

@@ -54,6 +54,10 @@ class WeightStore {
   // Building blocks for importers and tests.
   void add_owned(const std::string& name, const Shape& shape, AlignedBuffer<float> data);
   void add_view(const std::string& name, const Tensor& f32_tensor);  // caller keeps it alive
+  // A tensor of any dtype as a checkpoint holds it (caller keeps its memory alive): F32 used in
+  // place when aligned, other floating dtypes widened to owned F32, integers kept as they are.
+  // kInvalidInput when the name is already present.
+  void add_tensor(const std::string& name, const Tensor& t);
   void keep_alive(std::shared_ptr<const void> owner) { owners_.push_back(std::move(owner)); }
   void set_origin(std::string origin) { origin_ = std::move(origin); }
 

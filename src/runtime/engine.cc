@@ -96,13 +96,13 @@ std::unique_ptr<Engine> Engine::load(const std::string& model, const EngineOptio
   e->info_.dir = files.dir.string();
 
   e->backend_ = make_backend(options);
-  if (files.safetensors) {
-    EMBER_CHECK(files.config.has_value(), ErrorKind::kInvalidInput, files.dir.string(),
-                ": model.safetensors without config.json");
-    io::WeightStore store = io::WeightStore::from_safetensors(*files.safetensors);
+  if (files.checkpoint) {
+    EMBER_CHECK(files.config.has_value(), ErrorKind::kInvalidInput, files.dir.string(), ": ",
+                files.checkpoint->path.filename().string(), " without config.json");
+    io::WeightStore store = io::load_checkpoint(*files.checkpoint);
     store.set_linear_dtype(linear_dtype(options.dtype, store, *e->backend_, e->info_.dtype_note));
     e->model_ = model::Model::load(io::JsonConfig::load(*files.config), std::move(store));
-    e->info_.weights = "safetensors";
+    e->info_.weights = io::checkpoint_format_name(files.checkpoint->format);
   } else {
     io::OnnxEncoder onnx = io::import_onnx_encoder(*files.onnx);
     onnx.weights.set_linear_dtype(
