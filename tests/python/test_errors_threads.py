@@ -1,5 +1,6 @@
 """Ember's error kinds as Python exceptions; one model used from several Python threads."""
 
+import sys
 import threading
 
 import numpy as np
@@ -91,3 +92,28 @@ def test_int8_copy_is_written_once_and_close(monkeypatch, tmp_path, minilm_ref):
     # An int8 model asked for as int8 is used as it is.
     direct = ember.Encoder(str(copies[0]), dtype="int8", threads=2)
     assert direct.info["quantization"] == "int8-dynamic" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_the_gil_is_released_while_the_engine_computes(minilm, minilm_ref):
+    # With a switch interval far longer than the call, the encoding thread keeps the GIL from
+    # start to end unless the binding lets it go: the main thread, woken by `started`, then
+    # only runs once the call has returned (and sees `done`) - unless the GIL was released.
+    texts = minilm_ref.texts[-4:] * 4  # long texts: one batch of 16, hundreds of ms of compute
+    started, done, seen = threading.Event(), [False], []
+
+    def work():
+        started.set()
+        minilm.encode(texts, batch_size=len(texts))
+        done[0] = True
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(30.0)
+    try:
+        t = threading.Thread(target=work)
+        t.start()
+        started.wait()
+        seen.append(done[0])
+        t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert seen == [False] and done[0]
