@@ -14,8 +14,9 @@ rm -rf "$WHEELS"
 # The tree keeps its tests and benchmarks on (pyproject.toml turns them off for a plain
 # `pip install .`, which builds in a temporary tree of its own).
 .venv/bin/pip wheel -q --disable-pip-version-check --no-build-isolation --no-deps \
-  -w "$WHEELS" -C build-dir="$BUILD_DIR" \
-  -C cmake.define.EMBER_BUILD_TESTS=ON -C cmake.define.EMBER_BUILD_BENCH=ON .
+  -w "$WHEELS" --config-settings=build-dir="$BUILD_DIR" \
+  --config-settings=cmake.define.EMBER_BUILD_TESTS=ON \
+  --config-settings=cmake.define.EMBER_BUILD_BENCH=ON .
 
 # The venv holds the test requirements and the wheel only; it is made afresh when the
 # requirements change (LlamaIndex brings ~300 MB), and the wheel is reinstalled every run.
