@@ -97,3 +97,25 @@ def test_sparse_matches_sparse_encoder():
         np.testing.assert_allclose(dense, want[i], atol=1e-4, err_msg=str(i))
     single = enc.embed_sparse(ref.texts[3])
     np.testing.assert_array_equal(single.indices, got[3].indices)
+
+
+def test_one_batch_is_the_engines_array(minilm):
+    # The engine's output vector is handed to numpy (a capsule owns it): no copy was made,
+    # so the array is not the owner of its memory and no numpy array is behind it.
+    two = minilm.encode(["first text", "second text"])
+    assert not two.flags.owndata and not isinstance(two.base, np.ndarray)
+    one = minilm.encode("one text")  # a row of the engine's [1, dim] array
+    assert not one.flags.owndata and one.base is not None
+    # Several batches are gathered into one array (a copy per batch, as sentence-transformers).
+    many = minilm.encode(["a", "bb", "ccc"], batch_size=1)
+    assert many.flags.owndata
+
+
+def test_max_length_truncates(minilm, minilm_ref):
+    short = ember.Encoder(minilm_ref.model, threads=2, max_length=16)
+    assert short.max_seq_length == 16
+    long_text = minilm_ref.texts[-1]
+    ids = short.tokenize(long_text)["input_ids"][0]
+    assert len(ids) == 16 and len(minilm.tokenize(long_text)["input_ids"][0]) == 256
+    # A long text is cut to 16 tokens, so its vector is not the full model's.
+    assert row_cosines(short.encode([long_text]), minilm.encode([long_text]))[0] < 0.999
