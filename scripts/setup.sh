@@ -17,6 +17,7 @@ APT_PACKAGES=(
   libboost-dev                            # Boost.Beast/Asio (header-only): ember serve
   libgrpc++-dev protobuf-compiler-grpc    # KServe v2 gRPC in ember serve (grpc_cpp_plugin)
   python3 python3-venv python3-pip curl unzip
+  python3-dev                             # Python.h: the Python package's extension (pip install .)
   gettext                                 # msgunfmt; tokenizer corpus and fixtures (.mo text)
   unicode-data                            # NormalizationTest.txt for the tokenizer corpus
   iso-codes                               # translated country/language names: most of the corpus

@@ -6,4 +6,5 @@ bash scripts/setup.sh
 bash scripts/build.sh
 echo "test: ctest"
 ctest --test-dir build --output-on-failure -j "$(nproc)"
+bash scripts/test_python.sh  # the wheel, in a fresh venv, and tests/python
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}" bash scripts/fuzz.sh

@@ -190,4 +190,10 @@ class Model {
   std::unique_ptr<Impl> impl_;
 };
 
+// --- int8 copies, for callers that load a float model as int8 (the Python package) ---
+// Writes the int8 (dynamic quantization) copy of a float model to out_dir, as `ember quantize`
+// does: complete or not at all. kInvalidInput when out_dir exists (unless force), kUnsupported
+// for a model without model.safetensors.
+void quantize(const std::string& model, const std::string& out_dir, bool force = false);
+
 }  // namespace ember

@@ -6,6 +6,7 @@
 #include "ember/ember.h"
 #include "model/label_scores.h"
 #include "runtime/engine.h"
+#include "runtime/quantize_model.h"
 
 namespace ember {
 namespace {
@@ -340,6 +341,14 @@ void Batch::add(const Encoding& e) {
   EMBER_CHECK(e.type_ids.empty() || e.type_ids.size() == e.ids.size(), ErrorKind::kInvalidInput,
               "Batch::add: ", e.ids.size(), " token ids but ", e.type_ids.size(), " type ids");
   add(e.ids.data(), e.ids.size(), e.type_ids.empty() ? nullptr : e.type_ids.data());
+}
+
+// --- int8 copies, for callers that load a float model as int8 (the Python package) ---
+
+void quantize(const std::string& model, const std::string& out_dir, bool force) {
+  runtime::QuantizeOptions o;
+  o.force = force;
+  runtime::quantize_model(model, out_dir, o);
 }
 
 std::vector<float> Model::scores(const std::vector<float>& logits) {
