@@ -698,7 +698,8 @@ def register_extra_models() -> None:
     sys.modules.setdefault("make_reference", sys.modules[__name__])
     for module in ["reference_models.mpnet", "reference_models.bert_variants",
                    "reference_models.splade", "reference_models.modernbert",
-                   "reference_models.qwen3", "reference_models.deberta"]:
+                   "reference_models.qwen3", "reference_models.deberta",
+                   "reference_models.prompts"]:
         EXTRA_MODELS.update(importlib.import_module(module).FIXTURES)
 
 
