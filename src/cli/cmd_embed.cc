@@ -5,6 +5,8 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "io/prompts.h"
+#include "model/prompt_pooling.h"
 
 namespace ember::cli {
 namespace {
@@ -18,6 +20,8 @@ struct EmbedFlags {
   bool jsonl = false;
   bool hidden = false;
   int64_t batch_tokens = 8192;
+  std::string prompt_name;            // one of the model's sentence-transformers prompts
+  std::optional<std::string> prompt;  // the prompt's text itself
 };
 
 io::PoolingMode parse_pooling(const std::string& s) {
@@ -39,6 +43,17 @@ int run_embed(const EmbedFlags& f) {
   const auto engine = runtime::Engine::load(f.model.model, options);
   const int64_t h = engine->spec().hidden_size;
   const bool sparse = engine->info().splade.has_value() && !f.hidden;
+  // A sentence-transformers prompt (the model's default one unless named) is prepended to each
+  // text; with Pooling's include_prompt false, its tokens are left out of the pooling.
+  const io::PromptConfig prompts = io::load_prompt_config(engine->info().dir);
+  const std::string prompt =
+      f.prompt
+          ? *f.prompt
+          : prompts.text_for(f.prompt_name.empty() ? std::nullopt
+                                                   : std::optional<std::string>(f.prompt_name));
+  const int64_t pool_from = !prompt.empty() && !prompts.include_prompt && !f.hidden && !sparse
+                                ? model::prompt_length(engine->tokenize(prompt).special_tokens_mask)
+                                : 0;
 
   std::string out;
   if (!f.jsonl && sparse)
@@ -58,15 +73,28 @@ int run_embed(const EmbedFlags& f) {
     const size_t first = next;
     while (next < inputs.size() && (encs.empty() || tokens < f.batch_tokens)) {
       const auto& in = inputs[next++];
+      EMBER_CHECK(prompt.empty() || !in.pair, ErrorKind::kInvalidInput,
+                  "a prompt cannot be used with text pairs");
       encs.push_back(in.pair ? engine->tokenize_pair(in.text, *in.pair)
-                             : engine->tokenize(in.text));
+                             : engine->tokenize(prompt.empty() ? in.text : prompt + in.text));
       tokens += static_cast<int64_t>(encs.back().ids.size());
     }
     total_tokens += tokens;
     const auto batch = runtime::Engine::pack(encs);
-    const auto r = engine->run(batch, f.hidden ? runtime::kHidden
-                                      : sparse ? runtime::kSparse
-                                               : runtime::kPooled);
+    auto r = engine->run(batch, f.hidden || pool_from > 0 ? runtime::kHidden
+                                : sparse                  ? runtime::kSparse
+                                                          : runtime::kPooled);
+    if (pool_from > 0) {
+      const auto& info = engine->info();
+      r.pooled.clear();
+      for (size_t i = 0; i < encs.size(); ++i) {
+        const auto s = static_cast<int64_t>(i);
+        const auto v =
+            model::pool_after_prompt(r.hidden.data() + batch.seq_begin(s) * h, batch.seq_len(s), h,
+                                     pool_from, info.pooling, info.normalize);
+        r.pooled.insert(r.pooled.end(), v.begin(), v.end());
+      }
+    }
     for (size_t i = 0; i < encs.size(); ++i) {
       const size_t index = first + i;
       if (sparse) {
@@ -130,6 +158,10 @@ Runner add_embed(CLI::App& app) {
   app.add_flag("--hidden", f->hidden, "Output the last hidden state of every token");
   app.add_option("--batch-tokens", f->batch_tokens, "Tokens per packed batch")
       ->check(CLI::PositiveNumber);
+  auto* name = app.add_option("--prompt-name", f->prompt_name,
+                              "One of the model's sentence-transformers prompts (default: the "
+                              "model's default_prompt_name, if any)");
+  app.add_option("--prompt", f->prompt, "A prompt's text, prepended to each text")->excludes(name);
   return [f] { return run_embed(*f); };
 }
 

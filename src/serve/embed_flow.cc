@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "io/sentence_transformers.h"
+#include "model/prompt_pooling.h"
 #include "serve/errors.h"
 #include "serve/request_cost.h"
 #include "serve/routes.h"
@@ -56,6 +57,20 @@ void embed_async(const ServeContext& ctx, const Request& req, Reply reply,
   plan.extract = [dims, normalize](const JobResult& r, size_t row) {
     return postprocess(r.pooled.data() + row * r.hidden_size, dims, normalize);
   };
+  if (tokenized.pool_from > 0) {  // include_prompt false: pooled here, past the prompt
+    const auto& info = ctx.engine.info();
+    const int64_t hidden = ctx.engine.spec().hidden_size;
+    plan.answer_bytes += hidden_states_answer_cost(tokenized.tokens, hidden);
+    plan.cache_scope += cat("|prompt=", tokenized.pool_from);
+    plan.outputs = runtime::kHidden;
+    plan.extract = [dims, normalize, hidden, from = tokenized.pool_from, mode = info.pooling,
+                    model_normalize = info.normalize](const JobResult& r, size_t row) {
+      const auto& h = r.hidden[row];
+      const auto pooled = model::pool_after_prompt(
+          h.data(), static_cast<int64_t>(h.size()) / hidden, hidden, from, mode, model_normalize);
+      return postprocess(pooled.data(), dims, normalize);
+    };
+  }
   plan.format = [dims, tokens = timings.tokens,
                  format = std::move(format)](const std::vector<std::vector<float>>& rows) {
     Embeddings e;

@@ -186,6 +186,7 @@ int run_server(const ServeOptions& o) {
   ServeContext ctx{*engine, batcher,           metrics, limits, public_model_name(o),
                    &cache,  {nullptr, nullptr}};
   ctx.budget = &budget;
+  ctx.prompts = io::load_prompt_config(engine->info().dir);
   LargeRequestPool large_requests(o.large_request_threads);
   ctx.large_requests = &large_requests;
   for (int side = 0; side < 2; ++side)
@@ -198,6 +199,7 @@ int run_server(const ServeOptions& o) {
   add_openai_routes(router, ctx);
   add_classify_routes(router, ctx);
   add_kserve_routes(router, ctx);
+  add_vertex_route(router, ctx);
   router.add("GET", "/metrics", [&metrics](const Request&, Reply reply) {
     reply(Response{200, "text/plain; version=0.0.4", metrics.render(), {}, {}, {}});
   });
