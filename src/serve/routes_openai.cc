@@ -14,6 +14,8 @@ namespace {
 void embeddings(const ServeContext& ctx, const Request& req, Reply reply) {
   if (ctx.engine.spec().head == model::HeadKind::kSequenceClassification)
     throw HttpError(424, error_type::kBackend, "Model is not an embedding model");
+  if (ctx.engine.info().splade)  // OpenAI's embeddings are normalized; TEI refuses that here
+    throw HttpError(424, error_type::kBackend, "`normalize` is not available for SPLADE models");
   const auto body = parse_body(req.body);
   if (!body.contains("input"))
     throw HttpError(422, error_type::kValidation, "missing field \"input\"");

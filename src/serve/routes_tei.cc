@@ -22,6 +22,39 @@ void require_embedder(const ServeContext& ctx) {
     throw HttpError(424, error_type::kBackend, "Model is not an embedding model");
 }
 
+// A SPLADE model's embedding, as TEI's /embed and /similarity give it: its sparse vector,
+// dense over the vocabulary (cut to `dimensions` if asked; never normalized: TEI refuses that).
+void splade_dense_async(const ServeContext& ctx, const Request& req, Reply reply,
+                        const nlohmann::json& inputs, const InputRules& rules,
+                        std::optional<int64_t> dimensions, FormatEmbeddings format) {
+  const auto t0 = Clock::now();
+  TokenizedInputs tokenized = tokenize_inputs(inputs, ctx.engine, rules);
+  Timings timings{ms_between(t0, Clock::now()), 0, 0, tokenized.tokens};
+  const int64_t vocab = ctx.engine.spec().vocab_size();
+  const int64_t dims = dimensions.value_or(vocab);
+  InferPlan plan;
+  plan.answer_bytes =
+      embeddings_answer_cost(static_cast<int64_t>(tokenized.sequences.size()), vocab, dims);
+  plan.cache_scope = "embed_sparse";  // the same sparse rows as /embed_sparse's
+  plan.outputs = runtime::kSparse;
+  plan.extract = [](const JobResult& r, size_t row) { return r.sparse[row]; };
+  plan.format = [dims, tokens = timings.tokens,
+                 format = std::move(format)](const std::vector<std::vector<float>>& rows) {
+    Embeddings e;
+    e.count = static_cast<int64_t>(rows.size());
+    e.dims = dims;
+    e.tokens = tokens;
+    e.values.assign(rows.size() * static_cast<size_t>(dims), 0.0f);
+    for (size_t i = 0; i < rows.size(); ++i)
+      for (size_t k = 0; k + 1 < rows[i].size(); k += 2) {
+        const auto index = static_cast<int64_t>(rows[i][k]);
+        if (index < dims) e.values[i * static_cast<size_t>(dims) + index] = rows[i][k + 1];
+      }
+    return format(e);
+  };
+  infer_async(ctx, req, std::move(reply), std::move(tokenized), timings, std::move(plan));
+}
+
 void embed(const ServeContext& ctx, const Request& req, Reply reply) {
   require_embedder(ctx);
   const auto body = parse_body(req.body);
@@ -32,19 +65,27 @@ void embed(const ServeContext& ctx, const Request& req, Reply reply) {
   rules.side = get_truncation_side(body);
   set_prompt(rules, body, ctx.prompts);
   const bool normalize = get_bool(body, "normalize", true);
-  const auto dims = get_dimensions(body, ctx.engine.spec().hidden_size);
+  const bool splade = ctx.engine.info().splade.has_value();
+  if (splade && normalize)
+    throw HttpError(424, error_type::kBackend, "`normalize` is not available for SPLADE models");
+  const auto dims =
+      get_dimensions(body, splade ? ctx.engine.spec().vocab_size() : ctx.engine.spec().hidden_size);
+  FormatEmbeddings format = [](const Embeddings& e) {
+    Response r;
+    r.body.reserve(static_cast<size_t>(e.count * e.dims * 12 + 16));
+    r.body += '[';
+    for (int64_t i = 0; i < e.count; ++i) {
+      if (i) r.body += ',';
+      append_floats(r.body, e.values.data() + i * e.dims, e.dims);
+    }
+    r.body += ']';
+    return r;
+  };
+  if (splade)
+    return splade_dense_async(ctx, req, std::move(reply), body["inputs"], rules, dims,
+                              std::move(format));
   embed_async(ctx, req, std::move(reply), body["inputs"], rules, normalize, dims,
-              [](const Embeddings& e) {
-                Response r;
-                r.body.reserve(static_cast<size_t>(e.count * e.dims * 12 + 16));
-                r.body += '[';
-                for (int64_t i = 0; i < e.count; ++i) {
-                  if (i) r.body += ',';
-                  append_floats(r.body, e.values.data() + i * e.dims, e.dims);
-                }
-                r.body += ']';
-                return r;
-              });
+              std::move(format));
 }
 
 // SPLADE vectors: [[{"index": i, "value": v} for each non-zero entry]; inputs], as TEI's
@@ -125,35 +166,40 @@ void similarity(const ServeContext& ctx, const Request& req, Reply reply) {
   rules.truncate = get_bool(params, "truncate", false);
   rules.side = get_truncation_side(params);
   set_prompt(rules, params, ctx.prompts);
+  FormatEmbeddings format = [](const Embeddings& e) {
+    const float* a = e.values.data();
+    double aa = 0;
+    for (int64_t k = 0; k < e.dims; ++k) aa += static_cast<double>(a[k]) * a[k];
+    Response r;
+    r.body += '[';
+    for (int64_t i = 1; i < e.count; ++i) {
+      const float* b = e.values.data() + i * e.dims;
+      double ab = 0, bb = 0;
+      for (int64_t k = 0; k < e.dims; ++k) {
+        ab += static_cast<double>(a[k]) * b[k];
+        bb += static_cast<double>(b[k]) * b[k];
+      }
+      // sentence-transformers' cos_sim normalizes each vector with its norm
+      // clamped at 1e-12 (a zero vector: 0).
+      const double cos = ab / (std::max(std::sqrt(aa), 1e-12) * std::max(std::sqrt(bb), 1e-12));
+      if (i > 1) r.body += ',';
+      append_float(r.body, static_cast<float>(cos));
+    }
+    r.body += ']';
+    return r;
+  };
+  if (ctx.engine.info().splade)
+    return splade_dense_async(ctx, req, std::move(reply), inputs, rules, std::nullopt,
+                              std::move(format));
   embed_async(ctx, req, std::move(reply), inputs, rules, /*normalize=*/false, std::nullopt,
-              [](const Embeddings& e) {
-                const float* a = e.values.data();
-                double aa = 0;
-                for (int64_t k = 0; k < e.dims; ++k) aa += static_cast<double>(a[k]) * a[k];
-                Response r;
-                r.body += '[';
-                for (int64_t i = 1; i < e.count; ++i) {
-                  const float* b = e.values.data() + i * e.dims;
-                  double ab = 0, bb = 0;
-                  for (int64_t k = 0; k < e.dims; ++k) {
-                    ab += static_cast<double>(a[k]) * b[k];
-                    bb += static_cast<double>(b[k]) * b[k];
-                  }
-                  // sentence-transformers' cos_sim normalizes each vector with its norm
-                  // clamped at 1e-12 (a zero vector: 0).
-                  const double cos =
-                      ab / (std::max(std::sqrt(aa), 1e-12) * std::max(std::sqrt(bb), 1e-12));
-                  if (i > 1) r.body += ',';
-                  append_float(r.body, static_cast<float>(cos));
-                }
-                r.body += ']';
-                return r;
-              });
+              std::move(format));
 }
 
 // Last hidden state per token, special tokens included: [[[float; hidden]; tokens]; inputs].
 void embed_all(const ServeContext& ctx, const Request& req, Reply reply) {
   require_embedder(ctx);
+  if (ctx.engine.info().splade)  // as TEI
+    throw HttpError(424, error_type::kBackend, "`embed_all` is not available for SPLADE models");
   const auto body = parse_body(req.body);
   if (!body.contains("inputs"))
     throw HttpError(422, error_type::kValidation, "missing field \"inputs\"");

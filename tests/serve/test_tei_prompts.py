@@ -103,6 +103,26 @@ def test_similarity_matches_sentence_transformers(prompted):
     np.testing.assert_allclose(r.json(), ref["similarity_passage"], atol=1e-5)
 
 
+def test_grpc_takes_a_prompt():
+    """KServe v2 gRPC (tritonclient): the request parameter "prompt_name"."""
+    import tritonclient.grpc as grpcclient
+
+    from conftest import free_port
+
+    meta, ref = load("tiny-bert-prompts")
+    s = Server("--http-threads", "1", "--grpc-port", str(free_port()), model=SOURCE_DIR / meta["model_dir"])
+    try:
+        c = grpcclient.InferenceServerClient(url=f"{s.listening['address']}:{s.listening['grpc_port']}")
+        name = requests.get(s.url + "/v1/models").json()["data"][0]["id"]
+        texts = meta["texts"]
+        inp = grpcclient.InferInput("text", [len(texts)], "BYTES")
+        inp.set_data_from_numpy(np.array([t.encode() for t in texts], dtype=object))
+        res = c.infer(name, [inp], parameters={"prompt_name": "passage"})
+        assert_parity(res.as_numpy("embedding"), ref["passage"], "grpc")
+    finally:
+        assert s.terminate() == 0
+
+
 @pytest.mark.parametrize("name", FIXTURES)
 def test_cli_prompt_name_and_prompt(name):
     meta, ref = load(name)

@@ -11,6 +11,7 @@ expected answers are written from TEI's source and the Hugging Face reference, n
   the model's own task), POST /vertex ({"instances": [...]} -> {"predictions": [...]}).
 - /predict's batch form [[text], [text, text], ...]; ["text"] is one input (a flat answer).
 - /similarity: the cosine of the source sentence's embedding to each sentence's."""
+import json
 import os
 import pathlib
 
@@ -19,7 +20,7 @@ import pytest
 import requests
 from tokenizers import Tokenizer
 
-from conftest import Server, cosine
+from conftest import SOURCE_DIR, Server, cosine, read_safetensors
 
 MINILM_DIR = pathlib.Path(os.path.expanduser("~/.cache/ember/models/all-MiniLM-L6-v2"))
 
@@ -212,3 +213,37 @@ def test_similarity_matches_the_reference(server, reference):
     assert_tei_error(requests.post(server.url + "/similarity", json=too_long), 422, "Validation")
     too_long["parameters"] = {"truncate": True}
     assert requests.post(server.url + "/similarity", json=too_long).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def splade():
+    s = Server("--http-threads", "2", model=SOURCE_DIR / "tests/fixtures/models/tiny-bert-splade")
+    yield s
+    assert s.terminate() == 0
+
+
+def test_splade_embedding_routes_as_tei(splade):
+    """TEI on a SPLADE model: /embed is the sparse vector over the vocabulary (SparseEncoder's),
+    and only without normalization (424 with it, and on /v1/embeddings); /embed_all is 424;
+    POST / and /invocations are /embed_sparse; /similarity is the cosine of the vectors."""
+    ref_dir = SOURCE_DIR / "tests/fixtures/reference/tiny-bert-splade"
+    texts = json.loads((ref_dir / "inputs.json").read_text())["texts"]
+    sparse = read_safetensors(ref_dir / "reference.safetensors")["sparse"]
+    picked = [i for i, t in enumerate(texts[:8]) if t]
+    r = requests.post(splade.url + "/embed", json={"inputs": [texts[i] for i in picked], "normalize": False})
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose(np.asarray(r.json()), sparse[picked], atol=1e-4)
+    cut = requests.post(splade.url + "/embed", json={"inputs": texts[picked[0]], "normalize": False, "dimensions": 100})
+    np.testing.assert_allclose(cut.json()[0], sparse[picked[0]][:100], atol=1e-4)
+    assert_tei_error(requests.post(splade.url + "/embed", json={"inputs": "a"}), 424, "Backend")
+    assert_tei_error(requests.post(splade.url + "/embed_all", json={"inputs": "a"}), 424, "Backend")
+    assert requests.post(splade.url + "/v1/embeddings", json={"input": "a"}).status_code == 424
+    body = {"inputs": texts[picked[0]]}
+    want = requests.post(splade.url + "/embed_sparse", json=body).json()
+    for path in ["/", "/invocations"]:
+        assert requests.post(splade.url + path, json=body).json() == want
+    source, others = picked[0], picked[1:4]
+    r = requests.post(splade.url + "/similarity",
+                      json={"inputs": {"source_sentence": texts[source], "sentences": [texts[i] for i in others]}})
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose(r.json(), [cosine(sparse[source], sparse[i]) for i in others], atol=1e-5)
