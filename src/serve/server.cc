@@ -187,6 +187,7 @@ int run_server(const ServeOptions& o) {
                    &cache,  {nullptr, nullptr}};
   ctx.budget = &budget;
   ctx.prompts = io::load_prompt_config(engine->info().dir);
+  ctx.prompts.set_default(o.default_prompt_name, o.default_prompt);
   LargeRequestPool large_requests(o.large_request_threads);
   ctx.large_requests = &large_requests;
   for (int side = 0; side < 2; ++side)

@@ -141,3 +141,21 @@ def test_cli_prompt_name_and_prompt(name):
     bad = subprocess.run([ember_bin(), "embed", "--model", model, "--prompt-name", "nope", "x"],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "query" in bad.stderr
+
+
+def test_server_default_prompt_flags():
+    """TEI's --default-prompt-name / --default-prompt: the prompt of requests that name none."""
+    meta, ref = load("tiny-bert-prompts")
+    model = SOURCE_DIR / meta["model_dir"]
+    texts = meta["texts"]
+    for flags, key in [(["--default-prompt-name", "passage"], "passage"), (["--default-prompt", ""], "none")]:
+        s = Server("--http-threads", "1", *flags, model=model)
+        try:
+            r = requests.post(s.url + "/embed", json={"inputs": texts, "normalize": False})
+            assert_parity(r.json(), ref[key], flags)
+            r = requests.post(s.url + "/embed", json={"inputs": texts, "prompt_name": "query", "normalize": False})
+            assert_parity(r.json(), ref["query"], flags)  # a named prompt still wins
+        finally:
+            assert s.terminate() == 0
+    with pytest.raises(RuntimeError, match="passage, query"):
+        Server("--default-prompt-name", "nope", model=model)
