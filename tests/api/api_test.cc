@@ -87,6 +87,36 @@ TEST(PublicApi, EmbedMatchesSentenceTransformers) {
   EXPECT_EQ(hidden[0].size(), enc.ids.size() * 384);
 }
 
+// Prompts as SentenceTransformer.encode applies them: the default prompt, a named one, a text,
+// and, where Pooling's include_prompt is false, the prompt's tokens left out of the mean.
+TEST(PublicApi, EmbedWithPromptsMatchesSentenceTransformers) {
+  for (const std::string name : {"tiny-bert-prompts", "tiny-bert-prompts-noinc"}) {
+    const auto ref = load_reference(name);
+    const ember::Model m = ember::Model::load(kFixtures + "/models/" + name);
+    EXPECT_EQ(m.info().prompts.at("query"), "query: ");
+    const auto t = texts(ref, 4);
+    const int64_t h = m.info().hidden_size;
+    const auto check = [&](const std::vector<std::vector<float>>& e, const std::string& key) {
+      ASSERT_EQ(e.size(), t.size());
+      for (size_t i = 0; i < t.size(); ++i)
+        EXPECT_GE(cosine(e[i], ref.f32.at(key).data() + i * h), 0.99999) << name << key << i;
+    };
+    check(m.embed(t), "default");
+    ember::EmbedOptions passage;
+    passage.prompt_name = "passage";
+    check(m.embed(t, passage), "passage");
+    ember::EmbedOptions text;
+    text.prompt = "query: ";
+    check(m.embed(t, text), "query");
+    ember::EmbedOptions none;
+    none.prompt = "";
+    check(m.embed(t, none), "none");
+    ember::EmbedOptions unknown;
+    unknown.prompt_name = "nope";
+    EXPECT_THROW((void)m.embed(t, unknown), ember::Error);
+  }
+}
+
 TEST(PublicApi, ClassifyAndScoresMatchTheReference) {
   const auto ref = load_reference("tiny-bert-reranker");
   const ember::Model m = ember::Model::load(kFixtures + "/models/tiny-bert-reranker");
