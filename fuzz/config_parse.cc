@@ -1,5 +1,6 @@
 // libFuzzer: the JSON configuration readers on arbitrary bytes: JsonConfig::parse and every
-// typed getter on every key, modules.json parsing, and 1_Pooling/config.json parsing.
+// typed getter on every key, modules.json parsing, 1_Pooling/config.json parsing, and
+// config_sentence_transformers.json's prompts (each prompt looked up by name).
 // Only ember::Error may escape.
 #include <cstddef>
 #include <cstdint>
@@ -8,6 +9,7 @@
 
 #include "core/error.h"
 #include "io/json_config.h"
+#include "io/prompts.h"
 #include "io/sentence_transformers.h"
 
 namespace {
@@ -38,5 +40,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     guarded([&] { ember::io::parse_pooling_config(config); });
   });
   guarded([&] { ember::io::parse_modules_json(text, "modules.json"); });
+  guarded([&] {
+    const auto prompts = ember::io::parse_prompt_config(text, "config_sentence_transformers.json");
+    (void)prompts.text_for(std::nullopt);
+    for (const auto& entry : prompts.prompts) (void)prompts.text_for(entry.first);
+    guarded([&] { (void)prompts.text_for("not-a-prompt-name"); });
+  });
   return 0;
 }

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +40,13 @@ struct LoadOptions {
   std::optional<bool> normalize;
 };
 
+// A sentence-transformers prompt for embed(): its text is prepended to each input before
+// tokenization, as SentenceTransformer.encode(prompt_name=..., prompt=...) does.
+struct EmbedOptions {
+  std::optional<std::string> prompt_name;  // one of info().prompts; unset: the default prompt
+  std::optional<std::string> prompt;       // the text itself; wins over prompt_name
+};
+
 enum class ModelKind {
   kEmbedding,               // pooled sentence embeddings
   kSequenceClassification,  // labels (or a relevance score) per text or text pair
@@ -62,8 +70,14 @@ struct ModelInfo {
   std::string pooling;  // "cls", "mean", "max", "mean_sqrt_len", "lasttoken"
   bool normalize = false;
   std::vector<std::string> labels;  // classifiers: id -> label
-  std::vector<LayerInfo> layers;    // per layer (pruned models differ)
-  std::string quantization;         // "" or "int8-dynamic"
+  // sentence-transformers prompts (config_sentence_transformers.json): name -> text, and the
+  // one embed() applies when none is named ("": none).
+  std::map<std::string, std::string> prompts;
+  std::string default_prompt_name;
+  // The Pooling module's include_prompt: false leaves a prompt's tokens out of the pooling.
+  bool include_prompt = true;
+  std::vector<LayerInfo> layers;  // per layer (pruned models differ)
+  std::string quantization;       // "" or "int8-dynamic"
   std::string backend;
   int threads = 0;
   bool has_tokenizer = false;  // false: run() on token ids only
@@ -151,6 +165,11 @@ class Model {
   // Sentence embeddings [texts][hidden_size], pooled and normalized as the model's
   // sentence-transformers config says (or LoadOptions). Long lists run in packed batches.
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts) const;
+  // The same with a prompt (by default, the model's default prompt, as embed() above). Where
+  // the model's Pooling has include_prompt false, the prompt's tokens are not pooled. An
+  // unknown prompt_name is kInvalidInput.
+  std::vector<std::vector<float>> embed(const std::vector<std::string>& texts,
+                                        const EmbedOptions& options) const;
   // SPLADE vectors (kSparse models).
   std::vector<SparseVector> embed_sparse(const std::vector<std::string>& texts) const;
   // Sequence classification logits [inputs][labels], of texts or of text pairs.
@@ -179,6 +198,14 @@ class Model {
   // The most memory one run() of at most `max_tokens` tokens in `max_inputs` inputs holds
   // beyond the loaded model: activations, outputs and scratch.
   int64_t compute_bytes(int64_t max_tokens, int64_t max_inputs) const;
+
+  // Pooling past a prompt (info().include_prompt false), for callers that run(batch) with
+  // kHidden themselves: the leading tokens of `prompt + text` that sentence-transformers leaves
+  // out (the prompt tokenized alone with special tokens, less a trailing special), and one
+  // input's pooled, normalized embedding from its last hidden states [tokens][hidden_size],
+  // tokens [from, tokens) pooled as the model pools (none left: mean 0, max -inf).
+  int64_t prompt_length(std::string_view prompt) const;
+  std::vector<float> pool(const float* hidden, int64_t tokens, int64_t from) const;
 
   // Scores from logits, as sentence-transformers' CrossEncoder gives them: the softmax over
   // several labels, the sigmoid of a single logit.

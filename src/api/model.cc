@@ -4,7 +4,9 @@
 
 #include "core/error.h"
 #include "ember/ember.h"
+#include "io/prompts.h"
 #include "model/label_scores.h"
+#include "model/prompt_pooling.h"
 #include "runtime/engine.h"
 #include "runtime/quantize_model.h"
 
@@ -90,6 +92,7 @@ Outputs to_public(runtime::RunResult r) {
 struct Model::Impl {
   std::unique_ptr<runtime::Engine> engine;
   ModelInfo info;
+  io::PromptConfig prompts;
 
   // Runs `encode(i)` for i < n in packed batches and hands each batch's outputs to `take`
   // with the index of its first input.
@@ -162,6 +165,10 @@ Model Model::load(const std::string& model, const LoadOptions& options) {
   i.pooling = io::pooling_mode_name(ri.pooling);
   i.normalize = ri.normalize;
   i.labels = s.labels;
+  impl->prompts = io::load_prompt_config(ri.dir);
+  i.prompts = impl->prompts.prompts;
+  i.default_prompt_name = impl->prompts.default_name.value_or("");
+  i.include_prompt = impl->prompts.include_prompt;
   for (const auto& l : s.layers)
     i.layers.push_back({l.attn.heads, l.attn.kv_heads, l.attn.head_dim, l.ffn.width});
   i.quantization = ri.quantization;
@@ -186,15 +193,46 @@ Encoding Model::tokenize(std::string_view text, std::string_view pair) const {
 }
 
 std::vector<std::vector<float>> Model::embed(const std::vector<std::string>& texts) const {
+  return embed(texts, EmbedOptions{});
+}
+
+std::vector<std::vector<float>> Model::embed(const std::vector<std::string>& texts,
+                                             const EmbedOptions& options) const {
   const int64_t h = impl_->info.hidden_size;
+  const std::string prompt =
+      options.prompt ? *options.prompt : impl_->prompts.text_for(options.prompt_name);
   std::vector<std::vector<float>> out(texts.size());
-  impl_->batched(
-      texts.size(), runtime::kPooled, [&](size_t i) { return impl_->engine->tokenize(texts[i]); },
-      [&](size_t first, const model::Batch& b, const runtime::RunResult& r) {
-        auto part = impl_->rows(r.pooled, static_cast<size_t>(b.size()), h);
-        std::move(part.begin(), part.end(), out.begin() + static_cast<ptrdiff_t>(first));
-      });
+  const auto tokenize = [&](size_t i) {
+    return impl_->engine->tokenize(prompt.empty() ? texts[i] : prompt + texts[i]);
+  };
+  if (prompt.empty() || impl_->prompts.include_prompt) {
+    impl_->batched(texts.size(), runtime::kPooled, tokenize,
+                   [&](size_t first, const model::Batch& b, const runtime::RunResult& r) {
+                     auto part = impl_->rows(r.pooled, static_cast<size_t>(b.size()), h);
+                     std::move(part.begin(), part.end(),
+                               out.begin() + static_cast<ptrdiff_t>(first));
+                   });
+    return out;
+  }
+  // include_prompt false: pooled here from the last hidden states, past the prompt's tokens.
+  const int64_t from = prompt_length(prompt);
+  impl_->batched(texts.size(), runtime::kHidden, tokenize,
+                 [&](size_t first, const model::Batch& b, const runtime::RunResult& r) {
+                   for (int64_t i = 0; i < b.size(); ++i)
+                     out[first + static_cast<size_t>(i)] =
+                         pool(r.hidden.data() + b.seq_begin(i) * h, b.seq_len(i), from);
+                 });
   return out;
+}
+
+int64_t Model::prompt_length(std::string_view prompt) const {
+  return model::prompt_length(impl_->engine->tokenize(prompt).special_tokens_mask);
+}
+
+std::vector<float> Model::pool(const float* hidden, int64_t tokens, int64_t from) const {
+  const runtime::ModelInfo& ri = impl_->engine->info();
+  return model::pool_after_prompt(hidden, tokens, impl_->info.hidden_size, from, ri.pooling,
+                                  ri.normalize);
 }
 
 std::vector<SparseVector> Model::embed_sparse(const std::vector<std::string>& texts) const {

@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "serve/prompts.h"
 
 namespace ember::cli {
 namespace {
@@ -18,6 +19,8 @@ struct EmbedFlags {
   bool jsonl = false;
   bool hidden = false;
   int64_t batch_tokens = 8192;
+  std::string prompt_name;            // one of the model's sentence-transformers prompts
+  std::optional<std::string> prompt;  // the prompt's text itself
 };
 
 int run_embed(const EmbedFlags& f) {
@@ -31,6 +34,15 @@ int run_embed(const EmbedFlags& f) {
   if (!info.dtype_note.empty()) std::cerr << info.dtype_note << "\n";
   const int64_t h = info.hidden_size;
   const bool sparse = info.kind == ember::ModelKind::kSparse && !f.hidden;
+  // A sentence-transformers prompt (the model's default one unless named) is prepended to each
+  // text; with Pooling's include_prompt false, its tokens are left out of the pooling.
+  const std::string prompt =
+      f.prompt ? *f.prompt
+               : serve::Prompts::of(info, std::nullopt, std::nullopt)
+                     .text_for(f.prompt_name.empty() ? std::nullopt
+                                                     : std::optional<std::string>(f.prompt_name));
+  const int64_t pool_from =
+      !prompt.empty() && !info.include_prompt && !f.hidden && !sparse ? m.prompt_length(prompt) : 0;
 
   std::string out;
   if (!f.jsonl && sparse)
@@ -49,12 +61,22 @@ int run_embed(const EmbedFlags& f) {
     const size_t first = next;
     while (next < inputs.size() && (batch.size() == 0 || batch.num_tokens() < f.batch_tokens)) {
       const auto& in = inputs[next++];
-      batch.add(in.pair ? m.tokenize(in.text, *in.pair) : m.tokenize(in.text));
+      EMBER_CHECK(prompt.empty() || !in.pair, ErrorKind::kInvalidInput,
+                  "a prompt cannot be used with text pairs");
+      batch.add(in.pair ? m.tokenize(in.text, *in.pair)
+                        : m.tokenize(prompt.empty() ? in.text : prompt + in.text));
     }
     total_tokens += batch.num_tokens();
-    const auto r = m.run(batch, f.hidden ? ember::kHidden
-                                : sparse ? ember::kSparse
-                                         : ember::kPooled);
+    auto r = m.run(batch, f.hidden || pool_from > 0 ? ember::kHidden
+                          : sparse                  ? ember::kSparse
+                                                    : ember::kPooled);
+    if (pool_from > 0) {  // include_prompt false: pooled here, past the prompt's tokens
+      r.pooled.clear();
+      for (int64_t i = 0; i < batch.size(); ++i) {
+        const auto v = m.pool(r.hidden.data() + batch.begin(i) * h, batch.length(i), pool_from);
+        r.pooled.insert(r.pooled.end(), v.begin(), v.end());
+      }
+    }
     for (int64_t i = 0; i < batch.size(); ++i) {
       const size_t index = first + static_cast<size_t>(i);
       std::string item;
@@ -110,6 +132,10 @@ Runner add_embed(CLI::App& app) {
   app.add_flag("--hidden", f->hidden, "Output the last hidden state of every token");
   app.add_option("--batch-tokens", f->batch_tokens, "Tokens per packed batch")
       ->check(CLI::PositiveNumber);
+  auto* name = app.add_option("--prompt-name", f->prompt_name,
+                              "One of the model's sentence-transformers prompts (default: the "
+                              "model's default_prompt_name, if any)");
+  app.add_option("--prompt", f->prompt, "A prompt's text, prepended to each text")->excludes(name);
   return [f] { return run_embed(*f); };
 }
 

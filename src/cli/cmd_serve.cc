@@ -86,6 +86,13 @@ Runner add_serve(CLI::App& app) {
   app.add_option("--served-model-name", o->served_model_name,
                  "The model's name in answers and routes (default: the model directory's name, "
                  "or the cache name as given)");
+  auto* prompt_name = app.add_option(
+      "--default-prompt-name", o->default_prompt_name,
+      "The sentence-transformers prompt of requests that name none, as TEI's flag (default: "
+      "the model's default_prompt_name, if any)");
+  app.add_option("--default-prompt", o->default_prompt,
+                 "A default prompt's text itself, as TEI's flag")
+      ->excludes(prompt_name);
   app.add_option("--drain-timeout", o->drain_timeout_s,
                  "Seconds the drain after SIGTERM/SIGINT/SIGHUP may take before the requests "
                  "still waiting get 503 (0: no limit; a second signal cuts it at once)")

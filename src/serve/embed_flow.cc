@@ -55,6 +55,18 @@ void embed_async(const ServeContext& ctx, const Request& req, Reply reply,
   plan.extract = [dims, normalize](const JobResult& r, size_t row) {
     return postprocess(r.pooled.data() + row * r.hidden_size, dims, normalize);
   };
+  if (tokenized.pool_from > 0) {  // include_prompt false: pooled here, past the prompt
+    const int64_t hidden = ctx.model.info().hidden_size;
+    plan.answer_bytes += hidden_states_answer_cost(tokenized.tokens, hidden);
+    plan.cache_scope += cat("|prompt=", tokenized.pool_from);
+    plan.outputs = ember::kHidden;
+    plan.extract = [dims, normalize, hidden, from = tokenized.pool_from, model = &ctx.model](
+                       const JobResult& r, size_t row) {
+      const auto& h = r.hidden[row];
+      const auto pooled = model->pool(h.data(), static_cast<int64_t>(h.size()) / hidden, from);
+      return postprocess(pooled.data(), dims, normalize);
+    };
+  }
   plan.format = [dims, tokens = timings.tokens,
                  format = std::move(format)](const std::vector<std::vector<float>>& rows) {
     Embeddings e;

@@ -41,6 +41,11 @@ int64_t reserve_tokenizing(const InputRules& rules, const TokenizingCost& c) {
   throw HttpError(422, error_type::kValidation, message);
 }
 
+// TEI's "Empty": an empty batch, an empty text or id list (a pair only when both are empty).
+[[noreturn]] void empty(const std::string& message) {
+  throw HttpError(400, error_type::kEmpty, message);
+}
+
 Sequence from_ids(const nlohmann::json& ids, const ember::Model& model, size_t index,
                   std::vector<uint8_t>& special) {
   Sequence seq;
@@ -73,9 +78,13 @@ ember::Encoding tokenized(Encode encode) {
   }
 }
 
+// With a prompt, the prompt and the text are tokenized together.
 Sequence from_text(std::string_view text, const ember::Model& model, const InputRules& rules,
-                   std::vector<uint8_t>& special) {
-  ember::Encoding enc = tokenized([&] { return model.tokenize(text, tokenize_options(rules)); });
+                   std::vector<uint8_t>& special, const std::string& prompt = {}) {
+  ember::Encoding enc = tokenized([&] {
+    return prompt.empty() ? model.tokenize(text, tokenize_options(rules))
+                          : model.tokenize(prompt + std::string(text), tokenize_options(rules));
+  });
   special = std::move(enc.special_tokens_mask);
   return {std::move(enc.ids), std::move(enc.type_ids)};
 }
@@ -84,24 +93,39 @@ bool is_id_list(const nlohmann::json& j) {
   return j.is_array() && !j.empty() && j.front().is_number();
 }
 
+// TEI answers an over-long input 422 (Validation); 413 is for a too-large payload or batch.
 [[noreturn]] void too_long(size_t i, size_t tokens, size_t max_length) {
-  throw HttpError(413, error_type::kValidation,
+  throw HttpError(422, error_type::kValidation,
                   cat("inputs[", i, "] has ", tokens, " tokens; the model takes at most ",
                       max_length, " (send \"truncate\": true to cut it)"));
 }
 
-// Ids: cut to the model's limit or 413. Text arrives cut already when truncation was asked
+// Ids: cut to the model's limit or 422. Text arrives cut already when truncation was asked
 // for; an over-long one without it is refused here.
 void apply_length_rule(Sequence& seq, const std::vector<uint8_t>& special, size_t i,
                        const ember::Model& model, const InputRules& rules) {
   const auto max_length = static_cast<size_t>(model.info().max_length);
-  if (seq.ids.empty()) throw HttpError(422, error_type::kEmpty, cat("inputs[", i, "] is empty"));
+  if (seq.ids.empty()) empty(cat("inputs[", i, "] cannot be empty"));
   if (seq.ids.size() <= max_length) return;
   if (!rules.truncate) too_long(i, seq.ids.size(), max_length);
   truncate_sequence(seq, special, max_length, rules.side);
 }
 
 }  // namespace
+
+void set_prompt(InputRules& rules, const nlohmann::json& j, const Prompts& prompts) {
+  std::optional<std::string> name;
+  if (const auto it = j.find("prompt_name"); it != j.end() && !it->is_null()) {
+    if (!it->is_string()) invalid("\"prompt_name\" must be a string or null");
+    name = it->get<std::string>();
+  }
+  try {
+    rules.prompt = prompts.text_for(name);
+  } catch (const Error& e) {
+    invalid(e.what());
+  }
+  rules.exclude_prompt = !prompts.include_prompt;
+}
 
 void truncate_sequence(Sequence& seq, const std::vector<uint8_t>& special_mask, size_t max_length,
                        TruncationSide side) {
@@ -135,7 +159,7 @@ TokenizedInputs tokenize_inputs(const nlohmann::json& inputs, const ember::Model
   } else {
     invalid("inputs must be a string, a list of strings, or token ids");
   }
-  if (items.empty()) throw HttpError(422, error_type::kEmpty, "inputs cannot be empty");
+  if (items.empty()) empty("`inputs` cannot be empty");
   if (items.size() > rules.max_inputs)
     throw HttpError(
         413, error_type::kValidation,
@@ -144,8 +168,14 @@ TokenizedInputs tokenize_inputs(const nlohmann::json& inputs, const ember::Model
   const int64_t max_length = model.info().max_length;
   TokenizingCost cost;
   for (const auto* item : items) {
+    // A prompt is tokenized with each input; ids with a prompt are tokenized as text (at most
+    // ~16 bytes of text per id: the longest tokens of common vocabularies).
+    const auto prompt = static_cast<int64_t>(rules.prompt.size());
     if (item->is_string()) {
-      const auto n = static_cast<int64_t>(item->get_ref<const std::string&>().size());
+      const auto n = static_cast<int64_t>(item->get_ref<const std::string&>().size()) + prompt;
+      cost.add(n, n, max_length);
+    } else if (item->is_array() && prompt > 0) {
+      const auto n = 16 * static_cast<int64_t>(item->size()) + prompt;
       cost.add(n, n, max_length);
     } else if (item->is_array()) {
       cost.kept_tokens += std::min(static_cast<int64_t>(item->size()), max_length);
@@ -153,14 +183,24 @@ TokenizedInputs tokenize_inputs(const nlohmann::json& inputs, const ember::Model
   }
   TokenizedInputs out;
   out.reserved_before = reserve_tokenizing(rules, cost);
+  if (rules.exclude_prompt && !rules.prompt.empty())
+    out.pool_from = model.prompt_length(rules.prompt);
   for (size_t i = 0; i < items.size(); ++i) {
     const auto& item = *items[i];
     std::vector<uint8_t> special;
     Sequence seq;
     if (item.is_string()) {
-      seq = from_text(item.get_ref<const std::string&>(), model, rules, special);
+      const auto& text = item.get_ref<const std::string&>();
+      if (text.empty() && !rules.allow_empty_text) empty(cat("inputs[", i, "] cannot be empty"));
+      seq = from_text(text, model, rules, special, rules.prompt);
     } else if (is_id_list(item)) {
       seq = from_ids(item, model, i, special);
+      // As TEI: with a prompt, the ids are decoded (without special tokens) and the prompt
+      // and that text are tokenized together.
+      if (!rules.prompt.empty())
+        seq = from_text(model.decode(seq.ids, true), model, rules, special, rules.prompt);
+    } else if (item.is_array() && item.empty()) {
+      empty(cat("inputs[", i, "] cannot be empty"));
     } else {
       invalid(cat("inputs[", i, "] must be a string or a non-empty list of token ids"));
     }
@@ -173,7 +213,7 @@ TokenizedInputs tokenize_inputs(const nlohmann::json& inputs, const ember::Model
 
 TokenizedInputs tokenize_texts(const std::vector<TextOrPair>& items, const ember::Model& model,
                                const InputRules& rules) {
-  if (items.empty()) throw HttpError(422, error_type::kEmpty, "inputs cannot be empty");
+  if (items.empty()) empty("`inputs` cannot be empty");
   if (items.size() > rules.max_inputs)
     throw HttpError(
         413, error_type::kValidation,
@@ -191,6 +231,8 @@ TokenizedInputs tokenize_texts(const std::vector<TextOrPair>& items, const ember
     const auto& [a, b] = items[i];
     std::vector<uint8_t> special;
     Sequence seq;
+    if (a.empty() && (!b || b->empty()) && !rules.allow_empty_text)
+      empty(cat("inputs[", i, "] cannot be empty"));
     if (!b) {
       seq = from_text(a, model, rules, special);
     } else {

@@ -1,6 +1,6 @@
 // Request inputs -> token sequences, shared by the TEI and OpenAI routes: a string, a list of
 // strings, a list of token ids, or a list mixing strings and id lists. Applies the model's
-// length rule per request: truncate (right or left) or answer 413.
+// length rule per request: truncate (right or left) or answer 422.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +15,7 @@
 #include "ember/ember.h"
 #include "serve/batcher.h"
 #include "serve/memory_budget.h"
+#include "serve/prompts.h"
 
 namespace ember::serve {
 
@@ -30,16 +31,31 @@ struct InputRules {
   // Bytes of text one request may have tokenized, all inputs together (a /rerank query counts
   // once per text); 413 above. 0: no limit.
   int64_t max_text_bytes = 0;
+  // Prepended to every text (and to the text of an id list, decoded) before tokenization:
+  // the request's sentence-transformers prompt (set_prompt).
+  std::string prompt;
+  // The model's Pooling has include_prompt false: the prompt's tokens are not pooled.
+  bool exclude_prompt = false;
+  // An empty text is TEI's 400 "Empty"; KServe takes it (it tokenizes to the special tokens).
+  bool allow_empty_text = false;
 };
+
+// Sets rules.prompt from j's "prompt_name" (absent or null: the server's default prompt, if
+// any); 422 for a name that is not one of the model's prompts or that is not a string.
+void set_prompt(InputRules& rules, const nlohmann::json& j, const Prompts& prompts);
 
 struct TokenizedInputs {
   std::vector<Sequence> sequences;
   int64_t tokens = 0;
   int64_t reserved_before = 0;  // the reservation before tokenizing (the parsed request)
+  // With rules.exclude_prompt and a prompt: the tokens of the prompt (with the leading special
+  // tokens, as sentence-transformers counts them), left out of pooling. 0: every token pooled.
+  int64_t pool_from = 0;
 };
 
-// Throws HttpError: 422 for a wrong shape or bad ids, 413 for too many inputs or an
-// over-long input without truncation, 422 "Tokenizer" for text the tokenizer rejects.
+// Throws HttpError as TEI answers: 400 "Empty" for an empty batch, text or id list; 422 for a
+// wrong shape, bad ids or an over-long input without truncation; 413 for too many inputs;
+// 422 "Tokenizer" for text the tokenizer rejects.
 TokenizedInputs tokenize_inputs(const nlohmann::json& inputs, const ember::Model& model,
                                 const InputRules& rules);
 
@@ -48,7 +64,7 @@ using TextOrPair = std::pair<std::string_view, std::optional<std::string_view>>;
 
 // Texts and pairs -> sequences (pairs carry type ids). An over-long pair with truncation
 // asked for loses tokens from its longer text first, as the Hugging Face tokenizer cuts it;
-// without truncation, 413.
+// without truncation, 422.
 TokenizedInputs tokenize_texts(const std::vector<TextOrPair>& items, const ember::Model& model,
                                const InputRules& rules);
 

@@ -54,6 +54,7 @@ InputRules rules_of(const ServeContext& ctx, const Request& transport,
   InputRules rules = input_rules(ctx, transport);
   rules.truncate = get_bool(params, "truncate", false);
   rules.side = get_truncation_side(params);
+  rules.allow_empty_text = true;
   return rules;
 }
 
@@ -61,7 +62,8 @@ void infer_embedding(const ServeContext& ctx, const Request& transport, Reply re
                      const InferRequest& req, std::vector<RequestedOutput> outputs,
                      FormatOutputs format) {
   const auto texts = text_input(req);
-  const auto rules = rules_of(ctx, transport, req.parameters);
+  auto rules = rules_of(ctx, transport, req.parameters);
+  set_prompt(rules, req.parameters, ctx.prompts);  // parameter "prompt_name"
   const bool normalize = get_bool(req.parameters, "normalize", true);
   const auto dims = get_dimensions(req.parameters, ctx.model.info().hidden_size);
   const bool binary = outputs.front().binary;  // one output: "embedding"

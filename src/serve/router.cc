@@ -16,6 +16,12 @@ bool same_secret(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
+// OpenAI's routes answer errors in OpenAI's shape: /v1/..., and /embeddings (TEI serves its
+// OpenAI route there too, for clients whose base URL has no /v1).
+bool is_openai_path(const std::string& path) {
+  return path.rfind("/v1/", 0) == 0 || path == "/embeddings";
+}
+
 }  // namespace
 
 void Router::add(const std::string& method, const std::string& path, Handler handler,
@@ -53,15 +59,22 @@ const Router::Route& Router::checked_route(const Request& req) const {
   return m->second;
 }
 
-// Every answer is counted under its route, whichever thread it comes from. /v1 routes answer
-// errors in OpenAI's shape (errors.cc), whatever raised them.
+// Every answer is counted under its route, whichever thread it comes from. OpenAI's routes
+// answer errors in OpenAI's shape (errors.cc), whatever raised them.
 Reply Router::counted_reply(const Request& req, Reply reply) const {
-  const std::string label = routes_.count(req.path) ? req.path : "unmatched";
-  const bool openai = req.path.rfind("/v1/", 0) == 0;
-  return [this, label, openai, received = req.received, tei_method = tei_request_method(req.body),
-          reply = std::move(reply)](Response r) {
+  const auto path_it = routes_.find(req.path);
+  const std::string label = path_it != routes_.end() ? req.path : "unmatched";
+  // RFC 9110: a 405 names the methods the route takes.
+  std::string allow;
+  if (path_it != routes_.end())
+    for (const auto& [method, route] : path_it->second)
+      allow += (allow.empty() ? "" : ", ") + method;
+  const bool openai = is_openai_path(req.path);
+  return [this, label, openai, allow = std::move(allow), received = req.received,
+          tei_method = tei_request_method(req.body), reply = std::move(reply)](Response r) {
     metrics_.count_request(label, r.status, ms_between(received, Clock::now()) / 1000.0,
                            tei_method);
+    if (r.status == 405 && !allow.empty()) r.headers.emplace_back("Allow", allow);
     reply(openai ? openai_error(std::move(r)) : std::move(r));
   };
 }

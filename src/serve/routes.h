@@ -40,6 +40,7 @@ struct ServeContext {
   ResultCache* cache = nullptr;                // null or disabled: every input is computed
   MemoryBudget* budget = nullptr;              // null: requests are not accounted
   LargeRequestPool* large_requests = nullptr;  // null: everything runs where it arrives
+  Prompts prompts;  // the model's sentence-transformers prompts, with the server's default
 };
 
 // What an inference route asks of infer_async.
@@ -93,5 +94,7 @@ void add_tei_routes(Router& router, const ServeContext& ctx);
 void add_openai_routes(Router& router, const ServeContext& ctx);
 void add_classify_routes(Router& router, const ServeContext& ctx);  // /predict, /rerank
 void add_kserve_routes(Router& router, const ServeContext& ctx);    // /v2 (KServe, Triton)
+// POST /vertex (Vertex AI's {"instances": [...]}): each instance through `router`.
+void add_vertex_route(Router& router, const ServeContext& ctx);
 
 }  // namespace ember::serve

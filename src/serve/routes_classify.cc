@@ -1,8 +1,8 @@
 // text-embeddings-inference routes on a sequence-classification head: POST /predict (a text,
-// a pair, or a batch of either -> labels by score) and POST /rerank (a cross-encoder over
-// (query, text) pairs -> texts by score). Scores follow TEI: softmax over several labels,
-// sigmoid for one, the logits themselves with "raw_scores". A model without the head, or a
-// /rerank model with more than one label, is refused with TEI's 424 (errors.cc).
+// a pair, or a batch of [text] and [text, text] items -> labels by score) and POST /rerank (a
+// cross-encoder over (query, text) pairs -> texts by score). Scores follow TEI: softmax over
+// several labels, sigmoid for one, the logits themselves with "raw_scores". A model without the
+// head, or a /rerank model with more than one label, is refused with TEI's 424 (errors.cc).
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -35,17 +35,46 @@ InputRules rules_of(const ServeContext& ctx, const Request& req, const nlohmann:
   return rules;
 }
 
-bool is_pair(const nlohmann::json& j) {
-  return j.is_array() && j.size() == 2 && j[0].is_string() && j[1].is_string();
+bool is_string_list(const nlohmann::json& j) {
+  return j.is_array() &&
+         std::all_of(j.begin(), j.end(), [](const auto& s) { return s.is_string(); });
 }
 
-// Views into the parsed body, which outlives the tokenization.
-TextOrPair text_or_pair(const nlohmann::json& j, size_t i) {
-  using S = const std::string&;
-  if (j.is_string()) return {j.get_ref<S>(), std::nullopt};
-  if (is_pair(j)) return {j[0].get_ref<S>(), j[1].get_ref<S>()};
+[[noreturn]] void bad_predict_input(const std::string& what) {
   throw HttpError(422, error_type::kValidation,
-                  cat("inputs[", i, "] must be a string or a pair of strings"));
+                  cat("inputs: ", what,
+                      "; expected a string, a pair of strings [string, string] or a batch of "
+                      "mixed strings and pairs [[string], [string, string], ...]"));
+}
+
+// A batch item: [text] or [text, text] (views into the parsed body, which outlives the
+// tokenization).
+TextOrPair batch_item(const nlohmann::json& j, size_t i) {
+  using S = const std::string&;
+  if (!is_string_list(j) || j.empty() || j.size() > 2)
+    bad_predict_input(cat("inputs[", i, "] is not [string] or [string, string]"));
+  if (j.size() == 1) return {j[0].get_ref<S>(), std::nullopt};
+  return {j[0].get_ref<S>(), j[1].get_ref<S>()};
+}
+
+// TEI's PredictInput: a string or a list of one or two strings is one input (answered with a
+// flat list); a list of such lists ([[text], [text, text], ...]) a batch.
+std::vector<TextOrPair> predict_items(const nlohmann::json& in, bool& single) {
+  using S = const std::string&;
+  single = true;
+  if (in.is_string()) return {{in.get_ref<S>(), std::nullopt}};
+  if (!in.is_array()) bad_predict_input("not a string or a list");
+  if (in.empty()) bad_predict_input("an empty list");
+  if (in.front().is_string()) {
+    if (!is_string_list(in) || in.size() > 2) bad_predict_input("a list of more than two strings");
+    if (in.size() == 1) return {{in[0].get_ref<S>(), std::nullopt}};
+    return {{in[0].get_ref<S>(), in[1].get_ref<S>()}};
+  }
+  single = false;
+  std::vector<TextOrPair> items;
+  items.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) items.push_back(batch_item(in[i], i));
+  return items;
 }
 
 void append_score(std::string& out, float v) {
@@ -63,16 +92,8 @@ void predict(const ServeContext& ctx, const Request& req, Reply reply) {
   const auto body = parse_body(req.body);
   const auto it = body.find("inputs");
   if (it == body.end()) throw HttpError(422, error_type::kValidation, "missing field \"inputs\"");
-  // TEI's untagged enum: a string or a pair of strings is one input; any other list a batch.
-  const bool single = it->is_string() || is_pair(*it);
-  std::vector<TextOrPair> items;
-  if (single) {
-    items.push_back(text_or_pair(*it, 0));
-  } else if (it->is_array()) {
-    for (size_t i = 0; i < it->size(); ++i) items.push_back(text_or_pair((*it)[i], i));
-  } else {
-    throw HttpError(422, error_type::kValidation, "inputs must be a string, a pair or a list");
-  }
+  bool single = true;
+  const std::vector<TextOrPair> items = predict_items(*it, single);
   const auto rules = rules_of(ctx, req, body);
   const bool raw = get_bool(body, "raw_scores", false);
   const auto t0 = Clock::now();
@@ -127,7 +148,7 @@ void rerank(const ServeContext& ctx, const Request& req, Reply reply) {
     throw HttpError(422, error_type::kValidation, "\"query\" must be a string");
   if (t == body.end() || !t->is_array())
     throw HttpError(422, error_type::kValidation, "\"texts\" must be a list of strings");
-  if (t->empty()) throw HttpError(422, error_type::kEmpty, "`texts` cannot be empty");
+  if (t->empty()) throw HttpError(400, error_type::kEmpty, "`texts` cannot be empty");
   std::vector<TextOrPair> items;
   auto texts = std::make_shared<std::vector<std::string>>();
   for (const auto& text : *t) {
@@ -185,10 +206,23 @@ void rerank(const ServeContext& ctx, const Request& req, Reply reply) {
 
 void add_classify_routes(Router& router, const ServeContext& ctx) {
   const ServeContext* c = &ctx;
-  router.add("POST", "/predict",
-             [c](const Request& req, Reply reply) { predict(*c, req, std::move(reply)); });
-  router.add("POST", "/rerank",
-             [c](const Request& req, Reply reply) { rerank(*c, req, std::move(reply)); });
+  auto predict_handler = [c](const Request& req, Reply reply) {
+    predict(*c, req, std::move(reply));
+  };
+  auto rerank_handler = [c](const Request& req, Reply reply) { rerank(*c, req, std::move(reply)); };
+  router.add("POST", "/predict", predict_handler);
+  router.add("POST", "/rerank", rerank_handler);
+  // A classifier's POST / and /invocations (SageMaker), as TEI: /rerank for a one-label
+  // model (a re-ranker), /predict otherwise. An embedder's are in routes_tei.cc.
+  if (ctx.model.info().kind == ember::ModelKind::kSequenceClassification) {
+    for (const char* path : {"/", "/invocations"}) {
+      if (ctx.model.info().labels.size() == 1) {
+        router.add("POST", path, rerank_handler);
+      } else {
+        router.add("POST", path, predict_handler);
+      }
+    }
+  }
 }
 
 }  // namespace ember::serve

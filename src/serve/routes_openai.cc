@@ -1,5 +1,6 @@
-// OpenAI-compatible routes: POST /v1/embeddings, GET /v1/models. Embeddings are always
-// L2-normalized (as OpenAI's are, and as TEI's OpenAI route does); `dimensions` cuts first.
+// OpenAI-compatible routes: POST /v1/embeddings (and /embeddings, as TEI), GET /v1/models.
+// Embeddings are always L2-normalized (as OpenAI's are, and as TEI's OpenAI route does);
+// `dimensions` cuts first.
 #include <ctime>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +12,11 @@ namespace ember::serve {
 namespace {
 
 void embeddings(const ServeContext& ctx, const Request& req, Reply reply) {
+  if (ctx.model.info().kind == ember::ModelKind::kSequenceClassification)
+    throw HttpError(424, error_type::kBackend, "Model is not an embedding model");
+  // OpenAI's embeddings are normalized; TEI refuses that for SPLADE.
+  if (ctx.model.info().kind == ember::ModelKind::kSparse)
+    throw HttpError(424, error_type::kBackend, "`normalize` is not available for SPLADE models");
   const auto body = parse_body(req.body);
   if (!body.contains("input"))
     throw HttpError(422, error_type::kValidation, "missing field \"input\"");
@@ -23,6 +29,7 @@ void embeddings(const ServeContext& ctx, const Request& req, Reply reply) {
   }
   InputRules rules = input_rules(ctx, req);
   rules.truncate = get_bool(body, "truncate", false);  // an extension, as in TEI
+  set_prompt(rules, body, ctx.prompts);                // an extension: "prompt_name"
   const auto dims = get_dimensions(body, ctx.model.info().hidden_size);
   embed_async(ctx, req, std::move(reply), body["input"], rules, /*normalize=*/true, dims,
               [base64, model = ctx.model_id](const Embeddings& e) {
@@ -53,8 +60,9 @@ void embeddings(const ServeContext& ctx, const Request& req, Reply reply) {
 
 void add_openai_routes(Router& router, const ServeContext& ctx) {
   const ServeContext* c = &ctx;
-  router.add("POST", "/v1/embeddings",
-             [c](const Request& req, Reply reply) { embeddings(*c, req, std::move(reply)); });
+  auto handler = [c](const Request& req, Reply reply) { embeddings(*c, req, std::move(reply)); };
+  router.add("POST", "/v1/embeddings", handler);
+  router.add("POST", "/embeddings", handler);  // as TEI: for base URLs without /v1
   const auto created = static_cast<int64_t>(std::time(nullptr));
   router.add("GET", "/v1/models", [c, created](const Request&, Reply reply) {
     const nlohmann::json j = {{"object", "list"},

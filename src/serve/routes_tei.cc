@@ -1,6 +1,10 @@
-// text-embeddings-inference routes: POST /embed (and POST /, as TEI routes it for embedding
-// models), POST /embed_all, POST /tokenize, POST /decode, GET /info, GET /health. Shapes follow
-// TEI's OpenAPI document.
+// text-embeddings-inference routes: POST /embed (and POST / and /invocations, as TEI routes
+// them for embedding models), POST /embed_sparse, /embed_all, /similarity, /tokenize, /decode,
+// GET /info, and the health routes GET /health, /ping, /. Shapes follow TEI's OpenAPI document;
+// statuses follow TEI's server (docs/serve.md lists where they differ).
+#include <algorithm>
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -11,30 +15,76 @@
 namespace ember::serve {
 namespace {
 
+// TEI answers the embedding routes on a classifier 424 ("Model is not an embedding model").
+void require_embedder(const ServeContext& ctx) {
+  if (ctx.model.info().kind == ember::ModelKind::kSequenceClassification)
+    throw HttpError(424, error_type::kBackend, "Model is not an embedding model");
+}
+
+// A SPLADE model's embedding, as TEI's /embed and /similarity give it: its sparse vector,
+// dense over the vocabulary (cut to `dimensions` if asked; never normalized: TEI refuses that).
+void splade_dense_async(const ServeContext& ctx, const Request& req, Reply reply,
+                        const nlohmann::json& inputs, const InputRules& rules,
+                        std::optional<int64_t> dimensions, FormatEmbeddings format) {
+  const auto t0 = Clock::now();
+  TokenizedInputs tokenized = tokenize_inputs(inputs, ctx.model, rules);
+  Timings timings{ms_between(t0, Clock::now()), 0, 0, tokenized.tokens};
+  const int64_t vocab = ctx.model.info().vocab_size;
+  const int64_t dims = dimensions.value_or(vocab);
+  InferPlan plan;
+  plan.answer_bytes =
+      embeddings_answer_cost(static_cast<int64_t>(tokenized.sequences.size()), vocab, dims);
+  plan.cache_scope = "embed_sparse";  // the same sparse rows as /embed_sparse's
+  plan.outputs = ember::kSparse;
+  plan.extract = [](const JobResult& r, size_t row) { return r.sparse[row]; };
+  plan.format = [dims, tokens = timings.tokens,
+                 format = std::move(format)](const std::vector<std::vector<float>>& rows) {
+    Embeddings e;
+    e.count = static_cast<int64_t>(rows.size());
+    e.dims = dims;
+    e.tokens = tokens;
+    e.values.assign(rows.size() * static_cast<size_t>(dims), 0.0f);
+    for (size_t i = 0; i < rows.size(); ++i)
+      for (size_t k = 0; k + 1 < rows[i].size(); k += 2) {
+        const auto index = static_cast<int64_t>(rows[i][k]);
+        if (index < dims) e.values[i * static_cast<size_t>(dims) + index] = rows[i][k + 1];
+      }
+    return format(e);
+  };
+  infer_async(ctx, req, std::move(reply), std::move(tokenized), timings, std::move(plan));
+}
+
 void embed(const ServeContext& ctx, const Request& req, Reply reply) {
+  require_embedder(ctx);
   const auto body = parse_body(req.body);
   if (!body.contains("inputs"))
     throw HttpError(422, error_type::kValidation, "missing field \"inputs\"");
-  const auto prompt = body.find("prompt_name");
-  if (prompt != body.end() && !prompt->is_null())
-    throw HttpError(422, error_type::kValidation, "this model defines no prompts (prompt_name)");
   InputRules rules = input_rules(ctx, req);
   rules.truncate = get_bool(body, "truncate", false);
   rules.side = get_truncation_side(body);
+  set_prompt(rules, body, ctx.prompts);
   const bool normalize = get_bool(body, "normalize", true);
-  const auto dims = get_dimensions(body, ctx.model.info().hidden_size);
+  const bool splade = ctx.model.info().kind == ember::ModelKind::kSparse;
+  if (splade && normalize)
+    throw HttpError(424, error_type::kBackend, "`normalize` is not available for SPLADE models");
+  const auto dims =
+      get_dimensions(body, splade ? ctx.model.info().vocab_size : ctx.model.info().hidden_size);
+  FormatEmbeddings format = [](const Embeddings& e) {
+    Response r;
+    r.body.reserve(static_cast<size_t>(e.count * e.dims * 12 + 16));
+    r.body += '[';
+    for (int64_t i = 0; i < e.count; ++i) {
+      if (i) r.body += ',';
+      append_floats(r.body, e.values.data() + i * e.dims, e.dims);
+    }
+    r.body += ']';
+    return r;
+  };
+  if (splade)
+    return splade_dense_async(ctx, req, std::move(reply), body["inputs"], rules, dims,
+                              std::move(format));
   embed_async(ctx, req, std::move(reply), body["inputs"], rules, normalize, dims,
-              [](const Embeddings& e) {
-                Response r;
-                r.body.reserve(static_cast<size_t>(e.count * e.dims * 12 + 16));
-                r.body += '[';
-                for (int64_t i = 0; i < e.count; ++i) {
-                  if (i) r.body += ',';
-                  append_floats(r.body, e.values.data() + i * e.dims, e.dims);
-                }
-                r.body += ']';
-                return r;
-              });
+              std::move(format));
 }
 
 // SPLADE vectors: [[{"index": i, "value": v} for each non-zero entry]; inputs], as TEI's
@@ -49,6 +99,7 @@ void embed_sparse(const ServeContext& ctx, const Request& req, Reply reply) {
   InputRules rules = input_rules(ctx, req);
   rules.truncate = get_bool(body, "truncate", false);
   rules.side = get_truncation_side(body);
+  set_prompt(rules, body, ctx.prompts);
   const auto t0 = Clock::now();
   TokenizedInputs tokenized = tokenize_inputs(body["inputs"], ctx.model, rules);
   Timings timings{ms_between(t0, Clock::now()), 0, 0, tokenized.tokens};
@@ -78,14 +129,83 @@ void embed_sparse(const ServeContext& ctx, const Request& req, Reply reply) {
   infer_async(ctx, req, std::move(reply), std::move(tokenized), timings, std::move(plan));
 }
 
+// POST /similarity: the cosine similarity of source_sentence's embedding (not normalized;
+// cosine needs no normalization) to each sentence's, as TEI (and sentence-transformers'
+// default similarity) computes it.
+void similarity(const ServeContext& ctx, const Request& req, Reply reply) {
+  require_embedder(ctx);
+  const auto body = parse_body(req.body);
+  const auto in = body.find("inputs");
+  if (in == body.end() || !in->is_object())
+    throw HttpError(422, error_type::kValidation,
+                    "\"inputs\" must be {\"source_sentence\": string, \"sentences\": [string]}");
+  const auto source = in->find("source_sentence");
+  const auto sentences = in->find("sentences");
+  if (source == in->end() || !source->is_string())
+    throw HttpError(422, error_type::kValidation, "\"inputs.source_sentence\" must be a string");
+  if (sentences == in->end() || !sentences->is_array())
+    throw HttpError(422, error_type::kValidation, "\"inputs.sentences\" must be a list of strings");
+  if (sentences->empty())
+    throw HttpError(400, error_type::kEmpty, "`inputs.sentences` cannot be empty");
+  nlohmann::json inputs = nlohmann::json::array();
+  inputs.push_back(*source);
+  for (const auto& s : *sentences) {
+    if (!s.is_string())
+      throw HttpError(422, error_type::kValidation,
+                      "\"inputs.sentences\" must be a list of strings");
+    inputs.push_back(s);
+  }
+  nlohmann::json params = nlohmann::json::object();
+  if (const auto p = body.find("parameters"); p != body.end() && !p->is_null()) {
+    if (!p->is_object())
+      throw HttpError(422, error_type::kValidation, "\"parameters\" must be an object or null");
+    params = *p;
+  }
+  InputRules rules = input_rules(ctx, req);
+  rules.truncate = get_bool(params, "truncate", false);
+  rules.side = get_truncation_side(params);
+  set_prompt(rules, params, ctx.prompts);
+  FormatEmbeddings format = [](const Embeddings& e) {
+    const float* a = e.values.data();
+    double aa = 0;
+    for (int64_t k = 0; k < e.dims; ++k) aa += static_cast<double>(a[k]) * a[k];
+    Response r;
+    r.body += '[';
+    for (int64_t i = 1; i < e.count; ++i) {
+      const float* b = e.values.data() + i * e.dims;
+      double ab = 0, bb = 0;
+      for (int64_t k = 0; k < e.dims; ++k) {
+        ab += static_cast<double>(a[k]) * b[k];
+        bb += static_cast<double>(b[k]) * b[k];
+      }
+      // sentence-transformers' cos_sim normalizes each vector with its norm
+      // clamped at 1e-12 (a zero vector: 0).
+      const double cos = ab / (std::max(std::sqrt(aa), 1e-12) * std::max(std::sqrt(bb), 1e-12));
+      if (i > 1) r.body += ',';
+      append_float(r.body, static_cast<float>(cos));
+    }
+    r.body += ']';
+    return r;
+  };
+  if (ctx.model.info().kind == ember::ModelKind::kSparse)
+    return splade_dense_async(ctx, req, std::move(reply), inputs, rules, std::nullopt,
+                              std::move(format));
+  embed_async(ctx, req, std::move(reply), inputs, rules, /*normalize=*/false, std::nullopt,
+              std::move(format));
+}
+
 // Last hidden state per token, special tokens included: [[[float; hidden]; tokens]; inputs].
 void embed_all(const ServeContext& ctx, const Request& req, Reply reply) {
+  require_embedder(ctx);
+  if (ctx.model.info().kind == ember::ModelKind::kSparse)  // as TEI
+    throw HttpError(424, error_type::kBackend, "`embed_all` is not available for SPLADE models");
   const auto body = parse_body(req.body);
   if (!body.contains("inputs"))
     throw HttpError(422, error_type::kValidation, "missing field \"inputs\"");
   InputRules rules = input_rules(ctx, req);
   rules.truncate = get_bool(body, "truncate", false);
   rules.side = get_truncation_side(body);
+  set_prompt(rules, body, ctx.prompts);
   const auto t0 = Clock::now();
   TokenizedInputs tokenized = tokenize_inputs(body["inputs"], ctx.model, rules);
   Timings timings{ms_between(t0, Clock::now()), 0, 0, tokenized.tokens};
@@ -123,6 +243,8 @@ void embed_all(const ServeContext& ctx, const Request& req, Reply reply) {
 }
 
 // ids (one list, or a list of lists) -> [text], TEI's `skip_special_tokens` (default true).
+// As TEI (the Hugging Face decoder), an id outside the vocabulary is dropped, not refused;
+// one that is not a u32 is a 422, an empty list a 400.
 Response decode(const ServeContext& ctx, const Request& req) {
   const auto body = parse_body(req.body);
   const auto it = body.find("ids");
@@ -136,20 +258,25 @@ Response decode(const ServeContext& ctx, const Request& req) {
     throw HttpError(422, error_type::kValidation, "\"ids\" must be a list of token ids or lists");
   }
   if (lists.size() > ctx.limits.max_inputs_per_request)
-    throw HttpError(413, error_type::kValidation, "too many inputs");
+    throw HttpError(413, error_type::kValidation,
+                    cat("batch size ", lists.size(), " > maximum allowed batch size ",
+                        ctx.limits.max_inputs_per_request));
   const bool skip = get_bool(body, "skip_special_tokens", true);
-  const auto vocab = ctx.model.info().vocab_size;
-  nlohmann::json out = nlohmann::json::array();
+  std::vector<std::vector<int32_t>> decoded(lists.size());
   for (size_t i = 0; i < lists.size(); ++i) {
-    std::vector<int32_t> ids;
+    if (!lists[i]->is_array())
+      throw HttpError(422, error_type::kValidation, "\"ids\" must be a list of token ids or lists");
+    if (lists[i]->empty()) throw HttpError(400, error_type::kEmpty, "`ids` cannot be empty");
     for (const auto& v : *lists[i]) {
-      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= vocab)
+      if (!v.is_number_unsigned() || v.get<uint64_t>() > UINT32_MAX)
         throw HttpError(422, error_type::kValidation,
-                        cat("ids[", i, "]: token ids must be integers in [0, ", vocab, ")"));
-      ids.push_back(v.get<int32_t>());
+                        cat("ids[", i, "]: token ids must be integers in [0, 2^32)"));
+      if (v.get<uint64_t>() <= INT32_MAX)  // past that, no vocabulary has it: dropped too
+        decoded[i].push_back(static_cast<int32_t>(v.get<uint64_t>()));
     }
-    out.push_back(ctx.model.decode(ids, skip));
   }
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& ids : decoded) out.push_back(ctx.model.decode(ids, skip));
   Response r;
   r.body = out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
@@ -165,7 +292,7 @@ Response tokenize(const ServeContext& ctx, const Request& req) {
   std::vector<const std::string*> texts;
   if (it->is_string()) {
     texts.push_back(&it->get_ref<const std::string&>());
-  } else if (it->is_array() && !it->empty()) {
+  } else if (it->is_array()) {
     for (const auto& t : *it) {
       if (!t.is_string()) throw HttpError(422, error_type::kValidation, "inputs must be strings");
       texts.push_back(&t.get_ref<const std::string&>());
@@ -173,8 +300,21 @@ Response tokenize(const ServeContext& ctx, const Request& req) {
   } else {
     throw HttpError(422, error_type::kValidation, "inputs must be a string or a list of strings");
   }
+  if (texts.empty()) throw HttpError(400, error_type::kEmpty, "`inputs` cannot be empty");
+  for (const auto* t : texts)
+    if (t->empty()) throw HttpError(400, error_type::kEmpty, "`inputs` cannot be empty");
   if (texts.size() > ctx.limits.max_inputs_per_request)
-    throw HttpError(413, error_type::kValidation, "too many inputs");
+    throw HttpError(413, error_type::kValidation,
+                    cat("batch size ", texts.size(), " > maximum allowed batch size ",
+                        ctx.limits.max_inputs_per_request));
+  // As TEI: the tokens (and their offsets) are those of the prompt and the text together.
+  InputRules prompt_rules;
+  set_prompt(prompt_rules, body, ctx.prompts);
+  std::vector<std::string> prompted;
+  if (!prompt_rules.prompt.empty()) {
+    prompted.reserve(texts.size());
+    for (auto& t : texts) t = &prompted.emplace_back(prompt_rules.prompt + *t);
+  }
   int64_t total = 0, longest = 0;
   for (const auto* t : texts) {
     total += static_cast<int64_t>(t->size());
@@ -253,6 +393,7 @@ Response info(const ServeContext& ctx) {
   const ember::ModelInfo& mi = ctx.model.info();
   nlohmann::json j = {
       {"model_id", ctx.model_id},
+      {"served_model_name", ctx.model_id},
       {"model_sha", nullptr},
       {"model_dtype", "float32"},
       {"model_type", model_type(ctx)},
@@ -278,22 +419,38 @@ Response info(const ServeContext& ctx) {
 void add_tei_routes(Router& router, const ServeContext& ctx) {
   const ServeContext* c = &ctx;
   auto embed_handler = [c](const Request& req, Reply reply) { embed(*c, req, std::move(reply)); };
+  auto sparse_handler = [c](const Request& req, Reply reply) {
+    embed_sparse(*c, req, std::move(reply));
+  };
   router.add("POST", "/embed", embed_handler);
-  router.add("POST", "/", embed_handler);
   router.add("POST", "/tokenize",
              [c](const Request& req, Reply reply) { reply(tokenize(*c, req)); });
-  router.add("POST", "/embed_sparse",
-             [c](const Request& req, Reply reply) { embed_sparse(*c, req, std::move(reply)); });
+  router.add("POST", "/embed_sparse", sparse_handler);
   router.add("POST", "/embed_all",
              [c](const Request& req, Reply reply) { embed_all(*c, req, std::move(reply)); });
+  router.add("POST", "/similarity",
+             [c](const Request& req, Reply reply) { similarity(*c, req, std::move(reply)); });
   router.add("POST", "/decode", [c](const Request& req, Reply reply) { reply(decode(*c, req)); });
   router.add("GET", "/info", [c](const Request&, Reply reply) { reply(info(*c)); });
-  router.add(
-      "GET", "/health",
-      [](const Request&, Reply reply) {
-        reply(Response{200, "text/plain", "", {}, {}, {}});
-      },
-      /*needs_auth=*/false);
+  // POST / and /invocations (SageMaker) are the model's own task: embed, embed_sparse for a
+  // SPLADE model; a classifier's are /predict or /rerank (routes_classify.cc).
+  if (ctx.model.info().kind != ember::ModelKind::kSequenceClassification) {
+    for (const char* path : {"/", "/invocations"}) {
+      if (ctx.model.info().kind == ember::ModelKind::kSparse) {
+        router.add("POST", path, sparse_handler);
+      } else {
+        router.add("POST", path, embed_handler);
+      }
+    }
+  }
+  // TEI's health routes: /health, / (Inference API), /ping (SageMaker).
+  for (const char* path : {"/health", "/", "/ping"})
+    router.add(
+        "GET", path,
+        [](const Request&, Reply reply) {
+          reply(Response{200, "text/plain", "", {}, {}, {}});
+        },
+        /*needs_auth=*/false);
 }
 
 }  // namespace ember::serve

@@ -158,6 +158,7 @@ int run_server(const ServeOptions& o) {
   limits.max_text_bytes = 4 * o.max_payload_bytes;
   ServeContext ctx{model, batcher, metrics, limits, public_model_name(o), &cache};
   ctx.budget = &budget;
+  ctx.prompts = Prompts::of(model.info(), o.default_prompt_name, o.default_prompt);
   LargeRequestPool large_requests(o.large_request_threads);
   ctx.large_requests = &large_requests;
 
@@ -168,6 +169,7 @@ int run_server(const ServeOptions& o) {
   add_openai_routes(router, ctx);
   add_classify_routes(router, ctx);
   add_kserve_routes(router, ctx);
+  add_vertex_route(router, ctx);
   router.add("GET", "/metrics", [&metrics](const Request&, Reply reply) {
     reply(Response{200, "text/plain; version=0.0.4", metrics.render(), {}, {}, {}});
   });

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "ember/ember.h"
@@ -31,6 +32,10 @@ struct ServeOptions {
   // The model's name in answers (/info, /v1/models, responses, KServe); empty: the model
   // directory's name, or the cache name as given. Never a filesystem path.
   std::string served_model_name;
+  // TEI's --default-prompt-name / --default-prompt: the prompt of requests that name none
+  // (unset: the model's default_prompt_name, if any).
+  std::optional<std::string> default_prompt_name;
+  std::optional<std::string> default_prompt;
   double drain_timeout_s = 25;  // the drain's bound; 0: wait for every request
   // HTTP connections at once; 0: from the descriptor limit, and at most what 1/16 of the memory
   // budget holds at kConnectionBytes each.

@@ -87,6 +87,64 @@ TEST(PublicApi, EmbedMatchesSentenceTransformers) {
   EXPECT_EQ(hidden[0].size(), enc.ids.size() * 384);
 }
 
+// Prompts as SentenceTransformer.encode applies them: the default prompt, a named one, a text,
+// and, where Pooling's include_prompt is false, the prompt's tokens left out of the mean.
+TEST(PublicApi, EmbedWithPromptsMatchesSentenceTransformers) {
+  for (const std::string name : {"tiny-bert-prompts", "tiny-bert-prompts-noinc"}) {
+    const auto ref = load_reference(name);
+    const ember::Model m = ember::Model::load(kFixtures + "/models/" + name);
+    EXPECT_EQ(m.info().prompts.at("query"), "query: ");
+    const auto t = texts(ref, 4);
+    const int64_t h = m.info().hidden_size;
+    const auto check = [&](const std::vector<std::vector<float>>& e, const std::string& key) {
+      ASSERT_EQ(e.size(), t.size());
+      for (size_t i = 0; i < t.size(); ++i)
+        EXPECT_GE(cosine(e[i], ref.f32.at(key).data() + i * h), 0.99999) << name << key << i;
+    };
+    check(m.embed(t), "default");
+    ember::EmbedOptions passage;
+    passage.prompt_name = "passage";
+    check(m.embed(t, passage), "passage");
+    ember::EmbedOptions text;
+    text.prompt = "query: ";
+    check(m.embed(t, text), "query");
+    ember::EmbedOptions none;
+    none.prompt = "";
+    check(m.embed(t, none), "none");
+    ember::EmbedOptions unknown;
+    unknown.prompt_name = "nope";
+    EXPECT_THROW((void)m.embed(t, unknown), ember::Error);
+  }
+}
+
+// The low-level path a server takes with a prompt: prompt + text tokenized, one packed batch
+// run for its hidden states, each input pooled past prompt_length() where include_prompt is
+// false (from token 0 where it is true), as sentence-transformers encodes with that prompt.
+TEST(PublicApi, PoolPastAPromptMatchesSentenceTransformers) {
+  for (const std::string name : {"tiny-bert-prompts", "tiny-bert-prompts-noinc"}) {
+    const auto ref = load_reference(name);
+    const ember::Model m = ember::Model::load(kFixtures + "/models/" + name);
+    EXPECT_EQ(m.info().include_prompt, name == "tiny-bert-prompts") << name;
+    const std::string prompt = m.info().prompts.at("query");
+    const int64_t from = m.info().include_prompt ? 0 : m.prompt_length(prompt);
+    if (!m.info().include_prompt) {
+      // sentence-transformers' count: [CLS] and the prompt's own tokens, not the final [SEP].
+      const auto alone = m.tokenize(prompt);
+      EXPECT_EQ(from, static_cast<int64_t>(alone.ids.size()) - 1) << name;
+    }
+    const auto t = texts(ref, 4);
+    ember::Batch batch;
+    for (const auto& text : t) batch.add(m.tokenize(prompt + text, ember::TokenizeOptions{}));
+    const auto out = m.run(batch, ember::kHidden);
+    const int64_t h = m.info().hidden_size;
+    for (int64_t i = 0; i < batch.size(); ++i) {
+      const auto v = m.pool(out.hidden.data() + batch.begin(i) * h, batch.length(i), from);
+      ASSERT_EQ(static_cast<int64_t>(v.size()), h);
+      EXPECT_GE(cosine(v, ref.f32.at("query").data() + i * h), 0.99999) << name << i;
+    }
+  }
+}
+
 TEST(PublicApi, ClassifyAndScoresMatchTheReference) {
   const auto ref = load_reference("tiny-bert-reranker");
   const ember::Model m = ember::Model::load(kFixtures + "/models/tiny-bert-reranker");

@@ -22,14 +22,14 @@ def assert_openai_error(r, status, code=None):
 
 
 def test_v1_errors_have_openai_shape_and_tei_routes_keep_theirs(server):
-    err = assert_openai_error(requests.post(server.url + "/v1/embeddings", json={"input": []}), 422)
+    err = assert_openai_error(requests.post(server.url + "/v1/embeddings", json={"input": []}), 400)
     assert err["type"] == "invalid_request_error"
     err = assert_openai_error(requests.post(server.url + "/v1/embeddings", data=b"{nope"), 400)
     assert err["type"] == "invalid_request_error" and "JSON" in err["message"]
     assert_openai_error(requests.get(server.url + "/v1/nothing"), 404)
     assert_openai_error(requests.get(server.url + "/v1/embeddings"), 405)
     tei = requests.post(server.url + "/embed", json={"inputs": []})
-    assert tei.status_code == 422 and set(tei.json()) == {"error", "error_type"}
+    assert tei.status_code == 400 and set(tei.json()) == {"error", "error_type"}
 
 
 def test_openai_client_sees_typed_errors():

@@ -92,8 +92,8 @@ def test_truncated_body_then_close_is_not_answered_with_5xx(server, reference):
     partial = b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"inputs\": \"ab"
     status = status_of(raw_exchange(server.url, partial, shutdown_write=True))
     assert status is None or 400 <= status < 500
-    r = requests.post(server.url + "/embed", json={"inputs": texts[1]})
-    assert r.status_code == 200 and cosine(r.json()[0], pooled[1]) >= 0.9999
+    r = requests.post(server.url + "/embed", json={"inputs": texts[2]})
+    assert r.status_code == 200 and cosine(r.json()[0], pooled[2]) >= 0.9999
 
 
 def test_pipelined_requests_are_answered_in_order(server):

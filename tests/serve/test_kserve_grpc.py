@@ -59,8 +59,11 @@ def test_infer_matches_reference_and_http(kserve_server, reference):
     assert got.dtype == np.float32 and got.shape == (len(texts), DIM)
     for i in range(len(texts)):
         assert cosine(got[i], pooled[i]) >= 0.99999, texts[i]
-    http = requests.post(kserve_server.url + "/embed", json={"inputs": texts, "truncate": True}).json()
-    np.testing.assert_array_equal(got, np.asarray(http, dtype=np.float32))
+    # /embed refuses the empty text (TEI's 400); KServe embeds it (its special tokens alone).
+    keep = [i for i, t in enumerate(texts) if t]
+    http = requests.post(kserve_server.url + "/embed",
+                         json={"inputs": [texts[i] for i in keep], "truncate": True}).json()
+    np.testing.assert_array_equal(got[keep], np.asarray(http, dtype=np.float32))
 
 
 def test_bytes_contents_and_int_parameters(kserve_server, reference):

@@ -71,19 +71,22 @@ def test_infer_matches_reference_and_embed(kserve_server, reference, binary):
     for i in range(len(texts)):
         assert cosine(got[i], pooled[i]) >= 0.99999, texts[i]
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_array_equal(got, embed(kserve_server, texts))
+    # /embed refuses the empty text (TEI's 400); KServe embeds it (its special tokens alone).
+    keep = [i for i, t in enumerate(texts) if t]
+    np.testing.assert_array_equal(got[keep], embed(kserve_server, [texts[i] for i in keep]))
 
 
 def test_infer_without_outputs_is_all_binary_and_parameters_apply(kserve_server, reference):
     texts, pooled = reference
+    texts = [texts[0], texts[2], texts[3]]  # not the empty one: /embed refuses it (TEI's 400)
     c = client(kserve_server)
-    res = c.infer(MODEL, [text_input(texts[:3], True)], parameters={"normalize": False, "dimensions": 64})
+    res = c.infer(MODEL, [text_input(texts, True)], parameters={"normalize": False, "dimensions": 64})
     assert res.get_response()["outputs"][0]["parameters"]["binary_data_size"] == 3 * 64 * 4
     got = res.as_numpy("embedding")
     assert got.shape == (3, 64)
     assert abs(np.linalg.norm(got[0]) - 1.0) > 1e-3  # not normalized, as asked
     raw = requests.post(kserve_server.url + "/embed",
-                        json={"inputs": texts[:3], "normalize": False, "dimensions": 64}).json()
+                        json={"inputs": texts, "normalize": False, "dimensions": 64}).json()
     np.testing.assert_array_equal(got, np.asarray(raw, dtype=np.float32))
 
 
