@@ -228,7 +228,9 @@ TokenizedInputs tokenize_texts(const std::vector<TextOrPair>& items, const ember
   out.reserved_before = reserve_tokenizing(rules, cost);
   const ember::TokenizeOptions options = tokenize_options(rules);
   for (size_t i = 0; i < items.size(); ++i) {
-    const auto& [a, b] = items[i];
+    // Named, not a structured binding: clang 14 (the fuzz build) cannot capture bindings.
+    const std::string_view a = items[i].first;
+    const std::optional<std::string_view>& b = items[i].second;
     std::vector<uint8_t> special;
     Sequence seq;
     if (a.empty() && (!b || b->empty()) && !rules.allow_empty_text)
