@@ -13,7 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
-#include "runtime/engine.h"
+#include "ember/ember.h"
 #include "serve/batcher.h"
 #include "serve/errors.h"
 #include "serve/metrics.h"
@@ -28,7 +28,7 @@ using namespace ember::serve;
 namespace {
 
 struct Fixture {
-  std::shared_ptr<const runtime::Engine> engine;
+  std::unique_ptr<const ember::Model> model;
   Metrics metrics;
   std::unique_ptr<TokenBudgetBatcher> batcher;
   std::unique_ptr<ResultCache> cache;
@@ -36,20 +36,22 @@ struct Fixture {
   std::unique_ptr<Router> router;
 
   Fixture() {
-    runtime::EngineOptions eo;
-    eo.threads = 1;
-    eo.truncate = false;
-    eo.normalize = false;
-    engine = runtime::Engine::load(EMBER_SOURCE_DIR "/tests/fixtures/models/tiny-bert-seqcls", eo);
+    ember::LoadOptions lo;
+    lo.threads = 1;
+    lo.truncate = false;
+    lo.normalize = false;
+    model = std::make_unique<const ember::Model>(
+        ember::Model::load(EMBER_SOURCE_DIR "/tests/fixtures/models/tiny-bert-seqcls", lo));
     BatcherOptions bo;
     bo.max_batch_tokens = 512;
     batcher = std::make_unique<TokenBudgetBatcher>(
-        bo, [this](const model::Batch& b, unsigned out) { return engine->run(b, out); }, &metrics);
+        bo, [this](const ember::Batch& b, unsigned out) { return model->run(b, out); }, &metrics);
     cache = std::make_unique<ResultCache>(ResultCacheOptions{64, 1 << 20});
     ServeLimits limits;
     limits.max_inputs_per_request = 16;
     ctx = std::make_unique<ServeContext>(
-        ServeContext{*engine, *batcher, metrics, limits, "tiny", cache.get(), {nullptr, nullptr}});
+        ServeContext{*model, *batcher, metrics, limits, "tiny", cache.get()});
+    ctx->prompts = Prompts::of(model->info(), std::nullopt, std::nullopt);
     router = std::make_unique<Router>(metrics, "");
     add_tei_routes(*router, *ctx);
     add_openai_routes(*router, *ctx);
