@@ -51,7 +51,7 @@ struct Fixture {
     limits.max_inputs_per_request = 16;
     ctx = std::make_unique<ServeContext>(
         ServeContext{*model, *batcher, metrics, limits, "tiny", cache.get()});
-    ctx->prompts = Prompts::of(model->info(), std::nullopt, std::nullopt);
+    ctx->prompts = Prompts::of(*model, std::nullopt, std::nullopt);
     router = std::make_unique<Router>(metrics, "");
     add_tei_routes(*router, *ctx);
     add_openai_routes(*router, *ctx);

@@ -205,6 +205,10 @@ class Model {
   // input's pooled, normalized embedding from its last hidden states [tokens][hidden_size],
   // tokens [from, tokens) pooled as the model pools (none left: mean 0, max -inf).
   int64_t prompt_length(std::string_view prompt) const;
+  // The prompt text embed(texts, options) prepends: options.prompt, else the named prompt, else
+  // the model's default one ("" when it has none). An unknown prompt_name is kInvalidInput,
+  // naming the model's prompts.
+  std::string prompt_text(const EmbedOptions& options) const;
   std::vector<float> pool(const float* hidden, int64_t tokens, int64_t from) const;
 
   // Scores from logits, as sentence-transformers' CrossEncoder gives them: the softmax over

@@ -196,11 +196,14 @@ std::vector<std::vector<float>> Model::embed(const std::vector<std::string>& tex
   return embed(texts, EmbedOptions{});
 }
 
+std::string Model::prompt_text(const EmbedOptions& options) const {
+  return options.prompt ? *options.prompt : impl_->prompts.text_for(options.prompt_name);
+}
+
 std::vector<std::vector<float>> Model::embed(const std::vector<std::string>& texts,
                                              const EmbedOptions& options) const {
   const int64_t h = impl_->info.hidden_size;
-  const std::string prompt =
-      options.prompt ? *options.prompt : impl_->prompts.text_for(options.prompt_name);
+  const std::string prompt = prompt_text(options);
   std::vector<std::vector<float>> out(texts.size());
   const auto tokenize = [&](size_t i) {
     return impl_->engine->tokenize(prompt.empty() ? texts[i] : prompt + texts[i]);

@@ -5,7 +5,6 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
-#include "serve/prompts.h"
 
 namespace ember::cli {
 namespace {
@@ -36,11 +35,10 @@ int run_embed(const EmbedFlags& f) {
   const bool sparse = info.kind == ember::ModelKind::kSparse && !f.hidden;
   // A sentence-transformers prompt (the model's default one unless named) is prepended to each
   // text; with Pooling's include_prompt false, its tokens are left out of the pooling.
-  const std::string prompt =
-      f.prompt ? *f.prompt
-               : serve::Prompts::of(info, std::nullopt, std::nullopt)
-                     .text_for(f.prompt_name.empty() ? std::nullopt
-                                                     : std::optional<std::string>(f.prompt_name));
+  ember::EmbedOptions prompt_options;
+  prompt_options.prompt = f.prompt;
+  if (!f.prompt_name.empty()) prompt_options.prompt_name = f.prompt_name;
+  const std::string prompt = m.prompt_text(prompt_options);
   const int64_t pool_from =
       !prompt.empty() && !info.include_prompt && !f.hidden && !sparse ? m.prompt_length(prompt) : 0;
 

@@ -1,8 +1,7 @@
-// The server's sentence-transformers prompts: the model's (ember::ModelInfo::prompts), with
+// The server's sentence-transformers prompts: the model's (ember::Model::prompt_text), with
 // TEI's --default-prompt-name / --default-prompt in place of the model's default prompt.
 #pragma once
 
-#include <map>
 #include <optional>
 #include <string>
 
@@ -11,14 +10,14 @@
 namespace ember::serve {
 
 struct Prompts {
-  std::map<std::string, std::string> prompts;  // name -> text
-  std::optional<std::string> default_name;     // applied when a request names no prompt
-  std::optional<std::string> default_text;     // a default prompt's text itself; wins over it
-  bool include_prompt = true;                  // false: the prompt's tokens are not pooled
+  const ember::Model* model = nullptr;
+  std::optional<std::string> default_name;  // the server's, applied when a request names none
+  std::optional<std::string> default_text;  // a default prompt's text itself; wins over it
+  bool include_prompt = true;               // false: the prompt's tokens are not pooled
 
   // The model's prompts with the server's defaults: a name must be one of the prompts
   // (kInvalidInput otherwise); nullopt leaves the model's.
-  static Prompts of(const ember::ModelInfo& info, const std::optional<std::string>& name,
+  static Prompts of(const ember::Model& model, const std::optional<std::string>& name,
                     const std::optional<std::string>& text);
   // The text for `name`; without a name, the default prompt's text ("" when none). Throws
   // kInvalidInput naming the prompts the model has when `name` is not one of them.

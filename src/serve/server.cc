@@ -158,7 +158,7 @@ int run_server(const ServeOptions& o) {
   limits.max_text_bytes = 4 * o.max_payload_bytes;
   ServeContext ctx{model, batcher, metrics, limits, public_model_name(o), &cache};
   ctx.budget = &budget;
-  ctx.prompts = Prompts::of(model.info(), o.default_prompt_name, o.default_prompt);
+  ctx.prompts = Prompts::of(model, o.default_prompt_name, o.default_prompt);
   LargeRequestPool large_requests(o.large_request_threads);
   ctx.large_requests = &large_requests;
 
