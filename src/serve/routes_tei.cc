@@ -54,15 +54,22 @@ void splade_dense_async(const ServeContext& ctx, const Request& req, Reply reply
   infer_async(ctx, req, std::move(reply), std::move(tokenized), timings, std::move(plan));
 }
 
-void embed(const ServeContext& ctx, const Request& req, Reply reply) {
-  require_embedder(ctx);
-  const auto body = parse_body(req.body);
+// The rules of a TEI body with "inputs": its truncation and prompt fields over the server's.
+InputRules tei_input_rules(const ServeContext& ctx, const Request& req,
+                           const nlohmann::json& body) {
   if (!body.contains("inputs"))
     throw HttpError(422, error_type::kValidation, "missing field \"inputs\"");
   InputRules rules = input_rules(ctx, req);
   rules.truncate = get_bool(body, "truncate", false);
   rules.side = get_truncation_side(body);
   set_prompt(rules, body, ctx.prompts);
+  return rules;
+}
+
+void embed(const ServeContext& ctx, const Request& req, Reply reply) {
+  require_embedder(ctx);
+  const auto body = parse_body(req.body);
+  InputRules rules = tei_input_rules(ctx, req, body);
   const bool normalize = get_bool(body, "normalize", true);
   const bool splade = ctx.model.info().kind == ember::ModelKind::kSparse;
   if (splade && normalize)
@@ -94,12 +101,7 @@ void embed_sparse(const ServeContext& ctx, const Request& req, Reply reply) {
     throw HttpError(424, error_type::kBackend,
                     "model is not an embedding model with splade pooling");
   const auto body = parse_body(req.body);
-  if (!body.contains("inputs"))
-    throw HttpError(422, error_type::kValidation, "missing field \"inputs\"");
-  InputRules rules = input_rules(ctx, req);
-  rules.truncate = get_bool(body, "truncate", false);
-  rules.side = get_truncation_side(body);
-  set_prompt(rules, body, ctx.prompts);
+  InputRules rules = tei_input_rules(ctx, req, body);
   const auto t0 = Clock::now();
   TokenizedInputs tokenized = tokenize_inputs(body["inputs"], ctx.model, rules);
   Timings timings{ms_between(t0, Clock::now()), 0, 0, tokenized.tokens};
@@ -200,12 +202,7 @@ void embed_all(const ServeContext& ctx, const Request& req, Reply reply) {
   if (ctx.model.info().kind == ember::ModelKind::kSparse)  // as TEI
     throw HttpError(424, error_type::kBackend, "`embed_all` is not available for SPLADE models");
   const auto body = parse_body(req.body);
-  if (!body.contains("inputs"))
-    throw HttpError(422, error_type::kValidation, "missing field \"inputs\"");
-  InputRules rules = input_rules(ctx, req);
-  rules.truncate = get_bool(body, "truncate", false);
-  rules.side = get_truncation_side(body);
-  set_prompt(rules, body, ctx.prompts);
+  InputRules rules = tei_input_rules(ctx, req, body);
   const auto t0 = Clock::now();
   TokenizedInputs tokenized = tokenize_inputs(body["inputs"], ctx.model, rules);
   Timings timings{ms_between(t0, Clock::now()), 0, 0, tokenized.tokens};
