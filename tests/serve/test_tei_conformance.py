@@ -3,7 +3,9 @@ drives schemathesis against a real `ember serve` on loopback, for an embedder (w
 classifier and a re-ranker. Every operation of the spec gets generated requests, valid ones and
 invalid ones (a fixed seed and a bounded count: about a minute in all). Asserted: no 5xx, every
 status is one the spec documents for the operation, every content type and every response body
-matches the spec, except the documented quirks below (each with its reason; docs/serve.md)."""
+matches the spec, except the documented quirks below (each with its reason; docs/serve.md).
+The statuses such traffic never produces (413, 429, 503) are made, one request each, by
+test_tei_statuses.py."""
 import json
 import pathlib
 import warnings
