@@ -102,4 +102,29 @@ ModelFiles resolve_model(const std::string& name_or_path) {
        " (cached: ", cached.empty() ? "none" : cached, "). Run scripts/fetch_models.sh");
 }
 
+std::vector<fs::path> side_files(const fs::path& dir) {
+  static const char* kWeights[] = {".safetensors", ".bin", ".onnx", ".h5",   ".msgpack",
+                                   ".ot",          ".pt",  ".pth",  ".ckpt", ".onnx_data"};
+  std::vector<fs::path> out;
+  for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator();
+       ++it) {
+    const fs::path rel = fs::relative(it->path(), dir);
+    const std::string name = rel.filename().string();
+    if (it->is_directory()) {
+      if (name == "onnx" || name == "openvino" || name.starts_with("."))
+        it.disable_recursion_pending();
+      continue;
+    }
+    const std::string ext = rel.extension().string();
+    if (!it->is_regular_file() || name.starts_with(".") || rel == "SOURCE" ||
+        name.ends_with(".index.json") ||
+        std::any_of(std::begin(kWeights), std::end(kWeights),
+                    [&](const char* e) { return ext == e; }))
+      continue;
+    out.push_back(rel);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 }  // namespace ember::io

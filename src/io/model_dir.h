@@ -31,4 +31,11 @@ ModelFiles resolve_model(const std::string& name_or_path);
 
 std::vector<std::string> cached_model_names();
 
+// The files of a model directory that are not its weights (tokenizer, config, pooling and
+// sentence-transformers files), relative to `dir` and sorted: what a tool that writes a model
+// made from another copies beside its new weights. Skipped: weights of every framework and
+// their shard indexes (*.index.json), the cache's SOURCE stamp, hidden files, and the onnx/
+// and openvino/ export directories.
+std::vector<std::filesystem::path> side_files(const std::filesystem::path& dir);
+
 }  // namespace ember::io

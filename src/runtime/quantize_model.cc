@@ -27,32 +27,28 @@ bool is_layer_linear(const std::string& name, const Tensor& t) {
   return t.shape.rank() == 2 && std::regex_search(name, pattern);
 }
 
-bool is_weights_file(const fs::path& p) {
-  static const char* kExt[] = {".safetensors", ".bin", ".onnx", ".h5",   ".msgpack",
-                               ".ot",          ".pt",  ".pth",  ".ckpt", ".onnx_data"};
-  const std::string ext = p.extension().string();
-  return std::any_of(std::begin(kExt), std::end(kExt), [&](const char* e) { return ext == e; });
-}
-
-// Everything but weights (and the cache's SOURCE stamp): tokenizer, config, pooling files.
+// Everything but weights: tokenizer, config, pooling files (io::side_files).
 std::vector<std::string> copy_model_files(const fs::path& from, const io::ModelDirWriter& to) {
   std::vector<std::string> copied;
-  for (auto it = fs::recursive_directory_iterator(from); it != fs::recursive_directory_iterator();
-       ++it) {
-    const fs::path rel = fs::relative(it->path(), from);
-    if (it->is_directory()) {
-      const std::string d = rel.filename().string();
-      if (d == "onnx" || d == "openvino" || d.starts_with(".")) it.disable_recursion_pending();
-      continue;
-    }
-    if (!it->is_regular_file() || is_weights_file(rel) || rel == "SOURCE" ||
-        rel.filename().string().starts_with("."))
-      continue;
-    to.copy_file(it->path(), rel);
+  for (const fs::path& rel : io::side_files(from)) {
+    to.copy_file(from / rel, rel);
     copied.push_back(rel.string());
   }
-  std::sort(copied.begin(), copied.end());
   return copied;
+}
+
+// The checkpoint's size on disk: its file, or for a shard index every file beside it of the
+// shards' kind.
+int64_t checkpoint_bytes(const io::Checkpoint& c) {
+  const bool sharded = c.format == io::CheckpointFormat::kSafetensorsSharded ||
+                       c.format == io::CheckpointFormat::kTorchSharded;
+  if (!sharded) return static_cast<int64_t>(fs::file_size(c.path));
+  const std::string ext = c.format == io::CheckpointFormat::kTorchSharded ? ".bin" : ".safetensors";
+  int64_t bytes = 0;
+  for (const auto& entry : fs::directory_iterator(c.path.parent_path()))
+    if (entry.is_regular_file() && entry.path().extension() == ext)
+      bytes += static_cast<int64_t>(entry.file_size());
+  return bytes;
 }
 
 }  // namespace
@@ -86,23 +82,24 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
               "reduce_range applies to int8 only");
   const bool bf16 = options.dtype == "bf16";
   const io::ModelFiles files = io::resolve_model(model);
-  EMBER_CHECK(files.safetensors.has_value() && files.config.has_value(), ErrorKind::kUnsupported,
+  EMBER_CHECK(files.checkpoint.has_value() && files.config.has_value(), ErrorKind::kUnsupported,
               files.dir.string(),
-              ": quantize needs model.safetensors and config.json (ONNX models are not supported)");
+              ": quantize needs weights (safetensors, pytorch_model.bin or tf_model.h5, sharded or "
+              "not) and config.json; ONNX models are not supported");
   // Refuses a bad --out (exists without force, the source, inside it, linked to it) before the
   // work; everything is written into a staging directory and appears at out_dir only complete.
   io::ModelDirWriter writer(out_dir, files.dir, {options.force});
   // Load once as a float model: fails early on anything Ember cannot run.
   const auto source = model::Model::load(io::JsonConfig::load(*files.config),
-                                         io::WeightStore::from_safetensors(*files.safetensors));
+                                         io::load_checkpoint(*files.checkpoint));
   EMBER_CHECK(source->quantization().empty(), ErrorKind::kInvalidInput, files.dir.string(),
               ": the model is already quantized (", source->quantization(), ")");
 
-  const io::WeightStore store = io::WeightStore::from_safetensors(*files.safetensors);
+  const io::WeightStore store = io::load_checkpoint(*files.checkpoint);
   const int32_t limit = options.reduce_range ? 64 : 127;
   QuantizeReport report;
   report.out_dir = writer.out();
-  report.bytes_in = static_cast<int64_t>(fs::file_size(*files.safetensors));
+  report.bytes_in = checkpoint_bytes(*files.checkpoint);
 
   const auto names = store.names();
   std::vector<io::TensorToWrite> out;

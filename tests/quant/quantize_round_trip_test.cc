@@ -2,6 +2,7 @@
 // quantize, load as int8, keep heads/embeddings/LayerNorm in F32, and stay close to fp32.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "io/safetensors.h"
@@ -101,6 +102,52 @@ TEST(QuantizeRoundTrip, AllMiniLmL6V2) {
   EXPECT_TRUE(q->info().normalize);
   EXPECT_EQ(q->spec().num_layers(), 6);
   fs::remove_all(out);
+}
+
+// A model published only as pytorch_model.bin, tf_model.h5 or shards quantizes to the same
+// int8 tensors as its safetensors copy, and no weights or shard index of the source come along.
+TEST(QuantizeRoundTrip, EveryCheckpointFormatGivesTheSameInt8Model) {
+  const fs::path fixture = test::fixture_model("tiny-bert-st6");
+  const fs::path base = test::fresh_temp_dir("ckpt-safetensors");
+  runtime::quantize_model(fixture.string(), base, {});
+  const auto expected = io::SafetensorsFile::open(base / "model.safetensors");
+  const fs::path checkpoints =
+      fs::path(EMBER_SOURCE_DIR) / "tests/fixtures/checkpoints/tiny-bert-st6";
+  for (const char* format : {"pytorch", "pytorch-sharded", "safetensors-sharded", "keras-h5"}) {
+    SCOPED_TRACE(format);
+    // The fixture's config, tokenizer and pooling files with this format's weights only.
+    const fs::path src = test::fresh_temp_dir(std::string("ckpt-src-") + format);
+    fs::create_directories(src);
+    for (const auto& e : fs::directory_iterator(fixture))
+      if (e.path().filename() != "model.safetensors")
+        fs::copy(e.path(), src / e.path().filename(), fs::copy_options::recursive);
+    for (const auto& e : fs::directory_iterator(checkpoints / format))
+      fs::copy_file(e.path(), src / e.path().filename());
+    const fs::path out = test::fresh_temp_dir(std::string("ckpt-out-") + format);
+    const auto report = runtime::quantize_model(src.string(), out, {});
+    EXPECT_GT(report.bytes_in, report.bytes_out);
+    for (const auto& f : report.files_copied) {
+      EXPECT_EQ(f.find(".index.json"), std::string::npos) << f;
+      EXPECT_NE(fs::path(f).extension(), ".bin") << f;
+      EXPECT_NE(fs::path(f).extension(), ".h5") << f;
+    }
+    const auto got = io::SafetensorsFile::open(out / "model.safetensors");
+    ASSERT_EQ(got.tensors().size(), expected.tensors().size());
+    for (const auto& [name, t] : expected.tensors()) {
+      SCOPED_TRACE(name);
+      // Keras names map under the model's prefix ("bert."), which the loader accepts.
+      const std::string stored = got.has(name) ? name : "bert." + name;
+      ASSERT_TRUE(got.has(stored));
+      const Tensor g = got.get(stored);
+      ASSERT_EQ(g.dtype, t.dtype);
+      ASSERT_EQ(g.shape, t.shape);
+      EXPECT_EQ(std::memcmp(g.data, t.data, t.nbytes()), 0);
+    }
+    EXPECT_EQ(runtime::Engine::load(out.string())->info().quantization, "int8-dynamic");
+    fs::remove_all(src);
+    fs::remove_all(out);
+  }
+  fs::remove_all(base);
 }
 
 TEST(QuantizeRoundTrip, RefusesAQuantizedModelAndItsOwnDirectory) {
