@@ -9,7 +9,6 @@
 namespace ember::io {
 
 std::string PromptConfig::text_for(const std::optional<std::string>& name) const {
-  if (!name && default_text) return *default_text;
   if (!name) return default_name ? prompts.at(*default_name) : std::string();
   const auto it = prompts.find(*name);
   if (it != prompts.end()) return it->second;
@@ -17,15 +16,6 @@ std::string PromptConfig::text_for(const std::optional<std::string>& name) const
   for (const auto& [n, text] : prompts) names += (names.empty() ? "" : ", ") + n;
   fail(ErrorKind::kInvalidInput, "prompt_name '", *name, "' is not one of the model's prompts",
        prompts.empty() ? std::string(" (it defines none)") : cat(" (", names, ")"));
-}
-
-void PromptConfig::set_default(const std::optional<std::string>& name,
-                               const std::optional<std::string>& text) {
-  if (name) {
-    (void)text_for(name);  // throws, naming the prompts, for a name the model does not have
-    default_name = name;
-  }
-  if (text) default_text = text;
 }
 
 PromptConfig parse_prompt_config(std::string_view config_st_json, const std::string& origin) {

@@ -14,7 +14,6 @@ namespace ember::io {
 struct PromptConfig {
   std::map<std::string, std::string> prompts;  // name -> text
   std::optional<std::string> default_name;     // applied when a request names no prompt
-  std::optional<std::string> default_text;     // a default prompt's text itself; wins over it
   // Pooling's include_prompt: false excludes the prompt's tokens (those of the prompt alone,
   // tokenized with special tokens, less a trailing special) from the pooled tokens.
   bool include_prompt = true;
@@ -22,9 +21,6 @@ struct PromptConfig {
   // The text for `name`; without a name, the default prompt's text ("" when none). Throws
   // kInvalidInput naming the prompts the model has when `name` is not one of them.
   std::string text_for(const std::optional<std::string>& name) const;
-  // A server's own default (TEI's --default-prompt-name / --default-prompt): a name must be one
-  // of the prompts (kInvalidInput otherwise); nullopt leaves the model's.
-  void set_default(const std::optional<std::string>& name, const std::optional<std::string>& text);
 };
 
 // Reads the model directory's config_sentence_transformers.json and Pooling config (absent

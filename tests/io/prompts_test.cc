@@ -34,16 +34,6 @@ TEST(Prompts, UnknownNameNamesThePrompts) {
   expect_error([&] { (void)none.text_for("query"); }, ErrorKind::kInvalidInput, "defines none");
 }
 
-TEST(Prompts, ServerDefaults) {
-  auto c = load_prompt_config(kModels / "tiny-bert-prompts");
-  c.set_default("passage", std::nullopt);
-  EXPECT_EQ(c.text_for(std::nullopt), "passage: ");
-  c.set_default(std::nullopt, "instruct: ");
-  EXPECT_EQ(c.text_for(std::nullopt), "instruct: ");
-  EXPECT_EQ(c.text_for("query"), "query: ");
-  expect_error([&] { c.set_default("nope", std::nullopt); }, ErrorKind::kInvalidInput, "query");
-}
-
 TEST(Prompts, NoFilesNoPrompts) {
   const auto c = load_prompt_config(kModels / "tiny-bert-seqcls");
   EXPECT_TRUE(c.prompts.empty());
