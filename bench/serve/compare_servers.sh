@@ -2,13 +2,15 @@
 # Ember against infinity_emb on the same machine and model, measured in one run, interleaved:
 #
 #   bash bench/serve/compare_servers.sh [--duration S] [--users 1,4,16,64] [--reps N]
-#                                       [--single-reps N]
+#                                       [--single-reps N] [--dtypes bf16,int8]
 #
 # Both servers run at once (idle when not loaded) on all-MiniLM-L6-v2 from Ember's model cache;
 # each rep loads, in turn: Ember without its result cache, infinity_emb, Ember with its cache
 # and a text mix with 40% repeated inputs, infinity_emb on that same mix (it has no cache). Every load is
 # `ember loadtest` closed-loop user steps on the OpenAI route each server speaks
 # (/v1/embeddings, infinity's /embeddings), one input per request from bench/serve/texts.txt.
+# With --dtypes, each rep also loads one more Ember server per dtype (cache off, same mix):
+# bf16 (`--dtype bf16`, on CPUs with avx512_bf16) and int8 (the model through `ember quantize`).
 # Then Ember's single-request latency at 16 and 128 tokens and `ember bench --grid 1x16,1x128`.
 # Results: bench/results/serve_compare/<UTC time>/ (CSV per load, summary.md with medians
 # over reps). Needs: a build (build/src/cli/ember or $EMBER) and bench/serve/setup_infinity.sh.
@@ -20,6 +22,7 @@ duration=10
 users=1,4,16,64
 reps=2
 single_reps=300
+dtypes=""
 ember="${EMBER:-build/src/cli/ember}"
 model_dir="${EMBER_MODEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ember/models}/all-MiniLM-L6-v2"
 while [ $# -gt 0 ]; do
@@ -28,6 +31,7 @@ while [ $# -gt 0 ]; do
     --users) users="$2"; shift 2 ;;
     --reps) reps="$2"; shift 2 ;;
     --single-reps) single_reps="$2"; shift 2 ;;
+    --dtypes) dtypes="$2"; shift 2 ;;
     *) echo "compare_servers: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -46,6 +50,20 @@ ember_nocache_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.
 "$ember" serve --model "$model_dir" --port "$ember_nocache_port" --grpc-port 0 --cache-entries 0 \
   >"$out/ember-nocache.out" 2>"$out/ember-nocache.err" &
 pids+=($!)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+declare -A dtype_port
+for dt in ${dtypes//,/ }; do
+  case "$dt" in
+    bf16) args=(--model "$model_dir" --dtype bf16) ;;
+    int8) "$ember" quantize --model "$model_dir" --out "$out/model-int8" >"$out/quantize.log" 2>&1
+          args=(--model "$out/model-int8" --served-model-name all-MiniLM-L6-v2) ;;
+    *) echo "compare_servers: --dtypes takes bf16 and int8, not $dt" >&2; exit 2 ;;
+  esac
+  dtype_port[$dt]=$(free_port)
+  "$ember" serve "${args[@]}" --port "${dtype_port[$dt]}" --grpc-port 0 --cache-entries 0 \
+    >"$out/ember-$dt.out" 2>"$out/ember-$dt.err" &
+  pids+=($!)
+done
 inf_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 INFINITY_ANONYMOUS_USAGE_STATS=0 \
   .venv-infinity/bin/infinity_emb v2 --model-id "$model_dir" --served-model-name all-MiniLM-L6-v2 \
@@ -57,6 +75,11 @@ for _ in $(seq 1200); do
   sleep 0.25
 done
 curl -sf "$inf_url/health" >/dev/null || { echo "infinity_emb did not start:"; tail -20 "$out/infinity.log"; exit 1; }
+for dt in ${dtypes//,/ }; do
+  for _ in $(seq 600); do curl -sf "http://127.0.0.1:${dtype_port[$dt]}/health" >/dev/null && break; sleep 0.1; done
+  curl -sf "http://127.0.0.1:${dtype_port[$dt]}/health" >/dev/null ||
+    { echo "ember serve ($dt) did not start:"; cat "$out/ember-$dt.err"; exit 1; }
+done
 
 ember_body='{"input":{{inputs}},"model":"all-MiniLM-L6-v2","truncate":true}'
 inf_body='{"input":{{inputs}},"model":"all-MiniLM-L6-v2"}'
@@ -67,6 +90,9 @@ run() {  # name url route body repeat
 }
 for rep in $(seq 1 "$reps"); do
   run ember-nocache "http://127.0.0.1:$ember_nocache_port" /v1/embeddings "$ember_body" 0
+  for dt in ${dtypes//,/ }; do
+    run "ember-$dt-nocache" "http://127.0.0.1:${dtype_port[$dt]}" /v1/embeddings "$ember_body" 0
+  done
   run infinity "$inf_url" /embeddings "$inf_body" 0
   run ember-cache-40pct "$ember_url" /v1/embeddings "$ember_body" 0.4
   run infinity-40pct "$inf_url" /embeddings "$inf_body" 0.4
