@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # infinity_emb (PyPI) in its own venv, .venv-infinity, for bench/serve/compare_servers.sh.
-# PyTorch and transformers are large: if the reference venv (/work/venvs/ref, or $REF_VENV)
-# exists, its site-packages are appended to this venv's path (a .pth file) so pip reuses its
+# PyTorch and transformers are large: if the reference venv (scripts/make_reference.sh's,
+# $REFERENCE_VENV or ~/.cache/ember/venv-reference) exists, its site-packages are appended to this venv's path (a .pth file) so pip reuses its
 # torch / transformers / sentence-transformers instead of downloading them again.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv=.venv-infinity
-ref="${REF_VENV:-/work/venvs/ref}"
+ref="${REFERENCE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/ember/venv-reference}"
 python3 -m venv "$venv"
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 if [ -d "$ref" ]; then
