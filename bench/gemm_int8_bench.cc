@@ -7,9 +7,11 @@
 // panel kernel on the same packed weights), int8_auto (what the engine runs: packed weights,
 // kAuto), fp32_linear. `--clock cpu` divides by the process's CPU time instead of wall time
 // (with --threads 1: per second of the one thread's CPU time, which time lost to other
-// processes on a shared machine does not inflate).
+// processes on a shared machine does not inflate). `--cold MB` cycles each int8 library through
+// copies of the weights (packed too) filling MB megabytes, more than the last-level cache, so
+// that the weights come from memory as in a forward pass (fp32_linear keeps one copy).
 //   bench_gemm_int8_bench OUT.json [--reps N] [--threads T] [--min-ms MS] [--m 1,8,...]
-//                         [--libs a,b,...] [--clock wall|cpu]
+//                         [--libs a,b,...] [--clock wall|cpu] [--cold MB]
 #include <time.h>
 
 #include <algorithm>
@@ -81,7 +83,7 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::cerr << "usage: " << argv[0]
               << " OUT.json [--reps N] [--threads T] [--min-ms MS] [--m 1,8,16,32,128,1024]"
-                 " [--libs a,b,...] [--clock wall|cpu]\n";
+                 " [--libs a,b,...] [--clock wall|cpu] [--cold MB]\n";
     return 2;
   }
   const std::string out_path = argv[1];
@@ -90,6 +92,7 @@ int main(int argc, char** argv) {
   std::vector<int64_t> ms = {1, 8, 16, 32, 128, 1024};
   std::vector<Lib> libs(std::begin(kAllLibs), std::end(kAllLibs));
   bool cpu_clock = false;
+  double cold_mb = 0;
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--reps")
@@ -100,6 +103,8 @@ int main(int argc, char** argv) {
       min_ms = std::atof(argv[i + 1]);
     else if (flag == "--m")
       ms = parse_list(argv[i + 1]);
+    else if (flag == "--cold")
+      cold_mb = std::atof(argv[i + 1]);
     else if (flag == "--clock")
       cpu_clock = std::string(argv[i + 1]) == "cpu";
     else if (flag == "--libs") {
@@ -144,17 +149,31 @@ int main(int argc, char** argv) {
         sums[j] = 0;
         for (int64_t p = 0; p < s.k; ++p) sums[j] += w[j * s.k + p];
       }
-      const ops::Int8Weights qw{w.data(), scale.data(), sums.data(), 127};
-      const auto packed = kernels::PackedGemmDnnl::pack_s8(w.data(), s.n, s.k, threads);
+      // With --cold, enough copies of the int8 weights (each also packed) to fill cold_mb, used
+      // in turn, so that every call streams its weights from memory as a forward pass does.
+      const int64_t copies =
+          std::max<int64_t>(1, static_cast<int64_t>(cold_mb * 1e6) / (s.n * s.k));
+      std::vector<AlignedBuffer<int8_t>> wc;
+      std::vector<std::unique_ptr<kernels::PackedGemmDnnl>> packed;
+      for (int64_t c = 0; c < copies; ++c) {
+        wc.emplace_back(static_cast<size_t>(s.n * s.k));
+        std::copy_n(w.data(), s.n * s.k, wc.back().data());
+        packed.push_back(kernels::PackedGemmDnnl::pack_s8(w.data(), s.n, s.k, threads));
+      }
+      int64_t next = 0;
       for (size_t li = 0; li < nlibs; ++li) {
         const size_t lib_index = (li + static_cast<size_t>(rep) + si) % nlibs;  // rotate the order
         const Lib& lib = libs[lib_index];
         auto call = [&] {
+          const size_t c = static_cast<size_t>(next);
+          next = (next + 1) % copies;
+          const ops::Int8Weights qw{wc[c].data(), scale.data(), sums.data(), 127};
           if (lib.fp32)
             cpu::linear(x.data(), s.m, s.k, s.k, wf.data(), nullptr, s.n, y.data(), s.n);
           else
             cpu::linear_int8(x.data(), s.m, s.k, s.k, qw, nullptr, s.n, y.data(), s.n,
-                             ops::Activation::kNone, lib.packed ? packed.get() : nullptr, lib.gemm);
+                             ops::Activation::kNone, lib.packed ? packed[c].get() : nullptr,
+                             lib.gemm);
         };
         call();  // warm-up
         int calls = 0;
@@ -174,7 +193,8 @@ int main(int argc, char** argv) {
   std::ofstream out(out_path);
   out << "{\n  \"threads\": " << threads << ",\n  \"reps\": " << reps << ",\n  \"isa\": \""
       << isa_name(active_isa()) << "\",\n  \"vnni\": " << (int8_vnni_supported() ? "true" : "false")
-      << ",\n  \"clock\": \"" << (cpu_clock ? "process_cpu" : "wall")
+      << ",\n  \"cold_mb\": " << cold_mb << ",\n  \"clock\": \""
+      << (cpu_clock ? "process_cpu" : "wall")
       << "\",\n  \"unit\": \"GOP/s (median over reps)\",\n  \"cells\": [\n";
   std::cout << "| M | N | K |";
   for (const Lib& l : libs) std::cout << " " << l.name << " |";

@@ -23,7 +23,8 @@ namespace {
 using kernels::PackedGemmDnnl;
 using ops::Activation;
 
-// 2-48 rows run on the panel kernel on AVX-512 (tiles of <= 6 rows), 49 and more on oneDNN.
+// fp32: 2-48 rows run on the panel kernel on AVX-512 (tiles of <= 6 rows), 49 and more on
+// oneDNN. int8: 1 row on the VNNI panel kernel (with AVX-512 VNNI), 2 and more on oneDNN.
 const int64_t kRows[] = {1, 2, 5, 6, 7, 13, 24, 25, 32, 47, 48, 49, 64, 255, 256, 257, 530};
 
 TEST(PackedGemmDnnl, SlicesCoverTheColumnsInWholeBlocks) {

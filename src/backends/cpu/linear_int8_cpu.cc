@@ -108,7 +108,15 @@ void linear_int8(const float* x, int64_t m, int64_t k, int64_t ldx, const ops::I
   const bool forced_packed = g == Int8Gemm::kPackedDnnl || g == Int8Gemm::kPackedVnni;
   EMBER_CHECK(packed || !forced_packed, ErrorKind::kInternal, "linear_int8: ", int8_gemm_name(g),
               " without packed weights");
-  if (packed && (forced_packed || (g == Int8Gemm::kAuto && detail::use_packed(packed, m)))) {
+  // One row also takes the packed weights where the VNNI panel kernel runs it (run_slice's
+  // kInt8PanelMaxRows): it streamed the packed panels 1.5x faster than dnnl_gemm_u8s8s32 on the
+  // [N, K] weights on three of bert-base's four shapes, and tied on K = 3072 (docs/gemm.md,
+  // "int8 GEMM").
+  const bool packed_one_row = m == 1 && packed && packed->panel_max_rows() > 0 &&
+                              packed->type() == kernels::PackedGemmDnnl::Type::kU8S8 &&
+                              int8_vnni_supported();
+  if (packed && (forced_packed ||
+                 (g == Int8Gemm::kAuto && (detail::use_packed(packed, m) || packed_one_row)))) {
     using Kernel = kernels::PackedGemmDnnl::Kernel;
     const Kernel kernel = g == Int8Gemm::kPackedDnnl   ? Kernel::kDnnl
                           : g == Int8Gemm::kPackedVnni ? Kernel::kPanel

@@ -2,15 +2,16 @@
 // kernels_int8.h). vpdpbusd adds four u8 x s8 products into each int32 lane without an int16
 // step, so unlike vpmaddubsw it never saturates: the sums are exact for all inputs.
 //
-// Loop order per 64-column panel: K in blocks of kKBlock (128 KB of panel, kept in L2; 12 KB of a
-// 6-row activation tile, kept in L1), and within a block row tiles of up to 6 rows x 64 columns
-// (24 accumulators, 4 panel vectors and one broadcast activation dword per group of 4 k). The
-// first row tile of a block reads the panel from memory; later ones find it in L2. Partial sums
-// live in c between K blocks. The encoders' K (384-3072) take one or two blocks: with 16 KB
-// blocks (L1-sized, as the fp32 panel kernel uses) reloading and storing the 24 partial sums per
-// block cost 5-12% against oneDNN's brgemm at 16-256 rows. The prefetches of the next block are
-// spread over all row tiles of this one, as in sgemm_panels_f32_avx512.cc, so that few-row
-// products, bound by streaming the weights, keep more lines in flight.
+// Loop order per 64-column panel: K in blocks, and within a block row tiles of up to 6 rows x 64
+// columns (24 accumulators, 4 panel vectors and one broadcast activation dword per group of 4 k).
+// The first row tile of a block reads the panel from memory; later ones find it in cache.
+// Partial sums live in c between K blocks. The prefetches of the next block are spread over all
+// row tiles of this one, as in sgemm_panels_f32_avx512.cc, so that few-row products, bound by
+// streaming the weights, keep more lines in flight.
+// Block size by row count (docs/gemm.md, int8 GEMM): up to kSmallRows rows, 256 k (16 KB of
+// panel, L1-sized; weights streamed from memory with the prefetches 16 KB ahead were 7-18%
+// faster than oneDNN's brgemm at 16 rows); above, 2048 k (128 KB, kept in L2), since reloading
+// and storing the 24 partial sums per 16 KB block cost 5-12% there.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -23,9 +24,10 @@ namespace {
 
 constexpr int64_t kPanel = 64;               // columns per panel: 4 zmm of int32
 constexpr int64_t kGroupBytes = kPanel * 4;  // one group of 4 k across the panel
-constexpr int64_t kKBlock = 2048;            // k per block: 512 groups x 256 B = 128 KB
-constexpr int64_t kLine = 64;                // bytes per cache line
-constexpr int64_t kBlockLines = kKBlock / 4 * kGroupBytes / kLine;
+constexpr int64_t kSmallRows = 48;
+constexpr int64_t kKBlockSmall = 256;   // k per block up to kSmallRows rows: 16 KB of panel
+constexpr int64_t kKBlockLarge = 2048;  // k per block above: 128 KB
+constexpr int64_t kLine = 64;           // bytes per cache line
 
 struct Prefetch {
   const char* next;
@@ -101,6 +103,8 @@ void gemm_u8s8s32_avx512vnni_6x64_panels(int64_t m, int64_t n, int64_t k, const 
   // Rows spread evenly over the fewest tiles of <= 6 (8 rows: 4 + 4, not 6 + 2): a thin last
   // tile wastes its panel loads.
   const int64_t tiles = (m + 5) / 6;
+  const int64_t kblock = m <= kSmallRows ? kKBlockSmall : kKBlockLarge;
+  const int64_t block_lines = kblock / 4 * kGroupBytes / kLine;
   for (int64_t j = 0; j < n; j += kPanel) {
     const int64_t ncols = std::min(kPanel, n - j);
     __mmask16 mask[4];
@@ -110,8 +114,8 @@ void gemm_u8s8s32_avx512vnni_6x64_panels(int64_t m, int64_t n, int64_t k, const 
     }
     const int8_t* panel = panels + j * kpad;
     const int64_t kfull = k / 4 * 4;  // whole groups of 4 k; the rest is add_tail's
-    for (int64_t k0 = 0; k0 < kfull; k0 += kKBlock) {
-      const int64_t kc = std::min(kKBlock, kfull - k0);
+    for (int64_t k0 = 0; k0 < kfull; k0 += kblock) {
+      const int64_t kc = std::min(kblock, kfull - k0);
       const int8_t* block = panel + k0 / 4 * kGroupBytes;
       // The stream is sequential: the next block starts right after this one, in this panel
       // or (past the zero padding of this one) at the head of the next.
@@ -119,7 +123,7 @@ void gemm_u8s8s32_avx512vnni_6x64_panels(int64_t m, int64_t n, int64_t k, const 
           k0 + kc < kfull ? block + kc / 4 * kGroupBytes : panel + kPanel * kpad);
       for (int64_t t = 0, r0 = 0; r0 < m; ++t) {
         const int mr = static_cast<int>(m / tiles + (t < m % tiles ? 1 : 0));
-        const int64_t lo = kBlockLines * t / tiles, hi = kBlockLines * (t + 1) / tiles;
+        const int64_t lo = block_lines * t / tiles, hi = block_lines * (t + 1) / tiles;
         kTiles[mr](a + r0 * lda + k0, lda, block, kc / 4, c + r0 * ldc + j, ldc, mask, k0 > 0,
                    Prefetch{next + lo * kLine, hi - lo});
         r0 += mr;

@@ -66,8 +66,12 @@ class PackedGemmDnnl {
   // 48: with its prefetches spread over all row tiles of a block, the kernel beat brgemm on
   // whole forwards up to 32 rows by 1.1-1.2x and tied it at 48 and 64 (docs/gemm.md).
   static constexpr int64_t kPanelMaxRows = 48;
-  // docs/gemm.md (int8 GEMM): where the VNNI panel kernel measured faster than brgemm.
-  static constexpr int64_t kInt8PanelMaxRows = 256;
+  // 1 (docs/gemm.md, "int8 GEMM"): from 2 rows on, brgemm (VNNI, 85-96% of the vpdpbusd peak)
+  // and the VNNI panel kernel were within +-10% of each other with no consistent winner, in
+  // single ops and in whole forwards, so brgemm keeps them; at one row (which linear_int8 then
+  // runs on the packed weights) the panel kernel streamed them 1.5x faster than
+  // dnnl_gemm_u8s8s32 on the [N, K] weights.
+  static constexpr int64_t kInt8PanelMaxRows = 1;
 
  private:
   struct Slice;
