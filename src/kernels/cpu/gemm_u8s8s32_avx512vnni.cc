@@ -8,10 +8,11 @@
 // Partial sums live in c between K blocks. The prefetches of the next block are spread over all
 // row tiles of this one, as in sgemm_panels_f32_avx512.cc, so that few-row products, bound by
 // streaming the weights, keep more lines in flight.
-// Block size by row count (docs/gemm.md, int8 GEMM): up to kSmallRows rows, 256 k (16 KB of
-// panel, L1-sized; weights streamed from memory with the prefetches 16 KB ahead were 7-18%
-// faster than oneDNN's brgemm at 16 rows); above, 2048 k (128 KB, kept in L2), since reloading
-// and storing the 24 partial sums per 16 KB block cost 5-12% there.
+// Block size by row count (docs/gemm.md, "int8 GEMM"): up to kSmallRows rows, 256 k (16 KB of
+// panel, L1-sized, with the prefetches one block ahead: the better of the two for weights
+// streamed from memory at 8-32 rows); above, 2048 k (128 KB, kept in L2), since reloading and
+// storing the 24 partial sums per 16 KB block cost 5-12% against brgemm at 128-256 rows.
+// Which rows run here at all is PackedGemmDnnl's rule (kInt8PanelMaxRows).
 #include <immintrin.h>
 
 #include <algorithm>
