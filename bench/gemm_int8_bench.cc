@@ -198,7 +198,7 @@ int main(int argc, char** argv) {
       << "\",\n  \"unit\": \"GOP/s (median over reps)\",\n  \"cells\": [\n";
   std::cout << "| M | N | K |";
   for (const Lib& l : libs) std::cout << " " << l.name << " |";
-  std::cout << " auto picks |\n|---:|---:|---:|";
+  std::cout << " int8_auto runs |\n|---:|---:|---:|";
   for (size_t i = 0; i < nlibs; ++i) std::cout << "---:|";
   std::cout << "---|\n";
   for (size_t si = 0; si < shapes.size(); ++si) {
@@ -212,7 +212,14 @@ int main(int argc, char** argv) {
       std::snprintf(buf, sizeof buf, " %.0f |", g);
       std::cout << buf;
     }
-    std::cout << " " << cpu::int8_gemm_name(cpu::select_int8_gemm(s.m, s.n, s.k)) << " |\n";
+    // int8_auto's kernel (packed weights, as the engine runs): linear_int8's rule.
+    const bool vnni_row = s.m <= kernels::PackedGemmDnnl::kInt8PanelMaxRows &&
+                          int8_vnni_supported() && active_isa() >= Isa::kAvx2;
+    const std::string_view picks = vnni_row ? cpu::int8_gemm_name(cpu::Int8Gemm::kPackedVnni)
+                                   : s.m >= 2 && active_isa() >= Isa::kAvx2
+                                       ? cpu::int8_gemm_name(cpu::Int8Gemm::kPackedDnnl)
+                                       : cpu::int8_gemm_name(cpu::select_int8_gemm(s.m, s.n, s.k));
+    std::cout << " " << picks << " |\n";
     out << "}" << (si + 1 < shapes.size() ? "," : "") << "\n";
   }
   out << "  ]\n}\n";

@@ -109,9 +109,8 @@ void linear_int8(const float* x, int64_t m, int64_t k, int64_t ldx, const ops::I
   EMBER_CHECK(packed || !forced_packed, ErrorKind::kInternal, "linear_int8: ", int8_gemm_name(g),
               " without packed weights");
   // One row also takes the packed weights where the VNNI panel kernel runs it (run_slice's
-  // kInt8PanelMaxRows): it streamed the packed panels 1.5x faster than dnnl_gemm_u8s8s32 on the
-  // [N, K] weights on three of bert-base's four shapes, and tied on K = 3072 (docs/gemm.md,
-  // "int8 GEMM").
+  // kInt8PanelMaxRows): streaming the packed panels was 1.4-1.9x dnnl_gemm_u8s8s32 on the
+  // [N, K] weights on 7 of the 8 encoder shapes, 0.9x on 768 x 3072 (docs/gemm.md, "int8 GEMM").
   const bool packed_one_row = m == 1 && packed && packed->panel_max_rows() > 0 &&
                               packed->type() == kernels::PackedGemmDnnl::Type::kU8S8 &&
                               int8_vnni_supported();

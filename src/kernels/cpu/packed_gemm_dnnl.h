@@ -67,10 +67,9 @@ class PackedGemmDnnl {
   // whole forwards up to 32 rows by 1.1-1.2x and tied it at 48 and 64 (docs/gemm.md).
   static constexpr int64_t kPanelMaxRows = 48;
   // 1 (docs/gemm.md, "int8 GEMM"): from 2 rows on, brgemm (VNNI, 85-96% of the vpdpbusd peak)
-  // and the VNNI panel kernel were within +-10% of each other with no consistent winner, in
-  // single ops and in whole forwards, so brgemm keeps them; at one row (which linear_int8 then
-  // runs on the packed weights) the panel kernel streamed them 1.5x faster than
-  // dnnl_gemm_u8s8s32 on the [N, K] weights.
+  // kept pace with the VNNI panel kernel in forwards (single ops favoured the kernel at 8-16
+  // rows, forwards did not), so brgemm keeps them; one row (which linear_int8 then runs on the
+  // packed weights, 1.4-1.9x dnnl_gemm_u8s8s32 on the [N, K] weights) needs no primitive.
   static constexpr int64_t kInt8PanelMaxRows = 1;
 
  private:
