@@ -59,6 +59,14 @@ bool bf16_gemm_supported() {
   return cpu && active_isa() == Isa::kAvx512;
 }
 
+bool int8_vnni_supported() {
+  static const bool cpu = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") != 0;
+  }();
+  return cpu && active_isa() == Isa::kAvx512;
+}
+
 std::string_view isa_name(Isa isa) {
   switch (isa) {
     case Isa::kScalar:

@@ -16,5 +16,8 @@ std::string_view isa_name(Isa isa);
 // True when the active ISA is AVX-512 and the CPU has avx512_bf16 (vdpbf16ps, vcvtne2ps2bf16):
 // the GEMMs on bf16 weights run natively. EMBER_ISA=avx2 or scalar turns it off.
 bool bf16_gemm_supported();
+// True when the active ISA is AVX-512 and the CPU has avx512_vnni (vpdpbusd): the int8 GEMMs
+// run exact u8 x s8 dot products. EMBER_ISA=avx2 or scalar turns it off.
+bool int8_vnni_supported();
 
 }  // namespace ember

@@ -9,10 +9,12 @@
 #include <random>
 #include <vector>
 
+#include "backends/cpu/linear_int8_cpu.h"
+#include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "kernels/cpu/kernels_int8.h"
-#include "backends/cpu/linear_int8_cpu.h"
+#include "kernels/cpu/packed_gemm_dnnl.h"
 #include "ops_test_util.h"
 
 namespace ember {
@@ -94,9 +96,10 @@ TEST(GemmU8S8, RandomInputsInTheExactRangeMatchTheReference) {
 
 TEST(GemmU8S8, ExtremeInputsFollowEachKernelsContract) {
   // 255 x -128 / 127: every vpmaddubsw pair saturates. The exact kernels give the true sums
-  // (oneDNN only where it is exact: with VNNI), the AVX2 one the pair-saturated sums.
+  // (oneDNN only where it is exact: where it runs VNNI, which EMBER_ISA=avx2 turns off, since it
+  // caps oneDNN's ISA too), the AVX2 one the pair-saturated sums.
   for (const auto& g : gemm_kernels()) {
-    if (std::string(g.name) == "dnnl" && detected_isa() < Isa::kAvx512) continue;
+    if (std::string(g.name) == "dnnl" && !int8_vnni_supported()) continue;
     for (const Case& c : {Case{1, 3, 64}, Case{5, 9, 37}, Case{4, 2, 1}, Case{2, 16, 3072}})
       for (int wv : {-128, 127}) {
         std::vector<uint8_t> a(static_cast<size_t>(c.m * c.k), 255);
@@ -116,6 +119,84 @@ TEST(GemmU8S8, ExtremesOfTheExactRangeDoNotSaturate) {
         std::vector<int8_t> w(static_cast<size_t>(c.n * c.k), static_cast<int8_t>(wv));
         check_gemm(g, c, a, w, false);
       }
+}
+
+// The layout gemm_u8s8s32_avx512vnni_6x64_panels reads (kernels_int8.h), packed here by hand
+// so that the kernel's contract is tested apart from oneDNN's packing.
+AlignedBuffer<int8_t> pack_vnni_panels(const std::vector<int8_t>& w, int64_t n, int64_t k) {
+  const int64_t npad = (n + 63) / 64 * 64, kpad = (k + 63) / 64 * 64;
+  AlignedBuffer<int8_t> out(static_cast<size_t>(npad * kpad));
+  std::fill_n(out.data(), npad * kpad, int8_t{0});
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t p = 0; p < k; ++p)
+      out[static_cast<size_t>(j / 64 * 64 * kpad + p / 4 * 256 + j % 64 * 4 + p % 4)] =
+          w[static_cast<size_t>(j * k + p)];
+  return out;
+}
+
+// Exact for every u8 x s8 value (vpdpbusd has no int16 step), on row counts 1-17 (every tile
+// height and split), N and K off the 64-column and 4-k grid, and output strides wider than N.
+TEST(GemmU8S8Vnni, PanelKernelIsExactOnOddShapesAndExtremeValues) {
+  if (!int8_vnni_supported()) GTEST_SKIP() << "no AVX-512 VNNI (or EMBER_ISA below avx512)";
+  std::mt19937 rng(13);
+  std::uniform_int_distribution<int> da(0, 255), dw(-128, 127);
+  for (int64_t m = 1; m <= 17; ++m)
+    for (const auto& [n, k] : {std::pair<int64_t, int64_t>{1, 1},
+                               {17, 3},
+                               {64, 4},
+                               {65, 5},
+                               {130, 63},
+                               {31, 130},
+                               {64, 2051}})
+      for (int fill = 0; fill < 3; ++fill) {
+        // fill 0: random over the whole range; 1: 255 x -128; 2: 255 x 127.
+        std::vector<uint8_t> a(static_cast<size_t>(m * k));
+        std::vector<int8_t> w(static_cast<size_t>(n * k));
+        for (auto& v : a) v = static_cast<uint8_t>(fill == 0 ? da(rng) : 255);
+        for (auto& v : w) v = static_cast<int8_t>(fill == 0 ? dw(rng) : fill == 1 ? -128 : 127);
+        const auto panels = pack_vnni_panels(w, n, k);
+        const int64_t ldc = n + 3;
+        std::vector<int32_t> got(static_cast<size_t>(m * ldc), -7), want(got.size(), -7);
+        kernels::gemm_u8s8s32_avx512vnni_6x64_panels(m, n, k, a.data(), k, panels.data(),
+                                                     got.data(), ldc);
+        kernels::gemm_u8s8s32_scalar(m, n, k, a.data(), k, w.data(), k, want.data(), ldc);
+        ASSERT_EQ(got, want) << "m=" << m << " n=" << n << " k=" << k << " fill=" << fill;
+      }
+}
+
+// oneDNN's packing for its VNNI brgemm is the layout the panel kernel reads: on the same packed
+// slices, the panel kernel, oneDNN's primitive and the scalar kernel agree exactly.
+TEST(GemmU8S8Vnni, PanelKernelReadsOneDnnsPackedSlices) {
+  if (!int8_vnni_supported()) GTEST_SKIP() << "no AVX-512 VNNI (or EMBER_ISA below avx512)";
+  using kernels::PackedGemmDnnl;
+  std::mt19937 rng(17);
+  std::uniform_int_distribution<int> da(0, 255), dw(-128, 127);
+  for (const auto& [n, k] : {std::pair<int64_t, int64_t>{70, 33}, {384, 768}, {200, 3072}}) {
+    std::vector<int8_t> w(static_cast<size_t>(n * k));
+    for (auto& v : w) v = static_cast<int8_t>(dw(rng));
+    for (int64_t slices : {1, 3}) {
+      const auto packed = PackedGemmDnnl::pack_s8(w.data(), n, k, slices);
+      ASSERT_EQ(packed->panel_max_rows(), PackedGemmDnnl::kInt8PanelMaxRows)
+          << "oneDNN did not pack " << n << "x" << k << " in the VNNI panel layout";
+      for (int64_t m : {1, 7, 48, 256}) {
+        std::vector<uint8_t> a(static_cast<size_t>(m * k));
+        for (auto& v : a) v = static_cast<uint8_t>(da(rng));
+        std::vector<int32_t> want(static_cast<size_t>(m * n));
+        kernels::gemm_u8s8s32_scalar(m, n, k, a.data(), k, w.data(), k, want.data(), n);
+        for (auto kernel : {PackedGemmDnnl::Kernel::kPanel, PackedGemmDnnl::Kernel::kDnnl})
+          for (int64_t sl = 0; sl < packed->slices(); ++sl) {
+            const int64_t c0 = packed->slice_begin(sl), nc = packed->slice_width(sl);
+            std::vector<int32_t> got(static_cast<size_t>(m * nc), -7);
+            packed->run_slice(sl, m, a.data(), got.data(), kernel);
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t j = 0; j < nc; ++j)
+                ASSERT_EQ(got[i * nc + j], want[i * n + c0 + j])
+                    << (kernel == PackedGemmDnnl::Kernel::kPanel ? "panel" : "dnnl") << " n=" << n
+                    << " k=" << k << " m=" << m << " slice " << sl << " at " << i << "," << j;
+          }
+      }
+    }
+  }
 }
 
 TEST(QuantizeRowU8, IsaTwinsAreBitIdenticalAndWithinHalfAStep) {

@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "backends/cpu/cpu_ops.h"
+#include "backends/cpu/linear_int8_cpu.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "kernels/cpu/packed_gemm_dnnl.h"
-#include "backends/cpu/linear_int8_cpu.h"
-#include "backends/cpu/cpu_ops.h"
 #include "ops_test_util.h"
 
 namespace ember {
@@ -23,7 +23,8 @@ namespace {
 using kernels::PackedGemmDnnl;
 using ops::Activation;
 
-// 2-48 rows run on the panel kernel on AVX-512 (tiles of <= 6 rows), 49 and more on oneDNN.
+// fp32: 2-48 rows run on the panel kernel on AVX-512 (tiles of <= 6 rows), 49 and more on
+// oneDNN. int8: 1 row on the VNNI panel kernel (with AVX-512 VNNI), 2 and more on oneDNN.
 const int64_t kRows[] = {1, 2, 5, 6, 7, 13, 24, 25, 32, 47, 48, 49, 64, 255, 256, 257, 530};
 
 TEST(PackedGemmDnnl, SlicesCoverTheColumnsInWholeBlocks) {
@@ -45,20 +46,27 @@ TEST(PackedGemmDnnl, SlicesCoverTheColumnsInWholeBlocks) {
   }
 }
 
-// The panel kernel is used exactly where its layout is: fp32 slices that oneDNN packed as
-// 64-column panels, which it does for its AVX-512 brgemm (and not for its AVX2 GEMM or int8).
+// The panel kernels are used exactly where their layout is: slices that oneDNN packed as
+// 64-column panels, which it does for its AVX-512 brgemm (fp32; u8 x s8 in its VNNI layout) and
+// not for its AVX2 GEMM. EMBER_ISA=avx2 caps oneDNN at AVX2; EMBER_ISA=scalar does not cap it
+// (the packed path is off there), so no layout is asserted under scalar.
 TEST(PackedGemmDnnl, PanelKernelWhereTheLayoutAllowsIt) {
   const std::vector<float> w = test::random_vec(384 * 384, 1);
   const auto p = PackedGemmDnnl::pack_f32(w.data(), 384, 384, 2);
   if (active_isa() >= Isa::kAvx512) {
     EXPECT_EQ(p->panel_max_rows(), PackedGemmDnnl::kPanelMaxRows);
-  } else if (active_isa() < Isa::kAvx512) {
+  } else if (active_isa() == Isa::kAvx2) {
     EXPECT_EQ(p->panel_max_rows(), 0);
   }
   const auto odd = PackedGemmDnnl::pack_f32(w.data(), 70, 33, 1);  // k % 16 != 0
   EXPECT_EQ(odd->panel_max_rows(), 0);
   const std::vector<int8_t> w8(384 * 384, 3);
-  EXPECT_EQ(PackedGemmDnnl::pack_s8(w8.data(), 384, 384, 2)->panel_max_rows(), 0);
+  const auto p8 = PackedGemmDnnl::pack_s8(w8.data(), 384, 384, 2);
+  if (int8_vnni_supported()) {
+    EXPECT_EQ(p8->panel_max_rows(), PackedGemmDnnl::kInt8PanelMaxRows);
+  } else if (active_isa() == Isa::kAvx2) {
+    EXPECT_EQ(p8->panel_max_rows(), 0);
+  }
 }
 
 TEST(LinearPacked, MatchesTheReferenceForEveryRowCountAndSlicing) {
@@ -145,13 +153,18 @@ TEST(LinearInt8Packed, EqualsTheUnpackedScalarGemm) {
       for (int64_t m : kRows) {
         const std::vector<float> x = test::random_vec(m * sh.k, 10, -3.0f, 2.0f);
         std::vector<float> a(m * sh.n), b(m * sh.n);
-        cpu::linear_int8(x.data(), m, sh.k, sh.k, qw, bias.data(), sh.n, a.data(), sh.n,
-                         Activation::kGeluErf, packed.get());
         cpu::linear_int8(x.data(), m, sh.k, sh.k, qw, bias.data(), sh.n, b.data(), sh.n,
                          Activation::kGeluErf, nullptr, cpu::Int8Gemm::kScalar);
-        for (size_t i = 0; i < a.size(); ++i)
-          ASSERT_NEAR(a[i], b[i], 1e-6 * std::fabs(b[i]) + 1e-6)
-              << "n=" << sh.n << " k=" << sh.k << " slices=" << slices << " m=" << m << " at " << i;
+        // kAuto (the engine's rule), and each kernel forced on the packed weights.
+        for (cpu::Int8Gemm g :
+             {cpu::Int8Gemm::kAuto, cpu::Int8Gemm::kPackedDnnl, cpu::Int8Gemm::kPackedVnni}) {
+          cpu::linear_int8(x.data(), m, sh.k, sh.k, qw, bias.data(), sh.n, a.data(), sh.n,
+                           Activation::kGeluErf, packed.get(), g);
+          for (size_t i = 0; i < a.size(); ++i)
+            ASSERT_NEAR(a[i], b[i], 1e-6 * std::fabs(b[i]) + 1e-6)
+                << cpu::int8_gemm_name(g) << " n=" << sh.n << " k=" << sh.k << " slices=" << slices
+                << " m=" << m << " at " << i;
+        }
       }
     }
   }

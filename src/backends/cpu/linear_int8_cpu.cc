@@ -61,6 +61,10 @@ std::string_view int8_gemm_name(Int8Gemm g) {
       return "avx2";
     case Int8Gemm::kDnnl:
       return "dnnl";
+    case Int8Gemm::kPackedDnnl:
+      return "packed_dnnl";
+    case Int8Gemm::kPackedVnni:
+      return "packed_vnni";
   }
   return "?";
 }
@@ -101,20 +105,36 @@ void linear_int8(const float* x, int64_t m, int64_t k, int64_t ldx, const ops::I
                    : kernels::quantize_row_u8_scalar(x + i * ldx, k, w.act_max, xq + i * k);
   });
 
-  if (packed && g == Int8Gemm::kAuto && detail::use_packed(packed, m)) {
+  const bool forced_packed = g == Int8Gemm::kPackedDnnl || g == Int8Gemm::kPackedVnni;
+  EMBER_CHECK(packed || !forced_packed, ErrorKind::kInternal, "linear_int8: ", int8_gemm_name(g),
+              " without packed weights");
+  // One row also takes the packed weights where the VNNI panel kernel runs it (run_slice's
+  // kInt8PanelMaxRows): streaming the packed panels was 1.4-1.9x dnnl_gemm_u8s8s32 on the
+  // [N, K] weights on 7 of the 8 encoder shapes, 0.9x on 768 x 3072 (docs/gemm.md, "int8 GEMM").
+  const bool packed_one_row = m == 1 && packed && packed->panel_max_rows() > 0 &&
+                              packed->type() == kernels::PackedGemmDnnl::Type::kU8S8 &&
+                              int8_vnni_supported();
+  if (packed && (forced_packed ||
+                 (g == Int8Gemm::kAuto && (detail::use_packed(packed, m) || packed_one_row)))) {
+    using Kernel = kernels::PackedGemmDnnl::Kernel;
+    const Kernel kernel = g == Int8Gemm::kPackedDnnl   ? Kernel::kDnnl
+                          : g == Int8Gemm::kPackedVnni ? Kernel::kPanel
+                                                       : Kernel::kAuto;
     EMBER_CHECK(packed->type() == kernels::PackedGemmDnnl::Type::kU8S8 && packed->n() == n &&
                     packed->k() == k,
                 ErrorKind::kInternal, "linear_int8: packed weights do not match ", n, "x", k);
     // Each row block of int32 sums is dequantized (+ epilogue) while in cache.
     detail::packed_gemm_rows<int32_t>(
-        *packed, m, xq, [&](int64_t i, const int32_t* row, int64_t c0, int64_t nc) {
+        *packed, m, xq,
+        [&](int64_t i, const int32_t* row, int64_t c0, int64_t nc) {
           float* yi = y + i * ldy + c0;
           if (avx2)
             kernels::dequantize_row_s32_avx2(row, nc, rq[i], w.scale + c0, w.col_sum + c0, yi);
           else
             kernels::dequantize_row_s32_scalar(row, nc, rq[i], w.scale + c0, w.col_sum + c0, yi);
           if (epilogue) epilogue(yi, bias ? bias + c0 : nullptr, nc);
-        });
+        },
+        kernel);
     return;
   }
   if (g == Int8Gemm::kAuto) g = select_int8_gemm(m, n, k);

@@ -10,9 +10,11 @@
 namespace ember::cpu {
 
 // The integer GEMM behind linear_int8. kAuto picks per shape (select_int8_gemm) and uses the
-// packed weights where they are faster; the others force one kernel on the unpacked weights
-// (tests and benchmarks compare them).
-enum class Int8Gemm { kAuto, kScalar, kAvx2, kDnnl };
+// packed weights where they are faster; kScalar, kAvx2 and kDnnl force one kernel on the
+// unpacked weights, kPackedDnnl (oneDNN's primitive) and kPackedVnni (our AVX-512 VNNI panel
+// kernel, where the CPU and the packed layout allow it, else the primitive) one on the packed
+// weights for every row count (tests and benchmarks compare them).
+enum class Int8Gemm { kAuto, kScalar, kAvx2, kDnnl, kPackedDnnl, kPackedVnni };
 std::string_view int8_gemm_name(Int8Gemm g);
 // What kAuto runs on unpacked weights for this shape on this machine (never kAuto).
 Int8Gemm select_int8_gemm(int64_t m, int64_t n, int64_t k);

@@ -39,14 +39,17 @@ void for_each_packed_task(const kernels::PackedGemmDnnl& p, int64_t m, Fn&& fn) 
 // per-thread scratch block of Out (the primitive writes dense rows), then
 // row_fn(row, outputs of that row in the slice, first column, columns) for each of its rows
 // while the block is in cache: the epilogue (fp32) or the dequantization (int8).
+// `kernel` forces run_slice's kernel (tests and benchmarks).
 template <typename Out, typename In, typename RowFn>
-void packed_gemm_rows(const kernels::PackedGemmDnnl& p, int64_t m, const In* x, RowFn&& row_fn) {
+void packed_gemm_rows(
+    const kernels::PackedGemmDnnl& p, int64_t m, const In* x, RowFn&& row_fn,
+    kernels::PackedGemmDnnl::Kernel kernel = kernels::PackedGemmDnnl::Kernel::kAuto) {
   for_each_packed_task(p, m, [&](int64_t r0, int64_t rows, int64_t s) {
     const int64_t c0 = p.slice_begin(s);
     const int64_t nc = p.slice_width(s);
     thread_local AlignedBuffer<Out> block;
     block.resize(static_cast<size_t>(rows * nc));
-    p.run_slice(s, rows, x + r0 * p.k(), block.data());
+    p.run_slice(s, rows, x + r0 * p.k(), block.data(), kernel);
     for (int64_t i = 0; i < rows; ++i) row_fn(r0 + i, block.data() + i * nc, c0, nc);
   });
 }

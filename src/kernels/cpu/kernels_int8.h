@@ -26,6 +26,16 @@ void gemm_u8s8s32_avx2_4x2(int64_t m, int64_t n, int64_t k, const uint8_t* a, in
 void gemm_u8s8s32_dnnl(int64_t m, int64_t n, int64_t k, const uint8_t* a, int64_t lda,
                        const int8_t* w, int64_t ldw, int32_t* c, int64_t ldc);
 
+// AVX-512 VNNI (vpdpbusd: four u8 x s8 products summed into each int32 lane, no int16 step),
+// exact for all inputs, on weights packed by oneDNN for its VNNI brgemm (PackedGemmDnnl, layout
+// "BA16a64b4a"): n / 64 panels of 64 columns (the last one zero-padded to 64), panel p at
+// panels + p * 64 * kpad with kpad = k rounded up to 64 (zero-padded), and within a panel the
+// bytes of k = 4g..4g+3 for column c at g * 256 + c * 4. panels must be 64-byte aligned.
+// Tiles of up to 6 rows x 64 columns; c is written for columns < n only.
+void gemm_u8s8s32_avx512vnni_6x64_panels(int64_t m, int64_t n, int64_t k, const uint8_t* a,
+                                         int64_t lda, const int8_t* panels, int32_t* c,
+                                         int64_t ldc);
+
 // --- Dynamic per-row quantization ------------------------------------------------------------
 // q[i] = clamp(round_half_even(x[i] / scale) + zero_point, 0, qmax) with the row range
 // [min(x, 0), max(x, 0)] mapped onto [0, qmax]; qmax is 255 (u8) or 127 (u7). A row of zeros

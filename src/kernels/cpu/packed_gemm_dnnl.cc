@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "kernels/cpu/dnnl_calling_thread.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/kernels_int8.h"
 
 namespace ember::kernels {
 namespace {
@@ -96,6 +97,24 @@ bool is_panel_layout(const dnnl::memory& mem, int64_t k) {
          b.strides[1] == k * 64;
 }
 
+// True when a packed [k, width] s8 desc is oneDNN's VNNI layout "BA16a64b4a" without a
+// compensation buffer: width / 64 (rounded up) panels of [kpad][64] bytes, kpad = k rounded up to
+// 64, with the 4 k of a group adjacent per column (kernels_int8.h). Padding is zero-filled.
+bool is_vnni_panel_layout(const dnnl::memory& mem, int64_t k) {
+  if (reinterpret_cast<uintptr_t>(mem.get_data_handle()) % 64 != 0) return false;
+  const dnnl::memory::desc md = mem.get_desc();
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.ndims != 2 || d.data_type != dnnl_s8 || d.format_kind != dnnl_blocked ||
+      d.extra.flags != 0 || d.offset0 != 0)
+    return false;
+  const int64_t kpad = (k + 63) / 64 * 64, wpad = (d.dims[1] + 63) / 64 * 64;
+  if (d.padded_dims[0] != kpad || d.padded_dims[1] != wpad) return false;
+  const dnnl_blocking_desc_t& b = d.format_desc.blocking;
+  return b.inner_nblks == 3 && b.inner_idxs[0] == 0 && b.inner_blks[0] == 16 &&
+         b.inner_idxs[1] == 1 && b.inner_blks[1] == 64 && b.inner_idxs[2] == 0 &&
+         b.inner_blks[2] == 4 && b.strides[0] == 64 * 64 && b.strides[1] == kpad * 64;
+}
+
 dnnl::stream& thread_stream() {
   thread_local dnnl::stream s(cpu_engine());
   return s;
@@ -169,9 +188,14 @@ void PackedGemmDnnl::pack(const void* w) {
   if (type_ == Type::kF32 && std::all_of(slice_.begin(), slice_.end(), [&](const auto& sl) {
         return is_panel_layout(sl->weights, k_);
       })) {
-    for (const auto& sl : slice_)
-      panels_.push_back(static_cast<const float*>(sl->weights.get_data_handle()));
+    for (const auto& sl : slice_) panels_.push_back(sl->weights.get_data_handle());
     panel_max_rows_ = kPanelMaxRows;
+  }
+  if (type_ == Type::kU8S8 && std::all_of(slice_.begin(), slice_.end(), [&](const auto& sl) {
+        return is_vnni_panel_layout(sl->weights, k_);
+      })) {
+    for (const auto& sl : slice_) panels_.push_back(sl->weights.get_data_handle());
+    panel_max_rows_ = kInt8PanelMaxRows;
   }
 }
 
@@ -181,13 +205,26 @@ int64_t PackedGemmDnnl::packed_bytes() const {
   return total;
 }
 
-void PackedGemmDnnl::run_slice(int64_t s, int64_t m, const void* x, void* dst) const {
+void PackedGemmDnnl::run_slice(int64_t s, int64_t m, const void* x, void* dst,
+                               Kernel kernel) const {
   EMBER_CHECK(s >= 0 && s < slices() && m >= 1 && m <= kMaxRows && x && dst, ErrorKind::kInternal,
               "PackedGemmDnnl::run_slice: bad slice ", s, " or rows ", m);
   const int64_t width = width_[static_cast<size_t>(s)];
-  if (m <= panel_max_rows_ && active_isa() >= Isa::kAvx512) {
+  const bool panel_isa =
+      type_ == Type::kU8S8 ? int8_vnni_supported() : active_isa() >= Isa::kAvx512;
+  const bool panel =
+      panel_max_rows_ > 0 && panel_isa &&
+      (kernel == Kernel::kPanel || (kernel == Kernel::kAuto && m <= panel_max_rows_));
+  if (panel && type_ == Type::kU8S8) {
+    gemm_u8s8s32_avx512vnni_6x64_panels(m, width, k_, static_cast<const uint8_t*>(x), k_,
+                                        static_cast<const int8_t*>(panels_[static_cast<size_t>(s)]),
+                                        static_cast<int32_t*>(dst), width);
+    return;
+  }
+  if (panel && type_ == Type::kF32) {
     sgemm_f32_avx512_6x64_panels(m, width, k_, static_cast<const float*>(x), k_,
-                                 panels_[static_cast<size_t>(s)], static_cast<float*>(dst), width);
+                                 static_cast<const float*>(panels_[static_cast<size_t>(s)]),
+                                 static_cast<float*>(dst), width);
     return;
   }
   dnnl_on_calling_thread();
