@@ -20,8 +20,8 @@ from ray import serve
 
 import ember
 from conftest import row_cosines
-from ember.integrations.ray import (DEFAULT_AUTOSCALING_CONFIG, EmberDeployment, EmberEmbedder,
-                                    deployment)
+from ember.integrations.ray import (DEFAULT_AUTOSCALING_CONFIG, DEFAULT_MAX_ONGOING_REQUESTS,
+                                    EmberDeployment, EmberEmbedder, deployment)
 from vader import load_sentences
 
 MODEL = "all-MiniLM-L6-v2"
@@ -54,7 +54,7 @@ def reference(sentences):
     return ember.Encoder(MODEL, threads=2).encode(sentences, batch_size=64)
 
 
-class NodeRecordingEmbedder(EmberEmbedder):
+class ActorRecordingEmbedder(EmberEmbedder):
     """EmberEmbedder that also writes which actor embedded each row (to see both work)."""
 
     def __call__(self, batch):
@@ -84,7 +84,7 @@ def test_map_batches_every_row_once_in_order(cluster, sentences, reference, batc
     ctx.execution_options.preserve_order = True
     ds = ray.data.from_items([{"id": i, "text": t} for i, t in enumerate(sentences)],
                              override_num_blocks=24)
-    out = ds.map_batches(NodeRecordingEmbedder,
+    out = ds.map_batches(ActorRecordingEmbedder,
                          fn_constructor_kwargs={"model": MODEL, "encode_batch_size": 64},
                          compute=ray.data.ActorPoolStrategy(size=2), num_cpus=1,
                          batch_size=128, batch_format=batch_format)
@@ -172,7 +172,17 @@ def test_serve_autoscaling_config_is_what_we_set(served):
         assert cfg["autoscaling_config"][k] == v, (k, cfg["autoscaling_config"])
     assert cfg["max_ongoing_requests"] == 6
     assert cfg["ray_actor_options"]["num_cpus"] == 1
-    # The defaults of the deployment itself, for a plain EmberDeployment.bind(...).
-    defaults = EmberDeployment._deployment_config
-    assert defaults.autoscaling_config.target_ongoing_requests == \
-        DEFAULT_AUTOSCALING_CONFIG["target_ongoing_requests"]
+    # The defaults of the deployment itself, for a plain EmberDeployment.bind(...) (Serve has
+    # no public getter for a Deployment's autoscaling config).
+    assert EmberDeployment.max_ongoing_requests == DEFAULT_MAX_ONGOING_REQUESTS
+    assert EmberDeployment.ray_actor_options == {"num_cpus": 1}
+    defaults = EmberDeployment._deployment_config.autoscaling_config
+    for k, v in DEFAULT_AUTOSCALING_CONFIG.items():
+        assert getattr(defaults, k) == v, k
+
+
+def test_build_app_is_a_serve_application():
+    # `serve run ember.integrations.ray:build_app model=...` and config files call this.
+    from ember.integrations.ray import build_app
+    app = build_app({"model": MODEL, "max_ongoing_requests": 4})
+    assert isinstance(app, serve.Application)
