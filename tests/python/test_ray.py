@@ -104,6 +104,8 @@ def test_embedder_rejects_a_missing_column():
     emb = EmberEmbedder(MODEL, text_column="body", threads=1)
     with pytest.raises(ember.InvalidInputError, match="no column 'body'"):
         emb({"text": np.array(["a"])})
+    with pytest.raises(ember.InvalidInputError, match="input 1 is a NoneType"):
+        emb({"body": np.array(["a", None], dtype=object)})
     vectors = emb({"body": np.array(["a", "b"]), "id": np.array([1, 2])})
     assert vectors["embedding"].shape == (2, 384) and vectors["id"].tolist() == [1, 2]
 

@@ -68,9 +68,9 @@ class EmberEmbedder:
                                   normalize_embeddings=normalize_embeddings,
                                   prompt_name=prompt_name, prompt=prompt)
 
-    def _embed(self, texts) -> np.ndarray:
-        return self.encoder.encode([str(t) if not isinstance(t, str) else t for t in texts],
-                                   show_progress_bar=False, **self.encode_kwargs)
+    def _embed(self, texts: list) -> np.ndarray:
+        # A missing value (None, NaN) is an InvalidInputError naming the row, not "nan" embedded.
+        return self.encoder.encode(texts, show_progress_bar=False, **self.encode_kwargs)
 
     def __call__(self, batch):
         col = self.text_column
