@@ -100,7 +100,10 @@ def test_map_batches_every_row_once_in_order(cluster, sentences, reference, batc
     assert cos.min() >= 0.99999, (int(cos.argmin()), float(cos.min()))
 
 
-def test_embedder_rejects_a_missing_column():
+def test_embedder_batch_formats_and_errors():
+    # Called directly, as an actor calls it: each batch format, and bad batches.
+    import pandas as pd
+    import pyarrow as pa
     emb = EmberEmbedder(MODEL, text_column="body", threads=1)
     with pytest.raises(ember.InvalidInputError, match="no column 'body'"):
         emb({"text": np.array(["a"])})
@@ -108,6 +111,15 @@ def test_embedder_rejects_a_missing_column():
         emb({"body": np.array(["a", None], dtype=object)})
     vectors = emb({"body": np.array(["a", "b"]), "id": np.array([1, 2])})
     assert vectors["embedding"].shape == (2, 384) and vectors["id"].tolist() == [1, 2]
+    want = vectors["embedding"]
+    df = emb(pd.DataFrame({"body": ["a", "b"], "id": [1, 2]}))
+    assert df["id"].tolist() == [1, 2]
+    np.testing.assert_allclose(np.stack(df["embedding"].to_numpy()), want, atol=1e-6)
+    table = emb(pa.table({"body": ["a", "b"]}))
+    assert table.column("embedding").type == pa.list_(pa.float32(), 384)
+    np.testing.assert_allclose(np.array(table.column("embedding").to_pylist()), want, atol=1e-6)
+    with pytest.raises(ember.InvalidInputError, match="not supported"):
+        emb([["a"]])
 
 
 def free_port() -> int:
