@@ -1,6 +1,7 @@
 """``ember.Encoder``: sentence embeddings with sentence-transformers' ``encode`` semantics."""
 
-from typing import List, NamedTuple, Optional, Sequence, Union
+import warnings
+from typing import Dict, List, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
@@ -51,6 +52,10 @@ class Encoder:
         self._model = load_model(model, threads=threads, dtype=dtype, max_length=max_length)
         self.info = self._model.info
         self.dtype = dtype
+        # sentence-transformers' prompts (config_sentence_transformers.json): name -> text, and
+        # the one encode() applies when given neither prompt_name nor prompt (None: none).
+        self.prompts: Dict[str, str] = dict(self.info["prompts"])
+        self.default_prompt_name: Optional[str] = self.info["default_prompt_name"]
 
     @property
     def max_seq_length(self) -> int:
@@ -59,37 +64,57 @@ class Encoder:
     def get_sentence_embedding_dimension(self) -> int:
         return self.info["hidden_size"]
 
+    def _prompt(self, prompt_name: Optional[str], prompt: Optional[str]) -> str:
+        """The text prepended to every input, by sentence-transformers' rule: ``prompt`` if
+        given ("" for none), else the prompt named ``prompt_name``, else the default prompt."""
+        if prompt is not None and prompt_name is not None:
+            warnings.warn("Encode with either a `prompt`, a `prompt_name`, or neither, but not "
+                          "both. Ignoring the `prompt_name` in favor of `prompt`.", stacklevel=3)
+            prompt_name = None
+        if prompt is not None and not isinstance(prompt, str):
+            raise InvalidInputError(f"prompt must be a str, not {type(prompt).__name__}")
+        if prompt_name is not None and not isinstance(prompt_name, str):
+            raise InvalidInputError(f"prompt_name must be a str, not "
+                                    f"{type(prompt_name).__name__}")
+        # The engine's lookup (an unknown name is an InvalidInputError naming the prompts).
+        return self._model.prompt_text(prompt_name=prompt_name, prompt=prompt)
+
     def encode(self, sentences: Union[str, Sequence[str]], batch_size: int = 32,
                normalize_embeddings: bool = False, convert_to_numpy: bool = True,
-               show_progress_bar: Optional[bool] = None, prompt: Optional[str] = None):
+               show_progress_bar: Optional[bool] = None, prompt_name: Optional[str] = None,
+               prompt: Optional[str] = None):
         """Embeddings of ``sentences``: a 1-D float32 array for one string, [n, dim] for a list
         (a list of 1-D arrays with ``convert_to_numpy=False``), in the order given.
 
-        ``prompt`` is prepended to every text, as sentence-transformers does. Inputs are run
+        Prompts as sentence-transformers applies them: ``prompt`` (a text; "" for none) is
+        prepended to every input, else the prompt named ``prompt_name`` (a key of
+        :attr:`prompts`), else the model's :attr:`default_prompt_name` one. Where the model's
+        Pooling has ``include_prompt`` false, the prompt's tokens are left out of the pooling.
+        An unknown ``prompt_name`` is an ``InvalidInputError``. Inputs are run
         ``batch_size`` at a time; over several batches they are grouped by length (longest
         first, as sentence-transformers does) and put back in order. The GIL is released while
         the engine computes.
         """
         texts, single = _as_list(sentences, "encode")
         _check_batch_size(batch_size)
-        if prompt:
-            texts = [prompt + t for t in texts]
+        prompt = self._prompt(prompt_name, prompt)
         dim = self.info["hidden_size"]
         if not texts:
             out = np.empty((0, dim), dtype=np.float32)
         elif len(texts) <= batch_size:
             # One batch: the engine's array is the result, no copy.
-            out = self._model.embed(texts)
+            out = self._model.embed(texts, prompt)
             _progress.Progress(1, "Batches", bool(show_progress_bar)).advance(1)
         else:
             out = np.empty((len(texts), dim), dtype=np.float32)
+            # The prompt is the same on every input, so the texts alone give the order.
             order = np.argsort([-len(t) for t in texts], kind="stable")
             starts = range(0, len(texts), batch_size)
             bar = _progress.Progress(len(starts), "Batches",
                                      _progress.wanted(show_progress_bar, len(texts)))
             for s in starts:
                 idx = order[s:s + batch_size]
-                out[idx] = self._model.embed([texts[i] for i in idx])
+                out[idx] = self._model.embed([texts[i] for i in idx], prompt)
                 bar.advance(1)
         if normalize_embeddings and len(out):
             norms = np.linalg.norm(out, axis=1, keepdims=True)
@@ -99,11 +124,14 @@ class Encoder:
         return out if convert_to_numpy else list(out)
 
     def embed_sparse(self, sentences: Union[str, Sequence[str]], batch_size: int = 32,
-                     show_progress_bar: Optional[bool] = None, prompt: Optional[str] = None):
+                     show_progress_bar: Optional[bool] = None,
+                     prompt_name: Optional[str] = None, prompt: Optional[str] = None):
         """SPLADE vectors (models with a sparse head; else ``UnsupportedError``): a
-        :class:`SparseEmbedding` per text, or one for one string."""
+        :class:`SparseEmbedding` per text, or one for one string. Prompts as in
+        :meth:`encode`."""
         texts, single = _as_list(sentences, "embed_sparse")
         _check_batch_size(batch_size)
+        prompt = self._prompt(prompt_name, prompt)
         if prompt:
             texts = [prompt + t for t in texts]
         out: List[SparseEmbedding] = []

@@ -4,6 +4,7 @@
 // output vectors to numpy without copying them (a capsule owns each vector).
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
@@ -78,6 +79,11 @@ nb::dict info_dict(const ModelInfo& i) {
   d["pooling"] = i.pooling;
   d["normalize"] = i.normalize;
   d["labels"] = i.labels;
+  d["prompts"] = i.prompts;
+  d["default_prompt_name"] = i.default_prompt_name.empty()
+                                 ? nb::none()
+                                 : nb::object(nb::str(i.default_prompt_name.c_str()));
+  d["include_prompt"] = i.include_prompt;
   d["quantization"] = i.quantization;
   d["backend"] = i.backend;
   d["threads"] = i.threads;
@@ -96,13 +102,45 @@ Model load(const std::string& model, int threads, std::optional<int64_t> max_len
   return Model::load(model, o);
 }
 
-nb::ndarray<nb::numpy, float> embed(const Model& m, const std::vector<std::string>& texts) {
-  Outputs o;
+// One packed batch of `prompt + text` per text, pooled as Model::embed(texts, EmbedOptions)
+// pools: where the model's Pooling leaves the prompt out (include_prompt false), from the last
+// hidden states past the prompt's tokens.
+nb::ndarray<nb::numpy, float> embed(const Model& m, const std::vector<std::string>& texts,
+                                    const std::string& prompt) {
+  const auto h = static_cast<size_t>(m.info().hidden_size);
+  std::vector<float> pooled;
   {
     nb::gil_scoped_release unlocked;
-    o = run_texts(m, texts, kPooled);
+    if (prompt.empty()) {
+      pooled = run_texts(m, texts, kPooled).pooled;
+    } else {
+      std::vector<std::string> prompted;
+      prompted.reserve(texts.size());
+      for (const std::string& t : texts) prompted.push_back(prompt + t);
+      if (m.info().include_prompt || prompted.empty()) {
+        pooled = run_texts(m, prompted, kPooled).pooled;
+      } else {
+        Batch batch;
+        for (const std::string& t : prompted) batch.add(m.tokenize(t));
+        const Outputs o = m.run(batch, kHidden);
+        const int64_t from = m.prompt_length(prompt);
+        pooled.reserve(texts.size() * h);
+        for (int64_t s = 0; s < batch.size(); ++s) {
+          const std::vector<float> v = m.pool(
+              o.hidden.data() + static_cast<size_t>(batch.begin(s)) * h, batch.length(s), from);
+          pooled.insert(pooled.end(), v.begin(), v.end());
+        }
+      }
+    }
   }
-  return to_numpy(std::move(o.pooled), texts.size(), static_cast<size_t>(o.hidden_size));
+  return to_numpy(std::move(pooled), texts.size(), h);
+}
+
+// The prompt text embed() is given for sentence-transformers' (prompt_name, prompt): the
+// prompt, else the named one, else the model's default ("" for none).
+std::string prompt_text(const Model& m, const std::optional<std::string>& prompt_name,
+                        const std::optional<std::string>& prompt) {
+  return m.prompt_text(EmbedOptions{prompt_name, prompt});
 }
 
 nb::ndarray<nb::numpy, float> logits(const Model& m, const std::vector<std::string>& texts) {
@@ -194,7 +232,9 @@ NB_MODULE(_ember, m) {
                   nb::arg("max_length") = nb::none(), nb::arg("truncate") = true,
                   nb::arg("backend") = "cpu")
       .def_prop_ro("info", [](const ember::Model& model) { return info_dict(model.info()); })
-      .def("embed", &embed, nb::arg("texts"))
+      .def("embed", &embed, nb::arg("texts"), nb::arg("prompt") = "")
+      .def("prompt_text", &prompt_text, nb::arg("prompt_name") = nb::none(),
+           nb::arg("prompt") = nb::none())
       .def("logits", &logits, nb::arg("texts"))
       .def("pair_logits", &pair_logits, nb::arg("pairs"))
       .def("sparse", &sparse, nb::arg("texts"))
