@@ -14,12 +14,12 @@
 #include <nlohmann/json.hpp>
 
 #include "ember/ember.h"
-#include "serve/batcher.h"
 #include "serve/errors.h"
 #include "serve/metrics.h"
 #include "serve/result_cache.h"
 #include "serve/router.h"
 #include "serve/routes.h"
+#include "serve/served_model.h"
 
 namespace http = boost::beast::http;
 using namespace ember;
@@ -28,11 +28,9 @@ using namespace ember::serve;
 namespace {
 
 struct Fixture {
-  std::unique_ptr<const ember::Model> model;
   Metrics metrics;
-  std::unique_ptr<TokenBudgetBatcher> batcher;
   std::unique_ptr<ResultCache> cache;
-  std::unique_ptr<ServeContext> ctx;
+  std::unique_ptr<ServedModels> models;
   std::unique_ptr<Router> router;
 
   Fixture() {
@@ -40,22 +38,19 @@ struct Fixture {
     lo.threads = 1;
     lo.truncate = false;
     lo.normalize = false;
-    model = std::make_unique<const ember::Model>(
-        ember::Model::load(EMBER_SOURCE_DIR "/tests/fixtures/models/tiny-bert-seqcls", lo));
-    BatcherOptions bo;
-    bo.max_batch_tokens = 512;
-    batcher = std::make_unique<TokenBudgetBatcher>(
-        bo, [this](const ember::Batch& b, unsigned out) { return model->run(b, out); }, &metrics);
     cache = std::make_unique<ResultCache>(ResultCacheOptions{64, 1 << 20});
-    ServeLimits limits;
-    limits.max_inputs_per_request = 16;
-    ctx = std::make_unique<ServeContext>(
-        ServeContext{*model, *batcher, metrics, limits, "tiny", cache.get()});
-    ctx->prompts = Prompts::of(*model, std::nullopt, std::nullopt);
+    ServingShared shared;
+    shared.metrics = &metrics;
+    shared.limits.max_inputs_per_request = 16;
+    shared.cache = cache.get();
+    shared.batcher.max_batch_tokens = 512;
+    ServedModelsOptions so;
+    so.sources = {{"tiny", EMBER_SOURCE_DIR "/tests/fixtures/models/tiny-bert-seqcls", lo, false}};
+    models = std::make_unique<ServedModels>(shared, std::move(so));
     router = std::make_unique<Router>(metrics, "");
-    add_tei_routes(*router, *ctx);
-    add_openai_routes(*router, *ctx);
-    add_classify_routes(*router, *ctx);
+    add_tei_routes(*router, *models);
+    add_openai_routes(*router, *models);
+    add_classify_routes(*router, *models);
   }
 };
 
@@ -80,6 +75,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   req.method = std::string(msg.method_string());
   const auto target = msg.target();
   req.path = std::string(target.substr(0, target.find('?')));
+  if (const auto q = target.find('?'); q != target.npos)
+    req.query = std::string(target.substr(q + 1));
+  req.model_header = std::string(msg["X-Ember-Model"]);
   req.body = std::move(msg.body());
   req.received = Clock::now();
   req.post = [](std::function<void()> fn) { fn(); };               // the "strand" is the caller

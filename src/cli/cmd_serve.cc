@@ -1,4 +1,4 @@
-// ember serve: the HTTP server (TEI and OpenAI embeddings APIs) on one model.
+// ember serve: the HTTP and gRPC server (TEI, OpenAI, KServe APIs) on one model or several.
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -48,8 +48,26 @@ std::string resolve_api_key(const std::string& flag, const KeySources& sources) 
 Runner add_serve(CLI::App& app) {
   auto o = std::make_shared<serve::ServeOptions>();
   auto keys = std::make_shared<KeySources>();
-  app.add_option("-m,--model", o->model, "Model directory, or a name in the model cache")
-      ->capture_default_str();
+  app.add_option("-m,--model", o->models,
+                 "Model directory or name in the model cache, or ALIAS=PATH; repeatable: the first "
+                 "is the default model, loaded at start (default: all-MiniLM-L6-v2)");
+  app.add_option("--model-repository", o->model_repository,
+                 "A directory whose subdirectories are models, each named by its directory "
+                 "(loaded on first use)");
+  app.add_flag("--preload", o->preload, "Load every model at start, not only the first");
+  app.add_option("--pin", o->pins, "A model never unloaded to make room for another (repeatable)");
+  app.add_option("--memory-budget", o->memory_budget,
+                 "Bytes the loaded models may hold together (suffixes: 512M, 2G); the least "
+                 "recently used idle model is unloaded to make room (0: with one model, what it "
+                 "holds; with several, half of what --max-memory leaves after the process)")
+      ->capture_default_str()
+      ->transform(CLI::AsSizeValue(false));
+  app.add_option("--model-load-wait-ms", o->model_load_wait_ms,
+                 "How long a request waits for its model to load before 503 with Retry-After")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--allow-model-control", o->allow_model_control,
+               "Allow POST /v2/repository/models/{name}/load and /unload (behind --api-key)");
   app.add_option("--host", o->host, "Address to listen on")->capture_default_str();
   app.add_option("-p,--port", o->port, "TCP port (0: any free port, printed on start)")
       ->capture_default_str()

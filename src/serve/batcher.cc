@@ -104,6 +104,13 @@ size_t TokenBudgetBatcher::queue_depth() const {
   return queue_.size();
 }
 
+size_t TokenBudgetBatcher::queued_inputs() const {
+  std::lock_guard lock(mutex_);
+  size_t inputs = 0;
+  for (const auto& j : queue_) inputs += j->job.sequences.size() - j->next;
+  return inputs;
+}
+
 size_t TokenBudgetBatcher::pending_jobs() const {
   std::lock_guard lock(mutex_);
   return pending_;

@@ -102,8 +102,9 @@ class TokenBudgetBatcher {
   // Stops taking jobs, finishes every queued one, joins the scheduler. Idempotent.
   void stop();
 
-  size_t queue_depth() const;   // jobs waiting (not fully started)
-  size_t pending_jobs() const;  // submitted and not yet completed
+  size_t queue_depth() const;    // jobs waiting (not fully started)
+  size_t queued_inputs() const;  // their inputs not yet taken into a batch (TEI's queue size)
+  size_t pending_jobs() const;   // submitted and not yet completed
   uint64_t dropped_disconnected() const { return dropped_disconnected_; }  // never run
   uint64_t dropped_deadline() const { return dropped_deadline_; }          // never run, too late
   uint64_t isolation_reruns() const { return isolation_reruns_; }          // failed batches split

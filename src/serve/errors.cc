@@ -80,7 +80,10 @@ Response error_response(std::exception_ptr error) noexcept {
     try {
       std::rethrow_exception(error);
     } catch (const HttpError& e) {
-      return error_response(e.status(), e.type(), e.what());
+      Response r = error_response(e.status(), e.type(), e.what());
+      if (e.retry_after_s() > 0)
+        r.headers.emplace_back("Retry-After", std::to_string(e.retry_after_s()));
+      return r;
     } catch (const Error& e) {
       const auto st = classify(e.kind());
       return error_response(st.status, st.type, e.what());

@@ -20,6 +20,8 @@ inline constexpr std::string_view kOverloaded = "Overloaded";
 inline constexpr std::string_view kValidation = "Validation";
 inline constexpr std::string_view kTokenizer = "Tokenizer";
 inline constexpr std::string_view kEmpty = "Empty";
+// A request naming a model the server does not serve (OpenAI's code for it).
+inline constexpr std::string_view kModelNotFound = "model_not_found";
 }  // namespace error_type
 
 // nginx's status for "client closed request": a request dropped because its client left
@@ -30,14 +32,16 @@ inline constexpr int kClientClosedRequest = 499;
 // JSON, 401, 404, 405, 413.
 class HttpError : public std::runtime_error {
  public:
-  HttpError(int status, std::string_view type, const std::string& message)
-      : std::runtime_error(message), status_(status), type_(type) {}
+  HttpError(int status, std::string_view type, const std::string& message, int retry_after_s = 0)
+      : std::runtime_error(message), status_(status), type_(type), retry_after_s_(retry_after_s) {}
   int status() const noexcept { return status_; }
   std::string_view type() const noexcept { return type_; }
+  int retry_after_s() const noexcept { return retry_after_s_; }  // > 0: a Retry-After header
 
  private:
   int status_;
   std::string_view type_;
+  int retry_after_s_;
 };
 
 Response error_response(int status, std::string_view type, std::string_view message);

@@ -158,8 +158,8 @@ Clock::time_point steady_deadline(const grpc::ServerContext& c) {
 
 class Service final : public inference::GRPCInferenceService::Service {
  public:
-  Service(const ServeContext& ctx, const Router& router, std::string api_key)
-      : ctx_(ctx), router_(router), api_key_(std::move(api_key)) {}
+  Service(const ServedModels& models, const Router& router, std::string api_key)
+      : models_(models), shared_(models.shared()), router_(router), api_key_(std::move(api_key)) {}
 
   grpc::Status ServerLive(grpc::ServerContext* c, const inference::ServerLiveRequest*,
                           inference::ServerLiveResponse* res) override {
@@ -174,13 +174,12 @@ class Service final : public inference::GRPCInferenceService::Service {
   grpc::Status ModelReady(grpc::ServerContext* c, const inference::ModelReadyRequest* req,
                           inference::ModelReadyResponse* res) override {
     return call("ModelReady", c, kGuarded, [&] {
-      try {
-        kserve::check_model(ctx_, req->name(), req->version());
-        res->set_ready(true);
-      } catch (const Error& e) {
-        if (e.kind() != ErrorKind::kNotFound) throw;
-        res->set_ready(false);  // as HTTP's 404 reads to a client: not ready
-      }
+      // As HTTP's: ready unless unknown (404 reads "not ready" to a client) or its load failed.
+      const std::string name = served_name(req->name(), req->version());
+      bool ready = !name.empty();
+      for (const auto& s : models_.registry().list())
+        if (s.name == name && s.state == ModelState::kFailed) ready = false;
+      res->set_ready(ready);
     });
   }
 
@@ -196,8 +195,8 @@ class Service final : public inference::GRPCInferenceService::Service {
   grpc::Status ModelMetadata(grpc::ServerContext* c, const inference::ModelMetadataRequest* req,
                              inference::ModelMetadataResponse* res) override {
     return call("ModelMetadata", c, kGuarded, [&] {
-      kserve::check_model(ctx_, req->name(), req->version());
-      const auto meta = kserve::model_metadata(ctx_);
+      const ModelHandle model = acquire(req->name(), req->version());
+      const auto meta = kserve::model_metadata(model.ctx());
       res->set_name(meta.name);
       res->add_versions(std::string(kserve::kModelVersion));
       res->set_platform(std::string(kserve::kPlatform));
@@ -216,7 +215,7 @@ class Service final : public inference::GRPCInferenceService::Service {
     return call("ModelInfer", c, kGuarded, [&]() -> std::optional<Response> {
       if (std::chrono::system_clock::now() > c->deadline())
         throw HttpError(504, error_type::kOverloaded, "the call's deadline has passed");
-      kserve::check_model(ctx_, req->model_name(), req->model_version());
+      const ModelHandle model = acquire(req->model_name(), req->model_version());
       const auto message_bytes = static_cast<int64_t>(req->ByteSizeLong());
       auto waiter = std::make_shared<Waiter>();
       auto gone = std::make_shared<std::atomic<bool>>(false);
@@ -228,15 +227,16 @@ class Service final : public inference::GRPCInferenceService::Service {
       transport->client_gone = gone;
       transport->post = [waiter](std::function<void()> fn) { waiter->post(std::move(fn)); };
       // The message's texts, their copies in the request and in the inputs' JSON.
-      if (ctx_.budget)
+      if (shared_.budget)
         transport->memory =
-            ctx_.budget->reserve(4 * message_bytes + kRequestOverheadBytes, "the gRPC request");
-      auto work = [this, req, res, waiter, transport] {
+            shared_.budget->reserve(4 * message_bytes + kRequestOverheadBytes, "the gRPC request");
+      auto work = [req, res, waiter, transport, model] {
         try {
           const auto request = to_request(*req);
           kserve::infer(
-              ctx_, *transport, [waiter](Response r) { waiter->reply(std::move(r)); }, request,
-              [res, model = kserve::model_name(ctx_),
+              model.ctx(), *transport, [waiter, model](Response r) { waiter->reply(std::move(r)); },
+              request,
+              [res, model = kserve::model_name(model.ctx()),
                id = request.id](const std::vector<kserve::OutputTensor>& outputs) {
                 res->set_model_name(model);
                 res->set_model_version(std::string(kserve::kModelVersion));
@@ -257,8 +257,8 @@ class Service final : public inference::GRPCInferenceService::Service {
         }
       };
       // A large message is parsed and tokenized on the large-request pool, as HTTP's are.
-      if (ctx_.large_requests && message_bytes >= ctx_.limits.large_request_bytes) {
-        ctx_.large_requests->post([work, gone, waiter] {
+      if (shared_.large_requests && message_bytes >= shared_.limits.large_request_bytes) {
+        shared_.large_requests->post([work, gone, waiter] {
           if (*gone)
             return waiter->reply(error_response(kClientClosedRequest, error_type::kValidation,
                                                 "the call was cancelled or its deadline passed"));
@@ -298,8 +298,8 @@ class Service final : public inference::GRPCInferenceService::Service {
     } catch (...) {
       error = error_response(std::current_exception());
     }
-    ctx_.metrics.count_request(std::string("/inference.GRPCInferenceService/") + method,
-                               error.status, ms_between(start, Clock::now()) / 1000.0);
+    shared_.metrics->count_request(std::string("/inference.GRPCInferenceService/") + method,
+                                   error.status, ms_between(start, Clock::now()) / 1000.0);
     return error.status == 200 ? grpc::Status::OK : status_of(error);
   }
 
@@ -315,7 +315,26 @@ class Service final : public inference::GRPCInferenceService::Service {
     return diff == 0;
   }
 
-  const ServeContext& ctx_;
+  // The served model a KServe name and version stand for; "" when none.
+  std::string served_name(const std::string& name, const std::string& version) const {
+    if (!version.empty() && version != kserve::kModelVersion) return {};
+    const auto& names = models_.names();
+    if (std::find(names.begin(), names.end(), name) != names.end()) return name;
+    return models_.from_kserve(name);
+  }
+
+  // The model a call names, loaded (404 NOT_FOUND for a name or version not served).
+  ModelHandle acquire(const std::string& name, const std::string& version) const {
+    const std::string served = served_name(name, version);
+    if (served.empty())
+      throw Error(ErrorKind::kNotFound,
+                  cat("unknown model \"", name, "\"",
+                      version.empty() ? "" : cat(" version \"", version, "\"")));
+    return models_.acquire(served);
+  }
+
+  const ServedModels& models_;
+  const ServingShared& shared_;
   const Router& router_;
   const std::string api_key_;
 };
@@ -337,6 +356,7 @@ int grpc_code_for_http_status(int status) {
     case 424:
       return grpc::StatusCode::FAILED_PRECONDITION;
     case 429:
+    case 507:  // a model that cannot fit the memory budget
       return grpc::StatusCode::RESOURCE_EXHAUSTED;
     case 503:
       return grpc::StatusCode::UNAVAILABLE;
@@ -352,12 +372,12 @@ struct GrpcServer::State {
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   std::once_flag stopped;
-  State(const ServeContext& ctx, const Router& router, std::string api_key)
-      : service(ctx, router, std::move(api_key)) {}
+  State(const ServedModels& models, const Router& router, std::string api_key)
+      : service(models, router, std::move(api_key)) {}
 };
 
-GrpcServer::GrpcServer(const GrpcServerOptions& o, const ServeContext& ctx, const Router& router)
-    : state_(std::make_unique<State>(ctx, router, o.api_key)) {
+GrpcServer::GrpcServer(const GrpcServerOptions& o, const ServedModels& models, const Router& router)
+    : state_(std::make_unique<State>(models, router, o.api_key)) {
   EMBER_CHECK(o.port > 0 && o.port <= 65535, ErrorKind::kInvalidInput, "--grpc-port ", o.port,
               " is not a TCP port");
   const bool v6 = o.host.find(':') != std::string::npos;

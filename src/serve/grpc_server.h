@@ -18,6 +18,7 @@
 #include <string>
 
 #include "serve/routes.h"
+#include "serve/served_model.h"
 
 namespace ember::serve {
 
@@ -32,7 +33,7 @@ struct GrpcServerOptions {
 class GrpcServer {
  public:
   // Binds and starts serving (throws ember::Error kUnavailable if the port cannot be used).
-  GrpcServer(const GrpcServerOptions& options, const ServeContext& ctx, const Router& router);
+  GrpcServer(const GrpcServerOptions& options, const ServedModels& models, const Router& router);
   ~GrpcServer();
   int port() const;
   // Waits for the RPCs in flight (at most `grace`; then they are cancelled), then stops.

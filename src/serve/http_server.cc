@@ -291,6 +291,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     req.method = std::string(msg.method_string());
     const auto target = msg.target();
     req.path = std::string(target.substr(0, target.find('?')));
+    if (const auto q = target.find('?'); q != target.npos)
+      req.query = std::string(target.substr(q + 1));
+    req.model_header = std::string(msg["X-Ember-Model"]);
     req.body = std::move(msg.body());
     req.authorization = std::string(msg[http::field::authorization]);
     req.inference_header_content_length = std::string(msg["Inference-Header-Content-Length"]);

@@ -30,6 +30,10 @@ struct Request {
   std::string body;
   std::string authorization;
   std::string inference_header_content_length;  // KServe binary tensor data; "": absent
+  std::string query;                            // the target's query string, without '?'
+  std::string model_header;  // X-Ember-Model: the model a TEI request names; "": none
+  // Set by the route to the model that answers, read when the answer is counted (metrics).
+  std::shared_ptr<std::string> model_label;
   Clock::time_point received;
   // Set (by the connection) once the client has closed or reset the connection: the batcher
   // drops a request whose client is gone before it costs compute. Null: never set.

@@ -64,8 +64,22 @@ struct GaugeAlias {
   const char* help;
 };
 constexpr GaugeAlias kTeiGaugeAliases[] = {
-    {"ember_queue_depth", "te_queue_size",
-     "Requests waiting for a batch (text-embeddings-inference's name; TEI counts inputs)"}};
+    {"ember_queue_inputs", "te_queue_size",
+     "Inputs waiting for a batch (text-embeddings-inference's name)"}};
+
+// A Prometheus label value: backslash, quote and newline escaped.
+std::string escape_label(const std::string& v) {
+  std::string out;
+  for (const char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
 
 void render_labelled_counter(std::string& out, const char* name, const char* help,
                              const char* label, const std::map<std::string, uint64_t>& values) {
@@ -139,14 +153,14 @@ Metrics::Metrics()
       tei_batch_tokens_(powers_of_two(1 << 20)) {}
 
 void Metrics::count_request(const std::string& route, int status, double seconds,
-                            const char* tei_method) {
+                            const char* tei_method, const std::string& model) {
   request_seconds_.observe(seconds);
   // TEI counts what reaches a handler; its API key check answers 401 before that.
   const bool tei = status != 401 && tei_counted_route(route);
   const bool success = status >= 200 && status < 300;
   if (tei && success) tei_duration_.observe(seconds);
   std::lock_guard lock(mutex_);
-  ++requests_[{route, status}];
+  ++requests_[{route, status, model}];
   if (!tei) return;
   ++tei_count_[tei_method];
   if (success)
@@ -177,6 +191,12 @@ void Metrics::add_gauge(std::string name, std::string help, std::function<double
   gauges_.push_back({std::move(name), std::move(help), "gauge", std::move(read)});
 }
 
+void Metrics::add_per_model(std::string name, std::string help, std::string type,
+                            std::function<LabelledValues()> read) {
+  std::lock_guard lock(mutex_);
+  per_model_.push_back({std::move(name), std::move(help), std::move(type), std::move(read)});
+}
+
 void Metrics::add_counter(std::string name, std::string help, std::function<double()> read) {
   std::lock_guard lock(mutex_);
   gauges_.push_back({std::move(name), std::move(help), "counter", std::move(read)});
@@ -186,11 +206,19 @@ std::string Metrics::render() const {
   std::string out;
   {
     std::lock_guard lock(mutex_);
-    out += "# HELP ember_http_requests_total HTTP requests answered, by route and status\n";
+    out += "# HELP ember_http_requests_total HTTP requests answered, by route, status and model\n";
     out += "# TYPE ember_http_requests_total counter\n";
-    for (const auto& [key, n] : requests_)
-      out += "ember_http_requests_total{route=\"" + key.first + "\",status=\"" +
-             std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
+    for (const auto& [key, n] : requests_) {
+      out += "ember_http_requests_total{route=\"" + key.route + "\",status=\"" +
+             std::to_string(key.status) + '"';
+      if (!key.model.empty()) out += ",model=\"" + escape_label(key.model) + '"';
+      out += "} " + std::to_string(n) + "\n";
+    }
+    for (const auto& g : per_model_) {
+      out += "# HELP " + g.name + " " + g.help + "\n# TYPE " + g.name + " " + g.type + "\n";
+      for (const auto& [model, v] : g.read())
+        out += g.name + "{model=\"" + escape_label(model) + "\"} " + num(v) + "\n";
+    }
     for (const auto& g : gauges_) {
       const std::string value = num(g.read());
       out += "# HELP " + g.name + " " + g.help + "\n# TYPE " + g.name + " " + g.type + "\n" +

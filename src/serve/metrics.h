@@ -42,19 +42,36 @@ class Metrics {
  public:
   Metrics();
   // tei_method: tei_request_method of the request's body.
+  // model: the model that answered ("" when none did: unknown routes, health, errors before
+  // routing), a `model` label on ember_http_requests_total.
   void count_request(const std::string& route, int status, double seconds,
-                     const char* tei_method = "batch");
+                     const char* tei_method = "batch", const std::string& model = "");
   void observe_stages(double tokenization_s, double queue_s, double inference_s);
   void observe_batch(int64_t sequences, int64_t tokens, double seconds);
   // Gauges read at scrape time (queue depth, requests waiting on the batcher).
   void add_gauge(std::string name, std::string help, std::function<double()> read);
   // Counters kept elsewhere (the result cache's hits and misses), read at scrape time.
   void add_counter(std::string name, std::string help, std::function<double()> read);
+  // Series read at scrape time with one `model` label each (per-model state and counts).
+  using LabelledValues = std::vector<std::pair<std::string, double>>;
+  void add_per_model(std::string name, std::string help, std::string type,
+                     std::function<LabelledValues()> read);
   std::string render() const;
 
  private:
   mutable std::mutex mutex_;
-  std::map<std::pair<std::string, int>, uint64_t> requests_;
+  struct RequestKey {
+    std::string route;
+    int status;
+    std::string model;
+    auto operator<=>(const RequestKey&) const = default;
+  };
+  std::map<RequestKey, uint64_t> requests_;
+  struct PerModel {
+    std::string name, help, type;
+    std::function<LabelledValues()> read;
+  };
+  std::vector<PerModel> per_model_;
   Histogram request_seconds_, tokenization_seconds_, queue_seconds_, inference_seconds_;
   Histogram batch_seconds_, batch_size_, batch_tokens_;
   struct Gauge {

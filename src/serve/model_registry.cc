@@ -33,6 +33,7 @@ const char* model_state_name(ModelState s) {
 struct ModelRegistry::Loaded {
   std::string name;
   ember::Model model;
+  std::shared_ptr<void> attached;  // destroyed before the model it was made on
 };
 
 struct ModelRegistry::Entry {
@@ -43,7 +44,10 @@ struct ModelRegistry::Entry {
   uint64_t last_used = 0;
   int64_t loads = 0, unloads = 0;
   double last_load_ms = 0;
-  std::optional<Error> error;  // kFailed
+  int64_t needed = 0;                 // the last load's cost
+  std::optional<Error> error;         // kFailed
+  bool reloading = false;             // loading again beside the loaded model (reload())
+  std::optional<Error> reload_error;  // why the last reload failed (the old model stayed)
 
   bool idle() const { return loaded && loaded.use_count() == 1; }
 };
@@ -56,6 +60,11 @@ const ember::Model& ModelRegistry::Lease::model() const {
 const std::string& ModelRegistry::Lease::name() const {
   EMBER_CHECK(loaded_ != nullptr, ErrorKind::kInternal, "an empty model lease was used");
   return loaded_->name;
+}
+
+void* ModelRegistry::Lease::attached() const {
+  EMBER_CHECK(loaded_ != nullptr, ErrorKind::kInternal, "an empty model lease was used");
+  return loaded_->attached.get();
 }
 
 ModelRegistry::ModelRegistry(RegistryOptions options, std::vector<ModelSource> sources)
@@ -138,6 +147,32 @@ bool ModelRegistry::unload(const std::string& name) {
   return true;
 }
 
+void ModelRegistry::reload(const std::string& name) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  const auto it = entries_.find(name);
+  EMBER_CHECK(it != entries_.end(), ErrorKind::kNotFound, "model '", name, "' is not served");
+  Entry& e = *it->second;
+  if (e.state != ModelState::kLoaded || e.reloading) {
+    if (e.state == ModelState::kFailed) e.state = ModelState::kUnloaded;
+    lock.unlock();
+    acquire(name, std::chrono::hours(24));
+    return;
+  }
+  EMBER_CHECK(!stopping_, ErrorKind::kUnavailable, "the server is stopping");
+  e.reloading = true;
+  e.reload_error.reset();
+  to_load_.push_back(&e);
+  changed_.notify_all();
+  changed_.wait(lock, [&] { return !e.reloading; });
+  if (e.reload_error) throw *e.reload_error;
+}
+
+void ModelRegistry::for_each_attached(const std::function<void(void*)>& fn) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [_, e] : entries_)
+    if (e->loaded && e->loaded->attached) fn(e->loaded->attached.get());
+}
+
 void ModelRegistry::unload_locked(Entry& e) {
   e.loaded.reset();  // the last reference: the model and its threads go here
   e.state = ModelState::kUnloaded;
@@ -182,7 +217,8 @@ void ModelRegistry::load(Entry& e) {
   int64_t cost = 0;
   try {
     loaded = std::make_shared<Loaded>(
-        Loaded{e.source.name, ember::Model::load(e.source.path, e.source.options)});
+        Loaded{e.source.name, ember::Model::load(e.source.path, e.source.options), nullptr});
+    if (options_.attach) loaded->attached = options_.attach(e.source.name, loaded->model);
     const int64_t growth = std::max<int64_t>(0, resident_bytes() - before);
     cost = options_.cost ? options_.cost(loaded->model, growth)
                          : growth + loaded->model.compute_bytes(options_.max_batch_tokens,
@@ -194,9 +230,11 @@ void ModelRegistry::load(Entry& e) {
   } catch (const std::exception& ex) {
     error = Error(ErrorKind::kInternal, cat("loading model '", e.source.name, "': ", ex.what()));
   }
+  std::shared_ptr<Loaded> replaced;  // a reload's old model: freed after the lock, if idle
   std::lock_guard<std::mutex> lock(mutex_);
   e.last_load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  e.needed = cost;
   if (!error && options_.budget_bytes > 0 && cost > options_.budget_bytes)
     error = Error(ErrorKind::kOverloaded,
                   cat("model '", e.source.name, "' needs ", mib(cost),
@@ -206,7 +244,15 @@ void ModelRegistry::load(Entry& e) {
         ErrorKind::kOverloaded,
         cat("model '", e.source.name, "' needs ", mib(cost), "; ", mib(bytes_locked()), " of the ",
             mib(options_.budget_bytes), " budget are held by models in use or pinned"));
-  if (error) {
+  if (e.reloading) {
+    e.reloading = false;
+    if (error) {
+      e.reload_error = std::move(error);
+      return;  // the old model stays loaded
+    }
+    replaced = std::move(e.loaded);
+    ++e.unloads;
+  } else if (error) {
     e.state = ModelState::kFailed;
     e.error = std::move(error);
     return;  // `loaded`, if any, is freed on return, outside any lease
@@ -231,6 +277,7 @@ std::vector<ModelStatus> ModelRegistry::list() const {
     s.loads = e->loads;
     s.unloads = e->unloads;
     s.last_load_ms = e->last_load_ms;
+    s.needed_bytes = e->needed;
     if (e->error) s.error = e->error->what();
     out.push_back(std::move(s));
   }

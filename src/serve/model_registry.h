@@ -42,7 +42,8 @@ struct ModelStatus {
   int64_t leases = 0;
   int64_t loads = 0, unloads = 0;
   double last_load_ms = 0;
-  std::string error;  // kFailed: why the last load failed
+  std::string error;         // kFailed: why the last load failed
+  int64_t needed_bytes = 0;  // what the last load needed (0: not known)
 };
 
 struct RegistryOptions {
@@ -52,6 +53,9 @@ struct RegistryOptions {
   std::function<int64_t(const ember::Model&, int64_t resident_growth)> cost;
   int64_t max_batch_tokens = 16384;
   int64_t max_batch_inputs = 64;
+  // What the server builds on each loaded model (its batcher, its routes' context), made right
+  // after the load and destroyed before the model; a throw fails the load.
+  std::function<std::shared_ptr<void>(const std::string& name, const ember::Model&)> attach;
 };
 
 class ModelRegistry {
@@ -63,6 +67,8 @@ class ModelRegistry {
     Lease() = default;
     const ember::Model& model() const;
     const std::string& name() const;
+    // What RegistryOptions::attach made for this model (null without attach).
+    void* attached() const;
     explicit operator bool() const { return loaded_ != nullptr; }
 
    private:
@@ -86,6 +92,14 @@ class ModelRegistry {
   void preload();
   // Unloads a model that no request holds (repository control); false if it is leased.
   bool unload(const std::string& name);
+
+  // Loads a model's source again beside the loaded one and swaps it in once loaded: requests
+  // holding the old one finish on it, new ones get the new one (repository control). Loads it
+  // if it was not loaded. Waits for the load; throws its error (the old model stays).
+  void reload(const std::string& name);
+
+  // Calls fn on each model's attachment while loaded (mutex held: fn must not call back).
+  void for_each_attached(const std::function<void(void*)>& fn) const;
 
   std::vector<ModelStatus> list() const;
   bool knows(const std::string& name) const;

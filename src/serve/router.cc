@@ -71,9 +71,10 @@ Reply Router::counted_reply(const Request& req, Reply reply) const {
       allow += (allow.empty() ? "" : ", ") + method;
   const bool openai = is_openai_path(req.path);
   return [this, label, openai, allow = std::move(allow), received = req.received,
-          tei_method = tei_request_method(req.body), reply = std::move(reply)](Response r) {
-    metrics_.count_request(label, r.status, ms_between(received, Clock::now()) / 1000.0,
-                           tei_method);
+          tei_method = tei_request_method(req.body), model = req.model_label,
+          reply = std::move(reply)](Response r) {
+    metrics_.count_request(label, r.status, ms_between(received, Clock::now()) / 1000.0, tei_method,
+                           model ? *model : std::string());
     if (r.status == 405 && !allow.empty()) r.headers.emplace_back("Allow", allow);
     reply(openai ? openai_error(std::move(r)) : std::move(r));
   };
@@ -108,6 +109,7 @@ void Router::run(const Route& route, const Request& req, const Reply& reply) con
 }
 
 void Router::dispatch(Request req, Reply reply) const {
+  req.model_label = std::make_shared<std::string>();  // the route names the model it used
   Reply counted = counted_reply(req, std::move(reply));
   const Route* route = nullptr;
   try {

@@ -1,4 +1,5 @@
-// The routes and what they share: the model, the batcher, metrics and the server's limits.
+// What a route sees of one served model: the model, its batcher, the metrics and the server's
+// limits (served_model.h makes one per loaded model).
 #pragma once
 
 #include <functional>
@@ -90,11 +91,18 @@ void append_float(std::string& out, float v);
 void append_floats(std::string& out, const float* v, int64_t n);
 std::string base64_floats(const float* v, int64_t n);
 
-void add_tei_routes(Router& router, const ServeContext& ctx);
-void add_openai_routes(Router& router, const ServeContext& ctx);
-void add_classify_routes(Router& router, const ServeContext& ctx);  // /predict, /rerank
-void add_kserve_routes(Router& router, const ServeContext& ctx);    // /v2 (KServe, Triton)
+// A classifier's own task (POST /, /invocations): /rerank with one label, /predict otherwise.
+void classify_task(const ServeContext& ctx, const Request& req, const nlohmann::json& body,
+                   Reply reply);
+
+// The routes, each on the model its request names (served_model.h).
+class ServedModels;
+void add_tei_routes(Router& router, const ServedModels& models);
+void add_openai_routes(Router& router, const ServedModels& models);
+void add_classify_routes(Router& router, const ServedModels& models);  // /predict, /rerank
+// /v2 (KServe, Triton); model control (load, unload) only with allow_control.
+void add_kserve_routes(Router& router, ServedModels& models, bool allow_control);
 // POST /vertex (Vertex AI's {"instances": [...]}): each instance through `router`.
-void add_vertex_route(Router& router, const ServeContext& ctx);
+void add_vertex_route(Router& router, const ServedModels& models);
 
 }  // namespace ember::serve

@@ -14,6 +14,7 @@
 #include "serve/errors.h"
 #include "serve/request_cost.h"
 #include "serve/routes.h"
+#include "serve/served_model.h"
 
 namespace ember::serve {
 namespace {
@@ -87,9 +88,8 @@ void append_score(std::string& out, float v) {
   out.append(buf, ec == std::errc() ? end : buf);
 }
 
-void predict(const ServeContext& ctx, const Request& req, Reply reply) {
+void predict(const ServeContext& ctx, const Request& req, const nlohmann::json& body, Reply reply) {
   require_classifier(ctx);
-  const auto body = parse_body(req.body);
   const auto it = body.find("inputs");
   if (it == body.end()) throw HttpError(422, error_type::kValidation, "missing field \"inputs\"");
   bool single = true;
@@ -137,11 +137,10 @@ void predict(const ServeContext& ctx, const Request& req, Reply reply) {
   infer_async(ctx, req, std::move(reply), std::move(tokenized), timings, std::move(plan));
 }
 
-void rerank(const ServeContext& ctx, const Request& req, Reply reply) {
+void rerank(const ServeContext& ctx, const Request& req, const nlohmann::json& body, Reply reply) {
   require_classifier(ctx);
   if (ctx.model.info().labels.size() != 1)
     throw Error(ErrorKind::kUnsupported, "model is not a re-ranker model");
-  const auto body = parse_body(req.body);
   const auto q = body.find("query");
   const auto t = body.find("texts");
   if (q == body.end() || !q->is_string())
@@ -204,25 +203,15 @@ void rerank(const ServeContext& ctx, const Request& req, Reply reply) {
 
 }  // namespace
 
-void add_classify_routes(Router& router, const ServeContext& ctx) {
-  const ServeContext* c = &ctx;
-  auto predict_handler = [c](const Request& req, Reply reply) {
-    predict(*c, req, std::move(reply));
-  };
-  auto rerank_handler = [c](const Request& req, Reply reply) { rerank(*c, req, std::move(reply)); };
-  router.add("POST", "/predict", predict_handler);
-  router.add("POST", "/rerank", rerank_handler);
-  // A classifier's POST / and /invocations (SageMaker), as TEI: /rerank for a one-label
-  // model (a re-ranker), /predict otherwise. An embedder's are in routes_tei.cc.
-  if (ctx.model.info().kind == ember::ModelKind::kSequenceClassification) {
-    for (const char* path : {"/", "/invocations"}) {
-      if (ctx.model.info().labels.size() == 1) {
-        router.add("POST", path, rerank_handler);
-      } else {
-        router.add("POST", path, predict_handler);
-      }
-    }
-  }
+void classify_task(const ServeContext& ctx, const Request& req, const nlohmann::json& body,
+                   Reply reply) {
+  if (ctx.model.info().labels.size() == 1) return rerank(ctx, req, body, std::move(reply));
+  predict(ctx, req, body, std::move(reply));
+}
+
+void add_classify_routes(Router& router, const ServedModels& models) {
+  router.add("POST", "/predict", model_route(models, predict));
+  router.add("POST", "/rerank", model_route(models, rerank));
 }
 
 }  // namespace ember::serve

@@ -1,8 +1,9 @@
 // KServe v2 (Triton) HTTP/REST routes: GET /v2, /v2/health/{live,ready},
 // /v2/models/{m}[/versions/1] (metadata), .../ready, and POST .../infer with JSON tensors or the
 // binary tensor data extension (Inference-Header-Content-Length). Inference goes through
-// kserve::infer, the path /embed takes. Routes are registered for the served model's names only, so
-// an unknown model or version gets the router's 404.
+// kserve::infer, the path /embed takes. Routes are registered for the served models' names
+// only, so an unknown model or version gets the router's 404. The repository extension: POST
+// /v2/repository/index, and /v2/repository/models/{m}/load, /unload (--allow-model-control).
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include "serve/errors.h"
 #include "serve/kserve_infer.h"
 #include "serve/routes.h"
+#include "serve/served_model.h"
 
 namespace ember::serve {
 namespace {
@@ -76,7 +78,7 @@ Response format_infer(const std::string& model, const std::string& id,
   return r;
 }
 
-void infer_route(const ServeContext& ctx, const Request& req, Reply reply) {
+void infer_route(const ServeContext& ctx, const Request& req, const nlohmann::json&, Reply reply) {
   std::optional<size_t> header_length;
   if (!req.inference_header_content_length.empty())
     header_length =
@@ -89,10 +91,52 @@ void infer_route(const ServeContext& ctx, const Request& req, Reply reply) {
                 });
 }
 
+// Triton's repository index: every model, READY when loaded, UNAVAILABLE otherwise (with the
+// reason: not loaded yet, loading, or why its load failed). {"ready": true} lists the READY ones.
+Response repository_index(const ServedModels& models, const Request& req) {
+  bool ready_only = false;
+  if (!req.body.empty()) ready_only = get_bool(parse_body(req.body), "ready", false);
+  const auto statuses = models.registry().list();
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& name : models.names()) {
+    for (const auto& s : statuses) {
+      if (s.name != name) continue;
+      const bool ready = s.state == ModelState::kLoaded;
+      if (ready_only && !ready) continue;
+      std::string reason = s.state == ModelState::kFailed ? s.error
+                           : ready                        ? ""
+                                                          : model_state_name(s.state);
+      out.push_back({{"name", name},
+                     {"version", std::string(kserve::kModelVersion)},
+                     {"state", ready ? "READY" : "UNAVAILABLE"},
+                     {"reason", reason}});
+    }
+  }
+  return json_response(out);
+}
+
+// POST /v2/repository/models/{name}/load: loads the model, or, when it is loaded, loads its
+// source again beside it and swaps it in (requests in flight finish on the old one).
+// /unload: frees it now; 409 while requests hold it. Both 403 without --allow-model-control.
+void model_control(ServedModels& models, const std::string& name, bool load, bool allowed,
+                   Reply reply) {
+  if (!allowed)
+    throw HttpError(403, error_type::kValidation,
+                    "model control is off; start the server with --allow-model-control");
+  if (load) {
+    models.registry().reload(name);
+  } else if (!models.registry().unload(name)) {
+    throw HttpError(
+        409, error_type::kValidation,
+        cat("model '", name, "' has requests in flight; unload it again once they are done"));
+  }
+  reply(json_response(nlohmann::json::object()));
+}
+
 }  // namespace
 
-void add_kserve_routes(Router& router, const ServeContext& ctx) {
-  const ServeContext* c = &ctx;
+void add_kserve_routes(Router& router, ServedModels& models, bool allow_control) {
+  ServedModels* all = &models;
   router.add("GET", "/v2", [](const Request&, Reply reply) {
     reply(json_response({{"name", kserve::kServerName},
                          {"version", kserve::kServerVersion},
@@ -106,14 +150,38 @@ void add_kserve_routes(Router& router, const ServeContext& ctx) {
   };
   router.add("GET", "/v2/health/live", ok, /*needs_auth=*/false);
   router.add("GET", "/v2/health/ready", ok, /*needs_auth=*/false);
-  const auto metadata = json_response(metadata_json(kserve::model_metadata(ctx)));
-  for (const auto& name : kserve::model_aliases(ctx)) {
-    const std::string version = "/versions/" + std::string(kserve::kModelVersion);
-    for (const std::string& base : {"/v2/models/" + name, "/v2/models/" + name + version}) {
-      router.add("GET", base, [metadata](const Request&, Reply reply) { reply(metadata); });
-      router.add("GET", base + "/ready", ok);
-      router.add("POST", base + "/infer",
-                 [c](const Request& req, Reply reply) { infer_route(*c, req, std::move(reply)); });
+  router.add("POST", "/v2/repository/index",
+             [all](const Request& req, Reply reply) { reply(repository_index(*all, req)); });
+  for (const auto& served : models.names()) {
+    // A model is ready unless its load failed: one not loaded yet loads on its first request.
+    const auto ready = [all, served](const Request&, Reply reply) {
+      for (const auto& s : all->registry().list())
+        if (s.name == served && s.state == ModelState::kFailed)
+          throw HttpError(400, error_type::kValidation,
+                          cat("model '", served, "' is not ready: ", s.error));
+      Response r;
+      r.content_type = "text/plain";
+      reply(std::move(r));
+    };
+    const auto metadata = named_model_route(
+        models, served,
+        [](const ServeContext& ctx, const Request&, const nlohmann::json&, Reply reply) {
+          reply(json_response(metadata_json(kserve::model_metadata(ctx))));
+        });
+    for (const auto& name : models.kserve_aliases(served)) {
+      const std::string version = "/versions/" + std::string(kserve::kModelVersion);
+      for (const std::string& base : {"/v2/models/" + name, "/v2/models/" + name + version}) {
+        router.add("GET", base, metadata);
+        router.add("GET", base + "/ready", ready);
+        router.add("POST", base + "/infer", named_model_route(models, served, infer_route));
+      }
+      for (const bool load : {true, false})
+        router.add(
+            "POST", "/v2/repository/models/" + name + (load ? "/load" : "/unload"),
+            [all, served, load, allow_control](const Request&, Reply reply) {
+              model_control(*all, served, load, allow_control, std::move(reply));
+            },
+            /*needs_auth=*/true, /*heavy=*/true);
     }
   }
 }

@@ -7,17 +7,18 @@
 
 #include "serve/errors.h"
 #include "serve/routes.h"
+#include "serve/served_model.h"
 
 namespace ember::serve {
 namespace {
 
-void embeddings(const ServeContext& ctx, const Request& req, Reply reply) {
+void embeddings(const ServeContext& ctx, const Request& req, const nlohmann::json& body,
+                Reply reply) {
   if (ctx.model.info().kind == ember::ModelKind::kSequenceClassification)
     throw HttpError(424, error_type::kBackend, "Model is not an embedding model");
   // OpenAI's embeddings are normalized; TEI refuses that for SPLADE.
   if (ctx.model.info().kind == ember::ModelKind::kSparse)
     throw HttpError(424, error_type::kBackend, "`normalize` is not available for SPLADE models");
-  const auto body = parse_body(req.body);
   if (!body.contains("input"))
     throw HttpError(422, error_type::kValidation, "missing field \"input\"");
   bool base64 = false;
@@ -58,21 +59,29 @@ void embeddings(const ServeContext& ctx, const Request& req, Reply reply) {
 
 }  // namespace
 
-void add_openai_routes(Router& router, const ServeContext& ctx) {
-  const ServeContext* c = &ctx;
-  auto handler = [c](const Request& req, Reply reply) { embeddings(*c, req, std::move(reply)); };
+void add_openai_routes(Router& router, const ServedModels& models) {
+  const auto handler = model_route(models, embeddings);
   router.add("POST", "/v1/embeddings", handler);
   router.add("POST", "/embeddings", handler);  // as TEI: for base URLs without /v1
   const auto created = static_cast<int64_t>(std::time(nullptr));
-  router.add("GET", "/v1/models", [c, created](const Request&, Reply reply) {
-    const nlohmann::json j = {{"object", "list"},
-                              {"data",
-                               {{{"id", c->model_id},
-                                 {"object", "model"},
-                                 {"created", created},
-                                 {"owned_by", "ember"}}}}};
+  // Every model the server knows, loaded or not: "state" (loaded, loading, unloaded, failed)
+  // and "pinned" are Ember's extensions.
+  const ServedModels* m = &models;
+  router.add("GET", "/v1/models", [m, created](const Request&, Reply reply) {
+    const auto statuses = m->registry().list();
+    nlohmann::json data = nlohmann::json::array();
+    for (const auto& name : m->names()) {
+      nlohmann::json entry = {
+          {"id", name}, {"object", "model"}, {"created", created}, {"owned_by", "ember"}};
+      for (const auto& s : statuses)
+        if (s.name == name) {
+          entry["state"] = model_state_name(s.state);
+          entry["pinned"] = s.pinned;
+        }
+      data.push_back(std::move(entry));
+    }
     Response r;
-    r.body = j.dump();
+    r.body = nlohmann::json({{"object", "list"}, {"data", std::move(data)}}).dump();
     reply(std::move(r));
   });
 }

@@ -11,6 +11,7 @@
 #include "serve/errors.h"
 #include "serve/request_cost.h"
 #include "serve/routes.h"
+#include "serve/served_model.h"
 
 namespace ember::serve {
 namespace {
@@ -66,9 +67,8 @@ InputRules tei_input_rules(const ServeContext& ctx, const Request& req,
   return rules;
 }
 
-void embed(const ServeContext& ctx, const Request& req, Reply reply) {
+void embed(const ServeContext& ctx, const Request& req, const nlohmann::json& body, Reply reply) {
   require_embedder(ctx);
-  const auto body = parse_body(req.body);
   InputRules rules = tei_input_rules(ctx, req, body);
   const bool normalize = get_bool(body, "normalize", true);
   const bool splade = ctx.model.info().kind == ember::ModelKind::kSparse;
@@ -96,11 +96,11 @@ void embed(const ServeContext& ctx, const Request& req, Reply reply) {
 
 // SPLADE vectors: [[{"index": i, "value": v} for each non-zero entry]; inputs], as TEI's
 // /embed_sparse; a dense model answers 424, as TEI does.
-void embed_sparse(const ServeContext& ctx, const Request& req, Reply reply) {
+void embed_sparse(const ServeContext& ctx, const Request& req, const nlohmann::json& body,
+                  Reply reply) {
   if (ctx.model.info().kind != ember::ModelKind::kSparse)
     throw HttpError(424, error_type::kBackend,
                     "model is not an embedding model with splade pooling");
-  const auto body = parse_body(req.body);
   InputRules rules = tei_input_rules(ctx, req, body);
   const auto t0 = Clock::now();
   TokenizedInputs tokenized = tokenize_inputs(body["inputs"], ctx.model, rules);
@@ -134,9 +134,9 @@ void embed_sparse(const ServeContext& ctx, const Request& req, Reply reply) {
 // POST /similarity: the cosine similarity of source_sentence's embedding (not normalized;
 // cosine needs no normalization) to each sentence's, as TEI (and sentence-transformers'
 // default similarity) computes it.
-void similarity(const ServeContext& ctx, const Request& req, Reply reply) {
+void similarity(const ServeContext& ctx, const Request& req, const nlohmann::json& body,
+                Reply reply) {
   require_embedder(ctx);
-  const auto body = parse_body(req.body);
   const auto in = body.find("inputs");
   if (in == body.end() || !in->is_object())
     throw HttpError(422, error_type::kValidation,
@@ -197,11 +197,11 @@ void similarity(const ServeContext& ctx, const Request& req, Reply reply) {
 }
 
 // Last hidden state per token, special tokens included: [[[float; hidden]; tokens]; inputs].
-void embed_all(const ServeContext& ctx, const Request& req, Reply reply) {
+void embed_all(const ServeContext& ctx, const Request& req, const nlohmann::json& body,
+               Reply reply) {
   require_embedder(ctx);
   if (ctx.model.info().kind == ember::ModelKind::kSparse)  // as TEI
     throw HttpError(424, error_type::kBackend, "`embed_all` is not available for SPLADE models");
-  const auto body = parse_body(req.body);
   InputRules rules = tei_input_rules(ctx, req, body);
   const auto t0 = Clock::now();
   TokenizedInputs tokenized = tokenize_inputs(body["inputs"], ctx.model, rules);
@@ -242,8 +242,7 @@ void embed_all(const ServeContext& ctx, const Request& req, Reply reply) {
 // ids (one list, or a list of lists) -> [text], TEI's `skip_special_tokens` (default true).
 // As TEI (the Hugging Face decoder), an id outside the vocabulary is dropped, not refused;
 // one that is not a u32 is a 422, an empty list a 400.
-Response decode(const ServeContext& ctx, const Request& req) {
-  const auto body = parse_body(req.body);
+Response decode(const ServeContext& ctx, const Request&, const nlohmann::json& body) {
   const auto it = body.find("ids");
   if (it == body.end()) throw HttpError(422, error_type::kValidation, "missing field \"ids\"");
   std::vector<const nlohmann::json*> lists;
@@ -282,8 +281,7 @@ Response decode(const ServeContext& ctx, const Request& req) {
 // [[{id, text, special, start, stop}]] per input; offsets are byte offsets into the text.
 // At most --max-tokenize-bytes of text per request (the answer is ~100 bytes per token, and
 // a token can be one byte); the answer is written as it is built, one token at a time.
-Response tokenize(const ServeContext& ctx, const Request& req) {
-  const auto body = parse_body(req.body);
+Response tokenize(const ServeContext& ctx, const Request& req, const nlohmann::json& body) {
   const auto it = body.find("inputs");
   if (it == body.end()) throw HttpError(422, error_type::kValidation, "missing field \"inputs\"");
   std::vector<const std::string*> texts;
@@ -413,33 +411,38 @@ Response info(const ServeContext& ctx) {
 
 }  // namespace
 
-void add_tei_routes(Router& router, const ServeContext& ctx) {
-  const ServeContext* c = &ctx;
-  auto embed_handler = [c](const Request& req, Reply reply) { embed(*c, req, std::move(reply)); };
-  auto sparse_handler = [c](const Request& req, Reply reply) {
-    embed_sparse(*c, req, std::move(reply));
-  };
-  router.add("POST", "/embed", embed_handler);
+void add_tei_routes(Router& router, const ServedModels& models) {
+  const auto route = [&models](ModelRoute r) { return model_route(models, std::move(r)); };
+  router.add("POST", "/embed", route(embed));
   router.add("POST", "/tokenize",
-             [c](const Request& req, Reply reply) { reply(tokenize(*c, req)); });
-  router.add("POST", "/embed_sparse", sparse_handler);
-  router.add("POST", "/embed_all",
-             [c](const Request& req, Reply reply) { embed_all(*c, req, std::move(reply)); });
-  router.add("POST", "/similarity",
-             [c](const Request& req, Reply reply) { similarity(*c, req, std::move(reply)); });
-  router.add("POST", "/decode", [c](const Request& req, Reply reply) { reply(decode(*c, req)); });
-  router.add("GET", "/info", [c](const Request&, Reply reply) { reply(info(*c)); });
+             route([](const ServeContext& ctx, const Request& req, const nlohmann::json& body,
+                      Reply reply) { reply(tokenize(ctx, req, body)); }));
+  router.add("POST", "/embed_sparse", route(embed_sparse));
+  router.add("POST", "/embed_all", route(embed_all));
+  router.add("POST", "/similarity", route(similarity));
+  router.add("POST", "/decode",
+             route([](const ServeContext& ctx, const Request& req, const nlohmann::json& body,
+                      Reply reply) { reply(decode(ctx, req, body)); }));
+  router.add("GET", "/info",
+             model_route(
+                 models,
+                 [](const ServeContext& ctx, const Request&, const nlohmann::json&, Reply reply) {
+                   reply(info(ctx));
+                 },
+                 /*parse=*/false));
   // POST / and /invocations (SageMaker) are the model's own task: embed, embed_sparse for a
-  // SPLADE model; a classifier's are /predict or /rerank (routes_classify.cc).
-  if (ctx.model.info().kind != ember::ModelKind::kSequenceClassification) {
-    for (const char* path : {"/", "/invocations"}) {
-      if (ctx.model.info().kind == ember::ModelKind::kSparse) {
-        router.add("POST", path, sparse_handler);
-      } else {
-        router.add("POST", path, embed_handler);
-      }
-    }
-  }
+  // SPLADE model, /rerank for a one-label classifier (a re-ranker), /predict for another.
+  for (const char* path : {"/", "/invocations"})
+    router.add("POST", path,
+               route([](const ServeContext& ctx, const Request& req, const nlohmann::json& body,
+                        Reply reply) {
+                 const ember::ModelInfo& mi = ctx.model.info();
+                 if (mi.kind == ember::ModelKind::kSequenceClassification)
+                   return classify_task(ctx, req, body, std::move(reply));
+                 if (mi.kind == ember::ModelKind::kSparse)
+                   return embed_sparse(ctx, req, body, std::move(reply));
+                 embed(ctx, req, body, std::move(reply));
+               }));
   // TEI's health routes: /health, / (Inference API), /ping (SageMaker).
   for (const char* path : {"/health", "/", "/ping"})
     router.add(

@@ -12,6 +12,7 @@
 
 #include "serve/errors.h"
 #include "serve/routes.h"
+#include "serve/served_model.h"
 
 namespace ember::serve {
 namespace {
@@ -50,8 +51,8 @@ void finish(Gather& g) {
   g.reply(std::move(r));
 }
 
-void vertex(const ServeContext& ctx, const Router& router, const Request& req, Reply reply) {
-  const auto body = parse_body(req.body);
+void vertex(const ServeContext& ctx, const Router& router, const Request& req,
+            const nlohmann::json& body, Reply reply) {
   const auto it = body.find("instances");
   if (it == body.end() || !it->is_array())
     throw HttpError(422, error_type::kValidation, "\"instances\" must be a list of requests");
@@ -69,6 +70,7 @@ void vertex(const ServeContext& ctx, const Router& router, const Request& req, R
     sub.path = is_rerank_instance(instance) ? "/rerank" : task;
     sub.body = instance.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     sub.authorization = req.authorization;
+    sub.model_header = ctx.model_id;  // every instance on the model this request names
     sub.received = req.received;
     sub.client_gone = req.client_gone;
     sub.client_deadline = req.client_deadline;
@@ -96,11 +98,13 @@ void vertex(const ServeContext& ctx, const Router& router, const Request& req, R
 
 }  // namespace
 
-void add_vertex_route(Router& router, const ServeContext& ctx) {
-  const ServeContext* c = &ctx;
+void add_vertex_route(Router& router, const ServedModels& models) {
   const Router* r = &router;
   router.add("POST", "/vertex",
-             [c, r](const Request& req, Reply reply) { vertex(*c, *r, req, std::move(reply)); });
+             model_route(models, [r](const ServeContext& ctx, const Request& req,
+                                     const nlohmann::json& body, Reply reply) {
+               vertex(ctx, *r, req, body, std::move(reply));
+             }));
 }
 
 }  // namespace ember::serve

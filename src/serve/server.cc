@@ -17,25 +17,16 @@
 #include "serve/large_request_pool.h"
 #include "serve/memory_budget.h"
 #include "serve/metrics.h"
+#include "serve/model_sources.h"
 #include "serve/process_memory.h"
 #include "serve/result_cache.h"
 #include "serve/router.h"
 #include "serve/routes.h"
+#include "serve/served_model.h"
+#include "serve/server_metrics.h"
 
 namespace ember::serve {
 namespace {
-
-// What clients see as the model's name: never the filesystem path it was loaded from.
-std::string public_model_name(const ServeOptions& o) {
-  namespace fs = std::filesystem;
-  if (!o.served_model_name.empty()) return o.served_model_name;
-  std::error_code ec;
-  if (!fs::exists(o.model, ec)) return o.model;  // a name in the model cache, as given
-  fs::path p = fs::absolute(o.model, ec).lexically_normal();
-  if (!p.has_filename()) p = p.parent_path();  // "dir/"
-  const std::string name = p.filename().string();
-  return name.empty() ? "model" : name;
-}
 
 // The most the compute can hold at once: the workspace for the largest batch (--max-batch-tokens,
 // or --max-batch-requests sequences of the model's limit if fewer, or one sequence of that
@@ -71,105 +62,99 @@ int run_server(const ServeOptions& o) {
   ember::LoadOptions lo = o.load;
   lo.truncate = false;   // truncation is per request (inputs.cc)
   lo.normalize = false;  // normalization is per request too
-  const ember::Model model = ember::Model::load(o.model, lo);
-  EMBER_CHECK(model.info().has_tokenizer, ErrorKind::kUnsupported, "model '", o.model,
-              "' has no tokenizer.json; ember serve needs one");
+  ModelFlags flags{o.models, o.model_repository, o.pins, o.served_model_name};
+  if (flags.models.empty() && flags.repository.empty()) flags.models.push_back("all-MiniLM-L6-v2");
+  std::vector<ModelSource> sources = model_sources(flags, lo);
+  const bool several = sources.size() > 1;
 
-  // What requests may hold together: the budget less the process as loaded, the compute's
-  // workspace at its largest, the result cache full, the connections' buffers, and slack.
+  // Memory (docs/serve.md): the process before any model, the models' budget, and what
+  // requests may hold together: --max-memory less the process, the models (--memory-budget,
+  // or with one model and none given, what it holds as loaded; with several, half of what the
+  // process leaves), the result cache full, the connections' buffers, and slack.
   const int64_t max_connections = connection_limit(o, max_memory);
-  const int64_t fixed = resident_bytes() + compute_bytes(model, o) +
-                        (o.cache_entries > 0 ? o.cache_bytes : 0) +
-                        max_connections * kConnectionBytes + kProcessSlackBytes;
+  const int64_t process = resident_bytes() + (o.cache_entries > 0 ? o.cache_bytes : 0) +
+                          max_connections * kConnectionBytes + kProcessSlackBytes;
+  const int64_t models_budget = o.memory_budget > 0 ? o.memory_budget
+                                : several           ? (max_memory - process) / 2
+                                                    : 0;
+  EMBER_CHECK(!several || models_budget > 0, ErrorKind::kInvalidInput, "--max-memory ",
+              mib(max_memory), " leaves no room for models after the process takes ", mib(process));
+  RegistryOptions ro;
+  ro.budget_bytes = models_budget;
+  ro.cost = [&o](const ember::Model& model, int64_t growth) {
+    return growth + compute_bytes(model, o);
+  };
+  ro.max_batch_tokens = o.max_batch_tokens;
+  ro.max_batch_inputs = o.max_batch_requests;
+
+  std::optional<MallocTrimmer> trimmer;  // before the budget, which calls it until destroyed
+  if (o.malloc_trim_interval_ms > 0)
+    trimmer.emplace(std::chrono::milliseconds(o.malloc_trim_interval_ms));
+  std::optional<MemoryBudget> budget;  // sized once the default model is loaded
+  Metrics metrics;
+  ResultCache cache({static_cast<size_t>(o.cache_entries), static_cast<size_t>(o.cache_bytes)});
+  LargeRequestPool large_requests(o.large_request_threads);
+  ComputeGate gate(1);  // one batch at a time, on every core, models taking turns
+
+  ServingShared shared;
+  shared.metrics = &metrics;
+  shared.limits.max_inputs_per_request = static_cast<size_t>(o.max_inputs_per_request);
+  shared.limits.request_timeout_ms = o.request_timeout_ms;
+  shared.limits.max_batch_tokens = o.max_batch_tokens;
+  shared.limits.max_batch_requests = o.max_batch_requests;
+  shared.limits.max_queue = static_cast<size_t>(o.max_queue);
+  shared.limits.http_threads = o.http_threads;
+  shared.limits.max_tokenize_bytes = o.max_tokenize_bytes;
+  shared.limits.max_response_bytes = o.max_response_bytes;
+  shared.limits.large_request_bytes = o.large_request_bytes;
+  shared.limits.max_text_bytes = 4 * o.max_payload_bytes;
+  shared.cache = &cache;
+  shared.large_requests = &large_requests;
+  shared.gate = &gate;
+  shared.batcher.max_batch_tokens = o.max_batch_tokens;
+  shared.batcher.max_batch_sequences = o.max_batch_requests;
+  shared.batcher.max_queue = static_cast<size_t>(o.max_queue);
+  // Inline compute holds the I/O thread it runs on: only with a second one to take the new
+  // connections and answer /metrics or /health meanwhile (with one, they would wait); and
+  // with one model only, since with several it could wait there for another model's turn.
+  shared.batcher.run_inline_when_idle = o.inline_idle_batch && o.http_threads >= 2 && !several;
+  shared.default_prompt_name = o.default_prompt_name;
+  shared.default_prompt = o.default_prompt;
+  ServedModelsOptions so;
+  so.sources = std::move(sources);
+  so.registry = std::move(ro);
+  so.load_wait = std::chrono::milliseconds(o.model_load_wait_ms);
+  so.preload = o.preload;
+  ServedModels models(shared, std::move(so));
+
+  const int64_t models_bytes = models_budget > 0 ? models_budget : models.registry().loaded_bytes();
+  const int64_t fixed = process + models_bytes;
   EMBER_CHECK(max_memory - fixed >= kMinRequestBudgetBytes, ErrorKind::kInvalidInput,
               "--max-memory ", mib(max_memory), " leaves ", mib(max_memory - fixed),
-              " for requests; the model as loaded, its compute workspace for --max-batch-tokens ",
-              o.max_batch_tokens, ", the result cache (--cache-bytes), ", max_connections,
+              " for requests; the process, ",
+              models_budget > 0 ? "the models' budget (--memory-budget)"
+                                : "the model as loaded with its compute workspace for "
+                                  "--max-batch-tokens",
+              ", the result cache (--cache-bytes), ", max_connections,
               " connections (--max-connections) and slack take ", mib(fixed),
               " and requests need at least ", mib(kMinRequestBudgetBytes));
   MemoryBudgetOptions mo;
   mo.capacity = max_memory - fixed;
   mo.max_pending_body_bytes = mo.capacity / 4;
   mo.small_request_bytes = std::min<int64_t>(4 << 20, mo.capacity / 64);
-  std::optional<MallocTrimmer> trimmer;  // before the budget, which calls it until destroyed
-  if (o.malloc_trim_interval_ms > 0)
-    trimmer.emplace(std::chrono::milliseconds(o.malloc_trim_interval_ms));
-  MemoryBudget budget(mo);
-  if (trimmer) budget.on_large_release(8 << 20, [&trimmer] { trimmer->request(); });
-
-  Metrics metrics;
-  metrics.add_gauge("ember_memory_budget_bytes", "Bytes requests in flight may hold together",
-                    [&budget] { return static_cast<double>(budget.capacity()); });
-  metrics.add_gauge("ember_memory_reserved_bytes", "Bytes reserved by requests in flight",
-                    [&budget] { return static_cast<double>(budget.in_use()); });
-  metrics.add_gauge("ember_memory_reserved_peak_bytes", "Most bytes reserved at once",
-                    [&budget] { return static_cast<double>(budget.peak()); });
-  metrics.add_counter("ember_memory_refused_total",
-                      "Requests refused (429 / 413) because their memory did not fit",
-                      [&budget] { return static_cast<double>(budget.refused()); });
-  metrics.add_gauge("ember_process_resident_bytes", "Resident memory of the process (VmRSS)",
-                    [] { return static_cast<double>(resident_bytes()); });
-  metrics.add_gauge("ember_process_resident_peak_bytes", "Peak resident memory (VmHWM)",
-                    [] { return static_cast<double>(peak_resident_bytes()); });
-  BatcherOptions bo;
-  bo.max_batch_tokens = o.max_batch_tokens;
-  bo.max_batch_sequences = o.max_batch_requests;
-  bo.max_queue = static_cast<size_t>(o.max_queue);
-  // Inline compute holds the I/O thread it runs on: only with a second one to take the new
-  // connections and answer /metrics or /health meanwhile (with one, they would wait).
-  bo.run_inline_when_idle = o.inline_idle_batch && o.http_threads >= 2;
-  TokenBudgetBatcher batcher(
-      bo, [&model](const ember::Batch& b, unsigned outputs) { return model.run(b, outputs); },
-      &metrics);
-  metrics.add_gauge("ember_queue_depth", "Requests waiting for a batch",
-                    [&batcher] { return static_cast<double>(batcher.queue_depth()); });
-  metrics.add_gauge("ember_batcher_pending_requests", "Requests queued or computing",
-                    [&batcher] { return static_cast<double>(batcher.pending_jobs()); });
-  metrics.add_counter("ember_requests_dropped_disconnected_total",
-                      "Requests dropped before compute because the client had disconnected",
-                      [&batcher] { return static_cast<double>(batcher.dropped_disconnected()); });
-  metrics.add_counter("ember_requests_dropped_deadline_total",
-                      "Requests dropped before compute because they waited past their deadline",
-                      [&batcher] { return static_cast<double>(batcher.dropped_deadline()); });
-  metrics.add_counter("ember_batch_isolation_reruns_total",
-                      "Failed batches split and run again so that a failing request fails alone",
-                      [&batcher] { return static_cast<double>(batcher.isolation_reruns()); });
-
-  ResultCache cache({static_cast<size_t>(o.cache_entries), static_cast<size_t>(o.cache_bytes)});
-  metrics.add_counter("ember_cache_hits_total", "Inputs answered from the result cache",
-                      [&cache] { return static_cast<double>(cache.hits()); });
-  metrics.add_counter("ember_cache_misses_total", "Inputs looked up and not in the result cache",
-                      [&cache] { return static_cast<double>(cache.misses()); });
-  metrics.add_gauge("ember_cache_entries", "Entries in the result cache",
-                    [&cache] { return static_cast<double>(cache.entries()); });
-  metrics.add_gauge("ember_cache_bytes", "Bytes charged to the result cache",
-                    [&cache] { return static_cast<double>(cache.bytes()); });
-
-  ServeLimits limits;
-  limits.max_inputs_per_request = static_cast<size_t>(o.max_inputs_per_request);
-  limits.request_timeout_ms = o.request_timeout_ms;
-  limits.max_batch_tokens = o.max_batch_tokens;
-  limits.max_batch_requests = o.max_batch_requests;
-  limits.max_queue = static_cast<size_t>(o.max_queue);
-  limits.http_threads = o.http_threads;
-  limits.max_tokenize_bytes = o.max_tokenize_bytes;
-  limits.max_response_bytes = o.max_response_bytes;
-  limits.large_request_bytes = o.large_request_bytes;
-  limits.max_text_bytes = 4 * o.max_payload_bytes;
-  ServeContext ctx{model, batcher, metrics, limits, public_model_name(o), &cache};
-  ctx.budget = &budget;
-  ctx.prompts = Prompts::of(model, o.default_prompt_name, o.default_prompt);
-  LargeRequestPool large_requests(o.large_request_threads);
-  ctx.large_requests = &large_requests;
+  budget.emplace(mo);
+  if (trimmer) budget->on_large_release(8 << 20, [&trimmer] { trimmer->request(); });
+  models.set_budget(&*budget);
+  add_server_metrics(metrics, *budget, models, cache);
 
   Router router(metrics, o.api_key);
   router.set_large_request_pool(&large_requests, static_cast<size_t>(o.large_request_bytes),
                                 o.request_timeout_ms);
-  add_tei_routes(router, ctx);
-  add_openai_routes(router, ctx);
-  add_classify_routes(router, ctx);
-  add_kserve_routes(router, ctx);
-  add_vertex_route(router, ctx);
+  add_tei_routes(router, models);
+  add_openai_routes(router, models);
+  add_classify_routes(router, models);
+  add_kserve_routes(router, models, o.allow_model_control);
+  add_vertex_route(router, models);
   router.add("GET", "/metrics", [&metrics](const Request&, Reply reply) {
     reply(Response{200, "text/plain; version=0.0.4", metrics.render(), {}, {}, {}});
   });
@@ -181,7 +166,7 @@ int run_server(const ServeOptions& o) {
   ho.max_payload_bytes = static_cast<size_t>(o.max_payload_bytes);
   ho.drain_timeout = std::chrono::milliseconds(static_cast<int64_t>(o.drain_timeout_s * 1000));
   ho.max_connections = static_cast<size_t>(max_connections);
-  ho.budget = &budget;
+  ho.budget = &*budget;
   ho.cache_header = o.cache_header;
   HttpServer server(ho, router);
   std::optional<GrpcServer> grpc;  // KServe v2 gRPC: same batcher, drains with HTTP
@@ -192,16 +177,19 @@ int run_server(const ServeOptions& o) {
     go.max_message_bytes = static_cast<size_t>(o.max_payload_bytes);
     go.api_key = o.api_key;
     go.max_threads = o.grpc_max_threads;
-    grpc.emplace(go, ctx, router);
+    grpc.emplace(go, models, router);
   }
-  nlohmann::json listening = {{"event", "listening"},
-                              {"address", o.host},
-                              {"port", server.port()},
-                              {"model", o.model},
-                              {"dimensions", model.info().hidden_size},
-                              {"max_length", model.info().max_length},
-                              {"max_memory", max_memory},
-                              {"request_memory", mo.capacity}};
+  const ember::ModelInfo first = models.acquire("").ctx().model.info();
+  nlohmann::json listening = {
+      {"event", "listening"},
+      {"address", o.host},
+      {"port", server.port()},
+      {"model", flags.models.empty() ? models.default_name() : flags.models.front()},
+      {"dimensions", first.hidden_size},
+      {"max_length", first.max_length},
+      {"models", models.names()},
+      {"max_memory", max_memory},
+      {"request_memory", mo.capacity}};
   if (grpc) listening["grpc_port"] = grpc->port();
   std::cout << listening.dump() << std::endl;
   const DrainOutcome drained = server.run();
@@ -209,7 +197,7 @@ int run_server(const ServeOptions& o) {
   if (grpc) grpc->shutdown(drained.complete ? std::chrono::seconds(30) : std::chrono::seconds(0));
   // Every HTTP request was answered before run() returned; after a cut, those still queued
   // are dropped unrun (their clients are marked gone).
-  batcher.stop();
+  models.stop();
   // Its tasks hold connections: done before the HTTP server (declared after it) is destroyed.
   large_requests.stop();
   nlohmann::json stopped = {{"event", "stopped"}, {"drain", drained.complete ? "complete" : "cut"}};

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ember/ember.h"
 
@@ -15,7 +16,15 @@ namespace ember::serve {
 inline constexpr int kExitDrainCut = 6;
 
 struct ServeOptions {
-  std::string model = "all-MiniLM-L6-v2";
+  // --model NAME_OR_PATH or ALIAS=PATH, repeatable: the first is the default model (loaded at
+  // start); none and no --model-repository: all-MiniLM-L6-v2.
+  std::vector<std::string> models;
+  std::string model_repository;   // each subdirectory a model, named by its directory
+  bool preload = false;           // load every model at start (default: the first only)
+  std::vector<std::string> pins;  // never unloaded for another model
+  int64_t memory_budget = 0;      // bytes the loaded models may hold together; 0: see docs/serve.md
+  int64_t model_load_wait_ms = 2000;  // a request's wait for its model's load before 503
+  bool allow_model_control = false;   // POST /v2/repository/models/{m}/load, /unload
   std::string host = "127.0.0.1";
   int port = 8080;
   int grpc_port = 8001;  // KServe v2 gRPC (Triton's default port); 0: off

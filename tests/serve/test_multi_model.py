@@ -1,0 +1,284 @@
+"""Several models in one `ember serve`: an embedder (all-MiniLM-L6-v2), a three-label classifier
+(tiny-bert-seqcls) and a one-label cross-encoder (tiny-bert-reranker) at once, reached through
+every API by name with real clients (openai, tritonclient HTTP and gRPC, requests), each answer
+equal to the same model's answer from its own single-model server. Then a memory budget that
+holds two of three models (evictions, every answer right, only 503 with Retry-After), a pinned
+model never unloaded, unknown models refused per API, and repository control off by default."""
+import re
+import time
+
+import numpy as np
+import openai
+import pytest
+import requests
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+from conftest import MODEL, SOURCE_DIR, Server, free_port
+
+FIXTURES = SOURCE_DIR / "tests/fixtures/models"
+SEQCLS = FIXTURES / "tiny-bert-seqcls"
+RERANKER = FIXTURES / "tiny-bert-reranker"
+TEXTS = ["A man is playing a guitar.", "The weather is lovely today.", "Multi-model serving works."]
+PAIRS = [["How old are you?", "I am 30 years old."], ["Where is Paris?", "Paris is in France."]]
+
+
+def start(*args, model=MODEL):
+    """A server with gRPC on a free port (retried if taken meanwhile), no result cache."""
+    for attempt in range(5):
+        try:
+            s = Server("--http-threads", "2", "--cache-entries", "0", "--grpc-port", str(free_port()),
+                       *args, model=model)
+            s.grpc_url = f"{s.listening['address']}:{s.listening['grpc_port']}"
+            return s
+        except RuntimeError:
+            if attempt == 4:
+                raise
+
+
+@pytest.fixture(scope="module")
+def singles():
+    servers = {"embed": start(), "cls": start(model=SEQCLS), "rerank": start(model=RERANKER)}
+    yield servers
+    for s in servers.values():
+        assert s.terminate() == 0
+
+
+@pytest.fixture(scope="module")
+def multi():
+    s = start("--model", f"cls={SEQCLS}", "--model", f"rerank={RERANKER}")
+    yield s
+    assert s.terminate() == 0
+
+
+def post(server, path, body, **kw):
+    return requests.post(server.url + path, json=body, timeout=60, **kw)
+
+
+def metric(text, name, model):
+    m = re.search(rf'^{name}{{model="{re.escape(model)}"}} (\S+)$', text, re.M)
+    assert m, f"no {name} for {model}"
+    return float(m.group(1))
+
+
+def test_listening_line_and_models_list(multi):
+    assert multi.listening["models"] == [MODEL, "cls", "rerank"]
+    data = requests.get(multi.url + "/v1/models").json()["data"]
+    assert [d["id"] for d in data] == [MODEL, "cls", "rerank"]
+    states = {d["id"]: d["state"] for d in data}
+    assert states[MODEL] == "loaded"  # the first model is loaded at start
+    index = requests.post(multi.url + "/v2/repository/index").json()
+    assert [m["name"] for m in index] == [MODEL, "cls", "rerank"]
+    assert all(m["state"] in ("READY", "UNAVAILABLE") for m in index)
+    assert {m["name"]: m["state"] for m in index}[MODEL] == "READY"
+
+
+def test_openai_sdk_routes_by_model(multi, singles):
+    many = openai.OpenAI(base_url=multi.url + "/v1", api_key="unused")
+    one = openai.OpenAI(base_url=singles["embed"].url + "/v1", api_key="unused")
+    got = many.embeddings.create(model=MODEL, input=TEXTS)
+    want = one.embeddings.create(model=MODEL, input=TEXTS)
+    assert got.model == MODEL
+    np.testing.assert_array_equal([d.embedding for d in got.data], [d.embedding for d in want.data])
+    with pytest.raises(openai.NotFoundError) as e:
+        many.embeddings.create(model="no-such-model", input=TEXTS)
+    assert e.value.body["code"] == "model_not_found"
+    # The raw envelope, as OpenAI nests it.
+    r = post(multi, "/v1/embeddings", {"model": "no-such-model", "input": "x"})
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "model_not_found"
+
+
+def test_tei_routes_by_body_field_and_header(multi, singles):
+    # Default model: no name at all.
+    got = post(multi, "/embed", {"inputs": TEXTS})
+    assert got.status_code == 200, got.text
+    assert got.json() == post(singles["embed"], "/embed", {"inputs": TEXTS}).json()
+    # The body's "model" field.
+    got = post(multi, "/predict", {"model": "cls", "inputs": PAIRS, "raw_scores": True})
+    assert got.status_code == 200, got.text
+    assert got.json() == post(singles["cls"], "/predict", {"inputs": PAIRS, "raw_scores": True}).json()
+    # The X-Ember-Model header.
+    body = {"query": "What is Ember?", "texts": TEXTS}
+    got = post(multi, "/rerank", body, headers={"X-Ember-Model": "rerank"})
+    assert got.status_code == 200, got.text
+    assert got.json() == post(singles["rerank"], "/rerank", body).json()
+    # POST / is the named model's own task.
+    got = post(multi, "/", {"inputs": PAIRS[0]}, headers={"X-Ember-Model": "cls"})
+    assert got.json() == post(singles["cls"], "/", {"inputs": PAIRS[0]}).json()
+    # /info describes the default model, or the one named.
+    assert requests.get(multi.url + "/info").json()["model_id"] == MODEL
+    info = requests.get(multi.url + "/info?model=cls").json()
+    assert info["model_id"] == "cls" and "classifier" in info["model_type"]
+    assert requests.get(multi.url + "/info", headers={"X-Ember-Model": "rerank"}).json()["model_id"] == "rerank"
+    # Unknown names: 404 in TEI's shape.
+    r = post(multi, "/embed", {"inputs": "x"}, headers={"X-Ember-Model": "nope"})
+    assert r.status_code == 404 and r.json()["error_type"] == "model_not_found"
+    assert requests.get(multi.url + "/info?model=nope").status_code == 404
+
+
+def triton_inputs(module, texts):
+    inp = module.InferInput("text", [len(texts)], "BYTES")
+    inp.set_data_from_numpy(np.array(texts, dtype=object))
+    return [inp]
+
+
+@pytest.mark.parametrize("module", [httpclient, grpcclient], ids=["http", "grpc"])
+def test_kserve_routes_by_model_name(multi, singles, module):
+    def client(server):
+        url = server.grpc_url if module is grpcclient else server.url[len("http://"):]
+        return module.InferenceServerClient(url=url)
+
+    c = client(multi)
+    for name, single, output in [(MODEL, "embed", "embedding"), ("cls", "cls", "logits"),
+                                 ("rerank", "rerank", "logits")]:
+        single_name = MODEL if single == "embed" else (SEQCLS.name if single == "cls" else RERANKER.name)
+        got = c.infer(name, triton_inputs(module, TEXTS)).as_numpy(output)
+        want = client(singles[single]).infer(single_name, triton_inputs(module, TEXTS)).as_numpy(output)
+        np.testing.assert_array_equal(got, want)
+        assert c.is_model_ready(name)
+    with pytest.raises(InferenceServerException) as e:
+        c.infer("no-such-model", triton_inputs(module, TEXTS))
+    assert ("404" in str(e.value.status())) or ("NOT_FOUND" in str(e.value.status()))
+    assert not c.is_model_ready("no-such-model")
+
+
+def test_per_model_metrics(multi):
+    post(multi, "/predict", {"model": "cls", "inputs": "hello"})
+    text = requests.get(multi.url + "/metrics").text
+    for name in (MODEL, "cls", "rerank"):
+        assert metric(text, "ember_model_loaded", name) == 1  # every model was used above
+        assert metric(text, "ember_model_loads_total", name) == 1
+        assert metric(text, "ember_model_unloads_total", name) == 0
+        assert metric(text, "ember_model_resident_bytes", name) > 0
+        assert metric(text, "ember_model_load_seconds", name) > 0
+    assert re.search(r'^ember_http_requests_total\{route="/predict",status="200",model="cls"\} \d+$', text, re.M)
+    assert re.search(r"^te_queue_size \d+$", text, re.M)
+
+
+def test_repository_control_is_off_by_default(multi):
+    r = requests.post(multi.url + "/v2/repository/models/cls/unload")
+    assert r.status_code == 403
+    assert requests.post(multi.url + "/v2/repository/models/nope/load").status_code == 404
+
+
+def costs(server):
+    text = requests.get(server.url + "/metrics").text
+    return {n: metric(text, "ember_model_resident_bytes", n) for n in (MODEL, "cls", "rerank")}
+
+
+def answer(server, name, singles_answers, retries):
+    """One request for `name`; 503 with Retry-After is retried (and counted), anything else must
+    be the model's own answer."""
+    for _ in range(100):
+        if name == MODEL:
+            r = post(server, "/embed", {"inputs": TEXTS})
+        elif name == "cls":
+            r = post(server, "/predict", {"model": "cls", "inputs": PAIRS, "raw_scores": True})
+        else:
+            r = post(server, "/rerank", {"model": "rerank", "query": "What is Ember?", "texts": TEXTS})
+        if r.status_code == 503:
+            assert "Retry-After" in r.headers, r.text
+            retries.append(name)
+            time.sleep(0.05)
+            continue
+        assert r.status_code == 200, r.text
+        assert r.json() == singles_answers[name], name
+        return
+    pytest.fail(f"{name} never answered")
+
+
+def test_budget_evicts_least_recently_used_and_keeps_the_pinned_one(multi, singles):
+    singles_answers = {
+        MODEL: post(singles["embed"], "/embed", {"inputs": TEXTS}).json(),
+        "cls": post(singles["cls"], "/predict", {"inputs": PAIRS, "raw_scores": True}).json(),
+        "rerank": post(singles["rerank"], "/rerank", {"query": "What is Ember?", "texts": TEXTS}).json(),
+    }
+    c = costs(multi)  # every model is loaded by now (test_per_model_metrics)
+    # Room for the embedder and one tiny model, not for all three: the two tiny ones take turns.
+    small = min(c["cls"], c["rerank"])
+    budget = int(c[MODEL] + max(c["cls"], c["rerank"]) + small / 2)
+    s = Server("--http-threads", "2", "--cache-entries", "0", "--memory-budget", str(budget),
+               "--pin", MODEL, "--model", f"cls={SEQCLS}", "--model", f"rerank={RERANKER}")
+    try:
+        retries = []
+        for _ in range(4):
+            for name in (MODEL, "cls", "rerank"):
+                answer(s, name, singles_answers, retries)
+        text = requests.get(s.url + "/metrics").text
+        assert metric(text, "ember_model_unloads_total", MODEL) == 0  # pinned
+        assert metric(text, "ember_model_loaded", MODEL) == 1
+        assert metric(text, "ember_model_unloads_total", "cls") + metric(text, "ember_model_unloads_total", "rerank") >= 6
+        loaded = sum(metric(text, "ember_model_resident_bytes", n) for n in (MODEL, "cls", "rerank"))
+        assert loaded <= budget
+        assert not re.search(r'^ember_http_requests_total\{[^}]*status="5(?!03)\d\d"', text, re.M)
+    finally:
+        assert s.terminate() == 0
+
+
+def test_model_that_cannot_fit_gets_507(multi):
+    c = costs(multi)
+    # The classifier's budget: the embedder can never fit (507 on every API, no Retry-After).
+    s = start("--memory-budget", str(int(c["cls"] * 4)), "--model", MODEL, model=SEQCLS)
+    try:
+        r = post(s, "/embed", {"inputs": "x"}, headers={"X-Ember-Model": MODEL})
+        assert r.status_code == 507 and "Retry-After" not in r.headers, r.text
+        assert "budget" in r.json()["error"]
+        r = post(s, "/v1/embeddings", {"model": MODEL, "input": "x"})
+        assert r.status_code == 507 and r.json()["error"]["message"]
+        with pytest.raises(InferenceServerException) as e:
+            grpcclient.InferenceServerClient(url=s.grpc_url).infer(MODEL, triton_inputs(grpcclient, TEXTS))
+        assert "RESOURCE_EXHAUSTED" in str(e.value.status())
+        # The classifier, loaded, still answers.
+        assert post(s, "/predict", {"inputs": "x"}).status_code == 200
+    finally:
+        assert s.terminate() == 0
+    # Room for either model alone, but the embedder is pinned: the classifier cannot fit.
+    s = start("--memory-budget", str(int(c[MODEL] * 1.05)), "--pin", MODEL, "--model", f"cls={SEQCLS}")
+    try:
+        r = post(s, "/predict", {"model": "cls", "inputs": "hello"})
+        assert r.status_code == 507, r.text
+    finally:
+        assert s.terminate() == 0
+
+
+def test_repository_control_with_the_flag(singles):
+    s = Server("--http-threads", "2", "--allow-model-control", "--api-key", "k",
+               "--model", f"cls={SEQCLS}")
+    auth = {"Authorization": "Bearer k"}
+    try:
+        assert requests.post(s.url + "/v2/repository/models/cls/load").status_code == 401
+        assert requests.post(s.url + "/v2/repository/models/cls/load", headers=auth).status_code == 200
+        index = {m["name"]: m["state"] for m in requests.post(s.url + "/v2/repository/index", headers=auth).json()}
+        assert index["cls"] == "READY"
+        # A reload swaps a new copy in; answers stay the model's.
+        assert requests.post(s.url + "/v2/repository/models/cls/load", headers=auth).status_code == 200
+        want = post(singles["cls"], "/predict", {"inputs": PAIRS, "raw_scores": True}).json()
+        got = post(s, "/predict", {"model": "cls", "inputs": PAIRS, "raw_scores": True}, headers=auth)
+        assert got.json() == want
+        assert requests.post(s.url + "/v2/repository/models/cls/unload", headers=auth).status_code == 200
+        index = {m["name"]: m["state"] for m in requests.post(s.url + "/v2/repository/index", headers=auth).json()}
+        assert index["cls"] == "UNAVAILABLE"
+        text = requests.get(s.url + "/metrics", headers=auth).text
+        assert metric(text, "ember_model_loads_total", "cls") == 2
+        assert metric(text, "ember_model_unloads_total", "cls") == 2  # the reload's old copy, the unload
+    finally:
+        assert s.terminate() == 0
+
+
+def test_start_errors_name_the_flag():
+    import subprocess
+
+    from conftest import ember_bin
+
+    def run(*args):
+        p = subprocess.run([ember_bin(), "serve", "--port", "0", "--grpc-port", "0", *args],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode != 0
+        return p.stderr
+
+    assert "--pin" in run("--model", str(SEQCLS), "--pin", "nope")
+    assert "two models are named" in run("--model", f"a={SEQCLS}", "--model", f"a={RERANKER}")
+    assert "--model-repository" in run("--model-repository", "/no/such/dir")
+    assert "--model" in run("--model", str(SEQCLS), "--model", "x=/no/such/dir")
