@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
+#include "core/error.h"
 #include "serve/model_registry.h"
 
 namespace ember::serve {
@@ -157,6 +159,64 @@ TEST(ModelRegistry, PreloadLoadsEveryModelAndUnloadFreesIdleOnes) {
   EXPECT_EQ(status(r.list(), "distil").state, ModelState::kUnloaded);
   EXPECT_TRUE(r.unload("distil"));  // already unloaded: nothing to do
   EXPECT_THROW(r.unload("nobody"), Error);
+}
+
+// A reload loads the source again beside the loaded copy and swaps it in: a lease taken before
+// keeps the old copy (a request in flight finishes on it), new acquires get the new one, and a
+// reload whose load fails leaves the old copy serving.
+TEST(ModelRegistry, ReloadSwapsInANewCopyWhileLeasesKeepTheOldOne) {
+  auto sources = three_models();
+  const std::string copy = testing::TempDir() + "/registry-reload-roberta";
+  std::filesystem::remove_all(copy);
+  std::filesystem::copy(kModels + "tiny-roberta", copy, std::filesystem::copy_options::recursive);
+  sources[1].path = copy;
+  ModelRegistry r({0, parameter_bytes}, sources);
+  const auto old_lease = r.acquire("roberta", kWait);
+  const ember::Model* old_model = &old_lease.model();
+  const auto before = old_model->embed({"the same answer"});
+  r.reload("roberta");
+  const auto new_lease = r.acquire("roberta", kWait);
+  EXPECT_NE(&new_lease.model(), old_model);
+  EXPECT_EQ(new_lease.model().embed({"the same answer"}), before);
+  EXPECT_EQ(old_lease.model().embed({"the same answer"}), before);  // still alive
+  EXPECT_EQ(status(r.list(), "roberta").loads, 2);
+  EXPECT_EQ(status(r.list(), "roberta").unloads, 1);
+  // A broken directory: the reload fails with the load's error, the loaded copy stays.
+  std::filesystem::remove(copy + "/config.json");
+  EXPECT_THROW(r.reload("roberta"), Error);
+  EXPECT_EQ(status(r.list(), "roberta").state, ModelState::kLoaded);
+  EXPECT_EQ(&r.acquire("roberta", kWait).model(), &new_lease.model());
+  std::filesystem::remove_all(copy);
+}
+
+// What RegistryOptions::attach makes is built on each load, reachable through every lease, and
+// destroyed when the model is unloaded; a throw from it fails the load with its error.
+TEST(ModelRegistry, AttachmentsLiveExactlyAsLongAsTheirModel) {
+  auto alive = std::make_shared<std::atomic<int>>(0);
+  RegistryOptions o{0, parameter_bytes};
+  o.attach = [alive](const std::string& name, const ember::Model&) -> std::shared_ptr<void> {
+    EMBER_CHECK(name != "distil", ErrorKind::kUnsupported, "no attachment for ", name);
+    ++*alive;
+    return std::shared_ptr<int>(new int(7), [alive](int* p) {
+      --*alive;
+      delete p;
+    });
+  };
+  ModelRegistry r(o, three_models());
+  {
+    const auto lease = r.acquire("roberta", kWait);
+    EXPECT_EQ(*static_cast<int*>(lease.attached()), 7);
+    EXPECT_EQ(alive->load(), 1);
+  }
+  EXPECT_TRUE(r.unload("roberta"));
+  EXPECT_EQ(alive->load(), 0);
+  try {
+    r.acquire("distil", kWait);
+    FAIL() << "the attachment's error should fail the load";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUnsupported);
+  }
+  EXPECT_EQ(status(r.list(), "distil").state, ModelState::kFailed);
 }
 
 }  // namespace
