@@ -194,83 +194,95 @@ class Service final : public inference::GRPCInferenceService::Service {
 
   grpc::Status ModelMetadata(grpc::ServerContext* c, const inference::ModelMetadataRequest* req,
                              inference::ModelMetadataResponse* res) override {
-    return call("ModelMetadata", c, kGuarded, [&] {
-      const ModelHandle model = acquire(req->name(), req->version());
-      const auto meta = kserve::model_metadata(model.ctx());
-      res->set_name(meta.name);
-      res->add_versions(std::string(kserve::kModelVersion));
-      res->set_platform(std::string(kserve::kPlatform));
-      auto fill = [](const kserve::TensorMeta& t, auto* out) {
-        out->set_name(t.name);
-        out->set_datatype(t.datatype);
-        for (const auto d : t.shape) out->add_shape(d);
-      };
-      for (const auto& t : meta.inputs) fill(t, res->add_inputs());
-      for (const auto& t : meta.outputs) fill(t, res->add_outputs());
-    });
+    std::string label;
+    return call(
+        "ModelMetadata", c, kGuarded,
+        [&] {
+          const ModelHandle model = acquire(req->name(), req->version());
+          label = model.name();
+          const auto meta = kserve::model_metadata(model.ctx());
+          res->set_name(meta.name);
+          res->add_versions(std::string(kserve::kModelVersion));
+          res->set_platform(std::string(kserve::kPlatform));
+          auto fill = [](const kserve::TensorMeta& t, auto* out) {
+            out->set_name(t.name);
+            out->set_datatype(t.datatype);
+            for (const auto d : t.shape) out->add_shape(d);
+          };
+          for (const auto& t : meta.inputs) fill(t, res->add_inputs());
+          for (const auto& t : meta.outputs) fill(t, res->add_outputs());
+        },
+        &label);
   }
 
   grpc::Status ModelInfer(grpc::ServerContext* c, const inference::ModelInferRequest* req,
                           inference::ModelInferResponse* res) override {
-    return call("ModelInfer", c, kGuarded, [&]() -> std::optional<Response> {
-      if (std::chrono::system_clock::now() > c->deadline())
-        throw HttpError(504, error_type::kOverloaded, "the call's deadline has passed");
-      const ModelHandle model = acquire(req->model_name(), req->model_version());
-      const auto message_bytes = static_cast<int64_t>(req->ByteSizeLong());
-      auto waiter = std::make_shared<Waiter>();
-      auto gone = std::make_shared<std::atomic<bool>>(false);
-      auto transport = std::make_shared<Request>();
-      transport->method = "POST";
-      transport->path = "ModelInfer";
-      transport->received = Clock::now();
-      transport->client_deadline = steady_deadline(*c);
-      transport->client_gone = gone;
-      transport->post = [waiter](std::function<void()> fn) { waiter->post(std::move(fn)); };
-      // The message's texts, their copies in the request and in the inputs' JSON.
-      if (shared_.budget)
-        transport->memory =
-            shared_.budget->reserve(4 * message_bytes + kRequestOverheadBytes, "the gRPC request");
-      auto work = [req, res, waiter, transport, model] {
-        try {
-          const auto request = to_request(*req);
-          kserve::infer(
-              model.ctx(), *transport, [waiter, model](Response r) { waiter->reply(std::move(r)); },
-              request,
-              [res, model = kserve::model_name(model.ctx()),
-               id = request.id](const std::vector<kserve::OutputTensor>& outputs) {
-                res->set_model_name(model);
-                res->set_model_version(std::string(kserve::kModelVersion));
-                res->set_id(id);
-                for (const auto& o : outputs) {
-                  auto* t = res->add_outputs();
-                  t->set_name(o.name);
-                  t->set_datatype("FP32");
-                  for (const auto d : o.shape) t->add_shape(d);
-                  const auto count = kserve::element_count(o.shape, o.name);
-                  res->add_raw_output_contents(reinterpret_cast<const char*>(o.data),
-                                               static_cast<size_t>(count) * sizeof(float));
-                }
-                return Response{};
-              });
-        } catch (...) {
-          waiter->reply(error_response(std::current_exception()));
-        }
-      };
-      // A large message is parsed and tokenized on the large-request pool, as HTTP's are.
-      if (shared_.large_requests && message_bytes >= shared_.limits.large_request_bytes) {
-        shared_.large_requests->post([work, gone, waiter] {
-          if (*gone)
-            return waiter->reply(error_response(kClientClosedRequest, error_type::kValidation,
-                                                "the call was cancelled or its deadline passed"));
-          work();
-        });
-      } else {
-        work();
-      }
-      Response r = waiter->wait(*c, *gone);  // formatting (above) runs here, not on the scheduler
-      if (r.status != 200) return r;
-      return std::nullopt;
-    });
+    std::string label;
+    return call(
+        "ModelInfer", c, kGuarded,
+        [&]() -> std::optional<Response> {
+          if (std::chrono::system_clock::now() > c->deadline())
+            throw HttpError(504, error_type::kOverloaded, "the call's deadline has passed");
+          const ModelHandle model = acquire(req->model_name(), req->model_version());
+          label = model.name();
+          const auto message_bytes = static_cast<int64_t>(req->ByteSizeLong());
+          auto waiter = std::make_shared<Waiter>();
+          auto gone = std::make_shared<std::atomic<bool>>(false);
+          auto transport = std::make_shared<Request>();
+          transport->method = "POST";
+          transport->path = "ModelInfer";
+          transport->received = Clock::now();
+          transport->client_deadline = steady_deadline(*c);
+          transport->client_gone = gone;
+          transport->post = [waiter](std::function<void()> fn) { waiter->post(std::move(fn)); };
+          // The message's texts, their copies in the request and in the inputs' JSON.
+          if (shared_.budget)
+            transport->memory = shared_.budget->reserve(4 * message_bytes + kRequestOverheadBytes,
+                                                        "the gRPC request");
+          auto work = [req, res, waiter, transport, model] {
+            try {
+              const auto request = to_request(*req);
+              kserve::infer(
+                  model.ctx(), *transport,
+                  [waiter, model](Response r) { waiter->reply(std::move(r)); }, request,
+                  [res, model = kserve::model_name(model.ctx()),
+                   id = request.id](const std::vector<kserve::OutputTensor>& outputs) {
+                    res->set_model_name(model);
+                    res->set_model_version(std::string(kserve::kModelVersion));
+                    res->set_id(id);
+                    for (const auto& o : outputs) {
+                      auto* t = res->add_outputs();
+                      t->set_name(o.name);
+                      t->set_datatype("FP32");
+                      for (const auto d : o.shape) t->add_shape(d);
+                      const auto count = kserve::element_count(o.shape, o.name);
+                      res->add_raw_output_contents(reinterpret_cast<const char*>(o.data),
+                                                   static_cast<size_t>(count) * sizeof(float));
+                    }
+                    return Response{};
+                  });
+            } catch (...) {
+              waiter->reply(error_response(std::current_exception()));
+            }
+          };
+          // A large message is parsed and tokenized on the large-request pool, as HTTP's are.
+          if (shared_.large_requests && message_bytes >= shared_.limits.large_request_bytes) {
+            shared_.large_requests->post([work, gone, waiter] {
+              if (*gone)
+                return waiter->reply(
+                    error_response(kClientClosedRequest, error_type::kValidation,
+                                   "the call was cancelled or its deadline passed"));
+              work();
+            });
+          } else {
+            work();
+          }
+          Response r =
+              waiter->wait(*c, *gone);  // formatting (above) runs here, not on the scheduler
+          if (r.status != 200) return r;
+          return std::nullopt;
+        },
+        &label);
   }
 
  private:
@@ -279,8 +291,10 @@ class Service final : public inference::GRPCInferenceService::Service {
   // The rules the HTTP router applies, for one RPC: draining, API key, the exception
   // boundary (nothing a client sends can take the server down), and the request metrics.
   // fn returns void, or an error Response (std::optional) to send instead of OK.
+  // model: set by fn to the model that answered (the request metrics' label, with several).
   template <class Fn>
-  grpc::Status call(const char* method, grpc::ServerContext* c, Access access, Fn&& fn) {
+  grpc::Status call(const char* method, grpc::ServerContext* c, Access access, Fn&& fn,
+                    const std::string* model = nullptr) {
     const auto start = Clock::now();
     Response error;
     error.status = 200;
@@ -299,7 +313,8 @@ class Service final : public inference::GRPCInferenceService::Service {
       error = error_response(std::current_exception());
     }
     shared_.metrics->count_request(std::string("/inference.GRPCInferenceService/") + method,
-                                   error.status, ms_between(start, Clock::now()) / 1000.0);
+                                   error.status, ms_between(start, Clock::now()) / 1000.0, "batch",
+                                   model && !models_.single() ? *model : std::string());
     return error.status == 200 ? grpc::Status::OK : status_of(error);
   }
 

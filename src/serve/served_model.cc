@@ -181,9 +181,11 @@ std::string requested_model(const Request& req, const nlohmann::json* body) {
 
 namespace {
 
-// The reply that keeps the model loaded until it is sent, and names it in the metrics.
-Reply holding(const Request& req, const ModelHandle& model, Reply reply) {
-  if (req.model_label) *req.model_label = model.name();
+// The reply that keeps the model loaded until it is sent, and names it in the metrics (with
+// several models: one model's series stay as they were before there could be several).
+Reply holding(const ServedModels& models, const Request& req, const ModelHandle& model,
+              Reply reply) {
+  if (req.model_label && !models.single()) *req.model_label = model.name();
   return [model, reply = std::move(reply)](Response r) { reply(std::move(r)); };
 }
 
@@ -196,7 +198,7 @@ Handler model_route(const ServedModels& models, ModelRoute route, bool parse) {
     if (parse) body = parse_body(req.body);
     const ModelHandle model =
         m->acquire(requested_model(req, parse ? &body : nullptr), /*any_name=*/true);
-    route(model.ctx(), req, body, holding(req, model, std::move(reply)));
+    route(model.ctx(), req, body, holding(*m, req, model, std::move(reply)));
   };
 }
 
@@ -204,7 +206,7 @@ Handler named_model_route(const ServedModels& models, std::string name, ModelRou
   const ServedModels* m = &models;
   return [m, name = std::move(name), route = std::move(route)](const Request& req, Reply reply) {
     const ModelHandle model = m->acquire(name);
-    route(model.ctx(), req, nlohmann::json(), holding(req, model, std::move(reply)));
+    route(model.ctx(), req, nlohmann::json(), holding(*m, req, model, std::move(reply)));
   };
 }
 

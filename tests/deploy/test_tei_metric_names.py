@@ -111,8 +111,8 @@ def test_tei_series_move_as_requests_are_served(server):
 
 def test_te_queue_size_counts_waiting_requests(server):
     """Eight clients at once on one compute thread, one request per batch: requests wait, and
-    te_queue_size shows them while they do (read at scrape time, as ember_queue_depth), then
-    returns to 0."""
+    te_queue_size shows their inputs while they do (as TEI counts: read at scrape time, as
+    ember_queue_inputs, eight per request not yet started), then returns to 0."""
     body = {"inputs": ["a sentence long enough that a batch of eight takes a while " * 3] * 8}
     seen = []
 
@@ -124,7 +124,8 @@ def test_te_queue_size_counts_waiting_requests(server):
         while not all(f.done() for f in futures):
             m = scrape(server)
             seen.append(m.value("te_queue_size"))
-            assert m.value("te_queue_size") == m.value("ember_queue_depth")
+            assert m.value("te_queue_size") == m.value("ember_queue_inputs")
+            assert m.value("te_queue_size") <= 8 * m.value("ember_queue_depth")
         assert [f.result() for f in futures] == [200] * 16
     assert max(seen) >= 1, f"te_queue_size never above 0 while 16 requests queued: {seen}"
     assert scrape(server).value("te_queue_size") == 0
