@@ -323,7 +323,8 @@ void TokenBudgetBatcher::run_isolated(std::span<const Slice> slices) {
     error = Error(ErrorKind::kInternal, e.what());
   }
   const double ms = ms_between(start, Clock::now());
-  if (metrics_) metrics_->observe_batch(batch.size(), batch.num_tokens(), ms / 1000.0);
+  if (metrics_)
+    metrics_->observe_batch(batch.size(), batch.num_tokens(), ms / 1000.0, options_.metrics_label);
   for (const auto& s : slices) s.job->result.inference_ms += ms;
   if (!error) {
     size_t row = 0;

@@ -33,6 +33,7 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -52,6 +53,7 @@ struct BatcherOptions {
   // runs on the submitting thread inside submit() (if that thread's InlineGate agrees); its
   // done is then called there too.
   bool run_inline_when_idle = false;
+  std::string metrics_label;  // the model's `model` label on the batch metrics; "": none
 };
 
 struct Sequence {

@@ -79,13 +79,14 @@ void infer_async(const ServeContext& ctx, const Request& req, Reply reply,
   job.deadline = std::min(job.deadline, req.client_deadline);
   job.client_gone = req.client_gone;
   Metrics* metrics = &ctx.metrics;
+  const std::string* label = &ctx.metrics_label;  // the context outlives the job (its lease)
   ResultCache* cache = caching ? ctx.cache : nullptr;
   job.done = [post = req.post, gone = req.client_gone, reply, format, results,
-              missing = std::move(missing), keys = std::move(keys), timings, status, metrics,
+              missing = std::move(missing), keys = std::move(keys), timings, status, metrics, label,
               cache](JobResult result) mutable {
     // Scheduler thread: hand off at once; the rest runs on the request's I/O thread.
     post([gone, reply = std::move(reply), format, results, missing = std::move(missing),
-          keys = std::move(keys), timings, status, metrics, cache,
+          keys = std::move(keys), timings, status, metrics, label, cache,
           result = std::move(result)]() mutable {
       Timings t = timings;
       t.queue_ms = result.queue_ms;
@@ -99,7 +100,8 @@ void infer_async(const ServeContext& ctx, const Request& req, Reply reply,
           if (cache) cache->put(keys[row], out);
         }
         res = format->format(*results);
-        metrics->observe_stages(t.tokenization_ms / 1e3, t.queue_ms / 1e3, t.inference_ms / 1e3);
+        metrics->observe_stages(t.tokenization_ms / 1e3, t.queue_ms / 1e3, t.inference_ms / 1e3,
+                                *label);
       } catch (...) {
         res = gone && *gone ? error_response(kClientClosedRequest, error_type::kValidation,
                                              "the client closed the connection")

@@ -126,35 +126,54 @@ void Histogram::observe(double v) {
 }
 
 void Histogram::render(std::string& out, const std::string& name, const std::string& help) const {
-  std::lock_guard lock(mutex_);
   out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
+  render_series(out, name, "");
+}
+
+void Histogram::render_series(std::string& out, const std::string& name,
+                              const std::string& label) const {
+  std::lock_guard lock(mutex_);
+  const std::string first = label.empty() ? "" : label + ",";
+  const std::string only = label.empty() ? " " : "{" + label + "} ";
   uint64_t cumulative = 0;
   for (size_t i = 0; i <= bounds_.size(); ++i) {
     cumulative += counts_[i];
     const std::string le = i < bounds_.size() ? num(bounds_[i]) : "+Inf";
-    out += name + "_bucket{le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
+    out += name + "_bucket{" + first + "le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
   }
-  out += name + "_sum " + num(sum_) + "\n" + name + "_count " + std::to_string(count_) + "\n";
+  out += name + "_sum" + only + num(sum_) + "\n" + name + "_count" + only + std::to_string(count_) +
+         "\n";
+}
+
+Metrics::Families::Families()
+    : request_seconds(kSecondsBuckets),
+      tokenization_seconds(kSecondsBuckets),
+      queue_seconds(kSecondsBuckets),
+      inference_seconds(kSecondsBuckets),
+      batch_seconds(kSecondsBuckets),
+      batch_size(powers_of_two(1024)),
+      batch_tokens(powers_of_two(1 << 20)) {}
+
+Metrics::Families& Metrics::families(const std::string& model) {
+  std::lock_guard lock(mutex_);
+  auto& f = families_[model];
+  if (!f) f = std::make_unique<Families>();
+  return *f;
 }
 
 Metrics::Metrics()
-    : request_seconds_(kSecondsBuckets),
-      tokenization_seconds_(kSecondsBuckets),
-      queue_seconds_(kSecondsBuckets),
-      inference_seconds_(kSecondsBuckets),
-      batch_seconds_(kSecondsBuckets),
-      batch_size_(powers_of_two(1024)),
-      batch_tokens_(powers_of_two(1 << 20)),
-      tei_duration_(tei_seconds_buckets()),
+    : tei_duration_(tei_seconds_buckets()),
       tei_tokenization_(tei_seconds_buckets()),
       tei_queue_(tei_seconds_buckets()),
       tei_inference_(tei_seconds_buckets()),
       tei_batch_size_(powers_of_two(4096)),
-      tei_batch_tokens_(powers_of_two(1 << 20)) {}
+      tei_batch_tokens_(powers_of_two(1 << 20)) {
+  families_[""] = std::make_unique<Families>();  // rendered even before the first request
+}
 
 void Metrics::count_request(const std::string& route, int status, double seconds,
                             const char* tei_method, const std::string& model) {
-  request_seconds_.observe(seconds);
+  families(model).request_seconds.observe(seconds);
   // TEI counts what reaches a handler; its API key check answers 401 before that.
   const bool tei = status != 401 && tei_counted_route(route);
   const bool success = status >= 200 && status < 300;
@@ -169,19 +188,23 @@ void Metrics::count_request(const std::string& route, int status, double seconds
     ++tei_failure_[tei_failure_kind(status)];
 }
 
-void Metrics::observe_stages(double tokenization_s, double queue_s, double inference_s) {
-  tokenization_seconds_.observe(tokenization_s);
-  queue_seconds_.observe(queue_s);
-  inference_seconds_.observe(inference_s);
+void Metrics::observe_stages(double tokenization_s, double queue_s, double inference_s,
+                             const std::string& model) {
+  Families& f = families(model);
+  f.tokenization_seconds.observe(tokenization_s);
+  f.queue_seconds.observe(queue_s);
+  f.inference_seconds.observe(inference_s);
   tei_tokenization_.observe(tokenization_s);
   tei_queue_.observe(queue_s);
   tei_inference_.observe(inference_s);
 }
 
-void Metrics::observe_batch(int64_t sequences, int64_t tokens, double seconds) {
-  batch_size_.observe(static_cast<double>(sequences));
-  batch_tokens_.observe(static_cast<double>(tokens));
-  batch_seconds_.observe(seconds);
+void Metrics::observe_batch(int64_t sequences, int64_t tokens, double seconds,
+                            const std::string& model) {
+  Families& f = families(model);
+  f.batch_size.observe(static_cast<double>(sequences));
+  f.batch_tokens.observe(static_cast<double>(tokens));
+  f.batch_seconds.observe(seconds);
   tei_batch_size_.observe(static_cast<double>(sequences));
   tei_batch_tokens_.observe(static_cast<double>(tokens));
 }
@@ -239,15 +262,28 @@ std::string Metrics::render() const {
                             "Inference requests failed, by kind (text-embeddings-inference's name)",
                             "err", tei_failure_);
   }
-  request_seconds_.render(out, "ember_request_duration_seconds", "Time from request to response");
-  tokenization_seconds_.render(out, "ember_tokenization_duration_seconds",
-                               "Tokenization time per request");
-  queue_seconds_.render(out, "ember_queue_duration_seconds", "Time a request waited for a batch");
-  inference_seconds_.render(out, "ember_inference_duration_seconds",
-                            "Compute time of the batches a request ran in");
-  batch_seconds_.render(out, "ember_batch_duration_seconds", "Engine::run time per batch");
-  batch_size_.render(out, "ember_batch_size", "Sequences per batch");
-  batch_tokens_.render(out, "ember_batch_tokens", "Tokens per batch");
+  // Ember's histograms: each family's series for every model ("": no label).
+  std::vector<std::pair<std::string, const Families*>> models;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [model, f] : families_) models.emplace_back(model, f.get());
+  }
+  const auto family = [&](const char* name, const char* help, Histogram Families::*h) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " histogram\n";
+    for (const auto& [model, f] : models)
+      (f->*h).render_series(out, name, model.empty() ? "" : "model=\"" + escape_label(model) + '"');
+  };
+  family("ember_request_duration_seconds", "Time from request to response",
+         &Families::request_seconds);
+  family("ember_tokenization_duration_seconds", "Tokenization time per request",
+         &Families::tokenization_seconds);
+  family("ember_queue_duration_seconds", "Time a request waited for a batch",
+         &Families::queue_seconds);
+  family("ember_inference_duration_seconds", "Compute time of the batches a request ran in",
+         &Families::inference_seconds);
+  family("ember_batch_duration_seconds", "Engine::run time per batch", &Families::batch_seconds);
+  family("ember_batch_size", "Sequences per batch", &Families::batch_size);
+  family("ember_batch_tokens", "Tokens per batch", &Families::batch_tokens);
   tei_duration_.render(out, "te_request_duration", "Time from request to a 2xx response");
   tei_tokenization_.render(out, "te_request_tokenization_duration",
                            "Tokenization time per computed request");

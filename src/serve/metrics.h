@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -23,6 +24,8 @@ class Histogram {
   void observe(double v);
   // Appends the _bucket/_sum/_count lines of metric `name` (caller holds no lock).
   void render(std::string& out, const std::string& name, const std::string& help) const;
+  // The same lines without HELP/TYPE, each with `label` (`model="x"`; "" for none) first.
+  void render_series(std::string& out, const std::string& name, const std::string& label) const;
 
  private:
   mutable std::mutex mutex_;
@@ -46,8 +49,11 @@ class Metrics {
   // routing), a `model` label on ember_http_requests_total.
   void count_request(const std::string& route, int status, double seconds,
                      const char* tei_method = "batch", const std::string& model = "");
-  void observe_stages(double tokenization_s, double queue_s, double inference_s);
-  void observe_batch(int64_t sequences, int64_t tokens, double seconds);
+  // model: the model's name with several models, "" with one (no label, as before).
+  void observe_stages(double tokenization_s, double queue_s, double inference_s,
+                      const std::string& model = "");
+  void observe_batch(int64_t sequences, int64_t tokens, double seconds,
+                     const std::string& model = "");
   // Gauges read at scrape time (queue depth, requests waiting on the batcher).
   void add_gauge(std::string name, std::string help, std::function<double()> read);
   // Counters kept elsewhere (the result cache's hits and misses), read at scrape time.
@@ -72,8 +78,14 @@ class Metrics {
     std::function<LabelledValues()> read;
   };
   std::vector<PerModel> per_model_;
-  Histogram request_seconds_, tokenization_seconds_, queue_seconds_, inference_seconds_;
-  Histogram batch_seconds_, batch_size_, batch_tokens_;
+  // Ember's per-request histograms of one model ("": unlabelled).
+  struct Families {
+    Families();
+    Histogram request_seconds, tokenization_seconds, queue_seconds, inference_seconds;
+    Histogram batch_seconds, batch_size, batch_tokens;
+  };
+  Families& families(const std::string& model);  // mutex_ not held
+  std::map<std::string, std::unique_ptr<Families>> families_;
   struct Gauge {
     std::string name, help, type;
     std::function<double()> read;

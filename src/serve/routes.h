@@ -42,6 +42,7 @@ struct ServeContext {
   MemoryBudget* budget = nullptr;              // null: requests are not accounted
   LargeRequestPool* large_requests = nullptr;  // null: everything runs where it arrives
   Prompts prompts;  // the model's sentence-transformers prompts, with the server's default
+  std::string metrics_label;  // the model's `model` label in metrics; "" with one model
 };
 
 // What an inference route asks of infer_async.

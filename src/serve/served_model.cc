@@ -37,20 +37,27 @@ std::string query_model(const std::string& query) {
   return {};
 }
 
+BatcherOptions with_label(BatcherOptions o, std::string label) {
+  o.metrics_label = std::move(label);
+  return o;
+}
+
 }  // namespace
 
 ServedModel::ServedModel(const ember::Model& model, std::string name, const ServingShared& shared,
                          Prompts prompts)
     : batcher_(
-          shared.batcher,
+          with_label(shared.batcher, shared.label_metrics ? name : std::string()),
           [&model, gate = shared.gate](const ember::Batch& b, unsigned outputs) {
             if (!gate) return model.run(b, outputs);
             const auto turn = gate->enter();
             return model.run(b, outputs);
           },
           shared.metrics),
-      ctx_{model,        batcher_,      *shared.metrics,       shared.limits,     std::move(name),
-           shared.cache, shared.budget, shared.large_requests, std::move(prompts)} {}
+      ctx_{model,        batcher_,      *shared.metrics,       shared.limits,      std::move(name),
+           shared.cache, shared.budget, shared.large_requests, std::move(prompts), {}} {
+  if (shared.label_metrics) ctx_.metrics_label = ctx_.model_id;
+}
 
 ServedModel::~ServedModel() {
   batcher_.stop();
@@ -59,6 +66,7 @@ ServedModel::~ServedModel() {
 ServedModels::ServedModels(ServingShared shared, ServedModelsOptions options)
     : shared_(std::move(shared)), load_wait_(options.load_wait) {
   for (const auto& s : options.sources) names_.push_back(s.name);
+  shared_.label_metrics = names_.size() > 1;
   EMBER_CHECK(!names_.empty(), ErrorKind::kInvalidInput, "no model to serve (--model)");
   options.registry.attach = [this](const std::string& name, const ember::Model& model) {
     return attach(name, model);

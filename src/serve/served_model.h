@@ -36,6 +36,7 @@ struct ServingShared {
   BatcherOptions batcher;
   // TEI's --default-prompt-name / --default-prompt: applied to the default (first) model.
   std::optional<std::string> default_prompt_name, default_prompt;
+  bool label_metrics = false;  // a `model` label on every per-request metric (several models)
 };
 
 class ServedModel {

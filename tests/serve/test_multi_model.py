@@ -154,6 +154,10 @@ def test_per_model_metrics(multi):
         assert metric(text, "ember_model_resident_bytes", name) > 0
         assert metric(text, "ember_model_load_seconds", name) > 0
     assert re.search(r'^ember_http_requests_total\{route="/predict",status="200",model="cls"\} \d+$', text, re.M)
+    # The histograms too, by the model that answered.
+    for family in ("ember_request_duration_seconds", "ember_queue_duration_seconds", "ember_batch_size"):
+        assert metric(text, family + "_count", "cls") >= 1
+        assert re.search(rf'^{family}_bucket{{model="cls",le="\+Inf"}} \d+$', text, re.M)
     assert re.search(r"^te_queue_size \d+$", text, re.M)
 
 
