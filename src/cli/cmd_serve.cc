@@ -66,6 +66,11 @@ Runner add_serve(CLI::App& app) {
                  "How long a request waits for its model to load before 503 with Retry-After")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--compute-slots", o->compute_slots,
+                 "Batches of different models computing at once (each on its model's compute "
+                 "threads); models take turns, first come first served, for the slots")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   app.add_flag("--allow-model-control", o->allow_model_control,
                "Allow POST /v2/repository/models/{name}/load and /unload (behind --api-key)");
   app.add_option("--host", o->host, "Address to listen on")->capture_default_str();

@@ -94,7 +94,7 @@ int run_server(const ServeOptions& o) {
   Metrics metrics;
   ResultCache cache({static_cast<size_t>(o.cache_entries), static_cast<size_t>(o.cache_bytes)});
   LargeRequestPool large_requests(o.large_request_threads);
-  ComputeGate gate(1);  // one batch at a time, on every core, models taking turns
+  ComputeGate gate(o.compute_slots);  // by default one batch at a time, models taking turns
 
   ServingShared shared;
   shared.metrics = &metrics;

@@ -1,0 +1,218 @@
+"""Several models in one `ember serve` under a memory budget (docs/serve.md, "Several models").
+
+soak: more models than the budget holds (all-MiniLM-L6-v2, paraphrase-MiniLM-L3-v2,
+all-mpnet-base-v2, the tiny classifier and cross-encoder fixtures), --memory-budget sized to
+hold about two of the three large ones; `--clients` threads send random requests to random
+models for `--seconds`. Every 200 OK answer must equal that model's answer from its own
+single-model server (computed first, for the same texts): an answer from the wrong model or a
+wrong answer is counted. Every status but 200 and 503-with-Retry-After is counted as an error.
+VmRSS is sampled from /proc every 100 ms; the stated bound is the process before any model is
+loaded beyond the default one, less the default model's charge, plus the budget, plus the
+requests' memory and allocator slack (`--overhead-mib`).
+
+fairness: two models, one flooded by `--clients` threads with 32-input batches, the other
+probed by one client with single inputs; the probe's p50 with and without the flood, in
+alternating rounds of `--probe-seconds` each.
+
+usage: python bench/serve/multi_model.py soak [--seconds 300] [--clients 8]
+       python bench/serve/multi_model.py fairness [--rounds 3] [--clients 8] [--serve-args '--compute-slots 2']
+       [--ember build/src/cli/ember] [--out bench/results/<date>-serve-multi-<mode>.json]
+"""
+import argparse
+import datetime
+import json
+import pathlib
+import random
+import statistics
+import subprocess
+import threading
+import time
+
+import requests
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests/fixtures/models"
+TEXTS = [t for t in (ROOT / "bench/serve/texts.txt").read_text().splitlines() if t.strip()]
+LARGE = ["all-MiniLM-L6-v2", "paraphrase-MiniLM-L3-v2", "all-mpnet-base-v2"]
+SMALL = {"cls": FIXTURES / "tiny-bert-seqcls", "rerank": FIXTURES / "tiny-bert-reranker"}
+
+
+def start(ember, *args):
+    p = subprocess.Popen([ember, "serve", "--port", "0", "--grpc-port", "0", "--cache-entries", "0", *args],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    listening = json.loads(p.stdout.readline())
+    return p, f"http://127.0.0.1:{listening['port']}"
+
+
+def stop(p):
+    p.terminate()
+    p.wait(timeout=120)
+
+
+def rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+
+
+def metric(url, name, model):
+    for line in requests.get(url + "/metrics").text.splitlines():
+        if line.startswith(f'{name}{{model="{model}"}} '):
+            return float(line.split()[1])
+    return 0.0
+
+
+def request(url, model, text):
+    """The request for `model` (embedders /embed, classifier /predict, reranker /rerank) by the
+    body's model field."""
+    if model == "cls":
+        return requests.post(url + "/predict", json={"model": model, "inputs": text, "raw_scores": True}, timeout=120)
+    if model == "rerank":
+        return requests.post(url + "/rerank", json={"model": model, "query": "what is it?", "texts": [text]},
+                             timeout=120)
+    return requests.post(url + "/embed", json={"model": model, "inputs": text}, timeout=120)
+
+
+def references(ember, models, texts):
+    out = {}
+    for name, path in models.items():
+        p, url = start(ember, "--model", str(path))
+        try:
+            # The single-model server answers whatever model the body names.
+            out[name] = {t: request(url, name, t).json() for t in texts}
+        finally:
+            stop(p)
+    return out
+
+
+def soak(a):
+    models = {name: name for name in LARGE} | SMALL
+    texts = random.Random(7).sample(TEXTS, 40)
+    refs = references(a.ember, models, texts)
+    # The charges, from a server that loads them all.
+    p, url = start(a.ember, "--preload", *sum((["--model", f"{n}={m}"] for n, m in models.items()), []))
+    charges = {n: metric(url, "ember_model_resident_bytes", n) for n in models}
+    stop(p)
+    large = sorted(charges[n] for n in LARGE)
+    budget = int(large[1] + large[2] + sum(charges[n] for n in SMALL) + large[0] / 2)
+    args = ["--memory-budget", str(budget), "--pin", "cls", "--model", f"cls={SMALL['cls']}"]
+    for n, m in models.items():
+        if n != "cls":
+            args += ["--model", f"{n}={m}"]
+    p, url = start(a.ember, *args)
+    base = rss(p.pid) - metric(url, "ember_model_resident_bytes", "cls")
+    counts = {"ok": 0, "retry_503": 0, "wrong_answer": 0, "errors": 0, "503_without_retry_after": 0}
+    by_status = {}
+    lock = threading.Lock()
+    peak = [0]
+    stop_at = time.time() + a.seconds
+    samples = []
+
+    def sampler():
+        while time.time() < stop_at:
+            r = rss(p.pid)
+            samples.append(r)
+            peak[0] = max(peak[0], r)
+            time.sleep(0.1)
+
+    def client(seed):
+        rng = random.Random(seed)
+        while time.time() < stop_at:
+            name = rng.choice(list(models))
+            text = rng.choice(texts)
+            try:
+                r = request(url, name, text)
+            except requests.RequestException:
+                with lock:
+                    counts["errors"] += 1
+                continue
+            with lock:
+                by_status[r.status_code] = by_status.get(r.status_code, 0) + 1
+                if r.status_code == 200:
+                    counts["ok" if r.json() == refs[name][text] else "wrong_answer"] += 1
+                elif r.status_code == 503:
+                    counts["retry_503" if "Retry-After" in r.headers else "503_without_retry_after"] += 1
+                else:
+                    counts["errors"] += 1
+
+    threads = [threading.Thread(target=sampler)] + [threading.Thread(target=client, args=(i,)) for i in range(a.clients)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    loads = {n: metric(url, "ember_model_loads_total", n) for n in models}
+    unloads = {n: metric(url, "ember_model_unloads_total", n) for n in models}
+    stop(p)
+    overhead = a.overhead_mib << 20
+    return {
+        "models": list(models), "charges_bytes": charges, "budget_bytes": budget, "clients": a.clients,
+        "seconds": a.seconds, "answers": counts, "statuses": by_status, "loads": loads, "unloads": unloads,
+        "rss_base_bytes": base, "rss_peak_bytes": peak[0], "stated_overhead_bytes": overhead,
+        "rss_bound_bytes": base + budget + overhead, "within_bound": peak[0] <= base + budget + overhead,
+        "rss_samples": len(samples),
+    }
+
+
+def fairness(a):
+    p, url = start(a.ember, "--model", "all-MiniLM-L6-v2", "--model", "probe=paraphrase-MiniLM-L3-v2", "--preload",
+                   *a.serve_args.split())
+    flood_body = {"inputs": random.Random(3).sample(TEXTS, 32)}
+    rounds = []
+
+    def probe(seconds):
+        lat = []
+        end = time.time() + seconds
+        rng = random.Random(5)
+        while time.time() < end:
+            t0 = time.perf_counter()
+            r = requests.post(url + "/embed", json={"model": "probe", "inputs": rng.choice(TEXTS)}, timeout=120)
+            lat.append((time.perf_counter() - t0) * 1e3)
+            assert r.status_code == 200, r.text
+        return statistics.median(lat), len(lat)
+
+    for _ in range(a.rounds):
+        alone, n_alone = probe(a.probe_seconds)
+        flooding = threading.Event()
+        flooding.set()
+        flooded = [0]
+
+        def flood():
+            while flooding.is_set():
+                requests.post(url + "/embed", json=flood_body, timeout=120)
+                flooded[0] += 1
+
+        ts = [threading.Thread(target=flood) for _ in range(a.clients)]
+        [t.start() for t in ts]
+        time.sleep(1)
+        busy, n_busy = probe(a.probe_seconds)
+        flooding.clear()
+        [t.join() for t in ts]
+        rounds.append({"probe_p50_ms_alone": alone, "probe_p50_ms_flooded": busy, "ratio": busy / alone,
+                       "probe_requests": [n_alone, n_busy], "flood_requests": flooded[0]})
+    stop(p)
+    ratios = [r["ratio"] for r in rounds]
+    return {"rounds": rounds, "median_ratio": statistics.median(ratios), "clients": a.clients,
+            "serve_args": a.serve_args,
+            "within_2x": statistics.median(ratios) <= 2.0}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["soak", "fairness"])
+    ap.add_argument("--ember", default=str(ROOT / "build/src/cli/ember"))
+    ap.add_argument("--seconds", type=int, default=300)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--probe-seconds", type=int, default=10)
+    ap.add_argument("--overhead-mib", type=int, default=512)
+    ap.add_argument("--serve-args", default="", help="more `ember serve` flags, e.g. '--compute-slots 2'")
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    result = soak(a) if a.mode == "soak" else fairness(a)
+    result["command"] = "python bench/serve/multi_model.py " + a.mode
+    out = a.out or str(ROOT / f"bench/results/{datetime.date.today()}-serve-multi-{a.mode}.json")
+    pathlib.Path(out).write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "charges_bytes"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
