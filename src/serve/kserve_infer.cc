@@ -120,7 +120,8 @@ void infer_classifier(const ServeContext& ctx, const Request& transport, Reply r
 }  // namespace
 
 const std::vector<std::string>& server_extensions() {
-  static const std::vector<std::string> kExtensions = {"binary_tensor_data", "parameters"};
+  static const std::vector<std::string> kExtensions = {"binary_tensor_data", "parameters",
+                                                       "model_repository"};
   return kExtensions;
 }
 

@@ -70,6 +70,9 @@ def test_listening_line_and_models_list(multi):
     assert states[MODEL] == "loaded"  # the first model is loaded at start
     index = requests.post(multi.url + "/v2/repository/index").json()
     assert [m["name"] for m in index] == [MODEL, "cls", "rerank"]
+    triton = httpclient.InferenceServerClient(url=multi.url[len("http://"):])
+    assert [m["name"] for m in triton.get_model_repository_index()] == [MODEL, "cls", "rerank"]
+    assert "model_repository" in triton.get_server_metadata()["extensions"]
     assert all(m["state"] in ("READY", "UNAVAILABLE") for m in index)
     assert {m["name"]: m["state"] for m in index}[MODEL] == "READY"
 
@@ -256,8 +259,8 @@ def test_repository_control_with_the_flag(singles):
         assert requests.post(s.url + "/v2/repository/models/cls/load", headers=auth).status_code == 200
         index = {m["name"]: m["state"] for m in requests.post(s.url + "/v2/repository/index", headers=auth).json()}
         assert index["cls"] == "READY"
-        # A reload swaps a new copy in; answers stay the model's.
-        assert requests.post(s.url + "/v2/repository/models/cls/load", headers=auth).status_code == 200
+        # A reload (tritonclient's load_model) swaps a new copy in; answers stay the model's.
+        httpclient.InferenceServerClient(url=s.url[len("http://"):]).load_model("cls", headers=auth)
         want = post(singles["cls"], "/predict", {"inputs": PAIRS, "raw_scores": True}).json()
         got = post(s, "/predict", {"model": "cls", "inputs": PAIRS, "raw_scores": True}, headers=auth)
         assert got.json() == want
