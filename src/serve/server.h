@@ -25,7 +25,7 @@ struct ServeOptions {
   int64_t memory_budget = 0;      // bytes the loaded models may hold together; 0: see docs/serve.md
   int64_t model_load_wait_ms = 2000;  // a request's wait for its model's load before 503
   bool allow_model_control = false;   // POST /v2/repository/models/{m}/load, /unload
-  int compute_slots = 1;              // batches (of different models) computing at once
+  int compute_slots = 2;              // batches (of different models) computing at once
   std::string host = "127.0.0.1";
   int port = 8080;
   int grpc_port = 8001;  // KServe v2 gRPC (Triton's default port); 0: off
