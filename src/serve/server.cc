@@ -50,6 +50,14 @@ int64_t connection_limit(const ServeOptions& o, int64_t max_memory) {
   return std::max<int64_t>(1, std::min(by_descriptors, max_memory / 16 / kConnectionBytes));
 }
 
+// The "model" of the listening line: the first --model as given (a single model's, as before),
+// or its name when it is ALIAS=PATH or comes from --model-repository: never a path with it.
+std::string listed_model(const ModelFlags& flags, const std::string& default_name) {
+  if (flags.models.empty() || flags.models.front().rfind(default_name + "=", 0) == 0)
+    return default_name;
+  return flags.models.front();
+}
+
 }  // namespace
 
 int run_server(const ServeOptions& o) {
@@ -180,16 +188,15 @@ int run_server(const ServeOptions& o) {
     grpc.emplace(go, models, router);
   }
   const ember::ModelInfo first = models.acquire("").ctx().model.info();
-  nlohmann::json listening = {
-      {"event", "listening"},
-      {"address", o.host},
-      {"port", server.port()},
-      {"model", flags.models.empty() ? models.default_name() : flags.models.front()},
-      {"dimensions", first.hidden_size},
-      {"max_length", first.max_length},
-      {"models", models.names()},
-      {"max_memory", max_memory},
-      {"request_memory", mo.capacity}};
+  nlohmann::json listening = {{"event", "listening"},
+                              {"address", o.host},
+                              {"port", server.port()},
+                              {"model", listed_model(flags, models.default_name())},
+                              {"dimensions", first.hidden_size},
+                              {"max_length", first.max_length},
+                              {"models", models.names()},
+                              {"max_memory", max_memory},
+                              {"request_memory", mo.capacity}};
   if (grpc) listening["grpc_port"] = grpc->port();
   std::cout << listening.dump() << std::endl;
   const DrainOutcome drained = server.run();
