@@ -1,0 +1,306 @@
+"""The long-sequence grid (issue #19): Ember against ONNX Runtime and OpenVINO on a model that
+reads 8,192 tokens (bench/compare/make_long_model.py: ModernBERT-base's config, random
+weights), batch 1 at 1024, 2048 and 8192 tokens, fp32, the same thread count everywhere.
+
+Per length, every engine runs in a process of its own, started fresh for that length, so that
+its peak resident memory (VmHWM of /proc/PID/status) is that engine's at that length alone:
+Ember is its own `ember bench --serve-stdin` process, each Python peer a worker process of this
+script (`--worker`) that imports only its own runtime. Per length: load every engine, check
+each one's last hidden state against Ember's (mean-pooled cosine >= 0.999, and the lowest
+per-token cosine reported; an engine that disagrees is not timed), warm-up runs, then
+repetitions in which every engine runs once in a rotating order, each run after a pause
+(--pause-s) in which the machine's other threads settle. Reported: the median ms per engine,
+the ratio best peer / Ember, and the resident memory: after loading, and the peak over the
+length's runs, both per process.
+
+    bench/compare/run.sh is for the short grid; this one runs with the same venv:
+    .venv-compare/bin/python bench/compare/long_sequence.py [--lengths 1024,2048,8192] ...
+"""
+
+import argparse
+import datetime
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+
+ENGINES = ["ember_fp32", "ort_fp32", "ov_fp32"]
+
+
+def log(*a):
+    print("[long]", *a, file=sys.stderr, flush=True)
+
+
+def proc_mem(pid):
+    """VmRSS and VmHWM of a process, in MiB."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                out[k] = int(v.split()[0]) / 1024.0
+    return out
+
+
+def reset_peak(pid):
+    """Resets the process's VmHWM to its current RSS (Linux: clear_refs 5)."""
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+
+
+# ---- the worker: one Python peer in its own process, driven over stdin/stdout ----
+
+def worker(argv):
+    p = argparse.ArgumentParser()
+    p.add_argument("--engine", required=True)
+    p.add_argument("--onnx", required=True)
+    p.add_argument("--threads", type=int, required=True)
+    a = p.parse_args(argv)
+    import engines as eng
+    if a.engine == "ort_fp32":
+        e = eng.OrtEngine(a.onnx, a.threads, "fp32")
+    elif a.engine == "ov_fp32":
+        e = eng.OvEngine(a.onnx, a.threads, "fp32")
+    else:
+        raise SystemExit(f"unknown engine {a.engine}")
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        cmd = line.split()
+        if not cmd or cmd[0] == "quit":
+            break
+        try:
+            if cmd[0] == "prepare":
+                e.prepare(np.load(cmd[1]))
+                r = {"ok": True}
+            elif cmd[0] == "time":
+                r = {"ms": [e.run() for _ in range(int(cmd[1]))]}
+            elif cmd[0] == "hidden":
+                np.save(cmd[1], e.hidden()[0])
+                r = {"ok": True}
+            else:
+                r = {"error": f"unknown command {cmd[0]}"}
+        except Exception as ex:  # noqa: BLE001 (reported to the harness)
+            r = {"error": f"{ex.__class__.__name__}: {str(ex)[:300]}"}
+        print(json.dumps(r), flush=True)
+    return 0
+
+
+class PeerProcess:
+    def __init__(self, engine, onnx, threads):
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--worker", "--engine", engine,
+             "--onnx", str(onnx), "--threads", str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        r = self._reply()
+        if not r.get("ready"):
+            raise RuntimeError(f"{engine} did not start: {r}")
+        self.pid = self.proc.pid
+        self.name = engine
+
+    def _reply(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker exited (code {self.proc.wait()})")
+        return json.loads(line)
+
+    def _ask(self, cmd):
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
+        r = self._reply()
+        if "error" in r:
+            raise RuntimeError(r["error"])
+        return r
+
+    def prepare(self, ids, work):
+        path = work / f"ids_{ids.shape[0]}x{ids.shape[1]}.npy"
+        np.save(path, ids)
+        self._ask(f"prepare {path}")
+
+    def run(self):
+        return self._ask("time 1")["ms"][0]
+
+    def hidden(self, work):
+        path = work / f"hidden_{self.name}.npy"
+        self._ask(f"hidden {path}")
+        h = np.load(path)
+        path.unlink()
+        return h
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.flush()
+            self.proc.wait(timeout=60)
+
+
+class EmberProcess:
+    def __init__(self, ember, model, threads, work):
+        import engines as eng
+        self.e = eng.EmberEngine(ember, model, threads, "fp32", work)
+        self.pid = self.e.proc.pid
+        self.name = "ember_fp32"
+
+    def prepare(self, ids, work):
+        self.e.prepare(ids)
+
+    def run(self):
+        return self.e.run()
+
+    def hidden(self, work):
+        return self.e.hidden()[0]
+
+    def close(self):
+        self.e.close()
+
+
+def agreement(ref, out):
+    """Cosine of the mean-pooled hidden states, and the lowest per-token cosine."""
+    a, b = ref.astype(np.float64), out.astype(np.float64)
+    pa, pb = a.mean(0), b.mean(0)
+    pooled = float(pa @ pb / (np.linalg.norm(pa) * np.linalg.norm(pb)))
+    tok = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-30)
+    # How far the tokens are from each other (a check is only as strong as this is below 1):
+    # the mean cosine of each reference token with the reference's own mean.
+    spread = (a @ pa) / (np.linalg.norm(a, axis=1) * np.linalg.norm(pa) + 1e-30)
+    return {"pooled_cos": pooled, "token_cos_min": float(tok.min()),
+            "max_abs_diff": float(np.abs(a - b).max()),
+            "ref_token_to_mean_cos": float(spread.mean())}
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ember", default=os.environ.get("EMBER", str(REPO / "build/src/cli/ember")))
+    p.add_argument("--model", default="modernbert-base-random",
+                   help="model cache name or directory (make_long_model.py)")
+    p.add_argument("--lengths", default="1024,2048,8192")
+    p.add_argument("--engines", default=",".join(ENGINES))
+    p.add_argument("--skip", action="append", default=[], metavar="ENGINE@LENGTH",
+                   help="leave one engine out at one length (e.g. ort_fp32@8192), with the "
+                        "reason given by --note (repeatable)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=0,
+                   help="untimed runs per engine after the check run (itself a warm-up)")
+    p.add_argument("--reps", default="3", help="repetitions, one number or one per length")
+    p.add_argument("--pause-s", type=float, default=1.0,
+                   help="pause before each engine's timed run")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--work", default=str(Path.home() / ".cache/ember/compare"))
+    p.add_argument("--out", default=str(
+        REPO / f"bench/results/{datetime.date.today().isoformat()}-long-sequence"))
+    p.add_argument("--note", action="append", default=[])
+    return p.parse_args(argv)
+
+
+def main(argv):
+    if argv[:1] == ["--worker"]:
+        return worker(argv[1:])
+    args = parse_args(argv)
+    import compare
+    import prepare
+    mdir = compare.model_dir(args.model)
+    work = Path(args.work) / mdir.name
+    work.mkdir(parents=True, exist_ok=True)
+    cfg = prepare.model_config(mdir)
+    lengths = [int(x) for x in args.lengths.split(",")]
+    reps = [int(x) for x in args.reps.split(",")]
+    reps = reps * len(lengths) if len(reps) == 1 else reps
+    wanted = [e for e in args.engines.split(",") if e]
+    onnx = prepare.export_onnx(mdir, work) if any(e != "ember_fp32" for e in wanted) else None
+    run = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "command": "bench/compare/long_sequence.py " + " ".join(shlex.quote(a) for a in argv),
+           "model": str(mdir), "config": cfg,
+           "settings": {"threads": args.threads, "warmup": args.warmup, "reps": reps,
+                        "pause_s": args.pause_s, "seed": args.seed, "batch": 1,
+                        "output": "last hidden state [L, H]"},
+           "machine": compare.machine_info(), "versions": compare.versions(args.ember),
+           "load_before": os.getloadavg(), "notes": list(args.note), "results": []}
+    t_start = time.time()
+    for li, length in enumerate(lengths):
+        ids = compare.cell_ids(mdir, cfg["vocab"], 1, length, args.seed)
+        procs = {}
+        for e in wanted:
+            if f"{e}@{length}" in args.skip:
+                continue
+            t0 = time.time()
+            procs[e] = (EmberProcess(args.ember, mdir, args.threads, work / "ember")
+                        if e == "ember_fp32" else PeerProcess(e, onnx, args.threads))
+            procs[e].prepare(ids, work)
+            log(f"{length}: {e} loaded in {time.time() - t0:.1f} s")
+        loaded = {e: proc_mem(p.pid) for e, p in procs.items()}
+        for p in procs.values():
+            reset_peak(p.pid)
+        # Correctness (the first run of each engine, untimed), against Ember's output.
+        hidden = {e: p.hidden(work) for e, p in procs.items()}
+        check = {}
+        ref_name = "ember_fp32" if "ember_fp32" in hidden else next(iter(hidden))
+        for e, h in hidden.items():
+            check[e] = agreement(hidden[ref_name], h)
+            check[e]["ok"] = check[e]["pooled_cos"] >= 0.999
+            log(f"{length}: {e} vs {ref_name}: pooled cos {check[e]['pooled_cos']:.6f}, "
+                f"token cos min {check[e]['token_cos_min']:.6f}")
+        del hidden
+        timed = [e for e in procs if check[e]["ok"]]
+        for w in range(args.warmup):
+            for e in timed:
+                time.sleep(args.pause_s)
+                procs[e].run()
+        ms = {e: [] for e in timed}
+        for r in range(reps[li]):
+            order = timed[r % len(timed):] + timed[:r % len(timed)]
+            for e in order:
+                time.sleep(args.pause_s)
+                ms[e].append(procs[e].run())
+            log(f"{length} rep {r}: " + ", ".join(f"{e} {ms[e][-1]:.0f}" for e in timed) + " ms")
+        for e, p in procs.items():
+            mem = proc_mem(p.pid)
+            row = {"engine": e, "batch": 1, "length": length, "check": check[e],
+                   "rss_loaded_mib": loaded[e]["VmRSS"], "rss_peak_mib": mem["VmHWM"]}
+            if e in ms:
+                v = np.array(ms[e])
+                row.update(ms=ms[e], median_ms=float(np.median(v)), min_ms=float(v.min()))
+            run["results"].append(row)
+            p.close()
+        log(f"{length}: " + ", ".join(
+            f"{r['engine']} {r.get('median_ms', float('nan')):.0f} ms, peak {r['rss_peak_mib']:.0f}"
+            f" MiB" for r in run["results"] if r["length"] == length))
+    run["load_after"] = os.getloadavg()
+    run["duration_s"] = round(time.time() - t_start, 1)
+    out = Path(args.out).with_suffix(".json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(run, indent=1))
+    log(f"wrote {out}")
+    print(markdown(run))
+    return 0
+
+
+def markdown(run):
+    """The table of docs/benchmarks.md's long-sequence section."""
+    rows = {}
+    for r in run["results"]:
+        rows.setdefault(r["length"], {})[r["engine"]] = r
+    out = ["| length | engine | median ms | peak RSS MiB | RSS after load MiB | pooled cos vs Ember"
+           " | best peer / Ember |", "|---|---|---|---|---|---|---|"]
+    for length, by in sorted(rows.items()):
+        ember = by.get("ember_fp32", {}).get("median_ms")
+        peers = [r["median_ms"] for e, r in by.items() if e != "ember_fp32" and "median_ms" in r]
+        best = min(peers) if peers else None
+        for e, r in by.items():
+            ratio = (f"{best / ember:.2f}" if e == "ember_fp32" and best and ember else "")
+            med = f"{r['median_ms']:.0f}" if "median_ms" in r else "not timed"
+            out.append(f"| {length} | {e} | {med} | {r['rss_peak_mib']:.0f} | "
+                       f"{r['rss_loaded_mib']:.0f} | {r['check']['pooled_cos']:.6f} | {ratio} |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
