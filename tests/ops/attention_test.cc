@@ -1,5 +1,6 @@
 // cpu::attention on packed batches: against a double-precision reference, packed == each
-// sequence alone (bit for bit), fused-QKV strides, lengths 1..512, odd head sizes.
+// sequence alone (bit for bit), fused-QKV strides, lengths 1..512 and one long odd length,
+// odd head sizes, and a kernel scratch that grows linearly in length.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/cpu_ops.h"
 #include "core/error.h"
+#include "kernels/cpu/kernels.h"
 #include "ops_test_util.h"
 
 namespace ember {
@@ -180,6 +182,40 @@ TEST(Attention, RaggedLongBatchMatchesScalarTwinOnEveryIsa) {
         err.check(got[i], scalar[i], 4e-6, where + " vs scalar, element " + std::to_string(i));
       if (isa != Isa::kScalar) err.print("attention " + where + " vs scalar");
     }
+  }
+}
+
+// One long sequence of odd length (K^T panels and score rows with a ragged end, several query
+// tasks per head, K and V beyond L1) on every ISA against the double reference.
+TEST(Attention, LongOddSequenceMatchesReferenceOnEveryIsa) {
+  const Packed p = make_packed({1093}, 1, 64, 77);
+  for (Isa isa : test::available_isas()) {
+    test::ScopedIsa scope(isa);
+    const std::vector<float> got = run(p, 0.125f, p.cu.data(), 1, 0);
+    expect_matches_reference(p, 0.125f, got, std::string(isa_name(isa)) + " len=1093");
+  }
+}
+
+// Attention's memory is linear in length: a task's scratch (packed K and V, the score rows of
+// one query block) grows by the same amount for every added key, whatever the ISA, and holds no
+// [rows, kv_len] or [kv_len, kv_len] buffer.
+TEST(Attention, KernelScratchGrowsLinearlyInLength) {
+  using Fn = size_t (*)(int64_t, int64_t, int64_t);
+  const std::pair<const char*, Fn> kernels[] = {
+      {"scalar", kernels::attention_scratch_floats_scalar},
+      {"avx2", kernels::attention_scratch_floats_avx2},
+      {"avx512", kernels::attention_scratch_floats_avx512}};
+  const int64_t head_dim = 64, rows = 256;
+  for (const auto& [name, floats] : kernels) {
+    const double per_key =
+        static_cast<double>(floats(rows, 2048, head_dim) - floats(rows, 1024, head_dim)) / 1024.0;
+    EXPECT_GT(per_key, 0.0) << name;
+    // 2 head_dim for K and V, at most 8 for the score rows of one query block.
+    EXPECT_LE(per_key, 2.0 * head_dim + 8.0) << name;
+    for (int64_t len : {4096, 8192, 32768})
+      EXPECT_EQ(static_cast<double>(floats(rows, len, head_dim)),
+                static_cast<double>(floats(rows, 1024, head_dim)) + per_key * (len - 1024))
+          << name << " at " << len << " keys";
   }
 }
 

@@ -1,10 +1,13 @@
-// One attention head on AVX-512. K is packed once per call as K^T [head_dim, Lp] (Lp = kv_len
-// rounded up to 16, zero padded) and V as dense [kv_len, head_dim] rows, so that both
-// products are broadcast-FMAs over contiguous memory. Queries go in blocks of kRows = 8, one
-// register tile: the block's scores [8, Lp] (16 KiB at kv_len 512) stay in L1 between
-// QK^T, the two softmax passes and PV, and every K^T / V load feeds 8 FMAs. That is the cache
-// behaviour of key-block (flash) tiling without its online rescaling: each K^T and V element
-// is read from L2 once per 8 query rows whatever the length.
+// One attention head on AVX-512. K is packed once per call as K^T in panels of 32 keys,
+// [Lp / 32][head_dim][32] (Lp = kv_len rounded up to 32, zero padded), and V as dense
+// [kv_len, head_dim] rows, so that both products are broadcast-FMAs over contiguous memory:
+// a score tile of 32 keys reads one contiguous panel (head_dim x 128 bytes) rather than
+// head_dim rows a whole K^T row apart, which at long lengths (a 4 KiB multiple apart) all
+// fall into the same L1 set. Queries go in blocks of kRows = 8, one register tile: the
+// block's scores [8, Lp] (16 KiB at kv_len 512) stay in L1 between QK^T, the two softmax
+// passes and PV, and every K^T / V load feeds 8 FMAs. That is the cache behaviour of
+// key-block (flash) tiling without its online rescaling: each K^T and V element is read from
+// L2 once per 8 query rows whatever the length.
 // GCC 12 reports its own _mm512_undefined_* placeholders inside intrinsics as uninitialized
 // once they are inlined; they are not our variables.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -29,9 +32,21 @@ namespace ember::kernels {
 namespace {
 
 constexpr int kRows = 8;
+constexpr int64_t kPanel = 32;  // keys per K^T panel
 
+// The score rows' stride (and the softmax's extent): kv_len rounded up to 16.
 int64_t padded(int64_t kv_len) {
   return (kv_len + 15) / 16 * 16;
+}
+
+// K^T's extent: kv_len rounded up to whole panels.
+int64_t panel_padded(int64_t kv_len) {
+  return (kv_len + kPanel - 1) / kPanel * kPanel;
+}
+
+// Where key j, dimension d of K^T is.
+inline int64_t kt_at(int64_t j, int64_t d, int64_t head_dim) {
+  return j / kPanel * kPanel * head_dim + d * kPanel + j % kPanel;
 }
 
 __mmask16 tail_mask(int64_t n) {
@@ -58,10 +73,12 @@ inline __m512 exp16(__m512 x) {
   return _mm512_maskz_mul_ps(static_cast<__mmask16>(~underflow), p, _mm512_castsi512_ps(bits));
 }
 
-// s[r, j0 + 16c ...] = q[r, :] . kt[:, j0 + 16c ...] for R rows and C vectors of keys.
+// s[r, j0 + 16c ...] = q[r, :] . kt[:, j0 + 16c ...] for R rows and C vectors of keys
+// (j0 a panel's first key).
 template <int R, int C>
 void scores_tile(const float* q, int64_t ldq, const float* kt, int64_t lp, int64_t head_dim,
                  float* s, int64_t j0) {
+  const float* panel = kt + j0 * head_dim;
   __m512 acc[R][C];
   EMBER_UNROLL
   for (int r = 0; r < R; ++r) {
@@ -71,7 +88,7 @@ void scores_tile(const float* q, int64_t ldq, const float* kt, int64_t lp, int64
   for (int64_t d = 0; d < head_dim; ++d) {
     __m512 kv[C];
     EMBER_UNROLL
-    for (int c = 0; c < C; ++c) kv[c] = _mm512_loadu_ps(kt + d * lp + j0 + 16 * c);
+    for (int c = 0; c < C; ++c) kv[c] = _mm512_loadu_ps(panel + d * kPanel + 16 * c);
     EMBER_UNROLL
     for (int r = 0; r < R; ++r) {
       const __m512 b = _mm512_set1_ps(q[r * ldq + d]);
@@ -90,7 +107,7 @@ template <int R>
 void scores_rows(const float* q, int64_t ldq, const float* kt, int64_t lp, int64_t head_dim,
                  float* s) {
   int64_t j0 = 0;
-  for (; j0 + 32 <= lp; j0 += 32) scores_tile<R, 2>(q, ldq, kt, lp, head_dim, s, j0);
+  for (; j0 + kPanel <= lp; j0 += kPanel) scores_tile<R, 2>(q, ldq, kt, lp, head_dim, s, j0);
   if (j0 < lp) scores_tile<R, 1>(q, ldq, kt, lp, head_dim, s, j0);
 }
 
@@ -175,9 +192,10 @@ float softmax_row(float* s, int64_t kv_len, int64_t lp, float scale) {
   return 1.0f / _mm512_reduce_add_ps(vsum);
 }
 
-// kt[d, j] = k[j, d] for j < kv_len, zero for kv_len <= j < lp, through the AVX2 kernel's
-// 8x8 in-register transposes (packing is a few percent of a task; not worth 16x16 here).
-void pack_kt(const float* k, int64_t ldk, int64_t kv_len, int64_t head_dim, float* kt, int64_t lp) {
+// K^T in panels (kt_at): k[j, d] for j < kv_len, zero up to the last panel's end, through the
+// AVX2 kernel's 8x8 in-register transposes (packing is a few percent of a task; not worth
+// 16x16 here). An 8-key block never straddles a panel.
+void pack_kt(const float* k, int64_t ldk, int64_t kv_len, int64_t head_dim, float* kt) {
   const int64_t j_body = kv_len - kv_len % 8, d_body = head_dim - head_dim % 8;
   for (int64_t j0 = 0; j0 < j_body; j0 += 8) {
     for (int64_t d0 = 0; d0 < d_body; d0 += 8) {
@@ -197,16 +215,19 @@ void pack_kt(const float* k, int64_t ldk, int64_t kv_len, int64_t head_dim, floa
         r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
       }
       for (int i = 0; i < 4; ++i) {
-        _mm256_storeu_ps(kt + (d0 + i) * lp + j0, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-        _mm256_storeu_ps(kt + (d0 + i + 4) * lp + j0, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+        _mm256_storeu_ps(kt + kt_at(j0, d0 + i, head_dim),
+                         _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(kt + kt_at(j0, d0 + i + 4, head_dim),
+                         _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
       }
     }
     for (int64_t d = d_body; d < head_dim; ++d)
-      for (int64_t j = j0; j < j0 + 8; ++j) kt[d * lp + j] = k[j * ldk + d];
+      for (int64_t j = j0; j < j0 + 8; ++j) kt[kt_at(j, d, head_dim)] = k[j * ldk + d];
   }
+  const int64_t end = panel_padded(kv_len);
   for (int64_t d = 0; d < head_dim; ++d) {
-    for (int64_t j = j_body; j < kv_len; ++j) kt[d * lp + j] = k[j * ldk + d];
-    for (int64_t j = kv_len; j < lp; ++j) kt[d * lp + j] = 0.0f;
+    for (int64_t j = j_body; j < kv_len; ++j) kt[kt_at(j, d, head_dim)] = k[j * ldk + d];
+    for (int64_t j = kv_len; j < end; ++j) kt[kt_at(j, d, head_dim)] = 0.0f;
   }
 }
 
@@ -260,15 +281,15 @@ void by_row_blocks(int64_t rows, Fn&& fn) {
 
 size_t attention_scratch_floats_avx512(int64_t /*q_rows*/, int64_t kv_len, int64_t head_dim) {
   const int64_t lp = padded(kv_len);
-  return static_cast<size_t>(lp * head_dim + kv_len * head_dim + kRows * lp);
+  return static_cast<size_t>(panel_padded(kv_len) * head_dim + kv_len * head_dim + kRows * lp);
 }
 
 void attention_head_f32_avx512(const AttentionHeadArgs& a) {
   const int64_t lp = padded(a.kv_len), dh = a.head_dim;
   float* kt = a.scratch;
-  float* vp = kt + lp * dh;
+  float* vp = kt + panel_padded(a.kv_len) * dh;
   float* s = vp + a.kv_len * dh;
-  pack_kt(a.k, a.ldk, a.kv_len, dh, kt, lp);
+  pack_kt(a.k, a.ldk, a.kv_len, dh, kt);
   pack_v(a.v, a.ldv, a.kv_len, dh, vp);
 
   const bool plain = attention_is_plain(a);
