@@ -51,6 +51,16 @@ def proc_mem(pid):
     return out
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process, all its threads (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 def reset_peak(pid):
     """Resets the process's VmHWM to its current RSS (Linux: clear_refs 5)."""
     with open(f"/proc/{pid}/clear_refs", "w") as f:
@@ -198,6 +208,10 @@ def parse_args(argv):
     p.add_argument("--out", default=str(
         REPO / f"bench/results/{datetime.date.today().isoformat()}-long-sequence"))
     p.add_argument("--note", action="append", default=[])
+    p.add_argument("--report-only", metavar="JSON[,JSON]",
+                   help="only write the section from earlier runs' JSON (several: one table)")
+    p.add_argument("--markdown", default=str(REPO / "docs/benchmarks.md"),
+                   help="the report whose long-sequence section this run rewrites ('' for none)")
     return p.parse_args(argv)
 
 
@@ -205,6 +219,10 @@ def main(argv):
     if argv[:1] == ["--worker"]:
         return worker(argv[1:])
     args = parse_args(argv)
+    if args.report_only:
+        runs = [json.loads(Path(f).read_text()) for f in args.report_only.split(",")]
+        write_section(args.markdown, runs)
+        return 0
     import compare
     import prepare
     mdir = compare.model_dir(args.model)
@@ -255,32 +273,55 @@ def main(argv):
                 time.sleep(args.pause_s)
                 procs[e].run()
         ms = {e: [] for e in timed}
+        cpu = {e: [] for e in timed}
         for r in range(reps[li]):
             order = timed[r % len(timed):] + timed[:r % len(timed)]
             for e in order:
                 time.sleep(args.pause_s)
+                c0 = cpu_seconds(procs[e].pid)
                 ms[e].append(procs[e].run())
-            log(f"{length} rep {r}: " + ", ".join(f"{e} {ms[e][-1]:.0f}" for e in timed) + " ms")
+                cpu[e].append((cpu_seconds(procs[e].pid) - c0) * 1e3)
+            log(f"{length} rep {r}: " + ", ".join(
+                f"{e} {ms[e][-1]:.0f} ({cpu[e][-1]:.0f} cpu)" for e in timed) + " ms")
         for e, p in procs.items():
             mem = proc_mem(p.pid)
             row = {"engine": e, "batch": 1, "length": length, "check": check[e],
                    "rss_loaded_mib": loaded[e]["VmRSS"], "rss_peak_mib": mem["VmHWM"]}
             if e in ms:
                 v = np.array(ms[e])
-                row.update(ms=ms[e], median_ms=float(np.median(v)), min_ms=float(v.min()))
+                row.update(ms=ms[e], median_ms=float(np.median(v)), min_ms=float(v.min()),
+                           cpu_ms=cpu[e], median_cpu_ms=float(np.median(cpu[e])))
             run["results"].append(row)
             p.close()
         log(f"{length}: " + ", ".join(
             f"{r['engine']} {r.get('median_ms', float('nan')):.0f} ms, peak {r['rss_peak_mib']:.0f}"
             f" MiB" for r in run["results"] if r["length"] == length))
+    by_length = {}
+    for r in run["results"]:
+        by_length.setdefault(r["length"], {})[r["engine"]] = r
+    run["ratios"] = {str(k): ratios(v) for k, v in by_length.items()}
     run["load_after"] = os.getloadavg()
     run["duration_s"] = round(time.time() - t_start, 1)
     out = Path(args.out).with_suffix(".json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(run, indent=1))
     log(f"wrote {out}")
-    print(markdown(run))
+    write_section(args.markdown, [run])
     return 0
+
+
+def ratios(by):
+    """Best peer / Ember at one length: of the medians (wall and CPU time), and the median
+    over repetitions of each repetition's own ratio (the interleaved ratio: a repetition's
+    engines ran back to back, under the same load)."""
+    ember = by.get("ember_fp32", {})
+    peers = [r for e, r in by.items() if e != "ember_fp32" and "ms" in r]
+    if "ms" not in ember or not peers:
+        return None
+    per_rep = [min(p["ms"][i] for p in peers) / ember["ms"][i] for i in range(len(ember["ms"]))]
+    return {"wall_of_medians": min(p["median_ms"] for p in peers) / ember["median_ms"],
+            "cpu_of_medians": min(p["median_cpu_ms"] for p in peers) / ember["median_cpu_ms"],
+            "interleaved_median": float(np.median(per_rep)), "per_rep": per_rep}
 
 
 def markdown(run):
@@ -288,18 +329,75 @@ def markdown(run):
     rows = {}
     for r in run["results"]:
         rows.setdefault(r["length"], {})[r["engine"]] = r
-    out = ["| length | engine | median ms | peak RSS MiB | RSS after load MiB | pooled cos vs Ember"
-           " | best peer / Ember |", "|---|---|---|---|---|---|---|"]
+    out = ["| tokens | engine | median ms | median CPU ms | peak RSS MiB | RSS after load MiB |"
+           " pooled cos vs Ember | best peer / Ember: interleaved (of medians, CPU) |",
+           "|---|---|---:|---:|---:|---:|---:|---|"]
     for length, by in sorted(rows.items()):
-        ember = by.get("ember_fp32", {}).get("median_ms")
-        peers = [r["median_ms"] for e, r in by.items() if e != "ember_fp32" and "median_ms" in r]
-        best = min(peers) if peers else None
+        q = ratios(by)
         for e, r in by.items():
-            ratio = (f"{best / ember:.2f}" if e == "ember_fp32" and best and ember else "")
+            ratio = ""
+            if e == "ember_fp32" and q:
+                ratio = (f"**{q['interleaved_median']:.2f}x** ({q['wall_of_medians']:.2f}x, "
+                         f"{q['cpu_of_medians']:.2f}x)")
             med = f"{r['median_ms']:.0f}" if "median_ms" in r else "not timed"
-            out.append(f"| {length} | {e} | {med} | {r['rss_peak_mib']:.0f} | "
+            cpu = f"{r['median_cpu_ms']:.0f}" if "median_cpu_ms" in r else ""
+            out.append(f"| {length} | {e} | {med} | {cpu} | {r['rss_peak_mib']:.0f} | "
                        f"{r['rss_loaded_mib']:.0f} | {r['check']['pooled_cos']:.6f} | {ratio} |")
     return "\n".join(out)
+
+
+def section(runs):
+    """docs/benchmarks.md's long-sequence section from one or more runs (one table)."""
+    import report
+    merged = dict(runs[0], results=[r for run in runs for r in run["results"]])
+    lines = [report.KEPT_BEGIN, "## Long sequences (issue #19)", "",
+             "Generated by `bench/compare/long_sequence.py`; rerun it rather than editing. "
+             "ModernBERT-base's shape with random weights (`bench/compare/make_long_model.py`: "
+             "22 layers, hidden 768, 12 heads, global attention every third layer, local window "
+             "128), batch 1, fp32, 2 threads for every engine, last hidden state. Ratios are best "
+             "peer / Ember (> 1: Ember faster): the **interleaved** ratio is the median over "
+             "repetitions of each repetition's own ratio (its engines ran back to back), then the "
+             "ratio of the medians of wall and of process CPU time. Peak RSS is each engine's own "
+             "process at that length alone (a fresh process per length; VmHWM).", ""]
+    for run in runs:
+        lines += [f"- Run {run['date']}, {run['duration_s'] / 60:.1f} min: `{run['command']}`; "
+                  f"load average before {', '.join(f'{x:.1f}' for x in run['load_before'])}, "
+                  f"after {', '.join(f'{x:.1f}' for x in run['load_after'])}; "
+                  f"ember {run['versions'].get('ember_commit', '?')}, onnxruntime "
+                  f"{run['versions'].get('onnxruntime')}, openvino "
+                  f"{str(run['versions'].get('openvino')).split('-')[0]}; repetitions "
+                  f"{run['settings']['reps']}, pause {run['settings']['pause_s']} s before each "
+                  "timed run."]
+        lines += [f"- Note: {n}" for n in run.get("notes", [])]
+    lines += ["", markdown(merged), ""]
+    by_length = {}
+    for r in merged["results"]:
+        by_length.setdefault(r["length"], {})[r["engine"]] = r
+    for length in (2048, 8192):
+        q = ratios(by_length.get(length, {}))
+        if q:
+            met = "met" if q["interleaved_median"] >= 1.2 else "**not met**"
+            lines.append(f"- Target (issue #19) Ember >= 1.2x the best peer at {length} tokens: "
+                         f"{met} (interleaved {q['interleaved_median']:.2f}x; per repetition "
+                         f"{', '.join(f'{x:.2f}' for x in q['per_rep'])}).")
+    for e in sorted({r["engine"] for r in merged["results"]}):
+        grow = [(length, by[e]["rss_peak_mib"] - by[e]["rss_loaded_mib"])
+                for length, by in sorted(by_length.items()) if e in by]
+        lines.append(f"- {e}: memory above the loaded process, per 1,000 tokens: " + ", ".join(
+            f"{g / length * 1000:.1f} MiB at {length}" for length, g in grow) +
+            " (constant: linear in length; growing with length: quadratic).")
+    lines += ["", report.KEPT_END]
+    return "\n".join(lines)
+
+
+def write_section(path, runs):
+    text = section(runs)
+    print(text)
+    if path:
+        import report
+        p = Path(path)
+        p.write_text(report.with_block(p.read_text(), text))
+        log(f"wrote the long-sequence section of {p}")
 
 
 if __name__ == "__main__":
