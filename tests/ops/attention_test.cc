@@ -185,14 +185,22 @@ TEST(Attention, RaggedLongBatchMatchesScalarTwinOnEveryIsa) {
   }
 }
 
-// One long sequence of odd length (K^T panels and score rows with a ragged end, several query
-// tasks per head, K and V beyond L1) on every ISA against the double reference.
-TEST(Attention, LongOddSequenceMatchesReferenceOnEveryIsa) {
-  const Packed p = make_packed({1093}, 1, 64, 77);
-  for (Isa isa : test::available_isas()) {
-    test::ScopedIsa scope(isa);
-    const std::vector<float> got = run(p, 0.125f, p.cu.data(), 1, 0);
-    expect_matches_reference(p, 0.125f, got, std::string(isa_name(isa)) + " len=1093");
+// Long sequences of odd length (K^T panels, score rows and key blocks with a ragged end,
+// several query tasks per head) on every ISA against the double reference: at head_dim 64 the
+// whole-row softmax, at 128 and 88 (a 16-lane tail) past the AVX-512 kernel's key-block
+// threshold (kv_len x head_dim >= 2^17), its online softmax over blocks of 512 keys.
+TEST(Attention, LongOddSequencesMatchReferenceOnEveryIsa) {
+  for (const auto& [len, head_dim] :
+       {std::pair<int32_t, int64_t>{1093, 64}, {1093, 128}, {1501, 88}}) {
+    const Packed p = make_packed({len}, 1, head_dim, 77);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    for (Isa isa : test::available_isas()) {
+      test::ScopedIsa scope(isa);
+      const std::vector<float> got = run(p, scale, p.cu.data(), 1, 0);
+      expect_matches_reference(p, scale, got,
+                               std::string(isa_name(isa)) + " len=" + std::to_string(len) +
+                                   " head_dim=" + std::to_string(head_dim));
+    }
   }
 }
 

@@ -5,9 +5,11 @@
 // head_dim rows a whole K^T row apart, which at long lengths (a 4 KiB multiple apart) all
 // fall into the same L1 set. Queries go in blocks of kRows = 8, one register tile: the
 // block's scores [8, Lp] (16 KiB at kv_len 512) stay in L1 between QK^T, the two softmax
-// passes and PV, and every K^T / V load feeds 8 FMAs. That is the cache behaviour of
-// key-block (flash) tiling without its online rescaling: each K^T and V element is read from
-// L2 once per 8 query rows whatever the length.
+// passes and PV, and every K^T / V load feeds 8 FMAs, so each K^T and V element is read from
+// L2 once per 8 query rows. Once K^T and V outgrow L2 (kv_len x head_dim >= 2^17), keys go in
+// blocks of 512 with an online softmax (flash attention's order: key blocks outside, query
+// blocks inside, the output rescaled as the row max grows), so a block stays in L2 for all of
+// a task's queries. Memory stays linear in length either way: no [rows, kv_len] buffer.
 // GCC 12 reports its own _mm512_undefined_* placeholders inside intrinsics as uninitialized
 // once they are inlined; they are not our variables.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -16,6 +18,8 @@
 #endif
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
 #include <type_traits>
 
 #include "kernels/cpu/kernels.h"
@@ -33,6 +37,13 @@ namespace {
 
 constexpr int kRows = 8;
 constexpr int64_t kPanel = 32;  // keys per K^T panel
+// Key-block (flash) tiling with an online softmax once a head's packed K^T and V (kv_len x
+// head_dim x 8 bytes) outgrow L2 (1 MiB per core on the hosts measured): then the 8-row query
+// blocks would each stream all of K and V from L3. A block of kKeyBlock keys (2 x 128 KiB at
+// head_dim 64) stays in L2 across all of a task's query blocks. Below the threshold the
+// two-pass softmax over whole rows is as fast and does less work.
+constexpr int64_t kKeyBlock = 512;
+constexpr int64_t kFlashMinKeyFloats = int64_t{1} << 17;  // kv_len x head_dim
 
 // The score rows' stride (and the softmax's extent): kv_len rounded up to 16.
 int64_t padded(int64_t kv_len) {
@@ -170,6 +181,98 @@ void pv_rows(const float* p, int64_t lp, const float* vp, int64_t kv_len, int64_
   if (body < head_dim) pv_tile<R, 1, true>(p, lp, vp, head_dim, kv_len, inv, out, ldo, body, mask);
 }
 
+// out[r, c0 + 16c ...] = (first ? 0 : alpha[r] out[r, ...]) + sum_j p[r, j] vp[j, ...]: the
+// flash update of R output rows by one key block; Tail as in pv_tile.
+template <int R, int C, bool Tail>
+void pv_acc_tile(const float* p, int64_t lp, const float* vp, int64_t head_dim, int64_t kv_len,
+                 const float* alpha, bool first, float* out, int64_t ldo, int64_t c0,
+                 __mmask16 mask) {
+  __m512 acc[R][C];
+  EMBER_UNROLL
+  for (int r = 0; r < R; ++r) {
+    EMBER_UNROLL
+    for (int c = 0; c < C; ++c) {
+      const float* o = out + r * ldo + c0 + 16 * c;
+      const __m512 old = first                  ? _mm512_setzero_ps()
+                         : (Tail && c == C - 1) ? _mm512_maskz_loadu_ps(mask, o)
+                                                : _mm512_loadu_ps(o);
+      acc[r][c] = _mm512_mul_ps(old, _mm512_set1_ps(alpha[r]));
+    }
+  }
+  for (int64_t j = 0; j < kv_len; ++j) {
+    const float* vj = vp + j * head_dim + c0;
+    __m512 vv[C];
+    EMBER_UNROLL
+    for (int c = 0; c < C; ++c)
+      vv[c] = (Tail && c == C - 1) ? _mm512_maskz_loadu_ps(mask, vj + 16 * c)
+                                   : _mm512_loadu_ps(vj + 16 * c);
+    EMBER_UNROLL
+    for (int r = 0; r < R; ++r) {
+      const __m512 b = _mm512_set1_ps(p[r * lp + j]);
+      EMBER_UNROLL
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_fmadd_ps(b, vv[c], acc[r][c]);
+    }
+  }
+  EMBER_UNROLL
+  for (int r = 0; r < R; ++r) {
+    EMBER_UNROLL
+    for (int c = 0; c < C; ++c) {
+      float* o = out + r * ldo + c0 + 16 * c;
+      if (Tail && c == C - 1) {
+        _mm512_mask_storeu_ps(o, mask, acc[r][c]);
+      } else {
+        _mm512_storeu_ps(o, acc[r][c]);
+      }
+    }
+  }
+}
+
+template <int R>
+void pv_acc_rows(const float* p, int64_t lp, const float* vp, int64_t kv_len, int64_t head_dim,
+                 const float* alpha, bool first, float* out, int64_t ldo) {
+  const int64_t body = head_dim - head_dim % 16;
+  const __mmask16 mask = tail_mask(head_dim % 16);
+  int64_t c0 = 0;
+  for (; c0 + 32 <= body; c0 += 32)
+    pv_acc_tile<R, 2, false>(p, lp, vp, head_dim, kv_len, alpha, first, out, ldo, c0, mask);
+  if (c0 < body) {
+    if (body < head_dim) {
+      pv_acc_tile<R, 2, true>(p, lp, vp, head_dim, kv_len, alpha, first, out, ldo, c0, mask);
+      return;
+    }
+    pv_acc_tile<R, 1, false>(p, lp, vp, head_dim, kv_len, alpha, first, out, ldo, c0, mask);
+  }
+  if (body < head_dim)
+    pv_acc_tile<R, 1, true>(p, lp, vp, head_dim, kv_len, alpha, first, out, ldo, body, mask);
+}
+
+// One key block of a score row, online: scales it, masks the padding keys to -inf, raises the
+// running max m to the block's, turns the block into exp(s - m) and adds it to the running sum
+// l (rescaled to the new max); returns the factor exp(m_old - m) for the row's output so far.
+float online_softmax_block(float* s, int64_t kv_len, int64_t lp, float scale, float& m, float& l) {
+  const __m512 vscale = _mm512_set1_ps(scale);
+  const __m512 neg_inf = _mm512_set1_ps(-__builtin_inff());
+  __m512 vmax = neg_inf;
+  for (int64_t j = 0; j < lp; j += 16) {
+    __m512 x = _mm512_mul_ps(_mm512_loadu_ps(s + j), vscale);
+    if (j + 16 > kv_len) x = _mm512_mask_blend_ps(tail_mask(kv_len - j), neg_inf, x);
+    _mm512_storeu_ps(s + j, x);
+    vmax = _mm512_max_ps(vmax, x);
+  }
+  const float m_new = std::max(m, _mm512_reduce_max_ps(vmax));
+  const float alpha = std::exp(m - m_new);  // 0 on the first block (m = -inf)
+  const __m512 max = _mm512_set1_ps(m_new);
+  __m512 vsum = _mm512_setzero_ps();
+  for (int64_t j = 0; j < lp; j += 16) {
+    const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), max));
+    _mm512_storeu_ps(s + j, e);
+    vsum = _mm512_add_ps(vsum, e);
+  }
+  l = l * alpha + _mm512_reduce_add_ps(vsum);
+  m = m_new;
+  return alpha;
+}
+
 // Scales a score row, masks the padding keys to -inf, and turns it into exp(s - max);
 // returns 1 / sum.
 float softmax_row(float* s, int64_t kv_len, int64_t lp, float scale) {
@@ -279,9 +382,12 @@ void by_row_blocks(int64_t rows, Fn&& fn) {
 
 }  // namespace
 
-size_t attention_scratch_floats_avx512(int64_t /*q_rows*/, int64_t kv_len, int64_t head_dim) {
+size_t attention_scratch_floats_avx512(int64_t q_rows, int64_t kv_len, int64_t head_dim) {
   const int64_t lp = padded(kv_len);
-  return static_cast<size_t>(panel_padded(kv_len) * head_dim + kv_len * head_dim + kRows * lp);
+  // K^T panels, V rows, one query block's score rows, and the running max and sum per query
+  // row of the key-block path.
+  return static_cast<size_t>(panel_padded(kv_len) * head_dim + kv_len * head_dim + kRows * lp +
+                             2 * q_rows);
 }
 
 void attention_head_f32_avx512(const AttentionHeadArgs& a) {
@@ -293,6 +399,30 @@ void attention_head_f32_avx512(const AttentionHeadArgs& a) {
   pack_v(a.v, a.ldv, a.kv_len, dh, vp);
 
   const bool plain = attention_is_plain(a);
+  if (plain && a.kv_len * dh >= kFlashMinKeyFloats) {
+    // Key blocks outside, query blocks inside: out holds each row's unnormalised sum so far.
+    float* m = s + kRows * lp;
+    float* l = m + a.q_rows;
+    std::fill(m, m + a.q_rows, -__builtin_inff());
+    std::fill(l, l + a.q_rows, 0.0f);
+    for (int64_t k0 = 0; k0 < a.kv_len; k0 += kKeyBlock) {
+      const int64_t nk = std::min(kKeyBlock, a.kv_len - k0), lpb = padded(nk);
+      by_row_blocks(a.q_rows, [&](int64_t i0, auto R) {
+        float alpha[kRows];
+        scores_rows<R.value>(a.q + i0 * a.ldq, a.ldq, kt + k0 * dh, lpb, dh, s);
+        for (int r = 0; r < R.value; ++r)
+          alpha[r] = online_softmax_block(s + r * lpb, nk, lpb, a.scale, m[i0 + r], l[i0 + r]);
+        pv_acc_rows<R.value>(s, lpb, vp + k0 * dh, nk, dh, alpha, k0 == 0, a.out + i0 * a.ldo,
+                             a.ldo);
+      });
+    }
+    for (int64_t i = 0; i < a.q_rows; ++i) {
+      const float inv = 1.0f / l[i];
+      float* o = a.out + i * a.ldo;
+      for (int64_t c = 0; c < dh; ++c) o[c] *= inv;
+    }
+    return;
+  }
   by_row_blocks(a.q_rows, [&](int64_t i0, auto R) {
     float inv[kRows];
     scores_rows<R.value>(a.q + i0 * a.ldq, a.ldq, kt, lp, dh, s);
