@@ -386,7 +386,19 @@ def section(runs):
         lines.append(f"- {e}: memory above the loaded process, per 1,000 tokens: " + ", ".join(
             f"{g / length * 1000:.1f} MiB at {length}" for length, g in grow) +
             " (constant: linear in length; growing with length: quadratic).")
-    lines += ["", report.KEPT_END]
+    lines += ["", "Rerun:", "", "```bash",
+              "$VENV/bin/python bench/compare/make_long_model.py   # once: the model, ~600 MB "
+              "(a venv with torch + transformers, e.g. .venv-compare)",
+              "cmake --build build --target ember",
+              "bench/compare/setup.sh && .venv-compare/bin/python bench/compare/long_sequence.py "
+              "--lengths 1024,2048,8192 --reps 5,5,2 --skip ort_fp32@8192",
+              "```", "",
+              "The ONNX model is `prepare.export_onnx` (TorchScript exporter, eager attention, "
+              "traced at 300 tokens so that the local window's mask is traced as computed), run "
+              "as exported by ONNX Runtime (`ORT_ENABLE_ALL`; its BERT fusion script does not "
+              "know ModernBERT) and compiled by OpenVINO (`INFERENCE_PRECISION_HINT=f32`, "
+              "1 stream, `LATENCY`). Both run local layers as full attention under a mask: the "
+              "graph has no windowed attention op.", "", report.KEPT_END]
     return "\n".join(lines)
 
 

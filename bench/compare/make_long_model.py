@@ -15,7 +15,9 @@ nothing beyond engine-to-engine agreement. The tokenizer is the bert-base-uncase
 tokenizer.json of the test fixtures (the benchmark feeds token ids, never text); its ids are
 below both vocabularies.
 
-    <venv with torch + transformers>/bin/python bench/compare/make_long_model.py [--cache DIR] [--force] [NAME...]
+    VENV/bin/python bench/compare/make_long_model.py [--cache DIR] [--force] [NAME...]
+
+(VENV: one with torch + transformers, e.g. .venv-compare.)
 
 Writes <cache>/NAME/ (about 600 MB for ModernBERT, 2.4 GB for Qwen3), <cache> as Ember resolves
 it: $EMBER_MODEL_CACHE, else $XDG_CACHE_HOME/ember/models, else ~/.cache/ember/models.
