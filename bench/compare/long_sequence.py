@@ -360,6 +360,12 @@ def section(runs):
              "ratio of the medians of wall and of process CPU time. Peak RSS is each engine's own "
              "process at that length alone (a fresh process per length; VmHWM).", ""]
     for run in runs:
+        cores = run["machine"].get("cores") or 1
+        if max(run["load_before"][0], run["load_after"][0]) > cores:
+            lines += [f"- **Provisional**: the machine was shared during this run (load average "
+                      f"above its {cores} cores), so wall times are inflated and vary by run; "
+                      "read the interleaved ratios and the CPU-time ratios, not the absolute "
+                      "ms."]
         lines += [f"- Run {run['date']}, {run['duration_s'] / 60:.1f} min: `{run['command']}`; "
                   f"load average before {', '.join(f'{x:.1f}' for x in run['load_before'])}, "
                   f"after {', '.join(f'{x:.1f}' for x in run['load_after'])}; "
