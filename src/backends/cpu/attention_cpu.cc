@@ -30,7 +30,8 @@ void attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const f
                                                                      : kernels::KeyMask::kAll;
   const int64_t rel_width = 2 * args.rel_span + 1;
 
-  const detail::AttentionTasks tasks = detail::attention_tasks(cu_seqlens, batch, heads);
+  const detail::AttentionTasks tasks = detail::attention_tasks(
+      cu_seqlens, batch, heads, mask == kernels::KeyMask::kWindow ? args.window : 0);
 
   const Isa isa = active_isa();
   const auto kernel = isa == Isa::kAvx512 ? kernels::attention_head_f32_avx512
