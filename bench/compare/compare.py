@@ -383,7 +383,7 @@ def main(argv):
 
     if args.report_only:
         run = json.loads(Path(args.report_only).read_text())
-        Path(args.markdown).write_text(report.markdown(run))
+        report.write(args.markdown, report.markdown(run))
         print(report.summary(run))
         return 0
     cells = parse_grid(args.grid)
@@ -495,7 +495,7 @@ def main(argv):
     log(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.csv')} "
         f"({run['duration_s'] / 60:.1f} min)")
     if args.markdown:
-        Path(args.markdown).write_text(report.markdown(run))
+        report.write(args.markdown, report.markdown(run))
         log(f"wrote {args.markdown}")
     print(report.summary(run))
     return 0

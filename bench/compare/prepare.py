@@ -72,7 +72,7 @@ def load_torch_model(model_dir, work, attn=None):
 
 
 def uses_token_types(cfg):
-    return cfg["model_type"] != "distilbert"
+    return cfg["model_type"] not in ("distilbert", "modernbert", "qwen3")
 
 
 def export_onnx(model_dir, work):
@@ -85,7 +85,10 @@ def export_onnx(model_dir, work):
     # Eager attention: its MatMul/Softmax graph is what the optimizer's Attention fusion
     # matches (the default SDPA path exports to a graph it does not fuse).
     model = load_torch_model(model_dir, work, attn="eager")
-    ids = torch.randint(1000, cfg["vocab"], (2, 16), dtype=torch.int64)
+    # Traced at a length beyond a local-attention window (ModernBERT's 128), so that the
+    # window's mask is traced as the computation it is at long lengths.
+    window = json.loads((Path(model_dir) / "config.json").read_text()).get("local_attention", 0)
+    ids = torch.randint(1000, cfg["vocab"], (2, max(16, 2 * window + 44)), dtype=torch.int64)
     names = ["input_ids", "attention_mask"] + (["token_type_ids"] if uses_token_types(cfg) else [])
     args = (ids, torch.ones_like(ids)) + ((torch.zeros_like(ids),) if uses_token_types(cfg) else ())
     axes = {n: {0: "batch", 1: "sequence"} for n in names}

@@ -298,3 +298,31 @@ def markdown(run):
         out.append("")
     out.append(RERUN)
     return "\n".join(out)
+
+
+KEPT_BEGIN, KEPT_END = "<!-- long-sequence: begin -->", "<!-- long-sequence: end -->"
+
+
+def kept_block(text):
+    """The block another generator owns (long_sequence.py's section), markers included."""
+    i, j = text.find(KEPT_BEGIN), text.find(KEPT_END)
+    return text[i:j + len(KEPT_END)] if 0 <= i < j else ""
+
+
+def with_block(text, block):
+    """text with `block` in place of its own kept block, else before "## Rerun"."""
+    if not block:
+        return text
+    old = kept_block(text)
+    if old:
+        return text.replace(old, block)
+    at = text.find("## Rerun")
+    return (text[:at] + block + "\n\n" + text[at:]) if at >= 0 else text + "\n" + block + "\n"
+
+
+def write(path, text):
+    """Writes the report to path, keeping the long-sequence section already there."""
+    from pathlib import Path
+    path = Path(path)
+    block = kept_block(path.read_text()) if path.exists() else ""
+    path.write_text(with_block(text, block))

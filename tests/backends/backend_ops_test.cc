@@ -253,8 +253,9 @@ TEST(BackendOps, Rotary) {
 }
 
 TEST(BackendOps, AttentionWithMasksBiasAndGroupedHeads) {
-  // The last sequence splits into three query ranges per head on the CPU backend, each of
-  // which sees only part of the keys under the causal and local masks.
+  // The last sequence splits into three query ranges per head on the CPU backend (into ranges
+  // of about one window under the local masks), each of which sees only part of the keys
+  // under the causal and local masks.
   const std::vector<int32_t> cu = {0, 1, 9, 49, 120, 720};
   const int64_t t = cu.back(), heads = 4, hd = 16, span = 599;
   const auto bias = test::random_vec(heads * (2 * span + 1), 61);

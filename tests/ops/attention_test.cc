@@ -1,5 +1,6 @@
 // cpu::attention on packed batches: against a double-precision reference, packed == each
-// sequence alone (bit for bit), fused-QKV strides, lengths 1..512, odd head sizes.
+// sequence alone (bit for bit), fused-QKV strides, lengths 1..512 and one long odd length,
+// odd head sizes, and a kernel scratch that grows linearly in length.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/cpu_ops.h"
 #include "core/error.h"
+#include "kernels/cpu/kernels.h"
 #include "ops_test_util.h"
 
 namespace ember {
@@ -180,6 +182,48 @@ TEST(Attention, RaggedLongBatchMatchesScalarTwinOnEveryIsa) {
         err.check(got[i], scalar[i], 4e-6, where + " vs scalar, element " + std::to_string(i));
       if (isa != Isa::kScalar) err.print("attention " + where + " vs scalar");
     }
+  }
+}
+
+// Long sequences of odd length (K^T panels, score rows and key blocks with a ragged end,
+// several query tasks per head) on every ISA against the double reference: at head_dim 64 the
+// whole-row softmax, at 128 and 88 (a 16-lane tail) past the AVX-512 kernel's key-block
+// threshold (kv_len x head_dim >= 2^17), its online softmax over blocks of 512 keys.
+TEST(Attention, LongOddSequencesMatchReferenceOnEveryIsa) {
+  for (const auto& [len, head_dim] :
+       {std::pair<int32_t, int64_t>{1093, 64}, {1093, 128}, {1501, 88}}) {
+    const Packed p = make_packed({len}, 1, head_dim, 77);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    for (Isa isa : test::available_isas()) {
+      test::ScopedIsa scope(isa);
+      const std::vector<float> got = run(p, scale, p.cu.data(), 1, 0);
+      expect_matches_reference(p, scale, got,
+                               std::string(isa_name(isa)) + " len=" + std::to_string(len) +
+                                   " head_dim=" + std::to_string(head_dim));
+    }
+  }
+}
+
+// Attention's memory is linear in length: a task's scratch (packed K and V, the score rows of
+// one query block) grows by the same amount for every added key, whatever the ISA, and holds no
+// [rows, kv_len] or [kv_len, kv_len] buffer.
+TEST(Attention, KernelScratchGrowsLinearlyInLength) {
+  using Fn = size_t (*)(int64_t, int64_t, int64_t);
+  const std::pair<const char*, Fn> kernels[] = {
+      {"scalar", kernels::attention_scratch_floats_scalar},
+      {"avx2", kernels::attention_scratch_floats_avx2},
+      {"avx512", kernels::attention_scratch_floats_avx512}};
+  const int64_t head_dim = 64, rows = 256;
+  for (const auto& [name, floats] : kernels) {
+    const double per_key =
+        static_cast<double>(floats(rows, 2048, head_dim) - floats(rows, 1024, head_dim)) / 1024.0;
+    EXPECT_GT(per_key, 0.0) << name;
+    // 2 head_dim for K and V, at most 8 for the score rows of one query block.
+    EXPECT_LE(per_key, 2.0 * head_dim + 8.0) << name;
+    for (int64_t len : {4096, 8192, 32768})
+      EXPECT_EQ(static_cast<double>(floats(rows, len, head_dim)),
+                static_cast<double>(floats(rows, 1024, head_dim)) + per_key * (len - 1024))
+          << name << " at " << len << " keys";
   }
 }
 

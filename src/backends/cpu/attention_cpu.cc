@@ -21,7 +21,8 @@ void attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const f
                const ops::AttentionArgs& args, float* out, int64_t ldo) {
   // Shapes and strides are checked by ops::Backend::attention.
   if (batch == 0 || cu_seqlens[batch] == cu_seqlens[0]) return;
-  profile::Scope scope("attention");
+  // Local (windowed) attention apart: its cost is linear in length, the others' quadratic.
+  profile::Scope scope(args.mask == ops::MaskKind::kLocal ? "attention (local)" : "attention");
   const int64_t heads = args.heads, head_dim = args.head_dim;
   const int64_t group = args.heads / args.kv_heads;  // query heads per key/value head
   const kernels::KeyMask mask = args.mask == ops::MaskKind::kCausal  ? kernels::KeyMask::kCausal
@@ -29,7 +30,8 @@ void attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const f
                                                                      : kernels::KeyMask::kAll;
   const int64_t rel_width = 2 * args.rel_span + 1;
 
-  const detail::AttentionTasks tasks = detail::attention_tasks(cu_seqlens, batch, heads);
+  const detail::AttentionTasks tasks = detail::attention_tasks(
+      cu_seqlens, batch, heads, mask == kernels::KeyMask::kWindow ? args.window : 0);
 
   const Isa isa = active_isa();
   const auto kernel = isa == Isa::kAvx512 ? kernels::attention_head_f32_avx512

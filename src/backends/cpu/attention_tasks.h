@@ -3,6 +3,7 @@
 // shared by cpu::attention and cpu::disentangled_attention.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -32,12 +33,16 @@ struct AttentionTasks {
   double total = 0.0;
 };
 
-inline AttentionTasks attention_tasks(const int32_t* cu_seqlens, int64_t batch, int64_t heads) {
+// window > 0 (a local mask): tasks of about `window` rows, so that a task's key range (its
+// rows + 2 window) stays close to the window a query sees, instead of ~256 rows + 2 window.
+inline AttentionTasks attention_tasks(const int32_t* cu_seqlens, int64_t batch, int64_t heads,
+                                      int64_t window = 0) {
   AttentionTasks t;
   for (int64_t s = 0; s < batch; ++s) {
     const int64_t len = cu_seqlens[s + 1] - cu_seqlens[s];
     if (len == 0) continue;
-    const int64_t step = attention_task_rows(len);
+    int64_t step = attention_task_rows(len);
+    if (window > 0) step = std::min(step, std::max<int64_t>(24, (window + 23) / 24 * 24));
     for (int64_t h = 0; h < heads; ++h) {
       for (int64_t q0 = 0; q0 < len; q0 += step) {
         const int64_t rows = len - q0 < step ? len - q0 : step;
