@@ -95,6 +95,7 @@ Runner add_serve(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   app.add_option("--max-payload-bytes", o->max_payload_bytes, "Request body limit (413 above)")
       ->capture_default_str()
+      ->transform(CLI::AsSizeValue(false))
       ->check(CLI::PositiveNumber);
   app.add_option("--max-inputs-per-request", o->max_inputs_per_request,
                  "Inputs in one request (413 above)")
@@ -140,6 +141,7 @@ Runner add_serve(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--cache-bytes", o->cache_bytes, "Result cache size in bytes (0: no cache)")
       ->capture_default_str()
+      ->transform(CLI::AsSizeValue(false))
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--inline-idle-batch,!--no-inline-idle-batch", o->inline_idle_batch,
                "Run a request that finds the batcher idle on its I/O thread, without the "
@@ -149,21 +151,25 @@ Runner add_serve(CLI::App& app) {
   app.add_option("--max-memory", o->max_memory,
                  "Bytes the whole process may use: a request that would take it further is "
                  "refused (429; 413 if it could never fit) (0: half of MemAvailable, or of the "
-                 "cgroup's limit, at start)")
+                 "cgroup's limit, at start; suffixes: 512M, 2G)")
       ->capture_default_str()
+      ->transform(CLI::AsSizeValue(false))
       ->check(CLI::NonNegativeNumber);
   app.add_option("--max-tokenize-bytes", o->max_tokenize_bytes,
                  "Bytes of text one /tokenize request may send (413 above)")
       ->capture_default_str()
+      ->transform(CLI::AsSizeValue(false))
       ->check(CLI::PositiveNumber);
   app.add_option("--max-response-bytes", o->max_response_bytes,
                  "Bytes of JSON one /embed_all answer may hold (413 above)")
       ->capture_default_str()
+      ->transform(CLI::AsSizeValue(false))
       ->check(CLI::PositiveNumber);
   app.add_option("--large-request-bytes", o->large_request_bytes,
                  "Requests with bodies (gRPC messages) this large, and /embed_all, are parsed, "
                  "tokenized and answered on the large-request threads, not on an I/O thread")
       ->capture_default_str()
+      ->transform(CLI::AsSizeValue(false))
       ->check(CLI::PositiveNumber);
   app.add_option("--large-request-threads", o->large_request_threads, "Threads for large requests")
       ->capture_default_str()
@@ -180,6 +186,7 @@ Runner add_serve(CLI::App& app) {
                  "Allocations this large get their own mapping, returned to the system on free "
                  "(0: glibc's sliding threshold)")
       ->capture_default_str()
+      ->transform(CLI::AsSizeValue(false))
       ->check(CLI::NonNegativeNumber);
   app.add_option("--malloc-trim-interval-ms", o->malloc_trim_interval_ms,
                  "Give freed memory back to the system (malloc_trim) after large requests, at "

@@ -154,7 +154,7 @@ def call(schema, server, label, status, body):
 
 def start(kind):
     # Small --max-memory so that the body lane's share is small enough to fill with one body.
-    return Server("--max-inputs-per-request", str(MAX_INPUTS), "--max-memory", str(1 << 30),
+    return Server("--max-inputs-per-request", str(MAX_INPUTS), "--max-memory", "1G",
                   "--cache-entries", "0", "--max-payload-bytes", str(256 << 20),
                   model=MODELS[kind])
 
