@@ -197,6 +197,13 @@ int run_server(const ServeOptions& o) {
                               {"models", models.names()},
                               {"max_memory", max_memory},
                               {"request_memory", mo.capacity}};
+  listening["dtype"] = first.dtype;
+  if (!first.dtype_note.empty()) {
+    // Why the model runs in another dtype than asked (e.g. bf16 widened to fp32 on a CPU
+    // without avx512_bf16): on the listening line for tools, on stderr for people.
+    listening["dtype_note"] = first.dtype_note;
+    std::cerr << first.dtype_note << std::endl;
+  }
   if (grpc) listening["grpc_port"] = grpc->port();
   std::cout << listening.dump() << std::endl;
   const DrainOutcome drained = server.run();

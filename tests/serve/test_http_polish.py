@@ -148,3 +148,35 @@ def test_requests_of_disconnected_clients_are_not_run(reference):
         assert requests.post(s.url + "/embed", json={"inputs": "still here"}).status_code == 200
     finally:
         assert s.terminate() == 0
+
+
+def cpu_has_bf16():
+    flags = open("/proc/cpuinfo").read()
+    return "avx512_bf16" in flags
+
+
+@pytest.mark.parametrize("isa", [None, "avx2"])
+def test_listening_line_states_the_dtype_and_why(isa, reference):
+    """--dtype bf16: bf16 where the CPU (or EMBER_ISA) has avx512_bf16, else fp32 with the reason
+    on the listening line and stderr; the embeddings are the model's either way."""
+    import os
+    env = dict(os.environ)
+    if isa:
+        env["EMBER_ISA"] = isa
+    s = Server("--dtype", "bf16", "--cache-entries", "0", env=env)
+    try:
+        native = cpu_has_bf16() and isa is None
+        assert s.listening["dtype"] == ("bf16" if native else "fp32"), s.listening
+        assert ("dtype_note" in s.listening) == (not native), s.listening
+        if not native:
+            assert "avx512_bf16" in s.listening["dtype_note"], s.listening
+        texts, expected = reference
+        rows = [i for i, t in enumerate(texts) if t.strip()][:3]  # TEI answers 400 to ""
+        r = requests.post(s.url + "/embed", json={"inputs": [texts[i] for i in rows]})
+        assert r.status_code == 200, r.text
+        for got, i in zip(r.json(), rows):
+            assert cosine(got, expected[i]) > 0.999
+    finally:
+        assert s.terminate() == 0
+    if not native:
+        assert any("avx512_bf16" in line for line in s._stderr), s._stderr
