@@ -40,9 +40,15 @@ std::vector<double> curve(const Accumulator& a, const Eigen::MatrixXd& w0, doubl
   std::vector<double> out(static_cast<size_t>(s.parts()) + 1);
   double e = s.relative_error(s.weights()) * a.yy;
   out.back() = e * scale;
-  for (int64_t kept = s.parts(); kept > 0; --kept) {
-    e += s.remove(s.cheapest());
-    out[static_cast<size_t>(kept - 1)] = e * scale;
+  // Between the surgeon's steps, the error is interpolated linearly.
+  for (int64_t kept = s.parts(); kept > 0;) {
+    const int64_t n = Surgeon::step(kept, 0);
+    const double before = e;
+    e += s.remove_cheapest(n);
+    for (int64_t k = 1; k <= n; ++k)
+      out[static_cast<size_t>(kept - k)] =
+          (before + (e - before) * static_cast<double>(k) / static_cast<double>(n)) * scale;
+    kept -= n;
   }
   return out;
 }

@@ -1,5 +1,6 @@
 #include "prune/surgeon.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "core/error.h"
@@ -75,9 +76,53 @@ double Surgeon::remove(int64_t part) {
   return cost;
 }
 
+double Surgeon::remove_cheapest(int64_t count) {
+  if (count == 1) return remove(cheapest());
+  std::vector<int64_t> left = kept();
+  EMBER_CHECK(count >= 1 && count <= static_cast<int64_t>(left.size()), ErrorKind::kInternal,
+              "surgeon: cannot remove ", count, " of ", left.size());
+  std::vector<double> cost(static_cast<size_t>(parts()), 0.0);
+  for (const int64_t p : left)
+    cost[static_cast<size_t>(p)] = cost_of(w_, hinv_, p * group_, group_);
+  // The cheapest alone, ties to the lower index.
+  std::stable_sort(left.begin(), left.end(), [&](int64_t a, int64_t b) {
+    return cost[static_cast<size_t>(a)] < cost[static_cast<size_t>(b)];
+  });
+  left.resize(static_cast<size_t>(count));
+  std::vector<int64_t> idx;
+  for (const int64_t p : left)
+    for (int64_t e = 0; e < group_; ++e) idx.push_back(p * group_ + e);
+  const auto m = static_cast<int64_t>(idx.size());
+  Eigen::MatrixXd u(hinv_.rows(), m), uq(m, m), wq(m, w_.cols());
+  for (int64_t c = 0; c < m; ++c) {
+    u.col(c) = hinv_.col(idx[c]);
+    wq.row(c) = w_.row(idx[c]);
+    for (int64_t r = 0; r < m; ++r) uq(r, c) = hinv_(idx[r], idx[c]);
+  }
+  const Eigen::LDLT<Eigen::MatrixXd> ldlt(uq);
+  const Eigen::MatrixXd solved = ldlt.solve(wq);
+  const double rise = (wq.cwiseProduct(solved)).sum();
+  w_.noalias() -= u * solved;
+  hinv_.noalias() -= u * ldlt.solve(Eigen::MatrixXd(u.transpose()));
+  for (const int64_t i : idx) {
+    w_.row(i).setZero();
+    hinv_.row(i).setZero();
+    hinv_.col(i).setZero();
+  }
+  for (const int64_t p : left) removed_[static_cast<size_t>(p)] = 1;
+  return rise;
+}
+
+int64_t Surgeon::step(int64_t left, int64_t keep) {
+  return std::clamp<int64_t>(left < 64 ? 1 : left / 32, 1, std::max<int64_t>(1, left - keep));
+}
+
 void Surgeon::remove_down_to(int64_t keep) {
-  int64_t left = static_cast<int64_t>(kept().size());
-  for (; left > keep; --left) remove(cheapest());
+  for (int64_t left = static_cast<int64_t>(kept().size()); left > keep;) {
+    const int64_t n = step(left, keep);
+    remove_cheapest(n);
+    left -= n;
+  }
 }
 
 std::vector<int64_t> Surgeon::kept() const {

@@ -28,8 +28,14 @@ class Surgeon {
   int64_t cheapest() const;
   // Removes `part`; returns how much E rose (its cost, in E's units).
   double remove(int64_t part);
-  // Removes parts, cheapest first, until `keep` are left.
+  // Removes the `count` parts that are cheapest on their own, together (their joint removal is
+  // exact; only the choice is made once for all of them); returns how much E rose.
+  double remove_cheapest(int64_t count);
+  // Removes parts, cheapest first, until `keep` are left: in steps of 1/32 of those left (one at
+  // a time once fewer than 64 are left), which keeps a 1,536-unit FFN to a few dozen steps.
   void remove_down_to(int64_t keep);
+  // How many remove_down_to removes next when `left` are left and `keep` are to stay.
+  static int64_t step(int64_t left, int64_t keep);
   // The parts left, ascending.
   std::vector<int64_t> kept() const;
 

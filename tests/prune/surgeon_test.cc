@@ -42,8 +42,12 @@ TEST(Surgeon, RemovingInputsLeavesTheFitOnTheKeptOnes) {
   const Eigen::MatrixXd w0 = Eigen::MatrixXd::Zero(inputs + 1, outputs);
   prune::Surgeon s(p.g(), p.r(), p.yy(), w0, 0.0, group);
   ASSERT_EQ(s.parts(), inputs / group);
-  for (const int64_t part : {1, 4}) s.remove(part);
-  EXPECT_EQ(s.kept(), (std::vector<int64_t>{0, 2, 3, 5}));
+  s.remove(1);
+  // Two more together: the cheapest alone, removed jointly.
+  prune::Surgeon t = s;
+  const double rise = s.remove_cheapest(2);
+  EXPECT_GT(rise, 0);
+  EXPECT_EQ(s.kept().size(), 3u);
 
   // The direct solve on the kept columns (and the bias).
   std::vector<int64_t> cols;
@@ -56,10 +60,13 @@ TEST(Surgeon, RemovingInputsLeavesTheFitOnTheKeptOnes) {
   for (size_t c = 0; c < cols.size(); ++c)
     for (int64_t o = 0; o < outputs; ++o)
       EXPECT_NEAR(s.weights()(cols[c], o), direct(static_cast<int64_t>(c), o), 1e-8);
-  for (const int64_t part : {1, 4})
-    EXPECT_EQ(s.weights().middleRows(part * group, group).norm(), 0.0);
+  for (int64_t part = 0; part < s.parts(); ++part)
+    if (s.removed(part)) {
+      EXPECT_EQ(s.weights().middleRows(part * group, group).norm(), 0.0);
+    }
   const double direct_error = (xk * direct - p.y).squaredNorm() / p.yy();
   EXPECT_NEAR(s.relative_error(s.weights()), direct_error, 1e-9);
+  EXPECT_NEAR(s.relative_error(s.weights()) - t.relative_error(t.weights()), rise / p.yy(), 1e-9);
 }
 
 TEST(Surgeon, ReportsEachRemovalsCostAndRemovesTheCheapest) {
