@@ -32,7 +32,7 @@
 namespace ember::prune {
 
 struct RefitOptions {
-  double ridge = 1e-4;
+  double ridge = 1e-2;
 };
 
 // What one layer keeps: the parts named, or (list empty) the count the surgeon chooses.

@@ -138,6 +138,8 @@ std::vector<FrontPoint> search_front(const Checkpoint& base, const fs::path& sou
       g.loss = 1 - g.cosine;
       points.push_back(g);
     }
+    // The base's own latencies: those of its first interleaved run.
+    if (points[0].p50_ms.empty()) points[0].p50_ms = points[0].base_p50_ms = group[0].base_p50_ms;
   }
   // Pareto: no other point is at least as fast and as faithful, and better in one.
   for (auto& p : points) {

@@ -30,7 +30,7 @@ namespace ember::prune {
 struct SearchOptions {
   std::vector<runtime::BenchCell> shapes{{1, 128}};
   int bench_reps = 10;
-  int budget = 8;          // float candidates
+  int budget = 6;          // float candidates
   double min_cost = 0.25;  // the most pruned candidate's estimated cost fraction
   bool int8 = true;
   bool same_heads = false;

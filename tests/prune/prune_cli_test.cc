@@ -134,7 +134,7 @@ TEST(PruneCli, TargetSpeedupChoosesTheMostFaithfulMeasuredPointThatReachesIt) {
   const fs::path out = tmp.path() / "pruned";
   const double target = 1.25;
   auto r = run_ember("prune --model all-MiniLM-L6-v2 --calibration " + q(tmp.path() / "cal.txt") +
-                         " --target-speedup 1.25 --budget 3 --min-cost 0.3 --shapes 1x64,4x64 "
+                         " --target-speedup 1.25 --budget 2 --min-cost 0.3 --shapes 1x64,4x64 "
                          "--bench-reps 5 --threads 2 --out " +
                          q(out),
                      tmp.path());
@@ -147,7 +147,7 @@ TEST(PruneCli, TargetSpeedupChoosesTheMostFaithfulMeasuredPointThatReachesIt) {
   ASSERT_TRUE(j["chosen"].is_string());
   EXPECT_EQ(front["chosen"], j["chosen"]);
   EXPECT_EQ(front["points"], j["front"]);
-  EXPECT_EQ(front["points"].size(), 1u + 2 * 3);
+  EXPECT_EQ(front["points"].size(), 1u + 2 * 2);
   const auto& c = point(front, j["chosen"]);
   // The recorded latencies reach the target at every shape ...
   ASSERT_EQ(c["p50_ms"].size(), 2u);
