@@ -1,9 +1,7 @@
 #include "prune/prune_model.h"
 
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <fstream>
