@@ -13,8 +13,10 @@ namespace {
 struct PruneFlags {
   std::string model = "all-MiniLM-L6-v2";
   std::string out, calibration, keep, shapes = "1x128";
-  std::optional<double> keep_ratio, target_speedup;
-  std::string allocation = "uniform";
+  std::optional<double> keep_ratio, head_ratio, cost_ratio, target_speedup, max_loss;
+  std::string front;
+  bool no_int8 = false;
+  std::string allocation = "uniform", ranking = "surgeon";
   bool no_refit = false;
   prune::PruneOptions options;
 };
@@ -24,9 +26,15 @@ int run_prune(PruneFlags& f) {
   o.calibration = f.calibration;
   if (!f.keep.empty()) o.keep = f.keep;
   o.keep_ratio = f.keep_ratio;
+  o.head_ratio = f.head_ratio;
   o.target_speedup = f.target_speedup;
+  o.cost_ratio = f.cost_ratio;
+  o.max_loss = f.max_loss;
+  if (!f.front.empty()) o.front_dir = f.front;
+  o.search.int8 = !f.no_int8;
   o.shapes = runtime::parse_bench_grid(f.shapes);
   o.refit = !f.no_refit;
+  o.ranking = f.ranking == "importance" ? prune::Ranking::kImportance : prune::Ranking::kSurgeon;
   o.allocation =
       f.allocation == "global" ? prune::Allocation::kGlobal : prune::Allocation::kUniform;
   // A progress line on a terminal only; piped output stays the JSON summary alone.
@@ -66,13 +74,35 @@ Runner add_prune(CLI::App& app) {
                  "(docs/pruning.md)");
   app.add_option("--keep-ratio", f->keep_ratio,
                  "Fraction of heads and FFN units each layer keeps, most important first");
+  app.add_option("--head-ratio", f->head_ratio,
+                 "With --keep-ratio: the fraction of heads each layer keeps (--keep-ratio then "
+                 "applies to FFN units)");
+  app.add_option("--cost-ratio", f->cost_ratio,
+                 "Estimated compute kept, spread over the layers (heads, FFN units, whole layers) "
+                 "by the error each part leaves");
   app.add_option("--target-speedup", f->target_speedup,
-                 "Least-pruned candidate whose measured latency is this many times lower at "
-                 "every --shapes cell");
+                 "Search: the most faithful candidate whose measured latency is this many times "
+                 "lower at every --shapes cell");
+  app.add_option("--max-loss", f->max_loss,
+                 "Search: the fastest candidate whose loss (1 - held-out cosine to the base) is "
+                 "at most this");
+  app.add_option("--budget", f->options.search.budget, "Search: float candidates measured")
+      ->capture_default_str();
+  app.add_option("--min-cost", f->options.search.min_cost,
+                 "Search: estimated compute of the most pruned candidate")
+      ->capture_default_str();
+  app.add_flag("--no-int8", f->no_int8, "Search: leave out the int8 copy of every candidate");
+  app.add_option("--front", f->front,
+                 "Search: directory for front.json/.csv/.svg (default: the output directory)");
   app.add_option("--allocation", f->allocation,
-                 "uniform: the same share of every layer; global: the share over the whole model, "
-                 "by each part's share of its layer's output energy")
+                 "--keep-ratio's spread: uniform, the same share of every layer; global, the share "
+                 "over the whole model, by each part's share of its layer's output energy")
       ->check(CLI::IsMember({"uniform", "global"}))
+      ->capture_default_str();
+  app.add_option("--ranking", f->ranking,
+                 "surgeon: each layer's parts chosen by the error left after the re-fit; "
+                 "importance: by their output energy in the unpruned model")
+      ->check(CLI::IsMember({"surgeon", "importance"}))
       ->capture_default_str();
   app.add_option("--shapes", f->shapes, "Batch x length cells the latency is measured at")
       ->capture_default_str();

@@ -1,9 +1,7 @@
 #include "prune/prune_model.h"
 
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -19,91 +17,23 @@
 #include "prune/checkpoint.h"
 #include "prune/importance.h"
 #include "prune/keep_spec.h"
+#include "prune/model_files.h"
+#include "prune/quality.h"
+#include "prune/search.h"
 
 namespace ember::prune {
 namespace fs = std::filesystem;
 
 namespace {
 
-// Everything of a model directory but its weights, config.json and the cache's SOURCE stamp:
-// tokenizer, pooling and sentence-transformers files (relative paths).
-std::vector<fs::path> side_files(const fs::path& dir) {
-  std::vector<fs::path> out;
-  for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator();
-       ++it) {
-    const fs::path rel = fs::relative(it->path(), dir);
-    const std::string name = rel.filename().string();
-    if (it->is_directory()) {
-      if (name == "onnx" || name == "openvino" || name.starts_with("."))
-        it.disable_recursion_pending();
-      continue;
-    }
-    const std::string ext = rel.extension().string();
-    static const char* kSkip[] = {".safetensors", ".bin", ".onnx", ".h5",   ".msgpack",
-                                  ".ot",          ".pt",  ".pth",  ".ckpt", ".onnx_data"};
-    if (!it->is_regular_file() || name.starts_with(".") || rel == "SOURCE" ||
-        rel == "config.json" || rel == "prune.json" ||
-        std::any_of(std::begin(kSkip), std::end(kSkip), [&](const char* e) { return ext == e; }))
-      continue;
-    out.push_back(rel);
+std::vector<float> pooled_embeddings(const runtime::Engine& e,
+                                     const std::vector<model::Batch>& batches) {
+  std::vector<float> out;
+  for (const auto& b : batches) {
+    const auto r = e.run(b, runtime::kPooled);
+    out.insert(out.end(), r.pooled.begin(), r.pooled.end());
   }
-  std::sort(out.begin(), out.end());
   return out;
-}
-
-// A scratch directory for the candidates that are benchmarked, removed on the way out.
-class ScratchDir {
- public:
-  ScratchDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("ember-prune-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-    fs::create_directories(path_, ec);
-    EMBER_CHECK(!ec, ErrorKind::kUnavailable, "cannot create ", path_.string(), ": ", ec.message());
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-void write_model(const Checkpoint& c, const fs::path& source, const fs::path& dir) {
-  fs::create_directories(dir);
-  c.write(dir);
-  for (const auto& rel : side_files(source)) {
-    fs::create_directories((dir / rel).parent_path());
-    fs::copy_file(source / rel, dir / rel);
-  }
-}
-
-double mean_pooled_cosine(const runtime::Engine& a, const runtime::Engine& b,
-                          const std::vector<model::Batch>& batches) {
-  double sum = 0;
-  int64_t n = 0;
-  for (const auto& batch : batches) {
-    const auto ra = a.run(batch, runtime::kPooled), rb = b.run(batch, runtime::kPooled);
-    const int64_t h = ra.hidden_size;
-    for (int64_t s = 0; s < batch.size(); ++s) {
-      double dot = 0, na = 0, nb = 0;
-      for (int64_t e = 0; e < h; ++e) {
-        const double x = ra.pooled[s * h + e], y = rb.pooled[s * h + e];
-        dot += x * y;
-        na += x * x;
-        nb += y * y;
-      }
-      sum += na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : 0.0;
-      ++n;
-    }
-  }
-  return n > 0 ? sum / static_cast<double>(n) : 0.0;
 }
 
 std::string shapes_str(const std::vector<runtime::BenchCell>& shapes) {
@@ -113,55 +43,9 @@ std::string shapes_str(const std::vector<runtime::BenchCell>& shapes) {
   return s.str();
 }
 
-// Measures the candidates of the ranking least pruned first, each interleaved with the base
-// model, until one is at least `target` times faster at every shape.
-std::optional<size_t> search_speedup(const Checkpoint& base, const fs::path& source,
-                                     const Importance& importance, bool same_heads,
-                                     const PruneOptions& o, PruneReport& report,
-                                     const PruneProgress& progress) {
-  ScratchDir scratch;
-  runtime::BenchOptions bo;
-  bo.cells = o.shapes;
-  bo.engine.threads = o.threads;
-  bo.warmup = 2;
-  bo.reps = o.bench_reps;
-  for (size_t c = 0; c < o.candidate_ratios.size(); ++c) {
-    const double r = o.candidate_ratios[c];
-    if (progress) progress("bench", c, o.candidate_ratios.size());
-    const fs::path dir = scratch.path() / ("keep-" + std::to_string(c));
-    write_model(base.prune(keep_top(importance, r, r, same_heads, o.allocation)), source, dir);
-    bo.models = {source.string(), dir.string()};
-    const runtime::BenchReport br = runtime::run_bench(bo);
-    PruneCandidate pc;
-    pc.keep_ratio = r;
-    pc.parameters = br.models[1].parameters;
-    pc.speedup = 1e300;
-    for (size_t s = 0; s < o.shapes.size(); ++s) {
-      double b = 0, p = 0;
-      for (const auto& res : br.results)
-        if (res.cell.batch == o.shapes[s].batch && res.cell.length == o.shapes[s].length)
-          (res.model == 0 ? b : p) = res.p50_ms;
-      pc.base_p50_ms.push_back(b);
-      pc.p50_ms.push_back(p);
-      pc.speedup = std::min(pc.speedup, p > 0 ? b / p : 0.0);
-    }
-    report.candidates.push_back(pc);
-    fs::remove_all(dir);
-    if (pc.speedup >= *o.target_speedup) return report.candidates.size() - 1;
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 nlohmann::json PruneReport::to_json() const {
-  nlohmann::json cands = nlohmann::json::array();
-  for (const auto& c : candidates)
-    cands.push_back({{"keep_ratio", c.keep_ratio},
-                     {"parameters", c.parameters},
-                     {"base_p50_ms", c.base_p50_ms},
-                     {"p50_ms", c.p50_ms},
-                     {"speedup", c.speedup}});
   nlohmann::json j = {{"out", out_dir.string()},
                       {"selection", selection},
                       {"parameters_before", parameters_before},
@@ -175,22 +59,37 @@ nlohmann::json PruneReport::to_json() const {
                       {"fit_texts", fit_texts},
                       {"held_out_texts", held_out_texts},
                       {"shapes", shapes_str(shapes)},
-                      {"candidates", cands},
+                      {"held_out_neighbour_overlap", held_out_overlap},
+                      {"front", front},
                       {"seconds", seconds},
+                      {"layer_fits", layer_fits},
                       {"keep", keep}};
   j["keep_ratio"] = keep_ratio ? nlohmann::json(*keep_ratio) : nlohmann::json(nullptr);
   j["chosen"] = chosen ? nlohmann::json(*chosen) : nlohmann::json(nullptr);
+  j["cost_ratio"] = cost_ratio ? nlohmann::json(*cost_ratio) : nlohmann::json(nullptr);
   return j;
 }
 
 PruneReport prune_model(const std::string& model, const fs::path& out, const PruneOptions& o,
                         const PruneProgress& progress) {
   const auto start = std::chrono::steady_clock::now();
-  const int modes = (o.keep ? 1 : 0) + (o.keep_ratio ? 1 : 0) + (o.target_speedup ? 1 : 0);
+  const int modes = (o.keep ? 1 : 0) + (o.keep_ratio ? 1 : 0) + (o.cost_ratio ? 1 : 0) +
+                    (o.target_speedup || o.max_loss ? 1 : 0);
   EMBER_CHECK(modes == 1, ErrorKind::kInvalidInput,
-              "give exactly one of --keep, --keep-ratio and --target-speedup");
+              "give exactly one of --keep, --keep-ratio, --cost-ratio and --target-speedup / "
+              "--max-loss");
+  EMBER_CHECK(!(o.target_speedup && o.max_loss), ErrorKind::kInvalidInput,
+              "give --target-speedup or --max-loss, not both");
+  EMBER_CHECK(!o.cost_ratio || (*o.cost_ratio > 0 && *o.cost_ratio <= 1), ErrorKind::kInvalidInput,
+              "--cost-ratio ", o.cost_ratio.value_or(0), " is not in (0, 1]");
+  EMBER_CHECK(!o.max_loss || (std::isfinite(*o.max_loss) && *o.max_loss >= 0),
+              ErrorKind::kInvalidInput, "--max-loss ", o.max_loss.value_or(0),
+              " must be 0 or more");
   EMBER_CHECK(!o.keep_ratio || (*o.keep_ratio > 0 && *o.keep_ratio <= 1), ErrorKind::kInvalidInput,
               "--keep-ratio ", o.keep_ratio.value_or(0), " is not in (0, 1]");
+  EMBER_CHECK(!o.head_ratio || (o.keep_ratio && *o.head_ratio > 0 && *o.head_ratio <= 1),
+              ErrorKind::kInvalidInput, "--head-ratio ", o.head_ratio.value_or(0),
+              " must be in (0, 1] and goes with --keep-ratio");
   EMBER_CHECK(!o.target_speedup || (std::isfinite(*o.target_speedup) && *o.target_speedup > 1),
               ErrorKind::kInvalidInput, "--target-speedup ", o.target_speedup.value_or(0),
               " must be above 1");
@@ -226,55 +125,147 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
   const bool same_heads = !base.names().relative_bias.empty();
 
   KeepSpec keep;
+  std::vector<LayerPlan> plan;
+  std::vector<FrontPoint> front;
+  std::unique_ptr<ScratchDir> scratch;
+  const FrontPoint* chosen = nullptr;
   if (o.keep) {
     keep = KeepSpec::load(o.keep->string(), spec);
     report.selection = "keep";
+    plan = plan_of(keep);
   } else {
     if (progress) progress("importance", 0, 1);
     LayerRunner runner(base, backend);
     const Importance importance = measure_importance(runner, base, cal.fit);
+    // MPNet: the heads every layer keeps, by importance summed over the layers.
+    const KeepSpec order = keep_top(importance, 1.0, 1.0, same_heads);
+    std::vector<int64_t> shared(order.layers.front().heads);
+    if (same_heads) {
+      std::vector<double> sum(shared.size(), 0.0);
+      for (const auto& l : importance.heads)
+        for (size_t hd = 0; hd < l.size() && hd < sum.size(); ++hd) sum[hd] += l[hd];
+      std::stable_sort(shared.begin(), shared.end(),
+                       [&](int64_t a, int64_t b) { return sum[a] > sum[b]; });
+    }
     if (o.keep_ratio) {
-      keep = keep_top(importance, *o.keep_ratio, *o.keep_ratio, same_heads, o.allocation);
+      keep = keep_top(importance, o.head_ratio.value_or(*o.keep_ratio), *o.keep_ratio, same_heads,
+                      o.allocation);
       report.selection = "keep-ratio";
       report.keep_ratio = o.keep_ratio;
+      plan = plan_of(keep);
+      // The surgeon chooses the parts within each layer's counts unless the ranking is asked
+      // for, or the heads must be the same in every layer (chosen by importance).
+      if (o.refit && o.ranking == Ranking::kSurgeon)
+        for (auto& p : plan) {
+          p.head_count = static_cast<int64_t>(p.heads.size());
+          p.ffn_count = static_cast<int64_t>(p.ffn.size());
+          if (!same_heads) p.heads.clear();
+          p.ffn.clear();
+        }
     } else {
-      report.selection = "target-speedup";
-      report.chosen = search_speedup(base, files.dir, importance, same_heads, o, report, progress);
-      if (!report.chosen) {
-        double best = 0;
-        for (const auto& c : report.candidates) best = std::max(best, c.speedup);
-        fail(ErrorKind::kInvalidInput, "no candidate reaches --target-speedup ", *o.target_speedup,
-             " at ", shapes_str(o.shapes), ": the best measured was ", best, " (keep ratio ",
-             o.candidate_ratios.back(), " and above)");
+      EMBER_CHECK(o.refit, ErrorKind::kInvalidInput,
+                  "--cost-ratio, --target-speedup and --max-loss re-fit: drop --no-refit");
+      if (progress) progress("profile", 0, 1);
+      const auto curves = profile_layers(base, cal.fit, backend, o.refit_options.ridge);
+      if (o.cost_ratio) {
+        report.selection = "cost-ratio";
+        report.cost_ratio = o.cost_ratio;
+        plan = allocate(curves, spec, CostModel::of(spec, o.shapes), *o.cost_ratio, same_heads);
+        if (same_heads)
+          for (auto& p : plan) {
+            p.heads.assign(shared.begin(), shared.begin() + p.head_count);
+            std::sort(p.heads.begin(), p.heads.end());
+          }
+      } else {
+        report.selection = o.target_speedup ? "target-speedup" : "max-loss";
+        SearchOptions so = o.search;
+        so.shapes = o.shapes;
+        so.bench_reps = o.bench_reps;
+        so.same_heads = same_heads;
+        so.shared_heads = shared;
+        so.refit = o.refit_options;
+        so.engine = eo;
+        scratch = std::make_unique<ScratchDir>();
+        auto step = [&](const std::string& stage, size_t done, size_t total) {
+          if (progress) progress(stage, done, total);
+        };
+        front = search_front(base, files.dir, curves, cal.fit, cal.held_out, backend, so,
+                             scratch->path(), step);
+        const auto pick = choose_point(front, o.target_speedup, o.max_loss);
+        if (pick) {
+          chosen = &front[*pick];
+          report.chosen = chosen->name;
+        }
+        for (const auto& p : front) report.front.push_back(p.to_json());
+        if (!chosen) {
+          // The front is still worth having when nothing qualifies.
+          if (o.front_dir) write_front(*o.front_dir, front, std::nullopt, o.shapes);
+          double best_speedup = 0, best_loss = 1e300;
+          for (const auto& p : front)
+            if (p.name != "base") {
+              best_speedup = std::max(best_speedup, p.speedup);
+              best_loss = std::min(best_loss, p.loss);
+            }
+          if (o.target_speedup)
+            fail(ErrorKind::kInvalidInput, "no candidate reaches --target-speedup ",
+                 *o.target_speedup, " at ", shapes_str(o.shapes), ": the fastest measured was ",
+                 best_speedup, "x (", o.search.budget, " candidates down to --min-cost ",
+                 o.search.min_cost, ")");
+          fail(ErrorKind::kInvalidInput, "no candidate is within --max-loss ", *o.max_loss,
+               ": the smallest loss measured was ", best_loss);
+        }
+        keep = KeepSpec::from_json(chosen->keep, spec, "the chosen candidate");
       }
-      report.keep_ratio = report.candidates[*report.chosen].keep_ratio;
-      keep = keep_top(importance, *report.keep_ratio, *report.keep_ratio, same_heads, o.allocation);
     }
+  }
+
+  Checkpoint pruned;
+  if (chosen) {
+    report.reconstruction_before_refit = chosen->reconstruction_before;
+    report.reconstruction_after_refit = chosen->reconstruction_after;
+    report.layer_fits = chosen->layer_fits;
+  } else if (o.refit) {
+    auto step = [&](size_t done, size_t total, const std::string&) {
+      if (progress) progress("refit", done, total);
+    };
+    RefitResult fit = select_and_refit(base, plan, cal.fit, backend, o.refit_options, step);
+    keep = fit.keep;
+    pruned = std::move(fit.pruned);
+    report.layer_fits = fit.layers_json();
+    report.reconstruction_before_refit =
+        reconstruction_error(base, base.prune(keep), cal.held_out, backend);
+    report.reconstruction_after_refit = reconstruction_error(base, pruned, cal.held_out, backend);
+  } else {
+    pruned = base.prune(keep);
+    report.reconstruction_before_refit = reconstruction_error(base, pruned, cal.held_out, backend);
+    report.reconstruction_after_refit = report.reconstruction_before_refit;
   }
   report.keep = keep.to_json();
   const KeptShape shape = kept_shape(keep);
   report.heads = shape.heads;
   report.ffn = shape.ffn;
 
-  Checkpoint pruned = base.prune(keep);
-  report.reconstruction_before_refit = reconstruction_error(base, pruned, cal.held_out, backend);
-  report.reconstruction_after_refit = report.reconstruction_before_refit;
-  if (o.refit) {
-    auto step = [&](size_t done, size_t total, const std::string&) {
-      if (progress) progress("refit", done, total);
-    };
-    refit(base, pruned, keep, cal.fit, backend, o.refit_options, step);
-    report.reconstruction_after_refit = reconstruction_error(base, pruned, cal.held_out, backend);
-  }
-
   if (progress) progress("write", 0, 1);
   try {
-    pruned.write(writer.staging());
-    for (const auto& rel : side_files(files.dir)) writer.copy_file(files.dir / rel, rel);
+    if (chosen) {
+      for (const auto& rel : all_files(chosen->dir))
+        if (rel != "prune.json") writer.copy_file(chosen->dir / rel, rel);
+    } else {
+      pruned.write(writer.staging());
+      for (const auto& rel : side_files(files.dir)) writer.copy_file(files.dir / rel, rel);
+    }
+    if (!front.empty()) {
+      const std::optional<size_t> pick = static_cast<size_t>(chosen - front.data());
+      write_front(o.front_dir.value_or(writer.staging()), front, pick, o.shapes);
+    }
     // The result must load as any model does; its embeddings are compared with the base's.
     const auto check = runtime::Engine::load(writer.staging().string(), eo);
     report.parameters_after = check->info().parameters;
-    report.held_out_cosine = mean_pooled_cosine(*base_engine, *check, cal.held_out);
+    const Fidelity fid =
+        compare_embeddings(pooled_embeddings(*base_engine, cal.held_out),
+                           pooled_embeddings(*check, cal.held_out), spec.hidden_size, 10);
+    report.held_out_cosine = fid.mean_cosine;
+    report.held_out_overlap = fid.neighbour_overlap;
     report.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::ofstream f(writer.staging() / "prune.json");

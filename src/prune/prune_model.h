@@ -1,10 +1,11 @@
-// `ember prune`: a dense, smaller model directory from a float one (docs/pruning.md). The parts
-// to keep come from an explicit keep spec (--keep), from keep ratios applied to the importance
-// ranking (--keep-ratio), or from the least-pruned candidate of the ranking whose latency,
-// measured with Ember's own bench interleaved with the base model at the given shapes, is at
-// least --target-speedup lower. The kept output projections are then re-fitted by least squares
-// (refit.h) unless refit is off. The directory (weights, config with pruned_heads, tokenizer and
-// pooling files, and prune.json: the keep spec, the measurements and the choice) is written by
+// `ember prune`: a dense, smaller model directory from a float one (docs/pruning.md). What is
+// kept comes from an explicit keep spec (--keep), from keep ratios per layer (--keep-ratio), from
+// a compute budget spread over the layers by the surgeon's profile (--cost-ratio), or from the
+// search's Pareto front of measured latency against fidelity (--target-speedup, --max-loss;
+// search.h). The kept output projections are re-fitted by least squares, the parts within each
+// layer chosen by the error they leave (refit.h), unless refit is off. The directory (weights,
+// config with pruned_heads, tokenizer and pooling files, prune.json: the keep spec, the
+// measurements and the choice; front.json/.csv/.svg after a search) is written by
 // io::ModelDirWriter: complete or not at all.
 #pragma once
 
@@ -20,19 +21,33 @@
 #include "prune/calibration.h"
 #include "prune/importance.h"
 #include "prune/refit.h"
+#include "prune/search.h"
 #include "runtime/bench_runner.h"
 
 namespace ember::prune {
+
+// How the parts of each layer are chosen: kSurgeon, by the error their removal leaves after the
+// least-squares re-fit (refit.h; the importance ranking then only sets each layer's counts);
+// kImportance, by the importance ranking alone (importance.h). Without the re-fit, always the
+// ranking.
+enum class Ranking { kSurgeon, kImportance };
 
 struct PruneOptions {
   std::filesystem::path calibration;          // texts, one per line or JSON lines
   std::optional<std::filesystem::path> keep;  // an explicit keep spec (keep_spec.h)
   std::optional<double> keep_ratio;           // heads and FFN units kept per layer, in (0, 1]
-  std::optional<double> target_speedup;       // measured latency ratio base / pruned, > 1
+  std::optional<double> head_ratio;           // heads kept per layer (default keep_ratio)
+  // The estimated compute kept, in (0, 1], spread over the layers by the profile (allocation.h).
+  std::optional<double> cost_ratio;
+  // The search (search.h): the most faithful point at least this much faster (> 1) ...
+  std::optional<double> target_speedup;
+  // ... or the fastest whose loss (1 - held-out cosine to the base) is at most this.
+  std::optional<double> max_loss;
+  std::optional<std::filesystem::path> front_dir;  // the front's files; default: in the output
+  SearchOptions search;                            // budget, min_cost, int8
   std::vector<runtime::BenchCell> shapes{{1, 128}};
-  // Keep ratios tried for --target-speedup, least pruned first.
-  std::vector<double> candidate_ratios{0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.25, 0.2};
-  Allocation allocation = Allocation::kUniform;  // of --keep-ratio and the candidates
+  Allocation allocation = Allocation::kUniform;  // of --keep-ratio
+  Ranking ranking = Ranking::kSurgeon;
   int bench_reps = 10;
   bool refit = true;
   RefitOptions refit_options;
@@ -41,27 +56,25 @@ struct PruneOptions {
   bool force = false;
 };
 
-struct PruneCandidate {
-  double keep_ratio = 0;
-  int64_t parameters = 0;
-  std::vector<double> base_p50_ms, p50_ms;  // per shape, measured interleaved
-  double speedup = 0;                       // the smallest base / pruned ratio over the shapes
-};
-
 struct PruneReport {
   std::filesystem::path out_dir;
   nlohmann::json keep;    // the keep spec applied
-  std::string selection;  // "keep", "keep-ratio", "target-speedup"
-  std::optional<double> keep_ratio;
+  std::string selection;  // "keep", "keep-ratio", "cost-ratio", "target-speedup", "max-loss"
+  std::optional<double> keep_ratio, cost_ratio;
   int64_t parameters_before = 0, parameters_after = 0;
   std::vector<int64_t> heads, ffn;  // per layer of the result
   // sum |h_pruned - h_base|^2 / sum |h_base|^2 on the held-out calibration texts.
   double reconstruction_before_refit = 0, reconstruction_after_refit = 0;
-  double held_out_cosine = 0;  // mean cosine of the pooled embeddings, pruned vs base
+  // Per kept layer, the relative errors of the attention and FFN fits on the calibration text
+  // (refit.h LayerFit: unpruned weights, sliced, fitted).
+  nlohmann::json layer_fits = nlohmann::json::array();
+  // Of the pooled embeddings on the held-out calibration texts, against the base: mean cosine
+  // and 10-nearest-neighbour overlap.
+  double held_out_cosine = 0, held_out_overlap = 0;
   int64_t fit_texts = 0, held_out_texts = 0;
   std::vector<runtime::BenchCell> shapes;
-  std::vector<PruneCandidate> candidates;  // those measured, in order
-  std::optional<size_t> chosen;            // index into candidates
+  nlohmann::json front = nlohmann::json::array();  // the search's points (FrontPoint::to_json)
+  std::optional<std::string> chosen;               // the chosen point's name
   double seconds = 0;
   nlohmann::json to_json() const;
 };

@@ -103,6 +103,30 @@ std::vector<float> embed_texts(const runtime::Engine& engine,
   return out;
 }
 
+Fidelity compare_embeddings(const std::vector<float>& base, const std::vector<float>& other,
+                            int64_t dim, int64_t neighbours) {
+  EMBER_CHECK(dim > 0 && base.size() == other.size() && base.size() % static_cast<size_t>(dim) == 0,
+              ErrorKind::kInvalidInput, "embeddings of different shapes");
+  std::vector<size_t> all(base.size() / static_cast<size_t>(dim));
+  std::iota(all.begin(), all.end(), size_t{0});
+  const MatD b = rows_of(base, dim, all), o = rows_of(other, dim, all);
+  Fidelity f;
+  if (all.empty()) return f;
+  for (int64_t i = 0; i < b.rows(); ++i)
+    f.mean_cosine += b.row(i).dot(o.row(i)) / (b.row(i).norm() * o.row(i).norm());
+  f.mean_cosine /= static_cast<double>(b.rows());
+  const auto nb = nearest(b, neighbours), no = nearest(o, neighbours);
+  for (size_t i = 0; i < nb.size(); ++i) {
+    std::vector<int64_t> both;
+    std::set_intersection(nb[i].begin(), nb[i].end(), no[i].begin(), no[i].end(),
+                          std::back_inserter(both));
+    f.neighbour_overlap +=
+        nb[i].empty() ? 1.0 : static_cast<double>(both.size()) / static_cast<double>(nb[i].size());
+  }
+  f.neighbour_overlap /= static_cast<double>(nb.size());
+  return f;
+}
+
 Quality compare_quality(const runtime::Engine& base, const runtime::Engine& other,
                         const std::vector<LabeledText>& texts, const QualityOptions& o) {
   EMBER_CHECK(texts.size() >= 4, ErrorKind::kInvalidInput, "quality needs at least 4 texts");

@@ -42,6 +42,14 @@ struct Quality {
 std::vector<float> embed_texts(const runtime::Engine& engine,
                                const std::vector<LabeledText>& texts);
 
+// Mean cosine and k-nearest-neighbour overlap of two embeddings of the same texts ([texts][dim]
+// flattened), `other` against `base`.
+struct Fidelity {
+  double mean_cosine = 0, neighbour_overlap = 0;
+};
+Fidelity compare_embeddings(const std::vector<float>& base, const std::vector<float>& other,
+                            int64_t dim, int64_t neighbours);
+
 Quality compare_quality(const runtime::Engine& base, const runtime::Engine& other,
                         const std::vector<LabeledText>& texts, const QualityOptions& options);
 

@@ -1,45 +1,35 @@
 #include "prune/refit.h"
 
+#include <map>
 #include <memory>
 
 #include "core/error.h"
 #include "prune/eigen_views.h"
 #include "prune/layer_runner.h"
+#include "prune/surgeon.h"
 
 namespace ember::prune {
 namespace {
 
 // The normal equations of min |[X 1] W - Y|^2, accumulated batch by batch.
-class NormalEquations {
- public:
+struct NormalEquations {
   NormalEquations(int64_t inputs, int64_t outputs)
-      : g_(Eigen::MatrixXd::Zero(inputs + 1, inputs + 1)),
-        r_(Eigen::MatrixXd::Zero(inputs + 1, outputs)) {}
+      : g(Eigen::MatrixXd::Zero(inputs + 1, inputs + 1)),
+        r(Eigen::MatrixXd::Zero(inputs + 1, outputs)) {}
 
   void add(const ops::View& x, const RowMatF& y) {
     Eigen::MatrixXd xa(x.rows, x.cols + 1);
     xa.leftCols(x.cols) = map_view(x).cast<double>();
     xa.col(x.cols).setOnes();
-    g_.selfadjointView<Eigen::Lower>().rankUpdate(xa.transpose());
-    r_.noalias() += xa.transpose() * y.cast<double>();
+    g.selfadjointView<Eigen::Lower>().rankUpdate(xa.transpose());
+    const Eigen::MatrixXd yd = y.cast<double>();
+    r.noalias() += xa.transpose() * yd;
+    yy += yd.squaredNorm();
   }
+  Eigen::MatrixXd full() const { return g.selfadjointView<Eigen::Lower>(); }
 
-  // [W^T; b^T], (inputs + 1) x outputs, pulled toward w0 (same layout).
-  Eigen::MatrixXd solve(const Eigen::MatrixXd& w0, double ridge) const {
-    Eigen::MatrixXd g = g_.selfadjointView<Eigen::Lower>();
-    const double lambda = ridge * g.diagonal().mean() + 1e-12;
-    g.diagonal().array() += lambda;
-    Eigen::LDLT<Eigen::MatrixXd> ldlt(g);
-    EMBER_CHECK(ldlt.info() == Eigen::Success, ErrorKind::kInternal,
-                "least-squares re-fit: the normal matrix could not be factored");
-    Eigen::MatrixXd w = ldlt.solve(r_ + lambda * w0);
-    EMBER_CHECK(w.allFinite(), ErrorKind::kInternal,
-                "least-squares re-fit gave non-finite weights");
-    return w;
-  }
-
- private:
-  Eigen::MatrixXd g_, r_;
+  Eigen::MatrixXd g, r;
+  double yy = 0;
 };
 
 // [W^T; b^T] of a Linear [out, in] with bias [out].
@@ -52,16 +42,41 @@ Eigen::MatrixXd stacked(const Checkpoint& c, const std::string& weight, const st
   return s;
 }
 
-void unstack(const Eigen::MatrixXd& s, Checkpoint& c, const std::string& weight,
-             const std::string& bias) {
-  const int64_t in = s.rows() - 1, out = s.cols();
-  std::vector<float> w(static_cast<size_t>(out * in)), b(static_cast<size_t>(out));
-  for (int64_t o = 0; o < out; ++o) {
+// The rows of `s` of the kept parts (`group` inputs each) and the bias row.
+Eigen::MatrixXd kept_rows(const Eigen::MatrixXd& s, const std::vector<int64_t>& parts,
+                          int64_t group) {
+  const int64_t in = s.rows() - 1;
+  Eigen::MatrixXd out(static_cast<int64_t>(parts.size()) * group + 1, s.cols());
+  int64_t row = 0;
+  for (const int64_t p : parts)
+    for (int64_t e = 0; e < group; ++e) out.row(row++) = s.row(p * group + e);
+  out.row(row) = s.row(in);
+  return out;
+}
+
+// A zeroed copy of `s` but for the kept parts' rows and the bias.
+Eigen::MatrixXd masked(const Eigen::MatrixXd& s, const std::vector<int64_t>& parts, int64_t group) {
+  Eigen::MatrixXd out = Eigen::MatrixXd::Zero(s.rows(), s.cols());
+  for (const int64_t p : parts) out.middleRows(p * group, group) = s.middleRows(p * group, group);
+  out.row(s.rows() - 1) = s.row(s.rows() - 1);
+  return out;
+}
+
+struct Fitted {
+  Shape shape;
+  std::vector<float> data;
+};
+
+void unstack(const Eigen::MatrixXd& s, std::map<std::string, Fitted>& out,
+             const std::string& weight, const std::string& bias) {
+  const int64_t in = s.rows() - 1, n = s.cols();
+  std::vector<float> w(static_cast<size_t>(n * in)), b(static_cast<size_t>(n));
+  for (int64_t o = 0; o < n; ++o) {
     for (int64_t i = 0; i < in; ++i) w[o * in + i] = static_cast<float>(s(i, o));
     b[o] = static_cast<float>(s(in, o));
   }
-  c.set(weight, Shape{out, in}, std::move(w));
-  c.set(bias, Shape{out}, std::move(b));
+  out[weight] = {Shape{n, in}, std::move(w)};
+  out[bias] = {Shape{n}, std::move(b)};
 }
 
 RowMatF difference(const std::vector<float>& a, const std::vector<float>& b, int64_t cols) {
@@ -69,19 +84,77 @@ RowMatF difference(const std::vector<float>& a, const std::vector<float>& b, int
   return map_rows(a.data(), rows, cols) - map_rows(b.data(), rows, cols);
 }
 
+// Removes the parts a plan does not keep, or the cheapest down to its count.
+void operate(Surgeon& s, const std::vector<int64_t>& keep, int64_t count, size_t layer) {
+  const char* what = "FFN units";
+  if (keep.empty()) {
+    EMBER_CHECK(count >= 1 && count <= s.parts(), ErrorKind::kInvalidInput, "layer ", layer,
+                ": cannot keep ", count, " of ", s.parts(), " ", what);
+    s.remove_down_to(count);
+    return;
+  }
+  std::vector<char> kept(static_cast<size_t>(s.parts()), 0);
+  for (const int64_t p : keep) {
+    EMBER_CHECK(p >= 0 && p < s.parts(), ErrorKind::kInvalidInput, "layer ", layer, ": ", what, " ",
+                p, " out of range");
+    kept[static_cast<size_t>(p)] = 1;
+  }
+  for (int64_t p = 0; p < s.parts(); ++p)
+    if (!kept[static_cast<size_t>(p)]) s.remove(p);
+}
+
 }  // namespace
 
-void refit(const Checkpoint& base, Checkpoint& pruned, const KeepSpec& keep,
-           const std::vector<model::Batch>& batches, ops::Backend& backend,
-           const RefitOptions& options, const RefitProgress& progress) {
+std::vector<LayerPlan> plan_of(const KeepSpec& keep) {
+  std::vector<LayerPlan> plan;
+  for (const auto& l : keep.layers) plan.push_back({l.drop, l.heads, l.ffn, 0, 0});
+  return plan;
+}
+
+nlohmann::json RefitResult::layers_json() const {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& l : layers)
+    j.push_back({{"attn", {l.attn_unpruned, l.attn_sliced, l.attn_fitted}},
+                 {"ffn", {l.ffn_unpruned, l.ffn_sliced, l.ffn_fitted}}});
+  return j;
+}
+
+RefitResult select_and_refit(const Checkpoint& base, const std::vector<LayerPlan>& plan,
+                             const std::vector<model::Batch>& batches, ops::Backend& backend,
+                             const RefitOptions& options, const RefitProgress& progress) {
   EMBER_CHECK(options.ridge >= 0, ErrorKind::kInvalidInput, "--ridge must not be negative");
   LayerRunner base_run(base, backend);
-  auto pruned_run = std::make_unique<LayerRunner>(pruned, backend);
+  const model::ModelSpec& spec = base_run.spec();
+  const size_t layers = spec.layers.size();
+  EMBER_CHECK(plan.size() == layers, ErrorKind::kInvalidInput, "the plan lists ", plan.size(),
+              " layers; the model has ", layers);
   const int64_t h = base_run.hidden();
-  const size_t nb = batches.size(), layers = keep.layers.size();
+  const EncoderNames& names = base.names();
+
+  // The result so far: layers before the current one as decided, the rest whole; the fitted
+  // projections (by their names in the pruned model) laid over the slices.
+  RefitResult res;
+  res.keep = KeepSpec::all(spec);
+  // Heads named by the plan are sliced from the start (MPNet's layers share one relative
+  // position table, so a partly pruned model must already keep the same heads everywhere).
+  for (size_t i = 0; i < layers && i < plan.size(); ++i)
+    if (!plan[i].heads.empty()) res.keep.layers[i].heads = plan[i].heads;
+  std::map<std::string, Fitted> fitted;
+  auto build = [&] {
+    Checkpoint c = base.prune(res.keep);
+    for (const auto& [name, t] : fitted) c.set(name, t.shape, t.data);
+    return c;
+  };
+  res.pruned = build();
+  auto runner = std::make_unique<LayerRunner>(res.pruned, backend);
+  auto rebuild = [&] {
+    res.pruned = build();
+    runner = std::make_unique<LayerRunner>(res.pruned, backend);
+  };
+
+  const size_t nb = batches.size();
   std::vector<std::vector<float>> xb(nb), xp(nb), s_attn(nb), s_ffn(nb);
   for (size_t b = 0; b < nb; ++b) xp[b] = xb[b] = base_run.embed(batches[b]);
-  const EncoderNames& names = pruned.names();
   size_t j = 0;  // the pruned model's index of source layer i
   for (size_t i = 0; i < layers; ++i) {
     if (progress) progress(i, layers, "layer " + std::to_string(i));
@@ -99,42 +172,76 @@ void refit(const Checkpoint& base, Checkpoint& pruned, const KeepSpec& keep,
       s_ffn[b] = std::move(state);
       for (size_t e = 0; e < s_ffn[b].size(); ++e) s_ffn[b][e] += ffn_out[e];
     }
-    if (keep.layers[i].drop) continue;
+    if (plan[i].drop) {
+      res.keep.layers[i].drop = true;
+      rebuild();
+      continue;
+    }
+    const auto& ls = spec.layers[i];
+    LayerFit fit;
 
-    // The attention's output projection.
-    const std::string ow = names.tensor(j, names.o, "weight"),
-                      ob = names.tensor(j, names.o, "bias");
-    NormalEquations attn(pruned.get(ow).shape[1], h);
+    // The attention's output projection, every head present (but those the plan has already
+    // left out), on the pruned model's input.
+    const std::vector<int64_t> present = res.keep.layers[i].heads;
+    const int64_t hd = ls.attn.head_dim;
+    NormalEquations attn(static_cast<int64_t>(present.size()) * hd, h);
     for (size_t b = 0; b < nb; ++b) {
       std::vector<float> x = xp[b];
       const RowMatF y = difference(s_attn[b], xp[b], h);
       const model::LayerTap tap = [&](model::TapPoint p, const ops::View& v) {
         if (p == model::TapPoint::kAttnContext) attn.add(v, y);
       };
-      pruned_run->layer(j, batches[b], x, &tap);
+      runner->layer(j, batches[b], x, &tap);
     }
-    unstack(attn.solve(stacked(pruned, ow, ob), options.ridge), pruned, ow, ob);
-    pruned_run = std::make_unique<LayerRunner>(pruned, backend);
+    const Eigen::MatrixXd wo = kept_rows(
+        stacked(base, names.tensor(i, names.o, "weight"), names.tensor(i, names.o, "bias")),
+        present, hd);
+    Surgeon sa(attn.full(), attn.r, attn.yy, wo, options.ridge, hd);
+    fit.attn_unpruned = sa.relative_error(wo);
+    if (plan[i].heads.empty()) {
+      EMBER_CHECK(plan[i].head_count >= 1 && plan[i].head_count <= sa.parts(),
+                  ErrorKind::kInvalidInput, "layer ", i, ": cannot keep ", plan[i].head_count,
+                  " of ", sa.parts(), " heads");
+      sa.remove_down_to(plan[i].head_count);
+    }
+    res.keep.layers[i].heads.clear();
+    for (const int64_t p : sa.kept()) res.keep.layers[i].heads.push_back(present[p]);
+    fit.attn_sliced = sa.relative_error(masked(wo, sa.kept(), hd));
+    fit.attn_fitted = sa.relative_error(sa.weights());
+    unstack(kept_rows(sa.weights(), sa.kept(), hd), fitted, names.tensor(j, names.o, "weight"),
+            names.tensor(j, names.o, "bias"));
+    rebuild();
 
-    // The FFN's output projection, on the state the re-fitted attention gives.
-    const std::string fw = names.tensor(j, names.ffn_out, "weight"),
-                      fb = names.tensor(j, names.ffn_out, "bias");
-    NormalEquations ffn(pruned.get(fw).shape[1], h);
+    // The FFN's output projection, every unit present, on the state the pruned attention gives.
+    NormalEquations ffn(ls.ffn.width, h);
     for (size_t b = 0; b < nb; ++b) {
       std::vector<float> x = xp[b], state;
       const model::LayerTap tap = [&](model::TapPoint p, const ops::View& v) {
         if (p == model::TapPoint::kAttnState) state = to_host(v);
         if (p == model::TapPoint::kFfnActivation) ffn.add(v, difference(s_ffn[b], state, h));
       };
-      pruned_run->layer(j, batches[b], x, &tap);
+      runner->layer(j, batches[b], x, &tap);
     }
-    unstack(ffn.solve(stacked(pruned, fw, fb), options.ridge), pruned, fw, fb);
-    pruned_run = std::make_unique<LayerRunner>(pruned, backend);
+    const Eigen::MatrixXd w2 = stacked(base, names.tensor(i, names.ffn_out, "weight"),
+                                       names.tensor(i, names.ffn_out, "bias"));
+    Surgeon sf(ffn.full(), ffn.r, ffn.yy, w2, options.ridge, 1);
+    fit.ffn_unpruned = sf.relative_error(w2);
+    operate(sf, plan[i].ffn, plan[i].ffn_count, i);
+    res.keep.layers[i].ffn = sf.kept();
+    fit.ffn_sliced = sf.relative_error(masked(w2, sf.kept(), 1));
+    fit.ffn_fitted = sf.relative_error(sf.weights());
+    unstack(kept_rows(sf.weights(), sf.kept(), 1), fitted, names.tensor(j, names.ffn_out, "weight"),
+            names.tensor(j, names.ffn_out, "bias"));
+    rebuild();
 
-    for (size_t b = 0; b < nb; ++b) pruned_run->layer(j, batches[b], xp[b]);
+    for (size_t b = 0; b < nb; ++b) runner->layer(j, batches[b], xp[b]);
+    res.layers.push_back(fit);
     ++j;
   }
+  EMBER_CHECK(res.keep.kept_layers() > 0, ErrorKind::kInvalidInput,
+              "not every layer can be dropped");
   if (progress) progress(layers, layers, "");
+  return res;
 }
 
 double reconstruction_error(const Checkpoint& base, const Checkpoint& pruned,

@@ -1,20 +1,28 @@
 // Compensation after pruning (Kwon et al. 2022, "A Fast Post-Training Pruning Framework for
-// Transformers", layer-wise reconstruction): layer by layer, the kept output projection of the
-// attention (W_o, b_o) and of the FFN (W_2, b_2) are re-fitted by least squares so that the
-// pruned layer's pre-norm sum (residual + projection) matches the unpruned layer's on the
-// calibration text. The pruned model's own inputs are used (its earlier layers already
-// re-fitted), so each layer also corrects the error the layers before it left:
+// Transformers", layer-wise reconstruction), with the parts chosen by the error they leave after
+// it (structured Optimal Brain Surgeon, Hassibi & Stork 1993; Kurtic et al. 2023, "ZipLM").
 //
-//   min_W,b  sum_t | x_t W^T + b - (s_t - r_t) |^2  +  lambda |[W b] - [W0 b0]|^2
+// Layer by layer, on the pruned model's own states (its earlier layers already pruned and
+// re-fitted, so each layer also corrects the error the layers before it left), the output
+// projection of the attention (W_o, b_o) and then of the FFN (W_2, b_2) is fitted with all of
+// the layer's heads (units) present to the unpruned layer's pre-norm sum (residual + projection):
 //
-// x_t the kept heads' context (or FFN activation) of the pruned model, r_t its residual input,
-// s_t the unpruned model's pre-norm sum; the ridge term pulls toward the sliced weights with
-// lambda = ridge * mean diagonal of the normal matrix. Solved with Eigen's LDLT in double.
+//   E(W) = sum_t | x_t W^T + b - (s_t - r_t) |^2  +  lambda |[W b] - [W0 b0]|^2
+//
+// x_t every head's context (every unit's activation) of the pruned model, r_t its residual
+// input, s_t the unpruned model's pre-norm sum; lambda = ridge * mean diagonal of the normal
+// matrix. Then heads (units) are removed one at a time, each time the one whose removal raises
+// E least once the remaining weights are re-solved (exact for a quadratic: the surgeon's step),
+// until the layer's count is reached; or, when the plan names the parts to keep, the others are
+// removed, which gives the least-squares fit on the kept parts alone. Solved in double (Eigen).
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "model/batch.h"
 #include "ops/backend.h"
@@ -24,16 +32,41 @@
 namespace ember::prune {
 
 struct RefitOptions {
-  double ridge = 1e-3;
+  double ridge = 1e-2;
+};
+
+// What one layer keeps: the parts named, or (list empty) the count the surgeon chooses.
+struct LayerPlan {
+  bool drop = false;
+  std::vector<int64_t> heads, ffn;        // explicit, ascending; empty: choose
+  int64_t head_count = 0, ffn_count = 0;  // used where the list is empty
+};
+
+// Per kept layer, E / sum |s - r|^2 on the calibration text: with the layer's unpruned weights
+// (the error of the pruned inputs alone), with the kept parts' sliced weights, and after the
+// fit; for the attention and the FFN projection.
+struct LayerFit {
+  double attn_unpruned = 0, attn_sliced = 0, attn_fitted = 0;
+  double ffn_unpruned = 0, ffn_sliced = 0, ffn_fitted = 0;
+};
+
+struct RefitResult {
+  KeepSpec keep;      // what was kept
+  Checkpoint pruned;  // base.prune(keep), re-fitted
+  std::vector<LayerFit> layers;
+  nlohmann::json layers_json() const;
 };
 
 // (step done, steps, what).
 using RefitProgress = std::function<void(size_t, size_t, const std::string&)>;
 
-// Re-fits `pruned` (the result of base.prune(keep)) in place.
-void refit(const Checkpoint& base, Checkpoint& pruned, const KeepSpec& keep,
-           const std::vector<model::Batch>& batches, ops::Backend& backend,
-           const RefitOptions& options, const RefitProgress& progress = {});
+// One plan per layer of `base`. kInvalidInput for a count out of range or every layer dropped.
+RefitResult select_and_refit(const Checkpoint& base, const std::vector<LayerPlan>& plan,
+                             const std::vector<model::Batch>& batches, ops::Backend& backend,
+                             const RefitOptions& options, const RefitProgress& progress = {});
+
+// The plan that keeps exactly `keep`.
+std::vector<LayerPlan> plan_of(const KeepSpec& keep);
 
 // sum |h_pruned - h_base|^2 / sum |h_base|^2 over the last hidden states of `batches`.
 double reconstruction_error(const Checkpoint& base, const Checkpoint& pruned,

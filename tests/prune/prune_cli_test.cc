@@ -1,10 +1,12 @@
 // `ember prune` end to end through the real binary: piped output is the JSON summary alone; the
-// directory it writes loads in `ember embed` and `ember info`; --target-speedup picks a
-// candidate whose recorded, measured speedup reaches the target; bad input gets a typed error
+// directory it writes loads in `ember embed` and `ember info`; the search writes its front
+// (JSON, CSV, SVG) and --target-speedup / --max-loss pick the point its recorded measurements
+// justify; bad input gets a typed error
 // (JSON on stderr, the exit code of its kind) and leaves nothing at --out or beside it.
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -85,7 +87,45 @@ TEST(PruneCli, KeepRatioWritesAModelThatEmbedAndInfoLoad) {
   EXPECT_EQ(r.status, 0) << r.err;
 }
 
-TEST(PruneCli, TargetSpeedupChoosesAMeasuredCandidateThatReachesIt) {
+// The front's three files: front.json parses and lists the base and every candidate (with an
+// int8 copy unless --no-int8), front.csv has a row per point, front.svg marks the chosen one.
+nlohmann::json read_front(const fs::path& dir, bool int8) {
+  std::ifstream f(dir / "front.json");
+  const auto j = nlohmann::json::parse(f, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << dir / "front.json";
+  if (j.is_discarded()) return {};
+  const auto& points = j["points"];
+  EXPECT_EQ(points.at(0)["name"], "base");
+  size_t int8_points = 0;
+  for (const auto& p : points) {
+    int8_points += p["int8"].get<bool>() ? 1 : 0;
+    EXPECT_EQ(p["p50_ms"].size(), j["shapes"].size()) << p["name"];
+  }
+  EXPECT_EQ(int8_points > 0, int8);
+  std::ifstream csv(dir / "front.csv");
+  std::string line;
+  size_t rows = 0;
+  while (std::getline(csv, line)) ++rows;
+  EXPECT_EQ(rows, points.size() + 1);  // and the header
+  std::ifstream svg(dir / "front.svg");
+  const std::string text((std::istreambuf_iterator<char>(svg)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("<svg"), std::string::npos);
+  EXPECT_NE(text.find("</svg>"), std::string::npos);
+  EXPECT_NE(text.find(">base<"), std::string::npos);
+  if (j["chosen"].is_string()) {
+    EXPECT_NE(text.find("chosen: " + j["chosen"].get<std::string>()), std::string::npos);
+  }
+  return j;
+}
+
+const nlohmann::json& point(const nlohmann::json& front, const nlohmann::json& name) {
+  for (const auto& p : front["points"])
+    if (p["name"] == name) return p;
+  ADD_FAILURE() << "no point " << name;
+  return front["points"][0];
+}
+
+TEST(PruneCli, TargetSpeedupChoosesTheMostFaithfulMeasuredPointThatReachesIt) {
   TempDir tmp("cli-target");
   std::vector<std::string> texts = testing::vader_sentences();
   ASSERT_GE(texts.size(), 100u) << "run scripts/fetch_data.sh";
@@ -94,8 +134,8 @@ TEST(PruneCli, TargetSpeedupChoosesAMeasuredCandidateThatReachesIt) {
   const fs::path out = tmp.path() / "pruned";
   const double target = 1.25;
   auto r = run_ember("prune --model all-MiniLM-L6-v2 --calibration " + q(tmp.path() / "cal.txt") +
-                         " --target-speedup 1.25 --shapes 1x64,4x64 --bench-reps 5 --threads 2 "
-                         "--out " +
+                         " --target-speedup 1.25 --budget 2 --min-cost 0.3 --shapes 1x64,4x64 "
+                         "--bench-reps 5 --threads 2 --out " +
                          q(out),
                      tmp.path());
   ASSERT_EQ(r.status, 0) << r.err;
@@ -103,21 +143,60 @@ TEST(PruneCli, TargetSpeedupChoosesAMeasuredCandidateThatReachesIt) {
   const auto j = nlohmann::json::parse(f);
   EXPECT_EQ(j["selection"], "target-speedup");
   EXPECT_EQ(j["shapes"], "1x64,4x64");
-  ASSERT_TRUE(j["chosen"].is_number_integer());
-  const auto& cands = j["candidates"];
-  const size_t chosen = j["chosen"].get<size_t>();
-  ASSERT_LT(chosen, cands.size());
-  const auto& c = cands[chosen];
-  // The recorded speedup is what the recorded latencies say, at every shape, and reaches the
-  // target; every candidate measured before it (less pruned) did not.
+  const auto front = read_front(out, true);
+  ASSERT_TRUE(j["chosen"].is_string());
+  EXPECT_EQ(front["chosen"], j["chosen"]);
+  EXPECT_EQ(front["points"], j["front"]);
+  EXPECT_EQ(front["points"].size(), 1u + 2 * 2);
+  const auto& c = point(front, j["chosen"]);
+  // The recorded latencies reach the target at every shape ...
   ASSERT_EQ(c["p50_ms"].size(), 2u);
   for (size_t s = 0; s < 2; ++s)
     EXPECT_GE(c["base_p50_ms"][s].get<double>() / c["p50_ms"][s].get<double>(), target);
-  EXPECT_GE(c["speedup"].get<double>(), target);
-  for (size_t i = 0; i < chosen; ++i) EXPECT_LT(cands[i]["speedup"].get<double>(), target);
-  EXPECT_EQ(j["keep_ratio"], c["keep_ratio"]);
+  // ... and no point that reaches it is closer to the base.
+  for (const auto& p : front["points"])
+    if (p["name"] != "base" && p["speedup"].get<double>() >= target) {
+      EXPECT_LE(c["loss"].get<double>(), p["loss"].get<double>()) << p["name"];
+    }
+  EXPECT_EQ(j["keep"], c["keep"]);
+  EXPECT_EQ(j["heads"], c["heads"]);
+  EXPECT_GT(j["held_out_cosine"].get<double>(), 0.5);
   r = run_ember("embed --model " + q(out) + " 'a pruned MiniLM'", tmp.path());
   EXPECT_EQ(r.status, 0) << r.err;
+}
+
+TEST(PruneCli, MaxLossChoosesTheFastestPointWithinIt) {
+  TempDir tmp("cli-loss");
+  std::vector<std::string> texts = testing::vader_sentences();
+  ASSERT_GE(texts.size(), 200u) << "run scripts/fetch_data.sh";
+  texts.resize(200);
+  testing::write_lines(tmp.path() / "cal.txt", texts);
+  const fs::path out = tmp.path() / "pruned", front_dir = tmp.path() / "front";
+  const double max_loss = 0.02;
+  auto r = run_ember("prune --model " + q(kTiny) + " --calibration " + q(tmp.path() / "cal.txt") +
+                         " --max-loss 0.02 --budget 4 --no-int8 --shapes 1x32 --bench-reps 3 "
+                         "--threads 2 --front " +
+                         q(front_dir) + " --out " + q(out),
+                     tmp.path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["selection"], "max-loss");
+  EXPECT_FALSE(fs::exists(out / "front.json"));  // --front puts them elsewhere
+  const auto front = read_front(front_dir, false);
+  const auto& c = point(front, j["chosen"]);
+  EXPECT_LE(c["loss"].get<double>(), max_loss);
+  for (const auto& p : front["points"])
+    if (p["name"] != "base" && p["loss"].get<double>() <= max_loss) {
+      EXPECT_GE(c["speedup"].get<double>(), p["speedup"].get<double>()) << p["name"];
+    }
+  // The front's points are exactly the non-dominated ones.
+  for (const auto& p : front["points"]) {
+    bool dominated = false;
+    for (const auto& o : front["points"])
+      dominated |= o["speedup"] >= p["speedup"] && o["loss"] <= p["loss"] &&
+                   (o["speedup"] > p["speedup"] || o["loss"] < p["loss"]);
+    EXPECT_EQ(p["pareto"].get<bool>(), !dominated) << p["name"];
+  }
 }
 
 struct BadCase {
@@ -154,9 +233,19 @@ TEST(PruneCli, BadInputGetsATypedErrorAndLeavesNothingBehind) {
            q(out),
        3, "not_found"},
       {"impossible target",
-       base + "--target-speedup 1000 --shapes 1x8 --bench-reps 2 --calibration " + q(cal) +
-           " --out " + q(out),
+       base +
+           "--target-speedup 1000 --budget 2 --no-int8 --shapes 1x8 --bench-reps 2 "
+           "--calibration " +
+           q(cal) + " --out " + q(out),
        2, "invalid_input"},
+      {"impossible loss",
+       base + "--max-loss 0 --budget 2 --no-int8 --shapes 1x8 --bench-reps 2 --calibration " +
+           q(cal) + " --out " + q(out),
+       2, "invalid_input"},
+      {"negative loss", base + "--max-loss -1 --calibration " + q(cal) + " --out " + q(out), 2,
+       "invalid_input"},
+      {"cost ratio out of range",
+       base + "--cost-ratio 0 --calibration " + q(cal) + " --out " + q(out), 2, "invalid_input"},
       {"existing out", base + "--keep-ratio 0.5 --calibration " + q(cal) + " --out " + q(existing),
        2, "invalid_input"},
       {"out under a file",
