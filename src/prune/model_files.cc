@@ -8,31 +8,15 @@
 #include <system_error>
 
 #include "core/error.h"
+#include "io/model_dir.h"
 
 namespace ember::prune {
 namespace fs = std::filesystem;
 
 std::vector<fs::path> side_files(const fs::path& dir) {
-  std::vector<fs::path> out;
-  for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator();
-       ++it) {
-    const fs::path rel = fs::relative(it->path(), dir);
-    const std::string name = rel.filename().string();
-    if (it->is_directory()) {
-      if (name == "onnx" || name == "openvino" || name.starts_with("."))
-        it.disable_recursion_pending();
-      continue;
-    }
-    const std::string ext = rel.extension().string();
-    static const char* kSkip[] = {".safetensors", ".bin", ".onnx", ".h5",   ".msgpack",
-                                  ".ot",          ".pt",  ".pth",  ".ckpt", ".onnx_data"};
-    if (!it->is_regular_file() || name.starts_with(".") || rel == "SOURCE" ||
-        rel == "config.json" || rel == "prune.json" ||
-        std::any_of(std::begin(kSkip), std::end(kSkip), [&](const char* e) { return ext == e; }))
-      continue;
-    out.push_back(rel);
-  }
-  std::sort(out.begin(), out.end());
+  std::vector<fs::path> out = io::side_files(dir);
+  std::erase_if(out,
+                [](const fs::path& rel) { return rel == "config.json" || rel == "prune.json"; });
   return out;
 }
 

@@ -9,8 +9,8 @@
 
 namespace ember::prune {
 
-// Everything of a model directory but its weights, config.json, prune.json and the cache's
-// SOURCE stamp: tokenizer, pooling and sentence-transformers files (relative paths).
+// io::side_files less config.json and prune.json, which pruning writes anew: tokenizer,
+// pooling and sentence-transformers files (relative paths).
 std::vector<std::filesystem::path> side_files(const std::filesystem::path& dir);
 
 // Every regular file under `dir` (relative paths), sorted.
