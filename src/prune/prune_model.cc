@@ -1,6 +1,5 @@
 #include "prune/prune_model.h"
 
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
