@@ -6,39 +6,32 @@
 #include "core/error.h"
 #include "prune/eigen_views.h"
 #include "prune/layer_runner.h"
+#include "prune/least_squares.h"
 #include "prune/surgeon.h"
 
 namespace ember::prune {
 namespace {
 
-// The normal equations of min |[X 1] W - Y|^2 and the centered energy of the pre-norm sum.
+// The normal equations of an output projection and the centered energy of the pre-norm sum.
 struct Accumulator {
-  Accumulator(int64_t inputs, int64_t outputs)
-      : g(Eigen::MatrixXd::Zero(inputs + 1, inputs + 1)),
-        r(Eigen::MatrixXd::Zero(inputs + 1, outputs)) {}
+  Accumulator(int64_t inputs, int64_t outputs) : eq(inputs, outputs) {}
   void add(const ops::View& x, const ops::View& y, const std::vector<float>& sum) {
-    Eigen::MatrixXd xa(x.rows, x.cols + 1);
-    xa.leftCols(x.cols) = map_view(x).cast<double>();
-    xa.col(x.cols).setOnes();
-    g.selfadjointView<Eigen::Lower>().rankUpdate(xa.transpose());
-    const Eigen::MatrixXd yd = map_view(y).cast<double>();
-    r.noalias() += xa.transpose() * yd;
-    yy += yd.squaredNorm();
+    eq.add(x, map_view(y));
     Eigen::MatrixXd s = map_rows(sum.data(), y.rows, y.cols).cast<double>();
     s.colwise() -= s.rowwise().mean();
     energy += s.squaredNorm();
   }
-  Eigen::MatrixXd g, r;
-  double yy = 0, energy = 0;
+  NormalEquations eq;
+  double energy = 0;
 };
 
 // The relative error at every count kept, n..0, removing the cheapest part each time.
 std::vector<double> curve(const Accumulator& a, const Eigen::MatrixXd& w0, double ridge,
                           int64_t group) {
-  Surgeon s(a.g.selfadjointView<Eigen::Lower>(), a.r, a.yy, w0, ridge, group);
+  Surgeon s(a.eq.full(), a.eq.r, a.eq.yy, w0, ridge, group);
   const double scale = a.energy > 0 ? 1.0 / a.energy : 0.0;
   std::vector<double> out(static_cast<size_t>(s.parts()) + 1);
-  double e = s.relative_error(s.weights()) * a.yy;
+  double e = s.relative_error(s.weights()) * a.eq.yy;
   out.back() = e * scale;
   // Between the surgeon's steps, the error is interpolated linearly.
   for (int64_t kept = s.parts(); kept > 0;) {
@@ -51,15 +44,6 @@ std::vector<double> curve(const Accumulator& a, const Eigen::MatrixXd& w0, doubl
     kept -= n;
   }
   return out;
-}
-
-Eigen::MatrixXd stacked(const Checkpoint& c, const std::string& weight, const std::string& bias) {
-  const Tensor w = c.get(weight), b = c.get(bias);
-  const int64_t out = w.shape[0], in = w.shape[1];
-  Eigen::MatrixXd s(in + 1, out);
-  s.topRows(in) = map_rows(w.f32(), out, in).cast<double>().transpose();
-  s.row(in) = map_rows(b.f32(), 1, out).cast<double>();
-  return s;
 }
 
 }  // namespace

@@ -6,41 +6,11 @@
 #include "core/error.h"
 #include "prune/eigen_views.h"
 #include "prune/layer_runner.h"
+#include "prune/least_squares.h"
 #include "prune/surgeon.h"
 
 namespace ember::prune {
 namespace {
-
-// The normal equations of min |[X 1] W - Y|^2, accumulated batch by batch.
-struct NormalEquations {
-  NormalEquations(int64_t inputs, int64_t outputs)
-      : g(Eigen::MatrixXd::Zero(inputs + 1, inputs + 1)),
-        r(Eigen::MatrixXd::Zero(inputs + 1, outputs)) {}
-
-  void add(const ops::View& x, const RowMatF& y) {
-    Eigen::MatrixXd xa(x.rows, x.cols + 1);
-    xa.leftCols(x.cols) = map_view(x).cast<double>();
-    xa.col(x.cols).setOnes();
-    g.selfadjointView<Eigen::Lower>().rankUpdate(xa.transpose());
-    const Eigen::MatrixXd yd = y.cast<double>();
-    r.noalias() += xa.transpose() * yd;
-    yy += yd.squaredNorm();
-  }
-  Eigen::MatrixXd full() const { return g.selfadjointView<Eigen::Lower>(); }
-
-  Eigen::MatrixXd g, r;
-  double yy = 0;
-};
-
-// [W^T; b^T] of a Linear [out, in] with bias [out].
-Eigen::MatrixXd stacked(const Checkpoint& c, const std::string& weight, const std::string& bias) {
-  const Tensor w = c.get(weight), b = c.get(bias);
-  const int64_t out = w.shape[0], in = w.shape[1];
-  Eigen::MatrixXd s(in + 1, out);
-  s.topRows(in) = map_rows(w.f32(), out, in).cast<double>().transpose();
-  s.row(in) = map_rows(b.f32(), 1, out).cast<double>();
-  return s;
-}
 
 // The rows of `s` of the kept parts (`group` inputs each) and the bias row.
 Eigen::MatrixXd kept_rows(const Eigen::MatrixXd& s, const std::vector<int64_t>& parts,
