@@ -122,16 +122,31 @@ void scores_rows(const float* q, int64_t ldq, const float* kt, int64_t lp, int64
   if (j0 < lp) scores_tile<R, 1>(q, ldq, kt, lp, head_dim, s, j0);
 }
 
-// out[r, c0 + 16c ...] = inv[r] * sum_j p[r, j] vp[j, c0 + 16c ...] for R rows and C vectors
-// of columns; with Tail the last vector is masked to the head_dim % 16 remaining columns.
-template <int R, int C, bool Tail>
+// What a p x V tile does with the output rows. kFinal: out = factor[r] * sum_j p[r, j] v[j] over
+// the whole key range (factor: the softmax's 1 / sum). kBlock: the flash update by one key
+// block, out = factor[r] * out + sum_j p[r, j] v[j] (factor: exp(m_old - m); out taken as 0 for
+// the first block).
+enum class PvMode { kFinal, kBlock };
+
+// out[r, c0 + 16c ...] for R rows and C vectors of columns, as Mode says; with Tail the last
+// vector is masked to the head_dim % 16 remaining columns.
+template <int R, int C, bool Tail, PvMode Mode>
 void pv_tile(const float* p, int64_t lp, const float* vp, int64_t head_dim, int64_t kv_len,
-             const float* inv, float* out, int64_t ldo, int64_t c0, __mmask16 mask) {
+             const float* factor, bool first, float* out, int64_t ldo, int64_t c0, __mmask16 mask) {
   __m512 acc[R][C];
   EMBER_UNROLL
   for (int r = 0; r < R; ++r) {
     EMBER_UNROLL
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+    for (int c = 0; c < C; ++c) {
+      if (Mode == PvMode::kFinal || first) {
+        acc[r][c] = _mm512_setzero_ps();
+      } else {
+        const float* o = out + r * ldo + c0 + 16 * c;
+        const __m512 old =
+            (Tail && c == C - 1) ? _mm512_maskz_loadu_ps(mask, o) : _mm512_loadu_ps(o);
+        acc[r][c] = _mm512_mul_ps(old, _mm512_set1_ps(factor[r]));
+      }
+    }
   }
   for (int64_t j = 0; j < kv_len; ++j) {
     const float* vj = vp + j * head_dim + c0;
@@ -149,11 +164,11 @@ void pv_tile(const float* p, int64_t lp, const float* vp, int64_t head_dim, int6
   }
   EMBER_UNROLL
   for (int r = 0; r < R; ++r) {
-    const __m512 scale = _mm512_set1_ps(inv[r]);
+    const __m512 scale = _mm512_set1_ps(factor[r]);
     EMBER_UNROLL
     for (int c = 0; c < C; ++c) {
       float* o = out + r * ldo + c0 + 16 * c;
-      const __m512 y = _mm512_mul_ps(acc[r][c], scale);
+      const __m512 y = Mode == PvMode::kFinal ? _mm512_mul_ps(acc[r][c], scale) : acc[r][c];
       if (Tail && c == C - 1) {
         _mm512_mask_storeu_ps(o, mask, y);
       } else {
@@ -163,87 +178,23 @@ void pv_tile(const float* p, int64_t lp, const float* vp, int64_t head_dim, int6
   }
 }
 
-template <int R>
+template <int R, PvMode Mode>
 void pv_rows(const float* p, int64_t lp, const float* vp, int64_t kv_len, int64_t head_dim,
-             const float* inv, float* out, int64_t ldo) {
+             const float* factor, bool first, float* out, int64_t ldo) {
   const int64_t body = head_dim - head_dim % 16;
   const __mmask16 mask = tail_mask(head_dim % 16);
   int64_t c0 = 0;
   for (; c0 + 32 <= body; c0 += 32)
-    pv_tile<R, 2, false>(p, lp, vp, head_dim, kv_len, inv, out, ldo, c0, mask);
+    pv_tile<R, 2, false, Mode>(p, lp, vp, head_dim, kv_len, factor, first, out, ldo, c0, mask);
   if (c0 < body) {
     if (body < head_dim) {  // one full vector and the tail in one pass over p
-      pv_tile<R, 2, true>(p, lp, vp, head_dim, kv_len, inv, out, ldo, c0, mask);
+      pv_tile<R, 2, true, Mode>(p, lp, vp, head_dim, kv_len, factor, first, out, ldo, c0, mask);
       return;
     }
-    pv_tile<R, 1, false>(p, lp, vp, head_dim, kv_len, inv, out, ldo, c0, mask);
-  }
-  if (body < head_dim) pv_tile<R, 1, true>(p, lp, vp, head_dim, kv_len, inv, out, ldo, body, mask);
-}
-
-// out[r, c0 + 16c ...] = (first ? 0 : alpha[r] out[r, ...]) + sum_j p[r, j] vp[j, ...]: the
-// flash update of R output rows by one key block; Tail as in pv_tile.
-template <int R, int C, bool Tail>
-void pv_acc_tile(const float* p, int64_t lp, const float* vp, int64_t head_dim, int64_t kv_len,
-                 const float* alpha, bool first, float* out, int64_t ldo, int64_t c0,
-                 __mmask16 mask) {
-  __m512 acc[R][C];
-  EMBER_UNROLL
-  for (int r = 0; r < R; ++r) {
-    EMBER_UNROLL
-    for (int c = 0; c < C; ++c) {
-      const float* o = out + r * ldo + c0 + 16 * c;
-      const __m512 old = first                  ? _mm512_setzero_ps()
-                         : (Tail && c == C - 1) ? _mm512_maskz_loadu_ps(mask, o)
-                                                : _mm512_loadu_ps(o);
-      acc[r][c] = _mm512_mul_ps(old, _mm512_set1_ps(alpha[r]));
-    }
-  }
-  for (int64_t j = 0; j < kv_len; ++j) {
-    const float* vj = vp + j * head_dim + c0;
-    __m512 vv[C];
-    EMBER_UNROLL
-    for (int c = 0; c < C; ++c)
-      vv[c] = (Tail && c == C - 1) ? _mm512_maskz_loadu_ps(mask, vj + 16 * c)
-                                   : _mm512_loadu_ps(vj + 16 * c);
-    EMBER_UNROLL
-    for (int r = 0; r < R; ++r) {
-      const __m512 b = _mm512_set1_ps(p[r * lp + j]);
-      EMBER_UNROLL
-      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_fmadd_ps(b, vv[c], acc[r][c]);
-    }
-  }
-  EMBER_UNROLL
-  for (int r = 0; r < R; ++r) {
-    EMBER_UNROLL
-    for (int c = 0; c < C; ++c) {
-      float* o = out + r * ldo + c0 + 16 * c;
-      if (Tail && c == C - 1) {
-        _mm512_mask_storeu_ps(o, mask, acc[r][c]);
-      } else {
-        _mm512_storeu_ps(o, acc[r][c]);
-      }
-    }
-  }
-}
-
-template <int R>
-void pv_acc_rows(const float* p, int64_t lp, const float* vp, int64_t kv_len, int64_t head_dim,
-                 const float* alpha, bool first, float* out, int64_t ldo) {
-  const int64_t body = head_dim - head_dim % 16;
-  const __mmask16 mask = tail_mask(head_dim % 16);
-  int64_t c0 = 0;
-  for (; c0 + 32 <= body; c0 += 32)
-    pv_acc_tile<R, 2, false>(p, lp, vp, head_dim, kv_len, alpha, first, out, ldo, c0, mask);
-  if (c0 < body) {
-    if (body < head_dim) {
-      pv_acc_tile<R, 2, true>(p, lp, vp, head_dim, kv_len, alpha, first, out, ldo, c0, mask);
-      return;
-    }
-    pv_acc_tile<R, 1, false>(p, lp, vp, head_dim, kv_len, alpha, first, out, ldo, c0, mask);
+    pv_tile<R, 1, false, Mode>(p, lp, vp, head_dim, kv_len, factor, first, out, ldo, c0, mask);
   }
   if (body < head_dim)
-    pv_acc_tile<R, 1, true>(p, lp, vp, head_dim, kv_len, alpha, first, out, ldo, body, mask);
+    pv_tile<R, 1, true, Mode>(p, lp, vp, head_dim, kv_len, factor, first, out, ldo, body, mask);
 }
 
 // One key block of a score row, online: scales it, masks the padding keys to -inf, raises the
@@ -412,8 +363,8 @@ void attention_head_f32_avx512(const AttentionHeadArgs& a) {
         scores_rows<R.value>(a.q + i0 * a.ldq, a.ldq, kt + k0 * dh, lpb, dh, s);
         for (int r = 0; r < R.value; ++r)
           alpha[r] = online_softmax_block(s + r * lpb, nk, lpb, a.scale, m[i0 + r], l[i0 + r]);
-        pv_acc_rows<R.value>(s, lpb, vp + k0 * dh, nk, dh, alpha, k0 == 0, a.out + i0 * a.ldo,
-                             a.ldo);
+        pv_rows<R.value, PvMode::kBlock>(s, lpb, vp + k0 * dh, nk, dh, alpha, k0 == 0,
+                                         a.out + i0 * a.ldo, a.ldo);
       });
     }
     for (int64_t i = 0; i < a.q_rows; ++i) {
@@ -435,7 +386,8 @@ void attention_head_f32_avx512(const AttentionHeadArgs& a) {
         inv[r] = softmax_row(row, a.kv_len, lp, 1.0f);
       }
     }
-    pv_rows<R.value>(s, lp, vp, a.kv_len, dh, inv, a.out + i0 * a.ldo, a.ldo);
+    pv_rows<R.value, PvMode::kFinal>(s, lp, vp, a.kv_len, dh, inv, /*first=*/true,
+                                     a.out + i0 * a.ldo, a.ldo);
   });
 }
 
