@@ -143,18 +143,9 @@ def cell_ids(mdir, vocab, batch, length, seed):
     return ids
 
 
-def forward_gflop(cfg, batch, length):
-    """FLOPs of one forward pass: 2 x tokens x (parameters in the linears) + attention
-    (QK^T and PV: 2 x 2 x L^2 x H per layer and sequence). Embeddings, LayerNorm, GELU and
-    softmax are O(tokens x H) and left out (docs/performance.md counts the same way)."""
-    h, i, n = cfg["hidden"], cfg["intermediate"], cfg["layers"]
-    linear = 4 * h * h + 2 * h * i
-    return (2.0 * batch * length * linear * n + 4.0 * batch * length * length * h * n) / 1e9
-
-
 def prior_ms(engine, cfg, batch, length):
     kind = engine if engine.startswith("torch") else engine.rsplit("_", 1)[1]
-    return forward_gflop(cfg, batch, length) / PRIOR_GFLOPS[kind] * 1e3 + 0.3
+    return report.forward_gflop(cfg, batch, length) / PRIOR_GFLOPS[kind] * 1e3 + 0.3
 
 
 def plan_reps(rep_ms, args):
@@ -445,8 +436,8 @@ def main(argv):
             info["ember"] = engines["ember_fp32"].info
         # Refine the estimate with this model's check-cell times.
         check_ms = {n: min(e.run() for _ in range(2)) for n, e in engines.items()}
-        g0 = forward_gflop(cfg, *check_cell)
-        ms_of = lambda e, c, bb, ll: check_ms[e] * forward_gflop(c, bb, ll) / g0  # noqa: E731
+        g0 = report.forward_gflop(cfg, *check_cell)
+        ms_of = lambda e, c, bb, ll: check_ms[e] * report.forward_gflop(c, bb, ll) / g0  # noqa: E731
         log(f"{m}: expected ~{estimate_seconds(cfg, list(engines), cells, args, ms_of) / 60:.1f}"
             " min for this model")
         run["models"][m] = info

@@ -67,6 +67,15 @@ bench/compare/run.sh --estimate-only                           # expected durati
 """
 
 
+def forward_gflop(cfg, batch, length):
+    """FLOPs of one forward pass: 2 x tokens x (parameters in the linears) + attention
+    (QK^T and PV: 2 x 2 x L^2 x H per layer and sequence). Embeddings, LayerNorm, GELU and
+    softmax are O(tokens x H) and left out (docs/performance.md counts the same way)."""
+    h, i, n = cfg["hidden"], cfg["intermediate"], cfg["layers"]
+    linear = 4 * h * h + 2 * h * i
+    return (2.0 * batch * length * linear * n + 4.0 * batch * length * length * h * n) / 1e9
+
+
 def _fmt(x, digits=2):
     return "-" if x is None else f"{x:.{digits}f}"
 
@@ -127,7 +136,6 @@ def targets(run):
 
 def gflops(run):
     """Ember fp32's GFLOP/s at bert-base 8x128 and the sgemm peak on the same shapes."""
-    from compare import forward_gflop
     model = "bert-base-uncased-random"
     r = _index(run).get((model, "ember_fp32", 8, 128))
     if not r or model not in run["models"]:
