@@ -289,3 +289,56 @@ def test_start_errors_name_the_flag():
     assert "two models are named" in run("--model", f"a={SEQCLS}", "--model", f"a={RERANKER}")
     assert "--model-repository" in run("--model-repository", "/no/such/dir")
     assert "--model" in run("--model", str(SEQCLS), "--model", "x=/no/such/dir")
+
+
+def test_variants_side_by_side(tmp_path):
+    """One model as fp32, int8 (ember quantize) and pruned (ember prune) under three names in one
+    server, for A/B tests: each name answers exactly as its own single-model server, fp32 as the
+    Hugging Face reference (tests/fixtures/reference/tiny-bert-st6), and the variants are
+    different models (not one answering for another)."""
+    import json
+    import subprocess
+
+    from conftest import SOURCE_DIR, cosine, ember_bin, read_safetensors
+
+    base = FIXTURES / "tiny-bert-st6"
+    int8, pruned = tmp_path / "st6-int8", tmp_path / "st6-pruned"
+    subprocess.run([ember_bin(), "quantize", "--model", str(base), "--out", str(int8)], check=True,
+                   capture_output=True)
+    calibration = tmp_path / "cal.txt"
+    calibration.write_text("\n".join(f"sentence number {i} about {w}" for i, w in
+                                     enumerate(["films", "music", "travel", "food"] * 16)) + "\n")
+    subprocess.run([ember_bin(), "prune", "--model", str(base), "--out", str(pruned), "--calibration",
+                    str(calibration), "--keep-ratio", "0.5", "--threads", "1"], check=True,
+                   capture_output=True)
+    reference = SOURCE_DIR / "tests/fixtures/reference/tiny-bert-st6"
+    all_texts = json.loads((reference / "inputs.json").read_text())["texts"][:8]
+    rows = [i for i, t in enumerate(all_texts) if t]  # "" is refused (400), as in TEI
+    texts = [all_texts[i] for i in rows]
+    expected = read_safetensors(reference / "reference.safetensors")["pooled"]
+
+    variants = {"st6": base, "st6-int8": int8, "st6-pruned": pruned}
+    answers = {}
+    s = Server("--http-threads", "2", "--cache-entries", "0", "--grpc-port", "0",
+               "--model", f"st6-int8={int8}", "--model", f"st6-pruned={pruned}",
+               model=f"st6={base}")
+    try:
+        for name in variants:
+            r = post(s, "/v1/embeddings", {"model": name, "input": texts})
+            assert r.status_code == 200, r.text
+            assert r.json()["model"] == name
+            answers[name] = np.array([d["embedding"] for d in r.json()["data"]])
+    finally:
+        assert s.terminate() == 0
+    for name, path in variants.items():
+        single = Server("--http-threads", "2", "--cache-entries", "0", model=path)
+        try:
+            r = post(single, "/v1/embeddings", {"model": name, "input": texts})
+            assert r.status_code == 200, r.text
+            assert np.array_equal(np.array([d["embedding"] for d in r.json()["data"]]), answers[name])
+        finally:
+            assert single.terminate() == 0
+    for got, i in zip(answers["st6"], rows):
+        assert cosine(got, expected[i]) > 0.9999
+    for a, b in [("st6", "st6-int8"), ("st6", "st6-pruned"), ("st6-int8", "st6-pruned")]:
+        assert not np.array_equal(answers[a], answers[b]), (a, b)
