@@ -55,8 +55,10 @@ declare -A dtype_port
 for dt in ${dtypes//,/ }; do
   case "$dt" in
     bf16) args=(--model "$model_dir" --dtype bf16) ;;
-    int8) "$ember" quantize --model "$model_dir" --out "$out/model-int8" >"$out/quantize.log" 2>&1
-          args=(--model "$out/model-int8" --served-model-name all-MiniLM-L6-v2) ;;
+    int8) int8_dir=$(mktemp -d)/model-int8  # a scratch copy, not a result
+          trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$(dirname "$int8_dir")"' EXIT
+          "$ember" quantize --model "$model_dir" --out "$int8_dir" >"$out/quantize.log" 2>&1
+          args=(--model "$int8_dir" --served-model-name all-MiniLM-L6-v2) ;;
     *) echo "compare_servers: --dtypes takes bf16 and int8, not $dt" >&2; exit 2 ;;
   esac
   dtype_port[$dt]=$(free_port)
