@@ -197,10 +197,8 @@ void pv_rows(const float* p, int64_t lp, const float* vp, int64_t kv_len, int64_
     pv_tile<R, 1, true, Mode>(p, lp, vp, head_dim, kv_len, factor, first, out, ldo, body, mask);
 }
 
-// One key block of a score row, online: scales it, masks the padding keys to -inf, raises the
-// running max m to the block's, turns the block into exp(s - m) and adds it to the running sum
-// l (rescaled to the new max); returns the factor exp(m_old - m) for the row's output so far.
-float online_softmax_block(float* s, int64_t kv_len, int64_t lp, float scale, float& m, float& l) {
+// Scales a score row in place, masks the padding keys (kv_len..lp) to -inf; returns its max.
+float scale_mask_max(float* s, int64_t kv_len, int64_t lp, float scale) {
   const __m512 vscale = _mm512_set1_ps(scale);
   const __m512 neg_inf = _mm512_set1_ps(-__builtin_inff());
   __m512 vmax = neg_inf;
@@ -210,16 +208,28 @@ float online_softmax_block(float* s, int64_t kv_len, int64_t lp, float scale, fl
     _mm512_storeu_ps(s + j, x);
     vmax = _mm512_max_ps(vmax, x);
   }
-  const float m_new = std::max(m, _mm512_reduce_max_ps(vmax));
-  const float alpha = std::exp(m - m_new);  // 0 on the first block (m = -inf)
-  const __m512 max = _mm512_set1_ps(m_new);
+  return _mm512_reduce_max_ps(vmax);
+}
+
+// Turns a scaled score row into exp(s - max) in place; returns its sum.
+float exp_sum(float* s, int64_t lp, float max_value) {
+  const __m512 max = _mm512_set1_ps(max_value);
   __m512 vsum = _mm512_setzero_ps();
   for (int64_t j = 0; j < lp; j += 16) {
     const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), max));
     _mm512_storeu_ps(s + j, e);
     vsum = _mm512_add_ps(vsum, e);
   }
-  l = l * alpha + _mm512_reduce_add_ps(vsum);
+  return _mm512_reduce_add_ps(vsum);
+}
+
+// One key block of a score row, online: scales it, masks the padding keys to -inf, raises the
+// running max m to the block's, turns the block into exp(s - m) and adds it to the running sum
+// l (rescaled to the new max); returns the factor exp(m_old - m) for the row's output so far.
+float online_softmax_block(float* s, int64_t kv_len, int64_t lp, float scale, float& m, float& l) {
+  const float m_new = std::max(m, scale_mask_max(s, kv_len, lp, scale));
+  const float alpha = std::exp(m - m_new);  // 0 on the first block (m = -inf)
+  l = l * alpha + exp_sum(s, lp, m_new);
   m = m_new;
   return alpha;
 }
@@ -227,23 +237,7 @@ float online_softmax_block(float* s, int64_t kv_len, int64_t lp, float scale, fl
 // Scales a score row, masks the padding keys to -inf, and turns it into exp(s - max);
 // returns 1 / sum.
 float softmax_row(float* s, int64_t kv_len, int64_t lp, float scale) {
-  const __m512 vscale = _mm512_set1_ps(scale);
-  const __m512 neg_inf = _mm512_set1_ps(-__builtin_inff());
-  __m512 vmax = neg_inf;
-  for (int64_t j = 0; j < lp; j += 16) {
-    __m512 x = _mm512_mul_ps(_mm512_loadu_ps(s + j), vscale);
-    if (j + 16 > kv_len) x = _mm512_mask_blend_ps(tail_mask(kv_len - j), neg_inf, x);
-    _mm512_storeu_ps(s + j, x);
-    vmax = _mm512_max_ps(vmax, x);
-  }
-  const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
-  __m512 vsum = _mm512_setzero_ps();
-  for (int64_t j = 0; j < lp; j += 16) {
-    const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), max));
-    _mm512_storeu_ps(s + j, e);
-    vsum = _mm512_add_ps(vsum, e);
-  }
-  return 1.0f / _mm512_reduce_add_ps(vsum);
+  return 1.0f / exp_sum(s, lp, scale_mask_max(s, kv_len, lp, scale));
 }
 
 // K^T in panels (kt_at): k[j, d] for j < kv_len, zero up to the last panel's end, through the
