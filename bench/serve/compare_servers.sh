@@ -46,11 +46,11 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 pids+=($!)
 for _ in $(seq 600); do [ -s "$out/ember.out" ] && break; sleep 0.1; done
 ember_url="http://127.0.0.1:$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["port"])' "$out/ember.out")"
-ember_nocache_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ember_nocache_port=$(free_port)
 "$ember" serve --model "$model_dir" --port "$ember_nocache_port" --grpc-port 0 --cache-entries 0 \
   >"$out/ember-nocache.out" 2>"$out/ember-nocache.err" &
 pids+=($!)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 declare -A dtype_port
 for dt in ${dtypes//,/ }; do
   case "$dt" in
@@ -66,7 +66,7 @@ for dt in ${dtypes//,/ }; do
     >"$out/ember-$dt.out" 2>"$out/ember-$dt.err" &
   pids+=($!)
 done
-inf_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+inf_port=$(free_port)
 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 INFINITY_ANONYMOUS_USAGE_STATS=0 \
   .venv-infinity/bin/infinity_emb v2 --model-id "$model_dir" --served-model-name all-MiniLM-L6-v2 \
   --engine torch --device cpu --port "$inf_port" --host 127.0.0.1 --log-level warning >"$out/infinity.log" 2>&1 &
