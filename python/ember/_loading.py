@@ -1,4 +1,9 @@
-"""Loading a model for the Python classes: threads, max_length and dtype ("fp32" or "int8").
+"""Loading a model for the Python classes: threads, max_length and dtype ("fp32", "bf16", "int8").
+
+``dtype="fp32"`` computes in fp32 (a bf16 or fp16 checkpoint is widened, as
+sentence-transformers loads it); ``dtype="bf16"`` runs the Linears in bf16 where the CPU has
+``avx512_bf16`` and in fp32 elsewhere, with ``info["dtype_note"]`` saying so and a
+``RuntimeWarning`` (docs/bf16.md).
 
 ``dtype="int8"`` of a float model uses its int8 copy (``ember quantize``), written once into
 the model cache beside the float model as ``<name>-int8`` (``<dir name>-int8-<hash>`` for a
@@ -8,12 +13,13 @@ is loaded as it is. Delete the ``-int8`` directory to have it written again.
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 
 from . import _ember
 from .errors import InvalidInputError
 
-DTYPES = ("fp32", "int8")
+DTYPES = ("fp32", "bf16", "int8")
 
 
 def model_cache_dir() -> Path:
@@ -45,11 +51,15 @@ def load_model(model, threads=None, dtype="fp32", max_length=None):
         raise InvalidInputError(f"max_length must be a positive integer or None, not "
                                 f"{max_length!r}")
 
-    def load(name):
-        return _ember.Model.load(name, threads=threads or 0, max_length=max_length)
+    def load(name, engine_dtype="auto"):
+        return _ember.Model.load(name, threads=threads or 0, max_length=max_length,
+                                 dtype=engine_dtype)
 
-    if dtype == "fp32":
-        return load(model)
+    if dtype in ("fp32", "bf16"):
+        m = load(model, dtype)
+        if m.info["dtype_note"]:
+            warnings.warn(m.info["dtype_note"], RuntimeWarning, stacklevel=3)
+        return m
     out = model_cache_dir() / int8_name(model)
     if not out.is_dir():
         source = load(model)

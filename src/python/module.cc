@@ -88,13 +88,16 @@ nb::dict info_dict(const ModelInfo& i) {
   d["backend"] = i.backend;
   d["threads"] = i.threads;
   d["layers"] = i.layers.size();
+  d["dtype"] = i.dtype;
+  d["dtype_note"] = i.dtype_note;
   return d;
 }
 
 Model load(const std::string& model, int threads, std::optional<int64_t> max_length, bool truncate,
-           const std::string& backend) {
+           const std::string& backend, const std::string& dtype) {
   LoadOptions o;
   o.threads = threads;
+  o.dtype = dtype;
   o.max_length = max_length;
   o.truncate = truncate;
   o.backend = backend;
@@ -230,7 +233,7 @@ NB_MODULE(_ember, m) {
   nb::class_<ember::Model>(m, "Model")
       .def_static("load", &load, nb::arg("model"), nb::arg("threads") = 0,
                   nb::arg("max_length") = nb::none(), nb::arg("truncate") = true,
-                  nb::arg("backend") = "cpu")
+                  nb::arg("backend") = "cpu", nb::arg("dtype") = "auto")
       .def_prop_ro("info", [](const ember::Model& model) { return info_dict(model.info()); })
       .def("embed", &embed, nb::arg("texts"), nb::arg("prompt") = "")
       .def("prompt_text", &prompt_text, nb::arg("prompt_name") = nb::none(),

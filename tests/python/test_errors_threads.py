@@ -17,7 +17,7 @@ def test_missing_model_is_not_found():
 
 
 def test_bad_arguments_are_invalid_input(minilm):
-    for kwargs in ({"dtype": "bf16"}, {"threads": 0}, {"max_length": -3}):
+    for kwargs in ({"dtype": "fp16"}, {"threads": 0}, {"max_length": -3}):
         with pytest.raises(ember.InvalidInputError) as e:
             ember.Encoder("all-MiniLM-L6-v2", **kwargs)
         assert isinstance(e.value, ValueError)
