@@ -1,6 +1,7 @@
 """The long-sequence grid (issue #19): Ember against ONNX Runtime and OpenVINO on a model that
-reads 8,192 tokens (bench/compare/make_long_model.py: ModernBERT-base's config, random
-weights), batch 1 at 1024, 2048 and 8192 tokens, fp32, the same thread count everywhere.
+reads 8,192 tokens (bench/compare/make_long_model.py: ModernBERT-base's or
+Qwen3-Embedding-0.6B's config, random weights), batch 1 at 1024, 2048 and 8192 tokens, fp32,
+the same thread count everywhere.
 
 Per length, every engine runs in a process of its own, started fresh for that length, so that
 its peak resident memory (VmHWM of /proc/PID/status) is that engine's at that length alone:
@@ -14,7 +15,12 @@ the ratio best peer / Ember, and the resident memory: after loading, and the pea
 length's runs, both per process.
 
     bench/compare/run.sh is for the short grid; this one runs with the same venv:
-    .venv-compare/bin/python bench/compare/long_sequence.py [--lengths 1024,2048,8192] ...
+    .venv-compare/bin/python bench/compare/long_sequence.py [--model NAME]
+        [--lengths 1024,2048,8192] [--with EARLIER.json] ...
+
+docs/benchmarks.md's long-sequence section has one subsection per model: a run writes its own
+model's, plus those of the earlier runs named by --with (another model's JSON), so that one
+model's rerun keeps the other's table.
 """
 
 import argparse
@@ -209,7 +215,10 @@ def parse_args(argv):
         REPO / f"bench/results/{datetime.date.today().isoformat()}-long-sequence"))
     p.add_argument("--note", action="append", default=[])
     p.add_argument("--report-only", metavar="JSON[,JSON]",
-                   help="only write the section from earlier runs' JSON (several: one table)")
+                   help="only write the section from earlier runs' JSON (several runs of one "
+                        "model: one table)")
+    p.add_argument("--with", dest="with_runs", default="", metavar="JSON[,JSON]",
+                   help="earlier runs (e.g. of the other model) whose tables the section keeps")
     p.add_argument("--markdown", default=str(REPO / "docs/benchmarks.md"),
                    help="the report whose long-sequence section this run rewrites ('' for none)")
     return p.parse_args(argv)
@@ -236,7 +245,7 @@ def main(argv):
     onnx = prepare.export_onnx(mdir, work) if any(e != "ember_fp32" for e in wanted) else None
     run = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "command": "bench/compare/long_sequence.py " + " ".join(shlex.quote(a) for a in argv),
-           "model": str(mdir), "config": cfg,
+           "model": str(mdir), "config": cfg, "description": describe(mdir),
            "settings": {"threads": args.threads, "warmup": args.warmup, "reps": reps,
                         "pause_s": args.pause_s, "seed": args.seed, "batch": 1,
                         "output": "last hidden state [L, H]"},
@@ -306,8 +315,26 @@ def main(argv):
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(run, indent=1))
     log(f"wrote {out}")
-    write_section(args.markdown, [run])
+    earlier = [json.loads(Path(f).read_text()) for f in args.with_runs.split(",") if f]
+    write_section(args.markdown, [run] + earlier)
     return 0
+
+
+def describe(mdir):
+    """The model's shape in words, from its config.json."""
+    c = json.loads((Path(mdir) / "config.json").read_text())
+    if c.get("model_type") == "modernbert":
+        return (f"ModernBERT-base's shape with random weights ({c['num_hidden_layers']} layers, "
+                f"hidden {c['hidden_size']}, {c['num_attention_heads']} heads, global attention "
+                f"every {c.get('global_attn_every_n_layers', 3)}rd layer, local window "
+                f"{c.get('local_attention', 128)})")
+    if c.get("model_type") == "qwen3":
+        return (f"Qwen3-Embedding-0.6B's shape with random weights ({c['num_hidden_layers']} "
+                f"layers, hidden {c['hidden_size']}, {c['num_attention_heads']} query / "
+                f"{c['num_key_value_heads']} key-value heads of {c['head_dim']}, intermediate "
+                f"{c['intermediate_size']}, causal attention, RoPE theta {c['rope_theta']:g})")
+    return (f"{c.get('model_type')}: {c.get('num_hidden_layers')} layers, hidden "
+            f"{c.get('hidden_size')}")
 
 
 def ratios(by):
@@ -347,18 +374,52 @@ def markdown(run):
 
 
 def section(runs):
-    """docs/benchmarks.md's long-sequence section from one or more runs (one table)."""
+    """docs/benchmarks.md's long-sequence section from one or more runs: one subsection per
+    model (runs of the same model: one table)."""
     import report
-    merged = dict(runs[0], results=[r for run in runs for r in run["results"]])
+    models = {}
+    for run in runs:
+        models.setdefault(Path(run["model"]).name, []).append(run)
     lines = [report.KEPT_BEGIN, "## Long sequences (issue #19)", "",
              "Generated by `bench/compare/long_sequence.py`; rerun it rather than editing. "
-             "ModernBERT-base's shape with random weights (`bench/compare/make_long_model.py`: "
-             "22 layers, hidden 768, 12 heads, global attention every third layer, local window "
-             "128), batch 1, fp32, 2 threads for every engine, last hidden state. Ratios are best "
+             "Models that read 8,192 tokens, with random weights (`bench/compare/make_long_model.py`"
+             "), batch 1, fp32, 2 threads for every engine, last hidden state. Ratios are best "
              "peer / Ember (> 1: Ember faster): the **interleaved** ratio is the median over "
              "repetitions of each repetition's own ratio (its engines ran back to back), then the "
              "ratio of the medians of wall and of process CPU time. Peak RSS is each engine's own "
              "process at that length alone (a fresh process per length; VmHWM).", ""]
+    for name, group in models.items():
+        lines += model_section(name, group)
+    lines += ["Rerun:", "", "```bash",
+              "# once: the models (a venv with torch + transformers, e.g. .venv-compare); "
+              "~600 MB and ~2.4 GB",
+              "$VENV/bin/python bench/compare/make_long_model.py modernbert-base-random "
+              "qwen3-embedding-0.6b-random",
+              "cmake --build build --target ember",
+              "bench/compare/setup.sh && .venv-compare/bin/python bench/compare/long_sequence.py "
+              "--lengths 1024,2048,8192 --reps 5,5,2 --skip ort_fp32@8192 "
+              "--out bench/results/DATE-long-sequence",
+              ".venv-compare/bin/python bench/compare/long_sequence.py "
+              "--model qwen3-embedding-0.6b-random --lengths 1024,2048,8192 --reps 3,3,1 "
+              "--skip ort_fp32@8192 --with bench/results/DATE-long-sequence.json "
+              "--out bench/results/DATE-long-sequence-qwen3",
+              "```", "",
+              "The ONNX model is `prepare.export_onnx` (TorchScript exporter, eager attention, "
+              "traced at 300 tokens for ModernBERT so that the local window's mask is traced as "
+              "computed), run as exported by ONNX Runtime (`ORT_ENABLE_ALL`; its BERT fusion "
+              "script knows neither ModernBERT nor Qwen3) and compiled by OpenVINO "
+              "(`INFERENCE_PRECISION_HINT=f32`, 1 stream, `LATENCY`). Both run ModernBERT's local "
+              "layers as full attention under a mask: the graph has no windowed attention op.",
+              "", report.KEPT_END]
+    return "\n".join(lines)
+
+
+def model_section(name, runs):
+    merged = dict(runs[0], results=[r for run in runs for r in run["results"]])
+    desc = runs[0].get("description") or (
+        "ModernBERT-base's shape with random weights (22 layers, hidden 768, 12 heads, global "
+        "attention every 3rd layer, local window 128)")
+    lines = [f"### {name}", "", f"{desc}.", ""]
     for run in runs:
         cores = run["machine"].get("cores") or 1
         if max(run["load_before"][0], run["load_after"][0]) > cores:
@@ -392,20 +453,8 @@ def section(runs):
         lines.append(f"- {e}: memory above the loaded process, per 1,000 tokens: " + ", ".join(
             f"{g / length * 1000:.1f} MiB at {length}" for length, g in grow) +
             " (constant: linear in length; growing with length: quadratic).")
-    lines += ["", "Rerun:", "", "```bash",
-              "$VENV/bin/python bench/compare/make_long_model.py   # once: the model, ~600 MB "
-              "(a venv with torch + transformers, e.g. .venv-compare)",
-              "cmake --build build --target ember",
-              "bench/compare/setup.sh && .venv-compare/bin/python bench/compare/long_sequence.py "
-              "--lengths 1024,2048,8192 --reps 5,5,2 --skip ort_fp32@8192",
-              "```", "",
-              "The ONNX model is `prepare.export_onnx` (TorchScript exporter, eager attention, "
-              "traced at 300 tokens so that the local window's mask is traced as computed), run "
-              "as exported by ONNX Runtime (`ORT_ENABLE_ALL`; its BERT fusion script does not "
-              "know ModernBERT) and compiled by OpenVINO (`INFERENCE_PRECISION_HINT=f32`, "
-              "1 stream, `LATENCY`). Both run local layers as full attention under a mask: the "
-              "graph has no windowed attention op.", "", report.KEPT_END]
-    return "\n".join(lines)
+    lines.append("")
+    return lines
 
 
 def write_section(path, runs):
