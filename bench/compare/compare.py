@@ -48,8 +48,8 @@ BATCHES = [1, 2, 4, 8]
 LENGTHS = [8, 16, 32, 64, 128, 256, 512]
 # Assumed throughput (GFLOP/s) for the up-front duration estimate only; replaced by measured
 # times once a model's check cell has run.
-PRIOR_GFLOPS = {"fp32": 100.0, "int8": 150.0, "bf16": 150.0, "torch_fp32": 70.0,
-                "torch_int8": 90.0}
+PRIOR_GFLOPS = {"fp32": 250.0, "int8": 400.0, "bf16": 400.0, "torch_fp32": 150.0,
+                "torch_int8": 180.0}
 
 
 def log(*args):
@@ -196,6 +196,25 @@ def estimate_seconds(cfg, engines, cells, args, ms_of=None):
 
 def _cos_rows(a, b):
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-30)
+
+
+def probe_models(models, args):
+    """The models whose sentiment probe runs."""
+    if args.no_probe:
+        return []
+    given = [x for x in args.probe_models.split(",") if x]
+    return [m for m in models if (m in given if given else "random" not in m)]
+
+
+def probe_seconds(cfg, wanted, args):
+    """Expected seconds of one model's sentiment probe: Ember fp32 embeds the sentences once per
+    variant (bench_prune_quality compares the base with each in turn), each variant once; ~28
+    tokens per movie-review sentence."""
+    variants = [d for d in ("bf16", "int8") if f"ember_{d}" in wanted]
+    if not variants:
+        return 0.0
+    gflop = report.forward_gflop(cfg, 1, 28) * args.probe_sample
+    return sum(gflop / PRIOR_GFLOPS["fp32"] + gflop / PRIOR_GFLOPS[d] for d in variants)
 
 
 def cosine_stats(ref, out):
@@ -541,13 +560,15 @@ def main(argv):
     b, _, l = args.check_cell.partition("x")
     check_cell = (int(b), int(l))
 
-    est = 0.0
+    est = probe = 0.0
     for m in models:
         cfg = prepare.model_config(model_dir(m))
         est += estimate_seconds(cfg, wanted, cells, args)
+        if m in probe_models(models, args):
+            probe += probe_seconds(cfg, wanted, args)
     log(f"{len(models)} models x {len(cells)} cells x {len(wanted)} engines; expected duration "
-        f"~{est / 60:.1f} min ({est:.0f} s) of timing (+ ~1-3 min per model for loading and, on the first "
-        "run, model preparation)")
+        f"~{est / 60:.1f} min ({est:.0f} s) of timing, ~{probe / 60:.1f} min of sentiment probes"
+        " (+ ~1-3 min per model for loading and, on the first run, model preparation)")
     if args.estimate_only:
         return 0
 
@@ -617,8 +638,7 @@ def main(argv):
             if e is not reference:
                 e.close()
         reference.close()
-        probe_models = [x for x in args.probe_models.split(",") if x]
-        if not args.no_probe and (m in probe_models if probe_models else "random" not in m):
+        if m in probe_models(models, args):
             variants = {}
             for dtype in ("bf16", "int8"):
                 if f"ember_{dtype}" in wanted:
