@@ -365,7 +365,9 @@ def check(engines, reference, ids, notes):
         log(f"check {name}: cos min {stats['cos_min']:.5f} mean {stats['cos_mean']:.5f}"
             f" {'ok' if ok else 'FAILED (not timed)'}")
         if not ok:
-            notes.append(f"{name} failed the correctness check ({stats}); not timed")
+            notes.append(f"{name} failed the correctness check (cosine per token against "
+                         f"PyTorch fp32: min {stats['cos_min']:.4f}, mean {stats['cos_mean']:.4f})"
+                         "; not timed")
             del engines[name]
     return result
 
@@ -436,25 +438,42 @@ def settle(args, name, waits):
     time.sleep(args.settle_ms / 1e3)
 
 
-def time_cell(engines, ids, args, rep_offset, waits):
+def time_cell(engines, ids, args, rep_offset, waits, failed):
+    """{engine: [ms]}, {engine: [CPU ms]} of one cell. An engine that fails in this cell (an
+    exception from its run) is left out of the cell, its error in failed[engine], and the
+    others go on: one engine's limit must not end a long run."""
     names = list(engines)
-    for e in engines.values():
-        e.prepare(ids)
-    warm = {n: 0.0 for n in names}
+
+    def attempt(n, fn):
+        try:
+            return fn()
+        except Exception as ex:  # noqa: BLE001 (reported in the notes, the run goes on)
+            failed[n] = f"{ex.__class__.__name__}: {str(ex)[:300]}"
+            log(f"{n} failed in this cell: {failed[n]}")
+            names.remove(n)
+            return None
+
+    for n in list(names):
+        attempt(n, lambda: engines[n].prepare(ids))
+    warm = {}
     for _ in range(args.warmup):
-        for n in names:
-            warm[n] = engines[n].run()
+        for n in list(names):
+            t = attempt(n, engines[n].run)
+            if t is not None:
+                warm[n] = t
             settle(args, n, waits)
-    reps = plan_reps(sum(warm.values()) + args.settle_ms * len(names), args)
+    reps = plan_reps(sum(warm.get(n, 0.0) for n in names) + args.settle_ms * len(names), args)
     ms = {n: [] for n in names}
     cpu = {n: [] for n in names}
     for r in range(reps):
-        k = (r + rep_offset) % len(names)
+        k = (r + rep_offset) % max(len(names), 1)
         for n in names[k:] + names[:k]:  # rotating order: no engine always first or last
-            ms[n].append(engines[n].run())
-            cpu[n].append(engines[n].last_cpu_ms)
+            t = attempt(n, engines[n].run)
+            if t is not None:
+                ms[n].append(t)
+                cpu[n].append(engines[n].last_cpu_ms)
             settle(args, n, waits)
-    return ms, cpu
+    return {n: v for n, v in ms.items() if n in names}, cpu
 
 
 def summarize(values, cpu=None):
@@ -618,15 +637,19 @@ def main(argv):
             if ll > cfg["max_positions"]:
                 notes.append(f"cell {bb}x{ll} skipped: beyond {cfg['max_positions']} positions")
                 continue
+            failed = {}
             ms, cpu = time_cell(engines, cell_ids(mdir, cfg["vocab"], bb, ll, args.seed), args,
-                                rep_offset, waits)
+                                rep_offset, waits, failed)
+            notes += [f"{n} failed at {bb}x{ll}, not timed there: {why}"
+                      for n, why in failed.items()]
             rep_offset += 1
             line = []
             for n, v in ms.items():
                 s = summarize(v, cpu[n])
                 run["results"].append({"model": m, "engine": n, "batch": bb, "length": ll, **s})
                 line.append(f"{n} {s['median_ms']:.2f}")
-            log(f"{m} {bb}x{ll}: " + ", ".join(line) + f" (ms, median of {len(v)})")
+            log(f"{m} {bb}x{ll}: " + ", ".join(line)
+                + f" (ms, median of {min(map(len, ms.values()), default=0)})")
             if (bb, ll) == (8, 128) and "bert-base" in m:
                 # The peaks right after the cell they are compared with (same load).
                 if not args.no_peak:

@@ -329,10 +329,11 @@ def describe(mdir):
                 f"every {c.get('global_attn_every_n_layers', 3)}rd layer, local window "
                 f"{c.get('local_attention', 128)})")
     if c.get("model_type") == "qwen3":
+        theta = c.get("rope_theta") or (c.get("rope_parameters") or {}).get("rope_theta")
         return (f"Qwen3-Embedding-0.6B's shape with random weights ({c['num_hidden_layers']} "
                 f"layers, hidden {c['hidden_size']}, {c['num_attention_heads']} query / "
                 f"{c['num_key_value_heads']} key-value heads of {c['head_dim']}, intermediate "
-                f"{c['intermediate_size']}, causal attention, RoPE theta {c['rope_theta']:g})")
+                f"{c['intermediate_size']}, causal attention, RoPE theta {theta:g})")
     return (f"{c.get('model_type')}: {c.get('num_hidden_layers')} layers, hidden "
             f"{c.get('hidden_size')}")
 
