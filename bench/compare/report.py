@@ -51,7 +51,9 @@ bench/compare/run.sh --estimate-only                           # expected durati
   `--accuracy-cells` (2x16,8x128), `--no-peak`, `--no-gemm`, `--no-probe`, `--probe-sample`
   (6000), `--probe-models` (default: the models whose name does not say "random").
   The expected duration is printed first (and refined per model after its check cell); the
-  full grid with the defaults is ~17 min of timing plus ~1-3 min of loading on a quiet machine.
+  full grid with the defaults (3 models, 28 cells, 9 engines) is ~13 min of timing, ~7 min of
+  sentiment probes and ~1-3 min of loading per model on a quiet machine (`--min-reps 5`: ~18
+  min of timing).
 - Models are prepared once into `~/.cache/ember/compare/<model>/` (`--work`): ONNX export
   (TorchScript exporter, eager attention, opset 17, dynamic batch/sequence axes),
   `onnxruntime.transformers.optimizer.optimize_model(model_type="bert")`,
@@ -194,7 +196,8 @@ def _probe(run, model, engine):
     d = (e["probe_accuracy"] - e["probe_accuracy_base"]) * 100
     test = e.get("test", 0)
     return (("met" if abs(d) <= PROBE_POINTS else "NOT MET"),
-            f"accuracy {e['probe_accuracy'] * 100:.2f}% vs fp32 {e['probe_accuracy_base'] * 100:.2f}%"
+            f"accuracy {e['probe_accuracy'] * 100:.2f}% vs fp32 "
+            f"{e['probe_accuracy_base'] * 100:.2f}%"
             f" ({d:+.2f} points; {test} held-out sentences, one sentence = "
             f"{100 / test if test else 0:.2f} points)")
 
