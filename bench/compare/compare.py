@@ -349,9 +349,12 @@ def ct2_version():
 
 
 def check(engines, reference, ids, notes):
-    """Every engine's last hidden state against PyTorch fp32 on one cell. fp32 engines must
-    reach cosine >= 0.99 on every token, int8 engines >= 0.9 on average (their accuracy is
-    reported); an engine that fails is dropped before any timing."""
+    """Every engine's last hidden state against PyTorch fp32 on one cell. fp32 and bf16 engines
+    must reach cosine >= 0.99 on every token, or they are dropped before any timing (a wrong
+    graph, not a slow one). int8 engines should reach >= 0.9 on average; one that does not is
+    still timed (its speed is its runtime's int8 path on this model) and flagged, so that the
+    report can say its ratios are against an inaccurate peer (ORT's per-tensor activation
+    quantization on MPNet, for one)."""
     reference.prepare(ids)
     ref = reference.hidden()
     result = {}
@@ -359,16 +362,20 @@ def check(engines, reference, ids, notes):
         e.prepare(ids)
         stats = cosine_stats(ref, e.hidden())
         result[name] = stats
-        ok = (stats["cos_min"] >= 0.99 if e.dtype.endswith(("fp32", "bf16"))
-              else stats["cos_mean"] >= 0.9)
+        exact = e.dtype.endswith(("fp32", "bf16"))
+        ok = stats["cos_min"] >= 0.99 if exact else stats["cos_mean"] >= 0.9
         stats["ok"] = ok
+        stats["timed"] = ok or not exact
         log(f"check {name}: cos min {stats['cos_min']:.5f} mean {stats['cos_mean']:.5f}"
-            f" {'ok' if ok else 'FAILED (not timed)'}")
-        if not ok:
-            notes.append(f"{name} failed the correctness check (cosine per token against "
-                         f"PyTorch fp32: min {stats['cos_min']:.4f}, mean {stats['cos_mean']:.4f})"
-                         "; not timed")
+            f" {'ok' if ok else 'FAILED (not timed)' if exact else 'INACCURATE (timed)'}")
+        what = (f"cosine per token against PyTorch fp32: min {stats['cos_min']:.4f}, "
+                f"mean {stats['cos_mean']:.4f}")
+        if not ok and exact:
+            notes.append(f"{name} failed the correctness check ({what}); not timed")
             del engines[name]
+        elif not ok:
+            notes.append(f"{name} is below the int8 check's mean cosine 0.9 ({what}); timed, "
+                         "but its ratios are against an inaccurate engine")
     return result
 
 
