@@ -157,6 +157,13 @@ class PeerProcess:
             self.proc.stdin.flush()
             self.proc.wait(timeout=60)
 
+    def proc_alive(self):
+        return self.proc.poll() is None
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
 
 class EmberProcess:
     def __init__(self, ember, model, threads, work):
@@ -176,6 +183,13 @@ class EmberProcess:
 
     def close(self):
         self.e.close()
+
+    def proc_alive(self):
+        return self.e.proc.poll() is None
+
+    def kill(self):
+        self.e.proc.kill()
+        self.e.proc.wait()
 
 
 def agreement(ref, out):
@@ -252,24 +266,46 @@ def main(argv):
            "machine": compare.machine_info(), "versions": compare.versions(args.ember),
            "load_before": os.getloadavg(), "notes": list(args.note), "results": []}
     t_start = time.time()
+    out = Path(args.out).with_suffix(".json")
+    out.parent.mkdir(parents=True, exist_ok=True)
     for li, length in enumerate(lengths):
         ids = compare.cell_ids(mdir, cfg["vocab"], 1, length, args.seed)
         procs = {}
+
+        def failed(e, what, ex):
+            """An engine that fails at this length (e.g. killed for memory) is left out of
+            it, with a note; the other engines and lengths go on."""
+            run["notes"].append(f"{e} at {length} tokens: {what} failed "
+                                f"({ex.__class__.__name__}: {str(ex)[:200]}); not timed there")
+            log(run["notes"][-1])
+            p = procs.pop(e, None)
+            if p is not None and p.proc_alive():
+                p.kill()
+
         for e in wanted:
             if f"{e}@{length}" in args.skip:
                 continue
             t0 = time.time()
-            procs[e] = (EmberProcess(args.ember, mdir, args.threads, work / "ember")
-                        if e == "ember_fp32" else PeerProcess(e, onnx, args.threads))
-            procs[e].prepare(ids, work)
+            try:
+                procs[e] = (EmberProcess(args.ember, mdir, args.threads, work / "ember")
+                            if e == "ember_fp32" else PeerProcess(e, onnx, args.threads))
+                procs[e].prepare(ids, work)
+            except Exception as ex:  # noqa: BLE001 (reported in the notes)
+                failed(e, "loading", ex)
+                continue
             log(f"{length}: {e} loaded in {time.time() - t0:.1f} s")
         loaded = {e: proc_mem(p.pid) for e, p in procs.items()}
         for p in procs.values():
             reset_peak(p.pid)
         # Correctness (the first run of each engine, untimed), against Ember's output.
-        hidden = {e: p.hidden(work) for e, p in procs.items()}
+        hidden = {}
+        for e in list(procs):
+            try:
+                hidden[e] = procs[e].hidden(work)
+            except Exception as ex:  # noqa: BLE001
+                failed(e, "the first run", ex)
         check = {}
-        ref_name = "ember_fp32" if "ember_fp32" in hidden else next(iter(hidden))
+        ref_name = "ember_fp32" if "ember_fp32" in hidden else next(iter(hidden), None)
         for e, h in hidden.items():
             check[e] = agreement(hidden[ref_name], h)
             check[e]["ok"] = check[e]["pooled_cos"] >= 0.999
@@ -278,25 +314,37 @@ def main(argv):
         del hidden
         timed = [e for e in procs if check[e]["ok"]]
         for w in range(args.warmup):
-            for e in timed:
+            for e in list(timed):
                 time.sleep(args.pause_s)
-                procs[e].run()
+                try:
+                    procs[e].run()
+                except Exception as ex:  # noqa: BLE001
+                    failed(e, "a warm-up run", ex)
+                    timed.remove(e)
         ms = {e: [] for e in timed}
         cpu = {e: [] for e in timed}
         for r in range(reps[li]):
-            order = timed[r % len(timed):] + timed[:r % len(timed)]
+            order = timed[r % max(len(timed), 1):] + timed[:r % max(len(timed), 1)]
             for e in order:
                 time.sleep(args.pause_s)
-                c0 = cpu_seconds(procs[e].pid)
-                ms[e].append(procs[e].run())
-                cpu[e].append((cpu_seconds(procs[e].pid) - c0) * 1e3)
+                try:
+                    c0 = cpu_seconds(procs[e].pid)
+                    t = procs[e].run()
+                    c = (cpu_seconds(procs[e].pid) - c0) * 1e3
+                except Exception as ex:  # noqa: BLE001
+                    failed(e, f"repetition {r}", ex)
+                    timed.remove(e)
+                    del ms[e], cpu[e]
+                    continue
+                ms[e].append(t)
+                cpu[e].append(c)
             log(f"{length} rep {r}: " + ", ".join(
                 f"{e} {ms[e][-1]:.0f} ({cpu[e][-1]:.0f} cpu)" for e in timed) + " ms")
         for e, p in procs.items():
             mem = proc_mem(p.pid)
             row = {"engine": e, "batch": 1, "length": length, "check": check[e],
                    "rss_loaded_mib": loaded[e]["VmRSS"], "rss_peak_mib": mem["VmHWM"]}
-            if e in ms:
+            if ms.get(e):
                 v = np.array(ms[e])
                 row.update(ms=ms[e], median_ms=float(np.median(v)), min_ms=float(v.min()),
                            cpu_ms=cpu[e], median_cpu_ms=float(np.median(cpu[e])))
@@ -305,14 +353,15 @@ def main(argv):
         log(f"{length}: " + ", ".join(
             f"{r['engine']} {r.get('median_ms', float('nan')):.0f} ms, peak {r['rss_peak_mib']:.0f}"
             f" MiB" for r in run["results"] if r["length"] == length))
+        # What is measured so far, in case a later (longer) length does not finish.
+        out.write_text(json.dumps(dict(run, partial=True, load_after=os.getloadavg(),
+                                       duration_s=round(time.time() - t_start, 1)), indent=1))
     by_length = {}
     for r in run["results"]:
         by_length.setdefault(r["length"], {})[r["engine"]] = r
     run["ratios"] = {str(k): ratios(v) for k, v in by_length.items()}
     run["load_after"] = os.getloadavg()
     run["duration_s"] = round(time.time() - t_start, 1)
-    out = Path(args.out).with_suffix(".json")
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(run, indent=1))
     log(f"wrote {out}")
     earlier = [json.loads(Path(f).read_text()) for f in args.with_runs.split(",") if f]
