@@ -5,9 +5,13 @@ for the commands.
 
 Per model: prepare every engine's form of the model (prepare.py, cached), check every
 engine's last hidden state against PyTorch fp32 on one cell (an engine that disagrees is not
-timed), then per grid cell: warm-up runs of every engine, then repetitions in which every
-engine runs once, in rotating order. Writes JSON + CSV of every (model, engine, cell) and
-docs/benchmarks.md (report.py).
+timed), measure how close each engine's bf16 and int8 embeddings are to its own fp32 ones
+(--accuracy-cells), then per grid cell: warm-up runs of every engine, then repetitions in which
+every engine runs once, in rotating order (wall and CPU time of each run). After bert-base's
+8x128 cell, the machine's measured peaks (bench_peak_probe) and the sgemm peak
+(bench_gemm_bench); after each model with real weights, the VADER sentiment probe of Ember
+fp32 against Ember bf16 and int8 (bench_prune_quality). Writes JSON + CSV of every
+(model, engine, cell) and docs/benchmarks.md (report.py).
 """
 
 import argparse
@@ -34,13 +38,18 @@ ALL_ENGINES = ["ember_fp32", "ember_int8", "ember_bf16", "ort_fp32", "ort_int8",
 # Another Ember binary (--ember-base), for A/B runs of a change against the binary before it,
 # alternated cell by cell with everything else; not in the default engine list.
 BASE_ENGINES = ["ember_base_fp32", "ember_base_int8"]
-DEFAULT_MODELS = ["all-MiniLM-L6-v2", "bert-base-uncased-random"]
+# Issue #19's peers; PyTorch (torch_fp32, torch_int8) is not among its targets and only adds
+# time, so it runs when asked for (its fp32 model is the correctness reference either way).
+DEFAULT_ENGINES = [e for e in ALL_ENGINES if not e.startswith("torch")]
+DEFAULT_MODELS = ["all-MiniLM-L6-v2", "bert-base-uncased-random", "all-mpnet-base-v2"]
+# The sentiment probe's sentences (scripts/fetch_data.sh), as tests/quant_accuracy uses them.
+PROBE_DATA = "vader/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
 BATCHES = [1, 2, 4, 8]
 LENGTHS = [8, 16, 32, 64, 128, 256, 512]
 # Assumed throughput (GFLOP/s) for the up-front duration estimate only; replaced by measured
 # times once a model's check cell has run.
-PRIOR_GFLOPS = {"fp32": 100.0, "int8": 150.0, "bf16": 150.0, "torch_fp32": 70.0,
-                "torch_int8": 90.0}
+PRIOR_GFLOPS = {"fp32": 250.0, "int8": 400.0, "bf16": 400.0, "torch_fp32": 150.0,
+                "torch_int8": 180.0}
 
 
 def log(*args):
@@ -59,7 +68,9 @@ def parse_args(argv):
     p.add_argument("--models", default=",".join(DEFAULT_MODELS),
                    help="model cache names or directories, comma-separated "
                         "(also: distilbert-base-uncased-random)")
-    p.add_argument("--engines", default=",".join(ALL_ENGINES))
+    p.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
+                   help=f"comma-separated, of {ALL_ENGINES + BASE_ENGINES} (default: all but "
+                        "PyTorch's)")
     p.add_argument("--grid", default="", help="cells BxL, e.g. 1x16,1x128 (default: full grid)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--warmup", type=int, default=1, help="untimed runs per engine and cell")
@@ -76,6 +87,24 @@ def parse_args(argv):
                         "into the next engine's time (0: do not wait)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--check-cell", default="2x16", help="cell of the correctness check")
+    p.add_argument("--accuracy-cells", default="2x16,8x128",
+                   help="cells on which each engine's bf16 and int8 outputs are compared with "
+                        "its own fp32 ones (per token and mean-pooled embeddings)")
+    p.add_argument("--peak-probe", default=None,
+                   help="bench_peak_probe for the machine's fp32/bf16/int8 peaks (default: "
+                        "next to --ember's bench/ directory)")
+    p.add_argument("--no-peak", action="store_true", help="skip the peak probe")
+    p.add_argument("--quality-bench", default=None,
+                   help="bench_prune_quality for the sentiment probe (default: as --peak-probe)")
+    p.add_argument("--probe-data", default=str(Path(os.environ.get(
+        "EMBER_DATA_DIR", Path.home() / ".cache/ember/data")) / PROBE_DATA),
+        help="id<TAB>rating<TAB>text sentences of the sentiment probe (scripts/fetch_data.sh)")
+    p.add_argument("--probe-sample", type=int, default=6000,
+                   help="sentences of the sentiment probe (seeded sample; 70%% train, 30%% test)")
+    p.add_argument("--probe-models", default="",
+                   help="models whose sentiment probe runs (default: every model whose name does "
+                        "not say 'random': a probe on random weights means nothing)")
+    p.add_argument("--no-probe", action="store_true", help="skip the sentiment probe")
     p.add_argument("--work", default=os.environ.get(
         "EMBER_COMPARE_WORK", str(Path.home() / ".cache/ember/compare")),
         help="prepared models (ONNX, CTranslate2, Ember int8) are cached here")
@@ -123,8 +152,12 @@ def model_dir(name):
 
 
 def special_ids(mdir):
-    """[CLS] and [SEP] ids from the model's tokenizer.json (BERT vocabularies: 101, 102)."""
+    """The ids the tokenizer puts first and last: its post-processor's cls and sep (MPNet: <s>
+    and </s>), else [CLS] and [SEP] of the vocabulary (BERT vocabularies: 101, 102)."""
     tok = json.loads((mdir / "tokenizer.json").read_text())
+    post = tok.get("post_processor") or {}
+    if isinstance(post.get("cls"), list) and isinstance(post.get("sep"), list):
+        return post["cls"][1], post["sep"][1]
     vocab = tok["model"]["vocab"]
     if isinstance(vocab, dict) and "[CLS]" in vocab:
         return vocab["[CLS]"], vocab["[SEP]"]
@@ -161,12 +194,44 @@ def estimate_seconds(cfg, engines, cells, args, ms_of=None):
     return total
 
 
+def _cos_rows(a, b):
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-30)
+
+
+def probe_models(models, args):
+    """The models whose sentiment probe runs."""
+    if args.no_probe:
+        return []
+    given = [x for x in args.probe_models.split(",") if x]
+    return [m for m in models if (m in given if given else "random" not in m)]
+
+
+def probe_seconds(cfg, wanted, args):
+    """Expected seconds of one model's sentiment probe: Ember fp32 embeds the sentences once per
+    variant (bench_prune_quality compares the base with each in turn), each variant once; ~28
+    tokens per movie-review sentence."""
+    variants = [d for d in ("bf16", "int8") if f"ember_{d}" in wanted]
+    if not variants:
+        return 0.0
+    gflop = report.forward_gflop(cfg, 1, 28) * args.probe_sample
+    return sum(gflop / PRIOR_GFLOPS["fp32"] + gflop / PRIOR_GFLOPS[d] for d in variants)
+
+
 def cosine_stats(ref, out):
     a = ref.reshape(-1, ref.shape[-1]).astype(np.float64)
     b = out.reshape(-1, out.shape[-1]).astype(np.float64)
-    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-30)
+    cos = _cos_rows(a, b)
     return {"cos_min": float(cos.min()), "cos_mean": float(cos.mean()),
             "max_abs_diff": float(np.abs(a - b).max())}
+
+
+def embedding_stats(ref, out):
+    """cosine_stats per token, plus the lowest cosine of the mean-pooled embeddings (one per
+    sequence: the sentence embedding of the models here, which all pool by the mean)."""
+    stats = cosine_stats(ref, out)
+    a, b = ref.astype(np.float64).mean(1), out.astype(np.float64).mean(1)
+    stats["pooled_cos_min"] = float(_cos_rows(a, b).min())
+    return stats
 
 
 def machine_info():
@@ -231,6 +296,10 @@ def load_engines(name, mdir, work, wanted, args, notes):
                 # bf16 where the CPU has avx512_bf16; elsewhere Ember runs fp32 and says so.
                 out[e] = eng.EmberEngine(args.ember, mdir, args.threads, "bf16", work / "ember",
                                          args.ember_env, ["--dtype", "bf16"])
+                dtype = out[e].info.get("dtype")
+                if dtype and dtype != "bf16":
+                    notes.append(f"ember_bf16 runs {dtype} on this CPU: "
+                                 f"{out[e].info.get('dtype_note', '')}")
             elif e == "ember_base_fp32":
                 out[e] = eng.EmberEngine(args.ember_base, mdir, args.threads, "base_fp32",
                                          work / "ember_base", args.ember_env)
@@ -255,6 +324,10 @@ def load_engines(name, mdir, work, wanted, args, notes):
                 out[e] = eng.TorchEngine(prepare.load_torch_model(mdir, work), args.threads,
                                          "int8", types)
             elif e in ("ct2_fp32", "ct2_int8"):
+                if cfg["model_type"] not in CT2_MODEL_TYPES:
+                    notes.append(f"{e} n/a: CTranslate2 {ct2_version()} has no converter for "
+                                 f"model type '{cfg['model_type']}'")
+                    continue
                 out[e] = eng.Ct2Engine(prepare.convert_ct2(mdir, work), args.threads,
                                        e.split("_")[1])
         except Exception as ex:  # noqa: BLE001 (one peer failing must not stop the others)
@@ -263,26 +336,89 @@ def load_engines(name, mdir, work, wanted, args, notes):
     return out, reference
 
 
+# Encoder model types CTranslate2's TransformersConverter has a loader for (its BertLoader,
+# DistilBertLoader, XLMRobertaLoader family); MPNet, for one, is not among them.
+CT2_MODEL_TYPES = ("bert", "distilbert", "roberta", "xlm-roberta", "camembert")
+
+
+def ct2_version():
+    try:
+        return __import__("ctranslate2").__version__
+    except ImportError:
+        return "(not installed)"
+
+
 def check(engines, reference, ids, notes):
-    """Every engine's last hidden state against PyTorch fp32 on one cell. fp32 engines must
-    reach cosine >= 0.99 on every token, int8 engines >= 0.9 on average (their accuracy is
-    reported); an engine that fails is dropped before any timing."""
+    """Every engine's last hidden state against PyTorch fp32 on one cell. fp32 and bf16 engines
+    must reach cosine >= 0.99 on every token, or they are dropped before any timing (a wrong
+    graph, not a slow one). int8 engines should reach >= 0.9 on average; one that does not is
+    still timed (its speed is its runtime's int8 path on this model) and flagged, so that the
+    report can say its ratios are against an inaccurate peer (ORT's per-tensor activation
+    quantization on MPNet, for one)."""
     reference.prepare(ids)
     ref = reference.hidden()
     result = {}
     for name, e in list(engines.items()):
-        e.prepare(ids)
-        stats = cosine_stats(ref, e.hidden())
-        result[name] = stats
-        ok = (stats["cos_min"] >= 0.99 if e.dtype.endswith(("fp32", "bf16"))
-              else stats["cos_mean"] >= 0.9)
-        stats["ok"] = ok
-        log(f"check {name}: cos min {stats['cos_min']:.5f} mean {stats['cos_mean']:.5f}"
-            f" {'ok' if ok else 'FAILED (not timed)'}")
-        if not ok:
-            notes.append(f"{name} failed the correctness check ({stats}); not timed")
+        try:
+            e.prepare(ids)
+            stats = cosine_stats(ref, e.hidden())
+        except Exception as ex:  # noqa: BLE001 (one engine failing must not stop the others)
+            notes.append(f"{name} failed in the correctness check ({ex.__class__.__name__}: "
+                         f"{str(ex)[:300]}); not timed")
+            log(notes[-1])
             del engines[name]
+            continue
+        result[name] = stats
+        exact = e.dtype.endswith(("fp32", "bf16"))
+        ok = stats["cos_min"] >= 0.99 if exact else stats["cos_mean"] >= 0.9
+        stats["ok"] = ok
+        stats["timed"] = ok or not exact
+        log(f"check {name}: cos min {stats['cos_min']:.5f} mean {stats['cos_mean']:.5f}"
+            f" {'ok' if ok else 'FAILED (not timed)' if exact else 'INACCURATE (timed)'}")
+        what = (f"cosine per token against PyTorch fp32: min {stats['cos_min']:.4f}, "
+                f"mean {stats['cos_mean']:.4f}")
+        if not ok and exact:
+            notes.append(f"{name} failed the correctness check ({what}); not timed")
+            del engines[name]
+        elif not ok:
+            notes.append(f"{name} is below the int8 check's mean cosine 0.9 ({what}); timed, "
+                         "but its ratios are against an inaccurate engine")
     return result
+
+
+# Each compressed engine against the fp32 engine of the same runtime: Ember's bf16 and int8
+# against Ember fp32 (issue #19's accuracy targets), the peers' for comparison.
+ACCURACY_PAIRS = [("ember_bf16", "ember_fp32"), ("ember_int8", "ember_fp32"),
+                  ("ov_bf16", "ov_fp32"), ("ort_int8", "ort_fp32"), ("ct2_int8", "ct2_fp32"),
+                  ("torch_int8", "torch_fp32")]
+
+
+def accuracy(engines, mdir, cfg, cells, args):
+    """{engine: {"base", "cells": {BxL: embedding_stats}, lowest cosines over the cells}} of
+    every compressed engine against its fp32 twin, on the same token ids."""
+    out = {}
+    hidden = {}
+    for b, l in cells:
+        if l > cfg["max_positions"]:
+            continue
+        ids = cell_ids(mdir, cfg["vocab"], b, l, args.seed)
+        for name in {n for pair in ACCURACY_PAIRS for n in pair if n in engines}:
+            try:
+                engines[name].prepare(ids)
+                hidden[name] = engines[name].hidden()
+            except Exception as ex:  # noqa: BLE001 (reported; the run goes on)
+                log(f"accuracy: {name} failed at {b}x{l}: {ex.__class__.__name__}: {ex}")
+        for e, base in ACCURACY_PAIRS:
+            if e in hidden and base in hidden:
+                st = embedding_stats(hidden[base], hidden[e])
+                r = out.setdefault(e, {"base": base, "cells": {}})
+                r["cells"][f"{b}x{l}"] = st
+                for k in ("cos_min", "pooled_cos_min"):
+                    r[k] = min(r.get(k, 1.0), st[k])
+                log(f"accuracy {e} vs {base} at {b}x{l}: token cos min {st['cos_min']:.6f}, "
+                    f"pooled cos min {st['pooled_cos_min']:.6f}")
+        hidden.clear()
+    return out
 
 
 def runnable_threads():
@@ -319,35 +455,103 @@ def settle(args, name, waits):
     time.sleep(args.settle_ms / 1e3)
 
 
-def time_cell(engines, ids, args, rep_offset, waits):
+def time_cell(engines, ids, args, rep_offset, waits, failed):
+    """{engine: [ms]}, {engine: [CPU ms]} of one cell. An engine that fails in this cell (an
+    exception from its run) is left out of the cell, its error in failed[engine], and the
+    others go on: one engine's limit must not end a long run."""
     names = list(engines)
-    for e in engines.values():
-        e.prepare(ids)
-    warm = {n: 0.0 for n in names}
+
+    def attempt(n, fn):
+        try:
+            return fn()
+        except Exception as ex:  # noqa: BLE001 (reported in the notes, the run goes on)
+            failed[n] = f"{ex.__class__.__name__}: {str(ex)[:300]}"
+            log(f"{n} failed in this cell: {failed[n]}")
+            names.remove(n)
+            return None
+
+    for n in list(names):
+        attempt(n, lambda: engines[n].prepare(ids))
+    warm = {}
     for _ in range(args.warmup):
-        for n in names:
-            warm[n] = engines[n].run()
+        for n in list(names):
+            t = attempt(n, engines[n].run)
+            if t is not None:
+                warm[n] = t
             settle(args, n, waits)
-    reps = plan_reps(sum(warm.values()) + args.settle_ms * len(names), args)
+    reps = plan_reps(sum(warm.get(n, 0.0) for n in names) + args.settle_ms * len(names), args)
     ms = {n: [] for n in names}
+    cpu = {n: [] for n in names}
     for r in range(reps):
-        k = (r + rep_offset) % len(names)
+        k = (r + rep_offset) % max(len(names), 1)
         for n in names[k:] + names[:k]:  # rotating order: no engine always first or last
-            ms[n].append(engines[n].run())
+            t = attempt(n, engines[n].run)
+            if t is not None:
+                ms[n].append(t)
+                cpu[n].append(engines[n].last_cpu_ms)
             settle(args, n, waits)
-    return ms
+    return {n: v for n, v in ms.items() if n in names}, cpu
 
 
-def summarize(values):
+def summarize(values, cpu=None):
     v = np.asarray(values)
-    return {"reps": len(v), "median_ms": float(np.median(v)),
-            "p25_ms": float(np.percentile(v, 25)), "p75_ms": float(np.percentile(v, 75)),
-            "min_ms": float(v.min()), "max_ms": float(v.max()), "ms": [round(x, 4) for x in v]}
+    s = {"reps": len(v), "median_ms": float(np.median(v)),
+         "p25_ms": float(np.percentile(v, 25)), "p75_ms": float(np.percentile(v, 75)),
+         "min_ms": float(v.min()), "max_ms": float(v.max()), "ms": [round(x, 4) for x in v]}
+    if cpu and all(c is not None for c in cpu):
+        s["median_cpu_ms"] = float(np.median(cpu))
+        s["cpu_ms"] = [round(x, 4) for x in cpu]
+    return s
+
+
+def bench_path(args, given, name):
+    """A bench/ binary: `given`, else the one in the build tree of --ember."""
+    return given or str(Path(args.ember).parent.parent.parent / "bench" / name)
 
 
 def gemm_bench_path(args):
-    return args.gemm_bench or str(Path(args.ember).parent.parent.parent
-                                  / "bench/bench_gemm_bench")
+    return bench_path(args, args.gemm_bench, "bench_gemm_bench")
+
+
+def peak_probe(bench, threads):
+    """The machine's fp32 / bf16 / int8 instruction-throughput peaks (bench/peak_probe.cc) on
+    1..threads threads, per wall second and per second of each thread's CPU time."""
+    if not Path(bench).is_file():
+        return {"error": f"{bench} not built (cmake --build <dir> --target bench_peak_probe)"}
+    log("instruction-throughput peaks (bench_peak_probe)")
+    out = Path(bench).parent / "compare_peaks.json"
+    cmd = [bench, str(out), "--threads", str(threads), "--seconds", "0.3", "--repeats", "5"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"error": r.stderr[-300:], "command": " ".join(cmd)}
+    return {"command": " ".join(cmd), **json.loads(out.read_text())}
+
+
+def sentiment_probe(bench, mdir, variants, args):
+    """bench_prune_quality: Ember fp32 (the model as stored) against each of `variants`
+    ({engine: model dir}) on the probe's sentences: sentence-embedding cosines and the accuracy
+    of a logistic-regression sentiment probe trained on each model's own embeddings."""
+    if not Path(bench).is_file():
+        return {"error": f"{bench} not built (cmake --build <dir> --target bench_prune_quality)"}
+    if not Path(args.probe_data).is_file():
+        return {"error": f"{args.probe_data} not found (scripts/fetch_data.sh)"}
+    out = Path(args.work) / f"probe_{mdir.name}.json"
+    cmd = [bench, str(mdir), str(out), "--data", args.probe_data, "--sample",
+           str(args.probe_sample), "--threads", str(args.threads), *map(str, variants.values())]
+    log(f"sentiment probe: {' '.join(cmd)}")
+    t0 = time.time()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"error": r.stderr[-300:], "command": " ".join(cmd)}
+    data = json.loads(out.read_text())
+    by_dir = dict(zip(map(str, variants.values()), variants))
+    res = {"command": " ".join(cmd), "seconds": round(time.time() - t0, 1),
+           "sentences": data["sentences"], "data": args.probe_data, "engines": {}}
+    for m in data["models"]:
+        res["engines"][by_dir[m["model"]]] = m
+        log(f"sentiment probe {by_dir[m['model']]}: accuracy {m['probe_accuracy']:.4f} "
+            f"(fp32 {m['probe_accuracy_base']:.4f}), embedding cosine min {m['min_cosine']:.6f}")
+    return res
 
 
 def gemm_peak(bench, threads):
@@ -392,13 +596,15 @@ def main(argv):
     b, _, l = args.check_cell.partition("x")
     check_cell = (int(b), int(l))
 
-    est = 0.0
+    est = probe = 0.0
     for m in models:
         cfg = prepare.model_config(model_dir(m))
         est += estimate_seconds(cfg, wanted, cells, args)
+        if m in probe_models(models, args):
+            probe += probe_seconds(cfg, wanted, args)
     log(f"{len(models)} models x {len(cells)} cells x {len(wanted)} engines; expected duration "
-        f"~{est / 60:.1f} min ({est:.0f} s) of timing (+ ~1-3 min per model for loading and, on the first "
-        "run, model preparation)")
+        f"~{est / 60:.1f} min ({est:.0f} s) of timing, ~{probe / 60:.1f} min of sentiment probes"
+        " (+ ~1-3 min per model for loading and, on the first run, model preparation)")
     if args.estimate_only:
         return 0
 
@@ -409,7 +615,9 @@ def main(argv):
                         "min_reps": args.min_reps, "cell_seconds": args.cell_seconds,
                         "settle_ms": args.settle_ms, "idle_wait_ms": args.idle_wait_ms,
                         "seed": args.seed,
-                        "check_cell": args.check_cell, "ember_env": args.ember_env, "output": "last hidden state [B, L, H]"},
+                        "check_cell": args.check_cell, "accuracy_cells": args.accuracy_cells,
+                        "probe_sample": args.probe_sample,
+                        "ember_env": args.ember_env, "output": "last hidden state [B, L, H]"},
            "machine": machine_info(), "load_before": os.getloadavg(),
            "versions": versions(args.ember), "notes": args.note, "models": {}, "results": []}
     rep_offset = 0
@@ -432,6 +640,7 @@ def main(argv):
             log(notes[-1])
         ids = cell_ids(mdir, cfg["vocab"], *check_cell, args.seed)
         info["check"] = check(engines, reference, ids, notes)
+        info["accuracy"] = accuracy(engines, mdir, cfg, parse_grid(args.accuracy_cells), args)
         if "ember_fp32" in engines:
             info["ember"] = engines["ember_fp32"].info
         # Refine the estimate with this model's check-cell times.
@@ -445,25 +654,56 @@ def main(argv):
             if ll > cfg["max_positions"]:
                 notes.append(f"cell {bb}x{ll} skipped: beyond {cfg['max_positions']} positions")
                 continue
-            ms = time_cell(engines, cell_ids(mdir, cfg["vocab"], bb, ll, args.seed), args,
-                           rep_offset, waits)
+            failed = {}
+            ms, cpu = time_cell(engines, cell_ids(mdir, cfg["vocab"], bb, ll, args.seed), args,
+                                rep_offset, waits, failed)
+            notes += [f"{n} failed at {bb}x{ll}, not timed there: {why}"
+                      for n, why in failed.items()]
             rep_offset += 1
             line = []
             for n, v in ms.items():
-                s = summarize(v)
+                s = summarize(v, cpu[n])
                 run["results"].append({"model": m, "engine": n, "batch": bb, "length": ll, **s})
                 line.append(f"{n} {s['median_ms']:.2f}")
-            log(f"{m} {bb}x{ll}: " + ", ".join(line) + f" (ms, median of {len(v)})")
-            if (bb, ll) == (8, 128) and "bert-base" in m and not args.no_gemm:
-                # The sgemm peak right after the cell it is compared with (same load).
-                run["gemm"] = gemm_peak(gemm_bench_path(args), args.threads)
+            log(f"{m} {bb}x{ll}: " + ", ".join(line)
+                + f" (ms, median of {min(map(len, ms.values()), default=0)})")
+            if (bb, ll) == (8, 128) and "bert-base" in m:
+                # The peaks right after the cell they are compared with (same load).
+                if not args.no_peak:
+                    run["peaks"] = peak_probe(bench_path(args, args.peak_probe,
+                                                         "bench_peak_probe"), args.threads)
+                if not args.no_gemm:
+                    run["gemm"] = gemm_peak(gemm_bench_path(args), args.threads)
         for e in engines.values():
             if e is not reference:
                 e.close()
         reference.close()
+        if m in probe_models(models, args):
+            variants = {}
+            for dtype in ("bf16", "int8"):
+                if f"ember_{dtype}" in wanted:
+                    qdir, why = prepare.quantize_ember(args.ember, str(mdir), work, dtype)
+                    if qdir is None:
+                        notes.append(f"sentiment probe of ember_{dtype} skipped: {why}")
+                    else:
+                        variants[f"ember_{dtype}"] = qdir
+            if variants:
+                info["probe"] = sentiment_probe(bench_path(args, args.quality_bench,
+                                                           "bench_prune_quality"),
+                                                mdir, variants, args)
+        # What is measured so far (report.py reads it with --report-only), in case a later
+        # model does not finish.
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".json").write_text(json.dumps(
+            dict(run, partial=True, duration_s=round(time.time() - t_start, 1),
+                 load_after=os.getloadavg()), indent=1))
 
     if not args.no_gemm and "gemm" not in run:
         run["gemm"] = gemm_peak(gemm_bench_path(args), args.threads)
+    if not args.no_peak and "peaks" not in run:
+        run["peaks"] = peak_probe(bench_path(args, args.peak_probe, "bench_peak_probe"),
+                                  args.threads)
     run["load_after"] = os.getloadavg()
     run["duration_s"] = round(time.time() - t_start, 1)
     # How long the machine stayed busy after each engine's runs (its threads' idle spinning).

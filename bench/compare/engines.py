@@ -2,7 +2,9 @@
 sequence exactly L tokens, so no padding anywhere), computes the last hidden state
 [B, L, H] and returns it on request; `prepare(ids)` builds the engine's own input objects
 outside the timed region and `run()` is what is timed. Every engine uses `threads` compute
-threads and one inter-op thread."""
+threads and one inter-op thread. After each `run()`, `last_cpu_ms` is the CPU time of that run:
+all threads of the process that computed it (the harness's own process for the Python peers,
+the `ember` process for Ember)."""
 
 import json
 import os
@@ -16,15 +18,19 @@ import numpy as np
 class Engine:
     name = ""
     dtype = "fp32"
+    last_cpu_ms = None
 
     def prepare(self, ids):
         raise NotImplementedError
 
     def run(self):
         """One forward pass on the prepared input; returns its wall time in ms."""
+        c0 = time.process_time()
         t0 = time.perf_counter()
         self._run()
-        return (time.perf_counter() - t0) * 1e3
+        ms = (time.perf_counter() - t0) * 1e3
+        self.last_cpu_ms = (time.process_time() - c0) * 1e3
+        return ms
 
     def hidden(self):
         """The last hidden state of the prepared input, float32 [B, L, H]."""
@@ -182,7 +188,9 @@ class EmberEngine(Engine):
         self.shape = ids.shape
 
     def run(self):
-        return self._ask(f"time {self.ids_path} 1")["ms"][0]
+        r = self._ask(f"time {self.ids_path} 1")
+        self.last_cpu_ms = r["cpu_ms"][0] if "cpu_ms" in r else None  # older binaries: none
+        return r["ms"][0]
 
     def run_many(self, n):
         return self._ask(f"time {self.ids_path} {n}")["ms"]

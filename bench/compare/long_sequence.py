@@ -1,6 +1,7 @@
 """The long-sequence grid (issue #19): Ember against ONNX Runtime and OpenVINO on a model that
-reads 8,192 tokens (bench/compare/make_long_model.py: ModernBERT-base's config, random
-weights), batch 1 at 1024, 2048 and 8192 tokens, fp32, the same thread count everywhere.
+reads 8,192 tokens (bench/compare/make_long_model.py: ModernBERT-base's or
+Qwen3-Embedding-0.6B's config, random weights), batch 1 at 1024, 2048 and 8192 tokens, fp32,
+the same thread count everywhere.
 
 Per length, every engine runs in a process of its own, started fresh for that length, so that
 its peak resident memory (VmHWM of /proc/PID/status) is that engine's at that length alone:
@@ -14,7 +15,12 @@ the ratio best peer / Ember, and the resident memory: after loading, and the pea
 length's runs, both per process.
 
     bench/compare/run.sh is for the short grid; this one runs with the same venv:
-    .venv-compare/bin/python bench/compare/long_sequence.py [--lengths 1024,2048,8192] ...
+    .venv-compare/bin/python bench/compare/long_sequence.py [--model NAME]
+        [--lengths 1024,2048,8192] [--with EARLIER.json] ...
+
+docs/benchmarks.md's long-sequence section has one subsection per model: a run writes its own
+model's, plus those of the earlier runs named by --with (another model's JSON), so that one
+model's rerun keeps the other's table.
 """
 
 import argparse
@@ -151,6 +157,13 @@ class PeerProcess:
             self.proc.stdin.flush()
             self.proc.wait(timeout=60)
 
+    def proc_alive(self):
+        return self.proc.poll() is None
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
 
 class EmberProcess:
     def __init__(self, ember, model, threads, work):
@@ -170,6 +183,13 @@ class EmberProcess:
 
     def close(self):
         self.e.close()
+
+    def proc_alive(self):
+        return self.e.proc.poll() is None
+
+    def kill(self):
+        self.e.proc.kill()
+        self.e.proc.wait()
 
 
 def agreement(ref, out):
@@ -209,7 +229,10 @@ def parse_args(argv):
         REPO / f"bench/results/{datetime.date.today().isoformat()}-long-sequence"))
     p.add_argument("--note", action="append", default=[])
     p.add_argument("--report-only", metavar="JSON[,JSON]",
-                   help="only write the section from earlier runs' JSON (several: one table)")
+                   help="only write the section from earlier runs' JSON (several runs of one "
+                        "model: one table)")
+    p.add_argument("--with", dest="with_runs", default="", metavar="JSON[,JSON]",
+                   help="earlier runs (e.g. of the other model) whose tables the section keeps")
     p.add_argument("--markdown", default=str(REPO / "docs/benchmarks.md"),
                    help="the report whose long-sequence section this run rewrites ('' for none)")
     return p.parse_args(argv)
@@ -236,31 +259,53 @@ def main(argv):
     onnx = prepare.export_onnx(mdir, work) if any(e != "ember_fp32" for e in wanted) else None
     run = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "command": "bench/compare/long_sequence.py " + " ".join(shlex.quote(a) for a in argv),
-           "model": str(mdir), "config": cfg,
+           "model": str(mdir), "config": cfg, "description": describe(mdir),
            "settings": {"threads": args.threads, "warmup": args.warmup, "reps": reps,
                         "pause_s": args.pause_s, "seed": args.seed, "batch": 1,
                         "output": "last hidden state [L, H]"},
            "machine": compare.machine_info(), "versions": compare.versions(args.ember),
            "load_before": os.getloadavg(), "notes": list(args.note), "results": []}
     t_start = time.time()
+    out = Path(args.out).with_suffix(".json")
+    out.parent.mkdir(parents=True, exist_ok=True)
     for li, length in enumerate(lengths):
         ids = compare.cell_ids(mdir, cfg["vocab"], 1, length, args.seed)
         procs = {}
+
+        def failed(e, what, ex):
+            """An engine that fails at this length (e.g. killed for memory) is left out of
+            it, with a note; the other engines and lengths go on."""
+            run["notes"].append(f"{e} at {length} tokens: {what} failed "
+                                f"({ex.__class__.__name__}: {str(ex)[:200]}); not timed there")
+            log(run["notes"][-1])
+            p = procs.pop(e, None)
+            if p is not None and p.proc_alive():
+                p.kill()
+
         for e in wanted:
             if f"{e}@{length}" in args.skip:
                 continue
             t0 = time.time()
-            procs[e] = (EmberProcess(args.ember, mdir, args.threads, work / "ember")
-                        if e == "ember_fp32" else PeerProcess(e, onnx, args.threads))
-            procs[e].prepare(ids, work)
+            try:
+                procs[e] = (EmberProcess(args.ember, mdir, args.threads, work / "ember")
+                            if e == "ember_fp32" else PeerProcess(e, onnx, args.threads))
+                procs[e].prepare(ids, work)
+            except Exception as ex:  # noqa: BLE001 (reported in the notes)
+                failed(e, "loading", ex)
+                continue
             log(f"{length}: {e} loaded in {time.time() - t0:.1f} s")
         loaded = {e: proc_mem(p.pid) for e, p in procs.items()}
         for p in procs.values():
             reset_peak(p.pid)
         # Correctness (the first run of each engine, untimed), against Ember's output.
-        hidden = {e: p.hidden(work) for e, p in procs.items()}
+        hidden = {}
+        for e in list(procs):
+            try:
+                hidden[e] = procs[e].hidden(work)
+            except Exception as ex:  # noqa: BLE001
+                failed(e, "the first run", ex)
         check = {}
-        ref_name = "ember_fp32" if "ember_fp32" in hidden else next(iter(hidden))
+        ref_name = "ember_fp32" if "ember_fp32" in hidden else next(iter(hidden), None)
         for e, h in hidden.items():
             check[e] = agreement(hidden[ref_name], h)
             check[e]["ok"] = check[e]["pooled_cos"] >= 0.999
@@ -269,25 +314,37 @@ def main(argv):
         del hidden
         timed = [e for e in procs if check[e]["ok"]]
         for w in range(args.warmup):
-            for e in timed:
+            for e in list(timed):
                 time.sleep(args.pause_s)
-                procs[e].run()
+                try:
+                    procs[e].run()
+                except Exception as ex:  # noqa: BLE001
+                    failed(e, "a warm-up run", ex)
+                    timed.remove(e)
         ms = {e: [] for e in timed}
         cpu = {e: [] for e in timed}
         for r in range(reps[li]):
-            order = timed[r % len(timed):] + timed[:r % len(timed)]
+            order = timed[r % max(len(timed), 1):] + timed[:r % max(len(timed), 1)]
             for e in order:
                 time.sleep(args.pause_s)
-                c0 = cpu_seconds(procs[e].pid)
-                ms[e].append(procs[e].run())
-                cpu[e].append((cpu_seconds(procs[e].pid) - c0) * 1e3)
+                try:
+                    c0 = cpu_seconds(procs[e].pid)
+                    t = procs[e].run()
+                    c = (cpu_seconds(procs[e].pid) - c0) * 1e3
+                except Exception as ex:  # noqa: BLE001
+                    failed(e, f"repetition {r}", ex)
+                    timed.remove(e)
+                    del ms[e], cpu[e]
+                    continue
+                ms[e].append(t)
+                cpu[e].append(c)
             log(f"{length} rep {r}: " + ", ".join(
                 f"{e} {ms[e][-1]:.0f} ({cpu[e][-1]:.0f} cpu)" for e in timed) + " ms")
         for e, p in procs.items():
             mem = proc_mem(p.pid)
             row = {"engine": e, "batch": 1, "length": length, "check": check[e],
                    "rss_loaded_mib": loaded[e]["VmRSS"], "rss_peak_mib": mem["VmHWM"]}
-            if e in ms:
+            if ms.get(e):
                 v = np.array(ms[e])
                 row.update(ms=ms[e], median_ms=float(np.median(v)), min_ms=float(v.min()),
                            cpu_ms=cpu[e], median_cpu_ms=float(np.median(cpu[e])))
@@ -296,18 +353,38 @@ def main(argv):
         log(f"{length}: " + ", ".join(
             f"{r['engine']} {r.get('median_ms', float('nan')):.0f} ms, peak {r['rss_peak_mib']:.0f}"
             f" MiB" for r in run["results"] if r["length"] == length))
+        # What is measured so far, in case a later (longer) length does not finish.
+        out.write_text(json.dumps(dict(run, partial=True, load_after=os.getloadavg(),
+                                       duration_s=round(time.time() - t_start, 1)), indent=1))
     by_length = {}
     for r in run["results"]:
         by_length.setdefault(r["length"], {})[r["engine"]] = r
     run["ratios"] = {str(k): ratios(v) for k, v in by_length.items()}
     run["load_after"] = os.getloadavg()
     run["duration_s"] = round(time.time() - t_start, 1)
-    out = Path(args.out).with_suffix(".json")
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(run, indent=1))
     log(f"wrote {out}")
-    write_section(args.markdown, [run])
+    earlier = [json.loads(Path(f).read_text()) for f in args.with_runs.split(",") if f]
+    write_section(args.markdown, [run] + earlier)
     return 0
+
+
+def describe(mdir):
+    """The model's shape in words, from its config.json."""
+    c = json.loads((Path(mdir) / "config.json").read_text())
+    if c.get("model_type") == "modernbert":
+        return (f"ModernBERT-base's shape with random weights ({c['num_hidden_layers']} layers, "
+                f"hidden {c['hidden_size']}, {c['num_attention_heads']} heads, global attention "
+                f"every {c.get('global_attn_every_n_layers', 3)}rd layer, local window "
+                f"{c.get('local_attention', 128)})")
+    if c.get("model_type") == "qwen3":
+        theta = c.get("rope_theta") or (c.get("rope_parameters") or {}).get("rope_theta")
+        return (f"Qwen3-Embedding-0.6B's shape with random weights ({c['num_hidden_layers']} "
+                f"layers, hidden {c['hidden_size']}, {c['num_attention_heads']} query / "
+                f"{c['num_key_value_heads']} key-value heads of {c['head_dim']}, intermediate "
+                f"{c['intermediate_size']}, causal attention, RoPE theta {theta:g})")
+    return (f"{c.get('model_type')}: {c.get('num_hidden_layers')} layers, hidden "
+            f"{c.get('hidden_size')}")
 
 
 def ratios(by):
@@ -347,18 +424,53 @@ def markdown(run):
 
 
 def section(runs):
-    """docs/benchmarks.md's long-sequence section from one or more runs (one table)."""
+    """docs/benchmarks.md's long-sequence section from one or more runs: one subsection per
+    model (runs of the same model: one table)."""
     import report
-    merged = dict(runs[0], results=[r for run in runs for r in run["results"]])
+    models = {}
+    for run in runs:
+        models.setdefault(Path(run["model"]).name, []).append(run)
     lines = [report.KEPT_BEGIN, "## Long sequences (issue #19)", "",
              "Generated by `bench/compare/long_sequence.py`; rerun it rather than editing. "
-             "ModernBERT-base's shape with random weights (`bench/compare/make_long_model.py`: "
-             "22 layers, hidden 768, 12 heads, global attention every third layer, local window "
-             "128), batch 1, fp32, 2 threads for every engine, last hidden state. Ratios are best "
-             "peer / Ember (> 1: Ember faster): the **interleaved** ratio is the median over "
-             "repetitions of each repetition's own ratio (its engines ran back to back), then the "
+             "Models that read 8,192 tokens, with random weights "
+             "(`bench/compare/make_long_model.py`), batch 1, fp32, 2 threads for every engine, "
+             "last hidden state. Ratios are best peer / Ember (> 1: Ember faster): the "
+             "**interleaved** ratio is the median over repetitions of each repetition's own ratio "
+             "(its engines ran back to back), then the "
              "ratio of the medians of wall and of process CPU time. Peak RSS is each engine's own "
              "process at that length alone (a fresh process per length; VmHWM).", ""]
+    for name, group in sorted(models.items()):
+        lines += model_section(name, group)
+    lines += ["Rerun:", "", "```bash",
+              "# once: the models (a venv with torch + transformers, e.g. .venv-compare); "
+              "~600 MB and ~2.4 GB",
+              "$VENV/bin/python bench/compare/make_long_model.py modernbert-base-random "
+              "qwen3-embedding-0.6b-random",
+              "cmake --build build --target ember",
+              "bench/compare/setup.sh && .venv-compare/bin/python bench/compare/long_sequence.py "
+              "--lengths 1024,2048,8192 --reps 5,5,2 --skip ort_fp32@8192 "
+              "--out bench/results/DATE-long-sequence",
+              ".venv-compare/bin/python bench/compare/long_sequence.py "
+              "--model qwen3-embedding-0.6b-random --lengths 1024,2048,8192 --reps 3,3,1 "
+              "--skip ort_fp32@8192 --with bench/results/DATE-long-sequence.json "
+              "--out bench/results/DATE-long-sequence-qwen3",
+              "```", "",
+              "The ONNX model is `prepare.export_onnx` (TorchScript exporter, eager attention, "
+              "traced at 300 tokens for ModernBERT so that the local window's mask is traced as "
+              "computed), run as exported by ONNX Runtime (`ORT_ENABLE_ALL`; its BERT fusion "
+              "script knows neither ModernBERT nor Qwen3) and compiled by OpenVINO "
+              "(`INFERENCE_PRECISION_HINT=f32`, 1 stream, `LATENCY`). Both run ModernBERT's local "
+              "layers as full attention under a mask: the graph has no windowed attention op.",
+              "", report.KEPT_END]
+    return "\n".join(lines)
+
+
+def model_section(name, runs):
+    merged = dict(runs[0], results=[r for run in runs for r in run["results"]])
+    desc = runs[0].get("description") or (
+        "ModernBERT-base's shape with random weights (22 layers, hidden 768, 12 heads, global "
+        "attention every 3rd layer, local window 128)")
+    lines = [f"### {name}", "", f"{desc}.", ""]
     for run in runs:
         cores = run["machine"].get("cores") or 1
         if max(run["load_before"][0], run["load_after"][0]) > cores:
@@ -392,20 +504,8 @@ def section(runs):
         lines.append(f"- {e}: memory above the loaded process, per 1,000 tokens: " + ", ".join(
             f"{g / length * 1000:.1f} MiB at {length}" for length, g in grow) +
             " (constant: linear in length; growing with length: quadratic).")
-    lines += ["", "Rerun:", "", "```bash",
-              "$VENV/bin/python bench/compare/make_long_model.py   # once: the model, ~600 MB "
-              "(a venv with torch + transformers, e.g. .venv-compare)",
-              "cmake --build build --target ember",
-              "bench/compare/setup.sh && .venv-compare/bin/python bench/compare/long_sequence.py "
-              "--lengths 1024,2048,8192 --reps 5,5,2 --skip ort_fp32@8192",
-              "```", "",
-              "The ONNX model is `prepare.export_onnx` (TorchScript exporter, eager attention, "
-              "traced at 300 tokens so that the local window's mask is traced as computed), run "
-              "as exported by ONNX Runtime (`ORT_ENABLE_ALL`; its BERT fusion script does not "
-              "know ModernBERT) and compiled by OpenVINO (`INFERENCE_PRECISION_HINT=f32`, "
-              "1 stream, `LATENCY`). Both run local layers as full attention under a mask: the "
-              "graph has no windowed attention op.", "", report.KEPT_END]
-    return "\n".join(lines)
+    lines.append("")
+    return lines
 
 
 def write_section(path, runs):

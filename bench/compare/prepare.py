@@ -6,7 +6,7 @@ exists; a DONE marker per step makes a half-written file count as missing).
   onnx/model.opt.onnx         onnxruntime.transformers.optimizer, model_type bert (fusions)
   onnx/model.opt.int8.onnx    onnxruntime.quantization.quantize_dynamic, QInt8 weights
   ct2/                        CTranslate2 TransformersConverter (fp32; int8 at load time)
-  ember-int8/                 `ember quantize` (when the binary has that command)
+  ember-int8/, ember-bf16/    `ember quantize --dtype int8|bf16` (when the binary has that command)
 """
 
 import json
@@ -54,7 +54,7 @@ def hf_dir(model_dir, work):
             os.symlink(f.resolve(), out / f.name)
     cfg = json.loads((src / "config.json").read_text())
     base = {"bert": "BertModel", "distilbert": "DistilBertModel", "roberta": "RobertaModel",
-            "xlm-roberta": "XLMRobertaModel"}.get(cfg["model_type"])
+            "xlm-roberta": "XLMRobertaModel", "mpnet": "MPNetModel"}.get(cfg["model_type"])
     if base:
         cfg["architectures"] = [base]
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
@@ -72,7 +72,7 @@ def load_torch_model(model_dir, work, attn=None):
 
 
 def uses_token_types(cfg):
-    return cfg["model_type"] not in ("distilbert", "modernbert", "qwen3")
+    return cfg["model_type"] not in ("distilbert", "modernbert", "qwen3", "mpnet")
 
 
 def export_onnx(model_dir, work):
@@ -182,21 +182,22 @@ def ember_has_quantize(ember):
     return r.returncode == 0
 
 
-def quantize_ember(ember, model, work):
-    """Ember int8 via `ember quantize`; None (with the reason) when the binary lacks it."""
-    out = work / "ember-int8"
+def quantize_ember(ember, model, work, dtype="int8"):
+    """Ember int8 (or bf16) via `ember quantize --dtype`; None (with the reason) when the binary
+    lacks it."""
+    out = work / f"ember-{dtype}"
     if not ember_has_quantize(ember):
         return None, "`ember quantize` is not in this ember binary"
     # Redone when the binary changes: `ember quantize` is still evolving.
     stamp = f"{os.path.realpath(ember)} {os.stat(ember).st_mtime_ns}"
-    done = work / "EMBER_INT8_DONE"
+    done = work / f"EMBER_{dtype.upper()}_DONE"
     if done.exists() and done.read_text() == stamp:
         return out, ""
-    log(f"ember quantize --model {model} --out {out}")
+    log(f"ember quantize --dtype {dtype} --model {model} --out {out}")
     if out.exists():
         shutil.rmtree(out)
-    r = subprocess.run([ember, "quantize", "--model", model, "--out", str(out)],
-                       capture_output=True, text=True)
+    r = subprocess.run([ember, "quantize", "--dtype", dtype, "--model", model, "--out",
+                        str(out)], capture_output=True, text=True)
     if r.returncode != 0:
         return None, f"`ember quantize` failed: {r.stderr.strip()[-300:]}"
     done.write_text(stamp)

@@ -1,9 +1,11 @@
 // `ember bench --serve-stdin`: one loaded model timed on request, for the side-by-side
 // harness (bench/compare/), which interleaves Ember with other engines repetition by
-// repetition. Process start and model load happen once, before the "ready" line, so no
-// timing includes them. Line protocol, one JSON line answered per request line:
+// repetition. Process start and model load happen once, before the "ready" line (which names
+// the model, its ISA, dtype and quantization), so no timing includes them. Line protocol, one JSON
+// line answered per request line:
 //
-//   time IDS_FILE N          -> {"ms": [N times of Engine::run, last hidden state]}
+//   time IDS_FILE N          -> {"ms": [N times of Engine::run, last hidden state],
+//                                "cpu_ms": [the process's CPU time, all threads, of each run]}
 //   hidden IDS_FILE OUT_FILE -> {"tokens": T, "hidden": H}; OUT_FILE: float32 [T, H], packed
 //   quit (or end of input)
 //

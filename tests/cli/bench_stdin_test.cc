@@ -71,6 +71,8 @@ TEST_F(BenchServe, HiddenMatchesReferenceAndTimesEveryRun) {
   ASSERT_EQ(s.replies.size(), 3u);  // ready, hidden, time; nothing after quit
   EXPECT_TRUE(s.replies[0]["ready"].get<bool>());
   EXPECT_EQ(s.replies[0]["threads"].get<int>(), 1);
+  EXPECT_EQ(s.replies[0]["dtype"].get<std::string>(), "fp32");
+  EXPECT_EQ(s.replies[0]["quantization"].get<std::string>(), "");
   EXPECT_EQ(s.replies[1]["tokens"].get<int64_t>(), tokens);
   const int64_t h = s.replies[1]["hidden"].get<int64_t>();
   ASSERT_EQ(static_cast<int64_t>(expected.size()), tokens * h);
@@ -83,6 +85,10 @@ TEST_F(BenchServe, HiddenMatchesReferenceAndTimesEveryRun) {
   const auto ms = s.replies[2]["ms"].get<std::vector<double>>();
   ASSERT_EQ(ms.size(), 3u);
   for (double t : ms) EXPECT_GT(t, 0.0);
+  // The process's CPU time of each run (a forward computes, so it is never zero).
+  const auto cpu_ms = s.replies[2]["cpu_ms"].get<std::vector<double>>();
+  ASSERT_EQ(cpu_ms.size(), 3u);
+  for (double t : cpu_ms) EXPECT_GT(t, 0.0);
 }
 
 TEST_F(BenchServe, BadRequestsAreTypedErrorsAndServingGoesOn) {
