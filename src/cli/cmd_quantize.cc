@@ -16,13 +16,15 @@ struct QuantizeFlags {
   std::string out;
   std::string dtype = "int8";
   bool reduce_range = false;
+  bool full_range_weights = false;
   bool force = false;
 };
 
 int run_quantize(const QuantizeFlags& f) {
   runtime::QuantizeOptions o;
   o.dtype = f.dtype;
-  o.reduce_range = f.reduce_range;
+  if (f.reduce_range) o.reduce_range = true;
+  if (f.full_range_weights) o.reduce_range = false;
   o.force = f.force;
   // Progress on a terminal only; piped output stays the summary alone.
   const bool tty = ::isatty(STDERR_FILENO) != 0;
@@ -42,7 +44,7 @@ int run_quantize(const QuantizeFlags& f) {
       {"model", f.model},
       {"out", r.out_dir.string()},
       {"scheme", f.dtype == "bf16" ? "bf16" : "int8-dynamic"},
-      {"reduce_range", f.reduce_range},
+      {"reduce_range", f.dtype == "int8" && !f.full_range_weights},
       {"tensors_quantized", r.tensors_quantized},
       {"tensors_kept", r.tensors_kept},
       {"bytes_in", r.bytes_in},
@@ -71,8 +73,12 @@ Runner add_quantize(CLI::App& app) {
       ->check(CLI::IsMember({"int8", "bf16"}));
   app.add_flag("--force", f->force,
                "Replace an existing --out directory, once the new model is complete");
-  app.add_flag("--reduce-range", f->reduce_range,
-               "7-bit weights and 8-bit activations (default: 8-bit weights, 7-bit activations)");
+  auto* rr = app.add_flag("--reduce-range", f->reduce_range,
+                          "int8: 7-bit weights and 8-bit activations (the default)");
+  app.add_flag("--full-range-weights", f->full_range_weights,
+               "int8: 8-bit weights and 7-bit activations instead (less exact on the models "
+               "measured, docs/quantization.md)")
+      ->excludes(rr);
   return [f] { return run_quantize(*f); };
 }
 

@@ -78,8 +78,8 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
                               const QuantizeOptions& options, const QuantizeProgress& progress) {
   EMBER_CHECK(options.dtype == "int8" || options.dtype == "bf16", ErrorKind::kInvalidInput,
               "quantize dtype '", options.dtype, "' is not one of int8, bf16");
-  EMBER_CHECK(!options.reduce_range || options.dtype == "int8", ErrorKind::kInvalidInput,
-              "reduce_range applies to int8 only");
+  EMBER_CHECK(!options.reduce_range.has_value() || options.dtype == "int8",
+              ErrorKind::kInvalidInput, "reduce_range applies to int8 only");
   const bool bf16 = options.dtype == "bf16";
   const io::ModelFiles files = io::resolve_model(model);
   EMBER_CHECK(files.checkpoint.has_value() && files.config.has_value(), ErrorKind::kUnsupported,
@@ -96,7 +96,8 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
               ": the model is already quantized (", source->quantization(), ")");
 
   const io::WeightStore store = io::load_checkpoint(*files.checkpoint);
-  const int32_t limit = options.reduce_range ? 64 : 127;
+  const bool reduce_range = options.reduce_range.value_or(true);
+  const int32_t limit = reduce_range ? 64 : 127;
   QuantizeReport report;
   report.out_dir = writer.out();
   report.bytes_in = checkpoint_bytes(*files.checkpoint);
@@ -148,7 +149,7 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
   if (progress) progress(names.size(), names.size(), "");
 
   model::QuantizationMarker marker;
-  marker.reduce_range = options.reduce_range;
+  marker.reduce_range = reduce_range;
   auto meta = store.metadata();
   if (!bf16) meta[model::kQuantizationKey] = model::marker_json(marker);
   const fs::path weights = writer.staging() / "model.safetensors";

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,8 +19,10 @@ namespace ember::runtime {
 
 struct QuantizeOptions {
   std::string dtype = "int8";  // "int8" or "bf16"
-  bool reduce_range = false;   // int8: 7-bit weights ([-64, 64]) and u8 activations
-  bool force = false;          // replace an existing output directory (once the new one is done)
+  // int8: true (unset): 7-bit weights ([-64, 64]) and u8 activations; false: 8-bit weights and
+  // u7 activations (docs/quantization.md, "The vpmaddubsw saturation"). Set with bf16: an error.
+  std::optional<bool> reduce_range;
+  bool force = false;  // replace an existing output directory (once the new one is done)
 };
 
 struct QuantizeReport {

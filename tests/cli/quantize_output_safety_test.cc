@@ -147,15 +147,15 @@ TEST_F(QuantizeOutputSafety, ExistingOutputRefusedWithoutForceReplacedWithIt) {
   std::ofstream(out / "notes/mine.txt") << "the user's own file";
   const auto first = snapshot(out);
 
-  expect_refused(quantize(out, {"--reduce-range"}), out.string(), "already exists");
+  expect_refused(quantize(out, {"--full-range-weights"}), out.string(), "already exists");
   EXPECT_EQ(snapshot(out), first);
 
-  r = quantize(out, {"--reduce-range", "--force"});
+  r = quantize(out, {"--full-range-weights", "--force"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["out"], out.string());
   const auto second = snapshot(out);
   EXPECT_FALSE(second.count("notes/mine.txt"));  // the old directory was replaced whole
-  EXPECT_NE(second.at("model.safetensors"), first.at("model.safetensors"));  // 7-bit weights
+  EXPECT_NE(second.at("model.safetensors"), first.at("model.safetensors"));  // 8-bit weights
   EXPECT_EQ(second.at("config.json"), source_before_.at("config.json"));
   r = ember({"info", "--model", out.string()}, root_ / "logs");
   ASSERT_EQ(r.status, 0) << r.err;
