@@ -342,3 +342,158 @@ def test_variants_side_by_side(tmp_path):
         assert cosine(got, expected[i]) > 0.9999
     for a, b in [("st6", "st6-int8"), ("st6", "st6-pruned"), ("st6-int8", "st6-pruned")]:
         assert not np.array_equal(answers[a], answers[b]), (a, b)
+
+
+def test_compute_threads_share_the_cores_by_default():
+    """With several models and no --threads, each model's pool is cores / --compute-slots (at
+    least 1), so that the slots' batches do not oversubscribe the cores; one model keeps every
+    core; an explicit --threads wins. Seen in the listening line, /v1/models, /info and metrics."""
+    import os
+
+    cores = os.sysconf("SC_NPROCESSORS_ONLN")
+
+    def threads(server):
+        by_list = {d["id"]: d["compute_threads"] for d in requests.get(server.url + "/v1/models").json()["data"]}
+        text = requests.get(server.url + "/metrics").text
+        for name, n in by_list.items():
+            if len(by_list) > 1:
+                assert metric(text, "ember_model_compute_threads", name) == n
+            assert requests.get(server.url + "/info", params={"model": name}).json()["compute_threads"] == n
+        assert server.listening["compute_threads"] == by_list[server.listening["models"][0]]
+        return by_list
+
+    cases = [
+        ((), {"cls": cores}),  # one model: all cores
+        (("--model", f"rerank={RERANKER}"), {"cls": max(1, cores // 2), "rerank": max(1, cores // 2)}),
+        (("--model", f"rerank={RERANKER}", "--compute-slots", "1"), {"cls": cores, "rerank": cores}),
+        (("--model", f"rerank={RERANKER}", "--compute-slots", "3", "--threads", "3"), {"cls": 3, "rerank": 3}),
+    ]
+    for args, want in cases:
+        s = Server("--http-threads", "2", "--preload", *args, model=f"cls={SEQCLS}")
+        try:
+            assert threads(s) == want, args
+        finally:
+            assert s.terminate() == 0
+
+
+def blocking_copy(tmp_path, name):
+    """A copy of the classifier whose load blocks until release() is called: its
+    sentence_bert_config.json is a named pipe, which the loader's read waits on until the test
+    writes the file's content into it. The order of events then depends on the test alone."""
+    import os
+    import shutil
+    import threading
+
+    copy = tmp_path / name
+    shutil.copytree(SEQCLS, copy)
+    pipe = copy / "sentence_bert_config.json"
+    content = pipe.read_bytes()
+    pipe.unlink()
+    os.mkfifo(pipe)
+    done = []
+
+    def release():
+        if done:
+            return
+        done.append(True)
+
+        def write():  # blocks until the loader opens the pipe, then gives it the file
+            with open(pipe, "wb") as f:
+                f.write(content)
+
+        threading.Thread(target=write, daemon=True).start()
+
+    return copy, release
+
+
+def model_state(server, name):
+    return {d["id"]: d["state"] for d in requests.get(server.url + "/v1/models").json()["data"]}[name]
+
+
+def wait_for(predicate, what):
+    deadline = time.monotonic() + 120
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_requests_for_a_loading_model_are_parked_not_holding_io_threads(tmp_path, singles):
+    """More requests than I/O threads wait for a model whose load cannot finish until the test
+    releases it; meanwhile /health, /metrics, /v1/models and another model's requests are
+    answered (they could not be, were the waiting requests holding both I/O threads). Once the
+    load ends, every parked request gets the model's own answer."""
+    import threading
+
+    slow, release = blocking_copy(tmp_path, "slow")
+    s = Server("--http-threads", "2", "--cache-entries", "0", "--model-load-wait-ms", "600000",
+               "--model", f"slow={slow}", model=f"rerank={RERANKER}")
+    try:
+        parked = 5  # more than the 2 I/O threads
+        body = {"model": "slow", "inputs": PAIRS, "raw_scores": True}
+        answers = [None] * parked
+
+        def ask(i):
+            answers[i] = requests.post(s.url + "/predict", json=body, timeout=300)
+
+        askers = [threading.Thread(target=ask, args=(i,)) for i in range(parked)]
+        for t in askers:
+            t.start()
+        waiting = lambda: metric(requests.get(s.url + "/metrics").text, "ember_model_requests_waiting", "slow")
+        wait_for(lambda: waiting() == parked, "the requests never all parked")
+        # The load is still blocked: everything answered here was answered while all of them waited.
+        assert requests.get(s.url + "/health").status_code == 200
+        query = {"query": "What is Ember?", "texts": TEXTS}
+        other = post(s, "/rerank", {"model": "rerank", **query})
+        assert other.status_code == 200, other.text
+        assert other.json() == post(singles["rerank"], "/rerank", query).json()
+        assert model_state(s, "slow") == "loading"
+        assert waiting() == parked and answers == [None] * parked
+        release()
+        for t in askers:
+            t.join(timeout=300)
+        want = post(singles["cls"], "/predict", {"inputs": PAIRS, "raw_scores": True}).json()
+        for r in answers:
+            assert r is not None and r.status_code == 200, r and r.text
+            assert r.json() == want
+        assert waiting() == 0
+        text = requests.get(s.url + "/metrics").text
+        assert re.search(r'^ember_http_requests_total\{route="/predict",status="200",model="slow"\} 5$', text, re.M)
+    finally:
+        release()
+        assert s.terminate() == 0
+
+
+def test_parked_requests_get_503_when_their_wait_passes(tmp_path):
+    """With a short --model-load-wait-ms, requests parked for a load that cannot end yet are
+    answered 503 with Retry-After while it still loads; the model answers once it is released."""
+    import threading
+
+    slow, release = blocking_copy(tmp_path, "slow")
+    s = Server("--http-threads", "2", "--cache-entries", "0", "--model-load-wait-ms", "200",
+               "--model", f"slow={slow}", model=f"rerank={RERANKER}")
+    try:
+        answers = [None] * 4
+        body = {"model": "slow", "inputs": PAIRS}
+
+        def ask(i):
+            answers[i] = requests.post(s.url + "/predict", json=body, timeout=300)
+
+        askers = [threading.Thread(target=ask, args=(i,)) for i in range(len(answers))]
+        for t in askers:
+            t.start()
+        for t in askers:
+            t.join(timeout=300)
+        for r in answers:
+            assert r.status_code == 503, r.text
+            assert r.headers["Retry-After"] == "1"
+            assert "loading" in r.json()["error"]
+        assert model_state(s, "slow") == "loading"  # answered before the load could end
+        text = requests.get(s.url + "/metrics").text
+        assert metric(text, "ember_model_requests_waiting", "slow") == 0
+        release()
+        wait_for(lambda: model_state(s, "slow") == "loaded", "the released load never ended")
+        assert post(s, "/predict", body).status_code == 200
+    finally:
+        release()
+        assert s.terminate() == 0
+
