@@ -191,6 +191,7 @@ int run_server(const ServeOptions& o) {
     go.max_message_bytes = static_cast<size_t>(o.max_payload_bytes);
     go.api_key = o.api_key;
     go.max_threads = o.grpc_max_threads;
+    go.allow_model_control = o.allow_model_control;
     grpc.emplace(go, models, router);
   }
   const ember::ModelInfo first = models.acquire("").ctx().model.info();

@@ -497,3 +497,64 @@ def test_parked_requests_get_503_when_their_wait_passes(tmp_path):
         release()
         assert s.terminate() == 0
 
+
+def grpc_code(call):
+    with pytest.raises(InferenceServerException) as e:
+        call()
+    return str(e.value.status())
+
+
+def test_grpc_repository_extension(singles):
+    """Triton's RepositoryIndex, RepositoryModelLoad and RepositoryModelUnload over gRPC, with
+    tritonclient.grpc, under HTTP's rules: control off without --allow-model-control
+    (PERMISSION_DENIED), the API key first (UNAUTHENTICATED), unknown models NOT_FOUND, Triton's
+    config overrides refused (INVALID_ARGUMENT); a load of a loaded model is a reload."""
+    off = start("--model", f"rerank={RERANKER}", model=f"cls={SEQCLS}")
+    try:
+        c = grpcclient.InferenceServerClient(url=off.grpc_url)
+        index = c.get_model_repository_index()
+        assert [(m.name, m.version, m.state) for m in index.models] == [
+            ("cls", "1", "READY"), ("rerank", "1", "UNAVAILABLE")]
+        assert index.models[1].reason == "unloaded"
+        assert "PERMISSION_DENIED" in grpc_code(lambda: c.load_model("rerank"))
+        assert "PERMISSION_DENIED" in grpc_code(lambda: c.unload_model("cls"))
+        assert "NOT_FOUND" in grpc_code(lambda: c.load_model("nope"))
+        assert model_state(off, "rerank") == "unloaded"  # nothing was loaded
+    finally:
+        assert off.terminate() == 0
+
+    s = start("--allow-model-control", "--api-key", "k", "--model", f"rerank={RERANKER}",
+              model=f"cls={SEQCLS}")
+    auth = {"authorization": "Bearer k"}
+    try:
+        c = grpcclient.InferenceServerClient(url=s.grpc_url)
+        assert "UNAUTHENTICATED" in grpc_code(lambda: c.get_model_repository_index())
+        assert "UNAUTHENTICATED" in grpc_code(lambda: c.load_model("rerank"))
+        assert "NOT_FOUND" in grpc_code(lambda: c.load_model("nope", headers=auth))
+        assert "INVALID_ARGUMENT" in grpc_code(lambda: c.load_model("rerank", headers=auth, config="{}"))
+        c.load_model("rerank", headers=auth)
+        ready = c.get_model_repository_index(headers=auth)
+        assert {m.name: m.state for m in ready.models} == {"cls": "READY", "rerank": "READY"}
+        query = {"query": "What is Ember?", "texts": TEXTS}
+        got = post(s, "/rerank", {"model": "rerank", **query}, headers={"Authorization": "Bearer k"})
+        assert got.json() == post(singles["rerank"], "/rerank", query).json()
+        c.load_model("rerank", headers=auth)  # loaded: a reload swaps a new copy in
+        c.unload_model("rerank", headers=auth)  # tritonclient sends unload_dependents
+        index = c.get_model_repository_index(headers=auth)
+        assert {m.name: m.state for m in index.models} == {"cls": "READY", "rerank": "UNAVAILABLE"}
+        text = requests.get(s.url + "/metrics", headers={"Authorization": "Bearer k"}).text
+        assert metric(text, "ember_model_loads_total", "rerank") == 2
+        assert metric(text, "ember_model_unloads_total", "rerank") == 2  # the reload's old copy, the unload
+        # The same index over HTTP.
+        http = requests.post(s.url + "/v2/repository/index", headers={"Authorization": "Bearer k"}).json()
+        assert [(m["name"], m["state"]) for m in http] == [(m.name, m.state) for m in index.models]
+        # {"ready": true} lists the READY ones only.
+        import grpc
+        from tritonclient.grpc import service_pb2, service_pb2_grpc
+        with grpc.insecure_channel(s.grpc_url) as channel:
+            stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+            only_ready = stub.RepositoryIndex(service_pb2.RepositoryIndexRequest(ready=True),
+                                              metadata=tuple(auth.items()))
+        assert [m.name for m in only_ready.models] == ["cls"]
+    finally:
+        assert s.terminate() == 0
