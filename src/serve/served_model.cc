@@ -236,13 +236,16 @@ namespace {
 
 // Runs `route` on the model `name` names: now when it is loaded, or, while it loads, on the
 // request's own thread once the load has ended (or its wait has passed: 503). The parked copy
-// of the request keeps its memory reservation; it settles once the resumed route returns, as
-// after any handler (Router::run).
+// of the request keeps its memory reservation, which covers its body and the parsed body (a
+// route that parsed the body parks without the raw one); it settles once the resumed route
+// returns, as after any handler (Router::run).
 void on_model(const ServedModels& m, const Request& req, std::string_view name, bool any_name,
-              const std::shared_ptr<const nlohmann::json>& body, const ModelRoute& route,
-              Reply reply) {
+              const std::shared_ptr<const nlohmann::json>& body, bool parsed,
+              const ModelRoute& route, Reply reply) {
   const auto park = [&]() -> ServedModels::Resume {
-    auto parked = std::make_shared<const Request>(req);
+    auto copy = std::make_shared<Request>(req);
+    if (parsed) std::string().swap(copy->body);
+    std::shared_ptr<const Request> parked = std::move(copy);
     return [m = &m, parked, body, route, reply](const std::function<ModelHandle()>& get) {
       std::optional<ModelHandle> model;
       std::exception_ptr error;
@@ -284,15 +287,15 @@ Handler model_route(const ServedModels& models, ModelRoute route, bool parse) {
     auto body = std::make_shared<nlohmann::json>();
     if (parse) *body = parse_body(req.body);
     const std::string name = requested_model(req, parse ? body.get() : nullptr);
-    on_model(*m, req, name, /*any_name=*/true, body, route, std::move(reply));
+    on_model(*m, req, name, /*any_name=*/true, body, parse, route, std::move(reply));
   };
 }
 
 Handler named_model_route(const ServedModels& models, std::string name, ModelRoute route) {
   const ServedModels* m = &models;
   return [m, name = std::move(name), route = std::move(route)](const Request& req, Reply reply) {
-    on_model(*m, req, name, /*any_name=*/false, std::make_shared<const nlohmann::json>(), route,
-             std::move(reply));
+    on_model(*m, req, name, /*any_name=*/false, std::make_shared<const nlohmann::json>(),
+             /*parsed=*/false, route, std::move(reply));
   };
 }
 

@@ -428,12 +428,16 @@ def test_requests_for_a_loading_model_are_parked_not_holding_io_threads(tmp_path
     s = Server("--http-threads", "2", "--cache-entries", "0", "--model-load-wait-ms", "600000",
                "--model", f"slow={slow}", model=f"rerank={RERANKER}")
     try:
-        parked = 5  # more than the 2 I/O threads
+        parked = 5  # more than the 2 I/O threads; the last one KServe's, which keeps its raw body
         body = {"model": "slow", "inputs": PAIRS, "raw_scores": True}
+        tensors = {"inputs": [{"name": "text", "shape": [len(TEXTS)], "datatype": "BYTES", "data": TEXTS}]}
         answers = [None] * parked
 
         def ask(i):
-            answers[i] = requests.post(s.url + "/predict", json=body, timeout=300)
+            if i == parked - 1:
+                answers[i] = requests.post(s.url + "/v2/models/slow/infer", json=tensors, timeout=300)
+            else:
+                answers[i] = requests.post(s.url + "/predict", json=body, timeout=300)
 
         askers = [threading.Thread(target=ask, args=(i,)) for i in range(parked)]
         for t in askers:
@@ -454,10 +458,17 @@ def test_requests_for_a_loading_model_are_parked_not_holding_io_threads(tmp_path
         want = post(singles["cls"], "/predict", {"inputs": PAIRS, "raw_scores": True}).json()
         for r in answers:
             assert r is not None and r.status_code == 200, r and r.text
+        for r in answers[:-1]:
             assert r.json() == want
+        want = post(singles["cls"], f"/v2/models/{SEQCLS.name}/infer", tensors).json()["outputs"]
+        assert answers[-1].json()["outputs"] == want
         assert waiting() == 0
         text = requests.get(s.url + "/metrics").text
-        assert re.search(r'^ember_http_requests_total\{route="/predict",status="200",model="slow"\} 5$', text, re.M)
+        assert re.search(r'^ember_http_requests_total\{route="/predict",status="200",model="slow"\} 4$', text, re.M)
+        # The parked copies gave their memory back with their answers.
+        from conftest import metric_value
+        wait_for(lambda: metric_value(s.metrics(), "ember_memory_reserved_bytes") == 0,
+                 "memory reserved after every request was answered")
     finally:
         release()
         assert s.terminate() == 0
