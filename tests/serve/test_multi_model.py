@@ -376,6 +376,29 @@ def test_compute_threads_share_the_cores_by_default():
             assert s.terminate() == 0
 
 
+def test_a_model_repository_shares_the_cores_even_with_one_model_in_it(tmp_path):
+    """--model-repository can serve more models than it holds at start: its models share the
+    cores as several models do."""
+    import json
+    import os
+    import signal
+    import subprocess
+
+    from conftest import ember_bin
+
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "cls").symlink_to(SEQCLS)
+    p = subprocess.Popen([ember_bin(), "serve", "--port", "0", "--grpc-port", "0", "--model-repository",
+                          str(tmp_path / "repo")], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        listening = json.loads(p.stdout.readline())
+        assert listening["models"] == ["cls"]
+        assert listening["compute_threads"] == max(1, os.sysconf("SC_NPROCESSORS_ONLN") // 2)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=120) == 0
+
+
 def blocking_copy(tmp_path, name):
     """A copy of the classifier whose load blocks until release() is called: its
     sentence_bert_config.json is a named pipe, which the loader's read waits on until the test
