@@ -230,10 +230,6 @@ Reply holding(const ServedModels& models, const Request& req, const ModelHandle&
   return [model, reply = std::move(reply)](Response r) { reply(std::move(r)); };
 }
 
-}  // namespace
-
-namespace {
-
 // Runs `route` on the model `name` names: now when it is loaded, or, while it loads, on the
 // request's own thread once the load has ended (or its wait has passed: 503). The parked copy
 // of the request keeps its memory reservation, which covers its body and the parsed body (a
