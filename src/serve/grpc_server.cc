@@ -318,7 +318,7 @@ class Service final : public inference::GRPCInferenceService::Service {
   }
 
  private:
-  enum Access { kHealth, kGuarded };
+  enum Access { kHealth, kGuarded };  // health: no API key, answered while draining
 
   // As HTTP's /v2/repository/models/{name}/load and /unload: an unknown name NOT_FOUND first,
   // then PERMISSION_DENIED without --allow-model-control, then INVALID_ARGUMENT for a
@@ -330,7 +330,7 @@ class Service final : public inference::GRPCInferenceService::Service {
     std::vector<std::string> keys;
     for (const auto& [key, _] : parameters) keys.push_back(key);
     control_model(models_, served, load, allow_control_, keys);
-  }  // health: no API key, answered while draining
+  }
 
   // The rules the HTTP router applies, for one RPC: draining, API key, the exception
   // boundary (nothing a client sends can take the server down), and the request metrics.
