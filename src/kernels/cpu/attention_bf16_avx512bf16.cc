@@ -77,23 +77,21 @@ inline __m512 round_bf16(__m256bh h) {
       _mm512_slli_epi32(_mm512_cvtepu16_epi32(reinterpret_cast<const __m256i&>(h)), 16));
 }
 
-// e^x on 16 floats, as attention_f32_avx512.cc's exp16 (~2 ulp; x < -87.3, -inf too, gives 0).
+// e^x on 16 floats x <= ~0 (x - max of a score row), to about 4e-5 relative: the result is
+// rounded to bf16 (2^-9 relative) right after, so the fp32 kernels' degree-7 polynomial and
+// range checks would be wasted. x = n ln2 + r, |r| <= ln2 / 2; e^r by its Taylor polynomial of
+// degree 4 (error r^5 / 120 <= 4.2e-5); 2^n by vscalefps. x below -100 (-inf too) is clamped to
+// -100: e^-100 is an fp32 denormal, which vcvtneps2bf16 turns into 0 (as it does any denormal).
 inline __m512 exp16(__m512 x) {
-  const __m512 lo = _mm512_set1_ps(-87.33654f);
-  const __mmask16 underflow = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-  x = _mm512_min_ps(_mm512_max_ps(x, lo), _mm512_set1_ps(88.0f));
+  x = _mm512_max_ps(x, _mm512_set1_ps(-100.0f));
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682e-6f), r);
-  static constexpr float kTaylor[] = {1.f / 5040, 1.f / 720, 1.f / 120, 1.f / 24,
-                                      1.f / 6,    0.5f,      1.f,       1.f};
-  __m512 p = _mm512_set1_ps(kTaylor[0]);
-  for (size_t i = 1; i < sizeof(kTaylor) / sizeof(kTaylor[0]); ++i)
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kTaylor[i]));
-  const __m512i bits =
-      _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  return _mm512_maskz_mul_ps(static_cast<__mmask16>(~underflow), p, _mm512_castsi512_ps(bits));
+  const __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693147181f), x);
+  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.f / 24), r, _mm512_set1_ps(1.f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
 }
 
 // s[r, j0 + 16c ...] = qb[r, :] . kt[:, j0 + 16c ...] for R rows and C vectors of keys (j0 a
@@ -207,40 +205,47 @@ void pv_rows(const uint16_t* pb, int64_t lp, const uint16_t* vp, int64_t kv_len,
     pv_tile<R, 1, true, Mode>(pb, lp, vp, head_dim, kv_len, factor, first, out, ldo, body, mask);
 }
 
-// Scales a score row in place, masks the padding keys (kv_len..lp) to -inf; returns its max.
-float scale_mask_max(float* s, int64_t kv_len, int64_t lp, float scale) {
-  const __m512 vscale = _mm512_set1_ps(scale);
-  const __m512 neg_inf = _mm512_set1_ps(-__builtin_inff());
-  __m512 vmax = neg_inf;
+// The largest scaled score of a raw score row (its kv_len keys; the padding keys up to lp are
+// left out): scale x max, or scale x min for a negative scale.
+float scaled_max(const float* s, int64_t kv_len, int64_t lp, float scale) {
+  __m512 vmax = _mm512_set1_ps(-__builtin_inff()), vmin = _mm512_set1_ps(__builtin_inff());
   for (int64_t j = 0; j < lp; j += 16) {
-    __m512 x = _mm512_mul_ps(_mm512_loadu_ps(s + j), vscale);
-    if (j + 16 > kv_len) x = _mm512_mask_blend_ps(tail_mask(kv_len - j), neg_inf, x);
-    _mm512_storeu_ps(s + j, x);
-    vmax = _mm512_max_ps(vmax, x);
+    const __mmask16 m = j + 16 > kv_len ? tail_mask(kv_len - j) : static_cast<__mmask16>(0xffff);
+    const __m512 x = _mm512_loadu_ps(s + j);
+    vmax = _mm512_mask_max_ps(vmax, m, vmax, x);
+    vmin = _mm512_mask_min_ps(vmin, m, vmin, x);
   }
-  return _mm512_reduce_max_ps(vmax);
+  return scale >= 0.0f ? scale * _mm512_reduce_max_ps(vmax) : scale * _mm512_reduce_min_ps(vmin);
 }
 
-// pb[j] = bf16(exp(s[j] - max)) for j < lp; returns the sum of the rounded values, so that the
-// weights PV applies sum to exactly 1 after the division.
-float exp_sum_bf16(const float* s, int64_t lp, float max_value, uint16_t* pb) {
-  const __m512 max = _mm512_set1_ps(max_value);
+// pb[j] = bf16(exp(scale s[j] - max)) for the kv_len keys, 0 for the padding keys up to lp
+// (the scale folded into the subtraction: one FMA, no pass that stores scaled scores); returns
+// the sum of the rounded values, so that the weights PV applies sum to exactly 1 after the
+// division.
+float exp_sum_bf16(const float* s, int64_t kv_len, int64_t lp, float scale, float max_value,
+                   uint16_t* pb) {
+  const __m512 max = _mm512_set1_ps(max_value), vscale = _mm512_set1_ps(scale);
+  const __m512 neg_inf = _mm512_set1_ps(-__builtin_inff());
   __m512 vsum = _mm512_setzero_ps();
   for (int64_t j = 0; j < lp; j += 16) {
-    const __m256bh e = _mm512_cvtneps_pbh(exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), max)));
+    __m512 x = _mm512_fmsub_ps(_mm512_loadu_ps(s + j), vscale, max);
+    if (j + 16 > kv_len) x = _mm512_mask_blend_ps(tail_mask(kv_len - j), neg_inf, x);
+    const __m256bh e = _mm512_cvtneps_pbh(exp16(x));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(pb + j), reinterpret_cast<const __m256i&>(e));
     vsum = _mm512_add_ps(vsum, round_bf16(e));
   }
   return _mm512_reduce_add_ps(vsum);
 }
 
-// One key block of a score row, online (attention_f32_avx512.cc's online_softmax_block), its
-// weights written to pb in bf16; returns exp(m_old - m) for the row's output so far.
-float online_softmax_block(float* s, int64_t kv_len, int64_t lp, float scale, float& m, float& l,
-                           uint16_t* pb) {
-  const float m_new = std::max(m, scale_mask_max(s, kv_len, lp, scale));
+// One key block of a raw score row, online (attention_f32_avx512.cc's online_softmax_block):
+// raises the running max m to the block's, writes the block's weights exp(scale s - m) to pb in
+// bf16 and adds them to the running sum l (rescaled to the new max); returns exp(m_old - m)
+// for the row's output so far.
+float online_softmax_block(const float* s, int64_t kv_len, int64_t lp, float scale, float& m,
+                           float& l, uint16_t* pb) {
+  const float m_new = std::max(m, scaled_max(s, kv_len, lp, scale));
   const float alpha = std::exp(m - m_new);  // 0 on the first block (m = -inf)
-  l = l * alpha + exp_sum_bf16(s, lp, m_new, pb);
+  l = l * alpha + exp_sum_bf16(s, kv_len, lp, scale, m_new, pb);
   m = m_new;
   return alpha;
 }
@@ -416,7 +421,8 @@ void attention_head_bf16_avx512bf16(const AttentionHeadArgs& a) {
         attention_mask_row(a, i0 + r, row);  // scaled, biased and masked in place
         scale = 1.0f;
       }
-      inv[r] = 1.0f / exp_sum_bf16(row, lp, scale_mask_max(row, a.kv_len, lp, scale), pb + r * lp);
+      const float max = scaled_max(row, a.kv_len, lp, scale);
+      inv[r] = 1.0f / exp_sum_bf16(row, a.kv_len, lp, scale, max, pb + r * lp);
     }
     pv_rows<R.value, PvMode::kFinal>(pb, lp, vp, a.kv_len, dh, inv, /*first=*/true,
                                      a.out + i0 * a.ldo, a.ldo);
