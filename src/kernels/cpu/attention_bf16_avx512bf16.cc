@@ -250,6 +250,17 @@ float online_softmax_block(const float* s, int64_t kv_len, int64_t lp, float sca
   return alpha;
 }
 
+// Q, K and V rows are a fused projection's columns, rows several KiB apart, which the hardware
+// prefetcher follows poorly once the batch outgrows L2; each packing loop fetches the row
+// kAhead rows on while it converts this one (the conversion stalled on those loads: a third
+// of the kernel at 8 x 128 tokens under perf).
+constexpr int64_t kAhead = 8;
+
+inline void prefetch_row(const float* x, int64_t n) {
+  for (int64_t c = 0; c < n; c += 16)
+    _mm_prefetch(reinterpret_cast<const char*>(x + c), _MM_HINT_T0);
+}
+
 // n floats of x rounded to bf16 into out, padded with zeros up to n_out (>= n).
 void to_bf16(const float* x, int64_t n, int64_t n_out, uint16_t* out) {
   int64_t i = 0;
@@ -268,7 +279,10 @@ void to_bf16(const float* x, int64_t n, int64_t n_out, uint16_t* out) {
 // Q rows in bf16: qb[i, :] (stride hd2), the odd head_dim's last pair padded with 0.
 void pack_q(const float* q, int64_t ldq, int64_t rows, int64_t head_dim, uint16_t* qb) {
   const int64_t hd2 = even(head_dim);
-  for (int64_t i = 0; i < rows; ++i) to_bf16(q + i * ldq, head_dim, hd2, qb + i * hd2);
+  for (int64_t i = 0; i < rows; ++i) {
+    if (i + kAhead < rows) prefetch_row(q + (i + kAhead) * ldq, head_dim);
+    to_bf16(q + i * ldq, head_dim, hd2, qb + i * hd2);
+  }
 }
 
 // K^T panels in bf16: the pair of dimensions (2p, 2p + 1) of key j at
@@ -280,6 +294,7 @@ void pack_kt(const float* k, int64_t ldk, int64_t kv_len, int64_t head_dim, uint
   auto* words = reinterpret_cast<uint32_t*>(kt);  // kt is 64-byte aligned
   const auto* row_words = reinterpret_cast<const uint32_t*>(row);
   for (int64_t j = 0; j < kv_len; ++j) {
+    if (j + kAhead < kv_len) prefetch_row(k + (j + kAhead) * ldk, head_dim);
     to_bf16(k + j * ldk, head_dim, hd2, row);
     uint32_t* dst = words + j / kPanel * kPanel * pairs + j % kPanel;
     for (int64_t p = 0; p < pairs; ++p) dst[p * kPanel] = row_words[p];
@@ -301,6 +316,10 @@ void pack_v(const float* v, int64_t ldv, int64_t kv_len, int64_t head_dim, uint1
     const float* a = v + j * ldv;
     const float* b = a + ldv;
     const bool pair = j + 1 < kv_len;
+    if (j + kAhead + 1 < kv_len) {
+      prefetch_row(v + (j + kAhead) * ldv, head_dim);
+      prefetch_row(v + (j + kAhead + 1) * ldv, head_dim);
+    }
     uint16_t* dst = vp + j * head_dim;
     for (int64_t c = 0; c < head_dim; c += 16) {
       const __mmask16 m = tail_mask(std::min<int64_t>(16, head_dim - c));
