@@ -67,7 +67,9 @@ const CpuLinear& cpu_linear(const ops::Linear& w) {
 }  // namespace
 
 CpuBackend::CpuBackend(const CpuBackendOptions& options)
-    : pool_(options.pool), pack_weights_(options.pack_weights) {}
+    : pool_(options.pool),
+      pack_weights_(options.pack_weights),
+      bf16_attention_(options.bf16_attention) {}
 
 std::unique_ptr<ops::Linear> CpuBackend::prepare_linear(const ops::LinearSource& src) {
   EMBER_CHECK(src.out > 0 && src.in > 0 && (src.w || src.is_bf16() || src.is_int8()),
@@ -164,7 +166,9 @@ void CpuBackend::do_attention(const ops::View& q, const ops::View& k, const ops:
                               const ops::SeqLayout& seqs, const ops::AttentionArgs& a,
                               const ops::View& out) {
   const PoolScope scope(pool_);
-  cpu::attention(q.data, q.ld, k.data, k.ld, v.data, v.ld, seqs.cu_seqlens, seqs.sequences, a,
+  ops::AttentionArgs args = a;
+  args.bf16 = a.bf16 && bf16_attention_;
+  cpu::attention(q.data, q.ld, k.data, k.ld, v.data, v.ld, seqs.cu_seqlens, seqs.sequences, args,
                  out.data, out.ld);
 }
 
