@@ -15,6 +15,8 @@
 // E least once the remaining weights are re-solved (exact for a quadratic: the surgeon's step),
 // until the layer's count is reached; or, when the plan names the parts to keep, the others are
 // removed, which gives the least-squares fit on the kept parts alone. Solved in double (Eigen).
+// Before each output projection, its layer's input projections (Q, K, V; the FFN's intermediate
+// rows) are re-fitted to the unpruned model's values (input_fit.h) unless options say not.
 #pragma once
 
 #include <cstdint>
