@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/signals.h"
 #include "prune/prune_model.h"
 
 namespace ember::cli {
@@ -23,6 +24,7 @@ struct PruneFlags {
 };
 
 int run_prune(PruneFlags& f) {
+  leave_nothing_behind_on_signals();
   prune::PruneOptions& o = f.options;
   o.calibration = f.calibration;
   if (!f.keep.empty()) o.keep = f.keep;

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/signals.h"
 #include "runtime/quantize_model.h"
 
 namespace ember::cli {
@@ -21,6 +22,7 @@ struct QuantizeFlags {
 };
 
 int run_quantize(const QuantizeFlags& f) {
+  leave_nothing_behind_on_signals();
   runtime::QuantizeOptions o;
   o.dtype = f.dtype;
   if (f.reduce_range) o.reduce_range = true;

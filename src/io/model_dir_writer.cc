@@ -8,8 +8,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <system_error>
 #include <vector>
 
@@ -181,7 +183,31 @@ fs::path normal_out(const fs::path& out) {
   return p;
 }
 
+// The staging directories not yet committed, for abandon_staging_dirs(); its mutex also
+// serialises commit()'s renames with it.
+std::mutex& live_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::set<fs::path>& live_staging() {
+  static std::set<fs::path> dirs;
+  return dirs;
+}
+
 }  // namespace
+
+void abandon_staging_dirs() {
+  live_mutex().lock();  // held until the process exits: no commit starts after this
+  for (const fs::path& dir : live_staging()) {
+    // The tool may still be writing into it: a file created during the walk leaves it
+    // non-empty, so try again.
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+      if (!fs::exists(dir, ec)) break;
+    }
+  }
+}
 
 ModelDirWriter::ModelDirWriter(const fs::path& out, const fs::path& source,
                                ModelDirWriterOptions options)
@@ -190,11 +216,15 @@ ModelDirWriter::ModelDirWriter(const fs::path& out, const fs::path& source,
   std::error_code ec;
   fs::create_directories(out_.parent_path(), ec);
   if (ec) fail_io(out_.parent_path(), "cannot create the output's parent directory", ec.value());
+  const std::lock_guard lock(live_mutex());
   staging_ = make_sibling_dir(out_, "tmp");
+  live_staging().insert(staging_);
 }
 
 ModelDirWriter::~ModelDirWriter() {
   if (committed_ || staging_.empty()) return;
+  const std::lock_guard lock(live_mutex());
+  live_staging().erase(staging_);
   std::error_code ignored;
   fs::remove_all(staging_, ignored);
 }
@@ -213,6 +243,7 @@ void ModelDirWriter::copy_file(const fs::path& from, const fs::path& rel) const 
 void ModelDirWriter::commit() {
   EMBER_CHECK(!committed_, ErrorKind::kInternal, "ModelDirWriter::commit called twice");
   fsync_tree(staging_);
+  const std::lock_guard lock(live_mutex());
   const Target target = check_target(out_, source_, options_.force);
   fs::path old;  // where the replaced output is after the rename
   if (target == Target::kAbsent) {
@@ -244,6 +275,7 @@ void ModelDirWriter::commit() {
     }
   }
   committed_ = true;
+  live_staging().erase(staging_);
   if (!old.empty()) {
     std::error_code ignored;  // the new output is in place; a leftover is only clutter
     fs::remove_all(old, ignored);

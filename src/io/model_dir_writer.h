@@ -22,6 +22,12 @@ struct ModelDirWriterOptions {
   bool force = false;  // replace an existing output, once the new one is complete
 };
 
+// For a process about to exit on a signal (cli/signals.h): removes the staging directory of
+// every writer not yet committed, and keeps any commit from starting or finishing its renames
+// afterwards (the caller exits without returning). A commit in progress finishes first, so an
+// output is either complete in place or not there, and an output being replaced is never lost.
+void abandon_staging_dirs();
+
 class ModelDirWriter {
  public:
   // Checks `out` against `source` (the model directory the tool reads) and creates the staging

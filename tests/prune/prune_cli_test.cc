@@ -5,6 +5,11 @@
 // (JSON on stderr, the exit code of its kind) and leaves nothing at --out or beside it.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -273,6 +278,55 @@ TEST(PruneCli, BadInputGetsATypedErrorAndLeavesNothingBehind) {
     // No output, no staging directory beside it, the existing directory as it was.
     EXPECT_EQ(listing(tmp.path()), before) << c.name;
     EXPECT_EQ(listing(existing), std::set<std::string>{"keep-me.txt"}) << c.name;
+  }
+}
+
+// SIGTERM, SIGINT or SIGHUP while the tool works: it says so, exits 128 + the signal, and leaves
+// no staging directory and no output; an output being replaced (--force) keeps every byte.
+TEST(PruneCli, ASignalMidWayLeavesNothingBehind) {
+  TempDir tmp("cli-signal");
+  std::vector<std::string> texts = testing::vader_sentences();
+  ASSERT_GE(texts.size(), 300u) << "run scripts/fetch_data.sh";
+  texts.resize(300);
+  testing::write_lines(tmp.path() / "cal.txt", texts);
+  const fs::path out = tmp.path() / "pruned";
+  fs::create_directories(out);
+  testing::write_lines(out / "keep-me.txt", {"the output being replaced"});
+  const std::string bin = std::string(EMBER_BINARY_DIR) + "/src/cli/ember";
+  const std::string cal = (tmp.path() / "cal.txt").string(), err = (tmp.path() / "stderr").string();
+  for (const int sig : {SIGTERM, SIGINT}) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (e < 0 || ::dup2(e, 2) < 0) ::_exit(120);
+      ::execl(bin.c_str(), bin.c_str(), "prune", "--model", "all-MiniLM-L6-v2", "--calibration",
+              cal.c_str(), "--keep-ratio", "0.6", "--force", "--out", out.c_str(), nullptr);
+      ::_exit(122);
+    }
+    ASSERT_GT(pid, 0);
+    // Once the staging directory exists the tool is at work (loading, then the calibration
+    // passes, several seconds on MiniLM).
+    auto staging = [&] {
+      for (const auto& e : fs::directory_iterator(tmp.path()))
+        if (e.path().filename().string().rfind(".pruned.tmp-", 0) == 0) return true;
+      return false;
+    };
+    for (int i = 0; i < 600 && !staging(); ++i) ::usleep(50'000);
+    ASSERT_TRUE(staging()) << "no staging directory appeared";
+    ::usleep(500'000);
+    ::kill(pid, sig);
+    int raw = 0;
+    ::waitpid(pid, &raw, 0);
+    ASSERT_TRUE(WIFEXITED(raw)) << "killed by signal " << WTERMSIG(raw);
+    EXPECT_EQ(WEXITSTATUS(raw), 128 + sig);
+    std::ifstream f(err);
+    const auto j =
+        nlohmann::json::parse(std::string(std::istreambuf_iterator<char>(f), {}), nullptr, false);
+    ASSERT_FALSE(j.is_discarded());
+    EXPECT_EQ(j["error_type"], "unavailable");
+    EXPECT_NE(j["error"].get<std::string>().find("interrupted by SIG"), std::string::npos);
+    EXPECT_EQ(listing(tmp.path()), (std::set<std::string>{"cal.txt", "pruned", "stderr"}));
+    EXPECT_EQ(listing(out), std::set<std::string>{"keep-me.txt"});
   }
 }
 
