@@ -1,13 +1,14 @@
 // cpu::attention alone on the encoders' shapes: a packed batch of B sequences of L tokens,
 // Q/K/V read from one fused [T, 3 H] buffer as the encoder does, for each ISA (scalar is
-// left out unless asked for: it is the reference, not a contender). Repetitions are
+// left out unless asked for: it is the reference, not a contender; avx512bf16 is the bf16
+// kernel that bf16 models run, ops::AttentionArgs::bf16). Repetitions are
 // interleaved (every rep visits every shape and ISA) and the median per cell is reported,
 // since the machine is shared. GFLOP/s counts 4 L^2 H per sequence (QK^T and PV), over
 // the median wall time; cpu_median_us is the process CPU time per call (robust to load with
 // --threads 1).
 //
 //   bench_attention_bench OUT.{json,csv} [--reps N] [--threads T] [--min-ms MS]
-//                         [--isas avx2,avx512] [--shapes 1x128,1x512,8x512]
+//                         [--isas avx2,avx512,avx512bf16] [--shapes 1x128,1x512,8x512]
 //                         [--heads 12] [--head-dim 32] [--mask full|causal|local]
 //                         [--window 64]
 // GFLOP/s always counts the full L^2 (the work a full mask does), so that a masked run's figure
@@ -57,7 +58,8 @@ Options parse(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') {
     std::cerr << "usage: " << argv[0]
               << " OUT.{json,csv} [--reps N] [--threads T] [--min-ms MS] [--isas avx2,avx512]"
-                 " [--shapes 1x128,8x512] [--heads H] [--head-dim D]\n";
+                 " [--shapes 1x128,8x512] [--heads H] [--head-dim D]\n"
+                 "  isas: scalar, avx2, avx512, avx512bf16 (the bf16 kernel)\n";
     std::exit(2);
   }
   o.out = argv[1];
@@ -93,7 +95,7 @@ Options parse(int argc, char** argv) {
 ember::Isa isa_from(const std::string& s) {
   if (s == "scalar") return ember::Isa::kScalar;
   if (s == "avx2") return ember::Isa::kAvx2;
-  if (s == "avx512") return ember::Isa::kAvx512;
+  if (s == "avx512" || s == "avx512bf16") return ember::Isa::kAvx512;
   std::cerr << "unknown isa " << s << "\n";
   std::exit(2);
 }
@@ -127,6 +129,10 @@ int main(int argc, char** argv) {
     const int64_t b = std::stoll(shape.substr(0, x)), l = std::stoll(shape.substr(x + 1));
     for (const std::string& isa : split(opt.isas)) {
       if (isa_from(isa) > ember::detected_isa()) continue;
+      if (isa == "avx512bf16") {
+        ember::set_isa(ember::Isa::kAvx512);
+        if (!ember::bf16_gemm_supported()) continue;
+      }
       cells.push_back({b, l, isa, {}});
     }
   }
@@ -152,6 +158,7 @@ int main(int argc, char** argv) {
                     : opt.mask == "local" ? ember::ops::MaskKind::kLocal
                                           : ember::ops::MaskKind::kFull;
         args.window = opt.window;
+        args.bf16 = c.isa == "avx512bf16";
         ember::cpu::attention(qkv.data(), ld, qkv.data() + width, ld, qkv.data() + 2 * width, ld,
                               cu.data(), c.batch, args, out.data(), width);
       };

@@ -1,9 +1,9 @@
 // Whole forwards of one model under engine settings A, B, ..., alternated in one process: one
 // engine is loaded per setting (each setting is a list of engine options: pack_weights=0|1,
-// spin_us=N, worker_affinity=0|1, backend=cpu|reference, dtype=auto|fp32|bf16), then every round
-// runs `--per-round` forwards on each engine in turn. Medians and quartiles per setting, and the
-// median process CPU time per forward (all threads; on a shared machine it leaves out the time
-// the threads waited for a core). Separate
+// spin_us=N, worker_affinity=0|1, backend=cpu|reference, dtype=auto|fp32|bf16,
+// bf16_attention=0|1), then every round runs `--per-round` forwards on each engine in turn.
+// Medians and quartiles per setting, and the median process CPU time per forward (all threads;
+// on a shared machine it leaves out the time the threads waited for a core). Separate
 // processes proved too noisy on a shared VM to choose between kernels (docs/gemm.md).
 //
 //   bench_forward_ab MODEL OUT.json --cells 1x8,1x128 --setting "pack_weights=0"
@@ -54,7 +54,7 @@ double process_cpu_ms() {
 int usage() {
   std::cerr << "usage: bench_forward_ab MODEL OUT.json --cells BxL[,BxL...] --setting "
                "\"K=V[ K=V...]\" [--setting ...] [--rounds N] [--per-round N] [--threads N]\n"
-               "  K: pack_weights, spin_us, worker_affinity, backend, dtype\n";
+               "  K: pack_weights, spin_us, worker_affinity, backend, dtype, bf16_attention\n";
   return 2;
 }
 
@@ -103,6 +103,8 @@ int main(int argc, char** argv) {
           opts.backend = value;
         else if (key == "dtype")
           opts.dtype = value;
+        else if (key == "bf16_attention")
+          opts.bf16_attention = value != "0";
         else
           return usage();
       }

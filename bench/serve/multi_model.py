@@ -17,13 +17,21 @@ fairness: two models, one flooded by `--clients` threads with 32-input batches, 
 probed by one client with single inputs; the probe's p50 with and without the flood, in
 alternating rounds of `--probe-seconds` each.
 
+memory: for each large model, in a server whose default model is the tiny classifier, VmRSS
+before the model is loaded, once it is loaded and idle, and after its largest batch
+(--max-batch-requests 64 inputs of 256 tokens, twice), against what the budget charges it
+(ember_model_resident_bytes: its resident growth across the load plus its compute workspace
+estimated at --max-batch-tokens).
+
 usage: python bench/serve/multi_model.py soak [--seconds 300] [--clients 8]
        python bench/serve/multi_model.py fairness [--rounds 3] [--clients 8] [--serve-args '--compute-slots 2']
+       python bench/serve/multi_model.py memory
        [--ember build/src/cli/ember] [--out bench/results/<date>-serve-multi-<mode>.json]
 """
 import argparse
 import datetime
 import json
+import os
 import pathlib
 import random
 import statistics
@@ -40,10 +48,12 @@ LARGE = ["all-MiniLM-L6-v2", "paraphrase-MiniLM-L3-v2", "all-mpnet-base-v2"]
 SMALL = {"cls": FIXTURES / "tiny-bert-seqcls", "rerank": FIXTURES / "tiny-bert-reranker"}
 
 
-def start(ember, *args):
+def start(ember, *args, listening_line=None):
     p = subprocess.Popen([ember, "serve", "--port", "0", "--grpc-port", "0", "--cache-entries", "0", *args],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     listening = json.loads(p.stdout.readline())
+    if listening_line is not None:
+        listening_line.update(listening)
     return p, f"http://127.0.0.1:{listening['port']}"
 
 
@@ -190,8 +200,10 @@ def soak(a):
 
 
 def fairness(a):
+    listening = {}
+    load_before = os.getloadavg()
     p, url = start(a.ember, "--model", "all-MiniLM-L6-v2", "--model", "probe=paraphrase-MiniLM-L3-v2", "--preload",
-                   *a.serve_args.split())
+                   *a.serve_args.split(), listening_line=listening)
     flood_body = {"inputs": random.Random(3).sample(TEXTS, 32), "truncate": True}
     rounds = []
 
@@ -228,13 +240,41 @@ def fairness(a):
     stop(p)
     ratios = [r["ratio"] for r in rounds]
     return {"rounds": rounds, "median_ratio": statistics.median(ratios), "clients": a.clients,
-            "serve_args": a.serve_args,
+            "serve_args": a.serve_args, "compute_threads": listening.get("compute_threads"),
+            "compute_slots": listening.get("compute_slots"), "cores": os.cpu_count(),
+            "load_average_before": load_before, "load_average_after": os.getloadavg(),
             "within_2x": statistics.median(ratios) <= 2.0}
+
+
+def memory(a):
+    text = " ".join(["word"] * 600)  # cut to 256 tokens
+    out = {"models": {}, "load_average": os.getloadavg()}
+    for model in LARGE:
+        p, url = start(a.ember, "--model", f"cls={SMALL['cls']}", "--model", f"m={model}", *a.serve_args.split())
+        try:
+            before = rss(p.pid)
+            assert requests.post(url + "/embed", json={"model": "m", "inputs": "hello"}).status_code == 200
+            time.sleep(1.5)
+            idle = rss(p.pid)
+            charge = metric(url, "ember_model_resident_bytes", "m")
+            for _ in range(2):
+                r = requests.post(url + "/embed", json={"model": "m", "inputs": [text] * 64, "truncate": True},
+                                  timeout=600)
+                assert r.status_code == 200, r.text
+            after = rss(p.pid)
+            time.sleep(2.5)  # past the allocator trimmer's interval
+            later = rss(p.pid)
+        finally:
+            stop(p)
+        out["models"][model] = {"rss_before": before, "rss_loaded_idle": idle, "rss_after_largest_batch": after,
+                                "rss_2500ms_later": later, "charged": charge,
+                                "load_growth": idle - before, "batch_growth": later - idle}
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["soak", "fairness"])
+    ap.add_argument("mode", choices=["soak", "fairness", "memory"])
     ap.add_argument("--ember", default=str(ROOT / "build/src/cli/ember"))
     ap.add_argument("--seconds", type=int, default=300)
     ap.add_argument("--clients", type=int, default=8)
@@ -245,7 +285,7 @@ def main():
     ap.add_argument("--serve-args", default="", help="more `ember serve` flags, e.g. '--compute-slots 2'")
     ap.add_argument("--out")
     a = ap.parse_args()
-    result = soak(a) if a.mode == "soak" else fairness(a)
+    result = {"soak": soak, "fairness": fairness, "memory": memory}[a.mode](a)
     result["command"] = "python bench/serve/multi_model.py " + a.mode
     out = a.out or str(ROOT / f"bench/results/{datetime.date.today()}-serve-multi-{a.mode}.json")
     pathlib.Path(out).write_text(json.dumps(result, indent=1) + "\n")

@@ -32,6 +32,7 @@ struct LoadOptions {
   bool worker_affinity = true;        // keep workers off the caller's CPU
   bool pack_weights = true;           // pack Linear weights at load for oneDNN
   std::string dtype = "auto";         // Linear weights: "auto", "fp32" or "bf16" (docs/bf16.md)
+  bool bf16_attention = true;         // a bf16 model's attention in bf16 (avx512_bf16 CPUs)
   std::optional<int64_t> max_length;  // tokens per input (never above the model's limit)
   bool truncate = true;               // false: over-long input is an error
   // Overrides of the sentence-transformers config: "cls", "mean", "max", "mean_sqrt_len",

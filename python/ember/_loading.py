@@ -1,7 +1,7 @@
 """Loading a model for the Python classes: threads, max_length and dtype ("fp32", "bf16", "int8").
 
 ``dtype="fp32"`` computes in fp32 (a bf16 or fp16 checkpoint is widened, as
-sentence-transformers loads it); ``dtype="bf16"`` runs the Linears in bf16 where the CPU has
+sentence-transformers loads it); ``dtype="bf16"`` runs the Linears and attention in bf16 where the CPU has
 ``avx512_bf16`` and in fp32 elsewhere, with ``info["dtype_note"]`` saying so and a
 ``RuntimeWarning`` (docs/bf16.md).
 

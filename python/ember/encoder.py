@@ -42,8 +42,8 @@ def _check_batch_size(batch_size) -> None:
 class Encoder:
     """A sentence-embedding model (a directory, or a name in Ember's model cache).
 
-    ``threads``: compute threads (None: all cores). ``dtype``: "fp32", "bf16" (the Linears in
-    bf16 on CPUs with avx512_bf16, fp32 elsewhere with a warning), or "int8" (the model's int8
+    ``threads``: compute threads (None: all cores). ``dtype``: "fp32", "bf16" (Linears and
+    attention in bf16 on CPUs with avx512_bf16, fp32 elsewhere with a warning), or "int8" (the model's int8
     copy, written once into the model cache). ``max_length``: tokens per input, never above
     the model's own limit; longer inputs are truncated, as sentence-transformers does.
     """

@@ -8,7 +8,11 @@ sliced transformers model.
 tiny-bert-st6-pruned        tiny-bert-st6 with uneven heads and FFN units per layer
 tiny-bert-st6-drop-pruned   tiny-bert-st6 with its first layer dropped
 all-MiniLM-L6-v2-pruned     the real all-MiniLM-L6-v2 (its PyPI package), uneven heads and FFN units
-                            per layer and its fifth layer dropped"""
+                            per layer and its fifth layer dropped
+all-mpnet-base-v2-pruned    the real all-mpnet-base-v2 (Ember's model cache): the same 8 of 12 heads
+                            in every layer (its layers share one relative-position table, sliced to
+                            them), uneven FFN units and its seventh layer dropped; hidden states of
+                            the first MPNET_TEXTS texts and the long one cut at the limit"""
 
 from __future__ import annotations
 
@@ -16,24 +20,29 @@ import json
 
 import numpy as np
 import torch
-from transformers import AutoTokenizer, BertModel
+from transformers import AutoTokenizer, BertModel, MPNetModel
 
 import make_reference as mr
 import reference_texts
+from reference_models.mpnet import cache_dir as mpnet_cache_dir
 
 KEEP_DIR = mr.FIXTURES / "prune"
 
 
 @torch.no_grad()
-def apply_keep(model: BertModel, keep: dict) -> None:
-    def sliced(linear: torch.nn.Linear, index: torch.Tensor, dim: int) -> torch.nn.Linear:
-        w = linear.weight.index_select(dim, index).clone()
-        b = linear.bias.clone() if dim == 1 else linear.bias[index].clone()
-        new = torch.nn.Linear(w.shape[1], w.shape[0])
-        new.weight.copy_(w)
-        new.bias.copy_(b)
-        return new
+def sliced_linear(linear: torch.nn.Linear, index: torch.Tensor, dim: int) -> torch.nn.Linear:
+    """The rows (dim 0, bias alike) or columns (dim 1, bias kept) `index` of a Linear."""
+    w = linear.weight.index_select(dim, index).clone()
+    b = linear.bias.clone() if dim == 1 else linear.bias[index].clone()
+    new = torch.nn.Linear(w.shape[1], w.shape[0])
+    new.weight.copy_(w)
+    new.bias.copy_(b)
+    return new
 
+
+@torch.no_grad()
+def apply_keep(model: BertModel, keep: dict) -> None:
+    sliced = sliced_linear
     layers = model.encoder.layer
     assert len(keep["layers"]) == len(layers), (len(keep["layers"]), len(layers))
     kept = []
@@ -58,15 +67,60 @@ def apply_keep(model: BertModel, keep: dict) -> None:
     model.config.num_hidden_layers = len(kept)
 
 
+MPNET_TEXTS = 8
+
+
+@torch.no_grad()
+def apply_keep_mpnet(model: MPNetModel, keep: dict) -> None:
+    """MPNet's layers (encoder.layer[i].attention.attn.q/k/v/o) keep the same heads, and its
+    encoder's relative-position table ([buckets, heads], shared by all layers) keeps their
+    columns."""
+    specs = [s for s in keep["layers"] if not s.get("drop")]
+    heads = specs[0].get("heads", list(range(model.config.num_attention_heads)))
+    assert all(s.get("heads", heads) == heads for s in specs), "MPNet layers keep the same heads"
+    kept = []
+    for layer, spec in zip(model.encoder.layer, keep["layers"]):
+        if spec.get("drop"):
+            continue
+        att = layer.attention.attn
+        hd = att.attention_head_size
+        index = torch.cat([torch.arange(h * hd, (h + 1) * hd) for h in heads])
+        att.q = sliced_linear(att.q, index, 0)
+        att.k = sliced_linear(att.k, index, 0)
+        att.v = sliced_linear(att.v, index, 0)
+        att.o = sliced_linear(att.o, index, 1)
+        att.num_attention_heads = len(heads)
+        att.all_head_size = len(heads) * hd
+        units = torch.tensor(spec.get("ffn", list(range(layer.intermediate.dense.out_features))))
+        layer.intermediate.dense = sliced_linear(layer.intermediate.dense, units, 0)
+        layer.output.dense = sliced_linear(layer.output.dense, units, 1)
+        kept.append(layer)
+    table = model.encoder.relative_attention_bias
+    new = torch.nn.Embedding(table.num_embeddings, len(heads))
+    new.weight.copy_(table.weight[:, heads])
+    model.encoder.relative_attention_bias = new
+    model.encoder.n_heads = len(heads)
+    model.encoder.layer = torch.nn.ModuleList(kept)
+    model.config.num_hidden_layers = len(kept)
+
+
 def make(name: str, source: str, keep_name: str) -> dict:
     local = mr.MODELS_DIR / source
-    mdir = local if local.is_dir() else mr.minilm_dir()  # the PyPI package's copy
+    mpnet = source == "all-mpnet-base-v2"
+    mdir = (mpnet_cache_dir() if mpnet else
+            local if local.is_dir() else mr.minilm_dir())  # the PyPI package's copy
     keep_path = KEEP_DIR / f"{keep_name}.keep.json"
     keep = json.loads(keep_path.read_text())
-    model = BertModel.from_pretrained(str(mdir), add_pooling_layer=False).eval()
-    apply_keep(model, keep)
+    if mpnet:
+        model = MPNetModel.from_pretrained(str(mdir), add_pooling_layer=False).eval()
+        apply_keep_mpnet(model, keep)
+    else:
+        model = BertModel.from_pretrained(str(mdir), add_pooling_layer=False).eval()
+        apply_keep(model, keep)
     max_length = mr.ember_max_length(mdir)
     texts = reference_texts.texts_for(max_length)
+    if mpnet:  # 768-wide states: a few texts, and the long one cut at the limit
+        texts = texts[:MPNET_TEXTS] + [texts[len(reference_texts.TEXTS) - 1]]
     tokenizer = AutoTokenizer.from_pretrained(str(mdir))
     ids, type_ids = mr.tokenize(tokenizer, texts, max_length)
     tensors, hidden = {}, []
@@ -77,8 +131,8 @@ def make(name: str, source: str, keep_name: str) -> dict:
             tensors[f"ids.{i}"] = x
             tensors[f"type_ids.{i}"] = tt
             tensors[f"hidden.{i}"] = h.astype(np.float32)
-    mr.sanity_hidden(name, hidden, 0.1)
-    model_dir = str(local.relative_to(mr.REPO)) if local.is_dir() else source
+    mr.sanity_hidden(name, hidden, 0.02 if mpnet else 0.1)  # trained states spread less
+    model_dir = str(local.relative_to(mr.REPO)) if local.is_dir() and not mpnet else source
     meta = {"model": name, "model_dir": model_dir, "max_length": max_length,
             "keep": str(keep_path.relative_to(mr.REPO)), "texts": texts, "labels": []}
     mr.write_reference(name, meta, tensors)
@@ -92,6 +146,9 @@ FIXTURES = {
                                                            "tiny-bert-st6", "tiny-bert-st6-drop"),
     "all-MiniLM-L6-v2-pruned": lambda vocab, build: make("all-MiniLM-L6-v2-pruned",
                                                          "all-MiniLM-L6-v2", "all-MiniLM-L6-v2"),
+    "all-mpnet-base-v2-pruned": lambda vocab, build: make("all-mpnet-base-v2-pruned",
+                                                          "all-mpnet-base-v2",
+                                                          "all-mpnet-base-v2"),
 }
 
 

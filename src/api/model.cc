@@ -43,6 +43,7 @@ runtime::EngineOptions engine_options(const LoadOptions& o) {
   e.worker_affinity = o.worker_affinity;
   e.pack_weights = o.pack_weights;
   e.dtype = o.dtype;
+  e.bf16_attention = o.bf16_attention;
   e.max_length = o.max_length;
   e.truncate = o.truncate;
   if (o.pooling) e.pooling = parse_pooling(*o.pooling);

@@ -18,6 +18,7 @@ struct PruneFlags {
   bool no_int8 = false;
   std::string allocation = "uniform", ranking = "surgeon";
   bool no_refit = false;
+  bool no_refit_inputs = false;
   prune::PruneOptions options;
 };
 
@@ -34,6 +35,7 @@ int run_prune(PruneFlags& f) {
   o.search.int8 = !f.no_int8;
   o.shapes = runtime::parse_bench_grid(f.shapes);
   o.refit = !f.no_refit;
+  o.refit_options.inputs = !f.no_refit_inputs;
   o.ranking = f.ranking == "importance" ? prune::Ranking::kImportance : prune::Ranking::kSurgeon;
   o.allocation =
       f.allocation == "global" ? prune::Allocation::kGlobal : prune::Allocation::kUniform;
@@ -112,6 +114,12 @@ Runner add_prune(CLI::App& app) {
                "Slice only: skip the least-squares re-fit of the kept output projections");
   app.add_option("--ridge", f->options.refit_options.ridge,
                  "Pull of the re-fit toward the sliced weights (x mean diagonal)")
+      ->capture_default_str();
+  app.add_flag("--no-refit-inputs", f->no_refit_inputs,
+               "Re-fit only the output projections, not Q, K, V and the FFN's intermediate rows");
+  app.add_option("--input-ridge", f->options.refit_options.input_ridge,
+                 "Pull of the input projections' re-fit toward the unpruned weights "
+                 "(x mean diagonal)")
       ->capture_default_str();
   app.add_option("--max-texts", f->options.calibration_options.max_texts,
                  "Calibration texts used (a seeded sample of the file)")

@@ -68,7 +68,8 @@ Runner add_serve(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--compute-slots", o->compute_slots,
                  "Batches of different models computing at once (each on its model's compute "
-                 "threads); models take turns, first come first served, for the slots")
+                 "threads); models take turns, first come first served, for the slots. With "
+                 "several models and no --threads, each model computes on cores / N threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   app.add_flag("--allow-model-control", o->allow_model_control,

@@ -33,6 +33,10 @@ void add_compute_flags_to(CLI::App& app, Options& o) {
                  "avx512_bf16), fp32, or bf16")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
+  app.add_flag("--bf16-attention,!--no-bf16-attention", o.bf16_attention,
+               "With bf16 Linears on a CPU with avx512_bf16, run attention's two products in "
+               "bf16 too (fp32 accumulation and softmax)")
+      ->capture_default_str();
 }
 
 }  // namespace
@@ -69,6 +73,7 @@ ember::LoadOptions ModelFlags::load_options() const {
   o.worker_affinity = engine.worker_affinity;
   o.pack_weights = engine.pack_weights;
   o.dtype = engine.dtype;
+  o.bf16_attention = engine.bf16_attention;
   o.max_length = max_length;
   o.truncate = !no_truncate;
   return o;

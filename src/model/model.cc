@@ -239,6 +239,8 @@ void Model::layer(size_t i, const Batch& batch, Workspace& ws, const LayerTap* t
     a.scale = as.scale;
     a.mask = as.mask;
     a.window = as.window;
+    // bf16 and int8 models may run attention in bf16 (the backend decides: CPU, option).
+    a.bf16 = weights_.layers[i].qkv.is_bf16() || weights_.layers[i].qkv.is_int8();
     if (!ws.rel_bias.empty() && spec_.relative_buckets) {
       a.rel_bias = ws.rel_bias.data();
       a.rel_span = batch.max_seq_len() - 1;

@@ -108,6 +108,10 @@ struct AttentionArgs {
   // rel_span >= longest sequence - 1.
   const float* rel_bias = nullptr;
   int64_t rel_span = 0;
+  // Both products (QK^T, PV) may run on bf16-rounded operands with fp32 accumulation (the
+  // model's Linears are bf16; docs/bf16.md): the CPU backend does so where the CPU has
+  // avx512_bf16, every other case computes in fp32.
+  bool bf16 = false;
 };
 
 // SPLADE's pooling of masked-LM logits: out[s, v] = max (or sum) over the tokens t of sequence s

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "prune/eigen_views.h"
+#include "prune/input_fit.h"
 #include "prune/layer_runner.h"
 #include "prune/least_squares.h"
 #include "prune/surgeon.h"
@@ -29,6 +30,18 @@ Eigen::MatrixXd masked(const Eigen::MatrixXd& s, const std::vector<int64_t>& par
   Eigen::MatrixXd out = Eigen::MatrixXd::Zero(s.rows(), s.cols());
   for (const int64_t p : parts) out.middleRows(p * group, group) = s.middleRows(p * group, group);
   out.row(s.rows() - 1) = s.row(s.rows() - 1);
+  return out;
+}
+
+// The columns of `s` ([W^T; b^T] of a projection) of the kept parts' outputs.
+Eigen::MatrixXd kept_cols(const Eigen::MatrixXd& s, const std::vector<int64_t>& parts,
+                          int64_t group) {
+  Eigen::MatrixXd out(s.rows(), static_cast<int64_t>(parts.size()) * group);
+  int64_t col = 0;
+  for (const int64_t p : parts) {
+    out.middleCols(col, group) = s.middleCols(p * group, group);
+    col += group;
+  }
   return out;
 }
 
@@ -85,7 +98,9 @@ nlohmann::json RefitResult::layers_json() const {
   nlohmann::json j = nlohmann::json::array();
   for (const auto& l : layers)
     j.push_back({{"attn", {l.attn_unpruned, l.attn_sliced, l.attn_fitted}},
-                 {"ffn", {l.ffn_unpruned, l.ffn_sliced, l.ffn_fitted}}});
+                 {"ffn", {l.ffn_unpruned, l.ffn_sliced, l.ffn_fitted}},
+                 {"qkv", {l.qkv_unpruned, l.qkv_fitted}},
+                 {"ffn_in", {l.ffn_in_unpruned, l.ffn_in_fitted}}});
   return j;
 }
 
@@ -93,6 +108,8 @@ RefitResult select_and_refit(const Checkpoint& base, const std::vector<LayerPlan
                              const std::vector<model::Batch>& batches, ops::Backend& backend,
                              const RefitOptions& options, const RefitProgress& progress) {
   EMBER_CHECK(options.ridge >= 0, ErrorKind::kInvalidInput, "--ridge must not be negative");
+  EMBER_CHECK(options.input_ridge >= 0, ErrorKind::kInvalidInput,
+              "--input-ridge must not be negative");
   LayerRunner base_run(base, backend);
   const model::ModelSpec& spec = base_run.spec();
   const size_t layers = spec.layers.size();
@@ -123,11 +140,15 @@ RefitResult select_and_refit(const Checkpoint& base, const std::vector<LayerPlan
   };
 
   const size_t nb = batches.size();
-  std::vector<std::vector<float>> xb(nb), xp(nb), s_attn(nb), s_ffn(nb);
+  std::vector<std::vector<float>> xb(nb), xp(nb), s_attn(nb), s_ffn(nb), u_ffn(nb);
   for (size_t b = 0; b < nb; ++b) xp[b] = xb[b] = base_run.embed(batches[b]);
   size_t j = 0;  // the pruned model's index of source layer i
   for (size_t i = 0; i < layers; ++i) {
     if (progress) progress(i, layers, "layer " + std::to_string(i));
+    const bool fit_inputs = options.inputs && !plan[i].drop;
+    InputFit qkv_in(h), ffn_in(h);
+    if (fit_inputs)
+      for (size_t b = 0; b < nb; ++b) qkv_in.add(xp[b], xb[b]);
     // The unpruned layer: its pre-norm sums, and its output as the next layer's input.
     for (size_t b = 0; b < nb; ++b) {
       std::vector<float> attn_out, state, ffn_out;
@@ -139,6 +160,7 @@ RefitResult select_and_refit(const Checkpoint& base, const std::vector<LayerPlan
       s_attn[b] = xb[b];
       base_run.layer(i, batches[b], xb[b], &tap);
       for (size_t e = 0; e < s_attn[b].size(); ++e) s_attn[b][e] += attn_out[e];
+      if (fit_inputs) u_ffn[b] = state;
       s_ffn[b] = std::move(state);
       for (size_t e = 0; e < s_ffn[b].size(); ++e) s_ffn[b][e] += ffn_out[e];
     }
@@ -154,6 +176,21 @@ RefitResult select_and_refit(const Checkpoint& base, const std::vector<LayerPlan
     // left out), on the pruned model's input.
     const std::vector<int64_t> present = res.keep.layers[i].heads;
     const int64_t hd = ls.attn.head_dim;
+    // Q, K and V of every head, re-fitted to the unpruned values first (input_fit.h).
+    std::map<std::string, Eigen::MatrixXd> qkv;
+    if (fit_inputs) {
+      for (const std::string* p : {&names.q, &names.k, &names.v}) {
+        const Eigen::MatrixXd w0 =
+            stacked(base, names.tensor(i, *p, "weight"), names.tensor(i, *p, "bias"));
+        Eigen::MatrixXd w = qkv_in.fit(w0, options.input_ridge);
+        fit.qkv_unpruned += qkv_in.relative_error(w0, w0) / 3;
+        fit.qkv_fitted += qkv_in.relative_error(w, w0) / 3;
+        unstack(kept_cols(w, present, hd), fitted, names.tensor(j, *p, "weight"),
+                names.tensor(j, *p, "bias"));
+        qkv[*p] = std::move(w);
+      }
+      rebuild();
+    }
     NormalEquations attn(static_cast<int64_t>(present.size()) * hd, h);
     for (size_t b = 0; b < nb; ++b) {
       std::vector<float> x = xp[b];
@@ -180,7 +217,32 @@ RefitResult select_and_refit(const Checkpoint& base, const std::vector<LayerPlan
     fit.attn_fitted = sa.relative_error(sa.weights());
     unstack(kept_rows(sa.weights(), sa.kept(), hd), fitted, names.tensor(j, names.o, "weight"),
             names.tensor(j, names.o, "bias"));
+    for (const auto& [p, w] : qkv)
+      unstack(kept_cols(w, res.keep.layers[i].heads, hd), fitted, names.tensor(j, p, "weight"),
+              names.tensor(j, p, "bias"));
     rebuild();
+
+    // The FFN's intermediate rows of every unit, re-fitted to the unpruned pre-activations on
+    // the state the pruned attention gives.
+    Eigen::MatrixXd w1;
+    if (fit_inputs) {
+      for (size_t b = 0; b < nb; ++b) {
+        std::vector<float> x = xp[b], state;
+        const model::LayerTap tap = [&](model::TapPoint p, const ops::View& v) {
+          if (p == model::TapPoint::kAttnState) state = to_host(v);
+        };
+        runner->layer(j, batches[b], x, &tap);
+        ffn_in.add(state, u_ffn[b]);
+      }
+      const Eigen::MatrixXd w0 = stacked(base, names.tensor(i, names.ffn_in, "weight"),
+                                         names.tensor(i, names.ffn_in, "bias"));
+      w1 = ffn_in.fit(w0, options.input_ridge);
+      fit.ffn_in_unpruned = ffn_in.relative_error(w0, w0);
+      fit.ffn_in_fitted = ffn_in.relative_error(w1, w0);
+      unstack(w1, fitted, names.tensor(j, names.ffn_in, "weight"),
+              names.tensor(j, names.ffn_in, "bias"));
+      rebuild();
+    }
 
     // The FFN's output projection, every unit present, on the state the pruned attention gives.
     NormalEquations ffn(ls.ffn.width, h);
@@ -202,6 +264,9 @@ RefitResult select_and_refit(const Checkpoint& base, const std::vector<LayerPlan
     fit.ffn_fitted = sf.relative_error(sf.weights());
     unstack(kept_rows(sf.weights(), sf.kept(), 1), fitted, names.tensor(j, names.ffn_out, "weight"),
             names.tensor(j, names.ffn_out, "bias"));
+    if (fit_inputs)
+      unstack(kept_cols(w1, sf.kept(), 1), fitted, names.tensor(j, names.ffn_in, "weight"),
+              names.tensor(j, names.ffn_in, "bias"));
     rebuild();
 
     for (size_t b = 0; b < nb; ++b) runner->layer(j, batches[b], xp[b]);

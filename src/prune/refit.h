@@ -15,6 +15,8 @@
 // E least once the remaining weights are re-solved (exact for a quadratic: the surgeon's step),
 // until the layer's count is reached; or, when the plan names the parts to keep, the others are
 // removed, which gives the least-squares fit on the kept parts alone. Solved in double (Eigen).
+// Before each output projection, its layer's input projections (Q, K, V; the FFN's intermediate
+// rows) are re-fitted to the unpruned model's values (input_fit.h) unless options say not.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +35,10 @@ namespace ember::prune {
 
 struct RefitOptions {
   double ridge = 1e-2;
+  // Also re-fit the kept input projections (Q, K, V; the FFN's intermediate rows) to the
+  // unpruned model's values on the unpruned inputs (input_fit.h), before the output projections.
+  bool inputs = true;
+  double input_ridge = 1e-2;
 };
 
 // What one layer keeps: the parts named, or (list empty) the count the surgeon chooses.
@@ -44,10 +50,13 @@ struct LayerPlan {
 
 // Per kept layer, E / sum |s - r|^2 on the calibration text: with the layer's unpruned weights
 // (the error of the pruned inputs alone), with the kept parts' sliced weights, and after the
-// fit; for the attention and the FFN projection.
+// fit; for the attention and the FFN projection. With the input re-fit, the relative errors of
+// Q, K and V (their mean) and of the FFN's intermediate projection against the unpruned values:
+// with the unpruned weights and after the fit.
 struct LayerFit {
   double attn_unpruned = 0, attn_sliced = 0, attn_fitted = 0;
   double ffn_unpruned = 0, ffn_sliced = 0, ffn_fitted = 0;
+  double qkv_unpruned = 0, qkv_fitted = 0, ffn_in_unpruned = 0, ffn_in_fitted = 0;
 };
 
 struct RefitResult {

@@ -51,6 +51,7 @@ std::unique_ptr<ops::Backend> make_backend(const EngineOptions& o) {
   co.pool.spin_us = o.spin_us;
   co.pool.worker_affinity = o.worker_affinity;
   co.pack_weights = o.pack_weights;
+  co.bf16_attention = o.bf16_attention;
   return std::make_unique<cpu::CpuBackend>(co);
 }
 

@@ -39,6 +39,9 @@ struct EngineOptions {
   // where the backend runs bf16 GEMMs, else fp32), "fp32", or "bf16" (an fp32 checkpoint's
   // Linears rounded to bf16 at load; fp32 on CPUs without avx512_bf16).
   std::string dtype = "auto";
+  // A bf16 model's attention (QK^T, PV) in bf16 where the CPU has avx512_bf16 (docs/bf16.md);
+  // false keeps it fp32.
+  bool bf16_attention = true;
 };
 
 struct ModelInfo {

@@ -14,6 +14,7 @@
 #include "grpc_service.grpc.pb.h"
 #include "serve/errors.h"
 #include "serve/kserve_infer.h"
+#include "serve/model_control.h"
 #include "serve/request_cost.h"
 
 namespace ember::serve {
@@ -158,8 +159,12 @@ Clock::time_point steady_deadline(const grpc::ServerContext& c) {
 
 class Service final : public inference::GRPCInferenceService::Service {
  public:
-  Service(const ServedModels& models, const Router& router, std::string api_key)
-      : models_(models), shared_(models.shared()), router_(router), api_key_(std::move(api_key)) {}
+  Service(const ServedModels& models, const Router& router, std::string api_key, bool allow_control)
+      : models_(models),
+        shared_(models.shared()),
+        router_(router),
+        api_key_(std::move(api_key)),
+        allow_control_(allow_control) {}
 
   grpc::Status ServerLive(grpc::ServerContext* c, const inference::ServerLiveRequest*,
                           inference::ServerLiveResponse* res) override {
@@ -285,8 +290,47 @@ class Service final : public inference::GRPCInferenceService::Service {
         &label);
   }
 
+  grpc::Status RepositoryIndex(grpc::ServerContext* c, const inference::RepositoryIndexRequest* req,
+                               inference::RepositoryIndexResponse* res) override {
+    return call("RepositoryIndex", c, kGuarded, [&] {
+      for (const auto& m : repository_index(models_, req->ready())) {
+        auto* out = res->add_models();
+        out->set_name(m.name);
+        out->set_version(m.version);
+        out->set_state(m.state);
+        out->set_reason(m.reason);
+      }
+    });
+  }
+
+  grpc::Status RepositoryModelLoad(grpc::ServerContext* c,
+                                   const inference::RepositoryModelLoadRequest* req,
+                                   inference::RepositoryModelLoadResponse*) override {
+    return call("RepositoryModelLoad", c, kGuarded,
+                [&] { control(req->model_name(), req->parameters(), /*load=*/true); });
+  }
+
+  grpc::Status RepositoryModelUnload(grpc::ServerContext* c,
+                                     const inference::RepositoryModelUnloadRequest* req,
+                                     inference::RepositoryModelUnloadResponse*) override {
+    return call("RepositoryModelUnload", c, kGuarded,
+                [&] { control(req->model_name(), req->parameters(), /*load=*/false); });
+  }
+
  private:
   enum Access { kHealth, kGuarded };  // health: no API key, answered while draining
+
+  // As HTTP's /v2/repository/models/{name}/load and /unload: an unknown name NOT_FOUND first,
+  // then PERMISSION_DENIED without --allow-model-control, then INVALID_ARGUMENT for a
+  // parameter Ember does not take, FAILED_PRECONDITION for an unload while requests hold it.
+  template <class Parameters>
+  void control(const std::string& name, const Parameters& parameters, bool load) const {
+    const std::string served = served_name(name, "");
+    if (served.empty()) throw Error(ErrorKind::kNotFound, cat("unknown model \"", name, "\""));
+    std::vector<std::string> keys;
+    for (const auto& [key, _] : parameters) keys.push_back(key);
+    control_model(models_, served, load, allow_control_, keys);
+  }
 
   // The rules the HTTP router applies, for one RPC: draining, API key, the exception
   // boundary (nothing a client sends can take the server down), and the request metrics.
@@ -352,6 +396,7 @@ class Service final : public inference::GRPCInferenceService::Service {
   const ServingShared& shared_;
   const Router& router_;
   const std::string api_key_;
+  const bool allow_control_;
 };
 
 }  // namespace
@@ -366,6 +411,10 @@ int grpc_code_for_http_status(int status) {
       return grpc::StatusCode::INVALID_ARGUMENT;
     case 401:
       return grpc::StatusCode::UNAUTHENTICATED;
+    case 403:
+      return grpc::StatusCode::PERMISSION_DENIED;
+    case 409:  // a model to unload that requests still hold
+      return grpc::StatusCode::FAILED_PRECONDITION;
     case 404:
       return grpc::StatusCode::NOT_FOUND;
     case 424:
@@ -387,12 +436,12 @@ struct GrpcServer::State {
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   std::once_flag stopped;
-  State(const ServedModels& models, const Router& router, std::string api_key)
-      : service(models, router, std::move(api_key)) {}
+  State(const ServedModels& models, const Router& router, std::string api_key, bool allow_control)
+      : service(models, router, std::move(api_key), allow_control) {}
 };
 
 GrpcServer::GrpcServer(const GrpcServerOptions& o, const ServedModels& models, const Router& router)
-    : state_(std::make_unique<State>(models, router, o.api_key)) {
+    : state_(std::make_unique<State>(models, router, o.api_key, o.allow_model_control)) {
   EMBER_CHECK(o.port > 0 && o.port <= 65535, ErrorKind::kInvalidInput, "--grpc-port ", o.port,
               " is not a TCP port");
   const bool v6 = o.host.find(':') != std::string::npos;

@@ -1,8 +1,9 @@
 // KServe v2 gRPC (inference.GRPCInferenceService: ServerLive, ServerReady, ModelReady,
-// ServerMetadata, ModelMetadata, ModelInfer) on its own port, beside the HTTP server. It shares
-// the ServeContext (engine, batcher, cache, metrics, memory budget, large-request pool) with
-// the HTTP routes, the router's draining flag (UNAVAILABLE once SIGTERM arrived) and the API
-// key ("authorization: Bearer" metadata). Errors go through errors.cc's one map to an HTTP
+// ServerMetadata, ModelMetadata, ModelInfer, and Triton's RepositoryIndex, RepositoryModelLoad,
+// RepositoryModelUnload with HTTP's rules, serve/model_control.h) on its own port, beside the HTTP
+// server. It shares the ServeContext (engine, batcher, cache, metrics, memory budget, large-request
+// pool) with the HTTP routes, the router's draining flag (UNAVAILABLE once SIGTERM arrived) and the
+// API key ("authorization: Bearer" metadata). Errors go through errors.cc's one map to an HTTP
 // status, then to a gRPC code. gRPC's own headers stay in grpc_server.cc.
 //
 // Limits as HTTP's: a ModelInfer reserves its memory in the budget before it is tokenized
@@ -28,6 +29,7 @@ struct GrpcServerOptions {
   size_t max_message_bytes = 2 << 20;
   std::string api_key;
   int max_threads = 64;  // handler threads; calls beyond get RESOURCE_EXHAUSTED from gRPC
+  bool allow_model_control = false;  // RepositoryModelLoad / Unload (PERMISSION_DENIED off)
 };
 
 class GrpcServer {

@@ -116,16 +116,23 @@ void MemoryBudget::release(int64_t bytes, bool body) noexcept {
 }
 
 void MemoryBudget::Reservation::resize(int64_t bytes, const std::string& what) {
+  std::lock_guard lock(mutex_);
+  resize_locked(bytes, what);
+}
+
+void MemoryBudget::Reservation::resize_locked(int64_t bytes, const std::string& what) {
   bytes = std::max<int64_t>(bytes, 0);
   budget_.change(bytes_, bytes, body_, what);
   bytes_ = bytes;
 }
 
 void MemoryBudget::Reservation::settle() {
-  if (after_handler_ >= 0 && after_handler_ < bytes_) resize(after_handler_, "");
+  std::lock_guard lock(mutex_);
+  if (after_handler_ >= 0 && after_handler_ < bytes_) resize_locked(after_handler_, "");
 }
 
 void MemoryBudget::Reservation::end_body() {
+  std::lock_guard lock(mutex_);
   if (!body_) return;
   budget_.end_body(bytes_);
   body_ = false;

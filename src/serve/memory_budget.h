@@ -85,13 +85,23 @@ class MemoryBudget::Reservation {
   void end_body();
   // What the request holds once its handler has returned (the parsed body freed): settle()
   // shrinks to it. A route sets it when it knows (the queued inputs and their answer).
-  void hold_after_handler(int64_t bytes) { after_handler_ = bytes; }
+  void hold_after_handler(int64_t bytes) {
+    std::lock_guard lock(mutex_);
+    after_handler_ = bytes;
+  }
   void settle();
-  int64_t bytes() const { return bytes_; }
+  int64_t bytes() const {
+    std::lock_guard lock(mutex_);
+    return bytes_;
+  }
 
  private:
   friend class MemoryBudget;
+  void resize_locked(int64_t bytes, const std::string& what);
   MemoryBudget& budget_;
+  // A request parked for its model's load resumes on another thread, possibly while the
+  // handler that parked it settles (served_model.cc): each call is one step.
+  mutable std::mutex mutex_;
   int64_t bytes_ = 0;
   int64_t after_handler_ = -1;
   bool body_;

@@ -36,6 +36,11 @@ struct ModelRegistry::Loaded {
   std::shared_ptr<void> attached;  // destroyed before the model it was made on
 };
 
+struct ModelRegistry::Parked {
+  std::chrono::steady_clock::time_point deadline;
+  Resume resume;
+};
+
 struct ModelRegistry::Entry {
   ModelSource source;
   ModelState state = ModelState::kUnloaded;
@@ -48,6 +53,8 @@ struct ModelRegistry::Entry {
   std::optional<Error> error;         // kFailed
   bool reloading = false;             // loading again beside the loaded model (reload())
   std::optional<Error> reload_error;  // why the last reload failed (the old model stayed)
+  std::vector<Parked> parked;         // requests waiting for the load (acquire_or_park)
+  int64_t blocked = 0;                // callers of acquire() waiting for the load
 
   bool idle() const { return loaded && loaded.use_count() == 1; }
 };
@@ -79,23 +86,22 @@ ModelRegistry::ModelRegistry(RegistryOptions options, std::vector<ModelSource> s
     entries_.emplace(e->source.name, std::move(e));
   }
   loader_ = std::thread([this] { loader_loop(); });
+  timer_ = std::thread([this] { timer_loop(); });
 }
 
 ModelRegistry::~ModelRegistry() {
+  stop_parking();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
   }
   changed_.notify_all();
+  parked_changed_.notify_all();
   loader_.join();
+  timer_.join();
 }
 
-ModelRegistry::Lease ModelRegistry::acquire(const std::string& name,
-                                            std::chrono::milliseconds wait) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  const auto it = entries_.find(name);
-  EMBER_CHECK(it != entries_.end(), ErrorKind::kNotFound, "model '", name, "' is not served");
-  Entry& e = *it->second;
+void ModelRegistry::want_loaded(Entry& e) {
   // A load refused for want of room is tried again: models in use then may be idle now. Any
   // other failure (a broken directory) stays until the model is unloaded or reloaded.
   if (e.state == ModelState::kFailed && e.error && e.error->kind() == ErrorKind::kOverloaded)
@@ -107,7 +113,18 @@ ModelRegistry::Lease ModelRegistry::acquire(const std::string& name,
     to_load_.push_back(&e);
     changed_.notify_all();
   }
+}
+
+ModelRegistry::Lease ModelRegistry::acquire(const std::string& name,
+                                            std::chrono::milliseconds wait) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  const auto it = entries_.find(name);
+  EMBER_CHECK(it != entries_.end(), ErrorKind::kNotFound, "model '", name, "' is not served");
+  Entry& e = *it->second;
+  want_loaded(e);
+  ++e.blocked;
   changed_.wait_for(lock, wait, [&] { return e.state != ModelState::kLoading; });
+  --e.blocked;
   switch (e.state) {
     case ModelState::kLoaded:
       e.last_used = ++clock_;
@@ -119,6 +136,91 @@ ModelRegistry::Lease ModelRegistry::acquire(const std::string& name,
       break;
   }
   throw Error(ErrorKind::kUnavailable, cat("model '", name, "' is loading"));
+}
+
+std::optional<ModelRegistry::Lease> ModelRegistry::acquire_or_park(
+    const std::string& name, std::chrono::milliseconds wait, const std::function<Resume()>& park) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  const auto it = entries_.find(name);
+  EMBER_CHECK(it != entries_.end(), ErrorKind::kNotFound, "model '", name, "' is not served");
+  Entry& e = *it->second;
+  want_loaded(e);
+  if (e.state == ModelState::kLoading && wait.count() > 0) {
+    EMBER_CHECK(!parking_stopped_, ErrorKind::kUnavailable, "the server is stopping");
+    e.parked.push_back(Parked{std::chrono::steady_clock::now() + wait, park()});
+    parked_changed_.notify_all();
+    return std::nullopt;
+  }
+  lock.unlock();
+  return acquire(name, std::chrono::milliseconds(0));  // loaded, failed, or no wait allowed
+}
+
+void ModelRegistry::stop_parking() {
+  std::vector<Resume> resumes;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    parking_stopped_ = true;
+    for (auto& [_, e] : entries_) {
+      for (auto& p : e->parked) resumes.push_back(std::move(p.resume));
+      e->parked.clear();
+    }
+  }
+  for (auto& r : resumes)
+    r([]() -> Lease { throw Error(ErrorKind::kUnavailable, "the server is stopping"); });
+}
+
+std::vector<std::pair<ModelRegistry::Resume, std::function<ModelRegistry::Lease()>>>
+ModelRegistry::take_parked(Entry& e) {
+  std::vector<std::pair<Resume, std::function<Lease()>>> out;
+  if (e.state == ModelState::kLoading || e.parked.empty()) return out;
+  std::function<Lease()> get;
+  if (e.state == ModelState::kLoaded) {
+    e.last_used = ++clock_;
+    get = [lease = Lease(e.loaded)] { return lease; };
+  } else {
+    get = [error = e.error ? *e.error
+                           : Error(ErrorKind::kUnavailable,
+                                   cat("model '", e.source.name, "' was unloaded"))]() -> Lease {
+      throw error;
+    };
+  }
+  for (auto& p : e.parked) out.emplace_back(std::move(p.resume), get);
+  e.parked.clear();
+  return out;
+}
+
+void ModelRegistry::timer_loop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    const auto now = std::chrono::steady_clock::now();
+    auto next = std::chrono::steady_clock::time_point::max();
+    std::vector<std::pair<std::string, Resume>> due;
+    for (auto& [name, e] : entries_) {
+      auto& parked = e->parked;
+      for (auto p = parked.begin(); p != parked.end();) {
+        if (p->deadline <= now) {
+          due.emplace_back(name, std::move(p->resume));
+          p = parked.erase(p);
+        } else {
+          next = std::min(next, p->deadline);
+          ++p;
+        }
+      }
+    }
+    if (!due.empty()) {
+      lock.unlock();
+      for (auto& d : due)
+        d.second([&name = d.first]() -> Lease {
+          throw Error(ErrorKind::kUnavailable, cat("model '", name, "' is loading"));
+        });
+      lock.lock();
+      continue;
+    }
+    if (next == std::chrono::steady_clock::time_point::max())
+      parked_changed_.wait(lock);
+    else
+      parked_changed_.wait_until(lock, next);
+  }
 }
 
 void ModelRegistry::preload() {
@@ -206,6 +308,12 @@ void ModelRegistry::loader_loop() {
     load(e);
     lock.lock();
     changed_.notify_all();
+    auto resumes = take_parked(e);
+    if (resumes.empty()) continue;
+    lock.unlock();
+    for (auto& [resume, get] : resumes) resume(get);
+    resumes.clear();  // the leases, outside the mutex
+    lock.lock();
   }
 }
 
@@ -278,6 +386,8 @@ std::vector<ModelStatus> ModelRegistry::list() const {
     s.unloads = e->unloads;
     s.last_load_ms = e->last_load_ms;
     s.needed_bytes = e->needed;
+    s.threads = e->loaded ? e->loaded->model.info().threads : e->source.options.threads;
+    s.waiting = static_cast<int64_t>(e->parked.size()) + e->blocked;
     if (e->error) s.error = e->error->what();
     out.push_back(std::move(s));
   }

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "ember/ember.h"
@@ -44,6 +45,9 @@ struct ModelStatus {
   double last_load_ms = 0;
   std::string error;         // kFailed: why the last load failed
   int64_t needed_bytes = 0;  // what the last load needed (0: not known)
+  // Compute threads: the loaded model's pool, else what its load asks for (0: all cores).
+  int threads = 0;
+  int64_t waiting = 0;  // requests waiting for its load (parked or blocked)
 };
 
 struct RegistryOptions {
@@ -88,6 +92,21 @@ class ModelRegistry {
   // kOverloaded when the model cannot fit in the budget) when the load failed.
   Lease acquire(const std::string& name, std::chrono::milliseconds wait);
 
+  // Called once the load a parked request waits for has ended, or its wait has passed, on the
+  // registry's loader or timer thread: `get` returns the lease, or throws what acquire()
+  // would have (kUnavailable when the wait passed first). Must not block.
+  using Resume = std::function<void(const std::function<Lease()>& get)>;
+  // acquire() without waiting on this thread: the lease when the model is loaded (throws as
+  // acquire() does for an unknown name or a failed load); while it loads, returns nothing and
+  // keeps the Resume that park() makes (called with the mutex held: no call back), to be
+  // called when the load ends or after `wait`. An HTTP request parks here, so that no I/O
+  // thread waits for a load.
+  std::optional<Lease> acquire_or_park(const std::string& name, std::chrono::milliseconds wait,
+                                       const std::function<Resume()>& park);
+  // Resumes every parked request now with kUnavailable, and parks none from now on (the
+  // server is stopping).
+  void stop_parking();
+
   // Loads every model now, in order, waiting for each (--preload); throws the first failure.
   void preload();
   // Unloads a model that no request holds (repository control); false if it is leased.
@@ -108,7 +127,13 @@ class ModelRegistry {
 
  private:
   struct Entry;
+  struct Parked;
   void loader_loop();
+  void timer_loop();  // resumes parked requests whose wait has passed
+  // Takes `e`'s parked requests once its load has ended; each with its lease or error.
+  std::vector<std::pair<Resume, std::function<Lease()>>> take_parked(Entry& e);
+  // Marks `e` for loading if it is not loaded or loading (mutex_ held).
+  void want_loaded(Entry& e);
   void load(Entry& e);  // on the loader thread, mutex_ not held
   // Unloads least recently used idle, unpinned models until `need` more bytes fit; false if
   // they cannot be made to fit. mutex_ held.
@@ -118,12 +143,15 @@ class ModelRegistry {
 
   const RegistryOptions options_;
   mutable std::mutex mutex_;
-  std::condition_variable changed_;  // a load finished or was queued
+  std::condition_variable changed_;         // a load finished or was queued
+  std::condition_variable parked_changed_;  // a request was parked (for timer_loop)
   std::map<std::string, std::unique_ptr<Entry>> entries_;
   std::vector<Entry*> to_load_;
   uint64_t clock_ = 0;  // logical time of last use, for LRU
   bool stopping_ = false;
+  bool parking_stopped_ = false;
   std::thread loader_;
+  std::thread timer_;
 };
 
 }  // namespace ember::serve

@@ -10,6 +10,7 @@
 
 #include "serve/errors.h"
 #include "serve/kserve_infer.h"
+#include "serve/model_control.h"
 #include "serve/routes.h"
 #include "serve/served_model.h"
 
@@ -91,46 +92,15 @@ void infer_route(const ServeContext& ctx, const Request& req, const nlohmann::js
                 });
 }
 
-// Triton's repository index: every model, READY when loaded, UNAVAILABLE otherwise (with the
-// reason: not loaded yet, loading, or why its load failed). {"ready": true} lists the READY ones.
-Response repository_index(const ServedModels& models, const Request& req) {
+// Triton's repository index (model_control.h); {"ready": true} lists the READY ones.
+Response index_response(const ServedModels& models, const Request& req) {
   bool ready_only = false;
   if (!req.body.empty()) ready_only = get_bool(parse_body(req.body), "ready", false);
-  const auto statuses = models.registry().list();
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& name : models.names()) {
-    for (const auto& s : statuses) {
-      if (s.name != name) continue;
-      const bool ready = s.state == ModelState::kLoaded;
-      if (ready_only && !ready) continue;
-      std::string reason = s.state == ModelState::kFailed ? s.error
-                           : ready                        ? ""
-                                                          : model_state_name(s.state);
-      out.push_back({{"name", name},
-                     {"version", std::string(kserve::kModelVersion)},
-                     {"state", ready ? "READY" : "UNAVAILABLE"},
-                     {"reason", reason}});
-    }
-  }
+  for (const auto& m : repository_index(models, ready_only))
+    out.push_back(
+        {{"name", m.name}, {"version", m.version}, {"state", m.state}, {"reason", m.reason}});
   return json_response(out);
-}
-
-// POST /v2/repository/models/{name}/load: loads the model, or, when it is loaded, loads its
-// source again beside it and swaps it in (requests in flight finish on the old one).
-// /unload: frees it now; 409 while requests hold it. Both 403 without --allow-model-control.
-void model_control(ServedModels& models, const std::string& name, bool load, bool allowed,
-                   Reply reply) {
-  if (!allowed)
-    throw HttpError(403, error_type::kValidation,
-                    "model control is off; start the server with --allow-model-control");
-  if (load) {
-    models.registry().reload(name);
-  } else if (!models.registry().unload(name)) {
-    throw HttpError(
-        409, error_type::kValidation,
-        cat("model '", name, "' has requests in flight; unload it again once they are done"));
-  }
-  reply(json_response(nlohmann::json::object()));
 }
 
 }  // namespace
@@ -151,7 +121,7 @@ void add_kserve_routes(Router& router, ServedModels& models, bool allow_control)
   router.add("GET", "/v2/health/live", ok, /*needs_auth=*/false);
   router.add("GET", "/v2/health/ready", ok, /*needs_auth=*/false);
   router.add("POST", "/v2/repository/index",
-             [all](const Request& req, Reply reply) { reply(repository_index(*all, req)); });
+             [all](const Request& req, Reply reply) { reply(index_response(*all, req)); });
   for (const auto& served : models.names()) {
     // A model is ready unless its load failed: one not loaded yet loads on its first request.
     const auto ready = [all, served](const Request&, Reply reply) {
@@ -178,8 +148,16 @@ void add_kserve_routes(Router& router, ServedModels& models, bool allow_control)
       for (const bool load : {true, false})
         router.add(
             "POST", "/v2/repository/models/" + name + (load ? "/load" : "/unload"),
-            [all, served, load, allow_control](const Request&, Reply reply) {
-              model_control(*all, served, load, allow_control, std::move(reply));
+            [all, served, load, allow_control](const Request& req, Reply reply) {
+              std::vector<std::string> parameters;
+              if (allow_control && !req.body.empty()) {  // 403 first when off
+                const auto body = parse_body(req.body);
+                const auto it = body.find("parameters");
+                if (it != body.end() && it->is_object())
+                  for (const auto& item : it->items()) parameters.push_back(item.key());
+              }
+              control_model(*all, served, load, allow_control, parameters);
+              reply(json_response(nlohmann::json::object()));
             },
             /*needs_auth=*/true, /*heavy=*/true);
     }

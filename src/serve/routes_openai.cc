@@ -64,8 +64,8 @@ void add_openai_routes(Router& router, const ServedModels& models) {
   router.add("POST", "/v1/embeddings", handler);
   router.add("POST", "/embeddings", handler);  // as TEI: for base URLs without /v1
   const auto created = static_cast<int64_t>(std::time(nullptr));
-  // Every model the server knows, loaded or not: "state" (loaded, loading, unloaded, failed)
-  // and "pinned" are Ember's extensions.
+  // Every model the server knows, loaded or not: "state" (loaded, loading, unloaded, failed),
+  // "pinned" and "compute_threads" (its compute pool; 0: all cores) are Ember's extensions.
   const ServedModels* m = &models;
   router.add("GET", "/v1/models", [m, created](const Request&, Reply reply) {
     const auto statuses = m->registry().list();
@@ -77,6 +77,7 @@ void add_openai_routes(Router& router, const ServedModels& models) {
         if (s.name == name) {
           entry["state"] = model_state_name(s.state);
           entry["pinned"] = s.pinned;
+          entry["compute_threads"] = s.threads;
         }
       data.push_back(std::move(entry));
     }

@@ -403,6 +403,7 @@ Response info(const ServeContext& ctx) {
       {"sha", nullptr},
       {"docker_label", nullptr},
       {"hidden_size", ctx.model.info().hidden_size},
+      {"compute_threads", mi.threads},  // Ember's: this model's compute pool
   };
   Response r;
   r.body = j.dump();

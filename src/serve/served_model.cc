@@ -1,6 +1,7 @@
 #include "serve/served_model.h"
 
 #include <algorithm>
+#include <exception>
 #include <filesystem>
 
 #include "core/error.h"
@@ -94,7 +95,7 @@ std::shared_ptr<void> ServedModels::attach(const std::string& name, const ember:
   return std::make_shared<ServedModel>(model, name, shared_, std::move(prompts));
 }
 
-ModelHandle ServedModels::acquire(std::string_view requested, bool any_name) const {
+std::string ServedModels::served_name(std::string_view requested, bool any_name) const {
   std::string name(requested);
   if (name.empty() || (any_name && single())) name = names_.front();
   if (std::find(names_.begin(), names_.end(), name) == names_.end()) {
@@ -104,25 +105,56 @@ ModelHandle ServedModels::acquire(std::string_view requested, bool any_name) con
                       cat("model '", name, "' is not served; the models are ", list_names(names_)));
     name = by_alias;
   }
+  return name;
+}
+
+void ServedModels::rethrow_load_error(const std::string& name, const Error& e) const {
+  if (e.kind() == ErrorKind::kUnavailable)
+    throw HttpError(503, error_type::kUnhealthy, e.what(), kRetryAfterSeconds);
+  if (e.kind() != ErrorKind::kOverloaded) throw e;
+  // Too large for what the pinned models leave of the budget: retrying cannot help (507).
+  // Otherwise the models in use hold the room it needs, for now (503, Retry-After).
+  int64_t needed = 0, pinned = 0;
+  for (const auto& s : registry_->list()) {
+    if (s.name == name) needed = s.needed_bytes;
+    if (s.name != name && s.pinned && s.state == ModelState::kLoaded) pinned += s.bytes;
+  }
+  if (registry_->budget_bytes() > 0 && needed > registry_->budget_bytes() - pinned)
+    throw HttpError(507, error_type::kOverloaded, e.what());
+  throw HttpError(503, error_type::kOverloaded, e.what(), kRetryAfterSeconds);
+}
+
+ModelHandle ServedModels::handle(const std::string& name,
+                                 const std::function<ModelRegistry::Lease()>& get) const {
   try {
-    auto lease = registry_->acquire(name, load_wait_);
+    auto lease = get();
     const auto* served = static_cast<const ServedModel*>(lease.attached());
     return ModelHandle(std::move(lease), served);
   } catch (const Error& e) {
-    if (e.kind() == ErrorKind::kUnavailable)
-      throw HttpError(503, error_type::kUnhealthy, e.what(), kRetryAfterSeconds);
-    if (e.kind() != ErrorKind::kOverloaded) throw;
-    // Too large for what the pinned models leave of the budget: retrying cannot help (507).
-    // Otherwise the models in use hold the room it needs, for now (503, Retry-After).
-    int64_t needed = 0, pinned = 0;
-    for (const auto& s : registry_->list()) {
-      if (s.name == name) needed = s.needed_bytes;
-      if (s.name != name && s.pinned && s.state == ModelState::kLoaded) pinned += s.bytes;
-    }
-    if (registry_->budget_bytes() > 0 && needed > registry_->budget_bytes() - pinned)
-      throw HttpError(507, error_type::kOverloaded, e.what());
-    throw HttpError(503, error_type::kOverloaded, e.what(), kRetryAfterSeconds);
+    rethrow_load_error(name, e);
   }
+}
+
+ModelHandle ServedModels::acquire(std::string_view requested, bool any_name) const {
+  const std::string name = served_name(requested, any_name);
+  return handle(name, [&] { return registry_->acquire(name, load_wait_); });
+}
+
+std::optional<ModelHandle> ServedModels::acquire_or_park(
+    std::string_view requested, bool any_name, const std::function<Resume()>& park) const {
+  const std::string name = served_name(requested, any_name);
+  std::optional<ModelRegistry::Lease> lease;
+  try {
+    lease = registry_->acquire_or_park(name, load_wait_, [&]() -> ModelRegistry::Resume {
+      return [this, name, resume = park()](const std::function<ModelRegistry::Lease()>& get) {
+        resume([&] { return handle(name, get); });
+      };
+    });
+  } catch (const Error& e) {
+    rethrow_load_error(name, e);
+  }
+  if (!lease) return std::nullopt;
+  return handle(name, [&] { return *std::move(lease); });
 }
 
 std::vector<std::string> ServedModels::kserve_aliases(const std::string& name) const {
@@ -170,8 +202,9 @@ void ServedModels::set_budget(MemoryBudget* budget) {
 }
 
 void ServedModels::stop() {
-  if (registry_)
-    registry_->for_each_attached([](void* p) { static_cast<ServedModel*>(p)->stop(); });
+  if (!registry_) return;
+  registry_->stop_parking();  // requests waiting for a load: 503 now
+  registry_->for_each_attached([](void* p) { static_cast<ServedModel*>(p)->stop(); });
 }
 
 std::string requested_model(const Request& req, const nlohmann::json* body) {
@@ -197,24 +230,68 @@ Reply holding(const ServedModels& models, const Request& req, const ModelHandle&
   return [model, reply = std::move(reply)](Response r) { reply(std::move(r)); };
 }
 
+// Runs `route` on the model `name` names: now when it is loaded, or, while it loads, on the
+// request's own thread once the load has ended (or its wait has passed: 503). The parked copy
+// of the request keeps its memory reservation, which covers its body and the parsed body (a
+// route that parsed the body parks without the raw one); it settles once the resumed route
+// returns, as after any handler (Router::run).
+void on_model(const ServedModels& m, const Request& req, std::string_view name, bool any_name,
+              const std::shared_ptr<const nlohmann::json>& body, bool parsed,
+              const ModelRoute& route, Reply reply) {
+  const auto park = [&]() -> ServedModels::Resume {
+    auto copy = std::make_shared<Request>(req);
+    if (parsed) std::string().swap(copy->body);
+    std::shared_ptr<const Request> parked = std::move(copy);
+    return [m = &m, parked, body, route, reply](const std::function<ModelHandle()>& get) {
+      std::optional<ModelHandle> model;
+      std::exception_ptr error;
+      try {
+        model = get();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      auto resumed = [m, parked, body, route, reply, model = std::move(model), error] {
+        const Request& r = *parked;
+        try {
+          if (error) std::rethrow_exception(error);
+          route(model->ctx(), r, *body, holding(*m, r, *model, reply));
+        } catch (...) {
+          reply(error_response(std::current_exception()));
+        }
+        if (r.memory) {
+          try {
+            r.memory->settle();
+          } catch (...) {  // shrinking never throws
+          }
+        }
+      };
+      if (parked->post)
+        parked->post(std::move(resumed));
+      else
+        resumed();
+    };
+  };
+  const std::optional<ModelHandle> model = m.acquire_or_park(name, any_name, park);
+  if (model) route(model->ctx(), req, *body, holding(m, req, *model, std::move(reply)));
+}
+
 }  // namespace
 
 Handler model_route(const ServedModels& models, ModelRoute route, bool parse) {
   const ServedModels* m = &models;
   return [m, route = std::move(route), parse](const Request& req, Reply reply) {
-    nlohmann::json body;
-    if (parse) body = parse_body(req.body);
-    const ModelHandle model =
-        m->acquire(requested_model(req, parse ? &body : nullptr), /*any_name=*/true);
-    route(model.ctx(), req, body, holding(*m, req, model, std::move(reply)));
+    auto body = std::make_shared<nlohmann::json>();
+    if (parse) *body = parse_body(req.body);
+    const std::string name = requested_model(req, parse ? body.get() : nullptr);
+    on_model(*m, req, name, /*any_name=*/true, body, parse, route, std::move(reply));
   };
 }
 
 Handler named_model_route(const ServedModels& models, std::string name, ModelRoute route) {
   const ServedModels* m = &models;
   return [m, name = std::move(name), route = std::move(route)](const Request& req, Reply reply) {
-    const ModelHandle model = m->acquire(name);
-    route(model.ctx(), req, nlohmann::json(), holding(*m, req, model, std::move(reply)));
+    on_model(*m, req, name, /*any_name=*/false, std::make_shared<const nlohmann::json>(),
+             /*parsed=*/false, route, std::move(reply));
   };
 }
 

@@ -92,6 +92,13 @@ class ServedModels {
   // it loads or when the models in use leave no room for it, 507 when it cannot fit in what
   // the pinned models leave of the budget; or the load's own error.
   ModelHandle acquire(std::string_view name, bool any_name = false) const;
+  // Called with a parked request's model once its load has ended or its wait has passed (on
+  // the registry's threads; must not block): `get` returns the handle or throws as acquire().
+  using Resume = std::function<void(const std::function<ModelHandle()>& get)>;
+  // acquire() without waiting on this thread: the handle when the model is loaded; while it
+  // loads, nothing, and the Resume that park() makes is called later (model_registry.h).
+  std::optional<ModelHandle> acquire_or_park(std::string_view name, bool any_name,
+                                             const std::function<Resume()>& park) const;
   // KServe's names for a model: its name and the name's last path component.
   std::vector<std::string> kserve_aliases(const std::string& name) const;
   // The served name a KServe name (an alias) stands for; "" if none.
@@ -111,11 +118,19 @@ class ServedModels {
   uint64_t dropped_disconnected() const;
   uint64_t dropped_deadline() const;
   uint64_t isolation_reruns() const;
-  // Stops every loaded model's batcher: what is queued is finished (the drain's end).
+  // Stops every loaded model's batcher: what is queued is finished (the drain's end); requests
+  // parked for a load are answered 503.
   void stop();
 
  private:
   std::shared_ptr<void> attach(const std::string& name, const ember::Model& model);
+  // The served name `requested` stands for; throws 404 for one not served.
+  std::string served_name(std::string_view requested, bool any_name) const;
+  // A load's error as the HttpError acquire() throws (503, 507), others as they are.
+  [[noreturn]] void rethrow_load_error(const std::string& name, const Error& e) const;
+  // The handle of the lease `get` returns; its errors as the HttpErrors acquire() throws.
+  ModelHandle handle(const std::string& name,
+                     const std::function<ModelRegistry::Lease()>& get) const;
   template <class Fn>
   uint64_t sum(Fn fn) const;
 
@@ -132,7 +147,10 @@ std::string requested_model(const Request& req, const nlohmann::json* body);
 // A route that runs on the model a request names: parses the body (when parse_body), resolves
 // the model, and calls route with that model's context; the model stays loaded until the reply
 // is sent. With one model, every name reaches it, as before there were several (OpenAI
-// clients must send one).
+// clients must send one). A request for a model that is loading is parked, not waited for: a
+// copy of it and its parsed body are kept, and the route runs on its connection's thread
+// (Request::post) once the load has ended, or it is answered 503 with Retry-After when
+// --model-load-wait-ms passes first; its I/O thread serves other requests meanwhile.
 using ModelRoute =
     std::function<void(const ServeContext&, const Request&, const nlohmann::json& body, Reply)>;
 Handler model_route(const ServedModels& models, ModelRoute route, bool parse = true);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "serve/batcher.h"
 #include "serve/descriptor_reserve.h"
 #include "serve/grpc_server.h"
@@ -72,6 +73,11 @@ int run_server(const ServeOptions& o) {
   lo.normalize = false;  // normalization is per request too
   ModelFlags flags{o.models, o.model_repository, o.pins, o.served_model_name};
   if (flags.models.empty() && flags.repository.empty()) flags.models.push_back("all-MiniLM-L6-v2");
+  // With several models, each model's compute pool gets its share of the cores unless
+  // --threads says otherwise: --compute-slots batches compute at once, and pools of all cores
+  // each would oversubscribe them (a flood on one model tripled another's p50, docs/serve.md).
+  if (lo.threads == 0 && (flags.models.size() > 1 || !flags.repository.empty()))
+    lo.threads = std::max(1, hardware_threads() / std::max(1, o.compute_slots));
   std::vector<ModelSource> sources = model_sources(flags, lo);
   const bool several = sources.size() > 1;
 
@@ -185,6 +191,7 @@ int run_server(const ServeOptions& o) {
     go.max_message_bytes = static_cast<size_t>(o.max_payload_bytes);
     go.api_key = o.api_key;
     go.max_threads = o.grpc_max_threads;
+    go.allow_model_control = o.allow_model_control;
     grpc.emplace(go, models, router);
   }
   const ember::ModelInfo first = models.acquire("").ctx().model.info();
@@ -195,6 +202,8 @@ int run_server(const ServeOptions& o) {
                               {"dimensions", first.hidden_size},
                               {"max_length", first.max_length},
                               {"models", models.names()},
+                              {"compute_threads", first.threads},
+                              {"compute_slots", o.compute_slots},
                               {"max_memory", max_memory},
                               {"request_memory", mo.capacity}};
   listening["dtype"] = first.dtype;

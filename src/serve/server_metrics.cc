@@ -86,6 +86,13 @@ void add_server_metrics(Metrics& metrics, const MemoryBudget& budget, const Serv
       "ember_model_load_seconds", "Time the model's last load took", "gauge",
       per_model(models, [](const ModelStatus& s) { return s.last_load_ms / 1e3; }));
   metrics.add_per_model(
+      "ember_model_compute_threads",
+      "The model's compute threads (its pool; 0: all cores, until it is loaded)", "gauge",
+      per_model(models, [](const ModelStatus& s) { return static_cast<double>(s.threads); }));
+  metrics.add_per_model(
+      "ember_model_requests_waiting", "Requests waiting for the model's load", "gauge",
+      per_model(models, [](const ModelStatus& s) { return static_cast<double>(s.waiting); }));
+  metrics.add_per_model(
       "ember_model_requests_in_flight", "Requests holding the model loaded", "gauge",
       per_model(models, [](const ModelStatus& s) { return static_cast<double>(s.leases); }));
 }

@@ -1,12 +1,19 @@
 // bf16 Linears (--dtype bf16, docs/bf16.md) against the Hugging Face fp32 reference on the
 // MiniLM fixtures: every pooled embedding within cosine 0.9999, the last hidden state within a
 // stated max |diff|, all inputs in one packed batch. Where the CPU has no avx512_bf16 (or
-// EMBER_ISA=avx2) the engine says so and runs fp32, and the fp32 tolerances hold.
+// EMBER_ISA=avx2) the engine says so and runs fp32, and the fp32 tolerances hold. The first
+// test runs with attention in bf16 too (the default, EngineOptions::bf16_attention); the
+// Bf16Attention tests compare its embeddings with fp32 ones on MiniLM and bert-base.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "core/cpu_features.h"
 #include "core/error.h"
@@ -95,6 +102,64 @@ TEST(Bf16Options, AnUnknownDtypeIsRefused) {
     EXPECT_NE(std::string(e.what()).find("fp8"), std::string::npos) << e.what();
   }
 }
+
+// Embeddings of a bf16 model, attention in bf16 and in fp32, against the fp32 model's, per
+// text: cosine >= 0.9999 (the bound the bf16 Linears are held to). Where the CPU runs bf16
+// attention, its embeddings must differ from the fp32-attention ones (the path ran).
+class Bf16Attention : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Bf16Attention, EmbeddingsStayWithinCosine0p9999OfFp32) {
+  const std::string model = GetParam();
+  if (model.find('/') != std::string::npos && !std::filesystem::exists(model))
+    GTEST_SKIP() << model << " is missing (scripts/make_random_model.py makes it)";
+  auto load = [&](const std::string& dtype, bool bf16_attention) {
+    runtime::EngineOptions o;
+    o.dtype = dtype;
+    o.bf16_attention = bf16_attention;
+    return runtime::Engine::load(model, o);
+  };
+  const auto fp32 = load("fp32", true), bf16 = load("bf16", true),
+             bf16_fp32_attn = load("bf16", false);
+  std::string long_text;
+  for (int i = 0; i < 30; ++i)
+    long_text += "the committee reviewed the proposal again and asked for a clearer budget. ";
+  const std::vector<std::string> texts = {
+      "a", "The quick brown fox jumps over the lazy dog.",
+      "bf16 keeps eight bits of mantissa and the exponent range of fp32",
+      "What is the capital of France? Paris is the capital and largest city of France.", long_text};
+  const auto want = fp32->embed(texts), got = bf16->embed(texts),
+             got_fp32_attn = bf16_fp32_attn->embed(texts);
+  const int64_t h = fp32->spec().hidden_size;
+  double worst = 1.0, worst_fp32_attn = 1.0;
+  bool differs = false;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const double c = cosine(got[i].data(), want[i].data(), h);
+    const double c2 = cosine(got_fp32_attn[i].data(), want[i].data(), h);
+    EXPECT_GE(c, kMinCosine) << model << " text " << i;
+    EXPECT_GE(c2, kMinCosine) << model << " text " << i << " (fp32 attention)";
+    worst = std::min(worst, c);
+    worst_fp32_attn = std::min(worst_fp32_attn, c2);
+    differs = differs || got[i] != got_fp32_attn[i];
+  }
+  EXPECT_EQ(differs, bf16_gemm_supported()) << "bf16 attention ran where it should not, or not "
+                                               "where it should";
+  std::printf("  %s: min cosine to fp32, bf16 attention %.6f, fp32 attention %.6f\n", model.c_str(),
+              worst, worst_fp32_attn);
+  RecordProperty("min_cosine_bf16_attention", std::to_string(worst));
+  RecordProperty("min_cosine_fp32_attention", std::to_string(worst_fp32_attn));
+}
+
+std::string random_bert_base() {
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "/tmp") + "/.cache/ember/models/bert-base-uncased-random";
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, Bf16Attention,
+                         ::testing::Values("all-MiniLM-L6-v2", random_bert_base()),
+                         [](const auto& p) {
+                           return p.param.find('/') == std::string::npos ? std::string("minilm")
+                                                                         : std::string("bert_base");
+                         });
 
 INSTANTIATE_TEST_SUITE_P(MiniLM, Bf16Parity,
                          ::testing::Values("all-MiniLM-L6-v2", "paraphrase-MiniLM-L3-v2"),

@@ -8,6 +8,8 @@
 // The numbers are written to <build>/int8_accuracy.json (docs/quantization.md quotes them).
 // EMBER_INT8_REDUCE_RANGE=0 measures the --full-range-weights scheme instead, EMBER_INT8_SMOOTH=0
 // the scheme without smoothing (--no-smooth); those two assert the mean only.
+// Bf16Accuracy does the same for --dtype bf16 (Linears and attention in bf16), with bf16's bounds,
+// into <build>/bf16_accuracy.json (docs/bf16.md).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -212,6 +214,69 @@ TEST(Int8Accuracy, VaderMovieReviewsMiniLm) {
   EXPECT_GT(acc_fp, 0.70) << "the probe learned nothing; the comparison would be empty";
   EXPECT_LE(acc_fp - acc_q, 0.01) << "fp32 " << acc_fp << " int8 " << acc_q;
   fs::remove_all(qdir);
+}
+
+// bf16 (issue #19): all-MiniLM-L6-v2 with --dtype bf16 (Linears and attention in bf16 where the
+// CPU has avx512_bf16) against fp32 on the same sample: every cosine >= 0.999, mean >= 0.9999,
+// and the fp32-trained probe loses at most 0.1 accuracy point on bf16 embeddings. Without
+// avx512_bf16 the bf16 model runs fp32, and the bounds hold trivially.
+TEST(Bf16Accuracy, VaderMovieReviewsMiniLm) {
+  const fs::path file = data_dir() / "vader/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt";
+  ASSERT_TRUE(fs::exists(file)) << file << " is missing: run scripts/fetch_data.sh";
+  ASSERT_TRUE(fs::exists(test::minilm_dir() / "model.safetensors"))
+      << "all-MiniLM-L6-v2 is missing: run scripts/fetch_models.sh";
+  std::vector<Sentence> sentences;
+  for (const auto& s : read_ground_truth(file))
+    if (s.rating != 0) sentences.push_back(s);
+  std::shuffle(sentences.begin(), sentences.end(), std::mt19937(kSeed));
+  if (sentences.size() > kSample) sentences.resize(kSample);
+
+  runtime::EngineOptions one;
+  one.threads = 1;
+  const auto fp = runtime::Engine::load(test::minilm_dir().string(), one);
+  one.dtype = "bf16";
+  const auto bf = runtime::Engine::load(test::minilm_dir().string(), one);
+  const size_t dim = static_cast<size_t>(fp->spec().hidden_size);
+  const std::vector<float> ef = embed_all(*fp, sentences), eb = embed_all(*bf, sentences);
+  ASSERT_EQ(eb.size(), sentences.size() * dim);
+
+  double sum = 0, lo = 1;
+  for (size_t i = 0; i < sentences.size(); ++i) {
+    const double c = test::cosine(&ef[i * dim], &eb[i * dim], dim);
+    sum += c;
+    lo = std::min(lo, c);
+  }
+  const double mean_cos = sum / static_cast<double>(sentences.size());
+
+  std::vector<int> y(sentences.size());
+  for (size_t i = 0; i < sentences.size(); ++i) y[i] = sentences[i].rating > 0 ? 1 : 0;
+  std::vector<size_t> order(sentences.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::shuffle(order.begin(), order.end(), std::mt19937(kSeed + 1));
+  const size_t n_train = static_cast<size_t>(kTrainFraction * static_cast<double>(order.size()));
+  const std::vector<size_t> train(order.begin(), order.begin() + n_train),
+      test_idx(order.begin() + n_train, order.end());
+  const Probe probe = train_probe(ef, y, train, dim);
+  const double acc_fp = accuracy(probe, ef, y, test_idx, dim);
+  const double acc_bf = accuracy(probe, eb, y, test_idx, dim);
+
+  nlohmann::ordered_json j = {
+      {"model", "all-MiniLM-L6-v2"},
+      {"dtype", bf->info().dtype},
+      {"data", "VADER movieReviewSnippets_GroundTruth.txt (rating != 0), seeded sample"},
+      {"sentences", sentences.size()},
+      {"mean_cosine", mean_cos},
+      {"min_cosine", lo},
+      {"test", test_idx.size()},
+      {"probe_test_accuracy_fp32", acc_fp},
+      {"probe_test_accuracy_bf16", acc_bf},
+  };
+  std::ofstream(fs::path(EMBER_BINARY_DIR) / "bf16_accuracy.json") << j.dump(2) << "\n";
+
+  EXPECT_GE(lo, 0.999);
+  EXPECT_GE(mean_cos, 0.9999);
+  EXPECT_GT(acc_fp, 0.70) << "the probe learned nothing; the comparison would be empty";
+  EXPECT_LE(acc_fp - acc_bf, 0.001) << "fp32 " << acc_fp << " bf16 " << acc_bf;
 }
 
 }  // namespace

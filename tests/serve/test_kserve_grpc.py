@@ -234,7 +234,8 @@ def test_proto_matches_the_published_grpc_service(tmp_path):
     pub_svc = {s.name: s for s in theirs.service}["GRPCInferenceService"]
     pub_methods = {m.name: (m.input_type, m.output_type) for m in pub_svc.method}
     assert {m.name for m in svc.method} == {"ServerLive", "ServerReady", "ModelReady", "ServerMetadata",
-                                            "ModelMetadata", "ModelInfer"}
+                                            "ModelMetadata", "ModelInfer", "RepositoryIndex",
+                                            "RepositoryModelLoad", "RepositoryModelUnload"}
     for m in svc.method:
         assert (m.input_type, m.output_type) == pub_methods[m.name]
 

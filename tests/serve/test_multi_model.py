@@ -342,3 +342,253 @@ def test_variants_side_by_side(tmp_path):
         assert cosine(got, expected[i]) > 0.9999
     for a, b in [("st6", "st6-int8"), ("st6", "st6-pruned"), ("st6-int8", "st6-pruned")]:
         assert not np.array_equal(answers[a], answers[b]), (a, b)
+
+
+def test_compute_threads_share_the_cores_by_default():
+    """With several models and no --threads, each model's pool is cores / --compute-slots (at
+    least 1), so that the slots' batches do not oversubscribe the cores; one model keeps every
+    core; an explicit --threads wins. Seen in the listening line, /v1/models, /info and metrics."""
+    import os
+
+    cores = os.sysconf("SC_NPROCESSORS_ONLN")
+
+    def threads(server):
+        by_list = {d["id"]: d["compute_threads"] for d in requests.get(server.url + "/v1/models").json()["data"]}
+        text = requests.get(server.url + "/metrics").text
+        for name, n in by_list.items():
+            if len(by_list) > 1:
+                assert metric(text, "ember_model_compute_threads", name) == n
+            assert requests.get(server.url + "/info", params={"model": name}).json()["compute_threads"] == n
+        assert server.listening["compute_threads"] == by_list[server.listening["models"][0]]
+        return by_list
+
+    cases = [
+        ((), {"cls": cores}),  # one model: all cores
+        (("--model", f"rerank={RERANKER}"), {"cls": max(1, cores // 2), "rerank": max(1, cores // 2)}),
+        (("--model", f"rerank={RERANKER}", "--compute-slots", "1"), {"cls": cores, "rerank": cores}),
+        (("--model", f"rerank={RERANKER}", "--compute-slots", "3", "--threads", "3"), {"cls": 3, "rerank": 3}),
+    ]
+    for args, want in cases:
+        s = Server("--http-threads", "2", "--preload", *args, model=f"cls={SEQCLS}")
+        try:
+            assert threads(s) == want, args
+        finally:
+            assert s.terminate() == 0
+
+
+def test_a_model_repository_shares_the_cores_even_with_one_model_in_it(tmp_path):
+    """--model-repository can serve more models than it holds at start: its models share the
+    cores as several models do."""
+    import json
+    import os
+    import signal
+    import subprocess
+
+    from conftest import ember_bin
+
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "cls").symlink_to(SEQCLS)
+    p = subprocess.Popen([ember_bin(), "serve", "--port", "0", "--grpc-port", "0", "--model-repository",
+                          str(tmp_path / "repo")], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        listening = json.loads(p.stdout.readline())
+        assert listening["models"] == ["cls"]
+        assert listening["compute_threads"] == max(1, os.sysconf("SC_NPROCESSORS_ONLN") // 2)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=120) == 0
+
+
+def blocking_copy(tmp_path, name):
+    """A copy of the classifier whose load blocks until release() is called: its
+    sentence_bert_config.json is a named pipe, which the loader's read waits on until the test
+    writes the file's content into it. The order of events then depends on the test alone."""
+    import os
+    import shutil
+    import threading
+
+    copy = tmp_path / name
+    shutil.copytree(SEQCLS, copy)
+    pipe = copy / "sentence_bert_config.json"
+    content = pipe.read_bytes()
+    pipe.unlink()
+    os.mkfifo(pipe)
+    done = []
+
+    def release():
+        if done:
+            return
+        done.append(True)
+
+        def write():  # blocks until the loader opens the pipe, then gives it the file
+            with open(pipe, "wb") as f:
+                f.write(content)
+
+        threading.Thread(target=write, daemon=True).start()
+
+    return copy, release
+
+
+def model_state(server, name):
+    return {d["id"]: d["state"] for d in requests.get(server.url + "/v1/models").json()["data"]}[name]
+
+
+def wait_for(predicate, what):
+    deadline = time.monotonic() + 120
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_requests_for_a_loading_model_are_parked_not_holding_io_threads(tmp_path, singles):
+    """More requests than I/O threads wait for a model whose load cannot finish until the test
+    releases it; meanwhile /health, /metrics, /v1/models and another model's requests are
+    answered (they could not be, were the waiting requests holding both I/O threads). Once the
+    load ends, every parked request gets the model's own answer."""
+    import threading
+
+    slow, release = blocking_copy(tmp_path, "slow")
+    s = Server("--http-threads", "2", "--cache-entries", "0", "--model-load-wait-ms", "600000",
+               "--model", f"slow={slow}", model=f"rerank={RERANKER}")
+    try:
+        parked = 5  # more than the 2 I/O threads; the last one KServe's, which keeps its raw body
+        body = {"model": "slow", "inputs": PAIRS, "raw_scores": True}
+        tensors = {"inputs": [{"name": "text", "shape": [len(TEXTS)], "datatype": "BYTES", "data": TEXTS}]}
+        answers = [None] * parked
+
+        def ask(i):
+            if i == parked - 1:
+                answers[i] = requests.post(s.url + "/v2/models/slow/infer", json=tensors, timeout=300)
+            else:
+                answers[i] = requests.post(s.url + "/predict", json=body, timeout=300)
+
+        askers = [threading.Thread(target=ask, args=(i,)) for i in range(parked)]
+        for t in askers:
+            t.start()
+        waiting = lambda: metric(requests.get(s.url + "/metrics").text, "ember_model_requests_waiting", "slow")
+        wait_for(lambda: waiting() == parked, "the requests never all parked")
+        # The load is still blocked: everything answered here was answered while all of them waited.
+        assert requests.get(s.url + "/health").status_code == 200
+        query = {"query": "What is Ember?", "texts": TEXTS}
+        other = post(s, "/rerank", {"model": "rerank", **query})
+        assert other.status_code == 200, other.text
+        assert other.json() == post(singles["rerank"], "/rerank", query).json()
+        assert model_state(s, "slow") == "loading"
+        assert waiting() == parked and answers == [None] * parked
+        release()
+        for t in askers:
+            t.join(timeout=300)
+        want = post(singles["cls"], "/predict", {"inputs": PAIRS, "raw_scores": True}).json()
+        for r in answers:
+            assert r is not None and r.status_code == 200, r and r.text
+        for r in answers[:-1]:
+            assert r.json() == want
+        want = post(singles["cls"], f"/v2/models/{SEQCLS.name}/infer", tensors).json()["outputs"]
+        assert answers[-1].json()["outputs"] == want
+        assert waiting() == 0
+        text = requests.get(s.url + "/metrics").text
+        assert re.search(r'^ember_http_requests_total\{route="/predict",status="200",model="slow"\} 4$', text, re.M)
+        # The parked copies gave their memory back with their answers.
+        from conftest import metric_value
+        wait_for(lambda: metric_value(s.metrics(), "ember_memory_reserved_bytes") == 0,
+                 "memory reserved after every request was answered")
+    finally:
+        release()
+        assert s.terminate() == 0
+
+
+def test_parked_requests_get_503_when_their_wait_passes(tmp_path):
+    """With a short --model-load-wait-ms, requests parked for a load that cannot end yet are
+    answered 503 with Retry-After while it still loads; the model answers once it is released."""
+    import threading
+
+    slow, release = blocking_copy(tmp_path, "slow")
+    s = Server("--http-threads", "2", "--cache-entries", "0", "--model-load-wait-ms", "200",
+               "--model", f"slow={slow}", model=f"rerank={RERANKER}")
+    try:
+        answers = [None] * 4
+        body = {"model": "slow", "inputs": PAIRS}
+
+        def ask(i):
+            answers[i] = requests.post(s.url + "/predict", json=body, timeout=300)
+
+        askers = [threading.Thread(target=ask, args=(i,)) for i in range(len(answers))]
+        for t in askers:
+            t.start()
+        for t in askers:
+            t.join(timeout=300)
+        for r in answers:
+            assert r.status_code == 503, r.text
+            assert r.headers["Retry-After"] == "1"
+            assert "loading" in r.json()["error"]
+        assert model_state(s, "slow") == "loading"  # answered before the load could end
+        text = requests.get(s.url + "/metrics").text
+        assert metric(text, "ember_model_requests_waiting", "slow") == 0
+        release()
+        wait_for(lambda: model_state(s, "slow") == "loaded", "the released load never ended")
+        assert post(s, "/predict", body).status_code == 200
+    finally:
+        release()
+        assert s.terminate() == 0
+
+
+def grpc_code(call):
+    with pytest.raises(InferenceServerException) as e:
+        call()
+    return str(e.value.status())
+
+
+def test_grpc_repository_extension(singles):
+    """Triton's RepositoryIndex, RepositoryModelLoad and RepositoryModelUnload over gRPC, with
+    tritonclient.grpc, under HTTP's rules: control off without --allow-model-control
+    (PERMISSION_DENIED), the API key first (UNAUTHENTICATED), unknown models NOT_FOUND, Triton's
+    config overrides refused (INVALID_ARGUMENT); a load of a loaded model is a reload."""
+    off = start("--model", f"rerank={RERANKER}", model=f"cls={SEQCLS}")
+    try:
+        c = grpcclient.InferenceServerClient(url=off.grpc_url)
+        index = c.get_model_repository_index()
+        assert [(m.name, m.version, m.state) for m in index.models] == [
+            ("cls", "1", "READY"), ("rerank", "1", "UNAVAILABLE")]
+        assert index.models[1].reason == "unloaded"
+        assert "PERMISSION_DENIED" in grpc_code(lambda: c.load_model("rerank"))
+        assert "PERMISSION_DENIED" in grpc_code(lambda: c.unload_model("cls"))
+        assert "NOT_FOUND" in grpc_code(lambda: c.load_model("nope"))
+        assert model_state(off, "rerank") == "unloaded"  # nothing was loaded
+    finally:
+        assert off.terminate() == 0
+
+    s = start("--allow-model-control", "--api-key", "k", "--model", f"rerank={RERANKER}",
+              model=f"cls={SEQCLS}")
+    auth = {"authorization": "Bearer k"}
+    try:
+        c = grpcclient.InferenceServerClient(url=s.grpc_url)
+        assert "UNAUTHENTICATED" in grpc_code(lambda: c.get_model_repository_index())
+        assert "UNAUTHENTICATED" in grpc_code(lambda: c.load_model("rerank"))
+        assert "NOT_FOUND" in grpc_code(lambda: c.load_model("nope", headers=auth))
+        assert "INVALID_ARGUMENT" in grpc_code(lambda: c.load_model("rerank", headers=auth, config="{}"))
+        c.load_model("rerank", headers=auth)
+        ready = c.get_model_repository_index(headers=auth)
+        assert {m.name: m.state for m in ready.models} == {"cls": "READY", "rerank": "READY"}
+        query = {"query": "What is Ember?", "texts": TEXTS}
+        got = post(s, "/rerank", {"model": "rerank", **query}, headers={"Authorization": "Bearer k"})
+        assert got.json() == post(singles["rerank"], "/rerank", query).json()
+        c.load_model("rerank", headers=auth)  # loaded: a reload swaps a new copy in
+        c.unload_model("rerank", headers=auth)  # tritonclient sends unload_dependents
+        index = c.get_model_repository_index(headers=auth)
+        assert {m.name: m.state for m in index.models} == {"cls": "READY", "rerank": "UNAVAILABLE"}
+        text = requests.get(s.url + "/metrics", headers={"Authorization": "Bearer k"}).text
+        assert metric(text, "ember_model_loads_total", "rerank") == 2
+        assert metric(text, "ember_model_unloads_total", "rerank") == 2  # the reload's old copy, the unload
+        # The same index over HTTP.
+        http = requests.post(s.url + "/v2/repository/index", headers={"Authorization": "Bearer k"}).json()
+        assert [(m["name"], m["state"]) for m in http] == [(m.name, m.state) for m in index.models]
+        # {"ready": true} lists the READY ones only.
+        import grpc
+        from tritonclient.grpc import service_pb2, service_pb2_grpc
+        with grpc.insecure_channel(s.grpc_url) as channel:
+            stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+            only_ready = stub.RepositoryIndex(service_pb2.RepositoryIndexRequest(ready=True),
+                                              metadata=tuple(auth.items()))
+        assert [m.name for m in only_ready.models] == ["cls"]
+    finally:
+        assert s.terminate() == 0

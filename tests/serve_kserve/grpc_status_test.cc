@@ -14,7 +14,11 @@ TEST(GrpcStatus, ErrorsMapToTheCodesClientsExpect) {
   for (const int s : {400, 413, 422})
     EXPECT_EQ(grpc_code_for_http_status(s), grpc::StatusCode::INVALID_ARGUMENT) << s;
   EXPECT_EQ(grpc_code_for_http_status(401), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(grpc_code_for_http_status(403), grpc::StatusCode::PERMISSION_DENIED);  // no control
   EXPECT_EQ(grpc_code_for_http_status(404), grpc::StatusCode::NOT_FOUND);
+  // An unload while requests hold the model (HTTP 409): not until the system's state changes.
+  EXPECT_EQ(grpc_code_for_http_status(409), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(grpc_code_for_http_status(507), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(grpc_code_for_http_status(424), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(grpc_code_for_http_status(429), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(grpc_code_for_http_status(503), grpc::StatusCode::UNAVAILABLE);

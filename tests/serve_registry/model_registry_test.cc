@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <future>
 #include <thread>
 
 #include "core/error.h"
@@ -217,6 +218,95 @@ TEST(ModelRegistry, AttachmentsLiveExactlyAsLongAsTheirModel) {
     EXPECT_EQ(e.kind(), ErrorKind::kUnsupported);
   }
   EXPECT_EQ(status(r.list(), "distil").state, ModelState::kFailed);
+}
+
+// A registry whose loads of `blocked` wait in `attach` until the test releases them: an order of
+// events that does not depend on how fast anything runs.
+struct Gate {
+  std::promise<void> open;
+  std::shared_future<void> opened = open.get_future().share();
+};
+
+RegistryOptions blocking(const std::shared_ptr<Gate>& gate, std::string blocked) {
+  RegistryOptions o{0, parameter_bytes};
+  o.attach = [gate, blocked](const std::string& name, const ember::Model&) {
+    if (name == blocked) gate->opened.wait();
+    return std::shared_ptr<void>();
+  };
+  return o;
+}
+
+// What a parked request is resumed with: its lease's model name, or its error's kind.
+struct Outcome {
+  std::promise<std::string> name;
+  std::promise<ErrorKind> error;
+  std::future<std::string> got_name = name.get_future();
+  std::future<ErrorKind> got_error = error.get_future();
+};
+
+ModelRegistry::Resume resume_into(const std::shared_ptr<Outcome>& out) {
+  return [out](const std::function<ModelRegistry::Lease()>& get) {
+    try {
+      out->name.set_value(get().name());
+    } catch (const Error& e) {
+      out->error.set_value(e.kind());
+    }
+  };
+}
+
+bool ready(const std::future<std::string>& f) {
+  return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+}
+
+// A request for a model that is loading is parked, not waited for: acquire_or_park returns at
+// once, and the request is resumed with its lease when the load ends, or with kUnavailable when
+// its wait passes first; a loaded model is returned at once without parking.
+TEST(ModelRegistry, ParkedRequestsResumeWhenTheLoadEndsOrTheirWaitPasses) {
+  auto gate = std::make_shared<Gate>();
+  ModelRegistry r(blocking(gate, "roberta"), three_models());
+  auto patient = std::make_shared<Outcome>(), hasty = std::make_shared<Outcome>();
+  int parks = 0;
+  const auto park = [&](const std::shared_ptr<Outcome>& out) {
+    return [&parks, out] {
+      ++parks;
+      return resume_into(out);
+    };
+  };
+  EXPECT_FALSE(r.acquire_or_park("roberta", kWait, park(patient)));
+  EXPECT_FALSE(r.acquire_or_park("roberta", milliseconds(1), park(hasty)));
+  EXPECT_EQ(parks, 2);
+  // The load cannot end before the gate opens: the hasty one's wait passes first.
+  EXPECT_EQ(hasty->got_error.get(), ErrorKind::kUnavailable);
+  EXPECT_EQ(status(r.list(), "roberta").state, ModelState::kLoading);
+  EXPECT_EQ(status(r.list(), "roberta").waiting, 1);
+  EXPECT_FALSE(ready(patient->got_name));
+  gate->open.set_value();
+  EXPECT_EQ(patient->got_name.get(), "roberta");
+  EXPECT_EQ(status(r.list(), "roberta").waiting, 0);
+  // Loaded: the lease at once, nothing parked.
+  const auto lease = r.acquire_or_park("roberta", kWait, park(std::make_shared<Outcome>()));
+  ASSERT_TRUE(lease);
+  EXPECT_EQ(lease->name(), "roberta");
+  EXPECT_EQ(parks, 2);
+  EXPECT_THROW(r.acquire_or_park("nobody", kWait, park(std::make_shared<Outcome>())), Error);
+}
+
+// At the server's stop, parked requests are resumed with kUnavailable at once, and none is
+// parked from then on.
+TEST(ModelRegistry, StopParkingResumesEveryParkedRequest) {
+  auto gate = std::make_shared<Gate>();
+  ModelRegistry r(blocking(gate, "distil"), three_models());
+  auto out = std::make_shared<Outcome>();
+  EXPECT_FALSE(r.acquire_or_park("distil", kWait, [&] { return resume_into(out); }));
+  r.stop_parking();
+  EXPECT_EQ(out->got_error.get(), ErrorKind::kUnavailable);
+  try {
+    r.acquire_or_park("distil", kWait, [&] { return resume_into(std::make_shared<Outcome>()); });
+    FAIL() << "parking after stop_parking() should be refused";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUnavailable);
+  }
+  gate->open.set_value();  // the loader thread finishes its load before the registry goes
 }
 
 }  // namespace

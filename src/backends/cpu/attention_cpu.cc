@@ -15,6 +15,36 @@
 #include "ops/backend.h"
 
 namespace ember::cpu {
+namespace {
+
+struct HeadKernel {
+  const char* name;
+  void (*run)(const kernels::AttentionHeadArgs&);
+  size_t (*scratch_floats)(int64_t, int64_t, int64_t);
+};
+
+HeadKernel head_kernel(const ops::AttentionArgs& args) {
+  if (args.bf16 && bf16_gemm_supported())
+    return {"attention_head_bf16_avx512bf16", kernels::attention_head_bf16_avx512bf16,
+            kernels::attention_scratch_floats_bf16_avx512bf16};
+  switch (active_isa()) {
+    case Isa::kAvx512:
+      return {"attention_head_f32_avx512", kernels::attention_head_f32_avx512,
+              kernels::attention_scratch_floats_avx512};
+    case Isa::kAvx2:
+      return {"attention_head_f32_avx2", kernels::attention_head_f32_avx2,
+              kernels::attention_scratch_floats_avx2};
+    default:
+      return {"attention_head_f32_scalar", kernels::attention_head_f32_scalar,
+              kernels::attention_scratch_floats_scalar};
+  }
+}
+
+}  // namespace
+
+const char* attention_kernel_name(const ops::AttentionArgs& args) {
+  return head_kernel(args).name;
+}
 
 void attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v,
                int64_t ldv, const int32_t* cu_seqlens, int64_t batch,
@@ -33,13 +63,9 @@ void attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const f
   const detail::AttentionTasks tasks = detail::attention_tasks(
       cu_seqlens, batch, heads, mask == kernels::KeyMask::kWindow ? args.window : 0);
 
-  const Isa isa = active_isa();
-  const auto kernel = isa == Isa::kAvx512 ? kernels::attention_head_f32_avx512
-                      : isa == Isa::kAvx2 ? kernels::attention_head_f32_avx2
-                                          : kernels::attention_head_f32_scalar;
-  const auto scratch_floats = isa == Isa::kAvx512 ? kernels::attention_scratch_floats_avx512
-                              : isa == Isa::kAvx2 ? kernels::attention_scratch_floats_avx2
-                                                  : kernels::attention_scratch_floats_scalar;
+  const HeadKernel hk = head_kernel(args);
+  const auto kernel = hk.run;
+  const auto scratch_floats = hk.scratch_floats;
   auto run = [&](const detail::AttentionTask& t) {
     thread_local AlignedBuffer<float> scratch;
     const int64_t start = cu_seqlens[t.seq];

@@ -13,6 +13,7 @@
 #include "core/cpu_features.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/page_out.h"
 #include "core/parallel.h"
 #include "kernels/cpu/packed_gemm_dnnl.h"
 
@@ -43,6 +44,20 @@ class CpuBuffer final : public ops::Buffer {
   AlignedBuffer<float> storage_;
 };
 
+// The packed copy is what the GEMM reads from 2 rows up (all of it for bf16): the source
+// weights' pages go back to the kernel, so that a model does not hold its Linears twice. A
+// source in a file mapping (safetensors) is read again from the file where a one-row product
+// or a test's forced unpacked GEMM touches it; its values never change.
+void page_out_source(const ops::LinearSource& src) {
+  const auto n = static_cast<size_t>(src.out * src.in);
+  if (src.is_int8())
+    page_out(src.q.w, n);
+  else if (src.is_bf16())
+    page_out(src.w_bf16, n * sizeof(uint16_t));
+  else
+    page_out(src.w, n * sizeof(float));
+}
+
 const CpuLinear& cpu_linear(const ops::Linear& w) {
   const auto* l = dynamic_cast<const CpuLinear*>(&w);
   EMBER_CHECK(l != nullptr, ErrorKind::kInternal, "a Linear prepared by another backend");
@@ -52,7 +67,9 @@ const CpuLinear& cpu_linear(const ops::Linear& w) {
 }  // namespace
 
 CpuBackend::CpuBackend(const CpuBackendOptions& options)
-    : pool_(options.pool), pack_weights_(options.pack_weights) {}
+    : pool_(options.pool),
+      pack_weights_(options.pack_weights),
+      bf16_attention_(options.bf16_attention) {}
 
 std::unique_ptr<ops::Linear> CpuBackend::prepare_linear(const ops::LinearSource& src) {
   EMBER_CHECK(src.out > 0 && src.in > 0 && (src.w || src.is_bf16() || src.is_int8()),
@@ -63,6 +80,7 @@ std::unique_ptr<ops::Linear> CpuBackend::prepare_linear(const ops::LinearSource&
     // the fp32 one the model would otherwise need.
     packed = kernels::PackedGemmDnnl::pack_bf16(src.w_bf16, src.out, src.in, threads());
     packed_bytes_ += packed->packed_bytes();
+    page_out_source(src);
     return std::make_unique<CpuLinear>(src, std::move(packed));
   }
   ops::LinearSource s = src;
@@ -80,6 +98,7 @@ std::unique_ptr<ops::Linear> CpuBackend::prepare_linear(const ops::LinearSource&
     packed = s.is_int8() ? kernels::PackedGemmDnnl::pack_s8(s.q.w, s.out, s.in, threads())
                          : kernels::PackedGemmDnnl::pack_f32(s.w, s.out, s.in, threads());
     packed_bytes_ += packed->packed_bytes();
+    page_out_source(src);
   }
   return std::make_unique<CpuLinear>(s, std::move(packed), std::move(widened));
 }
@@ -147,7 +166,9 @@ void CpuBackend::do_attention(const ops::View& q, const ops::View& k, const ops:
                               const ops::SeqLayout& seqs, const ops::AttentionArgs& a,
                               const ops::View& out) {
   const PoolScope scope(pool_);
-  cpu::attention(q.data, q.ld, k.data, k.ld, v.data, v.ld, seqs.cu_seqlens, seqs.sequences, a,
+  ops::AttentionArgs args = a;
+  args.bf16 = a.bf16 && bf16_attention_;
+  cpu::attention(q.data, q.ld, k.data, k.ld, v.data, v.ld, seqs.cu_seqlens, seqs.sequences, args,
                  out.data, out.ld);
 }
 

@@ -18,6 +18,9 @@ struct CpuBackendOptions {
   // Pack Linear weights for oneDNN's matmul (faster from 2 rows up; a second copy of those
   // weights in memory).
   bool pack_weights = true;
+  // Attention of bf16 models (ops::AttentionArgs::bf16) in bf16 where the CPU has
+  // avx512_bf16; false keeps it fp32 (docs/bf16.md).
+  bool bf16_attention = true;
 };
 
 class CpuBackend final : public ops::Backend {
@@ -63,6 +66,7 @@ class CpuBackend final : public ops::Backend {
  private:
   ThreadPool pool_;
   bool pack_weights_;
+  bool bf16_attention_;
   int64_t packed_bytes_ = 0;
   bool widened_bf16_ = false;
 };

@@ -48,6 +48,10 @@ void activation(float* x, int64_t m, int64_t n, Activation act);
 void attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v,
                int64_t ldv, const int32_t* cu_seqlens, int64_t batch,
                const ops::AttentionArgs& args, float* out, int64_t ldo);
+// The head kernel cpu::attention runs for args on this CPU and active ISA, named as in
+// kernels/cpu/kernels.h ("attention_head_bf16_avx512bf16", "attention_head_f32_avx2", ...):
+// bf16 when args.bf16 and the CPU has avx512_bf16, else the active ISA's fp32 kernel.
+const char* attention_kernel_name(const ops::AttentionArgs& args);
 
 // DeBERTa's disentangled self-attention over a packed batch (ops::DisentangledAttentionArgs):
 // q, k, v, out [T, heads * head_dim]; pos_query, pos_key [rows, heads * head_dim] (projected

@@ -125,6 +125,11 @@ size_t attention_scratch_floats_avx512(int64_t q_rows, int64_t kv_len, int64_t h
 void attention_head_f32_scalar(const AttentionHeadArgs& args);
 void attention_head_f32_avx2(const AttentionHeadArgs& args);
 void attention_head_f32_avx512(const AttentionHeadArgs& args);
+// The same head with QK^T and PV in bf16 (vdpbf16ps): Q, K, V and the softmax weights rounded
+// to bf16 (nearest even), fp32 accumulation, scores, softmax and output in fp32. Needs a CPU
+// with avx512_bf16 (core/cpu_features.h: bf16_gemm_supported).
+size_t attention_scratch_floats_bf16_avx512bf16(int64_t q_rows, int64_t kv_len, int64_t head_dim);
+void attention_head_bf16_avx512bf16(const AttentionHeadArgs& args);
 
 // --- bfloat16 ---------------------------------------------------------------------------------
 // out[i] = bf16(x[i]) for i < n, rounded to nearest even as vcvtne2ps2bf16 does it
