@@ -7,6 +7,8 @@
 
 #include "cli/commands.h"
 #include "cli/signals.h"
+#include "prune/calibration.h"
+#include "runtime/engine.h"
 #include "runtime/quantize_model.h"
 
 namespace ember::cli {
@@ -19,7 +21,29 @@ struct QuantizeFlags {
   bool reduce_range = false;
   bool full_range_weights = false;
   bool force = false;
+  bool no_smooth = false;
+  double smooth_alpha = 0.5;
+  std::string calibration;
+  int64_t max_texts = 512;
+  uint64_t seed = 0;
+  int threads = 0;
 };
+
+// The calibration texts, tokenized by the source model's own rule into packed batches.
+std::vector<model::Batch> calibration_batches(const QuantizeFlags& f) {
+  const auto texts = prune::read_texts(f.calibration);
+  runtime::EngineOptions eo;
+  eo.threads = f.threads;
+  const auto engine = runtime::Engine::load(f.model, eo);
+  prune::CalibrationOptions co;
+  co.max_texts = f.max_texts;
+  co.held_out_fraction = 0.0;
+  co.seed = f.seed;
+  prune::Calibration cal = prune::make_calibration(texts, *engine, co);
+  std::vector<model::Batch> batches = std::move(cal.fit);
+  for (auto& b : cal.held_out) batches.push_back(std::move(b));
+  return batches;
+}
 
 int run_quantize(const QuantizeFlags& f) {
   leave_nothing_behind_on_signals();
@@ -28,6 +52,12 @@ int run_quantize(const QuantizeFlags& f) {
   if (f.reduce_range) o.reduce_range = true;
   if (f.full_range_weights) o.reduce_range = false;
   o.force = f.force;
+  o.smooth = !f.no_smooth;
+  o.smooth_alpha = f.smooth_alpha;
+  o.seed = f.seed;
+  o.threads = f.threads;
+  if (f.dtype == "int8" && !f.no_smooth && !f.calibration.empty())
+    o.calibration = calibration_batches(f);
   // Progress on a terminal only; piped output stays the summary alone.
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   const auto start = std::chrono::steady_clock::now();
@@ -49,6 +79,10 @@ int run_quantize(const QuantizeFlags& f) {
       {"reduce_range", f.dtype == "int8" && !f.full_range_weights},
       {"tensors_quantized", r.tensors_quantized},
       {"tensors_kept", r.tensors_kept},
+      {"tensors_smoothed", r.tensors_smoothed},
+      {"calibration", r.tensors_smoothed == 0 ? "none"
+                      : f.calibration.empty() ? "random-ids"
+                                              : f.calibration},
       {"bytes_in", r.bytes_in},
       {"bytes_out", r.bytes_out},
       {"max_abs_weight_error", r.max_abs_error},
@@ -81,6 +115,26 @@ Runner add_quantize(CLI::App& app) {
                "int8: 8-bit weights and 7-bit activations instead (less exact on the models "
                "measured, docs/quantization.md)")
       ->excludes(rr);
+  auto* ns = app.add_flag("--no-smooth", f->no_smooth,
+                          "int8: no per-input-channel smoothing (docs/quantization.md)");
+  app.add_option("--smooth-alpha", f->smooth_alpha,
+                 "int8: smoothing exponent in [0, 1]: s_j = max|x_j|^a / max|w_:,j|^(1-a)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0))
+      ->excludes(ns);
+  app.add_option("--calibration", f->calibration,
+                 "int8: texts (one per line, or JSON lines) whose activations set the smoothing; "
+                 "default: random token ids")
+      ->check(CLI::ExistingFile)
+      ->excludes(ns);
+  app.add_option("--max-texts", f->max_texts, "Calibration texts used at most (seeded sample)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--seed", f->seed, "Seed of the calibration sample or the random ids")
+      ->capture_default_str();
+  app.add_option("--threads", f->threads, "Compute threads of the calibration pass (0: all)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   return [f] { return run_quantize(*f); };
 }
 

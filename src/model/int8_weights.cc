@@ -13,6 +13,7 @@ std::string marker_json(const QuantizationMarker& m) {
   j["scheme"] = m.scheme;
   j["version"] = m.version;
   j["reduce_range"] = m.reduce_range;
+  if (m.input_scale) j["input_scale"] = true;
   return j.dump();
 }
 
@@ -34,6 +35,11 @@ std::optional<QuantizationMarker> read_marker(const io::WeightStore& store) {
     EMBER_CHECK(j["reduce_range"].is_boolean(), ErrorKind::kInvalidInput, store.origin(), ": ",
                 kQuantizationKey, ".reduce_range must be a boolean");
     m.reduce_range = j["reduce_range"].get<bool>();
+  }
+  if (j.contains("input_scale")) {
+    EMBER_CHECK(j["input_scale"].is_boolean(), ErrorKind::kInvalidInput, store.origin(), ": ",
+                kQuantizationKey, ".input_scale must be a boolean");
+    m.input_scale = j["input_scale"].get<bool>();
   }
   return m;
 }
@@ -62,6 +68,20 @@ ops::LinearSource bind_int8_linear(const io::WeightStore& store, const std::stri
                 store.origin(), ": scale tensor '", sname, "' has value ", scale[j], " at ", j,
                 "; scales must be finite and positive");
   ops::LinearSource l;
+  const std::string iname = name + ".input_scale";
+  if (store.has(iname)) {
+    const Tensor t = store.get_raw(iname);
+    EMBER_CHECK(t.dtype == DType::kF32 && t.shape == (Shape{in}), ErrorKind::kInvalidInput,
+                store.origin(), ": input scale tensor '", iname, "' is ", dtype_name(t.dtype), " ",
+                t.shape.str(), ", expected F32 [", in, "] (one scale per input channel)");
+    const float* is = store.get(iname).f32();
+    for (int64_t p = 0; p < in; ++p)
+      EMBER_CHECK(std::isfinite(is[p]) && is[p] > 0.0f && std::isfinite(1.0f / is[p]),
+                  ErrorKind::kInvalidInput, store.origin(), ": input scale tensor '", iname,
+                  "' has value ", is[p], " at ", p,
+                  "; input scales must be finite and positive, with a finite reciprocal");
+    l.q.act_scale = is;
+  }
   l.q.w = static_cast<const int8_t*>(w.data);
   l.q.scale = scale;
   l.b = store.has(name + ".bias") ? store.get(name + ".bias", Shape{out}).f32() : nullptr;
@@ -79,6 +99,11 @@ ops::LinearSource fuse_int8(const std::vector<ops::LinearSource>& parts, ModelWe
                 origin,
                 ": fused projections must be all int8 or all floating point, with one "
                 "input width");
+    const bool same_scale = (p.q.act_scale == nullptr) == (parts.front().q.act_scale == nullptr) &&
+                            (!p.q.act_scale || std::memcmp(p.q.act_scale, parts.front().q.act_scale,
+                                                           sizeof(float) * in) == 0);
+    EMBER_CHECK(same_scale, ErrorKind::kInvalidInput, origin,
+                ": fused int8 projections of one input must have equal input scales");
     out += p.out;
   }
   AlignedBuffer<int8_t> wbuf(static_cast<size_t>(out * in));
@@ -98,6 +123,7 @@ ops::LinearSource fuse_int8(const std::vector<ops::LinearSource>& parts, ModelWe
   ops::LinearSource l;
   l.q.w = wbuf.data();
   l.q.scale = scale;
+  l.q.act_scale = parts.front().q.act_scale;
   l.b = bias;
   l.out = out;
   l.in = in;
@@ -131,6 +157,16 @@ void prepare(ops::LinearSource& l, const QuantizationMarker& m, ModelWeights& we
   l.q.col_sum = sums.data();
   l.q.act_max = m.reduce_range ? 255 : 127;
   weights.owned_i32.push_back(std::move(sums));
+  if (l.q.act_scale) {
+    EMBER_CHECK(m.input_scale, ErrorKind::kInvalidInput, origin,
+                ": an int8 Linear has an input_scale tensor but the metadata '", kQuantizationKey,
+                "' does not say input_scale");
+    // The kernels multiply: x / input_scale is quantized as x * (1 / input_scale).
+    AlignedBuffer<float> inv(static_cast<size_t>(l.in));
+    for (int64_t p = 0; p < l.in; ++p) inv[p] = 1.0f / l.q.act_scale[p];
+    l.q.act_scale = inv.data();
+    weights.owned.push_back(std::move(inv));
+  }
 }
 
 }  // namespace

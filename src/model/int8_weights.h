@@ -2,7 +2,10 @@
 // model.safetensors in which each Linear weight of the encoder layers, "<name>.weight", is an
 // I8 tensor [out, in] (symmetric, per output channel) with an F32 "<name>.weight_scale" [out];
 // everything else stays F32. The header's __metadata__ carries
-//   "ember_quantization": {"scheme": "int8-dynamic", "version": 1, "reduce_range": false}
+//   "ember_quantization": {"scheme": "int8-dynamic", "version": 1, "reduce_range": false,
+//                          "input_scale": true}
+// With "input_scale" (smoothing), a Linear may have an F32 "<name>.input_scale" [in]: its
+// activations are quantized as x[j] / input_scale[j] (the weights were written smoothed).
 // Binding validates shapes, dtypes, scales (finite, > 0) and weight ranges with typed errors.
 #pragma once
 
@@ -25,6 +28,9 @@ struct QuantizationMarker {
   // 7-bit weights ([-64, 64]) and u8 activations; else 8-bit weights ([-127, 127]) and u7
   // activations. Either way no vpmaddubsw pair sum can saturate.
   bool reduce_range = false;
+  // Linears may carry "<name>.input_scale" (per-input-channel smoothing); absent in files
+  // written without smoothing, which load as they were written.
+  bool input_scale = false;
 };
 
 std::string marker_json(const QuantizationMarker& m);
@@ -33,11 +39,14 @@ std::string marker_json(const QuantizationMarker& m);
 std::optional<QuantizationMarker> read_marker(const io::WeightStore& store);
 
 namespace detail {
-// Binds "<name>.weight" (I8 [out, in]) and "<name>.weight_scale" (F32 [out]).
+// Binds "<name>.weight" (I8 [out, in]), "<name>.weight_scale" (F32 [out]) and, if present,
+// "<name>.input_scale" (F32 [in], finite and > 0; kept as q.act_scale until finish_int8 turns
+// it into its reciprocal).
 ops::LinearSource bind_int8_linear(const io::WeightStore& store, const std::string& name,
                                    int64_t out, int64_t in);
 // int8 projections of one input concatenated by rows (as their per-channel scales allow), into
-// buffers owned by `weights`; kInvalidInput when they are not all int8.
+// buffers owned by `weights`; kInvalidInput when they are not all int8 or their input scales
+// differ (one input, one smoothing).
 ops::LinearSource fuse_int8(const std::vector<ops::LinearSource>& parts, ModelWeights& weights,
                             const std::string& origin);
 // After binding: checks marker vs tensors and weight ranges, computes the column sums, sets

@@ -207,6 +207,7 @@ void Model::layer(size_t i, const Batch& batch, Workspace& ws, const LayerTap* t
   }
   const int64_t qw = as.q_width(), kvw = as.kv_width();
   const ops::View qkv = ws.view(Workspace::kQkv, t, qw + 2 * kvw);
+  if (tap) (*tap)(TapPoint::kQkvInput, in);
   b.linear(*w.qkv, in, qkv);
   const ops::View q = qkv.cols_at(0, qw), k = qkv.cols_at(qw, kvw), v = qkv.cols_at(qw + kvw, kvw);
   if (w.q_norm) {
@@ -265,6 +266,7 @@ void Model::layer(size_t i, const Batch& batch, Workspace& ws, const LayerTap* t
     b.norm(x, nullptr, tmp, w.ffn_norm->args);
     in = tmp;
   }
+  if (tap) (*tap)(TapPoint::kFfnInput, in);
   const FfnSpec& f = s.ffn;
   const ops::View act = ws.view(Workspace::kFfn, t, f.width);
   if (f.kind == FfnKind::kGated) {

@@ -24,9 +24,19 @@ struct PreparedModel;
 // activations): the attention context [T, heads * head_dim] (input of the output projection),
 // that projection's output [T, H] (before the residual), the state after the attention block
 // [T, H] (the FFN's input in post-norm layers), the FFN activation [T, F] (input of its output
-// projection) and that projection's output [T, H]. The views are backend memory, valid during
-// the call (host memory on the CPU and reference backends).
-enum class TapPoint { kAttnContext, kAttnOutput, kAttnState, kFfnActivation, kFfnOutput };
+// projection) and that projection's output [T, H]; kQkvInput and kFfnInput are the inputs of the
+// Q/K/V and the FFN's first projection (after the pre-norm, if any; ember quantize's smoothing
+// reads them). The views are backend memory, valid during the call (host memory on the CPU and
+// reference backends).
+enum class TapPoint {
+  kAttnContext,
+  kAttnOutput,
+  kAttnState,
+  kFfnActivation,
+  kFfnOutput,
+  kQkvInput,
+  kFfnInput
+};
 using LayerTap = std::function<void(TapPoint point, const ops::View& value)>;
 
 class Model {
@@ -40,6 +50,8 @@ class Model {
   int64_t parameter_count() const { return parameters_; }
   // "" for float weights, "int8-dynamic" for a model written by `ember quantize`.
   const std::string& quantization() const { return weights_.quantization; }
+  // The bound weights (host memory), for tools that read them (ember quantize).
+  const ModelWeights& weights() const { return weights_; }
   // True when the encoder layers' Linears are bound as bfloat16 (io::WeightStore::linear_dtype).
   bool bf16_linears() const {
     return !weights_.layers.empty() && weights_.layers.front().qkv.is_bf16();

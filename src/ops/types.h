@@ -58,6 +58,9 @@ struct Int8Weights {
   // 7-bit weights (reduce_range), so that no pair sum of vpmaddubsw can saturate and every
   // integer GEMM gives the same integers.
   int32_t act_max = 127;
+  // Smoothing (docs/quantization.md): activations are quantized as x[j] * act_scale[j], the
+  // weights were written as w[:, j] / act_scale[j]. Null: no smoothing.
+  const float* act_scale = nullptr;  // [k]
 };
 
 // A Linear layer's weights in host memory, as the model binds them (PyTorch's [out, in]

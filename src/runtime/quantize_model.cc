@@ -1,6 +1,7 @@
 #include "runtime/quantize_model.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <regex>
 #include <system_error>
@@ -14,11 +15,14 @@
 #include "io/weight_store.h"
 #include "model/int8_weights.h"
 #include "model/model.h"
+#include "runtime/smoothing.h"
 
 namespace ember::runtime {
 namespace fs = std::filesystem;
 
 namespace {
+
+constexpr int64_t kRandomBatches = 4;
 
 // A Linear weight of an encoder layer in every supported family's naming
 // (encoder.layer.N., transformer.layer.N., with any prefix): 2-D, ends in ".weight".
@@ -80,6 +84,8 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
               "quantize dtype '", options.dtype, "' is not one of int8, bf16");
   EMBER_CHECK(!options.reduce_range.has_value() || options.dtype == "int8",
               ErrorKind::kInvalidInput, "reduce_range applies to int8 only");
+  EMBER_CHECK(options.smooth_alpha >= 0.0 && options.smooth_alpha <= 1.0, ErrorKind::kInvalidInput,
+              "smoothing alpha ", options.smooth_alpha, " is outside [0, 1]");
   const bool bf16 = options.dtype == "bf16";
   const io::ModelFiles files = io::resolve_model(model);
   EMBER_CHECK(files.checkpoint.has_value() && files.config.has_value(), ErrorKind::kUnsupported,
@@ -96,6 +102,17 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
               ": the model is already quantized (", source->quantization(), ")");
 
   const io::WeightStore store = io::load_checkpoint(*files.checkpoint);
+  const bool smooth = !bf16 && options.smooth;
+  std::vector<LayerInputRange> ranges;
+  if (smooth)
+    ranges =
+        input_ranges(files,
+                     options.calibration.empty()
+                         ? random_id_batches(source->spec(), options.seed, kRandomBatches, 8, 128)
+                         : options.calibration,
+                     options.threads);
+  // Per (layer, part): the input scales, made once (Q, K and V share theirs).
+  std::vector<std::array<std::vector<float>, 4>> scales(ranges.size());
   const bool reduce_range = options.reduce_range.value_or(true);
   const int32_t limit = reduce_range ? 64 : 127;
   QuantizeReport report;
@@ -129,11 +146,38 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
       ++report.tensors_quantized;
       continue;
     }
+    const float* w = t.f32();
+    AlignedBuffer<float> smoothed;
+    if (smooth) {
+      const LinearSlot slot = find_linear(*source, name, w, rows, cols);
+      if (slot.layer >= 0) {
+        const auto& lw = source->weights().layers[static_cast<size_t>(slot.layer)];
+        const ops::LinearSource* parts[] = {&lw.qkv, &lw.attn_out, &lw.ffn_in, &lw.ffn_out};
+        const LayerInputRange& r = ranges[static_cast<size_t>(slot.layer)];
+        const std::vector<float>* x_max[] = {&r.qkv, &r.attn_out, &r.ffn_in, &r.ffn_out};
+        std::vector<float>& sc = scales[static_cast<size_t>(slot.layer)][slot.part];
+        if (sc.empty()) {
+          const ops::LinearSource& l = *parts[slot.part];
+          std::vector<float> col_max;
+          column_abs_max(l.w, l.out, l.in, col_max);
+          sc = smoothing_scales(*x_max[slot.part], col_max, options.smooth_alpha);
+        }
+        smoothed = AlignedBuffer<float>(static_cast<size_t>(rows * cols));
+        for (int64_t row = 0; row < rows; ++row)
+          for (int64_t col = 0; col < cols; ++col)
+            smoothed[row * cols + col] = w[row * cols + col] * sc[col];
+        w = smoothed.data();
+        const std::string base = name.substr(0, name.size() - std::string(".weight").size());
+        out.push_back({base + ".input_scale",
+                       Tensor{DType::kF32, Shape{cols}, const_cast<float*>(sc.data())}});
+        ++report.tensors_smoothed;
+      }
+    }
     AlignedBuffer<int8_t> q(static_cast<size_t>(rows * cols));
     AlignedBuffer<float> s(static_cast<size_t>(rows));
     double err = 0;
     try {
-      err = quantize_rows_symmetric(t.f32(), rows, cols, limit, q.data(), s.data());
+      err = quantize_rows_symmetric(w, rows, cols, limit, q.data(), s.data());
     } catch (const Error& e) {
       fail(e.kind(), store.origin(), ": tensor '", name, "': ", e.what());
     }
@@ -150,6 +194,7 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
 
   model::QuantizationMarker marker;
   marker.reduce_range = reduce_range;
+  marker.input_scale = report.tensors_smoothed > 0;
   auto meta = store.metadata();
   if (!bf16) meta[model::kQuantizationKey] = model::marker_json(marker);
   const fs::path weights = writer.staging() / "model.safetensors";

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "model/batch.h"
+
 namespace ember::runtime {
 
 struct QuantizeOptions {
@@ -23,15 +25,25 @@ struct QuantizeOptions {
   // u7 activations (docs/quantization.md, "The vpmaddubsw saturation"). Set with bf16: an error.
   std::optional<bool> reduce_range;
   bool force = false;  // replace an existing output directory (once the new one is done)
+  // int8: per-input-channel smoothing (runtime/smoothing.h) with this exponent; off: none.
+  bool smooth = true;
+  double smooth_alpha = 0.5;
+  // The texts smoothing measures activations on, tokenized; empty: random token ids
+  // (kRandomBatches batches of 8 x 128, drawn with `seed`).
+  std::vector<model::Batch> calibration;
+  uint64_t seed = 0;
+  int threads = 0;  // compute threads of the calibration pass; 0: all cores
 };
 
 struct QuantizeReport {
   std::filesystem::path out_dir;
   int64_t tensors_quantized = 0;
   int64_t tensors_kept = 0;
-  int64_t bytes_in = 0;      // the source weights file
-  int64_t bytes_out = 0;     // the written model.safetensors
-  double max_abs_error = 0;  // largest |w - scale * q| (or |w - bf16(w)|) over those weights
+  int64_t bytes_in = 0;   // the source weights file
+  int64_t bytes_out = 0;  // the written model.safetensors
+  double max_abs_error = 0;
+  int64_t tensors_smoothed = 0;  // int8 weights written with an input_scale  // largest |w - scale
+                                 // * q| (or |w - bf16(w)|) over those weights
   std::vector<std::string> files_copied;
 };
 

@@ -230,6 +230,32 @@ TEST(QuantizeRowU8, IsaTwinsAreBitIdenticalAndWithinHalfAStep) {
   EXPECT_EQ(q, std::vector<uint8_t>(40, 0));
 }
 
+// Smoothing's column scales: the row quantized is x * col_scale, bit for bit in both ISAs.
+TEST(QuantizeRowU8, ColumnScalesQuantizeTheScaledRowInBothIsas) {
+  for (int64_t k : {1, 7, 33, 384, 1000})
+    for (int32_t qmax : {127, 255}) {
+      const auto x =
+          test::random_vec(static_cast<size_t>(k), static_cast<uint32_t>(k), -3.0f, 5.0f);
+      const auto cs =
+          test::random_vec(static_cast<size_t>(k), static_cast<uint32_t>(k + 1), 0.05f, 20.0f);
+      std::vector<float> scaled(static_cast<size_t>(k));
+      for (int64_t i = 0; i < k; ++i) scaled[i] = x[i] * cs[i];
+      std::vector<uint8_t> qs(static_cast<size_t>(k)), qp(static_cast<size_t>(k)),
+          qv(static_cast<size_t>(k));
+      const auto rs = kernels::quantize_row_u8_scalar(x.data(), k, qmax, qs.data(), cs.data());
+      const auto rp = kernels::quantize_row_u8_scalar(scaled.data(), k, qmax, qp.data());
+      EXPECT_EQ(rs.scale, rp.scale);
+      EXPECT_EQ(rs.zero_point, rp.zero_point);
+      EXPECT_EQ(qs, qp) << "k=" << k << " qmax=" << qmax;
+      if (detected_isa() >= Isa::kAvx2) {
+        const auto rv = kernels::quantize_row_u8_avx2(x.data(), k, qmax, qv.data(), cs.data());
+        EXPECT_EQ(rs.scale, rv.scale);
+        EXPECT_EQ(rs.zero_point, rv.zero_point);
+        EXPECT_EQ(qs, qv) << "k=" << k << " qmax=" << qmax;
+      }
+    }
+}
+
 TEST(DequantizeRowS32, IsaTwinsAreBitIdentical) {
   std::mt19937 rng(3);
   std::uniform_int_distribution<int32_t> dc(-3000000, 3000000), ds(-5000, 5000);

@@ -20,6 +20,8 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kLayer = "bert.encoder.layer.0.attention.output.dense.weight";
+const std::string kInputScale = "bert.encoder.layer.0.attention.output.dense.input_scale";
+const std::string kQueryScale = "bert.encoder.layer.0.attention.self.query.input_scale";
 
 class BrokenInt8Model : public ::testing::Test {
  protected:
@@ -174,6 +176,82 @@ TEST_F(BrokenInt8Model, ReduceRangeMarkerOnFullRangeWeights) {
     meta[model::kQuantizationKey] = R"({"scheme":"int8-dynamic","version":1,"reduce_range":true})";
   });
   expect_error(ErrorKind::kInvalidInput, "reduce_range");
+}
+
+// Smoothing's input scales (written by default): shape, values, marker, one per fused input.
+TEST_F(BrokenInt8Model, SmoothedCopyHasInputScales) {
+  const auto st = io::SafetensorsFile::open(dir_ / "model.safetensors");
+  EXPECT_EQ(st.tensors().count(kInputScale), 1u);
+  EXPECT_EQ(st.tensors().count(kQueryScale), 1u);
+}
+
+TEST_F(BrokenInt8Model, InputScaleOfWrongShape) {
+  rewrite([](auto& t, auto&) {
+    Tensor s = t.at(kInputScale);
+    s.shape = Shape{s.shape[0] - 1};
+    t[kInputScale] = s;
+  });
+  expect_error(ErrorKind::kInvalidInput, "one scale per input channel");
+}
+
+TEST_F(BrokenInt8Model, InputScaleOfWrongDtype) {
+  rewrite([](auto& t, auto&) {
+    Tensor s = t.at(kInputScale);
+    s.dtype = DType::kI32;
+    t[kInputScale] = s;
+  });
+  expect_error(ErrorKind::kInvalidInput, kInputScale);
+}
+
+TEST_F(BrokenInt8Model, NonPositiveOrNanInputScale) {
+  const fs::path backup = dir_.string() + "-intact.safetensors";  // outside the model directory
+  fs::copy_file(dir_ / "model.safetensors", backup);
+  for (const float bad : {0.0f, -1.0f, std::numeric_limits<float>::quiet_NaN(),
+                          std::numeric_limits<float>::infinity(), 1e-45f}) {
+    fs::copy_file(backup, dir_ / "model.safetensors", fs::copy_options::overwrite_existing);
+    rewrite([this, bad](auto& t, auto&) {
+      Tensor s = t.at(kInputScale);
+      floats_.assign(static_cast<const float*>(s.data),
+                     static_cast<const float*>(s.data) + s.numel());
+      floats_[2] = bad;
+      s.data = floats_.data();
+      t[kInputScale] = s;
+    });
+    expect_error(ErrorKind::kInvalidInput, "input scales must be finite and positive");
+  }
+  fs::remove(backup);
+}
+
+TEST_F(BrokenInt8Model, InputScaleWithoutMarkerField) {
+  rewrite([](auto&, auto& meta) {
+    meta[model::kQuantizationKey] = R"({"scheme":"int8-dynamic","version":1})";
+  });
+  expect_error(ErrorKind::kInvalidInput, "does not say input_scale");
+}
+
+TEST_F(BrokenInt8Model, FusedProjectionsWithDifferentInputScales) {
+  rewrite([this](auto& t, auto&) {
+    Tensor s = t.at(kQueryScale);
+    floats_.assign(static_cast<const float*>(s.data),
+                   static_cast<const float*>(s.data) + s.numel());
+    floats_[0] *= 2.0f;
+    s.data = floats_.data();
+    t[kQueryScale] = s;
+  });
+  expect_error(ErrorKind::kInvalidInput, "equal input scales");
+}
+
+TEST(Int8Smoothing, UnsmoothedCopyHasNoInputScalesAndLoads) {
+  const fs::path dir = test::fresh_temp_dir("unsmoothed");
+  runtime::QuantizeOptions o;
+  o.smooth = false;
+  const auto r = runtime::quantize_model(test::fixture_model("tiny-bert-tokcls").string(), dir, o);
+  EXPECT_EQ(r.tensors_smoothed, 0);
+  const auto st = io::SafetensorsFile::open(dir / "model.safetensors");
+  EXPECT_EQ(st.tensors().count(kInputScale), 0u);
+  EXPECT_EQ(st.metadata().at(model::kQuantizationKey).find("input_scale"), std::string::npos);
+  EXPECT_EQ(runtime::Engine::load(dir.string())->info().quantization, "int8-dynamic");
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -57,7 +57,17 @@ double round_trip(const fs::path& src, const fs::path& out, bool reduce_range) {
   }
   EXPECT_EQ(i8, report.tensors_quantized);
   EXPECT_EQ(st.metadata().at(model::kQuantizationKey),
-            model::marker_json(model::QuantizationMarker{"int8-dynamic", 1, reduce_range}));
+            model::marker_json(model::QuantizationMarker{"int8-dynamic", 1, reduce_range, true}));
+  // Smoothing (the default) found every Linear's float weights and wrote its input scale.
+  EXPECT_EQ(report.tensors_smoothed, report.tensors_quantized);
+  for (const auto& [name, t] : st.tensors())
+    if (t.dtype == DType::kI8) {
+      const std::string in_scale = name.substr(0, name.size() - 6) + "input_scale";
+      EXPECT_TRUE(st.has(in_scale)) << in_scale;
+      if (!st.has(in_scale)) continue;
+      EXPECT_EQ(st.get(in_scale).dtype, DType::kF32);
+      EXPECT_EQ(st.get(in_scale).shape, (Shape{t.shape[1]}));
+    }
 
   const auto fp = runtime::Engine::load(src.string());
   const auto q = runtime::Engine::load(out.string());

@@ -1,11 +1,14 @@
 // int8 accuracy on real data (issue #5): all-MiniLM-L6-v2, fp32 vs `ember quantize` int8, over
 // the movie-review sentences of the VADER set (Hutto & Gilbert, ICWSM 2014; fetched by
 // scripts/fetch_data.sh from the vadersentiment 3.3.2 sdist).
-//  - mean cosine between fp32 and int8 sentence embeddings >= 0.99;
+//  - mean cosine between fp32 and int8 sentence embeddings >= 0.99 (the minimum and the 1st
+//    percentile are recorded: issue #19's per-embedding target, >= 0.99 for every sentence, is
+//    not reached on this sample, docs/quantization.md "Smoothing");
 //  - a logistic-regression sentiment probe (label: sign of the human rating) trained on fp32
 //    embeddings loses at most 1 accuracy point on the held-out split when fed int8 ones.
 // The numbers are written to <build>/int8_accuracy.json (docs/quantization.md quotes them).
-// EMBER_INT8_REDUCE_RANGE=0 measures the --full-range-weights scheme instead.
+// EMBER_INT8_REDUCE_RANGE=0 measures the --full-range-weights scheme instead, EMBER_INT8_SMOOTH=0
+// the scheme without smoothing (--no-smooth).
 // Bf16Accuracy does the same for --dtype bf16 (Linears and attention in bf16), with bf16's bounds,
 // into <build>/bf16_accuracy.json (docs/bf16.md).
 #include <gtest/gtest.h>
@@ -141,8 +144,11 @@ TEST(Int8Accuracy, VaderMovieReviewsMiniLm) {
   const char* rr_env = std::getenv("EMBER_INT8_REDUCE_RANGE");
   const bool reduce_range = !(rr_env && std::string(rr_env) == "0");
   const fs::path qdir = test::fresh_temp_dir(reduce_range ? "vader" : "vader-full-range");
+  const char* smooth_env = std::getenv("EMBER_INT8_SMOOTH");
+  const bool smooth = !(smooth_env && std::string(smooth_env) == "0");
   runtime::QuantizeOptions o;
   o.reduce_range = reduce_range;
+  o.smooth = smooth;  // calibrated on random token ids: no sentence of the test is seen
   runtime::quantize_model(test::minilm_dir().string(), qdir, o);
   // One thread: on a shared machine two OpenMP threads spend most of their time spinning at
   // barriers while the other is preempted; the numbers do not depend on the thread count.
@@ -156,13 +162,15 @@ TEST(Int8Accuracy, VaderMovieReviewsMiniLm) {
   const std::vector<float> ef = embed_all(*fp, sentences), eq = embed_all(*q8, sentences);
   ASSERT_EQ(ef.size(), sentences.size() * dim);
 
-  double sum = 0, lo = 1;
+  double sum = 0;
+  std::vector<double> cos(sentences.size());
   for (size_t i = 0; i < sentences.size(); ++i) {
-    const double c = test::cosine(&ef[i * dim], &eq[i * dim], dim);
-    sum += c;
-    lo = std::min(lo, c);
+    cos[i] = test::cosine(&ef[i * dim], &eq[i * dim], dim);
+    sum += cos[i];
   }
   const double mean_cos = sum / static_cast<double>(sentences.size());
+  std::sort(cos.begin(), cos.end());
+  const double lo = cos.front(), p1 = cos[cos.size() / 100];
 
   std::vector<int> y(sentences.size());
   for (size_t i = 0; i < sentences.size(); ++i) y[i] = sentences[i].rating > 0 ? 1 : 0;
@@ -179,12 +187,15 @@ TEST(Int8Accuracy, VaderMovieReviewsMiniLm) {
 
   nlohmann::ordered_json j = {
       {"model", "all-MiniLM-L6-v2"},
-      {"scheme", reduce_range ? "int8-dynamic, reduce_range (7-bit weights, u8 activations)"
-                              : "int8-dynamic (8-bit weights, u7 activations)"},
+      {"scheme", std::string(reduce_range ? "int8-dynamic, reduce_range (7-bit weights, u8 "
+                                            "activations)"
+                                          : "int8-dynamic (8-bit weights, u7 activations)") +
+                     (smooth ? ", smoothing (alpha 0.5, random-id calibration)" : "")},
       {"data", "VADER movieReviewSnippets_GroundTruth.txt (rating != 0), seeded sample"},
       {"sentences", sentences.size()},
       {"mean_cosine", mean_cos},
       {"min_cosine", lo},
+      {"p1_cosine", p1},
       {"seed", kSeed},
       {"train", train.size()},
       {"test", test_idx.size()},
@@ -192,8 +203,10 @@ TEST(Int8Accuracy, VaderMovieReviewsMiniLm) {
       {"probe_test_accuracy_fp32", acc_fp},
       {"probe_test_accuracy_int8", acc_q},
   };
-  std::ofstream(fs::path(EMBER_BINARY_DIR) /
-                (reduce_range ? "int8_accuracy.json" : "int8_accuracy_full_range_weights.json"))
+  std::ofstream(fs::path(EMBER_BINARY_DIR) / (!reduce_range
+                                                  ? "int8_accuracy_full_range_weights.json"
+                                              : !smooth ? "int8_accuracy_no_smooth.json"
+                                                        : "int8_accuracy.json"))
       << j.dump(2) << "\n";
 
   EXPECT_GE(sentences.size(), 5000u);

@@ -41,7 +41,14 @@ struct Quantized {
   float scale = 1.0f;
   int32_t zero_point = 0;
 };
-Quantized quantize_row(const float* x, int64_t k, int32_t qmax) {
+Quantized quantize_row(const float* x0, int64_t k, int32_t qmax, const float* col_scale) {
+  std::vector<float> scaled;
+  const float* x = x0;
+  if (col_scale) {  // smoothing: the row quantized is x * col_scale, one float multiply
+    scaled.resize(static_cast<size_t>(k));
+    for (int64_t i = 0; i < k; ++i) scaled[i] = x0[i] * col_scale[i];
+    x = scaled.data();
+  }
   Quantized r;
   float lo = 0.0f, hi = 0.0f;
   for (int64_t i = 0; i < k; ++i) {
@@ -122,7 +129,7 @@ void ReferenceBackend::do_linear(const ops::Linear& w, const ops::View& x, const
   for (int64_t i = 0; i < x.rows; ++i) {
     const float* xi = row(x, i);
     if (s.is_int8()) {
-      const Quantized q = quantize_row(xi, s.in, s.q.act_max);
+      const Quantized q = quantize_row(xi, s.in, s.q.act_max, s.q.act_scale);
       for (int64_t j = 0; j < s.out; ++j) {
         int64_t dot = 0;
         for (int64_t p = 0; p < s.in; ++p) dot += int64_t{q.q[p]} * s.q.w[j * s.in + p];

@@ -40,12 +40,16 @@ void gemm_u8s8s32_avx512vnni_6x64_panels(int64_t m, int64_t n, int64_t k, const 
 // q[i] = clamp(round_half_even(x[i] / scale) + zero_point, 0, qmax) with the row range
 // [min(x, 0), max(x, 0)] mapped onto [0, qmax]; qmax is 255 (u8) or 127 (u7). A row of zeros
 // gets scale 1, zero point 0. Both ISAs give bit-identical q, scale and zero point.
+// With col_scale [k] (smoothing, docs/quantization.md), the row quantized is x[i] * col_scale[i]
+// (one float multiply, the same in both ISAs).
 struct RowQuant {
   float scale;
   int32_t zero_point;
 };
-RowQuant quantize_row_u8_scalar(const float* x, int64_t k, int32_t qmax, uint8_t* q);
-RowQuant quantize_row_u8_avx2(const float* x, int64_t k, int32_t qmax, uint8_t* q);
+RowQuant quantize_row_u8_scalar(const float* x, int64_t k, int32_t qmax, uint8_t* q,
+                                const float* col_scale = nullptr);
+RowQuant quantize_row_u8_avx2(const float* x, int64_t k, int32_t qmax, uint8_t* q,
+                              const float* col_scale = nullptr);
 
 // --- Dequantization of one row -----------------------------------------------------------------
 // y[j] = row.scale * w_scale[j] * float(c[j] - row.zero_point * col_sum[j]) for j < n, where

@@ -8,11 +8,29 @@
 
 namespace ember::kernels {
 
-RowQuant quantize_row_u8_avx2(const float* x, int64_t k, int32_t qmax, uint8_t* q) {
+namespace {
+
+// The row as quantized: x, or x * col_scale (kScaled).
+template <bool kScaled>
+inline __m256 load8(const float* x, const float* col_scale, int64_t i) {
+  if constexpr (kScaled)
+    return _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(col_scale + i));
+  else
+    return _mm256_loadu_ps(x + i);
+}
+
+template <bool kScaled>
+RowQuant quantize_row(const float* x, int64_t k, int32_t qmax, uint8_t* q, const float* col_scale) {
+  auto at = [&](int64_t i) {
+    if constexpr (kScaled)
+      return x[i] * col_scale[i];
+    else
+      return x[i];
+  };
   __m256 vlo = _mm256_setzero_ps(), vhi = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 8 <= k; i += 8) {
-    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256 v = load8<kScaled>(x, col_scale, i);
     vlo = _mm256_min_ps(vlo, v);
     vhi = _mm256_max_ps(vhi, v);
   }
@@ -25,8 +43,8 @@ RowQuant quantize_row_u8_avx2(const float* x, int64_t k, int32_t qmax, uint8_t* 
     hi = std::max(hi, h8[t]);
   }
   for (; i < k; ++i) {
-    lo = std::min(lo, x[i]);
-    hi = std::max(hi, x[i]);
+    lo = std::min(lo, at(i));
+    hi = std::max(hi, at(i));
   }
   RowQuant r{1.0f, 0};
   if (hi > lo) {
@@ -43,7 +61,8 @@ RowQuant quantize_row_u8_avx2(const float* x, int64_t k, int32_t qmax, uint8_t* 
     __m256i v[4];
     for (int t = 0; t < 4; ++t) {
       // cvtps rounds half to even under the default MXCSR, as nearbyint does.
-      const __m256i iv = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * t), vinv));
+      const __m256i iv =
+          _mm256_cvtps_epi32(_mm256_mul_ps(load8<kScaled>(x, col_scale, i + 8 * t), vinv));
       v[t] = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(iv, zp), zero), vmax);
     }
     // Values are in [0, 255]: the saturating packs keep them; packs work per 128-bit lane,
@@ -56,10 +75,18 @@ RowQuant quantize_row_u8_avx2(const float* x, int64_t k, int32_t qmax, uint8_t* 
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), ordered);
   }
   for (; i < k; ++i) {
-    const int32_t v = static_cast<int32_t>(std::nearbyint(x[i] * inv)) + r.zero_point;
+    const int32_t v = static_cast<int32_t>(std::nearbyint(at(i) * inv)) + r.zero_point;
     q[i] = static_cast<uint8_t>(std::clamp(v, 0, qmax));
   }
   return r;
+}
+
+}  // namespace
+
+RowQuant quantize_row_u8_avx2(const float* x, int64_t k, int32_t qmax, uint8_t* q,
+                              const float* col_scale) {
+  return col_scale ? quantize_row<true>(x, k, qmax, q, col_scale)
+                   : quantize_row<false>(x, k, qmax, q, nullptr);
 }
 
 void dequantize_row_s32_avx2(const int32_t* c, int64_t n, RowQuant row, const float* w_scale,

@@ -8,11 +8,13 @@
 
 namespace ember::kernels {
 
-RowQuant quantize_row_u8_scalar(const float* x, int64_t k, int32_t qmax, uint8_t* q) {
+RowQuant quantize_row_u8_scalar(const float* x, int64_t k, int32_t qmax, uint8_t* q,
+                                const float* col_scale) {
+  auto at = [&](int64_t i) { return col_scale ? x[i] * col_scale[i] : x[i]; };
   float lo = 0.0f, hi = 0.0f;
   for (int64_t i = 0; i < k; ++i) {
-    lo = std::min(lo, x[i]);
-    hi = std::max(hi, x[i]);
+    lo = std::min(lo, at(i));
+    hi = std::max(hi, at(i));
   }
   RowQuant r{1.0f, 0};
   if (hi > lo) {
@@ -21,7 +23,7 @@ RowQuant quantize_row_u8_scalar(const float* x, int64_t k, int32_t qmax, uint8_t
   }
   const float inv = 1.0f / r.scale;
   for (int64_t i = 0; i < k; ++i) {
-    const int32_t v = static_cast<int32_t>(std::nearbyint(x[i] * inv)) + r.zero_point;
+    const int32_t v = static_cast<int32_t>(std::nearbyint(at(i) * inv)) + r.zero_point;
     q[i] = static_cast<uint8_t>(std::clamp(v, 0, qmax));
   }
   return r;
