@@ -105,12 +105,12 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
   const bool smooth = !bf16 && options.smooth;
   std::vector<LayerInputRange> ranges;
   if (smooth)
-    ranges =
-        input_ranges(files,
-                     options.calibration.empty()
-                         ? random_id_batches(source->spec(), options.seed, kRandomBatches, 8, 128)
-                         : options.calibration,
-                     options.threads);
+    ranges = input_ranges(files,
+                          options.calibration.empty()
+                              ? random_id_batches(source->spec(), options.seed, kRandomBatches, 8,
+                                                  128, special_frame(files))
+                              : options.calibration,
+                          options.threads);
   // Per (layer, part): the input scales, made once (Q, K and V share theirs).
   std::vector<std::array<std::vector<float>, 4>> scales(ranges.size());
   const bool reduce_range = options.reduce_range.value_or(true);

@@ -11,6 +11,7 @@
 #include "io/json_config.h"
 #include "io/weight_store.h"
 #include "model/workspace.h"
+#include "tokenizer/tokenizer.h"
 
 namespace ember::runtime {
 namespace {
@@ -63,20 +64,39 @@ std::vector<LayerInputRange> input_ranges(const io::ModelFiles& files,
   return ranges;
 }
 
+SpecialFrame special_frame(const io::ModelFiles& files) {
+  if (!files.tokenizer) return {};
+  const tok::Tokenizer tokenizer = tok::Tokenizer::from_file(*files.tokenizer);
+  // Where the text's own ids sit in its encoding with the special tokens tells them apart.
+  const std::vector<int32_t> text = tokenizer.encode("a", false).ids;
+  const std::vector<int32_t> all = tokenizer.encode("a", true).ids;
+  const auto at = std::search(all.begin(), all.end(), text.begin(), text.end());
+  if (text.empty() || at == all.end()) return {};
+  return {std::vector<int32_t>(all.begin(), at),
+          std::vector<int32_t>(at + static_cast<std::ptrdiff_t>(text.size()), all.end())};
+}
+
 std::vector<model::Batch> random_id_batches(const model::ModelSpec& spec, uint64_t seed,
-                                            int64_t count, int64_t sequences, int64_t tokens) {
+                                            int64_t count, int64_t sequences, int64_t tokens,
+                                            const SpecialFrame& frame) {
   const int64_t vocab = spec.vocab_size();
   EMBER_CHECK(vocab > 1, ErrorKind::kInvalidInput, "random calibration ids need a vocabulary");
   const int64_t lo = std::min<int64_t>(1000, vocab / 2);
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int64_t> pick(lo, vocab - 1);
+  std::uniform_int_distribution<int64_t> short_length(1, 16);
+  const auto framing = static_cast<int64_t>(frame.before.size() + frame.after.size());
   if (spec.embeddings.max_positions > 2)
-    tokens = std::min(tokens, spec.embeddings.max_positions - 2);
+    tokens = std::min(tokens, spec.embeddings.max_positions - 2 - framing);
+  tokens = std::max<int64_t>(tokens, 1);
   std::vector<model::Batch> out(static_cast<size_t>(count));
-  std::vector<int32_t> ids(static_cast<size_t>(tokens));
+  std::vector<int32_t> ids;
   for (auto& b : out)
     for (int64_t s = 0; s < sequences; ++s) {
-      for (auto& id : ids) id = static_cast<int32_t>(pick(rng));
+      const int64_t n = s % 2 == 0 ? tokens : std::min(tokens, short_length(rng));
+      ids.assign(frame.before.begin(), frame.before.end());
+      for (int64_t i = 0; i < n; ++i) ids.push_back(static_cast<int32_t>(pick(rng)));
+      ids.insert(ids.end(), frame.after.begin(), frame.after.end());
       b.add(ids);
     }
   return out;

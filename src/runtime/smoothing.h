@@ -28,11 +28,21 @@ struct LayerInputRange {
 std::vector<LayerInputRange> input_ranges(const io::ModelFiles& files,
                                           const std::vector<model::Batch>& batches, int threads);
 
-// `count` batches of `sequences` x `tokens` ids drawn uniformly (seeded) from the upper part of
+// The special tokens the tokenizer puts around one text (BERT: [CLS] before, [SEP] after).
+struct SpecialFrame {
+  std::vector<int32_t> before, after;
+};
+// The frame of the model's tokenizer.json; none when the model has no tokenizer.
+SpecialFrame special_frame(const io::ModelFiles& files);
+
+// `count` batches of `sequences` inputs of ids drawn uniformly (seeded) from the upper part of
 // the vocabulary (ids >= min(1000, vocab / 2): past the special and unused tokens of BERT-style
-// vocabularies).
+// vocabularies), inside `frame`, as the tokenizer frames a text: every other input `tokens`
+// long, the others 1-16 ids (short inputs put most weight on the special tokens' rows, where
+// the outlier channels are largest).
 std::vector<model::Batch> random_id_batches(const model::ModelSpec& spec, uint64_t seed,
-                                            int64_t count, int64_t sequences, int64_t tokens);
+                                            int64_t count, int64_t sequences, int64_t tokens,
+                                            const SpecialFrame& frame = {});
 
 // The input scales of one Linear: s_j as above, from the input range and the float weights
 // w [rows, cols] (one s for all the projections that share an input: pass their max |w| per

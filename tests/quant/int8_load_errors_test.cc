@@ -14,6 +14,7 @@
 #include "quant_test_util.h"
 #include "runtime/engine.h"
 #include "runtime/quantize_model.h"
+#include "runtime/smoothing.h"
 
 namespace ember {
 namespace {
@@ -252,6 +253,34 @@ TEST(Int8Smoothing, UnsmoothedCopyHasNoInputScalesAndLoads) {
   EXPECT_EQ(st.metadata().at(model::kQuantizationKey).find("input_scale"), std::string::npos);
   EXPECT_EQ(runtime::Engine::load(dir.string())->info().quantization, "int8-dynamic");
   fs::remove_all(dir);
+}
+
+// The default calibration frames its random ids as the tokenizer frames a text (the rows of the
+// special tokens carry the largest outlier channels), and mixes long and short inputs.
+TEST(Int8Smoothing, RandomCalibrationIdsAreFramedAsTheTokenizerFramesAText) {
+  const io::ModelFiles files = io::resolve_model(test::minilm_dir().string());
+  const runtime::SpecialFrame frame = runtime::special_frame(files);
+  EXPECT_EQ(frame.before, std::vector<int32_t>{101});  // [CLS]
+  EXPECT_EQ(frame.after, std::vector<int32_t>{102});   // [SEP]
+  const auto model = model::Model::load(io::JsonConfig::load(*files.config),
+                                        io::load_checkpoint(*files.checkpoint));
+  const auto batches = runtime::random_id_batches(model->spec(), 7, 2, 8, 128, frame);
+  ASSERT_EQ(batches.size(), 2u);
+  for (const model::Batch& b : batches) {
+    ASSERT_EQ(b.size(), 8);
+    for (int64_t s = 0; s < b.size(); ++s) {
+      const int64_t n = b.seq_len(s);
+      ASSERT_GE(n, 3);
+      EXPECT_EQ(b.ids[b.seq_begin(s)], 101);
+      EXPECT_EQ(b.ids[b.seq_begin(s) + n - 1], 102);
+      if (s % 2 == 0)
+        EXPECT_EQ(n, 130);
+      else
+        EXPECT_LE(n, 18);
+    }
+  }
+  // No tokenizer: no frame.
+  EXPECT_TRUE(runtime::special_frame(io::ModelFiles{}).before.empty());
 }
 
 }  // namespace
