@@ -505,8 +505,12 @@ def summarize(values, cpu=None):
 
 
 def bench_path(args, given, name):
-    """A bench/ binary: `given`, else the one in the build tree of --ember."""
-    return given or str(Path(args.ember).parent.parent.parent / "bench" / name)
+    """A bench/ binary: `given`, else the one in the build tree of --ember, else (an --ember
+    copied out of its tree) the one in this checkout's build/."""
+    if given:
+        return given
+    beside = Path(args.ember).parent.parent.parent / "bench" / name
+    return str(beside if beside.is_file() else REPO / "build" / "bench" / name)
 
 
 def gemm_bench_path(args):
