@@ -9,21 +9,14 @@ median over the rounds is printed, with each model's ratio to the first.
   bench/prune/forward_cpu_models.py EMBER ROUNDS BASE MODEL... > out.json
 """
 import json
-import resource
 import statistics
-import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from forward_cpu_time import cpu_seconds  # noqa: E402  (one `ember bench` run's CPU time)
 
 REPS = {"1x128": (1, 41), "8x128": (1, 9)}
-
-
-def cpu_seconds(ember, model, cell, reps):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([ember, "bench", "-m", model, "--grid", cell, "-t", "1", "--spin-us", "0",
-                    "--warmup", "1", "--reps", str(reps)], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def main():

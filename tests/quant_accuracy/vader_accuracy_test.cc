@@ -22,6 +22,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../quant/quant_test_util.h"
@@ -125,6 +126,23 @@ double accuracy(const Probe& p, const std::vector<float>& x, const std::vector<i
   return static_cast<double>(right) / static_cast<double>(idx.size());
 }
 
+// The probe's labels: the sign of the human rating.
+std::vector<int> sign_labels(const std::vector<Sentence>& sentences) {
+  std::vector<int> y(sentences.size());
+  for (size_t i = 0; i < sentences.size(); ++i) y[i] = sentences[i].rating > 0 ? 1 : 0;
+  return y;
+}
+
+// The probe's seeded split of sentence indices: kTrainFraction to train, the rest held out.
+std::pair<std::vector<size_t>, std::vector<size_t>> train_test_split(size_t n) {
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::shuffle(order.begin(), order.end(), std::mt19937(kSeed + 1));
+  const auto n_train = static_cast<std::ptrdiff_t>(kTrainFraction * static_cast<double>(n));
+  return {std::vector<size_t>(order.begin(), order.begin() + n_train),
+          std::vector<size_t>(order.begin() + n_train, order.end())};
+}
+
 TEST(Int8Accuracy, VaderMovieReviewsMiniLm) {
   const fs::path file = data_dir() / "vader/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt";
   ASSERT_TRUE(fs::exists(file)) << file << " is missing: run scripts/fetch_data.sh";
@@ -172,14 +190,8 @@ TEST(Int8Accuracy, VaderMovieReviewsMiniLm) {
   std::sort(cos.begin(), cos.end());
   const double lo = cos.front(), p1 = cos[cos.size() / 100];
 
-  std::vector<int> y(sentences.size());
-  for (size_t i = 0; i < sentences.size(); ++i) y[i] = sentences[i].rating > 0 ? 1 : 0;
-  std::vector<size_t> order(sentences.size());
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::shuffle(order.begin(), order.end(), std::mt19937(kSeed + 1));
-  const size_t n_train = static_cast<size_t>(kTrainFraction * static_cast<double>(order.size()));
-  const std::vector<size_t> train(order.begin(), order.begin() + n_train),
-      test_idx(order.begin() + n_train, order.end());
+  const std::vector<int> y = sign_labels(sentences);
+  const auto [train, test_idx] = train_test_split(sentences.size());
   const Probe probe = train_probe(ef, y, train, dim);
   const double acc_fp = accuracy(probe, ef, y, test_idx, dim);
   const double acc_q = accuracy(probe, eq, y, test_idx, dim);
@@ -248,14 +260,8 @@ TEST(Bf16Accuracy, VaderMovieReviewsMiniLm) {
   }
   const double mean_cos = sum / static_cast<double>(sentences.size());
 
-  std::vector<int> y(sentences.size());
-  for (size_t i = 0; i < sentences.size(); ++i) y[i] = sentences[i].rating > 0 ? 1 : 0;
-  std::vector<size_t> order(sentences.size());
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::shuffle(order.begin(), order.end(), std::mt19937(kSeed + 1));
-  const size_t n_train = static_cast<size_t>(kTrainFraction * static_cast<double>(order.size()));
-  const std::vector<size_t> train(order.begin(), order.begin() + n_train),
-      test_idx(order.begin() + n_train, order.end());
+  const std::vector<int> y = sign_labels(sentences);
+  const auto [train, test_idx] = train_test_split(sentences.size());
   const Probe probe = train_probe(ef, y, train, dim);
   const double acc_fp = accuracy(probe, ef, y, test_idx, dim);
   const double acc_bf = accuracy(probe, eb, y, test_idx, dim);
