@@ -16,7 +16,7 @@ namespace {
 struct Accumulator {
   Accumulator(int64_t inputs, int64_t outputs) : eq(inputs, outputs) {}
   void add(const ops::View& x, const ops::View& y, const std::vector<float>& sum) {
-    eq.add(x, map_view(y));
+    eq.add(x, RowMatF(map_view(y)));
     Eigen::MatrixXd s = map_rows(sum.data(), y.rows, y.cols).cast<double>();
     s.colwise() -= s.rowwise().mean();
     energy += s.squaredNorm();

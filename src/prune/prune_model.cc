@@ -11,6 +11,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "io/model_dir.h"
 #include "io/model_dir_writer.h"
 #include "prune/checkpoint.h"
@@ -114,6 +115,8 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
   cpu::CpuBackendOptions co;
   co.pool.threads = o.threads;
   cpu::CpuBackend backend(co);
+  // The fits' products (gram.h) run on the backend's threads.
+  const PoolScope pool_scope(backend.pool());
 
   PruneReport report;
   report.out_dir = writer.out();
