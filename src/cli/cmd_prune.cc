@@ -13,7 +13,7 @@ namespace {
 
 struct PruneFlags {
   std::string model = "all-MiniLM-L6-v2";
-  std::string out, calibration, keep, shapes = "1x128";
+  std::string out, calibration, keep, labels, shapes = "1x128";
   std::optional<double> keep_ratio, head_ratio, cost_ratio, target_speedup, max_loss;
   std::string front;
   bool no_int8 = false;
@@ -28,6 +28,7 @@ int run_prune(PruneFlags& f) {
   prune::PruneOptions& o = f.options;
   o.calibration = f.calibration;
   if (!f.keep.empty()) o.keep = f.keep;
+  if (!f.labels.empty()) o.labels = f.labels;
   o.keep_ratio = f.keep_ratio;
   o.head_ratio = f.head_ratio;
   o.target_speedup = f.target_speedup;
@@ -73,9 +74,13 @@ Runner add_prune(CLI::App& app) {
                  "Unlabeled texts, one per line (*.jsonl / *.json: JSON lines, a string or "
                  "{\"text\": ...})")
       ->required();
+  app.add_option("--labels", f->labels,
+                 "A sequence classifier's label of each calibration text, one per line (a name of "
+                 "its id2label or a class index): label accuracy in the report, and the search's "
+                 "loss is the drop in it");
   app.add_option("--keep", f->keep,
-                 "Keep spec JSON: per layer the heads and FFN units kept, or drop "
-                 "(docs/pruning.md)");
+                 "Keep spec JSON: per layer the heads and FFN units kept (indices, or counts for "
+                 "the prune to choose), or drop (docs/pruning.md)");
   app.add_option("--keep-ratio", f->keep_ratio,
                  "Fraction of heads and FFN units each layer keeps, most important first");
   app.add_option("--head-ratio", f->head_ratio,

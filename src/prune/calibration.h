@@ -18,6 +18,13 @@ namespace ember::prune {
 // holds no text, naming the line). Blank lines are skipped.
 std::vector<std::string> read_texts(const std::filesystem::path& path);
 
+// `--labels`: one label per non-blank line, the label of the calibration text at the same place
+// (blank lines skipped in both), as a name of the model's id2label or a class index. kNotFound
+// (missing file); kInvalidInput naming the line for a label the model does not have, and for a
+// file with more or fewer labels than `texts`.
+std::vector<int> read_labels(const std::filesystem::path& path,
+                             const std::vector<std::string>& names, size_t texts);
+
 struct CalibrationOptions {
   int64_t max_texts = 512;         // of the file, after the seeded shuffle
   double held_out_fraction = 0.2;  // at least one text when there are two or more
@@ -28,9 +35,12 @@ struct CalibrationOptions {
 struct Calibration {
   std::vector<model::Batch> fit, held_out;
   int64_t fit_texts = 0, held_out_texts = 0, fit_tokens = 0;
+  std::vector<int> fit_labels, held_out_labels;  // in batch order, when labels are given
 };
 
+// `labels` (one per text, or empty) follow their texts through the sample and the split.
 Calibration make_calibration(const std::vector<std::string>& texts, const runtime::Engine& engine,
-                             const CalibrationOptions& options);
+                             const CalibrationOptions& options,
+                             const std::vector<int>& labels = {});
 
 }  // namespace ember::prune

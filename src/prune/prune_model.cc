@@ -67,6 +67,14 @@ nlohmann::json PruneReport::to_json() const {
   j["keep_ratio"] = keep_ratio ? nlohmann::json(*keep_ratio) : nlohmann::json(nullptr);
   j["chosen"] = chosen ? nlohmann::json(*chosen) : nlohmann::json(nullptr);
   j["cost_ratio"] = cost_ratio ? nlohmann::json(*cost_ratio) : nlohmann::json(nullptr);
+  j["label_accuracy"] = nullptr;
+  if (label_accuracy) {
+    const auto& a = *label_accuracy;
+    j["label_accuracy"] = {
+        {"held_out",
+         {{"texts", a.held_out_texts}, {"base", a.base_held_out}, {"pruned", a.held_out}}},
+        {"all", {{"texts", a.texts}, {"base", a.base_all}, {"pruned", a.all}}}};
+  }
   return j;
 }
 
@@ -109,7 +117,14 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
   eo.threads = o.threads;
   const auto base_engine = runtime::Engine::load(files.dir.string(), eo);
   const model::ModelSpec& spec = base_engine->spec();
-  const Calibration cal = make_calibration(texts, *base_engine, o.calibration_options);
+  std::vector<int> labels;
+  if (o.labels) {
+    EMBER_CHECK(spec.head == model::HeadKind::kSequenceClassification, ErrorKind::kInvalidInput,
+                "--labels needs a sequence-classification model; ", files.dir.string(),
+                " has no sequence-classification head");
+    labels = read_labels(*o.labels, spec.labels, texts.size());
+  }
+  const Calibration cal = make_calibration(texts, *base_engine, o.calibration_options, labels);
   // The re-fit's products run on Eigen's OpenMP threads: as many as the engine's.
   if (o.threads > 0) Eigen::setNbThreads(o.threads);
   cpu::CpuBackendOptions co;
@@ -131,10 +146,16 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
   std::vector<FrontPoint> front;
   std::unique_ptr<ScratchDir> scratch;
   const FrontPoint* chosen = nullptr;
+  // A keep spec of indices is applied as it is; one with counts leaves the choice to the
+  // surgeon (or the importance ranking), as --keep-ratio does.
+  std::vector<LayerPlan> asked;
   if (o.keep) {
-    keep = KeepSpec::load(o.keep->string(), spec);
+    asked = load_plan(o.keep->string(), spec);
     report.selection = "keep";
-    plan = plan_of(keep);
+  }
+  if (o.keep && !has_counts(asked)) {
+    plan = asked;
+    for (const auto& p : plan) keep.layers.push_back({p.drop, p.heads, p.ffn});
   } else {
     if (progress) progress("importance", 0, 1);
     LayerRunner runner(base, backend);
@@ -149,7 +170,29 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
       std::stable_sort(shared.begin(), shared.end(),
                        [&](int64_t a, int64_t b) { return sum[a] > sum[b]; });
     }
-    if (o.keep_ratio) {
+    if (o.keep) {
+      plan = asked;
+      const bool surgeon = o.refit && o.ranking == Ranking::kSurgeon;
+      for (size_t i = 0; i < plan.size(); ++i) {
+        auto& p = plan[i];
+        if (p.drop) continue;
+        if (same_heads && p.heads.empty()) {
+          p.heads.assign(shared.begin(), shared.begin() + p.head_count);
+          std::sort(p.heads.begin(), p.heads.end());
+        }
+        if (p.heads.empty() && !surgeon) p.heads = top(importance.heads[i], p.head_count);
+        if (p.ffn.empty() && !surgeon) p.ffn = top(importance.ffn[i], p.ffn_count);
+      }
+      const LayerPlan* first = nullptr;
+      for (const auto& p : plan)
+        if (!p.drop && same_heads) {
+          if (!first) first = &p;
+          EMBER_CHECK(p.heads == first->heads, ErrorKind::kInvalidInput, o.keep->string(),
+                      ": every layer of this model keeps the same heads (its layers share one "
+                      "relative-position table)");
+        }
+      for (const auto& p : plan) keep.layers.push_back({p.drop, p.heads, p.ffn});
+    } else if (o.keep_ratio) {
       keep = keep_top(importance, o.head_ratio.value_or(*o.keep_ratio), *o.keep_ratio, same_heads,
                       o.allocation);
       report.selection = "keep-ratio";
@@ -187,6 +230,7 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
         so.shared_heads = shared;
         so.refit = o.refit_options;
         so.engine = eo;
+        so.held_out_labels = cal.held_out_labels;
         scratch = std::make_unique<ScratchDir>();
         auto step = [&](const std::string& stage, size_t done, size_t total) {
           if (progress) progress(stage, done, total);
@@ -268,6 +312,23 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
                            pooled_embeddings(*check, cal.held_out), spec.hidden_size, 10);
     report.held_out_cosine = fid.mean_cosine;
     report.held_out_overlap = fid.neighbour_overlap;
+    if (!labels.empty()) {
+      PruneReport::LabelAccuracy a;
+      a.held_out_texts = cal.held_out_texts;
+      a.texts = cal.fit_texts + cal.held_out_texts;
+      a.base_held_out = label_accuracy(*base_engine, cal.held_out, cal.held_out_labels);
+      a.held_out = label_accuracy(*check, cal.held_out, cal.held_out_labels);
+      // Over all texts: the fit part's and the held-out part's, by their sizes.
+      const auto all = [&](const runtime::Engine& e, double held) {
+        const double fit = label_accuracy(e, cal.fit, cal.fit_labels);
+        return (fit * static_cast<double>(cal.fit_texts) +
+                held * static_cast<double>(cal.held_out_texts)) /
+               static_cast<double>(a.texts);
+      };
+      a.base_all = all(*base_engine, a.base_held_out);
+      a.all = all(*check, a.held_out);
+      report.label_accuracy = a;
+    }
     report.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::ofstream f(writer.staging() / "prune.json");
