@@ -20,6 +20,7 @@ struct PruneFlags {
   std::string allocation = "uniform", ranking = "surgeon";
   bool no_refit = false;
   bool no_refit_inputs = false;
+  std::string profile = "output";
   prune::PruneOptions options;
 };
 
@@ -39,6 +40,7 @@ int run_prune(PruneFlags& f) {
   o.shapes = runtime::parse_bench_grid(f.shapes);
   o.refit = !f.no_refit;
   o.refit_options.inputs = !f.no_refit_inputs;
+  o.output_profile = f.profile == "output";
   o.ranking = f.ranking == "importance" ? prune::Ranking::kImportance : prune::Ranking::kSurgeon;
   o.allocation =
       f.allocation == "global" ? prune::Allocation::kGlobal : prune::Allocation::kUniform;
@@ -97,6 +99,10 @@ Runner add_prune(CLI::App& app) {
                  "at most this");
   app.add_option("--budget", f->options.search.budget, "Search: float candidates measured")
       ->capture_default_str();
+  app.add_option("--search-texts", f->options.search_texts,
+                 "Search: calibration texts each candidate is fitted on (the chosen point is then "
+                 "fitted again on all --max-texts)")
+      ->capture_default_str();
   app.add_option("--min-cost", f->options.search.min_cost,
                  "Search: estimated compute of the most pruned candidate")
       ->capture_default_str();
@@ -107,6 +113,12 @@ Runner add_prune(CLI::App& app) {
                  "--keep-ratio's spread: uniform, the same share of every layer; global, the share "
                  "over the whole model, by each part's share of its layer's output energy")
       ->check(CLI::IsMember({"uniform", "global"}))
+      ->capture_default_str();
+  app.add_option("--profile", f->profile,
+                 "--cost-ratio and the search spread the cost over the layers by each part's "
+                 "error at the model's output on the held-out texts (output) or at its own "
+                 "layer (layer)")
+      ->check(CLI::IsMember({"output", "layer"}))
       ->capture_default_str();
   app.add_option("--ranking", f->ranking,
                  "surgeon: each layer's parts chosen by the error left after the re-fit; "

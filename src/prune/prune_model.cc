@@ -12,6 +12,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "ember/ember.h"
 #include "io/model_dir.h"
 #include "io/model_dir_writer.h"
 #include "prune/checkpoint.h"
@@ -145,6 +146,7 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
   std::vector<LayerPlan> plan;
   std::vector<FrontPoint> front;
   std::unique_ptr<ScratchDir> scratch;
+  std::vector<model::Batch> search_fit;  // the search's share of the fit texts
   const FrontPoint* chosen = nullptr;
   // A keep spec of indices is applied as it is; one with counts leaves the choice to the
   // surgeon (or the importance ranking), as --keep-ratio does.
@@ -211,7 +213,15 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
       EMBER_CHECK(o.refit, ErrorKind::kInvalidInput,
                   "--cost-ratio, --target-speedup and --max-loss re-fit: drop --no-refit");
       if (progress) progress("profile", 0, 1);
-      const auto curves = profile_layers(base, cal.fit, backend, o.refit_options.ridge);
+      // The output profile scores on up to 256 held-out texts (8 batches): enough to rank
+      // the layers, and its cost does not grow with --max-texts.
+      std::vector<model::Batch> scoring;
+      if (o.output_profile)
+        scoring.assign(cal.held_out.begin(),
+                       cal.held_out.begin() +
+                           static_cast<std::ptrdiff_t>(std::min<size_t>(8, cal.held_out.size())));
+      const auto curves =
+          profile_layers(base, cal.fit, backend, o.refit_options.ridge, scoring, same_heads);
       if (o.cost_ratio) {
         report.selection = "cost-ratio";
         report.cost_ratio = o.cost_ratio;
@@ -235,7 +245,14 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
         auto step = [&](const std::string& stage, size_t done, size_t total) {
           if (progress) progress(stage, done, total);
         };
-        front = search_front(base, files.dir, curves, cal.fit, cal.held_out, backend, so,
+        EMBER_CHECK(o.search_texts > 0, ErrorKind::kInvalidInput,
+                    "--search-texts must be positive");
+        const auto search_batches =
+            static_cast<size_t>((o.search_texts + o.calibration_options.batch_sequences - 1) /
+                                o.calibration_options.batch_sequences);
+        search_fit.assign(cal.fit.begin(), cal.fit.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                                 search_batches, cal.fit.size())));
+        front = search_front(base, files.dir, curves, search_fit, cal.held_out, backend, so,
                              scratch->path(), step);
         const auto pick = choose_point(front, o.target_speedup, o.max_loss);
         if (pick) {
@@ -266,7 +283,36 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
   }
 
   Checkpoint pruned;
-  if (chosen) {
+  // The chosen point again, on every fit text when the search saw fewer: the same counts per
+  // layer (the same speed), the parts chosen and fitted on more text.
+  std::filesystem::path chosen_dir = chosen ? chosen->dir : std::filesystem::path();
+  if (chosen && search_fit.size() < cal.fit.size()) {
+    plan.clear();
+    for (const auto& l : keep.layers) {
+      LayerPlan p;
+      p.drop = l.drop;
+      p.head_count = static_cast<int64_t>(l.heads.size());
+      p.ffn_count = static_cast<int64_t>(l.ffn.size());
+      if (same_heads) p.heads = l.heads;
+      plan.push_back(std::move(p));
+    }
+    auto step = [&](size_t done, size_t total, const std::string&) {
+      if (progress) progress("refit", done, total);
+    };
+    RefitResult fit = select_and_refit(base, plan, cal.fit, backend, o.refit_options, step);
+    keep = fit.keep;
+    report.layer_fits = fit.layers_json();
+    report.reconstruction_before_refit =
+        reconstruction_error(base, base.prune(keep), cal.held_out, backend);
+    report.reconstruction_after_refit =
+        reconstruction_error(base, fit.pruned, cal.held_out, backend);
+    chosen_dir = scratch->path() / "chosen";
+    write_model(fit.pruned, files.dir, chosen_dir);
+    if (chosen->int8) {
+      quantize(chosen_dir.string(), (scratch->path() / "chosen-int8").string());
+      chosen_dir = scratch->path() / "chosen-int8";
+    }
+  } else if (chosen) {
     report.reconstruction_before_refit = chosen->reconstruction_before;
     report.reconstruction_after_refit = chosen->reconstruction_after;
     report.layer_fits = chosen->layer_fits;
@@ -294,8 +340,8 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
   if (progress) progress("write", 0, 1);
   try {
     if (chosen) {
-      for (const auto& rel : all_files(chosen->dir))
-        if (rel != "prune.json") writer.copy_file(chosen->dir / rel, rel);
+      for (const auto& rel : all_files(chosen_dir))
+        if (rel != "prune.json") writer.copy_file(chosen_dir / rel, rel);
     } else {
       pruned.write(writer.staging());
       for (const auto& rel : side_files(files.dir)) writer.copy_file(files.dir / rel, rel);

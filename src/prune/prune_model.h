@@ -47,8 +47,14 @@ struct PruneOptions {
   std::optional<double> max_loss;
   std::optional<std::filesystem::path> front_dir;  // the front's files; default: in the output
   SearchOptions search;                            // budget, min_cost, int8
+  // The search fits its candidates on the first this many calibration texts of the fit part;
+  // the chosen point is then fitted again, its counts kept, on all of them.
+  int64_t search_texts = 512;
   std::vector<runtime::BenchCell> shapes{{1, 128}};
   Allocation allocation = Allocation::kUniform;  // of --keep-ratio
+  // --cost-ratio and the search: the profile's curves rescaled to the error at the model's
+  // output on the held-out calibration texts (allocation.h), or left as each layer's own.
+  bool output_profile = true;
   Ranking ranking = Ranking::kSurgeon;
   int bench_reps = 10;
   bool refit = true;
