@@ -74,8 +74,8 @@ Runner add_prune(CLI::App& app) {
       ->required();
   app.add_option("--calibration", f->calibration,
                  "Unlabeled texts, one per line (*.jsonl / *.json: JSON lines, a string or "
-                 "{\"text\": ...})")
-      ->required();
+                 "{\"text\": ...}); default: the VADER tweets, product reviews and news sentences "
+                 "of Ember's data cache (scripts/fetch_data.sh)");
   app.add_option("--labels", f->labels,
                  "A sequence classifier's label of each calibration text, one per line (a name of "
                  "its id2label or a class index): label accuracy in the report, and the search's "

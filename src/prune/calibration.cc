@@ -1,6 +1,7 @@
 #include "prune/calibration.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 
@@ -75,6 +76,39 @@ std::vector<int> read_labels(const std::filesystem::path& path,
               "' has ", labels.size(), " labels for ", texts,
               " calibration texts (one per text, blank lines skipped)");
   return labels;
+}
+
+std::filesystem::path data_cache_dir() {
+  const auto env = [](const char* name) -> const char* {
+    const char* v = std::getenv(name);
+    return v && *v ? v : nullptr;
+  };
+  if (const char* v = env("EMBER_DATA_DIR")) return v;
+  if (const char* v = env("XDG_CACHE_HOME")) return std::filesystem::path(v) / "ember" / "data";
+  if (const char* v = env("HOME")) return std::filesystem::path(v) / ".cache" / "ember" / "data";
+  return std::filesystem::path(".cache") / "ember" / "data";
+}
+
+std::vector<std::string> default_texts() {
+  const auto dir = data_cache_dir() / "vader" / "hutto_ICWSM_2014";
+  std::vector<std::string> texts;
+  for (const char* name : {"tweets_GroundTruth.txt", "amazonReviewSnippets_GroundTruth.txt",
+                           "nytEditorialSnippets_GroundTruth.txt"}) {
+    std::ifstream in(dir / name);
+    EMBER_CHECK(in.good(), ErrorKind::kNotFound,
+                "no --calibration and no default calibration text: ", (dir / name).string(),
+                " is missing (scripts/fetch_data.sh puts it there; or give --calibration FILE)");
+    // "id<TAB>rating<TAB>text"
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      const size_t t1 = line.find('\t'),
+                   t2 = t1 == std::string::npos ? t1 : line.find('\t', t1 + 1);
+      if (t2 != std::string::npos && line.find_first_not_of(" \t", t2 + 1) != std::string::npos)
+        texts.push_back(line.substr(t2 + 1));
+    }
+  }
+  return texts;
 }
 
 Calibration make_calibration(const std::vector<std::string>& texts, const runtime::Engine& engine,

@@ -111,7 +111,8 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
               ": prune needs model.safetensors and config.json (ONNX models are not supported)");
   // A bad --out is refused before any work; the result appears there complete or not at all.
   io::ModelDirWriter writer(out, files.dir, {o.force});
-  const std::vector<std::string> texts = read_texts(o.calibration);
+  const std::vector<std::string> texts =
+      o.calibration.empty() ? default_texts() : read_texts(o.calibration);
   const Checkpoint base = Checkpoint::load(*files.config, *files.safetensors);
 
   runtime::EngineOptions eo;
@@ -120,6 +121,8 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
   const model::ModelSpec& spec = base_engine->spec();
   std::vector<int> labels;
   if (o.labels) {
+    EMBER_CHECK(!o.calibration.empty(), ErrorKind::kInvalidInput,
+                "--labels goes with --calibration (a label for each of its texts)");
     EMBER_CHECK(spec.head == model::HeadKind::kSequenceClassification, ErrorKind::kInvalidInput,
                 "--labels needs a sequence-classification model; ", files.dir.string(),
                 " has no sequence-classification head");

@@ -1,4 +1,5 @@
-// `ember prune --labels` on a sequence classifier (the tiny BERT classifier made by
+// Without --calibration, the VADER sentences of the data cache; `ember prune --labels` on a
+// sequence classifier (the tiny BERT classifier made by
 // transformers): the label accuracy it reports over all calibration texts equals what
 // `ember classify` of the base and of the result gives on the same texts; the search's loss is
 // the drop in held-out label accuracy; keep specs with counts; bad label files (a count that
@@ -6,7 +7,10 @@
 // file) get a typed error and leave nothing behind.
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -22,8 +26,14 @@ namespace fs = std::filesystem;
 const std::string kClassifier = testing::fixture("models/tiny-bert-seqcls").string();
 const std::string kEmbedder = testing::fixture("models/tiny-bert-st6").string();
 
+// The path quoted for the shell.
 std::string q(const fs::path& p) {
-  return "'" + p.string() + "'";
+  std::string s;
+  s.reserve(p.native().size() + 2);
+  s += '\'';
+  s += p.native();
+  s += '\'';
+  return s;
 }
 
 std::set<std::string> listing(const fs::path& dir) {
@@ -164,6 +174,35 @@ TEST(PruneLabels, KeepSpecCountsKeepThatMany) {
   }
 }
 
+// No --calibration: a sample of the data cache's VADER sentences (scripts/fetch_data.sh); none
+// there: a typed error naming the script.
+TEST(PruneLabels, WithoutCalibrationTheDataCacheSentences) {
+  TempDir tmp("labels-default");
+  const fs::path out = tmp.path() / "pruned";
+  auto r = run_ember("prune --model " + q(kEmbedder) + " --keep-ratio 0.5 --max-texts 100 --out " +
+                         q(out) + " --threads 2",
+                     tmp.path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["fit_texts"].get<int>() + j["held_out_texts"].get<int>(), 100);
+  const char* old = std::getenv("EMBER_DATA_DIR");
+  const std::string saved = old ? old : "";
+  ::setenv("EMBER_DATA_DIR", (tmp.path() / "no-data").c_str(), 1);
+  r = run_ember(
+      "prune --model " + q(kEmbedder) + " --keep-ratio 0.5 --out " + q(tmp.path() / "none"),
+      tmp.path());
+  if (old)
+    ::setenv("EMBER_DATA_DIR", saved.c_str(), 1);
+  else
+    ::unsetenv("EMBER_DATA_DIR");
+  EXPECT_EQ(r.status, 3) << r.err;
+  const auto e = nlohmann::json::parse(r.err, nullptr, false);
+  ASSERT_FALSE(e.is_discarded()) << r.err;
+  EXPECT_EQ(e["error_type"], "not_found");
+  EXPECT_NE(e["error"].get<std::string>().find("scripts/fetch_data.sh"), std::string::npos);
+  EXPECT_FALSE(fs::exists(tmp.path() / "none"));
+}
+
 TEST(PruneLabels, BadLabelFilesGetATypedErrorAndLeaveNothingBehind) {
   TempDir tmp("labels-bad");
   const Labelled l = labelled(tmp.path());
@@ -196,6 +235,10 @@ TEST(PruneLabels, BadLabelFilesGetATypedErrorAndLeaveNothingBehind) {
        "prune --model " + q(kEmbedder) + " --keep-ratio 0.5 --calibration " + q(l.texts) +
            " --out " + q(out) + " --labels " + q(l.labels),
        2, "invalid_input", "sequence-classification"},
+      {"labels without calibration",
+       "prune --model " + q(kClassifier) + " --keep-ratio 0.5 --out " + q(out) + " --labels " +
+           q(l.labels),
+       2, "invalid_input", "--labels goes with --calibration"},
       {"a count over the heads",
        "prune --model " + q(kClassifier) + " --keep " + q(tmp.path() / "counts.json") +
            " --calibration " + q(l.texts) + " --out " + q(out),
