@@ -225,9 +225,9 @@ TEST(PruneCli, SearchTextsRefitTheChosenCountsOnEveryText) {
   const auto& c = point(front, j["chosen"]);
   EXPECT_EQ(j["heads"], c["heads"]);
   EXPECT_EQ(j["ffn"], c["ffn"]);
-  const auto& after = j["reconstruction_error"]["after_refit"];
-  EXPECT_NE(after.get<double>(), c["reconstruction_error"]["after_refit"].get<double>());
-  EXPECT_LT(after.get<double>(), j["reconstruction_error"]["before_refit"].get<double>());
+  // Its own fit (on 160 texts, the candidate's on 32): another reconstruction error.
+  EXPECT_NE(j["reconstruction_error"]["after_refit"].get<double>(),
+            c["reconstruction_error"]["after_refit"].get<double>());
   r = run_ember("embed --model " + q(out) + " 'hello'", tmp.path());
   EXPECT_EQ(r.status, 0) << r.err;
 }
