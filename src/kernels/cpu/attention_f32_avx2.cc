@@ -6,18 +6,10 @@
 // every K^T / V load feeds 6 FMAs. That is the cache behaviour of key-block (flash) tiling
 // without its online rescaling: K^T and V are read from L2 once per 6 query rows.
 #include <cstring>
-#include <type_traits>
 
+#include "kernels/cpu/attention_row_blocks.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/vec_math_avx2.h"
-
-// Fully unrolled register tiles: without it GCC keeps the accumulator arrays on the stack
-// and stores every accumulator after each FMA (store-bound, ~2x slower).
-#if defined(__clang__)
-#define EMBER_UNROLL _Pragma("unroll")
-#else
-#define EMBER_UNROLL _Pragma("GCC unroll 16")
-#endif
 
 namespace ember::kernels {
 namespace {
@@ -176,32 +168,6 @@ void pack_kt(const float* k, int64_t ldk, int64_t kv_len, int64_t head_dim, floa
   }
 }
 
-// Runs fn(r, R) over row blocks of kRows and then the remainder as one block.
-template <typename Fn>
-void by_row_blocks(int64_t rows, Fn&& fn) {
-  int64_t i = 0;
-  for (; i + kRows <= rows; i += kRows) fn(i, std::integral_constant<int, kRows>{});
-  switch (rows - i) {
-    case 5:
-      fn(i, std::integral_constant<int, 5>{});
-      break;
-    case 4:
-      fn(i, std::integral_constant<int, 4>{});
-      break;
-    case 3:
-      fn(i, std::integral_constant<int, 3>{});
-      break;
-    case 2:
-      fn(i, std::integral_constant<int, 2>{});
-      break;
-    case 1:
-      fn(i, std::integral_constant<int, 1>{});
-      break;
-    default:
-      break;
-  }
-}
-
 }  // namespace
 
 size_t attention_scratch_floats_avx2(int64_t /*q_rows*/, int64_t kv_len, int64_t head_dim) {
@@ -220,7 +186,7 @@ void attention_head_f32_avx2(const AttentionHeadArgs& a) {
     std::memcpy(vp + j * dh, a.v + j * a.ldv, static_cast<size_t>(dh) * sizeof(float));
 
   const bool plain = attention_is_plain(a);
-  by_row_blocks(a.q_rows, [&](int64_t i0, auto R) {
+  by_row_blocks<kRows>(a.q_rows, [&](int64_t i0, auto R) {
     float inv[kRows];
     scores_rows<R.value>(a.q + i0 * a.ldq, a.ldq, kt, lp, dh, s);
     for (int r = 0; r < R.value; ++r) {
