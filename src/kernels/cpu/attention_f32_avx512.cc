@@ -11,6 +11,7 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/attention_pack_kt_f32_avx.h"
 #include "kernels/cpu/attention_tiles_avx512.h"
 #include "kernels/cpu/kernels.h"
 
@@ -94,45 +95,6 @@ struct AttentionOpsF32Avx512 {
   }
 };
 
-// K^T in panels (kt_at): k[j, d] for j < kv_len, zero up to the last panel's end, through the
-// AVX2 kernel's 8x8 in-register transposes (packing is a few percent of a task; not worth
-// 16x16 here). An 8-key block never straddles a panel.
-void pack_kt(const float* k, int64_t ldk, int64_t kv_len, int64_t head_dim, float* kt) {
-  const int64_t j_body = kv_len - kv_len % 8, d_body = head_dim - head_dim % 8;
-  for (int64_t j0 = 0; j0 < j_body; j0 += 8) {
-    for (int64_t d0 = 0; d0 < d_body; d0 += 8) {
-      __m256 r[8];
-      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(k + (j0 + i) * ldk + d0);
-      // Interleave pairs, then quads, then swap 128-bit halves: row i of the result holds
-      // element i of each input row.
-      __m256 t[8];
-      for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-      }
-      for (int i = 0; i < 8; i += 4) {
-        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-      }
-      for (int i = 0; i < 4; ++i) {
-        _mm256_storeu_ps(kt + kt_at(j0, d0 + i, head_dim),
-                         _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-        _mm256_storeu_ps(kt + kt_at(j0, d0 + i + 4, head_dim),
-                         _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
-      }
-    }
-    for (int64_t d = d_body; d < head_dim; ++d)
-      for (int64_t j = j0; j < j0 + 8; ++j) kt[kt_at(j, d, head_dim)] = k[j * ldk + d];
-  }
-  const int64_t end = panel_padded(kv_len);
-  for (int64_t d = 0; d < head_dim; ++d) {
-    for (int64_t j = j_body; j < kv_len; ++j) kt[kt_at(j, d, head_dim)] = k[j * ldk + d];
-    for (int64_t j = kv_len; j < end; ++j) kt[kt_at(j, d, head_dim)] = 0.0f;
-  }
-}
-
 // vp[j, :] = v[j, :]: dense rows (inline: a memcpy call per 128-byte row costs more than
 // the copy).
 void pack_v(const float* v, int64_t ldv, int64_t kv_len, int64_t head_dim, float* vp) {
@@ -163,7 +125,10 @@ void attention_head_f32_avx512(const AttentionHeadArgs& a) {
   float* vp = kt + panel_padded(a.kv_len) * dh;
   float* s = vp + a.kv_len * dh;
   float* m = s + kRows * padded(a.kv_len);
-  pack_kt(a.k, a.ldk, a.kv_len, dh, kt);
+  // K^T in panels (an 8-key block never straddles one); AVX2's 8x8 transposes, since packing
+  // is a few percent of a task (not worth 16x16 here).
+  pack_kt_f32_8x8(a.k, a.ldk, a.kv_len, dh, panel_padded(a.kv_len), kt,
+                  [dh](int64_t j, int64_t d) { return kt_at(j, d, dh); });
   pack_v(a.v, a.ldv, a.kv_len, dh, vp);
   attention_head_8x32_avx512<AttentionOpsF32Avx512>(a, {.q = a.q,
                                                         .ldq = a.ldq,

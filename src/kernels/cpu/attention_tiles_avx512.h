@@ -83,13 +83,25 @@ struct AttentionOperandsAvx512 {
   float* l;
 };
 
-// s[r, j0 + 16c ...] = q[r, :] . kt[:, j0 + 16c ...] for R rows and C vectors of keys
-// (j0 a panel's first key).
+// One step of a register tile, over kPack elements of the summed dimension:
+// acc[r][c] = dot(acc[r][c], broadcast(b + r * ldb), x[c]) for R rows and C operands.
 template <class Ops, int R, int C>
-void qk_tile_avx512(const typename Ops::Elem* q, int64_t ldq, const typename Ops::Elem* kt,
-                    int64_t kt_dim, float* s, int64_t lp, int64_t j0) {
+inline void tile_step_avx512(__m512 (&acc)[R][C], const typename Ops::Operand (&x)[C],
+                             const typename Ops::Elem* b, int64_t ldb) {
+  EMBER_UNROLL
+  for (int r = 0; r < R; ++r) {
+    const typename Ops::Broadcast br = Ops::broadcast(b + r * ldb);
+    EMBER_UNROLL
+    for (int c = 0; c < C; ++c) acc[r][c] = Ops::dot(acc[r][c], br, x[c]);
+  }
+}
+
+// s[r, 16c ...] = q[r, :] . panel[:, 16c ...] for R rows and C vectors of keys of one K^T
+// panel (kt_dim x 32 keys; s: its first key's column of the score rows, lp apart).
+template <class Ops, int R, int C>
+void qk_tile_avx512(const typename Ops::Elem* q, int64_t ldq, const typename Ops::Elem* panel,
+                    int64_t kt_dim, float* s, int64_t lp) {
   constexpr int kPack = Ops::kPack;
-  const typename Ops::Elem* panel = kt + j0 * kt_dim;
   __m512 acc[R][C];
   EMBER_UNROLL
   for (int r = 0; r < R; ++r) {
@@ -100,17 +112,12 @@ void qk_tile_avx512(const typename Ops::Elem* q, int64_t ldq, const typename Ops
     typename Ops::Operand kv[C];
     EMBER_UNROLL
     for (int c = 0; c < C; ++c) kv[c] = Ops::load(panel + d * kPanel + 16 * kPack * c);
-    EMBER_UNROLL
-    for (int r = 0; r < R; ++r) {
-      const typename Ops::Broadcast b = Ops::broadcast(q + r * ldq + d);
-      EMBER_UNROLL
-      for (int c = 0; c < C; ++c) acc[r][c] = Ops::dot(acc[r][c], b, kv[c]);
-    }
+    tile_step_avx512<Ops>(acc, kv, q + d, ldq);
   }
   EMBER_UNROLL
   for (int r = 0; r < R; ++r) {
     EMBER_UNROLL
-    for (int c = 0; c < C; ++c) _mm512_storeu_ps(s + r * lp + j0 + 16 * c, acc[r][c]);
+    for (int c = 0; c < C; ++c) _mm512_storeu_ps(s + r * lp + 16 * c, acc[r][c]);
   }
 }
 
@@ -119,8 +126,9 @@ template <class Ops, int R>
 void qk_rows_avx512(const typename Ops::Elem* q, int64_t ldq, const typename Ops::Elem* kt,
                     int64_t kt_dim, float* s, int64_t lp) {
   int64_t j0 = 0;
-  for (; j0 + kPanel <= lp; j0 += kPanel) qk_tile_avx512<Ops, R, 2>(q, ldq, kt, kt_dim, s, lp, j0);
-  if (j0 < lp) qk_tile_avx512<Ops, R, 1>(q, ldq, kt, kt_dim, s, lp, j0);
+  for (; j0 + kPanel <= lp; j0 += kPanel)
+    qk_tile_avx512<Ops, R, 2>(q, ldq, kt + j0 * kt_dim, kt_dim, s + j0, lp);
+  if (j0 < lp) qk_tile_avx512<Ops, R, 1>(q, ldq, kt + j0 * kt_dim, kt_dim, s + j0, lp);
 }
 
 // What a P x V tile does with the output rows. kFinal: out = factor[r] * sum_j p[r, j] v[j] over
@@ -158,12 +166,7 @@ void pv_tile_avx512(const typename Ops::Elem* p, int64_t lp, const typename Ops:
     for (int c = 0; c < C; ++c)
       vv[c] = (Tail && c == C - 1) ? Ops::load_masked(mask, vj + 16 * kPack * c)
                                    : Ops::load(vj + 16 * kPack * c);
-    EMBER_UNROLL
-    for (int r = 0; r < R; ++r) {
-      const typename Ops::Broadcast b = Ops::broadcast(p + r * lp + j);
-      EMBER_UNROLL
-      for (int c = 0; c < C; ++c) acc[r][c] = Ops::dot(acc[r][c], b, vv[c]);
-    }
+    tile_step_avx512<Ops>(acc, vv, p + j, lp);
   }
   EMBER_UNROLL
   for (int r = 0; r < R; ++r) {
