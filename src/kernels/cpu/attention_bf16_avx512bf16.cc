@@ -106,6 +106,7 @@ struct AttentionOpsBf16Avx512Bf16 {
   using Elem = uint16_t;
   using Operand = __m512bh;
   using Broadcast = __m512bh;
+  static constexpr bool kQRowsPacked = true;
   static constexpr int kPack = 2;
 
   static __m512bh load(const uint16_t* x) { return as_bh(_mm512_loadu_si512(x)); }

@@ -76,6 +76,7 @@ struct AttentionOpsF32Avx512 {
   using Elem = float;
   using Operand = __m512;
   using Broadcast = __m512;
+  static constexpr bool kQRowsPacked = false;
   static constexpr int kPack = 1;
 
   static __m512 load(const float* x) { return _mm512_loadu_ps(x); }

@@ -16,6 +16,7 @@
 // that holds what its dtype does differently:
 //   Elem       the packed operands' element (float; uint16_t for bf16)
 //   kPack      consecutive elements of the summed dimension in one 32-bit lane (1; 2 for bf16)
+//   kQRowsPacked  whether Q rows are packed kt_dim apart (bf16) or read in place (fp32)
 //   Operand    16 lanes of K^T or V as loaded; Broadcast: one lane of Q or P in every lane
 //   load(p), load_masked(mask, p), broadcast(p), dot(acc, b, x): acc + the lane-wise products
 //     of b and x, summed over each lane's kPack pairs, in fp32
@@ -96,12 +97,17 @@ inline void tile_step_avx512(__m512 (&acc)[R][C], const typename Ops::Operand (&
   }
 }
 
-// s[r, 16c ...] = q[r, :] . panel[:, 16c ...] for R rows and C vectors of keys of one K^T
-// panel (kt_dim x 32 keys; s: its first key's column of the score rows, lp apart).
+// s[r, j0 + 16c ...] = q[r, :] . kt[:, j0 + 16c ...] for R rows and C vectors of keys
+// (j0 a panel's first key).
 template <class Ops, int R, int C>
-void qk_tile_avx512(const typename Ops::Elem* q, int64_t ldq, const typename Ops::Elem* panel,
-                    int64_t kt_dim, float* s, int64_t lp) {
+void qk_tile_avx512(const typename Ops::Elem* q, int64_t ldq, const typename Ops::Elem* kt,
+                    int64_t lp, float* s, int64_t j0, int64_t kt_dim) {
   constexpr int kPack = Ops::kPack;
+  // Where Q rows are packed kt_dim apart, one value for both lets GCC drop the last argument,
+  // so that the tile compiles to the code of one written for that dtype alone (a tile that
+  // took both measured up to 2% slower in the bf16 kernel at 512 tokens).
+  if constexpr (Ops::kQRowsPacked) kt_dim = ldq;
+  const typename Ops::Elem* panel = kt + j0 * kt_dim;
   __m512 acc[R][C];
   EMBER_UNROLL
   for (int r = 0; r < R; ++r) {
@@ -117,7 +123,7 @@ void qk_tile_avx512(const typename Ops::Elem* q, int64_t ldq, const typename Ops
   EMBER_UNROLL
   for (int r = 0; r < R; ++r) {
     EMBER_UNROLL
-    for (int c = 0; c < C; ++c) _mm512_storeu_ps(s + r * lp + 16 * c, acc[r][c]);
+    for (int c = 0; c < C; ++c) _mm512_storeu_ps(s + r * lp + j0 + 16 * c, acc[r][c]);
   }
 }
 
@@ -126,9 +132,8 @@ template <class Ops, int R>
 void qk_rows_avx512(const typename Ops::Elem* q, int64_t ldq, const typename Ops::Elem* kt,
                     int64_t kt_dim, float* s, int64_t lp) {
   int64_t j0 = 0;
-  for (; j0 + kPanel <= lp; j0 += kPanel)
-    qk_tile_avx512<Ops, R, 2>(q, ldq, kt + j0 * kt_dim, kt_dim, s + j0, lp);
-  if (j0 < lp) qk_tile_avx512<Ops, R, 1>(q, ldq, kt + j0 * kt_dim, kt_dim, s + j0, lp);
+  for (; j0 + kPanel <= lp; j0 += kPanel) qk_tile_avx512<Ops, R, 2>(q, ldq, kt, lp, s, j0, kt_dim);
+  if (j0 < lp) qk_tile_avx512<Ops, R, 1>(q, ldq, kt, lp, s, j0, kt_dim);
 }
 
 // What a P x V tile does with the output rows. kFinal: out = factor[r] * sum_j p[r, j] v[j] over
