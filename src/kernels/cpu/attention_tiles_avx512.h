@@ -19,7 +19,7 @@
 //   kQRowsPacked  whether Q rows are packed kt_dim apart (bf16) or read in place (fp32)
 //   Operand    16 lanes of K^T or V as loaded; Broadcast: one lane of Q or P in every lane
 //   load(p), load_masked(mask, p), broadcast(p), dot(acc, b, x): acc + the lane-wise products
-//     of b and x, summed over each lane's kPack pairs, in fp32
+//     of b and x, summed over each lane's kPack elements, in fp32
 //   softmax_row(s, kv_len, lp, scale, p): a raw score row's softmax weights exp(scale s - max)
 //     into p (padding keys up to lp: 0), returning 1 / their sum
 //   online_softmax_block(s, kv_len, lp, scale, m, l, p): the same for one key block, online
