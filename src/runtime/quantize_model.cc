@@ -27,6 +27,9 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int64_t kRandomBatches = 4;
+// auto:N ranks the Linears on the calibration batches up to this many tokens (the default
+// random ids are ~2,250): each Linear of layer l costs layers l..L-1 of a forward over them.
+constexpr int64_t kSensitivityTokens = 4096;
 
 // A Linear weight of an encoder layer in every supported family's naming
 // (encoder.layer.N., transformer.layer.N., with any prefix): 2-D, ends in ".weight".
@@ -125,8 +128,8 @@ std::unique_ptr<model::Model> int8_kind_model(const io::ModelFiles& files,
   return model::Model::load(io::JsonConfig::load(*files.config), std::move(mixed));
 }
 
-// Ranks the encoder Linears by int8_sensitivity on `batches` and adds the `count` worst to
-// `keep`; returns the ranking, worst first.
+// Ranks the encoder Linears by int8_sensitivity on `batches` (the first kSensitivityTokens
+// tokens' worth) and adds the `count` worst to `keep`; returns the ranking, worst first.
 std::vector<std::pair<std::string, double>> keep_sensitive(
     const io::ModelFiles& files, const io::WeightStore& store, model::Model& source,
     const std::vector<QuantizedTensor>& tensors, const model::QuantizationMarker& marker,
@@ -146,7 +149,14 @@ std::vector<std::pair<std::string, double>> keep_sensitive(
     owned[k]->prepare(backend);
     kinds[k] = owned[k].get();
   }
-  const std::vector<double> score = int8_sensitivity(source, kinds, batches, backend);
+  std::vector<model::Batch> probe;
+  int64_t tokens = 0;
+  for (const model::Batch& b : batches) {
+    if (tokens >= kSensitivityTokens) break;
+    probe.push_back(b);
+    tokens += b.num_tokens();
+  }
+  const std::vector<double> score = int8_sensitivity(source, kinds, probe, backend);
   keep_most_sensitive(score, count, keep);
   std::vector<std::pair<std::string, double>> ranked;
   for (size_t i = 0; i < score.size(); ++i)
