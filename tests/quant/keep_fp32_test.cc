@@ -137,6 +137,38 @@ TEST(KeepFp32, KeptLayerIsBitIdenticalToFp32) {
   fs::remove_all(out);
 }
 
+// A kept layer after an int8 one (whose attention ran in bf16 where the CPU has avx512_bf16),
+// on a real model: given the float model's input to that layer, the same bits out.
+TEST(KeepFp32, KeptLayerAfterAnInt8LayerIsBitIdenticalToFp32MiniLm) {
+  const fs::path src = test::minilm_dir(), out = test::fresh_temp_dir("keep-minilm");
+  ASSERT_TRUE(fs::exists(src / "model.safetensors")) << "run scripts/fetch_models.sh";
+  runtime::QuantizeOptions o;
+  o.keep_fp32 = "layer.1";
+  o.threads = 1;
+  runtime::quantize_model(src.string(), out, o);
+  cpu::CpuBackendOptions bo;
+  bo.pool.threads = 1;
+  cpu::CpuBackend backend(bo);
+  const auto fp = load_model(src, backend), q8 = load_model(out, backend);
+  ASSERT_TRUE(q8->weights().layers[0].qkv.is_int8());
+  model::Batch batch;
+  const std::vector<int32_t> a = {101, 7592, 2088, 2003, 1037, 3231, 1997, 1996, 2944, 1012, 102},
+                             b = {101, 1041, 2232, 1012, 102};
+  batch.add(a);
+  batch.add(b);
+  model::Workspace wf(backend), wq(backend);
+  fp->start(batch, wf);
+  q8->start(batch, wq);
+  const auto f0 = to_host(backend, fp->run_layer(0, batch, wf));
+  q8->run_layer(0, batch, wq);  // int8, its attention in bf16 where the CPU has it
+  const ops::View x = wq.view(model::Workspace::kX, batch.num_tokens(), q8->spec().hidden_size);
+  std::memcpy(x.data, f0.data(), sizeof(float) * f0.size());
+  const auto f1 = to_host(backend, fp->run_layer(1, batch, wf));
+  const auto q1 = to_host(backend, q8->run_layer(1, batch, wq));
+  EXPECT_EQ(std::memcmp(f1.data(), q1.data(), sizeof(float) * f1.size()), 0);
+  fs::remove_all(out);
+}
+
 TEST(KeepFp32, KeptLinearIsWrittenF32AndRunsTheFp32Kernel) {
   const fs::path src = test::fixture_model(kTiny), out = test::fresh_temp_dir("keep-linear");
   runtime::QuantizeOptions o;
