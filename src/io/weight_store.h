@@ -60,6 +60,7 @@ class WeightStore {
   void add_tensor(const std::string& name, const Tensor& t);
   void keep_alive(std::shared_ptr<const void> owner) { owners_.push_back(std::move(owner)); }
   void set_origin(std::string origin) { origin_ = std::move(origin); }
+  void set_metadata(std::map<std::string, std::string> m) { metadata_ = std::move(m); }
 
  private:
   Tensor widened(const std::string& name, const Tensor& half) const;

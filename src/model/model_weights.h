@@ -66,6 +66,8 @@ struct ModelWeights {
   std::vector<AlignedBuffer<int32_t>> owned_i32;    // int8 models: weight column sums
   std::vector<AlignedBuffer<uint16_t>> owned_bf16;  // bf16 Linears: fused projections
   std::string quantization;                         // "" (float) or "int8-dynamic"
+  // int8 models: the encoder Linears that are not int8 ("layer.<i>.<kind>", int8_weights.h).
+  std::vector<std::string> fp32_linears;
 };
 
 }  // namespace ember::model

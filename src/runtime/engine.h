@@ -57,6 +57,9 @@ struct ModelInfo {
   bool has_tokenizer = false;
   int64_t parameters = 0;
   std::string quantization;  // "" (float) or "int8-dynamic" (ember quantize)
+  // int8 models: the encoder Linears kept in fp32 ("layer.<i>.<kind>", ember quantize
+  // --keep-fp32).
+  std::vector<std::string> fp32_linears;
   int64_t packed_bytes = 0;  // memory of the packed weights (EngineOptions::pack_weights)
   std::string dtype;         // of the Linears as they run: "fp32" or "bf16"
   // One line when the weights run in another dtype than asked or stored (bf16 without
