@@ -50,12 +50,13 @@ class WeightStore {
   // True when some 2-D floating tensor is stored as BF16 or F16 (a half-precision checkpoint).
   bool has_half_matrices() const;
   DType linear_dtype() const { return linear_dtype_; }
-  // The memory of a tensor the model copied and then no longer reads (a part of a fused
-  // projection), handed back: page_out_mapped() pages out the whole pages of [data, data +
-  // bytes) when they lie in a file mapping the store holds (read again from the file if ever
-  // touched; returns the bytes advised, 0 for owned memory); release_conversion() frees the
-  // conversion get() or get_bf16() made whose data starts at `data` (pointers to it dangle; a
-  // later get() converts again; returns the bytes freed, 0 when `data` is no conversion).
+  // The memory of a tensor the model no longer reads (a part of a fused projection, a Linear
+  // the backend packed), handed back: page_out_mapped() pages out the whole pages of [data,
+  // data + bytes) when they lie in a file mapping the store holds (read again from the file if
+  // ever touched; returns the bytes advised, 0 for owned memory); release_conversion() frees
+  // the conversion get() or get_bf16() made whose data starts at `data` (pointers to it
+  // dangle; a later get() converts again; returns the bytes freed, 0 when `data` is no
+  // conversion, which is_conversion() tells beforehand).
   size_t page_out_mapped(const void* data, size_t bytes) const;
   int64_t release_conversion(const void* data);
   bool is_conversion(const void* data) const;
