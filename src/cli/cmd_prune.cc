@@ -13,13 +13,14 @@ namespace {
 
 struct PruneFlags {
   std::string model = "all-MiniLM-L6-v2";
-  std::string out, calibration, keep, shapes = "1x128";
+  std::string out, calibration, keep, labels, shapes = "1x128";
   std::optional<double> keep_ratio, head_ratio, cost_ratio, target_speedup, max_loss;
   std::string front;
   bool no_int8 = false;
   std::string allocation = "uniform", ranking = "surgeon";
   bool no_refit = false;
   bool no_refit_inputs = false;
+  std::string profile = "output";
   prune::PruneOptions options;
 };
 
@@ -28,6 +29,7 @@ int run_prune(PruneFlags& f) {
   prune::PruneOptions& o = f.options;
   o.calibration = f.calibration;
   if (!f.keep.empty()) o.keep = f.keep;
+  if (!f.labels.empty()) o.labels = f.labels;
   o.keep_ratio = f.keep_ratio;
   o.head_ratio = f.head_ratio;
   o.target_speedup = f.target_speedup;
@@ -38,6 +40,7 @@ int run_prune(PruneFlags& f) {
   o.shapes = runtime::parse_bench_grid(f.shapes);
   o.refit = !f.no_refit;
   o.refit_options.inputs = !f.no_refit_inputs;
+  o.output_profile = f.profile == "output";
   o.ranking = f.ranking == "importance" ? prune::Ranking::kImportance : prune::Ranking::kSurgeon;
   o.allocation =
       f.allocation == "global" ? prune::Allocation::kGlobal : prune::Allocation::kUniform;
@@ -71,11 +74,15 @@ Runner add_prune(CLI::App& app) {
       ->required();
   app.add_option("--calibration", f->calibration,
                  "Unlabeled texts, one per line (*.jsonl / *.json: JSON lines, a string or "
-                 "{\"text\": ...})")
-      ->required();
+                 "{\"text\": ...}); default: the VADER tweets, product reviews and news sentences "
+                 "of Ember's data cache (scripts/fetch_data.sh)");
+  app.add_option("--labels", f->labels,
+                 "A sequence classifier's label of each calibration text, one per line (a name of "
+                 "its id2label or a class index): label accuracy in the report, and the search's "
+                 "loss is the drop in it");
   app.add_option("--keep", f->keep,
-                 "Keep spec JSON: per layer the heads and FFN units kept, or drop "
-                 "(docs/pruning.md)");
+                 "Keep spec JSON: per layer the heads and FFN units kept (indices, or counts for "
+                 "the prune to choose), or drop (docs/pruning.md)");
   app.add_option("--keep-ratio", f->keep_ratio,
                  "Fraction of heads and FFN units each layer keeps, most important first");
   app.add_option("--head-ratio", f->head_ratio,
@@ -92,6 +99,10 @@ Runner add_prune(CLI::App& app) {
                  "at most this");
   app.add_option("--budget", f->options.search.budget, "Search: float candidates measured")
       ->capture_default_str();
+  app.add_option("--search-texts", f->options.search_texts,
+                 "Search: calibration texts each candidate is fitted on (the chosen point is then "
+                 "fitted again on all --max-texts)")
+      ->capture_default_str();
   app.add_option("--min-cost", f->options.search.min_cost,
                  "Search: estimated compute of the most pruned candidate")
       ->capture_default_str();
@@ -102,6 +113,12 @@ Runner add_prune(CLI::App& app) {
                  "--keep-ratio's spread: uniform, the same share of every layer; global, the share "
                  "over the whole model, by each part's share of its layer's output energy")
       ->check(CLI::IsMember({"uniform", "global"}))
+      ->capture_default_str();
+  app.add_option("--profile", f->profile,
+                 "--cost-ratio and the search spread the cost over the layers by each part's "
+                 "error at the model's output on the held-out texts (output) or at its own "
+                 "layer (layer)")
+      ->check(CLI::IsMember({"output", "layer"}))
       ->capture_default_str();
   app.add_option("--ranking", f->ranking,
                  "surgeon: each layer's parts chosen by the error left after the re-fit; "

@@ -27,9 +27,17 @@ struct LayerCurve {
   std::vector<double> ffn;    // [kept units]: the FFN's relative error, 0..width
 };
 
+// With `output_eval` (texts not among `batches`), each curve is rescaled to the error at the
+// model's output: at 3/4, 1/2 and 1/4 of a layer's heads (units) the model with only that
+// layer's part cut, its projection as the surgeon left it, runs `output_eval` to the last hidden
+// state, whose relative squared error to the unpruned model's becomes the curve's value there;
+// between these the curve follows the local error. same_heads (MPNet, whose heads cannot be cut
+// in one layer alone): the curves stay local.
 std::vector<LayerCurve> profile_layers(const Checkpoint& base,
                                        const std::vector<model::Batch>& batches,
-                                       ops::Backend& backend, double ridge);
+                                       ops::Backend& backend, double ridge,
+                                       const std::vector<model::Batch>& output_eval = {},
+                                       bool same_heads = false);
 
 // Multiply-adds of the parts at the served shapes, each shape's total normalized to 1.
 struct CostModel {

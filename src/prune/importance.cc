@@ -56,19 +56,18 @@ Importance measure_importance(LayerRunner& model, const Checkpoint& checkpoint,
   return imp;
 }
 
-namespace {
-
-// Indices of the `keep` largest scores, ascending.
+// Ties (and equal scores) go to the lower index, so the choice is deterministic.
 std::vector<int64_t> top(const std::vector<double>& scores, int64_t keep) {
   std::vector<int64_t> order(scores.size());
   std::iota(order.begin(), order.end(), 0);
-  // Ties (and equal scores) go to the lower index, so the choice is deterministic.
   std::stable_sort(order.begin(), order.end(),
                    [&](int64_t a, int64_t b) { return scores[a] > scores[b]; });
   order.resize(static_cast<size_t>(keep));
   std::sort(order.begin(), order.end());
   return order;
 }
+
+namespace {
 
 int64_t count(double ratio, size_t n) {
   const auto k = static_cast<int64_t>(std::lround(ratio * static_cast<double>(n)));

@@ -23,6 +23,9 @@ struct Importance {
 Importance measure_importance(LayerRunner& model, const Checkpoint& checkpoint,
                               const std::vector<model::Batch>& batches);
 
+// Indices of the `keep` largest scores, ascending (ties to the lower index).
+std::vector<int64_t> top(const std::vector<double>& scores, int64_t keep);
+
 // How the parts kept are spread over the layers: kUniform keeps round(ratio * n) of every
 // layer; kGlobal keeps round(ratio * total) over the whole model, ranked by each part's share of
 // its layer's output energy (Importance::layer_energy), so that layers differ.

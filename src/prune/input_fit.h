@@ -35,7 +35,8 @@ class InputFit {
 
  private:
   int64_t hidden_;
-  Eigen::MatrixXd pp_, pu_, uu_;  // sum [p 1]^T [p 1], [p 1]^T [u 1], [u 1]^T [u 1]
+  // sum [p 1]^T [p 1] and [u 1]^T [u 1] (upper triangles), [p 1]^T [u 1].
+  Eigen::MatrixXd pp_, pu_, uu_;
 };
 
 }  // namespace ember::prune

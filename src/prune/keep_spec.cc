@@ -1,5 +1,7 @@
 #include "prune/keep_spec.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "io/json_config.h"
 
@@ -19,12 +21,19 @@ std::vector<int64_t> iota(int64_t n) {
   return v;
 }
 
+// The indices a layer keeps; with `count` (not null), an integer is taken as a count instead.
 std::vector<int64_t> read_indices(const nlohmann::json& layer, const char* key, int64_t limit,
-                                  const std::string& where) {
+                                  const std::string& where, int64_t* count = nullptr) {
   if (!layer.contains(key)) return iota(limit);
   const auto& a = layer[key];
+  if (count && a.is_number_integer()) {
+    *count = a.get<int64_t>();
+    EMBER_CHECK(*count >= 1 && *count <= limit, ErrorKind::kInvalidInput, where, ": keeps ", *count,
+                " ", key, "; the layer has ", limit, " (drop the layer to keep none)");
+    return {};
+  }
   EMBER_CHECK(a.is_array(), ErrorKind::kInvalidInput, where, ": '", key,
-              "' must be a list of indices");
+              count ? "' must be a list of indices or a count" : "' must be a list of indices");
   std::vector<int64_t> out;
   for (const auto& v : a) {
     EMBER_CHECK(v.is_number_integer(), ErrorKind::kInvalidInput, where, ": '", key,
@@ -51,31 +60,67 @@ KeepSpec KeepSpec::all(const model::ModelSpec& spec) {
   return k;
 }
 
-KeepSpec KeepSpec::from_json(const nlohmann::json& j, const model::ModelSpec& spec,
-                             const std::string& origin) {
+namespace {
+
+std::vector<LayerPlan> parse_plan(const nlohmann::json& j, const model::ModelSpec& spec,
+                                  const std::string& origin, bool counts) {
   EMBER_CHECK(j.is_object() && j.contains("layers") && j["layers"].is_array(),
               ErrorKind::kInvalidInput, origin, ": a keep spec is {\"layers\": [...]}");
   const auto& layers = j["layers"];
   EMBER_CHECK(layers.size() == spec.layers.size(), ErrorKind::kInvalidInput, origin, ": ",
               layers.size(), " layers listed; the model has ", spec.layers.size());
-  KeepSpec k;
+  std::vector<LayerPlan> plan;
   for (size_t i = 0; i < layers.size(); ++i) {
     const auto& l = layers[i];
     const std::string where = origin + ": layer " + std::to_string(i);
     EMBER_CHECK(l.is_object(), ErrorKind::kInvalidInput, where, " must be an object");
-    LayerKeep lk;
+    LayerPlan lp;
     if (l.contains("drop")) {
       EMBER_CHECK(l["drop"].is_boolean(), ErrorKind::kInvalidInput, where,
                   ": 'drop' must be true or false");
-      lk.drop = l["drop"].get<bool>();
+      lp.drop = l["drop"].get<bool>();
     }
-    if (!lk.drop) {
-      lk.heads = read_indices(l, "heads", spec.layers[i].attn.heads, where);
-      lk.ffn = read_indices(l, "ffn", spec.layers[i].ffn.width, where);
+    if (!lp.drop) {
+      lp.heads = read_indices(l, "heads", spec.layers[i].attn.heads, where,
+                              counts ? &lp.head_count : nullptr);
+      lp.ffn =
+          read_indices(l, "ffn", spec.layers[i].ffn.width, where, counts ? &lp.ffn_count : nullptr);
     }
-    k.layers.push_back(std::move(lk));
+    plan.push_back(std::move(lp));
   }
-  EMBER_CHECK(k.kept_layers() > 0, ErrorKind::kInvalidInput, origin, ": every layer is dropped");
+  const bool kept = std::any_of(plan.begin(), plan.end(), [](const auto& p) { return !p.drop; });
+  EMBER_CHECK(kept, ErrorKind::kInvalidInput, origin, ": every layer is dropped");
+  return plan;
+}
+
+}  // namespace
+
+std::vector<LayerPlan> plan_from_json(const nlohmann::json& j, const model::ModelSpec& spec,
+                                      const std::string& origin) {
+  return parse_plan(j, spec, origin, true);
+}
+
+std::vector<LayerPlan> load_plan(const std::string& path, const model::ModelSpec& spec) {
+  return plan_from_json(io::parse_json(io::read_text_file(path), path), spec, path);
+}
+
+bool has_counts(const std::vector<LayerPlan>& plan) {
+  return std::any_of(plan.begin(), plan.end(), [](const LayerPlan& p) {
+    return !p.drop && (p.heads.empty() || p.ffn.empty());
+  });
+}
+
+std::vector<LayerPlan> plan_of(const KeepSpec& keep) {
+  std::vector<LayerPlan> plan;
+  for (const auto& l : keep.layers) plan.push_back({l.drop, l.heads, l.ffn, 0, 0});
+  return plan;
+}
+
+KeepSpec KeepSpec::from_json(const nlohmann::json& j, const model::ModelSpec& spec,
+                             const std::string& origin) {
+  KeepSpec k;
+  for (auto& p : parse_plan(j, spec, origin, false))
+    k.layers.push_back({p.drop, std::move(p.heads), std::move(p.ffn)});
   return k;
 }
 

@@ -5,7 +5,8 @@
 //
 //   {"layers": [{"heads": [0, 2, 3], "ffn": [0, 5, 9, ...]}, {"drop": true}, ...]}
 //
-// A layer without "heads" (or "ffn") keeps all of them.
+// A layer without "heads" (or "ffn") keeps all of them. Where a plan is read (ember prune
+// --keep), "heads" and "ffn" may also be counts ("heads": 9): the prune then chooses which.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +39,23 @@ struct KeepSpec {
   static KeepSpec load(const std::string& path, const model::ModelSpec& spec);
   nlohmann::json to_json() const;
 };
+
+// What one layer keeps: the parts named, or (list empty) the count the prune chooses.
+struct LayerPlan {
+  bool drop = false;
+  std::vector<int64_t> heads, ffn;        // explicit, ascending; empty: choose
+  int64_t head_count = 0, ffn_count = 0;  // used where the list is empty
+};
+
+// The plan that keeps exactly `keep`.
+std::vector<LayerPlan> plan_of(const KeepSpec& keep);
+// A keep spec whose "heads" and "ffn" may be counts as well as lists (kInvalidInput as
+// KeepSpec::from_json, and for a count outside [1, n]).
+std::vector<LayerPlan> plan_from_json(const nlohmann::json& j, const model::ModelSpec& spec,
+                                      const std::string& origin);
+std::vector<LayerPlan> load_plan(const std::string& path, const model::ModelSpec& spec);
+// Whether any layer of the plan leaves its parts to be chosen.
+bool has_counts(const std::vector<LayerPlan>& plan);
 
 // Counts of what a spec keeps, per kept layer (the shape of the pruned model).
 struct KeptShape {

@@ -4,33 +4,33 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <Eigen/Dense>
 
 #include "prune/checkpoint.h"
 #include "prune/eigen_views.h"
+#include "prune/gram.h"
 
 namespace ember::prune {
 
-// The normal equations of min |[X 1] W - Y|^2: g = [X 1]^T [X 1] (lower triangle), r = [X 1]^T Y,
-// and yy = |Y|^2.
+// The normal equations of min |[X 1] W - Y|^2: g = [X 1]^T [X 1] (upper triangle), r = [X 1]^T Y,
+// and yy = |Y|^2; the products in float per batch, summed in double (gram.h).
 struct NormalEquations {
   NormalEquations(int64_t inputs, int64_t outputs)
       : g(Eigen::MatrixXd::Zero(inputs + 1, inputs + 1)),
         r(Eigen::MatrixXd::Zero(inputs + 1, outputs)) {}
 
-  // One batch: x [rows, inputs] and y [rows, outputs], any Eigen expression of floats.
-  template <class Y>
-  void add(const ops::View& x, const Y& y) {
-    Eigen::MatrixXd xa(x.rows, x.cols + 1);
-    xa.leftCols(x.cols) = map_view(x).cast<double>();
-    xa.col(x.cols).setOnes();
-    g.selfadjointView<Eigen::Lower>().rankUpdate(xa.transpose());
-    const Eigen::MatrixXd yd = y.template cast<double>();
-    r.noalias() += xa.transpose() * yd;
-    yy += yd.squaredNorm();
+  // One batch: x [rows, inputs] and y [rows, outputs].
+  void add(const ops::View& x, const RowMatF& y) {
+    const int64_t rows = x.rows, w = x.cols + 1;
+    const std::vector<float> xt = transposed({x.data, rows, x.cols, x.ld, true});
+    const std::vector<float> yt = transposed({y.data(), rows, y.cols(), y.cols(), false});
+    add_gram(xt, w, rows, g);
+    add_cross(xt, w, yt, y.cols(), rows, r);
+    yy += y.cast<double>().squaredNorm();
   }
-  Eigen::MatrixXd full() const { return g.selfadjointView<Eigen::Lower>(); }
+  Eigen::MatrixXd full() const { return g.selfadjointView<Eigen::Upper>(); }
 
   Eigen::MatrixXd g, r;
   double yy = 0;

@@ -11,6 +11,8 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "core/error.h"
+#include "core/thread_pool.h"
+#include "ember/ember.h"
 #include "io/model_dir.h"
 #include "io/model_dir_writer.h"
 #include "prune/checkpoint.h"
@@ -66,6 +68,14 @@ nlohmann::json PruneReport::to_json() const {
   j["keep_ratio"] = keep_ratio ? nlohmann::json(*keep_ratio) : nlohmann::json(nullptr);
   j["chosen"] = chosen ? nlohmann::json(*chosen) : nlohmann::json(nullptr);
   j["cost_ratio"] = cost_ratio ? nlohmann::json(*cost_ratio) : nlohmann::json(nullptr);
+  j["label_accuracy"] = nullptr;
+  if (label_accuracy) {
+    const auto& a = *label_accuracy;
+    j["label_accuracy"] = {
+        {"held_out",
+         {{"texts", a.held_out_texts}, {"base", a.base_held_out}, {"pruned", a.held_out}}},
+        {"all", {{"texts", a.texts}, {"base", a.base_all}, {"pruned", a.all}}}};
+  }
   return j;
 }
 
@@ -101,19 +111,31 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
               ": prune needs model.safetensors and config.json (ONNX models are not supported)");
   // A bad --out is refused before any work; the result appears there complete or not at all.
   io::ModelDirWriter writer(out, files.dir, {o.force});
-  const std::vector<std::string> texts = read_texts(o.calibration);
+  const std::vector<std::string> texts =
+      o.calibration.empty() ? default_texts() : read_texts(o.calibration);
   const Checkpoint base = Checkpoint::load(*files.config, *files.safetensors);
 
   runtime::EngineOptions eo;
   eo.threads = o.threads;
   const auto base_engine = runtime::Engine::load(files.dir.string(), eo);
   const model::ModelSpec& spec = base_engine->spec();
-  const Calibration cal = make_calibration(texts, *base_engine, o.calibration_options);
+  std::vector<int> labels;
+  if (o.labels) {
+    EMBER_CHECK(!o.calibration.empty(), ErrorKind::kInvalidInput,
+                "--labels goes with --calibration (a label for each of its texts)");
+    EMBER_CHECK(spec.head == model::HeadKind::kSequenceClassification, ErrorKind::kInvalidInput,
+                "--labels needs a sequence-classification model; ", files.dir.string(),
+                " has no sequence-classification head");
+    labels = read_labels(*o.labels, spec.labels, texts.size());
+  }
+  const Calibration cal = make_calibration(texts, *base_engine, o.calibration_options, labels);
   // The re-fit's products run on Eigen's OpenMP threads: as many as the engine's.
   if (o.threads > 0) Eigen::setNbThreads(o.threads);
   cpu::CpuBackendOptions co;
   co.pool.threads = o.threads;
   cpu::CpuBackend backend(co);
+  // The fits' products (gram.h) run on the backend's threads.
+  const PoolScope pool_scope(backend.pool());
 
   PruneReport report;
   report.out_dir = writer.out();
@@ -127,11 +149,18 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
   std::vector<LayerPlan> plan;
   std::vector<FrontPoint> front;
   std::unique_ptr<ScratchDir> scratch;
+  std::vector<model::Batch> search_fit;  // the search's share of the fit texts
   const FrontPoint* chosen = nullptr;
+  // A keep spec of indices is applied as it is; one with counts leaves the choice to the
+  // surgeon (or the importance ranking), as --keep-ratio does.
+  std::vector<LayerPlan> asked;
   if (o.keep) {
-    keep = KeepSpec::load(o.keep->string(), spec);
+    asked = load_plan(o.keep->string(), spec);
     report.selection = "keep";
-    plan = plan_of(keep);
+  }
+  if (o.keep && !has_counts(asked)) {
+    plan = asked;
+    for (const auto& p : plan) keep.layers.push_back({p.drop, p.heads, p.ffn});
   } else {
     if (progress) progress("importance", 0, 1);
     LayerRunner runner(base, backend);
@@ -146,7 +175,29 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
       std::stable_sort(shared.begin(), shared.end(),
                        [&](int64_t a, int64_t b) { return sum[a] > sum[b]; });
     }
-    if (o.keep_ratio) {
+    if (o.keep) {
+      plan = asked;
+      const bool surgeon = o.refit && o.ranking == Ranking::kSurgeon;
+      for (size_t i = 0; i < plan.size(); ++i) {
+        auto& p = plan[i];
+        if (p.drop) continue;
+        if (same_heads && p.heads.empty()) {
+          p.heads.assign(shared.begin(), shared.begin() + p.head_count);
+          std::sort(p.heads.begin(), p.heads.end());
+        }
+        if (p.heads.empty() && !surgeon) p.heads = top(importance.heads[i], p.head_count);
+        if (p.ffn.empty() && !surgeon) p.ffn = top(importance.ffn[i], p.ffn_count);
+      }
+      const LayerPlan* first = nullptr;
+      for (const auto& p : plan)
+        if (!p.drop && same_heads) {
+          if (!first) first = &p;
+          EMBER_CHECK(p.heads == first->heads, ErrorKind::kInvalidInput, o.keep->string(),
+                      ": every layer of this model keeps the same heads (its layers share one "
+                      "relative-position table)");
+        }
+      for (const auto& p : plan) keep.layers.push_back({p.drop, p.heads, p.ffn});
+    } else if (o.keep_ratio) {
       keep = keep_top(importance, o.head_ratio.value_or(*o.keep_ratio), *o.keep_ratio, same_heads,
                       o.allocation);
       report.selection = "keep-ratio";
@@ -165,7 +216,15 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
       EMBER_CHECK(o.refit, ErrorKind::kInvalidInput,
                   "--cost-ratio, --target-speedup and --max-loss re-fit: drop --no-refit");
       if (progress) progress("profile", 0, 1);
-      const auto curves = profile_layers(base, cal.fit, backend, o.refit_options.ridge);
+      // The output profile scores on up to 256 held-out texts (8 batches): enough to rank
+      // the layers, and its cost does not grow with --max-texts.
+      std::vector<model::Batch> scoring;
+      if (o.output_profile)
+        scoring.assign(cal.held_out.begin(),
+                       cal.held_out.begin() +
+                           static_cast<std::ptrdiff_t>(std::min<size_t>(8, cal.held_out.size())));
+      const auto curves =
+          profile_layers(base, cal.fit, backend, o.refit_options.ridge, scoring, same_heads);
       if (o.cost_ratio) {
         report.selection = "cost-ratio";
         report.cost_ratio = o.cost_ratio;
@@ -184,11 +243,19 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
         so.shared_heads = shared;
         so.refit = o.refit_options;
         so.engine = eo;
+        so.held_out_labels = cal.held_out_labels;
         scratch = std::make_unique<ScratchDir>();
         auto step = [&](const std::string& stage, size_t done, size_t total) {
           if (progress) progress(stage, done, total);
         };
-        front = search_front(base, files.dir, curves, cal.fit, cal.held_out, backend, so,
+        EMBER_CHECK(o.search_texts > 0, ErrorKind::kInvalidInput,
+                    "--search-texts must be positive");
+        const auto search_batches =
+            static_cast<size_t>((o.search_texts + o.calibration_options.batch_sequences - 1) /
+                                o.calibration_options.batch_sequences);
+        search_fit.assign(cal.fit.begin(), cal.fit.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                                 search_batches, cal.fit.size())));
+        front = search_front(base, files.dir, curves, search_fit, cal.held_out, backend, so,
                              scratch->path(), step);
         const auto pick = choose_point(front, o.target_speedup, o.max_loss);
         if (pick) {
@@ -219,7 +286,36 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
   }
 
   Checkpoint pruned;
-  if (chosen) {
+  // The chosen point again, on every fit text when the search saw fewer: the same counts per
+  // layer (the same speed), the parts chosen and fitted on more text.
+  std::filesystem::path chosen_dir = chosen ? chosen->dir : std::filesystem::path();
+  if (chosen && search_fit.size() < cal.fit.size()) {
+    plan.clear();
+    for (const auto& l : keep.layers) {
+      LayerPlan p;
+      p.drop = l.drop;
+      p.head_count = static_cast<int64_t>(l.heads.size());
+      p.ffn_count = static_cast<int64_t>(l.ffn.size());
+      if (same_heads) p.heads = l.heads;
+      plan.push_back(std::move(p));
+    }
+    auto step = [&](size_t done, size_t total, const std::string&) {
+      if (progress) progress("refit", done, total);
+    };
+    RefitResult fit = select_and_refit(base, plan, cal.fit, backend, o.refit_options, step);
+    keep = fit.keep;
+    report.layer_fits = fit.layers_json();
+    report.reconstruction_before_refit =
+        reconstruction_error(base, base.prune(keep), cal.held_out, backend);
+    report.reconstruction_after_refit =
+        reconstruction_error(base, fit.pruned, cal.held_out, backend);
+    chosen_dir = scratch->path() / "chosen";
+    write_model(fit.pruned, files.dir, chosen_dir);
+    if (chosen->int8) {
+      quantize(chosen_dir.string(), (scratch->path() / "chosen-int8").string());
+      chosen_dir = scratch->path() / "chosen-int8";
+    }
+  } else if (chosen) {
     report.reconstruction_before_refit = chosen->reconstruction_before;
     report.reconstruction_after_refit = chosen->reconstruction_after;
     report.layer_fits = chosen->layer_fits;
@@ -247,8 +343,8 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
   if (progress) progress("write", 0, 1);
   try {
     if (chosen) {
-      for (const auto& rel : all_files(chosen->dir))
-        if (rel != "prune.json") writer.copy_file(chosen->dir / rel, rel);
+      for (const auto& rel : all_files(chosen_dir))
+        if (rel != "prune.json") writer.copy_file(chosen_dir / rel, rel);
     } else {
       pruned.write(writer.staging());
       for (const auto& rel : side_files(files.dir)) writer.copy_file(files.dir / rel, rel);
@@ -265,6 +361,23 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
                            pooled_embeddings(*check, cal.held_out), spec.hidden_size, 10);
     report.held_out_cosine = fid.mean_cosine;
     report.held_out_overlap = fid.neighbour_overlap;
+    if (!labels.empty()) {
+      PruneReport::LabelAccuracy a;
+      a.held_out_texts = cal.held_out_texts;
+      a.texts = cal.fit_texts + cal.held_out_texts;
+      a.base_held_out = label_accuracy(*base_engine, cal.held_out, cal.held_out_labels);
+      a.held_out = label_accuracy(*check, cal.held_out, cal.held_out_labels);
+      // Over all texts: the fit part's and the held-out part's, by their sizes.
+      const auto all = [&](const runtime::Engine& e, double held) {
+        const double fit = label_accuracy(e, cal.fit, cal.fit_labels);
+        return (fit * static_cast<double>(cal.fit_texts) +
+                held * static_cast<double>(cal.held_out_texts)) /
+               static_cast<double>(a.texts);
+      };
+      a.base_all = all(*base_engine, a.base_held_out);
+      a.all = all(*check, a.held_out);
+      report.label_accuracy = a;
+    }
     report.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::ofstream f(writer.staging() / "prune.json");

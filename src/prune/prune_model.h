@@ -33,7 +33,9 @@ namespace ember::prune {
 enum class Ranking { kSurgeon, kImportance };
 
 struct PruneOptions {
-  std::filesystem::path calibration;          // texts, one per line or JSON lines
+  std::filesystem::path calibration;  // texts, one per line or JSON lines
+  // A sequence classifier's label of each calibration text (calibration.h read_labels).
+  std::optional<std::filesystem::path> labels;
   std::optional<std::filesystem::path> keep;  // an explicit keep spec (keep_spec.h)
   std::optional<double> keep_ratio;           // heads and FFN units kept per layer, in (0, 1]
   std::optional<double> head_ratio;           // heads kept per layer (default keep_ratio)
@@ -45,8 +47,14 @@ struct PruneOptions {
   std::optional<double> max_loss;
   std::optional<std::filesystem::path> front_dir;  // the front's files; default: in the output
   SearchOptions search;                            // budget, min_cost, int8
+  // The search fits its candidates on the first this many calibration texts of the fit part;
+  // the chosen point is then fitted again, its counts kept, on all of them.
+  int64_t search_texts = 512;
   std::vector<runtime::BenchCell> shapes{{1, 128}};
   Allocation allocation = Allocation::kUniform;  // of --keep-ratio
+  // --cost-ratio and the search: the profile's curves rescaled to the error at the model's
+  // output on the held-out calibration texts (allocation.h), or left as each layer's own.
+  bool output_profile = true;
   Ranking ranking = Ranking::kSurgeon;
   int bench_reps = 10;
   bool refit = true;
@@ -73,6 +81,13 @@ struct PruneReport {
   double held_out_cosine = 0, held_out_overlap = 0;
   int64_t fit_texts = 0, held_out_texts = 0;
   std::vector<runtime::BenchCell> shapes;
+  // With labels: the base's and the result's label accuracy on the held-out calibration texts
+  // and on all of them (the fit uses no labels).
+  struct LabelAccuracy {
+    int64_t held_out_texts = 0, texts = 0;
+    double base_held_out = 0, held_out = 0, base_all = 0, all = 0;
+  };
+  std::optional<LabelAccuracy> label_accuracy;
   nlohmann::json front = nlohmann::json::array();  // the search's points (FrontPoint::to_json)
   std::optional<std::string> chosen;               // the chosen point's name
   double seconds = 0;
@@ -82,10 +97,12 @@ struct PruneReport {
 // (stage, done, total).
 using PruneProgress = std::function<void(const std::string&, size_t, size_t)>;
 
-// kNotFound (unknown model, missing calibration or keep file); kInvalidInput (an empty
+// kNotFound (unknown model, missing calibration, keep or labels file); kInvalidInput (an empty
 // calibration file, a bad keep spec, ratios or target out of range, no candidate reaching the
-// target, an existing or unusable --out); kUnsupported (a family or layout pruning does not
-// know, a quantized model); kUnavailable when writing fails. Nothing is left at `out` then.
+// target, an existing or unusable --out, labels for a model without a sequence-classification
+// head, an unknown label or a label count that differs from the texts'); kUnsupported (a family or
+// layout pruning does not know, a quantized model); kUnavailable when writing fails. Nothing is
+// left at `out` then.
 PruneReport prune_model(const std::string& model, const std::filesystem::path& out,
                         const PruneOptions& options, const PruneProgress& progress = {});
 

@@ -159,6 +159,26 @@ Fidelity compare_embeddings(const std::vector<float>& base, const std::vector<fl
   return f;
 }
 
+double label_accuracy(const runtime::Engine& engine, const std::vector<model::Batch>& batches,
+                      const std::vector<int>& labels) {
+  size_t seq = 0, right = 0;
+  for (const auto& b : batches) {
+    const auto r = engine.run(b, runtime::kSeqLogits);
+    const auto n = static_cast<size_t>(r.num_labels);
+    EMBER_CHECK(n > 0 && r.seq_logits.size() % n == 0, ErrorKind::kInvalidInput,
+                "label accuracy needs a sequence-classification model");
+    for (size_t s = 0; s < r.seq_logits.size() / n; ++s, ++seq) {
+      EMBER_CHECK(seq < labels.size(), ErrorKind::kInternal, "more sequences than labels");
+      const auto* l = r.seq_logits.data() + s * n;
+      right +=
+          static_cast<size_t>(std::max_element(l, l + n) - l) == static_cast<size_t>(labels[seq]);
+    }
+  }
+  EMBER_CHECK(seq == labels.size(), ErrorKind::kInternal, seq, " sequences for ", labels.size(),
+              " labels");
+  return seq ? static_cast<double>(right) / static_cast<double>(seq) : 0.0;
+}
+
 Quality compare_quality(const runtime::Engine& base, const runtime::Engine& other,
                         const std::vector<LabeledText>& texts, const QualityOptions& o) {
   EMBER_CHECK(texts.size() >= 4, ErrorKind::kInvalidInput, "quality needs at least 4 texts");

@@ -58,6 +58,11 @@ struct Fidelity {
 Fidelity compare_embeddings(const std::vector<float>& base, const std::vector<float>& other,
                             int64_t dim, int64_t neighbours);
 
+// The share of `labels` (one per sequence of `batches`, in order) that a sequence-classification
+// model's argmax matches.
+double label_accuracy(const runtime::Engine& engine, const std::vector<model::Batch>& batches,
+                      const std::vector<int>& labels);
+
 Quality compare_quality(const runtime::Engine& base, const runtime::Engine& other,
                         const std::vector<LabeledText>& texts, const QualityOptions& options);
 

@@ -88,12 +88,6 @@ void operate(Surgeon& s, const std::vector<int64_t>& keep, int64_t count, size_t
 
 }  // namespace
 
-std::vector<LayerPlan> plan_of(const KeepSpec& keep) {
-  std::vector<LayerPlan> plan;
-  for (const auto& l : keep.layers) plan.push_back({l.drop, l.heads, l.ffn, 0, 0});
-  return plan;
-}
-
 nlohmann::json RefitResult::layers_json() const {
   nlohmann::json j = nlohmann::json::array();
   for (const auto& l : layers)

@@ -41,13 +41,6 @@ struct RefitOptions {
   double input_ridge = 1e-2;
 };
 
-// What one layer keeps: the parts named, or (list empty) the count the surgeon chooses.
-struct LayerPlan {
-  bool drop = false;
-  std::vector<int64_t> heads, ffn;        // explicit, ascending; empty: choose
-  int64_t head_count = 0, ffn_count = 0;  // used where the list is empty
-};
-
 // Per kept layer, E / sum |s - r|^2 on the calibration text: with the layer's unpruned weights
 // (the error of the pruned inputs alone), with the kept parts' sliced weights, and after the
 // fit; for the attention and the FFN projection. With the input re-fit, the relative errors of
@@ -73,9 +66,6 @@ using RefitProgress = std::function<void(size_t, size_t, const std::string&)>;
 RefitResult select_and_refit(const Checkpoint& base, const std::vector<LayerPlan>& plan,
                              const std::vector<model::Batch>& batches, ops::Backend& backend,
                              const RefitOptions& options, const RefitProgress& progress = {});
-
-// The plan that keeps exactly `keep`.
-std::vector<LayerPlan> plan_of(const KeepSpec& keep);
 
 // sum |h_pruned - h_base|^2 / sum |h_base|^2 over the last hidden states of `batches`.
 double reconstruction_error(const Checkpoint& base, const Checkpoint& pruned,

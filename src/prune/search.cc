@@ -33,22 +33,25 @@ std::string fmt(double v, const char* f = "%.4g") {
 }  // namespace
 
 nlohmann::json FrontPoint::to_json() const {
-  return {{"name", name},
-          {"int8", int8},
-          {"cost_fraction", cost_fraction},
-          {"heads", heads},
-          {"ffn", ffn},
-          {"parameters", parameters},
-          {"base_p50_ms", base_p50_ms},
-          {"p50_ms", p50_ms},
-          {"speedup", speedup},
-          {"cosine", cosine},
-          {"neighbour_overlap", overlap},
-          {"loss", loss},
-          {"pareto", pareto},
-          {"reconstruction_error",
-           {{"before_refit", reconstruction_before}, {"after_refit", reconstruction_after}}},
-          {"keep", keep}};
+  nlohmann::json j = {
+      {"name", name},
+      {"int8", int8},
+      {"cost_fraction", cost_fraction},
+      {"heads", heads},
+      {"ffn", ffn},
+      {"parameters", parameters},
+      {"base_p50_ms", base_p50_ms},
+      {"p50_ms", p50_ms},
+      {"speedup", speedup},
+      {"cosine", cosine},
+      {"neighbour_overlap", overlap},
+      {"loss", loss},
+      {"pareto", pareto},
+      {"reconstruction_error",
+       {{"before_refit", reconstruction_before}, {"after_refit", reconstruction_after}}},
+      {"keep", keep}};
+  j["label_accuracy"] = label_accuracy ? nlohmann::json(*label_accuracy) : nlohmann::json(nullptr);
+  return j;
 }
 
 std::vector<FrontPoint> search_front(const Checkpoint& base, const fs::path& source,
@@ -63,10 +66,14 @@ std::vector<FrontPoint> search_front(const Checkpoint& base, const fs::path& sou
   const model::ModelSpec& spec = base_engine->spec();
   const int64_t dim = spec.hidden_size;
   const std::vector<float> base_emb = pooled(*base_engine, held_out);
+  const bool labelled = !o.held_out_labels.empty();
+  const double base_accuracy =
+      labelled ? label_accuracy(*base_engine, held_out, o.held_out_labels) : 0.0;
   const CostModel cost = CostModel::of(spec, o.shapes);
 
   std::vector<FrontPoint> points(1);
   points[0].name = "base";
+  if (labelled) points[0].label_accuracy = base_accuracy;
   points[0].parameters = base_engine->info().parameters;
   points[0].keep = KeepSpec::all(spec).to_json();
   for (const auto& l : spec.layers) {
@@ -136,6 +143,10 @@ std::vector<FrontPoint> search_front(const Checkpoint& base, const fs::path& sou
       g.cosine = fid.mean_cosine;
       g.overlap = fid.neighbour_overlap;
       g.loss = 1 - g.cosine;
+      if (labelled) {
+        g.label_accuracy = label_accuracy(*engine, held_out, o.held_out_labels);
+        g.loss = base_accuracy - *g.label_accuracy;
+      }
       points.push_back(g);
     }
     // The base's own latencies: those of its first interleaved run.
@@ -159,7 +170,9 @@ std::optional<size_t> choose_point(const std::vector<FrontPoint>& points,
   for (size_t i = 0; i < points.size(); ++i) {
     const FrontPoint& p = points[i];
     if (p.name == "base") continue;
-    if (target_speedup && p.speedup >= *target_speedup && (!best || p.loss < points[*best].loss))
+    if (target_speedup && p.speedup >= *target_speedup &&
+        (!best || p.loss < points[*best].loss ||
+         (p.loss == points[*best].loss && p.cosine > points[*best].cosine)))
       best = i;
     if (max_loss && p.loss <= *max_loss && (!best || p.speedup > points[*best].speedup)) best = i;
   }
@@ -177,7 +190,8 @@ void write_front(const fs::path& dir, const std::vector<FrontPoint>& points,
   std::ofstream(dir / "front.json") << j.dump(2) << "\n";
 
   std::ofstream csv(dir / "front.csv");
-  csv << "name,int8,cost_fraction,parameters,speedup,cosine,neighbour_overlap,loss,pareto,chosen";
+  csv << "name,int8,cost_fraction,parameters,speedup,cosine,neighbour_overlap,label_accuracy,loss,"
+         "pareto,chosen";
   for (const auto& s : shapes)
     csv << ",base_p50_ms_" << s.batch << "x" << s.length << ",p50_ms_" << s.batch << "x"
         << s.length;
@@ -186,7 +200,8 @@ void write_front(const fs::path& dir, const std::vector<FrontPoint>& points,
     const auto& p = points[i];
     csv << p.name << "," << (p.int8 ? 1 : 0) << "," << fmt(p.cost_fraction) << "," << p.parameters
         << "," << fmt(p.speedup) << "," << fmt(p.cosine, "%.5f") << "," << fmt(p.overlap, "%.4f")
-        << "," << fmt(p.loss, "%.5f") << "," << (p.pareto ? 1 : 0) << ","
+        << "," << (p.label_accuracy ? fmt(*p.label_accuracy, "%.4f") : "") << ","
+        << fmt(p.loss, "%.5f") << "," << (p.pareto ? 1 : 0) << ","
         << (chosen && *chosen == i ? 1 : 0);
     for (size_t s = 0; s < p.p50_ms.size(); ++s)
       csv << "," << fmt(p.base_p50_ms[s]) << "," << fmt(p.p50_ms[s]);

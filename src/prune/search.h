@@ -37,6 +37,9 @@ struct SearchOptions {
   std::vector<int64_t> shared_heads;  // same_heads: the heads by importance, most important first
   RefitOptions refit;
   runtime::EngineOptions engine;
+  // A sequence classifier's labels of the held-out texts (--labels), in batch order: each
+  // point's loss is then the drop in label accuracy on them instead of 1 - cosine.
+  std::vector<int> held_out_labels;
 };
 
 struct FrontPoint {
@@ -49,7 +52,8 @@ struct FrontPoint {
   std::vector<double> base_p50_ms, p50_ms;  // per shape, measured interleaved
   double speedup = 1;                       // the smallest base / point ratio over the shapes
   double cosine = 1, overlap = 1;           // against the base, held-out calibration texts
-  double loss = 0;                          // 1 - cosine
+  std::optional<double> label_accuracy;     // with labels, on the held-out texts
+  double loss = 0;  // 1 - cosine; with labels, the base's label accuracy minus this point's
   // Of the float model: last hidden states' relative error, sliced and after the re-fit.
   double reconstruction_before = 0, reconstruction_after = 0;
   nlohmann::json layer_fits;
@@ -71,8 +75,8 @@ std::vector<FrontPoint> search_front(const Checkpoint& base, const std::filesyst
                                      const std::filesystem::path& scratch,
                                      const SearchProgress& progress = {});
 
-// The most faithful point at least `target_speedup` faster, or the fastest within `max_loss`
-// (not the base); nullopt when none qualifies.
+// The most faithful point at least `target_speedup` faster (the higher cosine between equal
+// losses), or the fastest within `max_loss` (not the base); nullopt when none qualifies.
 std::optional<size_t> choose_point(const std::vector<FrontPoint>& points,
                                    std::optional<double> target_speedup,
                                    std::optional<double> max_loss);

@@ -45,7 +45,16 @@ class Surgeon {
   double relative_error(const Eigen::MatrixXd& w) const;
 
  private:
-  Eigen::MatrixXd g_, r_, hinv_, w_;
+  // Removes the inputs at positions `pos` (ascending) of the active set: the rest of the weights
+  // and of H^-1 move by the surgeon's step, and the removed rows and columns go.
+  double remove_positions(const std::vector<int64_t>& pos);
+
+  Eigen::MatrixXd g_, r_;  // the normal equations, over every input (relative_error)
+  // H^-1 and the weights over the inputs left (active_, ascending, the bias last): removed
+  // inputs leave the matrices, so each step costs the square of what is left.
+  Eigen::MatrixXd hinv_, wa_;
+  std::vector<int64_t> active_;
+  Eigen::MatrixXd w_;  // the weights in the full layout, zero rows for removed inputs
   double yy_ = 0;
   int64_t group_ = 1;
   std::vector<char> removed_;

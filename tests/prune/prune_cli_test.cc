@@ -204,6 +204,34 @@ TEST(PruneCli, MaxLossChoosesTheFastestPointWithinIt) {
   }
 }
 
+// With fewer --search-texts than fit texts, the chosen point is fitted again on all of them:
+// the same counts per layer (the speed measured), its own re-fit.
+TEST(PruneCli, SearchTextsRefitTheChosenCountsOnEveryText) {
+  TempDir tmp("cli-search-texts");
+  std::vector<std::string> texts = testing::vader_sentences();
+  ASSERT_GE(texts.size(), 200u) << "run scripts/fetch_data.sh";
+  texts.resize(200);
+  testing::write_lines(tmp.path() / "cal.txt", texts);
+  const fs::path out = tmp.path() / "pruned";
+  auto r = run_ember("prune --model " + q(kTiny) + " --calibration " + q(tmp.path() / "cal.txt") +
+                         " --max-loss 1 --budget 2 --no-int8 --shapes 1x32 --bench-reps 2 "
+                         "--search-texts 32 --threads 2 --out " +
+                         q(out),
+                     tmp.path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["fit_texts"], 160);
+  const nlohmann::json front = {{"points", j["front"]}};
+  const auto& c = point(front, j["chosen"]);
+  EXPECT_EQ(j["heads"], c["heads"]);
+  EXPECT_EQ(j["ffn"], c["ffn"]);
+  // Its own fit (on 160 texts, the candidate's on 32): another reconstruction error.
+  EXPECT_NE(j["reconstruction_error"]["after_refit"].get<double>(),
+            c["reconstruction_error"]["after_refit"].get<double>());
+  r = run_ember("embed --model " + q(out) + " 'hello'", tmp.path());
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
 struct BadCase {
   std::string name, args;
   int status;
