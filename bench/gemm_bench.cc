@@ -27,6 +27,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "backends/cpu/cpu_ops.h"
@@ -64,10 +65,14 @@ struct Options {
   double min_ms = 40.0;
   std::string clock = "wall";  // or "cpu": the main thread's CPU time (only with --threads 1)
   int settle_ms = 150;
-  // Also: ember_linear_packed, ember_linear_bf16, onednn_rows8, onednn_rowblocks,
-  // ember_avx512_dot4x4, ember_avx2_dot3x4, ember_avx2_6x16, ember_linear.
+  // Also: ember_linear_packed, ember_linear_released, ember_linear_bf16, onednn_rows8,
+  // onednn_rowblocks, ember_avx512_dot4x4, ember_avx2_dot3x4, ember_avx2_6x16, ember_linear.
   std::string libs = "onednn,openblas,ember_linear_bias_gelu";
   std::vector<int64_t> ms = {8, 16, 128, 1024, 4096};
+  // Weight shapes NxK; default: MiniLM's and bert-base's Linears (fused Q/K/V included).
+  std::vector<std::pair<int64_t, int64_t>> nks = {{384, 384},  {1152, 384}, {1536, 384},
+                                                  {384, 1536}, {768, 768},  {2304, 768},
+                                                  {3072, 768}, {768, 3072}};
 };
 
 Options parse(int argc, char** argv) {
@@ -75,7 +80,7 @@ Options parse(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') {
     std::cerr << "usage: " << argv[0]
               << " OUT.{json,csv} [--reps N] [--threads T] [--min-ms MS] [--settle-ms MS]"
-                 " [--libs a,b] [--m 8,16] [--clock wall|cpu]\n";
+                 " [--libs a,b] [--m 8,16] [--nk 1152x384,4096x1024] [--clock wall|cpu]\n";
     std::exit(2);
   }
   o.out = argv[1];
@@ -99,6 +104,19 @@ Options parse(int argc, char** argv) {
       for (const char* p = value; *p;) {
         char* end = nullptr;
         o.ms.push_back(std::strtoll(p, &end, 10));
+        p = *end == ',' ? end + 1 : end;
+      }
+    } else if (flag == "--nk") {
+      o.nks.clear();
+      for (const char* p = value; *p;) {
+        char* end = nullptr;
+        const int64_t n = std::strtoll(p, &end, 10);
+        const int64_t k = *end == 'x' ? std::strtoll(end + 1, &end, 10) : 0;
+        if (n <= 0 || k <= 0) {
+          std::cerr << "--nk wants NxK,NxK,...\n";
+          std::exit(2);
+        }
+        o.nks.push_back({n, k});
         p = *end == ',' ? end + 1 : end;
       }
     } else {
@@ -185,10 +203,8 @@ int main(int argc, char** argv) {
 #endif
 
   std::vector<Shape> shapes;
-  const int64_t nks[][2] = {{384, 384}, {1152, 384}, {1536, 384}, {384, 1536},
-                            {768, 768}, {2304, 768}, {3072, 768}, {768, 3072}};
   for (int64_t m : opt.ms)
-    for (const auto& nk : nks) shapes.push_back({m, nk[0], nk[1]});
+    for (const auto& [n, k] : opt.nks) shapes.push_back({m, n, k});
 
   int64_t max_x = 0, max_w = 0, max_y = 0;
   for (const Shape& s : shapes) {
@@ -303,6 +319,13 @@ int main(int argc, char** argv) {
          ember::cpu::linear(a, s.m, s.k, s.k, b, bi, s.n, c, s.n, ember::ops::Activation::kNone,
                             pf32.at({s.n, s.k}).get());
        }});
+  // The packed weights alone, as a Linear whose unpacked weights were released
+  // (CpuLinear::release_source): the packed path at every M, one row included.
+  libs.push_back({"ember_linear_released", false,
+                  [&pf32](const Shape& s, const float* a, const float*, const float* bi, float* c) {
+                    ember::cpu::linear(a, s.m, s.k, s.k, nullptr, bi, s.n, c, s.n,
+                                       ember::ops::Activation::kNone, pf32.at({s.n, s.k}).get());
+                  }});
   if (ember::bf16_gemm_supported())
     libs.push_back(
         {"ember_linear_bf16", false,

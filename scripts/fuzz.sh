@@ -21,8 +21,18 @@ for name in "${targets[@]}"; do
   mkdir -p "$work"
   echo "fuzz: $name for ${FUZZ_SECONDS}s"
   seeds=(); [ -d "$corpus_seed" ] && seeds=("$corpus_seed")
+  out="build-fuzz/$name.log"
+  # The whole run goes to a log; on failure its end (the finding, its stack, the saved input)
+  # is printed. libFuzzer exits 70 on a timeout and 77 (or the sanitizer's code) on a crash.
+  rc=0
   "$target" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 "$work" "${seeds[@]}" 2>&1 | tail -n 4
-  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz: $name FAILED"; exit 1; }
+    -artifact_prefix="build-fuzz/$name-" -print_final_stats=1 "$work" "${seeds[@]}" >"$out" 2>&1 ||
+    rc=$?
+  if [ "$rc" -ne 0 ]; then
+    grep -v 'WARNING: AddressSanitizer failed to allocate' "$out" | tail -n 60
+    echo "fuzz: $name FAILED (exit $rc); full log $out"
+    exit 1
+  fi
+  tail -n 4 "$out"
 done
 echo "fuzz: all targets ran clean"

@@ -100,7 +100,10 @@ def parse_args(argv):
         "EMBER_DATA_DIR", Path.home() / ".cache/ember/data")) / PROBE_DATA),
         help="id<TAB>rating<TAB>text sentences of the sentiment probe (scripts/fetch_data.sh)")
     p.add_argument("--probe-sample", type=int, default=6000,
-                   help="sentences of the sentiment probe (seeded sample; 70%% train, 30%% test)")
+                   help="sentences of the sentiment probe (seeded sample)")
+    p.add_argument("--probe-folds", type=int, default=10,
+                   help="k-fold cross-validation of the sentiment probe over every sampled "
+                        "sentence (0: one 70/30 split)")
     p.add_argument("--probe-models", default="",
                    help="models whose sentiment probe runs (default: every model whose name does "
                         "not say 'random': a probe on random weights means nothing)")
@@ -534,14 +537,17 @@ def peak_probe(bench, threads):
 def sentiment_probe(bench, mdir, variants, args):
     """bench_prune_quality: Ember fp32 (the model as stored) against each of `variants`
     ({engine: model dir}) on the probe's sentences: sentence-embedding cosines and the accuracy
-    of a logistic-regression sentiment probe trained on each model's own embeddings."""
+    of a logistic-regression sentiment probe trained on each model's own embeddings
+    (cross-validated over every sentence with --probe-folds), and of Ember fp32's probe applied
+    to each variant's embeddings."""
     if not Path(bench).is_file():
         return {"error": f"{bench} not built (cmake --build <dir> --target bench_prune_quality)"}
     if not Path(args.probe_data).is_file():
         return {"error": f"{args.probe_data} not found (scripts/fetch_data.sh)"}
     out = Path(args.work) / f"probe_{mdir.name}.json"
     cmd = [bench, str(mdir), str(out), "--data", args.probe_data, "--sample",
-           str(args.probe_sample), "--threads", str(args.threads), *map(str, variants.values())]
+           str(args.probe_sample), "--folds", str(args.probe_folds), "--threads", str(args.threads),
+           *map(str, variants.values())]
     log(f"sentiment probe: {' '.join(cmd)}")
     t0 = time.time()
     r = subprocess.run(cmd, capture_output=True, text=True)

@@ -79,6 +79,9 @@ struct ModelInfo {
   bool include_prompt = true;
   std::vector<LayerInfo> layers;  // per layer (pruned models differ)
   std::string quantization;       // "" or "int8-dynamic"
+  // int8 models: the encoder Linears kept in fp32, "layer.<i>.<kind>" (ember quantize
+  // --keep-fp32); empty otherwise.
+  std::vector<std::string> fp32_linears;
   std::string backend;
   int threads = 0;
   bool has_tokenizer = false;  // false: run() on token ids only

@@ -173,6 +173,7 @@ Model Model::load(const std::string& model, const LoadOptions& options) {
   for (const auto& l : s.layers)
     i.layers.push_back({l.attn.heads, l.attn.kv_heads, l.attn.head_dim, l.ffn.width});
   i.quantization = ri.quantization;
+  i.fp32_linears = ri.fp32_linears;
   i.backend = ri.backend;
   i.threads = ri.threads;
   i.has_tokenizer = ri.has_tokenizer;

@@ -75,6 +75,11 @@ int run_info(const ModelFlags& f) {
       {"backend", i.backend},
       {"threads", i.threads},
   };
+  if (!i.quantization.empty()) {
+    // int8: how many encoder Linears stay fp32 (ember quantize --keep-fp32), and which.
+    out["fp32_linears"] = i.fp32_linears.size();
+    out["fp32_linear_names"] = i.fp32_linears;
+  }
   if (c.head == model::HeadKind::kSequenceClassification)
     out["head_pooling"] = c.head_pooling == model::HeadPooling::kMean ? "mean" : "first_token";
   if (c.disentangled) {  // DeBERTa: relative positions shared by all layers

@@ -27,6 +27,7 @@ struct QuantizeFlags {
   int64_t max_texts = 512;
   uint64_t seed = 0;
   int threads = 0;
+  std::vector<std::string> keep_fp32;
 };
 
 // The calibration texts, tokenized by the source model's own rule into packed batches.
@@ -56,8 +57,9 @@ int run_quantize(const QuantizeFlags& f) {
   o.smooth_alpha = f.smooth_alpha;
   o.seed = f.seed;
   o.threads = f.threads;
-  if (f.dtype == "int8" && !f.no_smooth && !f.calibration.empty())
-    o.calibration = calibration_batches(f);
+  for (const std::string& spec : f.keep_fp32)
+    o.keep_fp32 += (o.keep_fp32.empty() ? "" : ",") + spec;
+  if (f.dtype == "int8" && !f.calibration.empty()) o.calibration = calibration_batches(f);
   // Progress on a terminal only; piped output stays the summary alone.
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   const auto start = std::chrono::steady_clock::now();
@@ -80,15 +82,23 @@ int run_quantize(const QuantizeFlags& f) {
       {"tensors_quantized", r.tensors_quantized},
       {"tensors_kept", r.tensors_kept},
       {"tensors_smoothed", r.tensors_smoothed},
-      {"calibration", r.tensors_smoothed == 0 ? "none"
-                      : f.calibration.empty() ? "random-ids"
-                                              : f.calibration},
+      {"calibration", r.tensors_smoothed == 0 && r.sensitivity.empty() ? "none"
+                      : f.calibration.empty()                          ? "random-ids"
+                                                                       : f.calibration},
       {"bytes_in", r.bytes_in},
       {"bytes_out", r.bytes_out},
       {"max_abs_weight_error", r.max_abs_error},
       {"files_copied", r.files_copied},
+      {"fp32_linears", r.fp32_linears},
       {"seconds", s},
   };
+  if (!r.sensitivity.empty()) {
+    // auto:N: every Linear's score (mean 1 - cosine with it alone in int8), worst first.
+    nlohmann::json scores = nlohmann::json::array();
+    for (const auto& [name, score] : r.sensitivity)
+      scores.push_back({{"linear", name}, {"score", score}});
+    out["sensitivity"] = scores;
+  }
   std::cout << out.dump(2) << "\n";
   return 0;
 }
@@ -123,10 +133,14 @@ Runner add_quantize(CLI::App& app) {
       ->check(CLI::Range(0.0, 1.0))
       ->excludes(ns);
   app.add_option("--calibration", f->calibration,
-                 "int8: texts (one per line, or JSON lines) whose activations set the smoothing; "
-                 "default: random token ids")
-      ->check(CLI::ExistingFile)
-      ->excludes(ns);
+                 "int8: texts (one per line, or JSON lines) whose activations set the smoothing "
+                 "and rank --keep-fp32 auto:N; default: random token ids")
+      ->check(CLI::ExistingFile);
+  app.add_option("--keep-fp32", f->keep_fp32,
+                 "int8: encoder Linears to keep in fp32, comma-separated: a kind (qkv, "
+                 "attn_out, ffn_in, ffn_out) in every layer, layer.N, layer.N.KIND, or auto:N "
+                 "(the N most sensitive on the calibration inputs; docs/quantization.md)")
+      ->type_name("SPEC");
   app.add_option("--max-texts", f->max_texts, "Calibration texts used at most (seeded sample)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

@@ -26,7 +26,7 @@ void add_compute_flags_to(CLI::App& app, Options& o) {
                "Keep compute workers off the CPU of the thread that hands them work")
       ->capture_default_str();
   app.add_flag("--pack-weights,!--no-pack-weights", o.pack_weights,
-               "Pack Linear weights at load for oneDNN (faster; a second copy in memory)")
+               "Pack Linear weights at load for oneDNN (faster from 2 rows up)")
       ->capture_default_str();
   app.add_option("--dtype", o.dtype,
                  "Linear weights: auto (bf16 for a bf16/fp16 checkpoint on a CPU with "

@@ -124,7 +124,7 @@ WeightStore load_sharded(const fs::path& index) {
         fail(ErrorKind::kInvalidInput, origin, ": tensor '", name, "' is in two shards");
       store.add_tensor(name, shard->get_raw(name));
     }
-    store.keep_alive(shard);  // the views point into the shard's mapping or buffers
+    store.keep_shard(shard);  // the views point into the shard's mapping or buffers
   }
   return store;
 }

@@ -2,6 +2,8 @@
 
 #include <hdf5.h>
 
+#include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <string_view>
 #include <vector>
@@ -33,7 +35,15 @@ struct Visit {
   WeightStore* store;
   std::string error;  // set when a dataset is refused; the visit stops there
   ErrorKind kind = ErrorKind::kInvalidInput;
+  int64_t objects = 0;
 };
+
+// A Keras checkpoint nests a few groups deep (model / layer / sublayer / weight) and holds a
+// few thousand objects. A corrupt file can describe a group tree that never ends (a B-tree node
+// that leads back into itself under a new path); libhdf5 follows it for as long as the callback
+// lets it, so the visit stops at these bounds.
+constexpr int64_t kMaxObjects = 100'000;
+constexpr size_t kMaxDepth = 64;
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> parts;
@@ -107,6 +117,12 @@ void read_dataset(Visit& v, const std::string& path) {
 
 herr_t visit_object(hid_t, const char* name, const H5O_info_t* info, void* data) {
   auto& v = *static_cast<Visit*>(data);
+  const size_t depth = static_cast<size_t>(std::count(name, name + std::strlen(name), '/'));
+  if (++v.objects > kMaxObjects || depth > kMaxDepth) {
+    v.error = *v.origin + ": the HDF5 group tree is deeper than " + std::to_string(kMaxDepth) +
+              " or holds more than " + std::to_string(kMaxObjects) + " objects (corrupt file?)";
+    return -1;
+  }
   if (info->type != H5O_TYPE_DATASET) return 0;
   try {
     read_dataset(v, name);

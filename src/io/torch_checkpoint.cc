@@ -153,7 +153,7 @@ WeightStore load_torch_checkpoint(const std::filesystem::path& path) {
 
   WeightStore store;
   store.set_origin(origin);
-  store.keep_alive(file);
+  store.keep_mapping(file);
   std::map<std::string, const uint8_t*> storage_data;
   for (const auto& [key, storage] : pickle.storages) {
     const std::string name = prefix + "data/" + key;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/page_out.h"
 #include "io/safetensors.h"
 
 namespace ember::io {
@@ -54,7 +55,7 @@ WeightStore WeightStore::from_safetensors(const std::filesystem::path& path) {
   WeightStore store;
   store.origin_ = file.origin();
   store.metadata_ = file.metadata();
-  store.keep_alive(file.mapping());
+  store.keep_mapping(file.mapping());
   for (const auto& [name, t] : file.tensors()) store.add_tensor(name, t);
   return store;
 }
@@ -83,7 +84,10 @@ bool WeightStore::has(const std::string& name) const {
 Tensor WeightStore::widened(const std::string& name, const Tensor& half) const {
   const std::lock_guard<std::mutex> lock(*convert_mutex_);
   auto& buf = widened_[name];
-  if (!buf) buf = std::make_shared<AlignedBuffer<float>>(to_f32(half));
+  if (!buf) {
+    buf = std::make_shared<AlignedBuffer<float>>(to_f32(half));
+    page_out_source(half);
+  }
   return Tensor{DType::kF32, half.shape, buf->data()};
 }
 
@@ -119,6 +123,7 @@ const uint16_t* WeightStore::get_bf16(const std::string& name, const Shape& expe
         (*buf)[i] = float_to_bf16(f);
       }
     }
+    page_out_source(t);
   }
   return buf->data();
 }
@@ -129,18 +134,54 @@ bool WeightStore::has_half_matrices() const {
   return false;
 }
 
-int64_t WeightStore::release_bf16_except(const std::vector<const uint16_t*>& keep) {
-  const std::lock_guard<std::mutex> lock(*convert_mutex_);
-  int64_t freed = 0;
-  for (auto it = bf16_.begin(); it != bf16_.end();) {
-    if (std::find(keep.begin(), keep.end(), it->second->data()) != keep.end()) {
-      ++it;
-      continue;
-    }
-    freed += static_cast<int64_t>(it->second->size() * sizeof(uint16_t));
-    it = bf16_.erase(it);
+size_t WeightStore::page_out_mapped(const void* data, size_t bytes) const {
+  const auto p = reinterpret_cast<uintptr_t>(data);
+  for (const auto& m : mapped_) {
+    const auto begin = reinterpret_cast<uintptr_t>(m.data()), end = begin + m.size();
+    if (p >= begin && p <= end && bytes <= end - p) return page_out(data, bytes);
   }
-  return freed;
+  return 0;
+}
+
+void WeightStore::page_out_source(const Tensor& converted) const {
+  page_out_mapped(converted.data,
+                  static_cast<size_t>(converted.numel()) * dtype_size(converted.dtype));
+}
+
+bool WeightStore::is_conversion(const void* data) const {
+  const std::lock_guard<std::mutex> lock(*convert_mutex_);
+  for (const auto& [name, buf] : widened_)
+    if (buf->data() == data) return true;
+  for (const auto& [name, buf] : bf16_)
+    if (buf->data() == data) return true;
+  return false;
+}
+
+int64_t WeightStore::release_conversion(const void* data) {
+  const std::lock_guard<std::mutex> lock(*convert_mutex_);
+  for (auto it = widened_.begin(); it != widened_.end(); ++it)
+    if (it->second->data() == data) {
+      const auto freed = static_cast<int64_t>(it->second->size() * sizeof(float));
+      widened_.erase(it);
+      return freed;
+    }
+  for (auto it = bf16_.begin(); it != bf16_.end(); ++it)
+    if (it->second->data() == data) {
+      const auto freed = static_cast<int64_t>(it->second->size() * sizeof(uint16_t));
+      bf16_.erase(it);
+      return freed;
+    }
+  return 0;
+}
+
+void WeightStore::keep_mapping(std::shared_ptr<const MappedFile> file) {
+  mapped_.push_back(file->bytes());
+  owners_.push_back(std::move(file));
+}
+
+void WeightStore::keep_shard(std::shared_ptr<const WeightStore> shard) {
+  mapped_.insert(mapped_.end(), shard->mapped_.begin(), shard->mapped_.end());
+  owners_.push_back(std::move(shard));
 }
 
 void WeightStore::set_linear_dtype(DType d) {

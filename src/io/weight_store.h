@@ -1,6 +1,8 @@
 // Named F32 weights, whatever their source: safetensors (F32 used in place; F16/BF16 kept as
 // stored and widened on the first get(), so that Linear weights bound as bf16 are never
-// widened; F64 narrowed at load), or ONNX initializers mapped to Hugging Face names.
+// widened; F64 narrowed at load), or ONNX initializers mapped to Hugging Face names. Once a
+// tensor is converted (widened, or rounded to bf16), its pages in the file mapping are paged
+// out: the conversion is what is read from then on (the file, if ever the original is).
 // Model code asks for a tensor with the shape it expects and gets a clear error otherwise.
 // F32 safetensors data that is not 4-byte aligned in the file is copied. Integer tensors
 // (BERT's embeddings.position_ids, I64) are listed by has()/names() but get() refuses them
@@ -15,11 +17,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "core/aligned_buffer.h"
 #include "core/tensor.h"
+#include "io/mapped_file.h"
 
 namespace ember::io {
 
@@ -46,9 +50,16 @@ class WeightStore {
   // True when some 2-D floating tensor is stored as BF16 or F16 (a half-precision checkpoint).
   bool has_half_matrices() const;
   DType linear_dtype() const { return linear_dtype_; }
-  // Frees the bf16 conversions get_bf16() made whose data is not in `keep` (Q, K and V once
-  // they are fused into one projection); the others stay valid. Returns the bytes freed.
-  int64_t release_bf16_except(const std::vector<const uint16_t*>& keep);
+  // The memory of a tensor the model no longer reads (a part of a fused projection, a Linear
+  // the backend packed), handed back: page_out_mapped() pages out the whole pages of [data,
+  // data + bytes) when they lie in a file mapping the store holds (read again from the file if
+  // ever touched; returns the bytes advised, 0 for owned memory); release_conversion() frees
+  // the conversion get() or get_bf16() made whose data starts at `data` (pointers to it
+  // dangle; a later get() converts again; returns the bytes freed, 0 when `data` is no
+  // conversion, which is_conversion() tells beforehand).
+  size_t page_out_mapped(const void* data, size_t bytes) const;
+  int64_t release_conversion(const void* data);
+  bool is_conversion(const void* data) const;
   void set_linear_dtype(DType d);  // kF32 or kBF16, before the model binds its weights
 
   // Building blocks for importers and tests.
@@ -59,10 +70,16 @@ class WeightStore {
   // kInvalidInput when the name is already present.
   void add_tensor(const std::string& name, const Tensor& t);
   void keep_alive(std::shared_ptr<const void> owner) { owners_.push_back(std::move(owner)); }
+  // Keeps a file mapping alive whose bytes the store's tensors point into (page_out_mapped).
+  void keep_mapping(std::shared_ptr<const MappedFile> file);
+  // Keeps a shard alive whose tensors this store lists, with its mappings.
+  void keep_shard(std::shared_ptr<const WeightStore> shard);
   void set_origin(std::string origin) { origin_ = std::move(origin); }
+  void set_metadata(std::map<std::string, std::string> m) { metadata_ = std::move(m); }
 
  private:
   Tensor widened(const std::string& name, const Tensor& half) const;
+  void page_out_source(const Tensor& converted) const;
 
   std::map<std::string, Tensor> tensors_;
   std::vector<std::shared_ptr<AlignedBuffer<float>>> owned_;
@@ -72,6 +89,7 @@ class WeightStore {
   mutable std::map<std::string, std::shared_ptr<AlignedBuffer<uint16_t>>> bf16_;
   DType linear_dtype_ = DType::kF32;
   std::vector<std::shared_ptr<const void>> owners_;
+  std::vector<std::span<const uint8_t>> mapped_;  // the bytes of the mappings kept alive
   std::string origin_;
   std::map<std::string, std::string> metadata_;
 };

@@ -87,15 +87,14 @@ void bind_qwen3(const io::WeightStore& store, const io::JsonConfig& /*config*/, 
     l.qkv = detail::fuse_rows(
         {b.linear(p + "self_attn.q_proj", qw, h), b.linear(p + "self_attn.k_proj", kvw, h),
          b.linear(p + "self_attn.v_proj", kvw, h)},
-        w, store.origin());
+        w, store);
     l.attn_out = b.linear(p + "self_attn.o_proj", h, qw);
     l.q_norm = b.norm(p + "self_attn.q_norm", ls.attn.head_dim, false);
     l.k_norm = b.norm(p + "self_attn.k_norm", ls.attn.head_dim, false);
     l.attn_norm = b.norm(p + "input_layernorm", h, false);
     // SwiGLU: silu(gate) * up, so gate is the half the activation goes on.
-    l.ffn_in =
-        detail::fuse_rows({b.linear(p + "mlp.gate_proj", f, h), b.linear(p + "mlp.up_proj", f, h)},
-                          w, store.origin());
+    l.ffn_in = detail::fuse_rows(
+        {b.linear(p + "mlp.gate_proj", f, h), b.linear(p + "mlp.up_proj", f, h)}, w, store);
     l.ffn_out = b.linear(p + "mlp.down_proj", h, f);
     l.ffn_norm = b.norm(p + "post_attention_layernorm", h, false);
   }

@@ -110,9 +110,10 @@ NormWeights WeightBinder::norm(const std::string& name, int64_t n, bool bias) co
           bias ? get(name + (old ? ".beta" : ".bias"), Shape{n}) : nullptr};
 }
 
-ops::LinearSource fuse_rows(const std::vector<ops::LinearSource>& parts, ModelWeights& weights,
-                            const std::string& origin) {
-  if (parts.front().is_int8()) return fuse_int8(parts, weights, origin);
+namespace {
+
+ops::LinearSource fuse_float(const std::vector<ops::LinearSource>& parts, ModelWeights& weights,
+                             const std::string& origin) {
   int64_t out = 0;
   const int64_t in = parts.front().in;
   const bool bf16 = parts.front().is_bf16();
@@ -124,11 +125,13 @@ ops::LinearSource fuse_rows(const std::vector<ops::LinearSource>& parts, ModelWe
     out += p.out;
     any_bias |= p.b != nullptr;
   }
-  AlignedBuffer<float> buf(static_cast<size_t>((bf16 ? 0 : out * in) + (any_bias ? out : 0)));
-  AlignedBuffer<uint16_t> buf16(static_cast<size_t>(bf16 ? out * in : 0));
-  float* w = bf16 ? nullptr : buf.data();
-  uint16_t* w16 = bf16 ? buf16.data() : nullptr;
-  float* b = any_bias ? buf.data() + (bf16 ? 0 : out * in) : nullptr;
+  // The matrix in a buffer of its own, so that it can be freed without the bias.
+  AlignedBuffer<float> wbuf(static_cast<size_t>(bf16 ? 0 : out * in));
+  AlignedBuffer<uint16_t> wbuf16(static_cast<size_t>(bf16 ? out * in : 0));
+  AlignedBuffer<float> bbuf(static_cast<size_t>(any_bias ? out : 0));
+  float* w = wbuf.data();
+  uint16_t* w16 = wbuf16.data();
+  float* b = bbuf.data();
   int64_t row = 0;
   for (const auto& p : parts) {
     if (bf16)
@@ -141,14 +144,36 @@ ops::LinearSource fuse_rows(const std::vector<ops::LinearSource>& parts, ModelWe
       std::memset(b + row, 0, sizeof(float) * p.out);
     row += p.out;
   }
-  weights.owned.push_back(std::move(buf));
-  if (bf16) weights.owned_bf16.push_back(std::move(buf16));
+  if (bf16)
+    weights.owned_bf16.push_back(std::move(wbuf16));
+  else
+    weights.owned.push_back(std::move(wbuf));
+  if (any_bias) weights.owned.push_back(std::move(bbuf));
   ops::LinearSource l;
   l.w = w;
   l.w_bf16 = w16;
   l.b = b;
   l.out = out;
   l.in = in;
+  return l;
+}
+
+}  // namespace
+
+ops::LinearSource fuse_rows(const std::vector<ops::LinearSource>& parts, ModelWeights& weights,
+                            const io::WeightStore& store) {
+  const ops::LinearSource l = parts.front().is_int8() ? fuse_int8(parts, weights, store.origin())
+                                                      : fuse_float(parts, weights, store.origin());
+  // Nothing reads the parts' matrices now: their file pages go back at once, projection by
+  // projection, so that the load holds one fused copy more than the checkpoint, not all of
+  // them. A part that another weight binds too (a tied checkpoint) is read again from the
+  // file; its values never change. Conversions are freed by Model::load, which can check that
+  // nothing else points at them.
+  for (const auto& p : parts) {
+    weights.parts_paged_out_bytes +=
+        static_cast<int64_t>(store.page_out_mapped(p.weight_data(), p.weight_bytes()));
+    weights.fused_parts.push_back(p.weight_data());
+  }
   return l;
 }
 

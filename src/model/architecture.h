@@ -53,9 +53,10 @@ class WeightBinder {
 };
 
 // Projections of one input concatenated by rows into one [sum out, in] projection owned by
-// `weights` (Q, K and V; gate and up), float or int8 alike.
+// `weights` (Q, K and V; gate and up), float or int8 alike. The parts' file pages are paged
+// out and their matrices listed in weights.fused_parts (Model::load frees their conversions).
 ops::LinearSource fuse_rows(const std::vector<ops::LinearSource>& parts, ModelWeights& weights,
-                            const std::string& origin);
+                            const io::WeightStore& store);
 
 // The config fields that BERT, RoBERTa, XLM-R, ELECTRA and MPNet share: uniform post-norm layers
 // with LayerNorm, learned absolute positions, GELU (or hidden_act).

@@ -125,7 +125,7 @@ void bind_post_norm_layers(const WeightBinder& b, const io::JsonConfig& config,
     LayerWeights& l = w.layers[i];
     l.qkv = fuse_rows(
         {b.linear(p + names.q, qw, h), b.linear(p + names.k, qw, h), b.linear(p + names.v, qw, h)},
-        w, b.store().origin());
+        w, b.store());
     l.attn_out = b.linear(p + names.o, h, qw);
     l.attn_norm = b.norm(p + names.attn_norm, h);
     l.ffn_in = b.linear(p + names.ffn_in, f, h);

@@ -1,5 +1,6 @@
 #include "model/int8_weights.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -14,7 +15,12 @@ std::string marker_json(const QuantizationMarker& m) {
   j["version"] = m.version;
   j["reduce_range"] = m.reduce_range;
   if (m.input_scale) j["input_scale"] = true;
+  if (m.fp32_linears) j["fp32_linears"] = *m.fp32_linears;
   return j.dump();
+}
+
+std::string linear_name(int64_t layer, int kind) {
+  return cat("layer.", layer, ".", kLinearKinds[kind]);
 }
 
 std::optional<QuantizationMarker> read_marker(const io::WeightStore& store) {
@@ -40,6 +46,14 @@ std::optional<QuantizationMarker> read_marker(const io::WeightStore& store) {
     EMBER_CHECK(j["input_scale"].is_boolean(), ErrorKind::kInvalidInput, store.origin(), ": ",
                 kQuantizationKey, ".input_scale must be a boolean");
     m.input_scale = j["input_scale"].get<bool>();
+  }
+  if (j.contains("fp32_linears")) {
+    const auto& list = j["fp32_linears"];
+    bool strings = list.is_array();
+    for (const auto& e : list) strings &= e.is_string();
+    EMBER_CHECK(strings, ErrorKind::kInvalidInput, store.origin(), ": ", kQuantizationKey,
+                ".fp32_linears must be an array of Linear names (\"layer.<i>.<kind>\")");
+    m.fp32_linears = list.get<std::vector<std::string>>();
   }
   return m;
 }
@@ -174,14 +188,22 @@ void prepare(ops::LinearSource& l, const QuantizationMarker& m, ModelWeights& we
 void finish_int8(const io::WeightStore& store, ModelWeights& weights) {
   const auto marker = read_marker(store);
   int count = 0;
-  for (auto& layer : weights.layers)
-    for (ops::LinearSource* l : {&layer.qkv, &layer.attn_out, &layer.ffn_in, &layer.ffn_out})
+  std::vector<std::string> float_linears;
+  for (size_t i = 0; i < weights.layers.size(); ++i) {
+    LayerWeights& layer = weights.layers[i];
+    ops::LinearSource* parts[] = {&layer.qkv, &layer.attn_out, &layer.ffn_in, &layer.ffn_out};
+    for (int kind = 0; kind < kLinearKindCount; ++kind) {
+      ops::LinearSource* l = parts[kind];
       if (l->is_int8()) {
         EMBER_CHECK(marker.has_value(), ErrorKind::kInvalidInput, store.origin(),
                     ": int8 weights without '", kQuantizationKey, "' metadata");
         prepare(*l, *marker, weights, store.origin());
         ++count;
+      } else if (l->out > 0) {
+        float_linears.push_back(linear_name(static_cast<int64_t>(i), kind));
       }
+    }
+  }
   for (const ops::LinearSource* l : {&weights.embeddings.project, &weights.head.dense,
                                      &weights.head.out, &weights.head.token_classifier})
     EMBER_CHECK(!l->is_int8(), ErrorKind::kUnsupported, store.origin(),
@@ -189,7 +211,21 @@ void finish_int8(const io::WeightStore& store, ModelWeights& weights) {
                 "embedding projections");
   EMBER_CHECK(!marker || count > 0, ErrorKind::kInvalidInput, store.origin(), ": metadata '",
               kQuantizationKey, "' but no int8 Linear weight in the encoder layers");
+  if (marker && marker->fp32_linears) {
+    // The file says which Linears it kept in F32: exactly those may be float.
+    const std::vector<std::string>& listed = *marker->fp32_linears;
+    for (const std::string& name : listed)
+      EMBER_CHECK(
+          std::find(float_linears.begin(), float_linears.end(), name) != float_linears.end(),
+          ErrorKind::kInvalidInput, store.origin(), ": ", kQuantizationKey, ".fp32_linears lists '",
+          name, "', which is not a floating-point encoder Linear of this model");
+    for (const std::string& name : float_linears)
+      EMBER_CHECK(std::find(listed.begin(), listed.end(), name) != listed.end(),
+                  ErrorKind::kInvalidInput, store.origin(), ": encoder Linear '", name,
+                  "' is not int8, but ", kQuantizationKey, ".fp32_linears does not list it");
+  }
   weights.quantization = count > 0 ? kInt8Scheme : "";
+  if (count > 0) weights.fp32_linears = std::move(float_linears);
 }
 
 }  // namespace detail

@@ -6,6 +6,8 @@
 //                          "input_scale": true}
 // With "input_scale" (smoothing), a Linear may have an F32 "<name>.input_scale" [in]: its
 // activations are quantized as x[j] / input_scale[j] (the weights were written smoothed).
+// With "fp32_linears": ["layer.11.ffn_out", ...] (`ember quantize --keep-fp32`), the encoder
+// Linears named there stay F32 and run the fp32 kernels; every other one must be int8.
 // Binding validates shapes, dtypes, scales (finite, > 0) and weight ranges with typed errors.
 #pragma once
 
@@ -31,7 +33,18 @@ struct QuantizationMarker {
   // Linears may carry "<name>.input_scale" (per-input-channel smoothing); absent in files
   // written without smoothing, which load as they were written.
   bool input_scale = false;
+  // The encoder Linears kept in F32 ("layer.<i>.<kind>", kind one of kLinearKinds), in layer
+  // and kind order; absent in files written without --keep-fp32 (then any float encoder
+  // Linear loads as such, as before).
+  std::optional<std::vector<std::string>> fp32_linears;
 };
+
+// The four Linears of an encoder layer as the engine runs them (Q, K and V are one fused
+// projection), in LayerWeights order: the names --keep-fp32 and "fp32_linears" use.
+inline constexpr const char* kLinearKinds[] = {"qkv", "attn_out", "ffn_in", "ffn_out"};
+inline constexpr int kLinearKindCount = 4;
+// "layer.<layer>.<kLinearKinds[kind]>".
+std::string linear_name(int64_t layer, int kind);
 
 std::string marker_json(const QuantizationMarker& m);
 // The marker of the store's metadata, if any. kInvalidInput if it is not valid JSON of that
@@ -49,8 +62,9 @@ ops::LinearSource bind_int8_linear(const io::WeightStore& store, const std::stri
 // differ (one input, one smoothing).
 ops::LinearSource fuse_int8(const std::vector<ops::LinearSource>& parts, ModelWeights& weights,
                             const std::string& origin);
-// After binding: checks marker vs tensors and weight ranges, computes the column sums, sets
-// the activation range and weights.quantization.
+// After binding: checks marker vs tensors and weight ranges (and the marker's fp32_linears
+// against the encoder Linears that are not int8), computes the column sums, sets the
+// activation range, weights.quantization and weights.fp32_linears.
 void finish_int8(const io::WeightStore& store, ModelWeights& weights);
 }  // namespace detail
 

@@ -2,6 +2,7 @@
 // ModelSpec, read here layer by layer.
 #include "model/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -17,25 +18,40 @@ Model::Model(ModelSpec spec, io::WeightStore store)
     : spec_(std::move(spec)), store_(std::move(store)) {}
 Model::~Model() = default;
 
+namespace {
+
+// Every matrix the bound weights point at.
+std::vector<const void*> bound_matrices(const ModelWeights& w) {
+  std::vector<const void*> out = {w.embeddings.word, w.embeddings.position, w.embeddings.token_type,
+                                  w.relative_buckets, w.relative_table};
+  for (const auto& l : w.layers)
+    for (const auto* s : {&l.qkv, &l.attn_out, &l.ffn_in, &l.ffn_out})
+      out.push_back(s->weight_data());
+  for (const auto* s :
+       {&w.embeddings.project, &w.head.dense, &w.head.out, &w.head.token_classifier})
+    out.push_back(s->weight_data());
+  return out;
+}
+
+// The conversions the store made of fused parts (F16 or BF16 widened to fp32, F32 rounded to
+// bf16) are read no more, unless a tied checkpoint binds one elsewhere too.
+void release_fused_parts(io::WeightStore& store, ModelWeights& w) {
+  const auto bound = bound_matrices(w);
+  for (const void* part : w.fused_parts)
+    if (std::find(bound.begin(), bound.end(), part) == bound.end()) store.release_conversion(part);
+  w.fused_parts.clear();
+}
+
+}  // namespace
+
 std::unique_ptr<Model> Model::load(const io::JsonConfig& config, io::WeightStore store) {
   const Architecture& arch = find_architecture(config.get_string("model_type"));
   ModelSpec spec = arch.parse_config(config);
   std::unique_ptr<Model> m(new Model(std::move(spec), std::move(store)));
   arch.bind_weights(m->store_, config, m->spec_, m->weights_);
   detail::finish_int8(m->store_, m->weights_);  // int8 models only (ember quantize)
-  // bf16 copies the store made of projections that were then fused (Q, K, V) are not read.
-  if (m->store_.linear_dtype() == DType::kBF16) {
-    std::vector<const uint16_t*> bound;
-    auto keep = [&](const ops::LinearSource& l) {
-      if (l.w_bf16) bound.push_back(l.w_bf16);
-    };
-    for (const auto& l : m->weights_.layers)
-      for (const auto* s : {&l.qkv, &l.attn_out, &l.ffn_in, &l.ffn_out}) keep(*s);
-    for (const auto* s : {&m->weights_.embeddings.project, &m->weights_.head.dense,
-                          &m->weights_.head.out, &m->weights_.head.token_classifier})
-      keep(*s);
-    m->store_.release_bf16_except(bound);
-  }
+  m->bf16_linears_ = !m->weights_.layers.empty() && m->weights_.layers.front().qkv.is_bf16();
+  release_fused_parts(m->store_, m->weights_);
   // A *ForMaskedLM config whose checkpoint has no masked-LM head (or a family whose head Ember
   // does not bind) is its body.
   if (m->spec_.head == HeadKind::kMaskedLm && m->weights_.head.out.out == 0)
@@ -47,9 +63,20 @@ std::unique_ptr<Model> Model::load(const io::JsonConfig& config, io::WeightStore
   return m;
 }
 
-void Model::prepare(ops::Backend& backend) {
+void Model::prepare(ops::Backend& backend, bool release_copies) {
   EMBER_CHECK(!prepared_, ErrorKind::kInternal, "model prepared twice");
-  prepared_ = prepare_model(spec_, weights_, backend);
+  // A conversion is freed only where one Linear alone binds it (not a tied decoder that is
+  // also the embedding table, say).
+  const auto bound = bound_matrices(weights_);
+  const SourceRelease release{
+      [&](const void* data) {
+        return weights_.owns(data) ||
+               (store_.is_conversion(data) && std::count(bound.begin(), bound.end(), data) == 1);
+      },
+      [&](const void* data) {
+        return weights_.owns(data) ? weights_.free_owned(data) : store_.release_conversion(data);
+      }};
+  prepared_ = prepare_model(spec_, weights_, backend, release_copies ? &release : nullptr);
 }
 
 void Model::check_batch(const Batch& batch) const {
@@ -240,7 +267,7 @@ void Model::layer(size_t i, const Batch& batch, Workspace& ws, const LayerTap* t
     a.mask = as.mask;
     a.window = as.window;
     // bf16 and int8 models may run attention in bf16 (the backend decides: CPU, option).
-    a.bf16 = weights_.layers[i].qkv.is_bf16() || weights_.layers[i].qkv.is_int8();
+    a.bf16 = w.low_precision;
     if (!ws.rel_bias.empty() && spec_.relative_buckets) {
       a.rel_bias = ws.rel_bias.data();
       a.rel_span = batch.max_seq_len() - 1;

@@ -50,16 +50,22 @@ class Model {
   int64_t parameter_count() const { return parameters_; }
   // "" for float weights, "int8-dynamic" for a model written by `ember quantize`.
   const std::string& quantization() const { return weights_.quantization; }
-  // The bound weights (host memory), for tools that read them (ember quantize).
+  // The bound weights (host memory), for tools that read them (ember quantize). After
+  // prepare(), Linears whose host copy was freed have no matrix (see there).
   const ModelWeights& weights() const { return weights_; }
   // True when the encoder layers' Linears are bound as bfloat16 (io::WeightStore::linear_dtype).
-  bool bf16_linears() const {
-    return !weights_.layers.empty() && weights_.layers.front().qkv.is_bf16();
-  }
+  bool bf16_linears() const { return bf16_linears_; }
+  // Bytes of Linear matrices freed by prepare(), and of fused parts' file pages paged out at
+  // load.
+  int64_t released_bytes() const { return weights_.released_bytes; }
+  int64_t parts_paged_out_bytes() const { return weights_.parts_paged_out_bytes; }
 
   // Prepares every weight for `backend`, once; the backend must outlive the model. forward and
-  // the heads run on it.
-  void prepare(ops::Backend& backend);
+  // the heads run on it. With `release_copies`, a Linear's host matrix that is a copy (a fused
+  // projection, Q/K/V or gate/up; a conversion of the checkpoint's dtype) is freed as soon as
+  // the backend says it no longer reads it (packed weights on the CPU backend); false keeps
+  // weights() complete, for tools that read it afterwards.
+  void prepare(ops::Backend& backend, bool release_copies = true);
   bool prepared() const { return prepared_ != nullptr; }
 
   // Validates ids, type ids and lengths (kInvalidInput). Returns the last hidden state,
@@ -99,6 +105,7 @@ class Model {
   ModelSpec spec_;
   io::WeightStore store_;
   ModelWeights weights_;
+  bool bf16_linears_ = false;
   int64_t parameters_ = 0;
   std::unique_ptr<PreparedModel> prepared_;
 };

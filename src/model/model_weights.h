@@ -1,7 +1,10 @@
 // The host weights of a model, laid out by its ModelSpec, as the architecture files bind them
 // (pointers into the mapped checkpoint, or into buffers owned here: fused projections, int8
 // column sums). Linear weights are [out, in] (PyTorch's layout). A backend prepares them once
-// (model.cc); the forward pass reads only the prepared handles.
+// (model.cc); the forward pass reads only the prepared handles. A Linear's matrix that is a
+// copy (a fused projection here, a conversion in the store) is freed once its backend holds a
+// copy of its own that serves every call (prepare_model): its pointer is then null, its bias
+// and int8 scales stay.
 #pragma once
 
 #include <memory>
@@ -66,6 +69,20 @@ struct ModelWeights {
   std::vector<AlignedBuffer<int32_t>> owned_i32;    // int8 models: weight column sums
   std::vector<AlignedBuffer<uint16_t>> owned_bf16;  // bf16 Linears: fused projections
   std::string quantization;                         // "" (float) or "int8-dynamic"
+  // int8 models: the encoder Linears that are not int8 ("layer.<i>.<kind>", int8_weights.h).
+  std::vector<std::string> fp32_linears;
+
+  // The memory fusing handed back. The parts' matrices as the store gave them (Model::load
+  // frees those that are conversions), and the bytes of their file pages paged out.
+  std::vector<const void*> fused_parts;
+  int64_t parts_paged_out_bytes = 0;
+  // The bytes of Linear matrices freed after their backend prepared its own copy.
+  int64_t released_bytes = 0;
+
+  // Whether `data` is the start of a float, int8 or bf16 buffer owned here; free_owned() frees
+  // that buffer and returns its bytes (0 when `data` is none).
+  bool owns(const void* data) const;
+  int64_t free_owned(const void* data);
 };
 
 }  // namespace ember::model

@@ -23,9 +23,21 @@ std::optional<PreparedNorm> prepare_norm(ops::Backend& b, const std::optional<No
   return p;
 }
 
-std::unique_ptr<ops::Linear> prepare_linear(ops::Backend& b, const ops::LinearSource& src) {
+// Freed now rather than after the whole model: the load's peak then holds at most one such
+// copy beside the backend's copies. A matrix in the checkpoint's mapping is not released: its
+// pages are handed back by the backend, and the unpacked kernel may still read them (M = 1).
+std::unique_ptr<ops::Linear> prepare_and_release(ops::Backend& b, ops::LinearSource& src,
+                                                 ModelWeights& w, const SourceRelease* release) {
   if (src.out == 0) return nullptr;
-  return b.prepare_linear(src);
+  auto linear = b.prepare_linear(src);
+  const void* data = src.weight_data();
+  if (release && release->can_free(data) && linear->release_source()) {
+    w.released_bytes += release->free(data);
+    src.w = nullptr;
+    src.w_bf16 = nullptr;
+    src.q.w = nullptr;
+  }
+  return linear;
 }
 
 // DeBERTa's relative embeddings, normalised and projected by each layer's Q and K (what
@@ -65,8 +77,8 @@ void project_relative_embeddings(const ModelSpec& spec, const ModelWeights& w, o
 
 }  // namespace
 
-std::unique_ptr<PreparedModel> prepare_model(const ModelSpec& spec, const ModelWeights& w,
-                                             ops::Backend& b) {
+std::unique_ptr<PreparedModel> prepare_model(const ModelSpec& spec, ModelWeights& w,
+                                             ops::Backend& b, const SourceRelease* release) {
   auto p = std::make_unique<PreparedModel>();
   p->backend = &b;
   const EmbeddingSpec& es = spec.embeddings;
@@ -76,15 +88,16 @@ std::unique_ptr<PreparedModel> prepare_model(const ModelSpec& spec, const ModelW
   if (ew.token_type) p->token_type = b.prepare_weight(ew.token_type, es.type_vocab_size * es.dim);
   const int64_t h = spec.hidden_size;
   p->embed_norm = prepare_norm(b, es.norm, ew.norm, es.norm_after_project ? h : es.dim);
-  p->project = prepare_linear(b, ew.project);
+  p->project = prepare_and_release(b, w.embeddings.project, w, release);
   for (size_t i = 0; i < spec.layers.size(); ++i) {
     const LayerSpec& ls = spec.layers[i];
-    const LayerWeights& lw = w.layers[i];
+    LayerWeights& lw = w.layers[i];
     PreparedLayer l;
-    l.qkv = b.prepare_linear(lw.qkv);
-    l.attn_out = b.prepare_linear(lw.attn_out);
-    l.ffn_in = b.prepare_linear(lw.ffn_in);
-    l.ffn_out = b.prepare_linear(lw.ffn_out);
+    l.low_precision = lw.qkv.is_bf16() || lw.qkv.is_int8();
+    l.qkv = prepare_and_release(b, lw.qkv, w, release);
+    l.attn_out = prepare_and_release(b, lw.attn_out, w, release);
+    l.ffn_in = prepare_and_release(b, lw.ffn_in, w, release);
+    l.ffn_out = prepare_and_release(b, lw.ffn_out, w, release);
     l.attn_norm = prepare_norm(b, ls.attn_norm, lw.attn_norm, h);
     l.ffn_norm = prepare_norm(b, ls.ffn_norm, lw.ffn_norm, h);
     const int64_t hd = ls.attn.head_dim;
@@ -94,10 +107,10 @@ std::unique_ptr<PreparedModel> prepare_model(const ModelSpec& spec, const ModelW
   }
   p->final_norm = prepare_norm(b, spec.final_norm, w.final_norm, h);
   if (spec.disentangled) project_relative_embeddings(spec, w, b, *p);
-  p->head_dense = prepare_linear(b, w.head.dense);
+  p->head_dense = prepare_and_release(b, w.head.dense, w, release);
   p->head_norm = prepare_norm(b, spec.head_norm, w.head.norm, h);
-  p->head_out = prepare_linear(b, w.head.out);
-  p->token_classifier = prepare_linear(b, w.head.token_classifier);
+  p->head_out = prepare_and_release(b, w.head.out, w, release);
+  p->token_classifier = prepare_and_release(b, w.head.token_classifier, w, release);
   return p;
 }
 

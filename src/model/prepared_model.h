@@ -2,6 +2,8 @@
 // only these.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -24,6 +26,8 @@ struct PreparedLayer {
   // projections, [2 * span, q width | kv width]; constants of the model, made once.
   std::unique_ptr<ops::Buffer> relative_qk;
   ops::View pos_query, pos_key;  // column views of relative_qk
+  // bf16 or int8 Linears: the attention may run in bf16 (ops::AttentionArgs::bf16).
+  bool low_precision = false;
 };
 
 struct PreparedModel {
@@ -37,8 +41,19 @@ struct PreparedModel {
   std::optional<PreparedNorm> head_norm;
 };
 
-// Prepares everything `weights` holds for `backend`, as `spec` describes it.
-std::unique_ptr<PreparedModel> prepare_model(const ModelSpec& spec, const ModelWeights& weights,
-                                             ops::Backend& backend);
+// Who frees a Linear's host matrix once its backend no longer reads it: can_free(data) says
+// whether `data` is a copy nothing else binds (a fused projection `weights` owns, a conversion
+// the store made), free(data) frees it and returns its bytes.
+struct SourceRelease {
+  std::function<bool(const void* data)> can_free;
+  std::function<int64_t(const void* data)> free;
+};
+
+// Prepares everything `weights` holds for `backend`, as `spec` describes it. With `release`,
+// each Linear's matrix that can be freed is freed right after that Linear's preparation where
+// the backend no longer reads it (ops::Linear::release_source), and its pointer in `weights`
+// set to null (weights.released_bytes counts the bytes).
+std::unique_ptr<PreparedModel> prepare_model(const ModelSpec& spec, ModelWeights& weights,
+                                             ops::Backend& backend, const SourceRelease* release);
 
 }  // namespace ember::model

@@ -23,6 +23,10 @@ class Linear {
   int64_t out() const { return out_; }
   int64_t in() const { return in_; }
   bool is_int8() const { return int8_; }
+  // Stops reading its LinearSource's weight matrix where the backend holds a copy of its own
+  // that serves every call (bias and int8 scales are still read); returns whether it did, and
+  // then the caller may free that matrix. A backend that keeps reading it returns false.
+  virtual bool release_source() { return false; }
 
  protected:
   explicit Linear(const LinearSource& s) : out_(s.out), in_(s.in), int8_(s.is_int8()) {}
@@ -145,7 +149,8 @@ class Backend {
   // Threads one op uses.
   virtual int threads() const = 0;
 
-  // --- Weights: host data stays valid, unchanged, for the backend's lifetime --------------
+  // --- Weights: host data stays valid, unchanged, for the backend's lifetime (a Linear's
+  // matrix until its release_source() returned true) -------------------------------------------
   virtual std::unique_ptr<Linear> prepare_linear(const LinearSource& src) = 0;
   virtual std::unique_ptr<Weight> prepare_weight(const float* host, int64_t numel) = 0;
   // Bytes a backend added for its prepared copies (packed weights), for ModelInfo.

@@ -3,6 +3,7 @@
 // Nothing here knows a backend, a kernel or a model.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace ember::ops {
@@ -77,6 +78,15 @@ struct LinearSource {
   Int8Weights q;
   bool is_int8() const { return q.w != nullptr; }
   bool is_bf16() const { return w_bf16 != nullptr; }
+  // The weight matrix whatever its dtype (null when none), and its size in bytes.
+  const void* weight_data() const {
+    if (is_int8()) return q.w;
+    if (is_bf16()) return w_bf16;
+    return w;
+  }
+  size_t weight_bytes() const {
+    return static_cast<size_t>(out * in) * (is_int8() ? 1 : is_bf16() ? 2 : sizeof(float));
+  }
 };
 
 }  // namespace ember::ops

@@ -66,6 +66,38 @@ std::vector<std::vector<int64_t>> nearest(MatD x, int64_t k) {
   return out;
 }
 
+struct ProbeScores {
+  double base = 0, other = 0, base_probe_on_other = 0;
+};
+
+// k-fold cross-validated probe accuracies over all texts in `order`'s (shuffled) order: fold f
+// holds out every k-th text starting at f, the probes train on the rest.
+ProbeScores cross_validated_probes(const std::vector<float>& eb, const std::vector<float>& eo,
+                                   int64_t dim, const std::vector<LabeledText>& texts,
+                                   const std::vector<size_t>& order, int folds) {
+  EMBER_CHECK(static_cast<size_t>(folds) <= texts.size() / 2, ErrorKind::kInvalidInput, folds,
+              " probe folds need at least ", 2 * folds, " texts, got ", texts.size());
+  int64_t right_base = 0, right_other = 0, right_cross = 0;
+  for (int f = 0; f < folds; ++f) {
+    std::vector<size_t> train, test;
+    for (size_t i = 0; i < order.size(); ++i)
+      (static_cast<int>(i % static_cast<size_t>(folds)) == f ? test : train).push_back(order[i]);
+    Eigen::VectorXd ytr(static_cast<int64_t>(train.size())), yte(static_cast<int64_t>(test.size()));
+    for (size_t i = 0; i < train.size(); ++i) ytr(static_cast<int64_t>(i)) = texts[train[i]].label;
+    for (size_t i = 0; i < test.size(); ++i) yte(static_cast<int64_t>(i)) = texts[test[i]].label;
+    const MatD bte = rows_of(eb, dim, test), ote = rows_of(eo, dim, test);
+    const Eigen::VectorXd wb = train_probe(rows_of(eb, dim, train), ytr);
+    const Eigen::VectorXd wo = train_probe(rows_of(eo, dim, train), ytr);
+    const auto n = static_cast<double>(test.size());
+    right_base += std::llround(accuracy(wb, bte, yte) * n);
+    right_other += std::llround(accuracy(wo, ote, yte) * n);
+    right_cross += std::llround(accuracy(wb, ote, yte) * n);
+  }
+  const auto n = static_cast<double>(order.size());
+  return {static_cast<double>(right_base) / n, static_cast<double>(right_other) / n,
+          static_cast<double>(right_cross) / n};
+}
+
 }  // namespace
 
 std::vector<LabeledText> read_rated_sentences(const std::filesystem::path& path) {
@@ -168,10 +200,21 @@ Quality compare_quality(const runtime::Engine& base, const runtime::Engine& othe
   Eigen::VectorXd ytr(q.train), yte(q.test);
   for (size_t i = 0; i < train.size(); ++i) ytr(i) = texts[train[i]].label;
   for (size_t i = 0; i < test.size(); ++i) yte(i) = texts[test[i]].label;
-  const MatD btr = rows_of(eb, dim, train), bte = rows_of(eb, dim, test);
-  const MatD otr = rows_of(eo, dim, train), ote = rows_of(eo, dim, test);
-  q.probe_accuracy_base = accuracy(train_probe(btr, ytr), bte, yte);
-  q.probe_accuracy = accuracy(train_probe(otr, ytr), ote, yte);
+  const MatD bte = rows_of(eb, dim, test), ote = rows_of(eo, dim, test);
+  if (o.folds >= 2) {
+    const ProbeScores s = cross_validated_probes(eb, eo, dim, texts, order, o.folds);
+    q.probe_accuracy_base = s.base;
+    q.probe_accuracy = s.other;
+    q.probe_accuracy_base_probe = s.base_probe_on_other;
+    q.probe_texts = static_cast<int64_t>(texts.size());
+  } else {
+    const MatD btr = rows_of(eb, dim, train), otr = rows_of(eo, dim, train);
+    const Eigen::VectorXd wb = train_probe(btr, ytr);
+    q.probe_accuracy_base = accuracy(wb, bte, yte);
+    q.probe_accuracy = accuracy(train_probe(otr, ytr), ote, yte);
+    q.probe_accuracy_base_probe = accuracy(wb, ote, yte);
+    q.probe_texts = q.test;
+  }
 
   double sum = 0;
   q.min_cosine = 1;

@@ -2,7 +2,10 @@
 // labeled sentences (e.g. the VADER sets, rating sign as label), on a seeded held-out split:
 //  - fidelity: mean cosine between the two models' embeddings of each held-out sentence;
 //  - probe accuracy: a logistic-regression sentiment probe trained on each model's own
-//    embeddings of the training split, scored on the held-out split;
+//    embeddings of the training split, scored on the held-out split (or, with `folds`, k-fold
+//    cross-validated over every text: each text is held out once, so the accuracy moves in
+//    steps of one text in all of them instead of one in the held-out split); and the base
+//    model's probe scored on the other model's embeddings (what an already trained probe sees);
 //  - neighbour overlap: for each held-out sentence, the share of its k nearest held-out
 //    neighbours (cosine) that the two models agree on.
 #pragma once
@@ -29,12 +32,17 @@ struct QualityOptions {
   double train_fraction = 0.7;
   int64_t neighbours = 10;
   uint64_t seed = 20141;
+  // >= 2: the probe accuracies are k-fold cross-validated over all texts (the cosine and the
+  // neighbour overlap stay on the held-out split).
+  int folds = 0;
 };
 
 struct Quality {
   int64_t train = 0, test = 0;
   double mean_cosine = 0, min_cosine = 0;
   double probe_accuracy_base = 0, probe_accuracy = 0;
+  double probe_accuracy_base_probe = 0;  // the base's probe on the other model's embeddings
+  int64_t probe_texts = 0;               // texts the probe accuracies are counted over
   double neighbour_overlap = 0;
 };
 

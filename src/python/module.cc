@@ -85,6 +85,7 @@ nb::dict info_dict(const ModelInfo& i) {
                                  : nb::object(nb::str(i.default_prompt_name.c_str()));
   d["include_prompt"] = i.include_prompt;
   d["quantization"] = i.quantization;
+  d["fp32_linears"] = i.fp32_linears;
   d["backend"] = i.backend;
   d["threads"] = i.threads;
   d["layers"] = i.layers.size();

@@ -119,6 +119,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& model, const EngineOptio
   e->info_.backend = e->backend_->name();
   e->info_.threads = e->backend_->threads();
   e->info_.quantization = e->model_->quantization();
+  e->info_.fp32_linears = e->model_->weights().fp32_linears;
 
   const auto st = io::load_sentence_transformers(files.dir);
   e->info_.pooling_from_config = st.has_value();

@@ -32,8 +32,8 @@ struct EngineOptions {
   bool truncate = true;                    // false: over-long input is an error
   std::optional<io::PoolingMode> pooling;  // override of the sentence-transformers config
   std::optional<bool> normalize;           // likewise
-  // Pack the Linear weights at load for oneDNN's matmul (faster from 2 rows up, a second copy
-  // of those weights in memory).
+  // Pack the Linear weights at load for oneDNN's matmul (faster from 2 rows up; the packed copy
+  // takes the place of the unpacked weights in memory, docs/performance.md).
   bool pack_weights = true;
   // The dtype of the Linear weights (docs/bf16.md): "auto" (bf16 for a BF16 or F16 checkpoint
   // where the backend runs bf16 GEMMs, else fp32), "fp32", or "bf16" (an fp32 checkpoint's
@@ -57,6 +57,9 @@ struct ModelInfo {
   bool has_tokenizer = false;
   int64_t parameters = 0;
   std::string quantization;  // "" (float) or "int8-dynamic" (ember quantize)
+  // int8 models: the encoder Linears kept in fp32 ("layer.<i>.<kind>", ember quantize
+  // --keep-fp32).
+  std::vector<std::string> fp32_linears;
   int64_t packed_bytes = 0;  // memory of the packed weights (EngineOptions::pack_weights)
   std::string dtype;         // of the Linears as they run: "fp32" or "bf16"
   // One line when the weights run in another dtype than asked or stored (bf16 without

@@ -5,7 +5,9 @@
 #include <cmath>
 #include <regex>
 #include <system_error>
+#include <utility>
 
+#include "backends/cpu/cpu_backend.h"
 #include "core/aligned_buffer.h"
 #include "core/error.h"
 #include "io/json_config.h"
@@ -15,6 +17,8 @@
 #include "io/weight_store.h"
 #include "model/int8_weights.h"
 #include "model/model.h"
+#include "runtime/int8_sensitivity.h"
+#include "runtime/keep_fp32.h"
 #include "runtime/smoothing.h"
 
 namespace ember::runtime {
@@ -23,6 +27,9 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int64_t kRandomBatches = 4;
+// auto:N ranks the Linears on the calibration batches up to this many tokens (the default
+// random ids are ~2,250): each Linear of layer l costs layers l..L-1 of a forward over them.
+constexpr int64_t kSensitivityTokens = 4096;
 
 // A Linear weight of an encoder layer in every supported family's naming
 // (encoder.layer.N., transformer.layer.N., with any prefix): 2-D, ends in ".weight".
@@ -78,6 +85,92 @@ double quantize_rows_symmetric(const float* w, int64_t rows, int64_t cols, int32
   return max_err;
 }
 
+namespace {
+
+// One encoder Linear weight tensor, quantized (and smoothed), kept until the Linears to keep in
+// fp32 are known.
+struct QuantizedTensor {
+  std::string name;
+  Tensor source;  // the float weights (F32)
+  LinearSlot slot;
+  AlignedBuffer<int8_t> q;
+  AlignedBuffer<float> scale;
+  const float* input_scale = nullptr;  // [in], or null without smoothing
+  double max_error = 0;
+};
+
+// The source model with the kind-`kind` Linears of `tensors` int8, the rest as the source has
+// them (an in-memory store over both): a probe for runtime/int8_sensitivity.h.
+std::unique_ptr<model::Model> int8_kind_model(const io::ModelFiles& files,
+                                              const io::WeightStore& store,
+                                              const std::vector<QuantizedTensor>& tensors, int kind,
+                                              const model::QuantizationMarker& marker) {
+  io::WeightStore mixed;
+  mixed.set_origin(cat(store.origin(), " (", model::kLinearKinds[kind], " in int8)"));
+  std::vector<std::string> replaced;
+  for (const QuantizedTensor& t : tensors) {
+    if (t.slot.part != kind) continue;
+    const int64_t rows = t.source.shape[0], cols = t.source.shape[1];
+    mixed.add_tensor(t.name, Tensor{DType::kI8, t.source.shape, const_cast<int8_t*>(t.q.data())});
+    mixed.add_tensor(t.name + "_scale",
+                     Tensor{DType::kF32, Shape{rows}, const_cast<float*>(t.scale.data())});
+    if (t.input_scale) {
+      const std::string base = t.name.substr(0, t.name.size() - std::string(".weight").size());
+      mixed.add_tensor(base + ".input_scale",
+                       Tensor{DType::kF32, Shape{cols}, const_cast<float*>(t.input_scale)});
+    }
+    replaced.push_back(t.name);
+  }
+  for (const std::string& name : store.names())
+    if (std::find(replaced.begin(), replaced.end(), name) == replaced.end())
+      mixed.add_tensor(name, store.get_raw(name));
+  mixed.set_metadata({{model::kQuantizationKey, model::marker_json(marker)}});
+  return model::Model::load(io::JsonConfig::load(*files.config), std::move(mixed));
+}
+
+// Ranks the encoder Linears by int8_sensitivity on `batches` (the first kSensitivityTokens
+// tokens' worth) and adds the `count` worst to `keep`; returns the ranking, worst first.
+std::vector<std::pair<std::string, double>> keep_sensitive(
+    const io::ModelFiles& files, const io::WeightStore& store, model::Model& source,
+    const std::vector<QuantizedTensor>& tensors, const model::QuantizationMarker& marker,
+    const std::vector<model::Batch>& batches, int threads, int64_t count, std::vector<bool>& keep) {
+  cpu::CpuBackendOptions co;
+  co.pool.threads = threads;
+  co.pack_weights = false;  // a few batches: packing would cost more than it saves
+  cpu::CpuBackend backend(co);
+  source.prepare(backend);
+  std::array<std::unique_ptr<model::Model>, model::kLinearKindCount> owned;
+  std::array<const model::Model*, model::kLinearKindCount> kinds{};
+  for (int k = 0; k < model::kLinearKindCount; ++k) {
+    const bool any = std::any_of(tensors.begin(), tensors.end(),
+                                 [&](const QuantizedTensor& t) { return t.slot.part == k; });
+    if (!any) continue;
+    owned[k] = int8_kind_model(files, store, tensors, k, marker);
+    owned[k]->prepare(backend);
+    kinds[k] = owned[k].get();
+  }
+  std::vector<model::Batch> probe;
+  int64_t tokens = 0;
+  for (const model::Batch& b : batches) {
+    if (tokens >= kSensitivityTokens) break;
+    probe.push_back(b);
+    tokens += b.num_tokens();
+  }
+  const std::vector<double> score = int8_sensitivity(source, kinds, probe, backend);
+  keep_most_sensitive(score, count, keep);
+  std::vector<std::pair<std::string, double>> ranked;
+  for (size_t i = 0; i < score.size(); ++i)
+    if (!std::isnan(score[i]))
+      ranked.emplace_back(model::linear_name(static_cast<int64_t>(i) / model::kLinearKindCount,
+                                             static_cast<int>(i) % model::kLinearKindCount),
+                          score[i]);
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  return ranked;
+}
+
+}  // namespace
+
 QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
                               const QuantizeOptions& options, const QuantizeProgress& progress) {
   EMBER_CHECK(options.dtype == "int8" || options.dtype == "bf16", ErrorKind::kInvalidInput,
@@ -87,6 +180,10 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
   EMBER_CHECK(options.smooth_alpha >= 0.0 && options.smooth_alpha <= 1.0, ErrorKind::kInvalidInput,
               "smoothing alpha ", options.smooth_alpha, " is outside [0, 1]");
   const bool bf16 = options.dtype == "bf16";
+  const KeepFp32 keep_spec =
+      options.keep_fp32.empty() ? KeepFp32{} : parse_keep_fp32(options.keep_fp32);
+  EMBER_CHECK(keep_spec.empty() || !bf16, ErrorKind::kInvalidInput,
+              "--keep-fp32 applies to int8 only");
   const io::ModelFiles files = io::resolve_model(model);
   EMBER_CHECK(files.checkpoint.has_value() && files.config.has_value(), ErrorKind::kUnsupported,
               files.dir.string(),
@@ -100,17 +197,36 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
                                          io::load_checkpoint(*files.checkpoint));
   EMBER_CHECK(source->quantization().empty(), ErrorKind::kInvalidInput, files.dir.string(),
               ": the model is already quantized (", source->quantization(), ")");
+  const auto num_layers = static_cast<int64_t>(source->spec().layers.size());
+  std::vector<bool> keep = resolve_keep_fp32(keep_spec, num_layers);
+  if (!keep_spec.empty()) {
+    // Checked before any work: auto:N needs N Linears left, and some Linear must stay int8.
+    int64_t left = 0;
+    for (int64_t l = 0; l < num_layers; ++l) {
+      const auto& lw = source->weights().layers[static_cast<size_t>(l)];
+      const ops::LinearSource* parts[] = {&lw.qkv, &lw.attn_out, &lw.ffn_in, &lw.ffn_out};
+      for (int k = 0; k < model::kLinearKindCount; ++k)
+        left += parts[k]->out > 0 && !keep[static_cast<size_t>(l * model::kLinearKindCount + k)];
+    }
+    EMBER_CHECK(keep_spec.auto_count <= left, ErrorKind::kInvalidInput,
+                "--keep-fp32 auto:", keep_spec.auto_count, ": only ", left,
+                " encoder Linears are left to choose from");
+    EMBER_CHECK(left > keep_spec.auto_count, ErrorKind::kInvalidInput, "--keep-fp32 '",
+                options.keep_fp32,
+                "' keeps every encoder Linear in fp32: nothing is left to quantize (the float "
+                "model is that)");
+  }
 
   const io::WeightStore store = io::load_checkpoint(*files.checkpoint);
   const bool smooth = !bf16 && options.smooth;
+  std::vector<model::Batch> batches;
+  if (smooth || keep_spec.auto_count > 0)
+    batches = options.calibration.empty()
+                  ? random_id_batches(source->spec(), options.seed, kRandomBatches, 8, 128,
+                                      special_frame(files))
+                  : options.calibration;
   std::vector<LayerInputRange> ranges;
-  if (smooth)
-    ranges = input_ranges(files,
-                          options.calibration.empty()
-                              ? random_id_batches(source->spec(), options.seed, kRandomBatches, 8,
-                                                  128, special_frame(files))
-                              : options.calibration,
-                          options.threads);
+  if (smooth) ranges = input_ranges(files, batches, options.threads);
   // Per (layer, part): the input scales, made once (Q, K and V share theirs).
   std::vector<std::array<std::vector<float>, 4>> scales(ranges.size());
   const bool reduce_range = options.reduce_range.value_or(true);
@@ -121,8 +237,7 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
 
   const auto names = store.names();
   std::vector<io::TensorToWrite> out;
-  std::vector<AlignedBuffer<int8_t>> qbufs;
-  std::vector<AlignedBuffer<float>> sbufs;
+  std::vector<QuantizedTensor> quantized;
   for (size_t i = 0; i < names.size(); ++i) {
     const std::string& name = names[i];
     if (progress) progress(i, names.size(), name);
@@ -146,55 +261,89 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
       ++report.tensors_quantized;
       continue;
     }
+    QuantizedTensor qt;
+    qt.name = name;
+    qt.source = t;
     const float* w = t.f32();
+    qt.slot = find_linear(*source, name, w, rows, cols);
     AlignedBuffer<float> smoothed;
-    if (smooth) {
-      const LinearSlot slot = find_linear(*source, name, w, rows, cols);
-      if (slot.layer >= 0) {
-        const auto& lw = source->weights().layers[static_cast<size_t>(slot.layer)];
-        const ops::LinearSource* parts[] = {&lw.qkv, &lw.attn_out, &lw.ffn_in, &lw.ffn_out};
-        const LayerInputRange& r = ranges[static_cast<size_t>(slot.layer)];
-        const std::vector<float>* x_max[] = {&r.qkv, &r.attn_out, &r.ffn_in, &r.ffn_out};
-        std::vector<float>& sc = scales[static_cast<size_t>(slot.layer)][slot.part];
-        if (sc.empty()) {
-          const ops::LinearSource& l = *parts[slot.part];
-          std::vector<float> col_max;
-          column_abs_max(l.w, l.out, l.in, col_max);
-          sc = smoothing_scales(*x_max[slot.part], col_max, options.smooth_alpha);
-        }
-        smoothed = AlignedBuffer<float>(static_cast<size_t>(rows * cols));
-        for (int64_t row = 0; row < rows; ++row)
-          for (int64_t col = 0; col < cols; ++col)
-            smoothed[row * cols + col] = w[row * cols + col] * sc[col];
-        w = smoothed.data();
-        const std::string base = name.substr(0, name.size() - std::string(".weight").size());
-        out.push_back({base + ".input_scale",
-                       Tensor{DType::kF32, Shape{cols}, const_cast<float*>(sc.data())}});
-        ++report.tensors_smoothed;
+    if (smooth && qt.slot.layer >= 0) {
+      const auto& lw = source->weights().layers[static_cast<size_t>(qt.slot.layer)];
+      const ops::LinearSource* parts[] = {&lw.qkv, &lw.attn_out, &lw.ffn_in, &lw.ffn_out};
+      const LayerInputRange& r = ranges[static_cast<size_t>(qt.slot.layer)];
+      const std::vector<float>* x_max[] = {&r.qkv, &r.attn_out, &r.ffn_in, &r.ffn_out};
+      std::vector<float>& sc = scales[static_cast<size_t>(qt.slot.layer)][qt.slot.part];
+      if (sc.empty()) {
+        const ops::LinearSource& l = *parts[qt.slot.part];
+        std::vector<float> col_max;
+        column_abs_max(l.w, l.out, l.in, col_max);
+        sc = smoothing_scales(*x_max[qt.slot.part], col_max, options.smooth_alpha);
       }
+      smoothed = AlignedBuffer<float>(static_cast<size_t>(rows * cols));
+      for (int64_t row = 0; row < rows; ++row)
+        for (int64_t col = 0; col < cols; ++col)
+          smoothed[row * cols + col] = w[row * cols + col] * sc[col];
+      w = smoothed.data();
+      qt.input_scale = sc.data();
     }
-    AlignedBuffer<int8_t> q(static_cast<size_t>(rows * cols));
-    AlignedBuffer<float> s(static_cast<size_t>(rows));
-    double err = 0;
+    qt.q = AlignedBuffer<int8_t>(static_cast<size_t>(rows * cols));
+    qt.scale = AlignedBuffer<float>(static_cast<size_t>(rows));
     try {
-      err = quantize_rows_symmetric(w, rows, cols, limit, q.data(), s.data());
+      qt.max_error = quantize_rows_symmetric(w, rows, cols, limit, qt.q.data(), qt.scale.data());
     } catch (const Error& e) {
       fail(e.kind(), store.origin(), ": tensor '", name, "': ", e.what());
     }
-    report.max_abs_error = std::max(report.max_abs_error, err);
-    out.push_back({name, Tensor{DType::kI8, t.shape, q.data()}});
-    out.push_back({name + "_scale", Tensor{DType::kF32, Shape{rows}, s.data()}});
-    qbufs.push_back(std::move(q));
-    sbufs.push_back(std::move(s));
-    ++report.tensors_quantized;
+    quantized.push_back(std::move(qt));
   }
-  EMBER_CHECK(report.tensors_quantized > 0, ErrorKind::kUnsupported, store.origin(),
-              ": no encoder-layer Linear weight found to quantize");
-  if (progress) progress(names.size(), names.size(), "");
+  EMBER_CHECK(report.tensors_quantized > 0 || !quantized.empty(), ErrorKind::kUnsupported,
+              store.origin(), ": no encoder-layer Linear weight found to quantize");
 
   model::QuantizationMarker marker;
   marker.reduce_range = reduce_range;
+  marker.input_scale = std::any_of(quantized.begin(), quantized.end(),
+                                   [](const QuantizedTensor& q) { return q.input_scale; });
+  if (keep_spec.auto_count > 0)
+    report.sensitivity = keep_sensitive(files, store, *source, quantized, marker, batches,
+                                        options.threads, keep_spec.auto_count, keep);
+  // The Linears kept: their float weights as the source has them, no scales.
+  const auto& layer_weights = source->weights().layers;
+  for (int64_t l = 0; l < num_layers; ++l) {
+    const auto& lw = layer_weights[static_cast<size_t>(l)];
+    const ops::LinearSource* parts[] = {&lw.qkv, &lw.attn_out, &lw.ffn_in, &lw.ffn_out};
+    for (int k = 0; k < model::kLinearKindCount; ++k)
+      if (keep[static_cast<size_t>(l * model::kLinearKindCount + k)] && parts[k]->out > 0)
+        report.fp32_linears.push_back(model::linear_name(l, k));
+  }
+  for (const QuantizedTensor& qt : quantized) {
+    const bool kept =
+        qt.slot.layer >= 0 &&
+        keep[static_cast<size_t>(qt.slot.layer * model::kLinearKindCount + qt.slot.part)];
+    if (kept) {
+      out.push_back({qt.name, qt.source});
+      ++report.tensors_kept;
+      continue;
+    }
+    const int64_t rows = qt.source.shape[0], cols = qt.source.shape[1];
+    if (qt.input_scale) {
+      const std::string base = qt.name.substr(0, qt.name.size() - std::string(".weight").size());
+      out.push_back({base + ".input_scale",
+                     Tensor{DType::kF32, Shape{cols}, const_cast<float*>(qt.input_scale)}});
+      ++report.tensors_smoothed;
+    }
+    out.push_back({qt.name, Tensor{DType::kI8, qt.source.shape, const_cast<int8_t*>(qt.q.data())}});
+    out.push_back({qt.name + "_scale",
+                   Tensor{DType::kF32, Shape{rows}, const_cast<float*>(qt.scale.data())}});
+    report.max_abs_error = std::max(report.max_abs_error, qt.max_error);
+    ++report.tensors_quantized;
+  }
+  EMBER_CHECK(report.tensors_quantized > 0, ErrorKind::kInvalidInput, "--keep-fp32 '",
+              options.keep_fp32,
+              "' keeps every encoder Linear in fp32: nothing is left to quantize (the float "
+              "model is that)");
+  if (progress) progress(names.size(), names.size(), "");
+
   marker.input_scale = report.tensors_smoothed > 0;
+  if (!report.fp32_linears.empty()) marker.fp32_linears = report.fp32_linears;
   auto meta = store.metadata();
   if (!bf16) meta[model::kQuantizationKey] = model::marker_json(marker);
   const fs::path weights = writer.staging() / "model.safetensors";
@@ -209,6 +358,8 @@ QuantizeReport quantize_model(const std::string& model, const fs::path& out_dir,
                                           std::move(written));
     EMBER_CHECK(bf16 ? check->bf16_linears() : check->quantization() == model::kInt8Scheme,
                 ErrorKind::kInternal, "the written model did not load as ", options.dtype);
+    EMBER_CHECK(bf16 || check->weights().fp32_linears == report.fp32_linears, ErrorKind::kInternal,
+                "the written model does not keep the Linears asked in fp32");
     writer.commit();
   } catch (const Error& e) {
     // The staging directory is removed on the way out; the message says what the user has.

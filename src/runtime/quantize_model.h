@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/batch.h"
@@ -33,25 +34,33 @@ struct QuantizeOptions {
   std::vector<model::Batch> calibration;
   uint64_t seed = 0;
   int threads = 0;  // compute threads of the calibration pass; 0: all cores
+  // int8: the encoder Linears that stay fp32 (runtime/keep_fp32.h: "ffn_out",
+  // "layer.11.ffn_out", "auto:2", comma-separated); empty: none. auto:N ranks them on the
+  // calibration inputs (runtime/int8_sensitivity.h).
+  std::string keep_fp32;
 };
 
 struct QuantizeReport {
   std::filesystem::path out_dir;
   int64_t tensors_quantized = 0;
   int64_t tensors_kept = 0;
-  int64_t bytes_in = 0;   // the source weights file
-  int64_t bytes_out = 0;  // the written model.safetensors
-  double max_abs_error = 0;
-  int64_t tensors_smoothed = 0;  // int8 weights written with an input_scale  // largest |w - scale
-                                 // * q| (or |w - bf16(w)|) over those weights
+  int64_t bytes_in = 0;          // the source weights file
+  int64_t bytes_out = 0;         // the written model.safetensors
+  double max_abs_error = 0;      // largest |w - scale * q| (or |w - bf16(w)|) over those weights
+  int64_t tensors_smoothed = 0;  // int8 weights written with an input_scale
   std::vector<std::string> files_copied;
+  // int8: the encoder Linears written in fp32 ("layer.<i>.<kind>"), and with auto:N every
+  // Linear's sensitivity score, worst first.
+  std::vector<std::string> fp32_linears;
+  std::vector<std::pair<std::string, double>> sensitivity;
 };
 
 // (tensors done, tensors total, current tensor name).
 using QuantizeProgress = std::function<void(size_t, size_t, const std::string&)>;
 
 // kUnsupported for a model without model.safetensors (ONNX); kInvalidInput for another dtype,
-// reduce_range with bf16, or when out_dir
+// reduce_range or keep_fp32 with bf16, a bad keep_fp32 (runtime/keep_fp32.h; a layer out of
+// range; auto:N beyond the Linears left; every Linear kept), or when out_dir
 // exists (without force), is the model's directory, is inside it or shares a file with it
 // (io/model_dir_writer.h); kUnavailable when writing fails (the old output, if any, is then
 // untouched); plus every error of loading the source or the result.

@@ -107,4 +107,46 @@ TEST(QuantizeCli, Bf16DirectoryAndTheDtypeFlag) {
   fs::remove_all(tmp);
 }
 
+// --keep-fp32: the kept Linears in the summary and in `ember info`; a bad SPEC is invalid input
+// (exit code 2) with a message naming it, and leaves no directory.
+TEST(QuantizeCli, KeepFp32) {
+  const fs::path tmp =
+      fs::temp_directory_path() / ("ember-quantize-cli-keep-" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  const fs::path src = fs::path(EMBER_SOURCE_DIR) / "tests/fixtures/models/tiny-bert-seqcls";
+  const std::string model = " --model '" + src.string() + "' --out '" + (tmp / "q").string() + "'";
+  CliResult r = ember("quantize --keep-fp32 layer.1.ffn_out --keep-fp32 ffn_in" + model, tmp);
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["fp32_linears"],
+            nlohmann::json::parse(R"(["layer.0.ffn_in","layer.1.ffn_in","layer.1.ffn_out"])"));
+  EXPECT_FALSE(j.contains("sensitivity"));
+  r = ember("info --model '" + (tmp / "q").string() + "'", tmp);
+  ASSERT_EQ(r.status, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["quantization"], "int8-dynamic");
+  EXPECT_EQ(j["fp32_linears"], 3);
+  EXPECT_EQ(j["fp32_linear_names"].size(), 3u);
+
+  r = ember("quantize --force --keep-fp32 auto:1" + model, tmp);
+  ASSERT_EQ(r.status, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["fp32_linears"].size(), 1u);
+  ASSERT_EQ(j["sensitivity"].size(), 8u);  // 2 layers x 4 Linears, worst first
+  EXPECT_EQ(j["sensitivity"][0]["linear"], j["fp32_linears"][0]);
+  EXPECT_GE(j["sensitivity"][0]["score"].get<double>(), j["sensitivity"][7]["score"].get<double>());
+  r = ember("info --model '" + (tmp / "q").string() + "'", tmp);
+  EXPECT_EQ(nlohmann::json::parse(r.out)["fp32_linears"], 1);
+  fs::remove_all(tmp / "q");
+
+  for (const std::string bad : {"v", "layer.2", "mlp", "auto:0", "auto:99"}) {
+    r = ember("quantize --keep-fp32 " + bad + model, tmp);
+    EXPECT_EQ(r.status, 2) << bad << ": " << r.err;
+    EXPECT_NE(r.err.find(bad == "v" ? "qkv" : bad.substr(0, 4)), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(tmp / "q")) << bad;
+  }
+  fs::remove_all(tmp);
+}
+
 }  // namespace

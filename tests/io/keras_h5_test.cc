@@ -62,5 +62,19 @@ TEST(KerasH5, CorruptFilesAreTypedErrors) {
   }
 }
 
+// A group tree that never ends (a fuzzer's find): refused at the visit's bounds, not followed.
+TEST(KerasH5, EndlessGroupTreeIsRefused) {
+  const fs::path file =
+      fs::path(EMBER_SOURCE_DIR) / "tests/fixtures/checkpoints/malicious/endless-groups.h5";
+  ASSERT_TRUE(fs::is_regular_file(file));
+  try {
+    load_keras_h5(file);
+    ADD_FAILURE() << "an endless group tree loaded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput) << e.what();
+    EXPECT_NE(std::string(e.what()).find("group tree"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace ember::io

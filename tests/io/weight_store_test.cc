@@ -77,8 +77,9 @@ TEST_F(WeightStoreTest, Bf16ViewsAreInPlaceOrRoundedOnce) {
   EXPECT_EQ(h[3], 0x4780);                         // 65504 rounds up to 65536
   EXPECT_EQ(h, store.get_bf16("h", Shape{2, 2}));  // converted once
   EXPECT_EQ(store.get_bf16("f", Shape{1, 1})[0], 0x3f82);
-  // Conversions not kept are freed (f's 2 bytes); kept ones and in-place BF16 stay.
-  EXPECT_EQ(store.release_bf16_except({h}), 2);
+  // A conversion is freed (f's 2 bytes); the others and in-place BF16 stay.
+  EXPECT_EQ(store.release_conversion(store.get_bf16("f", Shape{1, 1})), 2);
+  EXPECT_EQ(store.release_conversion(store.get_raw("b").data), 0);
   EXPECT_EQ(store.get_bf16("h", Shape{2, 2}), h);
   EXPECT_EQ(h[3], 0x4780);
   EXPECT_EQ(store.get_bf16("b", Shape{1, 2}), store.get_raw("b").data);
@@ -88,6 +89,34 @@ TEST_F(WeightStoreTest, Bf16ViewsAreInPlaceOrRoundedOnce) {
   expect_error([&] { store.get_bf16("h", Shape{4}); }, ErrorKind::kInvalidInput, "'h'");
   expect_error([&] { store.get_bf16("nope", Shape{1}); }, ErrorKind::kNotFound, "'nope'");
   expect_error([&] { store.set_linear_dtype(DType::kF16); }, ErrorKind::kInternal, "F16");
+}
+
+// What a model copied (the parts of a fused projection) is handed back: pages of the file
+// mapping are paged out (the values stay readable, from the file), conversions freed (and made
+// again when asked); owned memory is never paged out, a pointer that is no conversion never
+// freed.
+TEST_F(WeightStoreTest, CopiedTensorsAreHandedBack) {
+  std::vector<float> big(4 * 1024);  // 16 KiB: at least 3 whole pages in the mapping
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<float>(i);
+  const std::vector<uint16_t> f16 = {0x3c00, 0xc000};
+  std::string header = R"({"big":{"dtype":"F32","shape":[4096],"data_offsets":[0,16384]},)"
+                       R"("h":{"dtype":"F16","shape":[2],"data_offsets":[16384,16388]}})";
+  header.resize((header.size() + 7) / 8 * 8, ' ');
+  WeightStore store = WeightStore::from_safetensors(write(header, bytes_of(big) + bytes_of(f16)));
+  const float* mapped = store.get("big").f32();
+  const size_t advised = store.page_out_mapped(mapped, big.size() * sizeof(float));
+  EXPECT_GE(advised, 3u * 4096);
+  EXPECT_LE(advised, big.size() * sizeof(float));
+  EXPECT_EQ(mapped[4095], 4095.0f);  // read again from the file
+  EXPECT_EQ(store.release_conversion(mapped), 0);
+
+  const float* widened = store.get("h").f32();
+  EXPECT_EQ(store.page_out_mapped(widened, 2 * sizeof(float)), 0u);  // owned, not mapped
+  EXPECT_EQ(store.release_conversion(widened), 2 * static_cast<int64_t>(sizeof(float)));
+  EXPECT_EQ(store.release_conversion(widened), 0);
+  EXPECT_EQ(store.get("h").f32()[1], -2.0f);  // converted again
+  const uint16_t* rounded = store.get_bf16("big", Shape{4096});
+  EXPECT_EQ(store.release_conversion(rounded), 4096 * 2);
 }
 
 TEST_F(WeightStoreTest, F32IsZeroCopyWhenAlignedAndCopiedWhenNot) {

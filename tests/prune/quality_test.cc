@@ -1,8 +1,10 @@
 // prune/quality.h on real data: all-MiniLM-L6-v2 against itself agrees exactly (cosine 1, every
-// neighbour shared, the same probe accuracy, a probe that learned the sentiment), and against
+// neighbour shared, the same probe accuracy on the split and cross-validated, a probe that
+// learned the sentiment), and against
 // its half-pruned, sliced-only copy measurably less.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 #include "prune/prune_model.h"
@@ -30,6 +32,31 @@ TEST(PruneQuality, SelfAgreesAndAPrunedCopyLess) {
   EXPECT_DOUBLE_EQ(self.probe_accuracy, self.probe_accuracy_base);
   EXPECT_GT(self.probe_accuracy_base, 0.65);
   EXPECT_EQ(self.train + self.test, 600);
+  EXPECT_DOUBLE_EQ(self.probe_accuracy_base_probe, self.probe_accuracy_base);
+  EXPECT_EQ(self.probe_texts, self.test);
+
+  // Cross-validated: every text held out once, so the accuracy counts all 600.
+  prune::QualityOptions cv;
+  cv.folds = 5;
+  const auto self_cv = prune::compare_quality(*base, *base, texts, cv);
+  EXPECT_EQ(self_cv.probe_texts, 600);
+  EXPECT_DOUBLE_EQ(self_cv.probe_accuracy, self_cv.probe_accuracy_base);
+  EXPECT_DOUBLE_EQ(self_cv.probe_accuracy_base_probe, self_cv.probe_accuracy_base);
+  EXPECT_GT(self_cv.probe_accuracy_base, 0.65);
+  const double right = self_cv.probe_accuracy_base * 600;
+  EXPECT_NEAR(right, std::round(right), 1e-9);
+  cv.folds = 301;
+  EXPECT_THROW(
+      {
+        try {
+          (void)prune::compare_quality(*base, *base, texts, cv);
+        } catch (const Error& e) {
+          EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput);
+          EXPECT_NE(std::string(e.what()).find("folds"), std::string::npos) << e.what();
+          throw;
+        }
+      },
+      Error);
 
   testing::TempDir tmp("quality");
   std::vector<std::string> cal;

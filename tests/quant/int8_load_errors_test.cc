@@ -242,6 +242,53 @@ TEST_F(BrokenInt8Model, FusedProjectionsWithDifferentInputScales) {
   expect_error(ErrorKind::kInvalidInput, "equal input scales");
 }
 
+// --keep-fp32 (model/int8_weights.h): the marker's fp32_linears lists exactly the encoder
+// Linears that are not int8.
+constexpr const char* kFullRangeMarker =
+    R"({"scheme":"int8-dynamic","version":1,"reduce_range":false,"input_scale":true)";
+
+TEST_F(BrokenInt8Model, Fp32ListNamesAnInt8Linear) {
+  rewrite([](auto&, auto& meta) {
+    meta[model::kQuantizationKey] =
+        std::string(kFullRangeMarker) + R"(,"fp32_linears":["layer.0.attn_out"]})";
+  });
+  expect_error(ErrorKind::kInvalidInput, "lists 'layer.0.attn_out'");
+}
+
+TEST_F(BrokenInt8Model, Fp32ListIsNotAnArrayOfNames) {
+  rewrite([](auto&, auto& meta) {
+    meta[model::kQuantizationKey] =
+        std::string(kFullRangeMarker) + R"(,"fp32_linears":"layer.0.attn_out"})";
+  });
+  expect_error(ErrorKind::kInvalidInput, "fp32_linears must be an array");
+}
+
+TEST_F(BrokenInt8Model, FloatLinearLoadsOnlyWhenListed) {
+  // Layer 0's attention output back to F32 (no scales), as --keep-fp32 writes a kept Linear.
+  auto to_f32 = [this](const std::string& list) {
+    rewrite([this, list](auto& t, auto& meta) {
+      Tensor w = t.at(kLayer);
+      floats_.assign(static_cast<size_t>(w.numel()), 0.01f);
+      w.dtype = DType::kF32;
+      w.data = floats_.data();
+      t[kLayer] = w;
+      t.erase(kLayer + "_scale");
+      t.erase(kInputScale);
+      meta[model::kQuantizationKey] = std::string(kFullRangeMarker) + list + "}";
+    });
+  };
+  const fs::path backup = dir_.string() + "-intact.safetensors";  // outside the model directory
+  fs::copy_file(dir_ / "model.safetensors", backup);
+  to_f32(R"(,"fp32_linears":[])");
+  expect_error(ErrorKind::kInvalidInput,
+               "'layer.0.attn_out' is not int8, but ember_quantization.fp32_linears does not list");
+  fs::copy_file(backup, dir_ / "model.safetensors", fs::copy_options::overwrite_existing);
+  to_f32(R"(,"fp32_linears":["layer.0.attn_out"])");
+  EXPECT_EQ(runtime::Engine::load(dir_.string())->info().fp32_linears,
+            std::vector<std::string>{"layer.0.attn_out"});
+  fs::remove(backup);
+}
+
 TEST(Int8Smoothing, UnsmoothedCopyHasNoInputScalesAndLoads) {
   const fs::path dir = test::fresh_temp_dir("unsmoothed");
   runtime::QuantizeOptions o;

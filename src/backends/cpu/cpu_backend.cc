@@ -22,14 +22,32 @@ namespace {
 
 class CpuLinear final : public ops::Linear {
  public:
+  // `src` as it runs: widened to fp32 when `widened` holds its bf16 weights.
   CpuLinear(const ops::LinearSource& src, std::unique_ptr<kernels::PackedGemmDnnl> packed,
             AlignedBuffer<float> widened = {})
-      : Linear(src), src_(src), packed_(std::move(packed)), widened_(std::move(widened)) {}
+      : Linear(src),
+        src_(src),
+        bf16_(src.is_bf16()),
+        packed_(std::move(packed)),
+        widened_(std::move(widened)) {}
   const ops::LinearSource& src() const { return src_; }
+  bool bf16() const { return bf16_; }
   const kernels::PackedGemmDnnl* packed() const { return packed_.get(); }
+
+  // Packed weights serve every row count and stride (cpu::linear and linear_int8 take them
+  // when the matrix is null); a widened bf16 Linear reads its own fp32 copy, never the source.
+  bool release_source() override {
+    if (widened_.size() > 0) return true;
+    if (!packed_) return false;
+    src_.w = nullptr;
+    src_.w_bf16 = nullptr;
+    src_.q.w = nullptr;
+    return true;
+  }
 
  private:
   ops::LinearSource src_;
+  bool bf16_;  // src_ alone cannot say once its matrix is released
   std::unique_ptr<kernels::PackedGemmDnnl> packed_;
   AlignedBuffer<float> widened_;  // bf16 weights as fp32, on CPUs without avx512_bf16
 };
@@ -47,15 +65,10 @@ class CpuBuffer final : public ops::Buffer {
 // The packed copy is what the GEMM reads from 2 rows up (all of it for bf16): the source
 // weights' pages go back to the kernel, so that a model does not hold its Linears twice. A
 // source in a file mapping (safetensors) is read again from the file where a one-row product
-// or a test's forced unpacked GEMM touches it; its values never change.
+// or a test's forced unpacked GEMM touches it; its values never change. An owned source (a
+// fused projection) only goes to swap, if any: the model frees it after release_source().
 void page_out_source(const ops::LinearSource& src) {
-  const auto n = static_cast<size_t>(src.out * src.in);
-  if (src.is_int8())
-    page_out(src.q.w, n);
-  else if (src.is_bf16())
-    page_out(src.w_bf16, n * sizeof(uint16_t));
-  else
-    page_out(src.w, n * sizeof(float));
+  page_out(src.weight_data(), src.weight_bytes());
 }
 
 const CpuLinear& cpu_linear(const ops::Linear& w) {
@@ -122,9 +135,9 @@ void CpuBackend::do_linear(const ops::Linear& w, const ops::View& x, const ops::
   const PoolScope scope(pool_);
   const CpuLinear& l = cpu_linear(w);
   const ops::LinearSource& s = l.src();
-  if (s.is_int8())
+  if (l.is_int8())
     cpu::linear_int8(x.data, x.rows, s.in, x.ld, s.q, s.b, s.out, y.data, y.ld, act, l.packed());
-  else if (s.is_bf16())
+  else if (l.bf16())
     cpu::linear_bf16(x.data, x.rows, s.in, x.ld, *l.packed(), s.b, s.out, y.data, y.ld, act);
   else
     cpu::linear(x.data, x.rows, s.in, x.ld, s.w, s.b, s.out, y.data, y.ld, act, l.packed());

@@ -15,8 +15,9 @@ namespace ember::cpu {
 
 struct CpuBackendOptions {
   ThreadPoolOptions pool;
-  // Pack Linear weights for oneDNN's matmul (faster from 2 rows up; a second copy of those
-  // weights in memory).
+  // Pack Linear weights for oneDNN's matmul (faster from 2 rows up; the packed copy takes the
+  // place of the unpacked weights in memory: their pages are handed back, or the model frees
+  // them after ops::Linear::release_source).
   bool pack_weights = true;
   // Attention of bf16 models (ops::AttentionArgs::bf16) in bf16 where the CPU has
   // avx512_bf16; false keeps it fp32 (docs/bf16.md).

@@ -5,6 +5,7 @@
 #include "backends/cpu/cpu_ops.h"
 #include "backends/cpu/packed_tasks.h"
 #include "backends/cpu/row_dispatch.h"
+#include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "core/parallel.h"
@@ -141,7 +142,7 @@ void linear(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w, c
               " n=", n);
   EMBER_CHECK(ldx >= k && ldy >= n, ErrorKind::kInternal, "linear: row stride too small (ldx=", ldx,
               " < k=", k, " or ldy=", ldy, " < n=", n, ")");
-  EMBER_CHECK(w != nullptr, ErrorKind::kInternal, "linear: null weight");
+  EMBER_CHECK(w != nullptr || packed != nullptr, ErrorKind::kInternal, "linear: no weights");
   if (m == 0) return;
   EMBER_CHECK(x != nullptr && y != nullptr, ErrorKind::kInternal, "linear: null x or y");
   // Looked up first so that a bad activation fails before any work.
@@ -154,6 +155,18 @@ void linear(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w, c
                     packed->k() == k,
                 ErrorKind::kInternal, "linear: packed weights do not match ", n, "x", k);
     if (ldx == k && detail::use_packed(packed, m)) {
+      linear_packed(x, m, *packed, bias, y, ldy, epilogue);
+      return;
+    }
+    if (w == nullptr) {
+      // Released unpacked weights (CpuLinear::release_source): the packed ones serve every
+      // row count, on dense rows.
+      thread_local AlignedBuffer<float> dense;
+      if (ldx != k) {
+        dense.resize(static_cast<size_t>(m * k));
+        for (int64_t i = 0; i < m; ++i) std::copy_n(x + i * ldx, k, dense.data() + i * k);
+        x = dense.data();
+      }
       linear_packed(x, m, *packed, bias, y, ldy, epilogue);
       return;
     }

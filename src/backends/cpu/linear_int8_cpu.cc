@@ -82,7 +82,9 @@ void linear_int8(const float* x, int64_t m, int64_t k, int64_t ldx, const ops::I
   EMBER_CHECK(m >= 0 && k > 0 && n > 0, ErrorKind::kInternal, "linear_int8: bad shape m=", m,
               " k=", k, " n=", n);
   EMBER_CHECK(ldx >= k && ldy >= n, ErrorKind::kInternal, "linear_int8: row stride too small");
-  EMBER_CHECK(w.w && w.scale && w.col_sum, ErrorKind::kInternal, "linear_int8: null weights");
+  // A null w.w: released unpacked weights (CpuLinear::release_source), the packed ones serve.
+  EMBER_CHECK((w.w || packed) && w.scale && w.col_sum, ErrorKind::kInternal,
+              "linear_int8: null weights");
   EMBER_CHECK(w.act_max == 127 || w.act_max == 255, ErrorKind::kInternal, "linear_int8: act_max ",
               w.act_max);
   if (m == 0) return;
@@ -110,13 +112,15 @@ void linear_int8(const float* x, int64_t m, int64_t k, int64_t ldx, const ops::I
   const bool forced_packed = g == Int8Gemm::kPackedDnnl || g == Int8Gemm::kPackedVnni;
   EMBER_CHECK(packed || !forced_packed, ErrorKind::kInternal, "linear_int8: ", int8_gemm_name(g),
               " without packed weights");
+  EMBER_CHECK(w.w || g == Int8Gemm::kAuto || forced_packed, ErrorKind::kInternal,
+              "linear_int8: ", int8_gemm_name(g), " without unpacked weights");
   // One row also takes the packed weights where the VNNI panel kernel runs it (run_slice's
   // kInt8PanelMaxRows): streaming the packed panels was 1.4-1.9x dnnl_gemm_u8s8s32 on the
   // [N, K] weights on 7 of the 8 encoder shapes, 0.9x on 768 x 3072 (docs/gemm.md, "int8 GEMM").
   const bool packed_one_row = m == 1 && packed && packed->panel_max_rows() > 0 &&
                               packed->type() == kernels::PackedGemmDnnl::Type::kU8S8 &&
                               int8_vnni_supported();
-  if (packed && (forced_packed ||
+  if (packed && (forced_packed || !w.w ||
                  (g == Int8Gemm::kAuto && (detail::use_packed(packed, m) || packed_one_row)))) {
     using Kernel = kernels::PackedGemmDnnl::Kernel;
     const Kernel kernel = g == Int8Gemm::kPackedDnnl   ? Kernel::kDnnl

@@ -1,8 +1,7 @@
 // One attention head with both products in bf16 (vdpbf16ps, fp32 accumulation), for bf16
-// models on CPUs with avx512_bf16. The structure is attention_f32_avx512.cc's (query blocks
-// of kRows = 8 in registers, K^T in panels of 32 keys, whole-row softmax or key blocks of 512
-// with an online softmax, memory linear in length); what differs is the operands' layout, the
-// one vdpbf16ps needs (each 32-bit lane holds a pair of bf16 along the summed dimension):
+// models on CPUs with avx512_bf16: attention_tiles_avx512.h's query blocks, K^T panels and
+// softmax paths with AttentionOpsBf16Avx512Bf16. What differs from fp32 is the operands' layout,
+// the one vdpbf16ps needs (each 32-bit lane holds a pair of bf16 along the summed dimension):
 // - QK^T sums over head_dim: Q rows are rounded to bf16 once per task, a pair of dimensions
 //   broadcast per lane; K^T panels hold [head_dim / 2][32 keys][2 dimensions].
 // - PV sums over keys: each exp'd score row is rounded to bf16 as it is made (pairs of
@@ -18,46 +17,20 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
-#include <type_traits>
 
+#include "kernels/cpu/attention_tiles_avx512.h"
 #include "kernels/cpu/kernels.h"
-
-// Fully unrolled register tiles (see attention_f32_avx512.cc).
-#if defined(__clang__)
-#define EMBER_UNROLL _Pragma("unroll")
-#else
-#define EMBER_UNROLL _Pragma("GCC unroll 16")
-#endif
 
 namespace ember::kernels {
 namespace {
 
-constexpr int kRows = 8;
-constexpr int64_t kPanel = 32;  // keys per K^T panel
-// Key blocks with an online softmax past the same footprint as the fp32 kernel's (kv_len x
-// head_dim >= 2^17; the packed bf16 K^T and V are half its size, so a block of 512 keys
-// fits L2 with room to spare).
-constexpr int64_t kKeyBlock = 512;
-constexpr int64_t kFlashMinKeyFloats = int64_t{1} << 17;
-
-int64_t padded(int64_t n) {
-  return (n + 15) / 16 * 16;
-}
-int64_t panel_padded(int64_t kv_len) {
-  return (kv_len + kPanel - 1) / kPanel * kPanel;
-}
 int64_t even(int64_t n) {
   return (n + 1) / 2 * 2;
 }
 // Floats that hold n bf16 values, rounded up to a 64-byte line so every region stays aligned.
 int64_t floats_for_bf16(int64_t n) {
   return (n + 31) / 32 * 16;
-}
-
-__mmask16 tail_mask(int64_t n) {
-  return static_cast<__mmask16>((1u << n) - 1u);
 }
 
 inline __m512bh as_bh(__m512i x) {
@@ -94,117 +67,6 @@ inline __m512 exp16(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
-// s[r, j0 + 16c ...] = qb[r, :] . kt[:, j0 + 16c ...] for R rows and C vectors of keys (j0 a
-// panel's first key; hd2 = head_dim rounded up to even).
-template <int R, int C>
-void scores_tile(const uint16_t* qb, int64_t hd2, const uint16_t* kt, int64_t lp, float* s,
-                 int64_t j0) {
-  const uint16_t* panel = kt + j0 * hd2;
-  __m512 acc[R][C];
-  EMBER_UNROLL
-  for (int r = 0; r < R; ++r) {
-    EMBER_UNROLL
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
-  }
-  for (int64_t d = 0; d < hd2; d += 2) {
-    __m512i kv[C];
-    EMBER_UNROLL
-    for (int c = 0; c < C; ++c) kv[c] = _mm512_loadu_si512(panel + d * kPanel + 32 * c);
-    EMBER_UNROLL
-    for (int r = 0; r < R; ++r) {
-      const __m512bh b = as_bh(broadcast_pair(qb + r * hd2 + d));
-      EMBER_UNROLL
-      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], b, as_bh(kv[c]));
-    }
-  }
-  EMBER_UNROLL
-  for (int r = 0; r < R; ++r) {
-    EMBER_UNROLL
-    for (int c = 0; c < C; ++c) _mm512_storeu_ps(s + r * lp + j0 + 16 * c, acc[r][c]);
-  }
-}
-
-template <int R>
-void scores_rows(const uint16_t* qb, int64_t hd2, const uint16_t* kt, int64_t lp, float* s) {
-  int64_t j0 = 0;
-  for (; j0 + kPanel <= lp; j0 += kPanel) scores_tile<R, 2>(qb, hd2, kt, lp, s, j0);
-  if (j0 < lp) scores_tile<R, 1>(qb, hd2, kt, lp, s, j0);
-}
-
-// As attention_f32_avx512.cc's PvMode: kFinal scales the sum by factor (1 / the softmax's
-// sum); kBlock adds one key block's sum to factor x the output so far (out taken as 0 when
-// first).
-enum class PvMode { kFinal, kBlock };
-
-// out[r, c0 + 16c ...] from pb (bf16 score rows, stride lp) and vp (V in key pairs) for R
-// rows and C vectors of columns; with Tail the last vector is masked to head_dim % 16 columns.
-template <int R, int C, bool Tail, PvMode Mode>
-void pv_tile(const uint16_t* pb, int64_t lp, const uint16_t* vp, int64_t head_dim, int64_t kv_len,
-             const float* factor, bool first, float* out, int64_t ldo, int64_t c0, __mmask16 mask) {
-  __m512 acc[R][C];
-  EMBER_UNROLL
-  for (int r = 0; r < R; ++r) {
-    EMBER_UNROLL
-    for (int c = 0; c < C; ++c) {
-      if (Mode == PvMode::kFinal || first) {
-        acc[r][c] = _mm512_setzero_ps();
-      } else {
-        const float* o = out + r * ldo + c0 + 16 * c;
-        const __m512 old =
-            (Tail && c == C - 1) ? _mm512_maskz_loadu_ps(mask, o) : _mm512_loadu_ps(o);
-        acc[r][c] = _mm512_mul_ps(old, _mm512_set1_ps(factor[r]));
-      }
-    }
-  }
-  for (int64_t j = 0; j < kv_len; j += 2) {
-    const uint16_t* vj = vp + j * head_dim + 2 * c0;
-    __m512i vv[C];
-    EMBER_UNROLL
-    for (int c = 0; c < C; ++c)
-      vv[c] = (Tail && c == C - 1) ? _mm512_maskz_loadu_epi32(mask, vj + 32 * c)
-                                   : _mm512_loadu_si512(vj + 32 * c);
-    EMBER_UNROLL
-    for (int r = 0; r < R; ++r) {
-      const __m512bh b = as_bh(broadcast_pair(pb + r * lp + j));
-      EMBER_UNROLL
-      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], b, as_bh(vv[c]));
-    }
-  }
-  EMBER_UNROLL
-  for (int r = 0; r < R; ++r) {
-    const __m512 scale = _mm512_set1_ps(factor[r]);
-    EMBER_UNROLL
-    for (int c = 0; c < C; ++c) {
-      float* o = out + r * ldo + c0 + 16 * c;
-      const __m512 y = Mode == PvMode::kFinal ? _mm512_mul_ps(acc[r][c], scale) : acc[r][c];
-      if (Tail && c == C - 1) {
-        _mm512_mask_storeu_ps(o, mask, y);
-      } else {
-        _mm512_storeu_ps(o, y);
-      }
-    }
-  }
-}
-
-template <int R, PvMode Mode>
-void pv_rows(const uint16_t* pb, int64_t lp, const uint16_t* vp, int64_t kv_len, int64_t head_dim,
-             const float* factor, bool first, float* out, int64_t ldo) {
-  const int64_t body = head_dim - head_dim % 16;
-  const __mmask16 mask = tail_mask(head_dim % 16);
-  int64_t c0 = 0;
-  for (; c0 + 32 <= body; c0 += 32)
-    pv_tile<R, 2, false, Mode>(pb, lp, vp, head_dim, kv_len, factor, first, out, ldo, c0, mask);
-  if (c0 < body) {
-    if (body < head_dim) {  // one full vector and the tail in one pass over pb
-      pv_tile<R, 2, true, Mode>(pb, lp, vp, head_dim, kv_len, factor, first, out, ldo, c0, mask);
-      return;
-    }
-    pv_tile<R, 1, false, Mode>(pb, lp, vp, head_dim, kv_len, factor, first, out, ldo, c0, mask);
-  }
-  if (body < head_dim)
-    pv_tile<R, 1, true, Mode>(pb, lp, vp, head_dim, kv_len, factor, first, out, ldo, body, mask);
-}
-
 // The largest scaled score of a raw score row (its kv_len keys; the padding keys up to lp are
 // left out): scale x max, or scale x min for a negative scale.
 float scaled_max(const float* s, int64_t kv_len, int64_t lp, float scale) {
@@ -237,18 +99,33 @@ float exp_sum_bf16(const float* s, int64_t kv_len, int64_t lp, float scale, floa
   return _mm512_reduce_add_ps(vsum);
 }
 
-// One key block of a raw score row, online (attention_f32_avx512.cc's online_softmax_block):
-// raises the running max m to the block's, writes the block's weights exp(scale s - m) to pb in
-// bf16 and adds them to the running sum l (rescaled to the new max); returns exp(m_old - m)
-// for the row's output so far.
-float online_softmax_block(const float* s, int64_t kv_len, int64_t lp, float scale, float& m,
-                           float& l, uint16_t* pb) {
-  const float m_new = std::max(m, scaled_max(s, kv_len, lp, scale));
-  const float alpha = std::exp(m - m_new);  // 0 on the first block (m = -inf)
-  l = l * alpha + exp_sum_bf16(s, kv_len, lp, scale, m_new, pb);
-  m = m_new;
-  return alpha;
-}
+// What bf16 does in attention_tiles_avx512.h's tiles: each 32-bit lane holds a pair of bf16
+// along the summed dimension (head_dim for QK^T, keys for PV), multiplied and summed into fp32
+// by vdpbf16ps. The softmax reads the fp32 score rows s and writes its weights to p in bf16.
+struct AttentionOpsBf16Avx512Bf16 {
+  using Elem = uint16_t;
+  using Operand = __m512bh;
+  using Broadcast = __m512bh;
+  static constexpr bool kQRowsPacked = true;
+  static constexpr int kPack = 2;
+
+  static __m512bh load(const uint16_t* x) { return as_bh(_mm512_loadu_si512(x)); }
+  static __m512bh load_masked(__mmask16 mask, const uint16_t* x) {
+    return as_bh(_mm512_maskz_loadu_epi32(mask, x));
+  }
+  static __m512bh broadcast(const uint16_t* x) { return as_bh(broadcast_pair(x)); }
+  static __m512 dot(__m512 acc, __m512bh b, __m512bh x) { return _mm512_dpbf16_ps(acc, b, x); }
+
+  static float softmax_row(const float* s, int64_t kv_len, int64_t lp, float scale, uint16_t* p) {
+    return 1.0f / exp_sum_bf16(s, kv_len, lp, scale, scaled_max(s, kv_len, lp, scale), p);
+  }
+  static float online_softmax_block(const float* s, int64_t kv_len, int64_t lp, float scale,
+                                    float& m, float& l, uint16_t* p) {
+    return online_softmax_step(scaled_max(s, kv_len, lp, scale), m, l, [&](float m_new) {
+      return exp_sum_bf16(s, kv_len, lp, scale, m_new, p);
+    });
+  }
+};
 
 // Q, K and V rows are a fused projection's columns, rows several KiB apart, which the hardware
 // prefetcher follows poorly once the batch outgrows L2; each packing loop fetches the row
@@ -332,37 +209,6 @@ void pack_v(const float* v, int64_t ldv, int64_t kv_len, int64_t head_dim, uint1
   }
 }
 
-template <typename Fn>
-void by_row_blocks(int64_t rows, Fn&& fn) {
-  int64_t i = 0;
-  for (; i + kRows <= rows; i += kRows) fn(i, std::integral_constant<int, kRows>{});
-  switch (rows - i) {
-    case 7:
-      fn(i, std::integral_constant<int, 7>{});
-      break;
-    case 6:
-      fn(i, std::integral_constant<int, 6>{});
-      break;
-    case 5:
-      fn(i, std::integral_constant<int, 5>{});
-      break;
-    case 4:
-      fn(i, std::integral_constant<int, 4>{});
-      break;
-    case 3:
-      fn(i, std::integral_constant<int, 3>{});
-      break;
-    case 2:
-      fn(i, std::integral_constant<int, 2>{});
-      break;
-    case 1:
-      fn(i, std::integral_constant<int, 1>{});
-      break;
-    default:
-      break;
-  }
-}
-
 // The scratch regions, in floats from its start, each 64-byte aligned.
 struct Layout {
   int64_t kt, vp, qb, row, s, pb, m, l, total;
@@ -391,61 +237,26 @@ size_t attention_scratch_floats_bf16_avx512bf16(int64_t q_rows, int64_t kv_len, 
 }
 
 void attention_head_bf16_avx512bf16(const AttentionHeadArgs& a) {
-  const int64_t lp = padded(a.kv_len), dh = a.head_dim, hd2 = even(dh);
+  const int64_t dh = a.head_dim, hd2 = even(dh);
   const Layout at = layout(a.q_rows, a.kv_len, dh);
   const auto base = reinterpret_cast<uintptr_t>(a.scratch);
   float* scratch = reinterpret_cast<float*>((base + 63) / 64 * 64);
   auto* kt = reinterpret_cast<uint16_t*>(scratch + at.kt);
   auto* vp = reinterpret_cast<uint16_t*>(scratch + at.vp);
   auto* qb = reinterpret_cast<uint16_t*>(scratch + at.qb);
-  auto* pb = reinterpret_cast<uint16_t*>(scratch + at.pb);
-  float* s = scratch + at.s;
   pack_kt(a.k, a.ldk, a.kv_len, dh, kt, reinterpret_cast<uint16_t*>(scratch + at.row));
   pack_v(a.v, a.ldv, a.kv_len, dh, vp);
   pack_q(a.q, a.ldq, a.q_rows, dh, qb);
-
-  const bool plain = attention_is_plain(a);
-  if (plain && a.kv_len * dh >= kFlashMinKeyFloats) {
-    // Key blocks outside, query blocks inside: out holds each row's unnormalised sum so far.
-    float* m = scratch + at.m;
-    float* l = scratch + at.l;
-    std::fill(m, m + a.q_rows, -__builtin_inff());
-    std::fill(l, l + a.q_rows, 0.0f);
-    for (int64_t k0 = 0; k0 < a.kv_len; k0 += kKeyBlock) {
-      const int64_t nk = std::min(kKeyBlock, a.kv_len - k0), lpb = padded(nk);
-      by_row_blocks(a.q_rows, [&](int64_t i0, auto R) {
-        float alpha[kRows];
-        scores_rows<R.value>(qb + i0 * hd2, hd2, kt + k0 * hd2, lpb, s);
-        for (int r = 0; r < R.value; ++r)
-          alpha[r] = online_softmax_block(s + r * lpb, nk, lpb, a.scale, m[i0 + r], l[i0 + r],
-                                          pb + r * lpb);
-        pv_rows<R.value, PvMode::kBlock>(pb, lpb, vp + k0 * dh, nk, dh, alpha, k0 == 0,
-                                         a.out + i0 * a.ldo, a.ldo);
-      });
-    }
-    for (int64_t i = 0; i < a.q_rows; ++i) {
-      const float inv = 1.0f / l[i];
-      float* o = a.out + i * a.ldo;
-      for (int64_t c = 0; c < dh; ++c) o[c] *= inv;
-    }
-    return;
-  }
-  by_row_blocks(a.q_rows, [&](int64_t i0, auto R) {
-    float inv[kRows];
-    scores_rows<R.value>(qb + i0 * hd2, hd2, kt, lp, s);
-    for (int r = 0; r < R.value; ++r) {
-      float* row = s + r * lp;
-      float scale = a.scale;
-      if (!plain) {
-        attention_mask_row(a, i0 + r, row);  // scaled, biased and masked in place
-        scale = 1.0f;
-      }
-      const float max = scaled_max(row, a.kv_len, lp, scale);
-      inv[r] = 1.0f / exp_sum_bf16(row, a.kv_len, lp, scale, max, pb + r * lp);
-    }
-    pv_rows<R.value, PvMode::kFinal>(pb, lp, vp, a.kv_len, dh, inv, /*first=*/true,
-                                     a.out + i0 * a.ldo, a.ldo);
-  });
+  attention_head_8x32_avx512<AttentionOpsBf16Avx512Bf16>(
+      a, {.q = qb,
+          .ldq = hd2,
+          .kt = kt,
+          .kt_dim = hd2,
+          .v = vp,
+          .s = scratch + at.s,
+          .p = reinterpret_cast<uint16_t*>(scratch + at.pb),
+          .m = scratch + at.m,
+          .l = scratch + at.l});
 }
 
 }  // namespace ember::kernels

@@ -6,18 +6,11 @@
 // every K^T / V load feeds 6 FMAs. That is the cache behaviour of key-block (flash) tiling
 // without its online rescaling: K^T and V are read from L2 once per 6 query rows.
 #include <cstring>
-#include <type_traits>
 
+#include "kernels/cpu/attention_pack_kt_f32_avx.h"
+#include "kernels/cpu/attention_row_blocks.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/vec_math_avx2.h"
-
-// Fully unrolled register tiles: without it GCC keeps the accumulator arrays on the stack
-// and stores every accumulator after each FMA (store-bound, ~2x slower).
-#if defined(__clang__)
-#define EMBER_UNROLL _Pragma("unroll")
-#else
-#define EMBER_UNROLL _Pragma("GCC unroll 16")
-#endif
 
 namespace ember::kernels {
 namespace {
@@ -141,67 +134,6 @@ float softmax_row(float* s, int64_t kv_len, int64_t lp, float scale) {
   return 1.0f / avx2::hsum(vsum);
 }
 
-// kt[d, j] = k[j, d] for j < kv_len, zero for kv_len <= j < lp: 8x8 blocks transposed in
-// registers (scalar for the edges), about 10x faster than element-wise strided stores.
-void pack_kt(const float* k, int64_t ldk, int64_t kv_len, int64_t head_dim, float* kt, int64_t lp) {
-  const int64_t j_body = kv_len - kv_len % 8, d_body = head_dim - head_dim % 8;
-  for (int64_t j0 = 0; j0 < j_body; j0 += 8) {
-    for (int64_t d0 = 0; d0 < d_body; d0 += 8) {
-      __m256 r[8];
-      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(k + (j0 + i) * ldk + d0);
-      // Interleave pairs, then quads, then swap 128-bit halves: row i of the result holds
-      // element i of each input row.
-      __m256 t[8];
-      for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-      }
-      for (int i = 0; i < 8; i += 4) {
-        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-      }
-      for (int i = 0; i < 4; ++i) {
-        _mm256_storeu_ps(kt + (d0 + i) * lp + j0, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-        _mm256_storeu_ps(kt + (d0 + i + 4) * lp + j0, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
-      }
-    }
-    for (int64_t d = d_body; d < head_dim; ++d)
-      for (int64_t j = j0; j < j0 + 8; ++j) kt[d * lp + j] = k[j * ldk + d];
-  }
-  for (int64_t d = 0; d < head_dim; ++d) {
-    for (int64_t j = j_body; j < kv_len; ++j) kt[d * lp + j] = k[j * ldk + d];
-    for (int64_t j = kv_len; j < lp; ++j) kt[d * lp + j] = 0.0f;
-  }
-}
-
-// Runs fn(r, R) over row blocks of kRows and then the remainder as one block.
-template <typename Fn>
-void by_row_blocks(int64_t rows, Fn&& fn) {
-  int64_t i = 0;
-  for (; i + kRows <= rows; i += kRows) fn(i, std::integral_constant<int, kRows>{});
-  switch (rows - i) {
-    case 5:
-      fn(i, std::integral_constant<int, 5>{});
-      break;
-    case 4:
-      fn(i, std::integral_constant<int, 4>{});
-      break;
-    case 3:
-      fn(i, std::integral_constant<int, 3>{});
-      break;
-    case 2:
-      fn(i, std::integral_constant<int, 2>{});
-      break;
-    case 1:
-      fn(i, std::integral_constant<int, 1>{});
-      break;
-    default:
-      break;
-  }
-}
-
 }  // namespace
 
 size_t attention_scratch_floats_avx2(int64_t /*q_rows*/, int64_t kv_len, int64_t head_dim) {
@@ -214,13 +146,15 @@ void attention_head_f32_avx2(const AttentionHeadArgs& a) {
   float* kt = a.scratch;
   float* vp = kt + lp * dh;
   float* s = vp + a.kv_len * dh;
-  pack_kt(a.k, a.ldk, a.kv_len, dh, kt, lp);
+  // K^T [head_dim, lp]: key j of dimension d at d * lp + j.
+  pack_kt_f32_8x8(a.k, a.ldk, a.kv_len, dh, lp, kt,
+                  [lp](int64_t j, int64_t d) { return d * lp + j; });
   // memcpy, not an inlined copy loop: with one, GCC 12 compiled the tiles below ~20% slower.
   for (int64_t j = 0; j < a.kv_len; ++j)
     std::memcpy(vp + j * dh, a.v + j * a.ldv, static_cast<size_t>(dh) * sizeof(float));
 
   const bool plain = attention_is_plain(a);
-  by_row_blocks(a.q_rows, [&](int64_t i0, auto R) {
+  by_row_blocks<kRows>(a.q_rows, [&](int64_t i0, auto R) {
     float inv[kRows];
     scores_rows<R.value>(a.q + i0 * a.ldq, a.ldq, kt, lp, dh, s);
     for (int r = 0; r < R.value; ++r) {
