@@ -223,6 +223,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   // has already failed the header read (413 without reading the body).
   void on_header(beast::error_code ec) {
     idle_since = 0;  // a request came (or the connection ends): no longer idle
+    // Seen before the router's own check, which begin_drain sets first: a request the router
+    // lets through keeps its connection, the first one it refuses with 503 closes it.
+    drain_seen_ = state_.draining.load();
     if (ec || parser_->is_done()) return on_read(ec);
     const auto& h = parser_->get();
     Request head;
@@ -385,7 +388,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     if (state_.options.cache_header && !r.cache.empty()) res_.set("x-cache", r.cache);
     for (auto& [name, value] : r.headers) res_.set(name, value);
     res_.body() = std::move(r.body);
-    close_ = close_after || !keep_alive_ || state_.draining;
+    close_ = close_after || !keep_alive_ || drain_seen_;
     res_.keep_alive(!close_);
     res_.prepare_payload();
     stream_.expires_after(std::chrono::seconds(30));
@@ -433,6 +436,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool close_ = false;
+  bool drain_seen_ = false;  // the drain had begun when this request's headers came
   std::shared_ptr<std::atomic<bool>> gone_;
   MemoryBudget::Hold body_memory_;  // this request's reservation, from its headers on
   bool watching_ = false;
@@ -548,10 +552,12 @@ void cut_drain(HttpServer::State& s, int signal) {
     });
 }
 
-// Starts the drain (control thread); a no-op when it has begun.
+// Starts the drain (control thread); a no-op when it has begun. The router refuses before
+// the flag is up, so a connection that sees the flag is answered 503 (and closed).
 void begin_drain(HttpServer::State& s) {
-  if (s.draining.exchange(true)) return;
+  if (s.draining.load()) return;
   s.router.set_draining();
+  s.draining = true;
   beast::error_code ignored;
   s.acceptor.close(ignored);
   s.accept_pause.cancel();
