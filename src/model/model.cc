@@ -42,6 +42,20 @@ void release_fused_parts(io::WeightStore& store, ModelWeights& w) {
   w.fused_parts.clear();
 }
 
+// True when every encoder Linear that is not int8 is bound as bf16, and there is one: an int8
+// model whose kept Linears (--keep-fp32) run in bf16 counts, one whose kept Linears stayed
+// fp32 does not, wherever in the layers they are.
+bool float_linears_are_bf16(const ModelWeights& w) {
+  bool any = false;
+  for (const auto& l : w.layers)
+    for (const ops::LinearSource* s : {&l.qkv, &l.attn_out, &l.ffn_in, &l.ffn_out}) {
+      if (s->is_int8()) continue;
+      if (!s->is_bf16()) return false;
+      any = true;
+    }
+  return any;
+}
+
 }  // namespace
 
 std::unique_ptr<Model> Model::load(const io::JsonConfig& config, io::WeightStore store) {
@@ -50,7 +64,7 @@ std::unique_ptr<Model> Model::load(const io::JsonConfig& config, io::WeightStore
   std::unique_ptr<Model> m(new Model(std::move(spec), std::move(store)));
   arch.bind_weights(m->store_, config, m->spec_, m->weights_);
   detail::finish_int8(m->store_, m->weights_);  // int8 models only (ember quantize)
-  m->bf16_linears_ = !m->weights_.layers.empty() && m->weights_.layers.front().qkv.is_bf16();
+  m->bf16_linears_ = float_linears_are_bf16(m->weights_);
   release_fused_parts(m->store_, m->weights_);
   // A *ForMaskedLM config whose checkpoint has no masked-LM head (or a family whose head Ember
   // does not bind) is its body.

@@ -53,7 +53,8 @@ class Model {
   // The bound weights (host memory), for tools that read them (ember quantize). After
   // prepare(), Linears whose host copy was freed have no matrix (see there).
   const ModelWeights& weights() const { return weights_; }
-  // True when the encoder layers' Linears are bound as bfloat16 (io::WeightStore::linear_dtype).
+  // True when the encoder layers' float Linears (all of them, or those an int8 model keeps
+  // unquantized) are bound as bfloat16 (io::WeightStore::linear_dtype).
   bool bf16_linears() const { return bf16_linears_; }
   // Bytes of Linear matrices freed by prepare(), and of fused parts' file pages paged out at
   // load.

@@ -228,6 +228,37 @@ TEST(KeepFp32, KeptLinearIsWrittenF32AndRunsTheFp32Kernel) {
   fs::remove_all(out);
 }
 
+// The model's dtype names its float Linears wherever the kept ones are (not layer 0's Q/K/V
+// only): fp32 as written, bf16 when loaded in bf16; an int8 model without kept Linears has no
+// float Linear and reads fp32.
+TEST(KeepFp32, Bf16LinearsNamesTheKeptLinearsWhereverTheyAre) {
+  const fs::path src = test::fixture_model(kTiny);
+  auto load_as = [](const fs::path& dir, DType dtype) {
+    const io::ModelFiles files = io::resolve_model(dir.string());
+    io::WeightStore store = io::load_checkpoint(*files.checkpoint);
+    store.set_linear_dtype(dtype);
+    return model::Model::load(io::JsonConfig::load(*files.config), std::move(store));
+  };
+  for (const char* spec : {"layer.0.qkv", "layer.1.ffn_out"}) {
+    SCOPED_TRACE(spec);
+    const fs::path out = test::fresh_temp_dir("keep-dtype");
+    runtime::QuantizeOptions o;
+    o.keep_fp32 = spec;
+    runtime::quantize_model(src.string(), out, o);
+    EXPECT_FALSE(load_as(out, DType::kF32)->bf16_linears());
+    const auto b = load_as(out, DType::kBF16);
+    EXPECT_TRUE(b->bf16_linears());
+    EXPECT_TRUE(b->weights().layers[0].ffn_in.is_int8());
+    fs::remove_all(out);
+  }
+  const fs::path all = test::fresh_temp_dir("keep-dtype-none");
+  runtime::quantize_model(src.string(), all, runtime::QuantizeOptions{});
+  EXPECT_FALSE(load_as(all, DType::kBF16)->bf16_linears());
+  fs::remove_all(all);
+  EXPECT_TRUE(load_as(src, DType::kBF16)->bf16_linears());
+  EXPECT_FALSE(load_as(src, DType::kF32)->bf16_linears());
+}
+
 TEST(KeepFp32, AutoKeepsTheHighestScores) {
   const fs::path src = test::fixture_model(kTiny), out = test::fresh_temp_dir("keep-auto");
   runtime::QuantizeOptions o;
