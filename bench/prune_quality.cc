@@ -1,5 +1,7 @@
 // Quality of pruned (and quantized) models against their base on labeled sentences
-// (prune/quality.h): fidelity cosine, sentiment-probe accuracy, 10-nearest-neighbour overlap.
+// (prune/quality.h): fidelity cosine, sentiment-probe accuracy, 10-nearest-neighbour overlap,
+// and every sampled sentence's cosine (`every_sentence`: mean, minimum, first percentile, the
+// count under 0.99 and the five worst, the per-embedding view of docs/quantization.md).
 //
 //   bench_prune_quality BASE OUT.json --data FILE [--sample N] [--folds K] [--threads T] MODEL...
 //
@@ -58,6 +60,9 @@ int main(int argc, char** argv) {
     for (const auto& m : models) {
       const auto other = ember::runtime::Engine::load(m, eo);
       const auto q = ember::prune::compare_quality(*base, *other, texts, qo);
+      nlohmann::json worst = nlohmann::json::array();
+      for (const auto& [c, i] : q.every_text.worst)
+        worst.push_back({{"cosine", c}, {"text", texts[i].text}});
       report["models"].push_back({{"model", m},
                                   {"parameters", other->info().parameters},
                                   {"train", q.train},
@@ -69,7 +74,14 @@ int main(int argc, char** argv) {
                                   {"probe_accuracy_base_probe", q.probe_accuracy_base_probe},
                                   {"probe_texts", q.probe_texts},
                                   {"probe_folds", qo.folds},
-                                  {"neighbour_overlap_at_10", q.neighbour_overlap}});
+                                  {"neighbour_overlap_at_10", q.neighbour_overlap},
+                                  {"fp32_linears", other->info().fp32_linears.size()},
+                                  {"every_sentence",
+                                   {{"mean_cosine", q.every_text.mean},
+                                    {"min_cosine", q.every_text.min},
+                                    {"p1_cosine", q.every_text.p1},
+                                    {"below_0_99", q.every_text.below_0_99},
+                                    {"worst", worst}}}});
       std::cerr << report["models"].back().dump() << "\n";
     }
     std::ofstream(out) << report.dump(2) << "\n";

@@ -159,6 +159,35 @@ Fidelity compare_embeddings(const std::vector<float>& base, const std::vector<fl
   return f;
 }
 
+CosineSpread cosine_spread(const std::vector<float>& base, const std::vector<float>& other,
+                           int64_t dim) {
+  EMBER_CHECK(dim > 0 && base.size() == other.size() && base.size() % static_cast<size_t>(dim) == 0,
+              ErrorKind::kInvalidInput, "embeddings of different shapes");
+  const size_t n = base.size() / static_cast<size_t>(dim);
+  CosineSpread c;
+  if (n == 0) return c;
+  std::vector<std::pair<double, size_t>> cos(n);
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const float *a = &base[i * static_cast<size_t>(dim)], *b = &other[i * static_cast<size_t>(dim)];
+    double ab = 0, aa = 0, bb = 0;
+    for (int64_t j = 0; j < dim; ++j) {
+      ab += static_cast<double>(a[j]) * b[j];
+      aa += static_cast<double>(a[j]) * a[j];
+      bb += static_cast<double>(b[j]) * b[j];
+    }
+    cos[i] = {ab / std::sqrt(aa * bb), i};
+    sum += cos[i].first;
+    c.below_0_99 += cos[i].first < 0.99;
+  }
+  std::sort(cos.begin(), cos.end());
+  c.mean = sum / static_cast<double>(n);
+  c.min = cos.front().first;
+  c.p1 = cos[n / 100].first;
+  c.worst.assign(cos.begin(), cos.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(5, n)));
+  return c;
+}
+
 double label_accuracy(const runtime::Engine& engine, const std::vector<model::Batch>& batches,
                       const std::vector<int>& labels) {
   size_t seq = 0, right = 0;
@@ -234,6 +263,7 @@ Quality compare_quality(const runtime::Engine& base, const runtime::Engine& othe
     overlap += static_cast<double>(both.size()) / static_cast<double>(nb[i].size());
   }
   q.neighbour_overlap = overlap / static_cast<double>(nb.size());
+  q.every_text = cosine_spread(eb, eo, dim);
   return q;
 }
 

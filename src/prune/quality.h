@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/engine.h"
@@ -37,6 +38,17 @@ struct QualityOptions {
   int folds = 0;
 };
 
+// The cosine of every text's two embeddings (all texts, not only the held-out split): the
+// per-embedding view that an int8 copy's bound is stated in (docs/quantization.md).
+struct CosineSpread {
+  double mean = 0, min = 1;
+  double p1 = 1;                                 // the first percentile
+  int64_t below_0_99 = 0;                        // texts under 0.99
+  std::vector<std::pair<double, size_t>> worst;  // the five lowest: (cosine, text index)
+};
+CosineSpread cosine_spread(const std::vector<float>& base, const std::vector<float>& other,
+                           int64_t dim);
+
 struct Quality {
   int64_t train = 0, test = 0;
   double mean_cosine = 0, min_cosine = 0;
@@ -44,6 +56,7 @@ struct Quality {
   double probe_accuracy_base_probe = 0;  // the base's probe on the other model's embeddings
   int64_t probe_texts = 0;               // texts the probe accuracies are counted over
   double neighbour_overlap = 0;
+  CosineSpread every_text;  // over all texts
 };
 
 // Sentence embeddings [texts][hidden] flattened, in batches of 64.

@@ -4,6 +4,7 @@
 // its half-pruned, sliced-only copy measurably less.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -34,6 +35,8 @@ TEST(PruneQuality, SelfAgreesAndAPrunedCopyLess) {
   EXPECT_EQ(self.train + self.test, 600);
   EXPECT_DOUBLE_EQ(self.probe_accuracy_base_probe, self.probe_accuracy_base);
   EXPECT_EQ(self.probe_texts, self.test);
+  EXPECT_NEAR(self.every_text.min, 1.0, 1e-6);
+  EXPECT_EQ(self.every_text.below_0_99, 0);
 
   // Cross-validated: every text held out once, so the accuracy counts all 600.
   prune::QualityOptions cv;
@@ -74,6 +77,38 @@ TEST(PruneQuality, SelfAgreesAndAPrunedCopyLess) {
   EXPECT_LT(q.neighbour_overlap, 1.0);
   EXPECT_GT(q.neighbour_overlap, 0.0);
   EXPECT_DOUBLE_EQ(q.probe_accuracy_base, self.probe_accuracy_base);
+  // Every text's cosine: its mean is over all 600 (the held-out mean is over 180 of them).
+  EXPECT_LT(q.every_text.min, q.every_text.p1);
+  EXPECT_LE(q.every_text.p1, q.every_text.mean);
+  EXPECT_LT(q.every_text.mean, 0.999);
+  ASSERT_EQ(q.every_text.worst.size(), 5u);
+  EXPECT_DOUBLE_EQ(q.every_text.worst.front().first, q.every_text.min);
+  EXPECT_TRUE(std::is_sorted(q.every_text.worst.begin(), q.every_text.worst.end()));
+}
+
+// The spread counts each row once, on known angles: rows at 0, 5, 10, ... 45 degrees (one row
+// per angle), so the cosines, the count under 0.99 (8.1 degrees) and the worst are exact.
+TEST(PruneQuality, CosineSpreadOfKnownAngles) {
+  std::vector<float> base, other;
+  std::vector<double> want;
+  for (int k = 0; k < 10; ++k) {
+    const double a = k * 5.0 * M_PI / 180.0;
+    base.insert(base.end(), {1.0f, 0.0f, 0.0f});
+    other.insert(other.end(),
+                 {static_cast<float>(3 * std::cos(a)), static_cast<float>(3 * std::sin(a)), 0.0f});
+    want.push_back(std::cos(a));
+  }
+  const auto c = prune::cosine_spread(base, other, 3);
+  double mean = 0;
+  for (double w : want) mean += w / 10;
+  EXPECT_NEAR(c.mean, mean, 1e-6);
+  EXPECT_NEAR(c.min, want.back(), 1e-6);
+  EXPECT_NEAR(c.p1, want.back(), 1e-6);  // the first percentile of 10 rows is the lowest
+  EXPECT_EQ(c.below_0_99, 8);            // 10 .. 45 degrees
+  ASSERT_EQ(c.worst.size(), 5u);
+  EXPECT_EQ(c.worst.front().second, 9u);
+  EXPECT_EQ(c.worst.back().second, 5u);
+  EXPECT_THROW((void)prune::cosine_spread(base, other, 4), Error);
 }
 
 }  // namespace
