@@ -79,6 +79,16 @@ std::string report() {
   return out;
 }
 
+std::vector<Totals> totals(bool reset) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  std::vector<Totals> out;
+  out.reserve(r.entries.size());
+  for (const auto& [label, e] : r.entries) out.push_back({label, e.calls, e.seconds});
+  if (reset) r.entries.clear();
+  return out;
+}
+
 void reset() {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mu);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace ember::profile {
 
@@ -19,6 +20,16 @@ void record(const std::string& label, double seconds);
 // when nothing was recorded. Also printed to stderr at exit when enabled().
 std::string report();
 void reset();
+
+// One label's totals, for callers that format them themselves (ember bench --serve-stdin).
+struct Totals {
+  std::string label;
+  long long calls = 0;
+  double seconds = 0.0;
+};
+// The totals recorded so far, in label order; with `reset`, also clears them (atomically, so
+// no call recorded in between is lost).
+std::vector<Totals> totals(bool reset);
 
 // Times its scope under `label` when profiling is on; a no-op (one branch) otherwise.
 class Scope {
