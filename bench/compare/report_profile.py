@@ -1,0 +1,206 @@
+"""docs/benchmarks.md's section "Where the targets are missed: the profile", from the JSON of
+bench/compare/profile_cells.py (per cell, Ember's and the peer's time per op class) and the
+compare run's JSON (the cell's ratio in the timed grid, the machine's peaks): per cell a table
+of op classes and the bound the peaks put on the ratio."""
+
+import report
+
+# Ember's dtype: the bench_peak_probe probes of the instruction its GEMMs compute with.
+PEAK_PROBES = {"fp32": ("fp32_fma_avx512", "fp32_fma_avx2"), "bf16": ("bf16_dp_avx512",),
+               "int8": ("int8_dp_avx512",)}
+GEMM_PREFIX = "GEMM"
+QKV, ATTN, QKV_ATTN = "GEMM QKV", "attention (QK^T, softmax, PV)", "GEMM QKV + attention"
+ORDER = ["GEMM QKV", "GEMM attention output", "GEMM FFN up (+GELU)", "GEMM FFN down",
+         "GEMM other", QKV_ATTN, ATTN, "add + LayerNorm", "embeddings",
+         "quantize / layout / convert", "other ops", "outside ops"]
+NAMES = {"ov_bf16": "OpenVINO bf16", "ov_fp32": "OpenVINO fp32", "ort_int8": "ONNX Runtime int8"}
+
+
+def peaks(run, prof):
+    """{probe: (GFLOP/s per wall second on the run's threads, instruction)}: the higher of the
+    compare run's and the profile run's measurement (another process on a shared core can
+    only lower a peak)."""
+    threads = prof["settings"]["threads"]
+    out = {}
+    for src in (run.get("peaks", {}), prof.get("peaks", {})):
+        for p in src.get("results", []):
+            if p["threads"] == threads and p["peak_wall"] > out.get(p["probe"], (0, ""))[0]:
+                out[p["probe"]] = (p["peak_wall"], p["instruction"])
+    return out
+
+
+def dtype_peak(pk, dtype):
+    have = [pk[p] for p in PEAK_PROBES[dtype] if p in pk]
+    return max(have) if have else None
+
+
+def shapes(cfg):
+    h, i = cfg["hidden"], cfg["intermediate"]
+    return {"GEMM QKV": f"K={h}, N={3 * h}", "GEMM attention output": f"K={h}, N={h}",
+            "GEMM FFN up (+GELU)": f"K={h}, N={i}", "GEMM FFN down": f"K={i}, N={h}"}
+
+
+def merged(classes, like):
+    """Ember's classes folded as the peer's are: a peer that fuses the QKV GEMM into its
+    attention op (ONNX Runtime's QAttention) is compared with Ember's QKV + attention."""
+    if QKV_ATTN not in like:
+        return classes
+    out = {k: dict(v) for k, v in classes.items() if k not in (QKV, ATTN)}
+    parts = [classes[k] for k in (QKV, ATTN) if k in classes]
+    if parts:
+        out[QKV_ATTN] = {"ms": sum(p["ms"] for p in parts),
+                         "share": sum(p["share"] for p in parts),
+                         "gflop": sum(p.get("gflop", 0.0) for p in parts)}
+    return out
+
+
+def bound(cell, pk):
+    """The numbers of the bound sentence: Ember's GEMM share and efficiency, and the ratio
+    the cell would reach with its GEMMs at the peak (the rest unchanged), and with every
+    other op free as well."""
+    e = cell["engines"][cell["ember"]]
+    q = cell["engines"][cell["peer"]]
+    peak = dtype_peak(pk, cell["dtype"])
+    gemm = {k: v for k, v in e["classes"].items() if k.startswith(GEMM_PREFIX) and "gflop" in v}
+    ms = sum(v["ms"] for v in gemm.values())
+    gflop = sum(v["gflop"] for v in gemm.values())
+    if not peak or not ms:
+        return None
+    at_peak = gflop / peak[0] * 1e3
+    return {"share": ms / e["median_ms"], "efficiency": gflop / (ms / 1e3) / peak[0],
+            "peak": peak, "gemm_ms": ms, "at_peak_ms": at_peak,
+            "ratio_at_peak": q["median_ms"] / (e["median_ms"] - ms + at_peak),
+            "ratio_gemm_only": q["median_ms"] / at_peak,
+            "needed_ms": q["median_ms"] / cell["target"]}
+
+
+def _ms(v):
+    return "-" if v is None else f"{v:.2f}"
+
+
+def _eff(c, peak):
+    if not c or "gflop" not in c or not c["ms"] or not peak or not c.get("gemm"):
+        return "-"
+    return f"{c['gflop'] / (c['ms'] / 1e3) / peak[0]:.0%}"
+
+
+def cell_lines(cell, run, pk, threads):
+    b, l, model = cell["batch"], cell["length"], cell["model"]
+    ember, peer = cell["ember"], cell["peer"]
+    e, q = cell["engines"][ember], cell["engines"][peer]
+    ec = merged(e["classes"], q["classes"])
+    grid = report._ratio(report._index(run), model, peer, (b, l)) if run else None
+    peak = dtype_peak(pk, cell["dtype"])
+    shp = shapes(cell["config"])
+    out = [f"### {model} {b}x{l}, {ember} against {peer} (target >= {cell['target']}x)", "",
+           f"This run: Ember {e['median_ms']:.2f} ms, {NAMES.get(peer, peer)} "
+           f"{q['median_ms']:.2f} ms, ratio **{cell['ratio']:.2f}**"
+           + (f" (the timed grid above: {grid:.2f})" if grid is not None else "")
+           + f"; Ember CPU {_ms(e.get('median_cpu_ms'))} ms, {peer} CPU "
+           f"{_ms(q.get('median_cpu_ms'))} ms; {e['kept']} of {e['reps']} repetitions each "
+           "(the quieter half).", "",
+           f"| op class | Ember ms | Ember share | {peer} ms | {peer} share | {peer} / Ember | "
+           f"Ember % of peak | {peer} % of peak | {peer} kernels |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    kern = cell.get("kernels", {}).get(peer, {})
+    for k in [c for c in ORDER if c in ec or c in q["classes"]] + sorted(
+            c for c in set(ec) | set(q["classes"]) if c not in ORDER):
+        a, p = ec.get(k), q["classes"].get(k)
+        gemm = k.startswith(GEMM_PREFIX) and k != QKV_ATTN
+        name = f"{k} ({shp[k]})" if k in shp else k
+        ratio = f"{p['ms'] / a['ms']:.2f}" if a and p and a["ms"] > 0.005 else "-"
+        out.append(f"| {name} | {_ms(a and a['ms'])} | {report._pct(a and a['share'])} | "
+                   f"{_ms(p and p['ms'])} | {report._pct(p and p['share'])} | {ratio} | "
+                   f"{_eff(a and {**a, 'gemm': gemm}, peak)} | "
+                   f"{_eff(p and {**p, 'gemm': gemm}, peak)} | "
+                   f"{', '.join(f'`{x}`' for x in kern.get(k, []))} |")
+    out.append(f"| forward (wall) | {e['median_ms']:.2f} | 100% | {q['median_ms']:.2f} | 100% | "
+               f"{cell['ratio']:.2f} | | | |")
+    out.append("")
+    bd = bound(cell, pk)
+    if bd:
+        out.append(
+            f"GEMMs are {bd['share']:.0%} of Ember's time at {bd['efficiency']:.0%} of the "
+            f"{cell['dtype']} peak (`{bd['peak'][1]}`, {bd['peak'][0]:.0f} GFLOP/s on "
+            f"{threads} threads); even at 100% of the peak the cell "
+            f"would be {bd['ratio_at_peak']:.2f}x the peer (the other ops unchanged), and "
+            f"{bd['ratio_gemm_only']:.2f}x with every other op free as well. "
+            + (f"{cell['target']}x needs Ember at {bd['needed_ms']:.2f} ms, "
+               f"{e['median_ms'] - bd['needed_ms']:.2f} ms less than in this run."
+               if e["median_ms"] > bd["needed_ms"] else
+               f"In this run the cell meets {cell['target']}x (Ember {bd['needed_ms']:.2f} ms "
+               "would be enough)."))
+    diff = sorted(((a["ms"] - q["classes"][k]["ms"], k) for k, a in ec.items()
+                   if k in q["classes"]), reverse=True)
+    lose = [f"{k} (+{d:.2f} ms)" for d, k in diff if d > 0.005][:3]
+    gain = [f"{k} ({d:.2f} ms)" for d, k in reversed(diff) if d < -0.005][:3]
+    only = [f"{k} ({a['ms']:.2f} ms)" for k, a in ec.items()
+            if k not in q["classes"] and a["ms"] > 0.005]
+    only_peer = [f"{k} ({p['ms']:.2f} ms)" for k, p in q["classes"].items()
+                 if k not in ec and p["ms"] > 0.005]
+    out.append("Ember slower than the peer in: " + (", ".join(lose) or "no class")
+               + "; faster in: " + (", ".join(gain) or "no class")
+               + (f"; only in Ember's profile: {', '.join(only)}" if only else "")
+               + (f"; only in the peer's: {', '.join(only_peer)}" if only_peer else "") + ".")
+    out.append("")
+    return out
+
+
+def summary_lines(prof, run, pk):
+    out = ["| cell | Ember / peer | target | ratio (this run) | ratio (grid) | Ember GEMM share "
+           "| Ember GEMM % of peak | ratio with Ember's GEMMs at the peak | largest gap |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    idx = report._index(run) if run else {}
+    for c in prof["cells"]:
+        bd = bound(c, pk)
+        q = c["engines"][c["peer"]]["classes"]
+        ec = merged(c["engines"][c["ember"]]["classes"], q)
+        gaps = sorted(((a["ms"] - q[k]["ms"], k) for k, a in ec.items() if k in q),
+                      reverse=True)
+        grid = report._ratio(idx, c["model"], c["peer"], (c["batch"], c["length"])) \
+            if idx else None
+        out.append(f"| {c['model']} {c['batch']}x{c['length']} | {c['ember']} / {c['peer']} | "
+                   f"{c['target']}x | {c['ratio']:.2f} | {report._fmt(grid)} | "
+                   f"{report._pct(bd and bd['share'])} | {report._pct(bd and bd['efficiency'])} | "
+                   f"{report._fmt(bd and bd['ratio_at_peak'])} | "
+                   + (f"{gaps[0][1]} (+{gaps[0][0]:.2f} ms)" if gaps and gaps[0][0] > 0 else "-")
+                   + " |")
+    return out + [""]
+
+
+def section(run, prof):
+    """The section's markdown lines."""
+    pk = peaks(run or {}, prof)
+    v = prof.get("versions", {})
+    s = prof["settings"]
+    lb, la = prof.get("load_before", []), prof.get("load_after", [])
+    out = ["## Where the targets are missed: the profile", "",
+           f"Generated from `{prof['command']}` ({prof['date']}, "
+           f"{prof.get('duration_s', 0) / 60:.1f} min; Ember {v.get('ember')} commit "
+           f"{v.get('ember_commit')}, openvino {v.get('openvino')}, onnxruntime "
+           f"{v.get('onnxruntime')}; load average before "
+           f"{', '.join(f'{x:.2f}' for x in lb)}, after {', '.join(f'{x:.2f}' for x in la)}). "
+           f"In each cell Ember and the peer of the missed target ran interleaved in one "
+           f"process, {s['threads']} threads each, every engine with its own per-op profiler "
+           "on: Ember `EMBER_PROFILE=1` (`ember bench --serve-stdin`'s `profile` request after "
+           "each run), OpenVINO `PERF_COUNT` (`infer_request.profiling_info`: real time and "
+           "kernel per node), ONNX Runtime `enable_profiling` (its JSON's node events per "
+           "run). Each op is put in one class; a GEMM's role gives its shape (K inputs, N "
+           "outputs; M = batch x length tokens). Ember fuses GELU into the FFN-up GEMM and "
+           "OpenVINO does too; ONNX Runtime's BiasGelu is counted in that row. ONNX Runtime "
+           "int8 fuses the QKV GEMM into QAttention, so Ember's QKV GEMM and attention are "
+           "one row there. \"outside ops\": the run's wall time less its profiled ops "
+           "(dispatch, the Python call of the peers, Ember's work between op labels). "
+           f"Medians over the quieter half of {s['min_reps']}-{s['reps']} repetitions per cell "
+           "(the machine is shared: a repetition that lost a core puts the wait into some op); "
+           "the profilers' own cost is in both engines' times, so the ratio of this run is "
+           "given beside the timed grid's. % of peak: the class's GFLOP (2 x M x K x N per "
+           "GEMM, all layers) per second against the peak of the instruction of the dtype "
+           "(`bench_peak_probe`, all threads, the higher of the compare run's and this run's "
+           "measurement): "
+           + ", ".join(f"{p} `{ins}` {g:.0f} GFLOP/s" for p, (g, ins) in sorted(pk.items()))
+           + ".", ""]
+    out += summary_lines(prof, run, pk)
+    for c in prof["cells"]:
+        out += cell_lines(c, run, pk, s["threads"])
+    return out
