@@ -17,21 +17,39 @@ NAMES = {"ov_bf16": "OpenVINO bf16", "ov_fp32": "OpenVINO fp32", "ort_int8": "ON
 
 
 def peaks(run, prof):
-    """{probe: (GFLOP/s per wall second on the run's threads, instruction)}: the higher of the
-    compare run's and the profile run's measurement (another process on a shared core can
-    only lower a peak)."""
+    """{probe: {"wall": GFLOP/s per wall second on the run's threads, "thread": one thread's
+    GFLOP per second of its CPU time, "instruction"}}: the higher of the compare run's and
+    the profile run's measurement (another process on a shared core can only lower a peak)."""
     threads = prof["settings"]["threads"]
     out = {}
     for src in (run.get("peaks", {}), prof.get("peaks", {})):
         for p in src.get("results", []):
-            if p["threads"] == threads and p["peak_wall"] > out.get(p["probe"], (0, ""))[0]:
-                out[p["probe"]] = (p["peak_wall"], p["instruction"])
+            if p["threads"] != threads:
+                continue
+            o = out.setdefault(p["probe"], {"wall": 0.0, "thread": 0.0,
+                                            "instruction": p["instruction"]})
+            o["wall"] = max(o["wall"], p["peak_wall"])
+            o["thread"] = max(o["thread"], p.get("per_thread_cpu_time", 0.0))
     return out
 
 
 def dtype_peak(pk, dtype):
     have = [pk[p] for p in PEAK_PROBES[dtype] if p in pk]
-    return max(have) if have else None
+    return max(have, key=lambda p: p["wall"]) if have else None
+
+
+def efficiency(ms, gflop, engine, peak):
+    """Share of the peak of `gflop` done in `ms` of an engine's run. Per CPU second where the
+    run's CPU time is known: the class's share of the wall time applied to the run's CPU
+    time, against one thread's peak per CPU second (on a shared machine a thread that waits
+    for a core does not count against the kernel); else per wall second against the peak of
+    all threads."""
+    if not ms or not peak:
+        return None
+    cpu, wall = engine.get("median_cpu_ms"), engine["median_ms"]
+    if cpu and peak["thread"]:
+        return gflop / (ms * cpu / wall / 1e3) / peak["thread"]
+    return gflop / (ms / 1e3) / peak["wall"]
 
 
 def shapes(cfg):
@@ -54,34 +72,35 @@ def merged(classes, like):
     return out
 
 
-def bound(cell, pk):
-    """The numbers of the bound sentence: Ember's GEMM share and efficiency, and the ratio
-    the cell would reach with its GEMMs at the peak (the rest unchanged), and with every
-    other op free as well."""
+def bound(cell, pk, grid):
+    """The numbers of the bound sentence: Ember's GEMM share and efficiency, and the ratio the
+    cell would reach with its GEMMs at 100% of the peak (the rest unchanged: the GEMM time
+    scaled by the efficiency), and with every other op free as well, applied to the timed
+    grid's ratio where there is one (no profiler running, quiet machine), else this run's."""
     e = cell["engines"][cell["ember"]]
-    q = cell["engines"][cell["peer"]]
     peak = dtype_peak(pk, cell["dtype"])
     gemm = {k: v for k, v in e["classes"].items() if k.startswith(GEMM_PREFIX) and "gflop" in v}
     ms = sum(v["ms"] for v in gemm.values())
-    gflop = sum(v["gflop"] for v in gemm.values())
-    if not peak or not ms:
+    eff = efficiency(ms, sum(v["gflop"] for v in gemm.values()), e, peak)
+    if not eff:
         return None
-    at_peak = gflop / peak[0] * 1e3
-    return {"share": ms / e["median_ms"], "efficiency": gflop / (ms / 1e3) / peak[0],
-            "peak": peak, "gemm_ms": ms, "at_peak_ms": at_peak,
-            "ratio_at_peak": q["median_ms"] / (e["median_ms"] - ms + at_peak),
-            "ratio_gemm_only": q["median_ms"] / at_peak,
-            "needed_ms": q["median_ms"] / cell["target"]}
+    share = ms / e["median_ms"]
+    ratio = grid if grid is not None else cell["ratio"]
+    return {"share": share, "efficiency": eff, "peak": peak, "ratio": ratio,
+            "ratio_source": "the timed grid's" if grid is not None else "this run's",
+            "ratio_at_peak": ratio / (1 - share * (1 - eff)),
+            "ratio_gemm_only": ratio / (share * eff),
+            "cut": 1 - ratio / cell["target"]}
 
 
 def _ms(v):
     return "-" if v is None else f"{v:.2f}"
 
 
-def _eff(c, peak):
-    if not c or "gflop" not in c or not c["ms"] or not peak or not c.get("gemm"):
+def _eff(c, engine, peak, gemm):
+    if not c or "gflop" not in c or not gemm:
         return "-"
-    return f"{c['gflop'] / (c['ms'] / 1e3) / peak[0]:.0%}"
+    return report._pct(efficiency(c["ms"], c["gflop"], engine, peak))
 
 
 def cell_lines(cell, run, pk, threads):
@@ -111,25 +130,24 @@ def cell_lines(cell, run, pk, threads):
         ratio = f"{p['ms'] / a['ms']:.2f}" if a and p and a["ms"] > 0.005 else "-"
         out.append(f"| {name} | {_ms(a and a['ms'])} | {report._pct(a and a['share'])} | "
                    f"{_ms(p and p['ms'])} | {report._pct(p and p['share'])} | {ratio} | "
-                   f"{_eff(a and {**a, 'gemm': gemm}, peak)} | "
-                   f"{_eff(p and {**p, 'gemm': gemm}, peak)} | "
+                   f"{_eff(a, e, peak, gemm)} | {_eff(p, q, peak, gemm)} | "
                    f"{', '.join(f'`{x}`' for x in kern.get(k, []))} |")
     out.append(f"| forward (wall) | {e['median_ms']:.2f} | 100% | {q['median_ms']:.2f} | 100% | "
                f"{cell['ratio']:.2f} | | | |")
     out.append("")
-    bd = bound(cell, pk)
+    bd = bound(cell, pk, grid)
     if bd:
+        how = ("per CPU second" if e.get("median_cpu_ms") and bd["peak"]["thread"]
+               else "per wall second")
         out.append(
             f"GEMMs are {bd['share']:.0%} of Ember's time at {bd['efficiency']:.0%} of the "
-            f"{cell['dtype']} peak (`{bd['peak'][1]}`, {bd['peak'][0]:.0f} GFLOP/s on "
-            f"{threads} threads); even at 100% of the peak the cell "
-            f"would be {bd['ratio_at_peak']:.2f}x the peer (the other ops unchanged), and "
+            f"{cell['dtype']} peak (`{bd['peak']['instruction']}`, {how}); with them at 100% "
+            f"of the peak and every other op as it is, {bd['ratio_source']} ratio "
+            f"{bd['ratio']:.2f} would be {bd['ratio_at_peak']:.2f}x, and "
             f"{bd['ratio_gemm_only']:.2f}x with every other op free as well. "
-            + (f"{cell['target']}x needs Ember at {bd['needed_ms']:.2f} ms, "
-               f"{e['median_ms'] - bd['needed_ms']:.2f} ms less than in this run."
-               if e["median_ms"] > bd["needed_ms"] else
-               f"In this run the cell meets {cell['target']}x (Ember {bd['needed_ms']:.2f} ms "
-               "would be enough)."))
+            + (f"{cell['target']}x needs Ember's time {bd['cut']:.0%} lower than in "
+               f"{bd['ratio_source'].removesuffix(chr(39) + 's')}." if bd["cut"] > 0 else
+               f"{bd['ratio_source'].capitalize()} ratio meets {cell['target']}x."))
     diff = sorted(((a["ms"] - q["classes"][k]["ms"], k) for k, a in ec.items()
                    if k in q["classes"]), reverse=True)
     lose = [f"{k} (+{d:.2f} ms)" for d, k in diff if d > 0.005][:3]
@@ -152,13 +170,13 @@ def summary_lines(prof, run, pk):
            "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     idx = report._index(run) if run else {}
     for c in prof["cells"]:
-        bd = bound(c, pk)
         q = c["engines"][c["peer"]]["classes"]
         ec = merged(c["engines"][c["ember"]]["classes"], q)
         gaps = sorted(((a["ms"] - q[k]["ms"], k) for k, a in ec.items() if k in q),
                       reverse=True)
         grid = report._ratio(idx, c["model"], c["peer"], (c["batch"], c["length"])) \
             if idx else None
+        bd = bound(c, pk, grid)
         out.append(f"| {c['model']} {c['batch']}x{c['length']} | {c['ember']} / {c['peer']} | "
                    f"{c['target']}x | {c['ratio']:.2f} | {report._fmt(grid)} | "
                    f"{report._pct(bd and bd['share'])} | {report._pct(bd and bd['efficiency'])} | "
@@ -194,11 +212,16 @@ def section(run, prof):
            f"Medians over the quieter half of {s['min_reps']}-{s['reps']} repetitions per cell "
            "(the machine is shared: a repetition that lost a core puts the wait into some op); "
            "the profilers' own cost is in both engines' times, so the ratio of this run is "
-           "given beside the timed grid's. % of peak: the class's GFLOP (2 x M x K x N per "
-           "GEMM, all layers) per second against the peak of the instruction of the dtype "
-           "(`bench_peak_probe`, all threads, the higher of the compare run's and this run's "
+           "given beside the timed grid's, and the bound is applied to the grid's. % of peak: "
+           "the class's GFLOP (2 x M x K x N per GEMM, all layers) per CPU second (the class's "
+           "share of the run's wall time applied to the run's CPU time: the Ember process's, "
+           "the harness process's for the peer, whose threads run in it) against one "
+           "thread's peak per CPU second, so that the time a thread waited for a core on the "
+           "shared machine does not count against the kernel; the peak of the instruction "
+           "of the dtype (`bench_peak_probe`, the higher of the compare run's and this run's "
            "measurement): "
-           + ", ".join(f"{p} `{ins}` {g:.0f} GFLOP/s" for p, (g, ins) in sorted(pk.items()))
+           + ", ".join(f"{p} `{v['instruction']}` {v['wall']:.0f} GFLOP/s ({v['thread']:.0f} per "
+                       "thread per CPU second)" for p, v in sorted(pk.items()))
            + ".", ""]
     out += summary_lines(prof, run, pk)
     for c in prof["cells"]:
