@@ -154,12 +154,13 @@ class EmberProfiled:
         ms = self.e.run()
         ops = self.e._ask("profile")["ops"]
         self.labels.append({o["label"]: o["ms"] for o in ops})
-        per = defaultdict(float)
+        per, cpu = defaultdict(float), defaultdict(float)
         for o in ops:
             c = ember_class(o["label"], self.cfg)
             if c:
                 per[c] += o["ms"]
-        return ms, self.e.last_cpu_ms, dict(per)
+                cpu[c] += o.get("cpu_ms", 0.0)
+        return ms, self.e.last_cpu_ms, dict(per), dict(cpu)
 
     def close(self):
         self.e.close()
@@ -264,19 +265,23 @@ def summarize(runs, cfg, batch, length):
     """Medians over the quieter half of the repetitions (the faster half by wall time): on a
     machine shared with other work a repetition that lost a core for a while is slower, and
     a per-op wall-time profile would put that wait in whichever op it hit. Every repetition's
-    wall time stays in "ms"."""
+    wall time stays in "ms". Ember's classes also have "cpu_ms": the process's CPU time while
+    their ops ran (the work of every thread, without the time a thread waited for a core)."""
     ms = [r[0] for r in runs]
     kept = sorted(runs, key=lambda r: r[0])[:(len(runs) + 1) // 2]
     cpu = [r[1] for r in kept if r[1] is not None]
     classes = sorted({c for r in kept for c in r[2]})
-    per = {c: statistics.median(r[2].get(c, 0.0) for r in kept) for c in classes}
-    outside = statistics.median(r[0] - sum(r[2].values()) for r in kept)
     wall = statistics.median(r[0] for r in kept)
     gf = class_gflop(cfg, batch, length)
     out = {"reps": len(ms), "kept": len(kept), "median_ms": wall,
            "median_ms_all": statistics.median(ms), "ms": [round(x, 3) for x in ms],
-           "median_cpu_ms": statistics.median(cpu) if cpu else None,
-           "classes": {c: {"ms": v, "share": v / wall} for c, v in per.items()}}
+           "median_cpu_ms": statistics.median(cpu) if cpu else None, "classes": {}}
+    for c in classes:
+        v = statistics.median(r[2].get(c, 0.0) for r in kept)
+        out["classes"][c] = {"ms": v, "share": v / wall}
+        if all(len(r) > 3 for r in kept):
+            out["classes"][c]["cpu_ms"] = statistics.median(r[3].get(c, 0.0) for r in kept)
+    outside = statistics.median(r[0] - sum(r[2].values()) for r in kept)
     out["classes"][OUTSIDE] = {"ms": outside, "share": outside / wall}
     for c, v in out["classes"].items():
         if c in gf:

@@ -38,18 +38,16 @@ def dtype_peak(pk, dtype):
     return max(have, key=lambda p: p["wall"]) if have else None
 
 
-def efficiency(ms, gflop, engine, peak):
-    """Share of the peak of `gflop` done in `ms` of an engine's run. Per CPU second where the
-    run's CPU time is known: the class's share of the wall time applied to the run's CPU
-    time, against one thread's peak per CPU second (on a shared machine a thread that waits
-    for a core does not count against the kernel); else per wall second against the peak of
-    all threads."""
-    if not ms or not peak:
+def efficiency(c, peak):
+    """Share of the peak reached by class `c` of an engine's run: per CPU second where the
+    class has its CPU time (Ember: the process's CPU time while its ops ran, against one
+    thread's peak per CPU second, so that a thread waiting for a core on a shared machine does
+    not count against the kernel), else per wall second against the peak of all threads."""
+    if not c or "gflop" not in c or not peak:
         return None
-    cpu, wall = engine.get("median_cpu_ms"), engine["median_ms"]
-    if cpu and peak["thread"]:
-        return gflop / (ms * cpu / wall / 1e3) / peak["thread"]
-    return gflop / (ms / 1e3) / peak["wall"]
+    if c.get("cpu_ms") and peak["thread"]:
+        return c["gflop"] / (c["cpu_ms"] / 1e3) / peak["thread"]
+    return c["gflop"] / (c["ms"] / 1e3) / peak["wall"] if c["ms"] else None
 
 
 def shapes(cfg):
@@ -66,27 +64,30 @@ def merged(classes, like):
     out = {k: dict(v) for k, v in classes.items() if k not in (QKV, ATTN)}
     parts = [classes[k] for k in (QKV, ATTN) if k in classes]
     if parts:
-        out[QKV_ATTN] = {"ms": sum(p["ms"] for p in parts),
-                         "share": sum(p["share"] for p in parts),
-                         "gflop": sum(p.get("gflop", 0.0) for p in parts)}
+        out[QKV_ATTN] = {k: sum(p.get(k, 0.0) for p in parts)
+                         for k in ("ms", "share", "gflop", "cpu_ms") if k in parts[0]}
     return out
 
 
 def bound(cell, pk, grid):
-    """The numbers of the bound sentence: Ember's GEMM share and efficiency, and the ratio the
-    cell would reach with its GEMMs at 100% of the peak (the rest unchanged: the GEMM time
-    scaled by the efficiency), and with every other op free as well, applied to the timed
-    grid's ratio where there is one (no profiler running, quiet machine), else this run's."""
+    """The numbers of the bound sentence: Ember's GEMM share (of its CPU time where the
+    profile has it, else of its wall time) and efficiency, and the ratio the cell would reach
+    with its GEMMs at 100% of the peak (the rest unchanged: the GEMM time scaled by the
+    efficiency), and with every other op free as well, applied to the timed grid's ratio
+    where there is one (no profiler running, a quiet machine), else this run's."""
     e = cell["engines"][cell["ember"]]
     peak = dtype_peak(pk, cell["dtype"])
-    gemm = {k: v for k, v in e["classes"].items() if k.startswith(GEMM_PREFIX) and "gflop" in v}
-    ms = sum(v["ms"] for v in gemm.values())
-    eff = efficiency(ms, sum(v["gflop"] for v in gemm.values()), e, peak)
+    gemm = [v for k, v in e["classes"].items() if k.startswith(GEMM_PREFIX) and "gflop" in v]
+    cpu = all(v.get("cpu_ms") for v in gemm) and e.get("median_cpu_ms")
+    key = "cpu_ms" if cpu else "ms"
+    total = sum(v[key] for v in gemm)
+    eff = efficiency({"ms": total, "cpu_ms": total if cpu else None,
+                      "gflop": sum(v["gflop"] for v in gemm)}, peak)
     if not eff:
         return None
-    share = ms / e["median_ms"]
+    share = total / (e["median_cpu_ms"] if cpu else e["median_ms"])
     ratio = grid if grid is not None else cell["ratio"]
-    return {"share": share, "efficiency": eff, "peak": peak, "ratio": ratio,
+    return {"share": share, "efficiency": eff, "peak": peak, "ratio": ratio, "cpu": bool(cpu),
             "ratio_source": "the timed grid's" if grid is not None else "this run's",
             "ratio_at_peak": ratio / (1 - share * (1 - eff)),
             "ratio_gemm_only": ratio / (share * eff),
@@ -97,10 +98,8 @@ def _ms(v):
     return "-" if v is None else f"{v:.2f}"
 
 
-def _eff(c, engine, peak, gemm):
-    if not c or "gflop" not in c or not gemm:
-        return "-"
-    return report._pct(efficiency(c["ms"], c["gflop"], engine, peak))
+def _eff(c, peak, gemm):
+    return report._pct(efficiency(c, peak)) if gemm else "-"
 
 
 def cell_lines(cell, run, pk, threads):
@@ -118,9 +117,10 @@ def cell_lines(cell, run, pk, threads):
            + f"; Ember CPU {_ms(e.get('median_cpu_ms'))} ms, {peer} CPU "
            f"{_ms(q.get('median_cpu_ms'))} ms; {e['kept']} of {e['reps']} repetitions each "
            "(the quieter half).", "",
-           f"| op class | Ember ms | Ember share | {peer} ms | {peer} share | {peer} / Ember | "
-           f"Ember % of peak | {peer} % of peak | {peer} kernels |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+           f"| op class | Ember ms | Ember share | Ember CPU ms | {peer} ms | {peer} share | "
+           f"{peer} / Ember | Ember % of peak (per CPU second) | {peer} % of peak (per wall "
+           f"second) | {peer} kernels |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     kern = cell.get("kernels", {}).get(peer, {})
     for k in [c for c in ORDER if c in ec or c in q["classes"]] + sorted(
             c for c in set(ec) | set(q["classes"]) if c not in ORDER):
@@ -129,19 +129,20 @@ def cell_lines(cell, run, pk, threads):
         name = f"{k} ({shp[k]})" if k in shp else k
         ratio = f"{p['ms'] / a['ms']:.2f}" if a and p and a["ms"] > 0.005 else "-"
         out.append(f"| {name} | {_ms(a and a['ms'])} | {report._pct(a and a['share'])} | "
+                   f"{_ms(a and a.get('cpu_ms'))} | "
                    f"{_ms(p and p['ms'])} | {report._pct(p and p['share'])} | {ratio} | "
-                   f"{_eff(a, e, peak, gemm)} | {_eff(p, q, peak, gemm)} | "
+                   f"{_eff(a, peak, gemm)} | {_eff(p, peak, gemm)} | "
                    f"{', '.join(f'`{x}`' for x in kern.get(k, []))} |")
-    out.append(f"| forward (wall) | {e['median_ms']:.2f} | 100% | {q['median_ms']:.2f} | 100% | "
-               f"{cell['ratio']:.2f} | | | |")
+    out.append(f"| forward (wall) | {e['median_ms']:.2f} | 100% | {_ms(e.get('median_cpu_ms'))} | "
+               f"{q['median_ms']:.2f} | 100% | {cell['ratio']:.2f} | | | |")
     out.append("")
     bd = bound(cell, pk, grid)
     if bd:
-        how = ("per CPU second" if e.get("median_cpu_ms") and bd["peak"]["thread"]
-               else "per wall second")
+        how = "CPU time" if bd["cpu"] else "time"
         out.append(
-            f"GEMMs are {bd['share']:.0%} of Ember's time at {bd['efficiency']:.0%} of the "
-            f"{cell['dtype']} peak (`{bd['peak']['instruction']}`, {how}); with them at 100% "
+            f"GEMMs are {bd['share']:.0%} of Ember's {how} at {bd['efficiency']:.0%} of the "
+            f"{cell['dtype']} peak (`{bd['peak']['instruction']}`, per "
+            f"{'CPU' if bd['cpu'] else 'wall'} second); with them at 100% "
             f"of the peak and every other op as it is, {bd['ratio_source']} ratio "
             f"{bd['ratio']:.2f} would be {bd['ratio_at_peak']:.2f}x, and "
             f"{bd['ratio_gemm_only']:.2f}x with every other op free as well. "
@@ -166,7 +167,8 @@ def cell_lines(cell, run, pk, threads):
 
 def summary_lines(prof, run, pk):
     out = ["| cell | Ember / peer | target | ratio (this run) | ratio (grid) | Ember GEMM share "
-           "| Ember GEMM % of peak | ratio with Ember's GEMMs at the peak | largest gap |",
+           "| Ember GEMM % of peak | grid ratio with Ember's GEMMs at the peak | largest gap "
+           "(wall) |",
            "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     idx = report._index(run) if run else {}
     for c in prof["cells"]:
@@ -212,14 +214,16 @@ def section(run, prof):
            f"Medians over the quieter half of {s['min_reps']}-{s['reps']} repetitions per cell "
            "(the machine is shared: a repetition that lost a core puts the wait into some op); "
            "the profilers' own cost is in both engines' times, so the ratio of this run is "
-           "given beside the timed grid's, and the bound is applied to the grid's. % of peak: "
-           "the class's GFLOP (2 x M x K x N per GEMM, all layers) per CPU second (the class's "
-           "share of the run's wall time applied to the run's CPU time: the Ember process's, "
-           "the harness process's for the peer, whose threads run in it) against one "
-           "thread's peak per CPU second, so that the time a thread waited for a core on the "
-           "shared machine does not count against the kernel; the peak of the instruction "
-           "of the dtype (`bench_peak_probe`, the higher of the compare run's and this run's "
-           "measurement): "
+           "given beside the timed grid's, and the bound is applied to the grid's. Ember's "
+           "profile also has the process's CPU time while each op ran (all threads): on a "
+           "shared machine an op's wall time includes the time a thread waited for a core "
+           "(small ops that end in a barrier, add + LayerNorm above all, are hit hardest), "
+           "its CPU time does not, so Ember's GEMM share and efficiency are taken from CPU "
+           "time. % of peak: the class's GFLOP (2 x M x K x N per GEMM, all layers) per CPU "
+           "second against one thread's peak per CPU second (Ember), per wall second against "
+           "the peak of all threads (the peer: its profilers give wall time only, so a busy "
+           "machine lowers its figure); the peak of the instruction of the dtype "
+           "(`bench_peak_probe`, the higher of the compare run's and this run's measurement): "
            + ", ".join(f"{p} `{v['instruction']}` {v['wall']:.0f} GFLOP/s ({v['thread']:.0f} per "
                        "thread per CPU second)" for p, v in sorted(pk.items()))
            + ".", ""]

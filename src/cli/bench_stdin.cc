@@ -96,7 +96,10 @@ class Server {
     if (verb == "profile") {
       nlohmann::json ops = nlohmann::json::array();
       for (const profile::Totals& t : profile::totals(/*reset=*/true))
-        ops.push_back({{"label", t.label}, {"calls", t.calls}, {"ms", t.seconds * 1e3}});
+        ops.push_back({{"label", t.label},
+                       {"calls", t.calls},
+                       {"ms", t.seconds * 1e3},
+                       {"cpu_ms", t.cpu_seconds * 1e3}});
       return {{"enabled", profile::enabled()}, {"ops", ops}};
     }
     fail(ErrorKind::kInvalidInput, "unknown request '", verb,

@@ -17,10 +17,12 @@ CFG = {"model_type": "bert", "hidden": 4, "heads": 1, "layers": 1, "intermediate
        "vocab": 100, "max_positions": 512, "type_vocab": 2}
 
 
-def cls(ms, wall, gflop=None):
+def cls(ms, wall, gflop=None, cpu=None):
     c = {"ms": ms, "share": ms / wall}
     if gflop is not None:
         c["gflop"] = gflop
+    if cpu is not None:
+        c["cpu_ms"] = cpu
     return c
 
 
@@ -34,13 +36,14 @@ BF16_CELL = {
     "ember": "ember_bf16", "peer": "ov_bf16", "target": 1.2, "ratio": 8.5 / 10.0,
     "kernels": {"ov_bf16": {"GEMM QKV": ["FullyConnected:brgemm_avx512_bf16"]}},
     "engines": {
-        # CPU 2 x wall: the GEMMs' 8 ms of 10 are 16 ms of CPU for 2.4 GFLOP = 150 GFLOP per
+        # The GEMMs' 8 ms of 10 are 16 ms of the 20 ms of CPU for 2.4 GFLOP = 150 GFLOP per
         # CPU second, 60% of one thread's 250.
         "ember_bf16": engine(10.0, {
-            "GEMM QKV": cls(2.0, 10, 0.6), "GEMM attention output": cls(1.0, 10, 0.3),
-            "GEMM FFN up (+GELU)": cls(3.0, 10, 0.9), "GEMM FFN down": cls(2.0, 10, 0.6),
-            "attention (QK^T, softmax, PV)": cls(1.0, 10, 0.01),
-            "add + LayerNorm": cls(0.5, 10), "outside ops": cls(0.5, 10)}, cpu=20.0),
+            "GEMM QKV": cls(2.0, 10, 0.6, 4.0), "GEMM attention output": cls(1.0, 10, 0.3, 2.0),
+            "GEMM FFN up (+GELU)": cls(3.0, 10, 0.9, 6.0),
+            "GEMM FFN down": cls(2.0, 10, 0.6, 4.0),
+            "attention (QK^T, softmax, PV)": cls(1.0, 10, 0.01, 2.0),
+            "add + LayerNorm": cls(0.5, 10, None, 0.5), "outside ops": cls(0.5, 10)}, cpu=20.0),
         "ov_bf16": engine(8.5, {
             "GEMM QKV": cls(1.5, 8.5, 0.6), "GEMM attention output": cls(0.8, 8.5, 0.3),
             "GEMM FFN up (+GELU)": cls(2.5, 8.5, 0.9), "GEMM FFN down": cls(2.0, 8.5, 0.6),
@@ -98,22 +101,25 @@ def test_bf16_cell_table_and_bound():
     assert ("This run: Ember 10.00 ms, OpenVINO bf16 8.50 ms, ratio **0.85** (the timed grid "
             "above: 0.92); Ember CPU 20.00 ms, ov_bf16 CPU 17.00 ms; 4 of 8 repetitions each "
             "(the quieter half).") in lines
-    # class, Ember ms, share, peer ms, share, peer/Ember, Ember % of peak, peer %, kernels
+    # class, Ember ms, share, CPU ms, peer ms, share, peer/Ember, Ember % of peak (per CPU
+    # second: 0.6 GFLOP in 4 ms of CPU against 250), peer % (per wall second: 0.6 GFLOP in
+    # 1.5 ms against 500), kernels
     assert table_row(lines, "GEMM QKV (K=4, N=12)") == [
-        "GEMM QKV (K=4, N=12)", "2.00", "20%", "1.50", "18%", "0.75", "60%", "80%",
+        "GEMM QKV (K=4, N=12)", "2.00", "20%", "4.00", "1.50", "18%", "0.75", "60%", "80%",
         "`FullyConnected:brgemm_avx512_bf16`"]
-    # The peer's CPU is 2 x its wall too: 2 ms of FFN down = 4 ms of CPU for 0.6 GFLOP.
-    assert table_row(lines, "GEMM FFN down (K=16, N=4)")[1:8] == [
-        "2.00", "20%", "2.00", "24%", "1.00", "60%", "60%"]
+    assert table_row(lines, "GEMM FFN down (K=16, N=4)")[1:9] == [
+        "2.00", "20%", "4.00", "2.00", "24%", "1.00", "60%", "60%"]
     # No % of peak for attention; a class only the peer has is a row with Ember's side empty.
-    assert table_row(lines, "attention (QK^T, softmax, PV)")[6:8] == ["-", "-"]
-    assert table_row(lines, "quantize / layout / convert")[1:6] == ["-", "-", "0.40", "5%", "-"]
-    assert table_row(lines, "forward (wall)")[1:6] == ["10.00", "100%", "8.50", "100%", "0.85"]
+    assert table_row(lines, "attention (QK^T, softmax, PV)")[7:9] == ["-", "-"]
+    assert table_row(lines, "quantize / layout / convert")[1:7] == [
+        "-", "-", "-", "0.40", "5%", "-"]
+    assert table_row(lines, "forward (wall)")[1:7] == [
+        "10.00", "100%", "20.00", "8.50", "100%", "0.85"]
     # GEMMs at the peak: 80% of the time shrinks to 80% x 60%, so the grid's 0.92 becomes
     # 0.92 / (0.2 + 0.48) = 1.35, and 0.92 / 0.48 = 1.92 with nothing else; 1.2x needs the
     # time 1 - 0.92 / 1.2 = 23% lower.
-    assert ("GEMMs are 80% of Ember's time at 60% of the bf16 peak (`vdpbf16ps zmm`, per CPU "
-            "second); with them at 100% of the peak and every other op as it is, the timed "
+    assert ("GEMMs are 80% of Ember's CPU time at 60% of the bf16 peak (`vdpbf16ps zmm`, per "
+            "CPU second); with them at 100% of the peak and every other op as it is, the timed "
             "grid's ratio 0.92 would be 1.35x, and 1.92x with every other op free as well. "
             "1.2x needs Ember's time 23% lower than in the timed grid.") in lines
     gap = next(x for x in lines if x.startswith("Ember slower than the peer in:"))
@@ -135,7 +141,8 @@ def test_int8_cell_folds_qkv_and_attention_like_the_peer():
     lines = report_profile.section(RUN, PROFILE)
     at = lines.index("### tiny 2x8, ember_int8 against ort_int8 (target >= 1.5x)")
     cell = lines[at:]
-    assert table_row(cell, "GEMM QKV + attention")[1:6] == ["1.50", "50%", "1.20", "30%", "0.80"]
+    assert table_row(cell, "GEMM QKV + attention")[1:7] == [
+        "1.50", "50%", "-", "1.20", "30%", "0.80"]
     assert not [x for x in cell if x.startswith("| GEMM QKV (")]
     assert not [x for x in cell if x.startswith("| attention")]
     # Ember's own GEMMs for the bound: QKV and FFN up, 2.5 ms of 3, 0.5 GFLOP; no CPU time,

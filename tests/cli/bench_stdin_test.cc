@@ -131,6 +131,7 @@ TEST_F(BenchServe, ProfileAnswersTheRunsSinceTheLastOneAndClears) {
     std::map<std::string, long long> out;
     for (const auto& op : reply["ops"]) {
       EXPECT_GE(op["ms"].get<double>(), 0.0);
+      EXPECT_GE(op["cpu_ms"].get<double>(), 0.0);
       out[op["label"].get<std::string>()] = op["calls"].get<long long>();
     }
     return out;
@@ -138,6 +139,11 @@ TEST_F(BenchServe, ProfileAnswersTheRunsSinceTheLastOneAndClears) {
   EXPECT_TRUE(s.replies[2]["enabled"].get<bool>());
   auto first = calls(s.replies[2]);
   EXPECT_EQ(first["forward"], 2);
+  for (const auto& op : s.replies[2]["ops"]) {  // a forward computes: CPU time is not zero
+    if (op["label"] == "forward") {
+      EXPECT_GT(op["cpu_ms"].get<double>(), 0.0);
+    }
+  }
   EXPECT_EQ(first["embed"], 2);       // the model's embedding stage, once per forward
   EXPECT_EQ(first["embed rows"], 2);  // the backend's gather inside it, under its own label
   EXPECT_EQ(first["attention"], 2 * kLayers);
