@@ -77,8 +77,9 @@ LINEAR = re.compile(r"^linear\S* \d+x(\d+)->(\d+)")
 
 def ember_class(label, cfg):
     """Class of an EMBER_PROFILE label; None for labels that contain others ("forward", the
-    model's "embed" around the backend's "embed rows")."""
-    if label in ("forward", "embed"):
+    model's "embed" around the backend's "embed rows") and for those inside another op's
+    ("linear_int8: quantize x" inside its Linear's label)."""
+    if label in ("forward", "embed") or ": " in label:
         return None
     m = LINEAR.match(label)
     if m:

@@ -149,6 +149,12 @@ def cell_lines(cell, run, pk, threads):
             + (f"{cell['target']}x needs Ember's time {bd['cut']:.0%} lower than in "
                f"{bd['ratio_source'].removesuffix(chr(39) + 's')}." if bd["cut"] > 0 else
                f"{bd['ratio_source'].capitalize()} ratio meets {cell['target']}x."))
+    inner = {k: v for k, v in sorted(cell.get("ember_labels", {}).items()) if ": " in k}
+    if inner:
+        gemm_ms = sum(v["ms"] for k, v in e["classes"].items() if k.startswith(GEMM_PREFIX))
+        out.append("Inside Ember's GEMM rows: " + ", ".join(
+            f"`{k}` {v:.2f} ms ({v / gemm_ms:.0%} of the GEMMs' wall time)"
+            for k, v in inner.items()) + ".")
     diff = sorted(((a["ms"] - q["classes"][k]["ms"], k) for k, a in ec.items()
                    if k in q["classes"]), reverse=True)
     lose = [f"{k} (+{d:.2f} ms)" for d, k in diff if d > 0.005][:3]

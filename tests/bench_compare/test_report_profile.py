@@ -55,6 +55,8 @@ INT8_CELL = {
     "model": "tiny", "config": CFG, "dtype": "int8", "batch": 2, "length": 8,
     "ember": "ember_int8", "peer": "ort_int8", "target": 1.5, "ratio": 4.0 / 3.0,
     "kernels": {},
+    # Labels inside a Linear's are reported as a share of the GEMM rows' wall time (2.5 ms).
+    "ember_labels": {"linear_int8 16x4->12": 1.0, "linear_int8: quantize x": 0.5},
     "engines": {
         "ember_int8": engine(3.0, {
             "GEMM QKV": cls(1.0, 3, 0.2), "attention (QK^T, softmax, PV)": cls(0.5, 3, 0.01),
@@ -152,6 +154,8 @@ def test_int8_cell_folds_qkv_and_attention_like_the_peer():
             "second); with them at 100% of the peak and every other op as it is, this run's "
             "ratio 1.33 would be 4.00x, and 8.00x with every other op free as well. 1.5x needs "
             "Ember's time 11% lower than in this run.") in cell
+    assert ("Inside Ember's GEMM rows: `linear_int8: quantize x` 0.50 ms (20% of the GEMMs' "
+            "wall time).") in cell
 
 
 def test_the_rest_of_the_report_is_unchanged():
