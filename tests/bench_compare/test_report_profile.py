@@ -135,8 +135,10 @@ def test_summary_row_per_cell():
     row = table_row(lines, "tiny 1x10")
     assert row == ["tiny 1x10", "ember_bf16 / ov_bf16", "1.2x", "0.85", "0.92", "80%", "60%",
                    "1.35", "GEMM QKV (+0.50 ms)"]
-    # No grid ratio for the int8 cell: "-", not a number from elsewhere.
+    # No grid ratio for the int8 cell: "-", not a number from elsewhere. Its largest GEMM gap:
+    # QKV + attention (Ember 1.5 ms, ORT 1.2); FFN up is faster in Ember (1.5 < 2.0).
     assert table_row(lines, "tiny 2x8")[4] == "-"
+    assert table_row(lines, "tiny 2x8")[8] == "GEMM QKV + attention (+0.30 ms)"
 
 
 def test_int8_cell_folds_qkv_and_attention_like_the_peer():
@@ -154,6 +156,11 @@ def test_int8_cell_folds_qkv_and_attention_like_the_peer():
             "second); with them at 100% of the peak and every other op as it is, this run's "
             "ratio 1.33 would be 4.00x, and 8.00x with every other op free as well. 1.5x needs "
             "Ember's time 11% lower than in this run.") in cell
+    # 2 x 8 = 16 rows: weight-bound; 1 layer x (4 x 16 + 2 x 64) = 192 int8 weights per
+    # forward = 0.000192 MB, over 2.5 ms of GEMM wall time.
+    assert ("At M = 16 rows a GEMM does 16 multiply-adds per weight it reads: the bound here is "
+            "streaming the 0 MB of int8 weights per forward (0.0 GB/s over Ember's GEMM wall "
+            "time in this run), not the FLOP peak.") in cell
     assert ("Inside Ember's GEMM rows: `linear_int8: quantize x` 0.50 ms (20% of the GEMMs' "
             "wall time).") in cell
 
