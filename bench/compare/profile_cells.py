@@ -154,7 +154,7 @@ class EmberProfiled:
     def run(self):
         ms = self.e.run()
         ops = self.e._ask("profile")["ops"]
-        self.labels.append({o["label"]: o["ms"] for o in ops})
+        self.labels.append({o["label"]: (o["ms"], o.get("cpu_ms", 0.0)) for o in ops})
         per, cpu = defaultdict(float), defaultdict(float)
         for o in ops:
             c = ember_class(o["label"], self.cfg)
@@ -367,8 +367,10 @@ def main(argv):
             timed = timed[:(len(timed) + 1) // 2]  # the quieter half, as summarize()
             entry["ember_info"] = {k: ember.e.info.get(k) for k in ("isa", "dtype",
                                                                     "quantization")}
-            entry["ember_labels"] = {k: statistics.median(r.get(k, 0.0) for r in timed)
-                                     for k in sorted({k for r in timed for k in r})}
+            entry["ember_labels"] = {
+                k: {"ms": statistics.median(r.get(k, (0.0, 0.0))[0] for r in timed),
+                    "cpu_ms": statistics.median(r.get(k, (0.0, 0.0))[1] for r in timed)}
+                for k in sorted({k for r in timed for k in r})}
             e, q = entry["engines"][ember.name], entry["engines"][peer.name]
             entry["ratio"] = q["median_ms"] / e["median_ms"]
             compare.log(f"  {b}x{l}: {ember.name} {e['median_ms']:.2f} ms, {peer.name} "

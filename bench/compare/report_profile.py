@@ -162,10 +162,12 @@ def cell_lines(cell, run, pk, threads):
                    "not the FLOP peak.")
     inner = {k: v for k, v in sorted(cell.get("ember_labels", {}).items()) if ": " in k}
     if inner:
-        gemm_ms = sum(v["ms"] for k, v in e["classes"].items() if k.startswith(GEMM_PREFIX))
+        gemm = [v for k, v in e["classes"].items() if k.startswith(GEMM_PREFIX)]
+        gemm_cpu = sum(v.get("cpu_ms", 0.0) for v in gemm)
         out.append("Inside Ember's GEMM rows: " + ", ".join(
-            f"`{k}` {v:.2f} ms ({v / gemm_ms:.0%} of the GEMMs' wall time)"
-            for k, v in inner.items()) + ".")
+            f"`{k}` {v['ms']:.2f} ms wall, {v['cpu_ms']:.2f} ms CPU "
+            f"({v['cpu_ms'] / gemm_cpu:.0%} of the GEMMs' CPU time)"
+            for k, v in inner.items() if gemm_cpu) + ".")
     diff = sorted(((a["ms"] - q["classes"][k]["ms"], k) for k, a in ec.items()
                    if k in q["classes"]), reverse=True)
     lose = [f"{k} (+{d:.2f} ms)" for d, k in diff if d > 0.005][:3]
