@@ -204,6 +204,20 @@ def summary_lines(prof, run, pk):
                    f"{report._fmt(bd and bd['ratio_at_peak'])} | "
                    + (f"{gaps[0][1]} (+{gaps[0][0]:.2f} ms)" if gaps and gaps[0][0] > 0 else "-")
                    + " |")
+    bounds = [(c, bound(c, pk, report._ratio(idx, c["model"], c["peer"],
+                                            (c["batch"], c["length"])) if idx else None))
+              for c in prof["cells"]]
+    bounds = [(c, b) for c, b in bounds if b]
+    if bounds:
+        reach = [f"{c['model']} {c['batch']}x{c['length']} {c['dtype']}" for c, b in bounds
+                 if b["ratio_at_peak"] >= c["target"]]
+        out += ["", f"Ember's GEMMs are {min(b['share'] for _, b in bounds):.0%}-"
+                f"{max(b['share'] for _, b in bounds):.0%} of its time in these cells, at "
+                f"{min(b['efficiency'] for _, b in bounds):.0%}-"
+                f"{max(b['efficiency'] for _, b in bounds):.0%} of the peak of their "
+                f"instruction. With every GEMM at 100% of the peak and nothing else changed, "
+                f"{len(reach)} of the {len(bounds)} cells would meet their target"
+                + (f" ({', '.join(reach)})" if reach else "") + "."]
     return out + [""]
 
 
