@@ -211,8 +211,9 @@ def summary_lines(prof, run, pk):
     if bounds:
         reach = [f"{c['model']} {c['batch']}x{c['length']} {c['dtype']}" for c, b in bounds
                  if b["ratio_at_peak"] >= c["target"]]
+        how = "CPU time" if all(b["cpu"] for _, b in bounds) else "time"
         out += ["", f"Ember's GEMMs are {min(b['share'] for _, b in bounds):.0%}-"
-                f"{max(b['share'] for _, b in bounds):.0%} of its time in these cells, at "
+                f"{max(b['share'] for _, b in bounds):.0%} of its {how} in these cells, at "
                 f"{min(b['efficiency'] for _, b in bounds):.0%}-"
                 f"{max(b['efficiency'] for _, b in bounds):.0%} of the peak of their "
                 f"instruction. With every GEMM at 100% of the peak and nothing else changed, "
