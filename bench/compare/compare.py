@@ -123,6 +123,8 @@ def parse_args(argv):
                    help="a paragraph for the report's Notes section (repeatable)")
     p.add_argument("--report-only", metavar="JSON",
                    help="only rewrite --markdown from the JSON of an earlier run")
+    p.add_argument("--profile", metavar="JSON",
+                   help="profile_cells.py's JSON: the report explains the missed targets with it")
     p.add_argument("--no-gemm", action="store_true", help="skip the sgemm peak measurement")
     p.add_argument("--estimate-only", action="store_true",
                    help="print the expected duration and exit")
@@ -580,6 +582,10 @@ def gemm_peak(bench, threads):
     return {"command": " ".join(cmd), "gflops": {f"{n}x{k}": g for (n, k), g in shapes.items()}}
 
 
+def profile_of(args):
+    return json.loads(Path(args.profile).read_text()) if args.profile else None
+
+
 def main(argv):
     args = parse_args(argv)
     import torch  # before any engine: inter-op threads can only be set once
@@ -588,7 +594,7 @@ def main(argv):
 
     if args.report_only:
         run = json.loads(Path(args.report_only).read_text())
-        report.write(args.markdown, report.markdown(run))
+        report.write(args.markdown, report.markdown(run, profile_of(args)))
         print(report.summary(run))
         return 0
     cells = parse_grid(args.grid)
@@ -736,7 +742,7 @@ def main(argv):
     log(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.csv')} "
         f"({run['duration_s'] / 60:.1f} min)")
     if args.markdown:
-        report.write(args.markdown, report.markdown(run))
+        report.write(args.markdown, report.markdown(run, profile_of(args)))
         log(f"wrote {args.markdown}")
     print(report.summary(run))
     return 0

@@ -41,9 +41,15 @@ class Engine:
 
 
 class OrtEngine(Engine):
-    def __init__(self, path, threads, dtype):
+    """profile_prefix: ONNX Runtime's profiler on, its JSON written at end_profiling() under
+    that prefix (profile_cells.py)."""
+
+    def __init__(self, path, threads, dtype, profile_prefix=None):
         import onnxruntime as ort
         so = ort.SessionOptions()
+        if profile_prefix:
+            so.enable_profiling = True
+            so.profile_file_prefix = str(profile_prefix)
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -68,14 +74,15 @@ class OrtEngine(Engine):
 class OvEngine(Engine):
     """OpenVINO's CPU plugin on the exported (unfused) ONNX graph: it does its own fusions.
     dtype "fp32" or "bf16" is its inference precision hint (OpenVINO's default on CPUs with
-    avx512_bf16 is bf16, so fp32 must be asked for); one stream, `threads` threads."""
+    avx512_bf16 is bf16, so fp32 must be asked for); one stream, `threads` threads. `extra`:
+    more compile properties (profile_cells.py: PERF_COUNT)."""
 
-    def __init__(self, path, threads, dtype):
+    def __init__(self, path, threads, dtype, extra=None):
         import openvino as ov
         core = ov.Core()
         config = {"INFERENCE_PRECISION_HINT": "f32" if dtype == "fp32" else "bf16",
                   "INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
-                  "PERFORMANCE_HINT": "LATENCY"}
+                  "PERFORMANCE_HINT": "LATENCY", **(extra or {})}
         self.compiled = core.compile_model(str(path), "CPU", config)
         self.request = self.compiled.create_infer_request()
         self.inputs = {i.get_any_name() for i in self.compiled.inputs}

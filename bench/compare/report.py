@@ -35,7 +35,16 @@ cmake --build build --target ember bench_gemm_bench bench_peak_probe bench_prune
 bench/compare/run.sh                                           # full grid, the three models
 bench/compare/run.sh --grid 1x16,1x128 --reps 3                # a quick look
 bench/compare/run.sh --estimate-only                           # expected duration only
+.venv-compare/bin/python bench/compare/profile_cells.py --out bench/results/2026-12-07-profile-cells.json
+bench/compare/run.sh --report-only bench/results/2026-12-07-compare-issue19.json --profile bench/results/2026-12-07-profile-cells.json
 ```
+
+- `bench/compare/profile_cells.py` (after `run.sh` has prepared the models): the cells where
+  Ember misses an issue #19 speed target (`--cells MODEL:DTYPE:BxL,...`; default: MiniLM bf16
+  8x128, 1x128, 8x64, fp32 4x128; bert-base fp32 1x128, 8x128, int8 8x128, 1x8; MPNet bf16
+  4x256), Ember against the target's peer interleaved, each with its per-op profiler, and
+  `bench_peak_probe`; `--profile FILE` of `compare.py` renders it as "Where the targets are
+  missed: the profile".
 
 - `bench/compare/run.sh` runs `bench/compare/setup.sh` (a venv `.venv-compare` with the pinned
   peers of `bench/compare/requirements.txt`; PyPI's torch brings several GB of CUDA wheels.
@@ -401,7 +410,9 @@ def summary(run):
     return "\n".join(lines)
 
 
-def markdown(run):
+def markdown(run, profile=None):
+    """The report of `run`; with `profile` (profile_cells.py's JSON) also the section that
+    explains the missed speed targets with each cell's per-op profile."""
     m = run["machine"]
     v = run["versions"]
     s = run["settings"]
@@ -520,6 +531,9 @@ def markdown(run):
         out.append("Not measured in this run (needs bert-base-uncased-random, cell 8x128, "
                    "engine ember_fp32).")
     out.append("")
+    if profile:
+        import report_profile
+        out += report_profile.section(run, profile)
 
     for model, info in run["models"].items():
         cfg = info["config"]

@@ -14,6 +14,7 @@
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/profile.h"
 
 namespace ember::cli {
 namespace {
@@ -92,8 +93,17 @@ class Server {
       EMBER_CHECK(out.good(), ErrorKind::kInvalidInput, "cannot write '", out_path, "'");
       return {{"tokens", batch.num_tokens()}, {"hidden", r.hidden_size}};
     }
+    if (verb == "profile") {
+      nlohmann::json ops = nlohmann::json::array();
+      for (const profile::Totals& t : profile::totals(/*reset=*/true))
+        ops.push_back({{"label", t.label},
+                       {"calls", t.calls},
+                       {"ms", t.seconds * 1e3},
+                       {"cpu_ms", t.cpu_seconds * 1e3}});
+      return {{"enabled", profile::enabled()}, {"ops", ops}};
+    }
     fail(ErrorKind::kInvalidInput, "unknown request '", verb,
-         "' (expected: time IDS_FILE N | hidden IDS_FILE OUT_FILE | quit)");
+         "' (expected: time IDS_FILE N | hidden IDS_FILE OUT_FILE | profile | quit)");
   }
 
  private:

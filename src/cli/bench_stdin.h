@@ -7,6 +7,11 @@
 //   time IDS_FILE N          -> {"ms": [N times of Engine::run, last hidden state],
 //                                "cpu_ms": [the process's CPU time, all threads, of each run]}
 //   hidden IDS_FILE OUT_FILE -> {"tokens": T, "hidden": H}; OUT_FILE: float32 [T, H], packed
+//   profile                  -> {"enabled": EMBER_PROFILE is on, "ops": [{"label", "calls",
+//                                "ms", "cpu_ms"}]}: the per-op totals of core/profile.h (wall,
+//                                and the process's CPU time while the op ran) since the last
+//                                `profile` request, then cleared, so that a caller can leave
+//                                its warm-up runs out (bench/compare/profile_cells.py)
 //   quit (or end of input)
 //
 // IDS_FILE: one sequence per line, token ids separated by spaces (read once, then cached).

@@ -1,5 +1,7 @@
 #include "core/profile.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +15,7 @@ namespace {
 struct Entry {
   long long calls = 0;
   double seconds = 0.0;
+  double cpu_seconds = 0.0;
 };
 
 struct Registry {
@@ -44,12 +47,19 @@ bool enabled() {
   return on;
 }
 
-void record(const std::string& label, double seconds) {
+void record(const std::string& label, double seconds, double cpu_seconds) {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mu);
   Entry& e = r.entries[label];
   ++e.calls;
   e.seconds += seconds;
+  e.cpu_seconds += cpu_seconds;
+}
+
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
 std::string report() {
@@ -76,6 +86,17 @@ std::string report() {
                   forward > 0 ? 100.0 * e.seconds / forward : 0.0);
     out += line;
   }
+  return out;
+}
+
+std::vector<Totals> totals(bool reset) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  std::vector<Totals> out;
+  out.reserve(r.entries.size());
+  for (const auto& [label, e] : r.entries)
+    out.push_back({label, e.calls, e.seconds, e.cpu_seconds});
+  if (reset) r.entries.clear();
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -25,10 +26,11 @@ struct Served {
   std::vector<nlohmann::json> replies;
 };
 
-Served serve(const std::string& model, const std::string& requests, const fs::path& tmp) {
+Served serve(const std::string& model, const std::string& requests, const fs::path& tmp,
+             const std::string& env = "") {
   std::ofstream(tmp / "requests") << requests;
   const std::string cmd =
-      cat(EMBER_BINARY_DIR, "/src/cli/ember bench --serve-stdin --threads 1 --model '", model,
+      cat(env, EMBER_BINARY_DIR, "/src/cli/ember bench --serve-stdin --threads 1 --model '", model,
           "' <", tmp / "requests", " >", tmp / "replies", " 2>", tmp / "stderr");
   const int raw = std::system(cmd.c_str());
   Served s;
@@ -111,6 +113,50 @@ TEST_F(BenchServe, BadRequestsAreTypedErrorsAndServingGoesOn) {
     EXPECT_EQ(s.replies[i + 1]["error_type"].get<std::string>(), kinds[i]) << i;
   }
   EXPECT_EQ(s.replies[6]["ms"].size(), 2u);
+}
+
+// `profile` answers the per-op totals since the last `profile` and clears them, so that the
+// harness (bench/compare/profile_cells.py) gets one run's profile at a time.
+TEST_F(BenchServe, ProfileAnswersTheRunsSinceTheLastOneAndClears) {
+  constexpr long long kLayers = 2;  // tiny-distilbert's n_layers (its config.json)
+  const auto ref = testing::Reference::load("tiny-distilbert");
+  std::ofstream(tmp_ / "ok.txt") << "1 5 2\n1 6 7 2\n";
+  const std::string file = (tmp_ / "ok.txt").string();
+  const std::string requests =
+      cat("time ", file, " 2\nprofile\nprofile\ntime ", file, " 1\nprofile\n");
+  const Served s = serve(ref.model, requests, tmp_, "EMBER_PROFILE=1 ");
+  ASSERT_EQ(s.status, 0);
+  ASSERT_EQ(s.replies.size(), 6u);  // ready, time, profile, profile, time, profile
+  auto calls = [](const nlohmann::json& reply) {
+    std::map<std::string, long long> out;
+    for (const auto& op : reply["ops"]) {
+      EXPECT_GE(op["ms"].get<double>(), 0.0);
+      EXPECT_GE(op["cpu_ms"].get<double>(), 0.0);
+      out[op["label"].get<std::string>()] = op["calls"].get<long long>();
+    }
+    return out;
+  };
+  EXPECT_TRUE(s.replies[2]["enabled"].get<bool>());
+  auto first = calls(s.replies[2]);
+  EXPECT_EQ(first["forward"], 2);
+  for (const auto& op : s.replies[2]["ops"]) {  // a forward computes: CPU time is not zero
+    if (op["label"] == "forward") {
+      EXPECT_GT(op["cpu_ms"].get<double>(), 0.0);
+    }
+  }
+  EXPECT_EQ(first["embed"], 2);       // the model's embedding stage, once per forward
+  EXPECT_EQ(first["embed rows"], 2);  // the backend's gather inside it, under its own label
+  EXPECT_EQ(first["attention"], 2 * kLayers);
+  EXPECT_TRUE(calls(s.replies[3]).empty());  // cleared by the first `profile`
+  auto third = calls(s.replies[5]);
+  EXPECT_EQ(third["forward"], 1);
+  EXPECT_EQ(third["attention"], kLayers);
+
+  // Without EMBER_PROFILE nothing is recorded, and the request says so.
+  const Served off = serve(ref.model, cat("time ", file, " 1\nprofile\n"), tmp_);
+  ASSERT_EQ(off.replies.size(), 3u);
+  EXPECT_FALSE(off.replies[2]["enabled"].get<bool>());
+  EXPECT_TRUE(off.replies[2]["ops"].empty());
 }
 
 TEST_F(BenchServe, TakesExactlyOneModel) {

@@ -16,7 +16,7 @@ namespace ember::cpu {
 
 void CpuBackend::do_embed(const ops::EmbedArgs& a, const ops::View& out) {
   const PoolScope scope(pool_);
-  profile::Scope prof("embed");
+  profile::Scope prof("embed rows");  // inside the model's "embed" (positions, LayerNorm)
   const int64_t dim = out.cols;
   const float* word = ops::host_data(a.word);
   const float* pos = ops::host_data(a.position);

@@ -37,9 +37,13 @@ void linear_bf16(const float* x, int64_t m, int64_t k, int64_t ldx,
   thread_local AlignedBuffer<uint16_t> xb;
   xb.resize(static_cast<size_t>(m * k));
   uint16_t* xbf = xb.data();
-  parallel_for(m, detail::row_grain(k), [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) kernels::f32_to_bf16_avx512bf16(x + i * ldx, k, xbf + i * k);
-  });
+  {
+    // Nested in the Linear's label: what rounding the activations costs of it.
+    const profile::Scope round_scope(prof ? "linear_bf16: x to bf16" : std::string(), prof);
+    parallel_for(m, detail::row_grain(k), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) kernels::f32_to_bf16_avx512bf16(x + i * ldx, k, xbf + i * k);
+    });
+  }
   detail::packed_gemm_rows<float>(packed, m, static_cast<const uint16_t*>(xbf),
                                   [&](int64_t i, const float* row, int64_t c0, int64_t nc) {
                                     float* yi = y + i * ldy + c0;

@@ -101,13 +101,17 @@ void linear_int8(const float* x, int64_t m, int64_t k, int64_t ldx, const ops::I
   uint8_t* xq = s.xq.data();
   kernels::RowQuant* rq = s.row.data();
 
-  parallel_for(m, detail::row_grain(k), [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i)
-      rq[i] =
-          avx2
-              ? kernels::quantize_row_u8_avx2(x + i * ldx, k, w.act_max, xq + i * k, w.act_scale)
-              : kernels::quantize_row_u8_scalar(x + i * ldx, k, w.act_max, xq + i * k, w.act_scale);
-  });
+  {
+    // Nested in the Linear's label: what quantizing the activations costs of it.
+    const profile::Scope quantize_scope(prof ? "linear_int8: quantize x" : std::string(), prof);
+    parallel_for(m, detail::row_grain(k), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        rq[i] =
+            avx2 ? kernels::quantize_row_u8_avx2(x + i * ldx, k, w.act_max, xq + i * k, w.act_scale)
+                 : kernels::quantize_row_u8_scalar(x + i * ldx, k, w.act_max, xq + i * k,
+                                                   w.act_scale);
+    });
+  }
 
   const bool forced_packed = g == Int8Gemm::kPackedDnnl || g == Int8Gemm::kPackedVnni;
   EMBER_CHECK(packed || !forced_packed, ErrorKind::kInternal, "linear_int8: ", int8_gemm_name(g),
