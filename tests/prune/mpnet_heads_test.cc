@@ -16,6 +16,7 @@
 #include "prune/checkpoint.h"
 #include "prune_test_util.h"
 #include "runtime/engine.h"
+#include "runtime/quantize_model.h"
 
 namespace ember {
 namespace {
@@ -112,6 +113,33 @@ TEST(MpnetHeads, PruningAPrunedModelComposes) {
   const auto y = last_hidden(write_model(once, tmp.path() / "once"));
   ASSERT_EQ(x.size(), y.size());
   for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(x[i], y[i]) << i;
+}
+
+// Quantizing (int8, bf16) leaves the per-layer tables in float: they are no Linear weights.
+TEST(MpnetHeads, QuantizedKeepsTheTables) {
+  TempDir tmp("mpnet-heads-quantize");
+  const fs::path dir =
+      write_model(load_tiny().prune(spec_of({{0, 2, 3}, {1}}, 64)), tmp.path() / "m");
+  const auto fp32 = last_hidden(dir);
+  for (const char* dtype : {"int8", "bf16"}) {
+    runtime::QuantizeOptions qo;
+    qo.dtype = dtype;
+    qo.threads = 1;
+    const fs::path out = tmp.path() / dtype;
+    runtime::quantize_model(dir.string(), out, qo);
+    const io::WeightStore q = io::WeightStore::from_safetensors(out / "model.safetensors");
+    for (int l = 0; l < 2; ++l)
+      EXPECT_EQ(q.get_raw(layer_table(l)).dtype, DType::kF32) << dtype << " layer " << l;
+    const auto got = last_hidden(out);
+    ASSERT_EQ(got.size(), fp32.size());
+    double dot = 0, a = 0, b = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      dot += static_cast<double>(got[i]) * fp32[i];
+      a += static_cast<double>(got[i]) * got[i];
+      b += static_cast<double>(fp32[i]) * fp32[i];
+    }
+    EXPECT_GT(dot / std::sqrt(a * b), 0.98) << dtype;
+  }
 }
 
 // A per-layer checkpoint with one table replaced, or removed.
