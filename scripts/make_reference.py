@@ -699,7 +699,8 @@ def register_extra_models() -> None:
     for module in ["reference_models.mpnet", "reference_models.bert_variants",
                    "reference_models.splade", "reference_models.modernbert",
                    "reference_models.qwen3", "reference_models.deberta",
-                   "reference_models.prune", "reference_models.prompts"]:
+                   "reference_models.prune", "reference_models.prompts",
+                   "reference_models.mpnet_perlayer"]:
         EXTRA_MODELS.update(importlib.import_module(module).FIXTURES)
 
 

@@ -207,18 +207,37 @@ int64_t relative_bucket(int64_t relative, int64_t buckets, int64_t max_distance)
 
 }  // namespace
 
+// MPNet: the bucket of every distance in this batch; the bias itself is gathered per table by
+// layer_relative_bias.
 void Model::relative_bias(const Batch& batch, Workspace& ws) const {
+  ws.rel_bias.clear();
+  ws.rel_bias_table = nullptr;
   if (!spec_.relative_buckets) return;
   const auto& rb = *spec_.relative_buckets;
-  const int64_t heads = spec_.layers.front().attn.heads;
-  const int64_t span = batch.max_seq_len() - 1, width = 2 * span + 1;
-  ws.rel_bias.resize(static_cast<size_t>(heads * width));
-  for (int64_t d = -span; d <= span; ++d) {
-    const int64_t bucket = relative_bucket(d, rb.buckets, rb.max_distance);
-    for (int64_t h = 0; h < heads; ++h)
-      ws.rel_bias[h * width + d + span] = weights_.relative_buckets[bucket * heads + h];
-  }
+  const int64_t span = batch.max_seq_len() - 1;
+  ws.rel_bucket.resize(static_cast<size_t>(2 * span + 1));
+  for (int64_t d = -span; d <= span; ++d)
+    ws.rel_bucket[d + span] = static_cast<int32_t>(relative_bucket(d, rb.buckets, rb.max_distance));
 }
+
+namespace {
+
+// The bias by head and distance [heads, 2 * span + 1] from a [buckets, heads] table, gathered
+// again only when the layer reads another table than the previous one (a pruned MPNet's layers
+// may each have their own).
+const float* layer_relative_bias(const float* table, int64_t heads, Workspace& ws) {
+  if (ws.rel_bias_table == table) return ws.rel_bias.data();
+  const int64_t width = static_cast<int64_t>(ws.rel_bucket.size());
+  ws.rel_bias.resize(static_cast<size_t>(heads * width));
+  for (int64_t d = 0; d < width; ++d) {
+    const float* row = table + static_cast<int64_t>(ws.rel_bucket[d]) * heads;
+    for (int64_t h = 0; h < heads; ++h) ws.rel_bias[h * width + d] = row[h];
+  }
+  ws.rel_bias_table = table;
+  return ws.rel_bias.data();
+}
+
+}  // namespace
 
 // DeBERTa: the row of the relative table for every distance in this batch.
 void Model::relative_rows(const Batch& batch, Workspace& ws) const {
@@ -282,8 +301,9 @@ void Model::layer(size_t i, const Batch& batch, Workspace& ws, const LayerTap* t
     a.window = as.window;
     // bf16 and int8 models may run attention in bf16 (the backend decides: CPU, option).
     a.bf16 = w.low_precision;
-    if (!ws.rel_bias.empty() && spec_.relative_buckets) {
-      a.rel_bias = ws.rel_bias.data();
+    if (spec_.relative_buckets) {
+      const float* own = weights_.layers[i].relative_buckets;
+      a.rel_bias = layer_relative_bias(own ? own : weights_.relative_buckets, as.heads, ws);
       a.rel_span = batch.max_seq_len() - 1;
     }
     b.attention(q, k, v, batch.layout(), a, ctx);

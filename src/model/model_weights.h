@@ -31,6 +31,9 @@ struct LayerWeights {
   ops::LinearSource ffn_in;    // [F, hidden], or [2F, hidden] for gated FFNs (act half first)
   ops::LinearSource ffn_out;   // [hidden, F]
   NormWeights ffn_norm;
+  // MPNet pruned to different heads per layer: this layer's relative bias table [buckets,
+  // heads]; null: the model's shared one.
+  const float* relative_buckets = nullptr;
 };
 
 struct EmbeddingWeights {
@@ -60,7 +63,7 @@ struct ModelWeights {
   EmbeddingWeights embeddings;
   std::vector<LayerWeights> layers;
   NormWeights final_norm;
-  const float* relative_buckets = nullptr;  // [buckets, heads] (MPNet)
+  const float* relative_buckets = nullptr;  // [buckets, heads] (MPNet), shared by the layers
   const float* relative_table = nullptr;    // [2 * span, hidden] (DeBERTa's rel_embeddings)
   NormWeights relative_norm;
   HeadWeights head;

@@ -36,10 +36,12 @@ class Workspace {
   }
   void swap(Slot a, Slot b) { std::swap(buffers_[a], buffers_[b]); }
 
-  std::vector<int32_t> positions;  // [T]
-  std::vector<float> rel_bias;     // [heads, 2 * span + 1]
-  std::vector<int32_t> rows;       // row indices for gathers, sequence offsets of a group
-  std::vector<int32_t> rel_index;  // DeBERTa: [2 * span + 1], distance -> relative table row
+  std::vector<int32_t> positions;         // [T]
+  std::vector<float> rel_bias;            // [heads, 2 * span + 1]
+  const float* rel_bias_table = nullptr;  // the relative bias table rel_bias was gathered from
+  std::vector<int32_t> rel_bucket;        // MPNet: [2 * span + 1], distance -> bucket
+  std::vector<int32_t> rows;              // row indices for gathers, sequence offsets of a group
+  std::vector<int32_t> rel_index;         // DeBERTa: [2 * span + 1], distance -> relative table row
 
  private:
   ops::Backend* backend_;

@@ -156,8 +156,7 @@ std::vector<double> rescaled(const std::vector<double>& local, const std::vector
 std::vector<LayerCurve> profile_layers(const Checkpoint& base,
                                        const std::vector<model::Batch>& batches,
                                        ops::Backend& backend, double ridge,
-                                       const std::vector<model::Batch>& output_eval,
-                                       bool same_heads) {
+                                       const std::vector<model::Batch>& output_eval) {
   LayerRunner run(base, backend);
   const auto& spec = run.spec();
   const EncoderNames& names = base.names();
@@ -175,9 +174,7 @@ std::vector<LayerCurve> profile_layers(const Checkpoint& base,
     }
     states[layers].push_back(std::move(s));
   }
-  // MPNet's heads are the same in every layer, so one layer's cannot be cut alone: its curves
-  // stay local (heads and units on one scale).
-  const bool at_output = !output_eval.empty() && !same_heads;
+  const bool at_output = !output_eval.empty();
   std::vector<LayerCurve> curves;
   for (size_t i = 0; i < layers; ++i) {
     const auto& ls = spec.layers[i];
@@ -278,7 +275,7 @@ double estimated_error(const std::vector<LayerCurve>& curves, const std::vector<
 }
 
 std::vector<LayerPlan> allocate(const std::vector<LayerCurve>& curves, const model::ModelSpec& spec,
-                                const CostModel& cost, double fraction, bool same_heads) {
+                                const CostModel& cost, double fraction) {
   EMBER_CHECK(fraction > 0 && fraction <= 1, ErrorKind::kInvalidInput, "cost fraction ", fraction,
               " is not in (0, 1]");
   const size_t n = curves.size();
@@ -305,19 +302,9 @@ std::vector<LayerPlan> allocate(const std::vector<LayerCurve>& curves, const mod
     };
     size_t kept = 0;
     for (const auto& p : plan) kept += p.drop ? 0 : 1;
-    if (same_heads) {
-      std::vector<std::pair<size_t, LayerPlan>> m;
-      for (size_t i = 0; i < n; ++i)
-        if (!plan[i].drop && plan[i].head_count > 1) {
-          LayerPlan p = plan[i];
-          --p.head_count;
-          m.push_back({i, p});
-        }
-      if (m.size() == kept) consider(m, cost.head * static_cast<double>(m.size()));
-    }
     for (size_t i = 0; i < n; ++i) {
       if (plan[i].drop) continue;
-      if (!same_heads && plan[i].head_count > 1) {
+      if (plan[i].head_count > 1) {
         LayerPlan p = plan[i];
         --p.head_count;
         consider({{i, p}}, cost.head);

@@ -31,13 +31,11 @@ struct LayerCurve {
 // model's output: at 3/4, 1/2 and 1/4 of a layer's heads (units) the model with only that
 // layer's part cut, its projection as the surgeon left it, runs `output_eval` to the last hidden
 // state, whose relative squared error to the unpruned model's becomes the curve's value there;
-// between these the curve follows the local error. same_heads (MPNet, whose heads cannot be cut
-// in one layer alone): the curves stay local.
+// between these the curve follows the local error.
 std::vector<LayerCurve> profile_layers(const Checkpoint& base,
                                        const std::vector<model::Batch>& batches,
                                        ops::Backend& backend, double ridge,
-                                       const std::vector<model::Batch>& output_eval = {},
-                                       bool same_heads = false);
+                                       const std::vector<model::Batch>& output_eval = {});
 
 // Multiply-adds of the parts at the served shapes, each shape's total normalized to 1.
 struct CostModel {
@@ -47,10 +45,9 @@ struct CostModel {
 };
 
 // Counts per layer (LayerPlan with empty lists) whose estimated cost is at most `fraction` of
-// the unpruned model's. min_heads: the fewest heads a kept layer keeps. same_heads: every
-// layer keeps as many heads as the others (MPNet), decided by the summed curves.
+// the unpruned model's.
 std::vector<LayerPlan> allocate(const std::vector<LayerCurve>& curves, const model::ModelSpec& spec,
-                                const CostModel& cost, double fraction, bool same_heads);
+                                const CostModel& cost, double fraction);
 
 // The estimated error of a plan: the sum of its layers' relative errors (dropped layers count
 // their error with nothing kept).

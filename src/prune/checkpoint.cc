@@ -28,6 +28,7 @@ EncoderNames names_for(const std::string& model_type, const std::string& origin)
     n.v = "attention.attn.v";
     n.o = "attention.attn.o";
     n.relative_bias = "encoder.relative_attention_bias.weight";
+    n.layer_relative_bias = "attention.relative_attention_bias";
     return n;
   }
   static const std::set<std::string> kBertLike = {"bert", "roberta", "xlm-roberta", "electra"};
@@ -184,7 +185,6 @@ Checkpoint Checkpoint::prune(const KeepSpec& keep) const {
   // pruned_heads in the numbering of the unpruned heads: the source's own pruned heads, plus
   // those of its current heads that the spec removes.
   nlohmann::json pruned = nlohmann::json::object();
-  std::vector<int64_t> first_kept;
   for (size_t i = 0; i < n; ++i) {
     const LayerKeep& lk = keep.layers[i];
     if (lk.drop) continue;
@@ -201,23 +201,46 @@ Checkpoint Checkpoint::prune(const KeepSpec& keep) const {
       if (!kept.count(static_cast<int64_t>(c))) removed.insert(current[c]);
     if (!removed.empty())
       pruned[std::to_string(index[i])] = std::vector<int64_t>(removed.begin(), removed.end());
-    if (first_kept.empty()) first_kept = lk.heads;
-    // MPNet's relative bias table is shared by every layer: they must keep the same heads.
-    EMBER_CHECK(names_.relative_bias.empty() || lk.heads == first_kept, ErrorKind::kUnsupported,
-                "mpnet layers share one relative position table: every layer must keep the same "
-                "heads (layer ",
-                i, " differs)");
   }
   out.config_["pruned_heads"] = pruned;
   out.config_["num_hidden_layers"] = keep.kept_layers();
-  if (!names_.relative_bias.empty()) {
-    const std::string rb = names_.prefix + names_.relative_bias;
-    const Tensor t = out.get(rb);
-    if (static_cast<int64_t>(first_kept.size()) != t.shape[1])
-      out.owned_entry(rb, Shape{t.shape[0], static_cast<int64_t>(first_kept.size())},
-                      take_cols(t, first_kept));
-  }
+  if (!names_.relative_bias.empty()) out.slice_relative_bias(keep, index);
   return out;
+}
+
+void Checkpoint::slice_relative_bias(const KeepSpec& keep, const std::vector<int64_t>& index) {
+  const std::string shared = names_.prefix + names_.relative_bias;
+  const bool has_shared = tensors_.count(shared) > 0;
+  bool own_tables = false, same = true;
+  const std::vector<int64_t>* first = nullptr;
+  for (size_t i = 0; i < keep.layers.size(); ++i) {
+    if (keep.layers[i].drop) continue;
+    const auto j = static_cast<size_t>(index[i]);
+    own_tables =
+        own_tables || tensors_.count(names_.tensor(j, names_.layer_relative_bias, "weight")) > 0;
+    if (!first) first = &keep.layers[i].heads;
+    same = same && keep.layers[i].heads == *first;
+  }
+  if (!first) return;
+  if (same && !own_tables) {
+    const Tensor t = get(shared);
+    if (static_cast<int64_t>(first->size()) != t.shape[1])
+      owned_entry(shared, Shape{t.shape[0], static_cast<int64_t>(first->size())},
+                  take_cols(t, *first));
+    return;
+  }
+  // A table per layer: its own (renumbered with the layer) or the shared one, sliced to the
+  // layer's kept heads; the shared table goes once every layer has its own.
+  for (size_t i = 0; i < keep.layers.size(); ++i) {
+    const LayerKeep& lk = keep.layers[i];
+    if (lk.drop) continue;
+    const std::string own =
+        names_.tensor(static_cast<size_t>(index[i]), names_.layer_relative_bias, "weight");
+    const Tensor t = get(tensors_.count(own) ? own : shared);
+    owned_entry(own, Shape{t.shape[0], static_cast<int64_t>(lk.heads.size())},
+                take_cols(t, lk.heads));
+  }
+  if (has_shared) tensors_.erase(shared);
 }
 
 io::WeightStore Checkpoint::store() const {

@@ -3,7 +3,9 @@
 // of its family's post-norm encoder layers. prune() slices what a KeepSpec removes exactly as
 // transformers' prune_heads / prune_linear_layer do (rows of Q, K, V and the FFN input, columns
 // of the output projections, biases alike) and renumbers the layers left; the config gains
-// pruned_heads (in the numbering of the source's unpruned heads) and num_hidden_layers.
+// pruned_heads (in the numbering of the source's unpruned heads) and num_hidden_layers. MPNet's
+// relative-position table is sliced to the heads kept: the shared table while every layer keeps
+// the same heads, else one table per layer (the shared one's columns of that layer's heads).
 // Supported: the BERT-family layouts (bert, roberta, xlm-roberta, electra) and mpnet.
 #pragma once
 
@@ -29,7 +31,9 @@ struct EncoderNames {
   std::string q = "attention.self.query", k = "attention.self.key", v = "attention.self.value";
   std::string o = "attention.output.dense";
   std::string ffn_in = "intermediate.dense", ffn_out = "output.dense";
-  std::string relative_bias;  // MPNet's table shared by all layers, [buckets, heads]
+  // MPNet: the table shared by all layers ([buckets, heads]), and the name in a layer of the
+  // table of its own that a model whose layers keep different heads has instead.
+  std::string relative_bias, layer_relative_bias;
   std::string tensor(size_t layer_index, const std::string& name, const char* what) const;
 };
 
@@ -62,6 +66,8 @@ class Checkpoint {
     std::shared_ptr<const std::vector<float>> owned;  // null: a view into the source
   };
   Entry& owned_entry(const std::string& name, const Shape& shape, std::vector<float> data);
+  // MPNet, on the pruned copy: its relative-position table(s) sliced to the kept heads.
+  void slice_relative_bias(const KeepSpec& keep, const std::vector<int64_t>& index);
 
   nlohmann::json config_;
   EncoderNames names_;

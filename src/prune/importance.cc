@@ -107,29 +107,21 @@ std::vector<std::vector<int64_t>> top_global(const std::vector<std::vector<doubl
 
 }  // namespace
 
-KeepSpec keep_top(const Importance& imp, double head_ratio, double ffn_ratio, bool same_heads,
+KeepSpec keep_top(const Importance& imp, double head_ratio, double ffn_ratio,
                   Allocation allocation) {
   EMBER_CHECK(head_ratio > 0 && head_ratio <= 1 && ffn_ratio > 0 && ffn_ratio <= 1,
               ErrorKind::kInvalidInput, "keep ratios must be in (0, 1]: heads ", head_ratio,
               ", ffn ", ffn_ratio);
   KeepSpec k;
-  std::vector<double> summed;
-  if (same_heads) {
-    summed.assign(imp.heads.front().size(), 0.0);
-    for (const auto& l : imp.heads)
-      for (size_t hd = 0; hd < l.size() && hd < summed.size(); ++hd) summed[hd] += l[hd];
-  }
   if (allocation == Allocation::kGlobal) {
     const auto heads = top_global(imp.heads, imp.layer_energy, head_ratio);
     const auto ffn = top_global(imp.ffn, imp.layer_energy, ffn_ratio);
-    for (size_t i = 0; i < imp.heads.size(); ++i)
-      k.layers.push_back(
-          {false, same_heads ? top(summed, count(head_ratio, summed.size())) : heads[i], ffn[i]});
+    for (size_t i = 0; i < imp.heads.size(); ++i) k.layers.push_back({false, heads[i], ffn[i]});
     return k;
   }
   for (size_t i = 0; i < imp.heads.size(); ++i) {
     LayerKeep lk;
-    const auto& hs = same_heads ? summed : imp.heads[i];
+    const auto& hs = imp.heads[i];
     lk.heads = top(hs, count(head_ratio, hs.size()));
     lk.ffn = top(imp.ffn[i], count(ffn_ratio, imp.ffn[i].size()));
     k.layers.push_back(std::move(lk));

@@ -32,9 +32,8 @@ std::vector<int64_t> top(const std::vector<double>& scores, int64_t keep);
 enum class Allocation { kUniform, kGlobal };
 
 // The most important heads and units (at least one of each per layer), as `allocation` spreads
-// them. same_heads: every layer keeps the same heads, ranked by their importance summed over
-// layers (MPNet, whose layers share one relative position table).
+// them.
 KeepSpec keep_top(const Importance& importance, double head_ratio, double ffn_ratio,
-                  bool same_heads, Allocation allocation = Allocation::kUniform);
+                  Allocation allocation = Allocation::kUniform);
 
 }  // namespace ember::prune

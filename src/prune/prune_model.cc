@@ -143,7 +143,6 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
   report.fit_texts = cal.fit_texts;
   report.held_out_texts = cal.held_out_texts;
   report.parameters_before = base_engine->info().parameters;
-  const bool same_heads = !base.names().relative_bias.empty();
 
   KeepSpec keep;
   std::vector<LayerPlan> plan;
@@ -165,51 +164,29 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
     if (progress) progress("importance", 0, 1);
     LayerRunner runner(base, backend);
     const Importance importance = measure_importance(runner, base, cal.fit);
-    // MPNet: the heads every layer keeps, by importance summed over the layers.
-    const KeepSpec order = keep_top(importance, 1.0, 1.0, same_heads);
-    std::vector<int64_t> shared(order.layers.front().heads);
-    if (same_heads) {
-      std::vector<double> sum(shared.size(), 0.0);
-      for (const auto& l : importance.heads)
-        for (size_t hd = 0; hd < l.size() && hd < sum.size(); ++hd) sum[hd] += l[hd];
-      std::stable_sort(shared.begin(), shared.end(),
-                       [&](int64_t a, int64_t b) { return sum[a] > sum[b]; });
-    }
     if (o.keep) {
       plan = asked;
       const bool surgeon = o.refit && o.ranking == Ranking::kSurgeon;
       for (size_t i = 0; i < plan.size(); ++i) {
         auto& p = plan[i];
         if (p.drop) continue;
-        if (same_heads && p.heads.empty()) {
-          p.heads.assign(shared.begin(), shared.begin() + p.head_count);
-          std::sort(p.heads.begin(), p.heads.end());
-        }
         if (p.heads.empty() && !surgeon) p.heads = top(importance.heads[i], p.head_count);
         if (p.ffn.empty() && !surgeon) p.ffn = top(importance.ffn[i], p.ffn_count);
       }
-      const LayerPlan* first = nullptr;
-      for (const auto& p : plan)
-        if (!p.drop && same_heads) {
-          if (!first) first = &p;
-          EMBER_CHECK(p.heads == first->heads, ErrorKind::kInvalidInput, o.keep->string(),
-                      ": every layer of this model keeps the same heads (its layers share one "
-                      "relative-position table)");
-        }
       for (const auto& p : plan) keep.layers.push_back({p.drop, p.heads, p.ffn});
     } else if (o.keep_ratio) {
-      keep = keep_top(importance, o.head_ratio.value_or(*o.keep_ratio), *o.keep_ratio, same_heads,
-                      o.allocation);
+      keep =
+          keep_top(importance, o.head_ratio.value_or(*o.keep_ratio), *o.keep_ratio, o.allocation);
       report.selection = "keep-ratio";
       report.keep_ratio = o.keep_ratio;
       plan = plan_of(keep);
       // The surgeon chooses the parts within each layer's counts unless the ranking is asked
-      // for, or the heads must be the same in every layer (chosen by importance).
+      // for.
       if (o.refit && o.ranking == Ranking::kSurgeon)
         for (auto& p : plan) {
           p.head_count = static_cast<int64_t>(p.heads.size());
           p.ffn_count = static_cast<int64_t>(p.ffn.size());
-          if (!same_heads) p.heads.clear();
+          p.heads.clear();
           p.ffn.clear();
         }
     } else {
@@ -223,24 +200,16 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
         scoring.assign(cal.held_out.begin(),
                        cal.held_out.begin() +
                            static_cast<std::ptrdiff_t>(std::min<size_t>(8, cal.held_out.size())));
-      const auto curves =
-          profile_layers(base, cal.fit, backend, o.refit_options.ridge, scoring, same_heads);
+      const auto curves = profile_layers(base, cal.fit, backend, o.refit_options.ridge, scoring);
       if (o.cost_ratio) {
         report.selection = "cost-ratio";
         report.cost_ratio = o.cost_ratio;
-        plan = allocate(curves, spec, CostModel::of(spec, o.shapes), *o.cost_ratio, same_heads);
-        if (same_heads)
-          for (auto& p : plan) {
-            p.heads.assign(shared.begin(), shared.begin() + p.head_count);
-            std::sort(p.heads.begin(), p.heads.end());
-          }
+        plan = allocate(curves, spec, CostModel::of(spec, o.shapes), *o.cost_ratio);
       } else {
         report.selection = o.target_speedup ? "target-speedup" : "max-loss";
         SearchOptions so = o.search;
         so.shapes = o.shapes;
         so.bench_reps = o.bench_reps;
-        so.same_heads = same_heads;
-        so.shared_heads = shared;
         so.refit = o.refit_options;
         so.engine = eo;
         so.held_out_labels = cal.held_out_labels;
@@ -296,7 +265,6 @@ PruneReport prune_model(const std::string& model, const fs::path& out, const Pru
       p.drop = l.drop;
       p.head_count = static_cast<int64_t>(l.heads.size());
       p.ffn_count = static_cast<int64_t>(l.ffn.size());
-      if (same_heads) p.heads = l.heads;
       plan.push_back(std::move(p));
     }
     auto step = [&](size_t done, size_t total, const std::string&) {

@@ -116,8 +116,7 @@ RefitResult select_and_refit(const Checkpoint& base, const std::vector<LayerPlan
   // projections (by their names in the pruned model) laid over the slices.
   RefitResult res;
   res.keep = KeepSpec::all(spec);
-  // Heads named by the plan are sliced from the start (MPNet's layers share one relative
-  // position table, so a partly pruned model must already keep the same heads everywhere).
+  // Heads named by the plan are sliced from the start.
   for (size_t i = 0; i < layers && i < plan.size(); ++i)
     if (!plan[i].heads.empty()) res.keep.layers[i].heads = plan[i].heads;
   std::map<std::string, Fitted> fitted;

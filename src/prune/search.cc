@@ -92,12 +92,7 @@ std::vector<FrontPoint> search_front(const Checkpoint& base, const fs::path& sou
                          ? o.min_cost
                          : 0.9 - (0.9 - o.min_cost) * c / static_cast<double>(o.budget - 1);
     if (progress) progress("candidate", static_cast<size_t>(c), static_cast<size_t>(o.budget));
-    std::vector<LayerPlan> plan = allocate(curves, spec, cost, f, o.same_heads);
-    if (o.same_heads)
-      for (auto& p : plan) {
-        p.heads.assign(o.shared_heads.begin(), o.shared_heads.begin() + p.head_count);
-        std::sort(p.heads.begin(), p.heads.end());
-      }
+    std::vector<LayerPlan> plan = allocate(curves, spec, cost, f);
     const RefitResult r = select_and_refit(base, plan, fit, backend, o.refit);
     FrontPoint p;
     p.name = "c" + std::to_string(c);

@@ -33,8 +33,6 @@ struct SearchOptions {
   int budget = 6;          // float candidates
   double min_cost = 0.25;  // the most pruned candidate's estimated cost fraction
   bool int8 = true;
-  bool same_heads = false;
-  std::vector<int64_t> shared_heads;  // same_heads: the heads by importance, most important first
   RefitOptions refit;
   runtime::EngineOptions engine;
   // A sequence classifier's labels of the held-out texts (--labels), in batch order: each

@@ -32,10 +32,12 @@ constexpr int64_t kRandomBatches = 4;
 constexpr int64_t kSensitivityTokens = 4096;
 
 // A Linear weight of an encoder layer in every supported family's naming
-// (encoder.layer.N., transformer.layer.N., with any prefix): 2-D, ends in ".weight".
+// (encoder.layer.N., transformer.layer.N., with any prefix): 2-D, ends in ".weight". A pruned
+// MPNet layer's relative-position table (attention.relative_attention_bias) is no Linear.
 bool is_layer_linear(const std::string& name, const Tensor& t) {
   static const std::regex pattern(R"((^|\.)layers?\.[0-9]+\..*\.weight$)");
-  return t.shape.rank() == 2 && std::regex_search(name, pattern);
+  return t.shape.rank() == 2 && std::regex_search(name, pattern) &&
+         name.find("relative_attention_bias") == std::string::npos;
 }
 
 // Everything but weights: tokenizer, config, pooling files (io::side_files).

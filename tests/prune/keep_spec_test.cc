@@ -64,23 +64,19 @@ Importance scores() {
 }
 
 TEST(KeepTop, UniformKeepsTheBestOfEveryLayer) {
-  const auto k = keep_top(scores(), 0.5, 0.5, false);
+  const auto k = keep_top(scores(), 0.5, 0.5);
   EXPECT_EQ(k.layers[0].heads, (std::vector<int64_t>{0, 2}));
   EXPECT_EQ(k.layers[1].heads, (std::vector<int64_t>{0, 1}));  // ties: the lower index
   EXPECT_EQ(k.layers[0].ffn, (std::vector<int64_t>{3, 4, 5}));
   EXPECT_EQ(k.layers[1].ffn, (std::vector<int64_t>{0, 1, 2}));
   // A tiny ratio still keeps one of each.
-  const auto one = keep_top(scores(), 0.01, 0.01, false);
+  const auto one = keep_top(scores(), 0.01, 0.01);
   EXPECT_EQ(one.layers[0].heads.size(), 1u);
   EXPECT_EQ(one.layers[1].ffn.size(), 1u);
-  // Same heads in every layer: by the sum over layers.
-  const auto same = keep_top(scores(), 0.25, 0.5, true);
-  EXPECT_EQ(same.layers[0].heads, (std::vector<int64_t>{2}));
-  EXPECT_EQ(same.layers[1].heads, (std::vector<int64_t>{2}));
 }
 
 TEST(KeepTop, GlobalSpreadsByShareOfLayerEnergy) {
-  const auto k = keep_top(scores(), 0.5, 0.5, false, Allocation::kGlobal);
+  const auto k = keep_top(scores(), 0.5, 0.5, Allocation::kGlobal);
   // 4 of 8 heads: each layer's best first (0:2, 1:0), then the largest shares: layer 0's head
   // 0 (0.3), then layer 1's 0.25 heads (1 first).
   EXPECT_EQ(k.layers[0].heads, (std::vector<int64_t>{0, 2}));

@@ -1,9 +1,11 @@
 // The pruned structure is exact: `ember prune --keep SPEC --no-refit` equals the same heads,
 // FFN units and layers removed from the transformers model in PyTorch (the references of
 // scripts/reference_models/prune.py, made from the same keep spec files), max |diff| <= 1e-4
-// on every reference text's last hidden state (MPNet: the same heads in every layer, its shared
-// relative-position table sliced to them). The written config lists the removed heads as
-// transformers' pruned_heads, and prune.json holds the spec applied.
+// on every reference text's last hidden state (MPNet with the same heads in every layer: its
+// shared relative-position table sliced to them; with different heads per layer: one table per
+// layer, against transformers' layers each given the bias columns of their own heads). The written
+// config lists the removed heads as transformers' pruned_heads, and prune.json holds the spec
+// applied.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -82,7 +84,8 @@ TEST_P(PruneExact, KeepSpecEqualsTransformersSlicing) {
 
 INSTANTIATE_TEST_SUITE_P(References, PruneExact,
                          ::testing::Values("tiny-bert-st6-pruned", "tiny-bert-st6-drop-pruned",
-                                           "all-MiniLM-L6-v2-pruned", "all-mpnet-base-v2-pruned"),
+                                           "all-MiniLM-L6-v2-pruned", "all-mpnet-base-v2-pruned",
+                                           "all-mpnet-base-v2-perlayer-pruned"),
                          [](const auto& p) { return testing::test_name(p.param); });
 
 }  // namespace
