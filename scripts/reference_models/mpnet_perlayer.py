@@ -24,7 +24,7 @@ from transformers import AutoTokenizer, MPNetModel
 import make_reference as mr
 import reference_texts
 from reference_models.mpnet import cache_dir as mpnet_cache_dir
-from reference_models.prune import KEEP_DIR, MPNET_TEXTS, sliced_linear
+from reference_models.prune import KEEP_DIR, MPNET_TEXTS, slice_mpnet_layer
 
 NAME = "all-mpnet-base-v2-perlayer-pruned"
 KEEP = "all-mpnet-base-v2-perlayer"
@@ -52,18 +52,7 @@ def apply_keep_per_layer(model: MPNetModel, keep: dict) -> None:
         if spec.get("drop"):
             continue
         heads = spec.get("heads", list(range(n_heads)))
-        att = layer.attention.attn
-        hd = att.attention_head_size
-        index = torch.cat([torch.arange(h * hd, (h + 1) * hd) for h in heads])
-        att.q = sliced_linear(att.q, index, 0)
-        att.k = sliced_linear(att.k, index, 0)
-        att.v = sliced_linear(att.v, index, 0)
-        att.o = sliced_linear(att.o, index, 1)
-        att.num_attention_heads = len(heads)
-        att.all_head_size = len(heads) * hd
-        units = torch.tensor(spec.get("ffn", list(range(layer.intermediate.dense.out_features))))
-        layer.intermediate.dense = sliced_linear(layer.intermediate.dense, units, 0)
-        layer.output.dense = sliced_linear(layer.output.dense, units, 1)
+        slice_mpnet_layer(layer, heads, spec)
         kept.append(LayerWithOwnHeads(layer, heads))
     model.encoder.layer = torch.nn.ModuleList(kept)
     model.config.num_hidden_layers = len(kept)

@@ -71,6 +71,23 @@ MPNET_TEXTS = 8
 
 
 @torch.no_grad()
+def slice_mpnet_layer(layer: torch.nn.Module, heads: list[int], spec: dict) -> None:
+    """One MPNetLayer keeps `heads` (Q, K, V rows and O columns) and the FFN units of `spec`."""
+    att = layer.attention.attn
+    hd = att.attention_head_size
+    index = torch.cat([torch.arange(h * hd, (h + 1) * hd) for h in heads])
+    att.q = sliced_linear(att.q, index, 0)
+    att.k = sliced_linear(att.k, index, 0)
+    att.v = sliced_linear(att.v, index, 0)
+    att.o = sliced_linear(att.o, index, 1)
+    att.num_attention_heads = len(heads)
+    att.all_head_size = len(heads) * hd
+    units = torch.tensor(spec.get("ffn", list(range(layer.intermediate.dense.out_features))))
+    layer.intermediate.dense = sliced_linear(layer.intermediate.dense, units, 0)
+    layer.output.dense = sliced_linear(layer.output.dense, units, 1)
+
+
+@torch.no_grad()
 def apply_keep_mpnet(model: MPNetModel, keep: dict) -> None:
     """MPNet's layers (encoder.layer[i].attention.attn.q/k/v/o) keep the same heads, and its
     encoder's relative-position table ([buckets, heads], shared by all layers) keeps their
@@ -82,18 +99,7 @@ def apply_keep_mpnet(model: MPNetModel, keep: dict) -> None:
     for layer, spec in zip(model.encoder.layer, keep["layers"]):
         if spec.get("drop"):
             continue
-        att = layer.attention.attn
-        hd = att.attention_head_size
-        index = torch.cat([torch.arange(h * hd, (h + 1) * hd) for h in heads])
-        att.q = sliced_linear(att.q, index, 0)
-        att.k = sliced_linear(att.k, index, 0)
-        att.v = sliced_linear(att.v, index, 0)
-        att.o = sliced_linear(att.o, index, 1)
-        att.num_attention_heads = len(heads)
-        att.all_head_size = len(heads) * hd
-        units = torch.tensor(spec.get("ffn", list(range(layer.intermediate.dense.out_features))))
-        layer.intermediate.dense = sliced_linear(layer.intermediate.dense, units, 0)
-        layer.output.dense = sliced_linear(layer.output.dense, units, 1)
+        slice_mpnet_layer(layer, heads, spec)
         kept.append(layer)
     table = model.encoder.relative_attention_bias
     new = torch.nn.Embedding(table.num_embeddings, len(heads))
