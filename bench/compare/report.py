@@ -6,14 +6,9 @@ cell (> 1: Ember faster)."""
 
 import math
 
-PEERS = ["ort_fp32", "ort_int8", "torch_fp32", "torch_int8", "ct2_fp32", "ct2_int8",
-         "ov_fp32", "ov_bf16",
-         "ember_base_fp32", "ember_base_int8"]  # the last two: --ember-base, an A/B binary
-# Which Ember column each peer is compared with: fp32 with fp32, int8 with int8, bf16 with
-# bf16 (Ember int8
-# falling back to fp32 would flatter nobody, so a missing Ember int8 leaves the int8 ratios
-# empty).
-BASE = {p: "ember_" + p.rsplit("_", 1)[1] for p in PEERS}
+import report_profile
+from report_cells import BASE, PEERS, fmt, index, pct, ratio
+
 BASE_MODELS = ("all-MiniLM-L6-v2", "bert-base-uncased-random")
 FP32_PEERS = ("ort_fp32", "ov_fp32", "ct2_fp32")
 EFFICIENCY_MODEL, EFFICIENCY_CELL = "bert-base-uncased-random", (8, 128)
@@ -124,26 +119,6 @@ def forward_gflop(cfg, batch, length):
     return (2.0 * batch * length * linear * n + 4.0 * batch * length * length * h * n) / 1e9
 
 
-def _fmt(x, digits=2):
-    return "-" if x is None else f"{x:.{digits}f}"
-
-
-def _pct(x):
-    return "-" if x is None else f"{x:.0%}"
-
-
-def _index(run):
-    return {(r["model"], r["engine"], r["batch"], r["length"]): r for r in run["results"]}
-
-
-def _ratio(idx, model, peer, cell):
-    p = idx.get((model, peer) + cell)
-    e = idx.get((model, BASE[peer]) + cell)
-    if not p or not e:
-        return None
-    return p["median_ms"] / e["median_ms"]
-
-
 def _cells(run, model):
     return sorted({(r["batch"], r["length"]) for r in run["results"] if r["model"] == model})
 
@@ -175,7 +150,7 @@ def _notes_about(run, model, engines):
 
 def best_fp32_peer(idx, model, cell):
     """(peer, ratio of that peer's median to Ember fp32's) of the fastest fp32 peer."""
-    r = {p: _ratio(idx, model, p, cell) for p in FP32_PEERS}
+    r = {p: ratio(idx, model, p, cell) for p in FP32_PEERS}
     r = {p: v for p, v in r.items() if v is not None}
     return min(r.items(), key=lambda kv: kv[1]) if r else (None, None)
 
@@ -236,7 +211,7 @@ def efficiency(run):
     model, cell = EFFICIENCY_MODEL, EFFICIENCY_CELL
     if model not in run["models"]:
         return {}
-    idx = _index(run)
+    idx = index(run)
     threads = run["settings"]["threads"]
     flop = forward_gflop(run["models"][model]["config"], *cell)
     peaks = {(p["probe"], p["threads"]): p for p in run.get("peaks", {}).get("results", [])}
@@ -263,11 +238,11 @@ def efficiency(run):
 
 def targets19(run):
     """[(model, target, status, detail)] for issue #19's targets."""
-    idx = _index(run)
+    idx = index(run)
     out = []
     for model in run["models"]:
         cells = _cells(run, model)
-        st, d = _every_cell({c: _ratio(idx, model, "ov_bf16", c) for c in cells}, BF16_SPEEDUP)
+        st, d = _every_cell({c: ratio(idx, model, "ov_bf16", c) for c in cells}, BF16_SPEEDUP)
         out.append((model, f"Ember bf16 >= {BF16_SPEEDUP}x OpenVINO bf16 in every cell", st,
                     d or "; ".join(_notes_about(run, model, ["ember_bf16", "ov_bf16"]))))
         st, d = _accuracy(run, model, "ember_bf16", BF16_COSINE)
@@ -286,7 +261,7 @@ def targets19(run):
             f"; peers {', '.join(which)}") + (f"; {'; '.join(na)}" if na else ""))
         out.append((model, f"Ember fp32 >= {FP32_SPEEDUP}x the best fp32 peer "
                     "(ORT, OpenVINO, CTranslate2) in every cell", st, d))
-        st, d = _every_cell({c: _ratio(idx, model, "ort_int8", c) for c in cells}, INT8_SPEEDUP)
+        st, d = _every_cell({c: ratio(idx, model, "ort_int8", c) for c in cells}, INT8_SPEEDUP)
         chk = run["models"][model].get("check", {}).get("ort_int8", {})
         if d and chk and not chk.get("ok", True):
             d += (f"; ort_int8 is inaccurate on this model (cosine per token against PyTorch "
@@ -323,11 +298,11 @@ def targets19(run):
 
 def targets(run):
     """[(description, status, detail)] for issue #5's speed targets."""
-    idx = _index(run)
+    idx = index(run)
     out = []
 
     def ratios(model, peer, cells):
-        return {c: _ratio(idx, model, peer, c) for c in cells}
+        return {c: ratio(idx, model, peer, c) for c in cells}
 
     for model in BASE_MODELS:
         if model not in run["models"]:
@@ -346,23 +321,23 @@ def targets(run):
                     "not measured" if not r else
                     ("met" if min(r.values()) >= 1.3 else "NOT MET"),
                     ", ".join(f"{b}x{l}: {v:.2f}" for (b, l), v in sorted(r.items()))))
-        v = _ratio(idx, model, "ort_int8", (1, 128))
+        v = ratio(idx, model, "ort_int8", (1, 128))
         why = "" if v is not None else "; ".join(
             n for n in run["models"][model].get("notes", []) if "ember_int8" in n)
         out.append((f"{model}: Ember int8 >= 1.2x ORT int8 at 1x128",
                     "not measured" if v is None else ("met" if v >= 1.2 else "NOT MET"),
-                    _fmt(v) if v is not None else why))
-        v = _ratio(idx, model, "torch_fp32", (1, 16))
+                    fmt(v) if v is not None else why))
+        v = ratio(idx, model, "torch_fp32", (1, 16))
         if v is not None:  # PyTorch runs only when asked for (--engines)
             out.append((f"{model}: Ember fp32 >= 3x PyTorch eager fp32 at 1x16",
-                        "met" if v >= 3.0 else "NOT MET", _fmt(v)))
+                        "met" if v >= 3.0 else "NOT MET", fmt(v)))
     return out
 
 
 def gflops(run):
     """Ember fp32's GFLOP/s at bert-base 8x128 and the sgemm peak on the same shapes."""
     model = "bert-base-uncased-random"
-    r = _index(run).get((model, "ember_fp32", 8, 128))
+    r = index(run).get((model, "ember_fp32", 8, 128))
     if not r or model not in run["models"]:
         return None
     cfg = run["models"][model]["config"]
@@ -387,14 +362,14 @@ def gflops(run):
 
 def summary(run):
     lines = []
-    idx = _index(run)
+    idx = index(run)
     for model in run["models"]:
         for cell in _cells(run, model):
             e = idx.get((model, "ember_fp32") + cell)
             parts = [f"{model} {cell[0]}x{cell[1]}: ember_fp32 "
-                     f"{_fmt(e['median_ms'] if e else None)} ms"]
+                     f"{fmt(e['median_ms'] if e else None)} ms"]
             for p in PEERS:
-                v = _ratio(idx, model, p, cell)
+                v = ratio(idx, model, p, cell)
                 if v is not None:
                     parts.append(f"{p}/ember {v:.2f}")
             lines.append(", ".join(parts))
@@ -416,7 +391,7 @@ def markdown(run, profile=None):
     m = run["machine"]
     v = run["versions"]
     s = run["settings"]
-    idx = _index(run)
+    idx = index(run)
     reps_text = (str(s["reps"]) if s["min_reps"] >= s["reps"]
                  else f"{s['min_reps']}-{s['reps']}")
     out = ["# Benchmarks: Ember side by side with ONNX Runtime, OpenVINO, CTranslate2 and PyTorch",
@@ -496,9 +471,9 @@ def markdown(run, profile=None):
                 "(wall, all threads) | GFLOP per CPU second | share of one thread's peak | "
                 "issue #19 asks |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for engine, e in eff.items():
-            out.append(f"| {engine} | {e['ms']:.1f} | {_fmt(e['cpu_ms'], 1)} | "
-                       f"{e['gflops']:.1f} | {_pct(e.get('wall'))} | "
-                       f"{_fmt(e.get('gflops_per_cpu_s'), 1)} | {_pct(e.get('cpu'))} | "
+            out.append(f"| {engine} | {e['ms']:.1f} | {fmt(e['cpu_ms'], 1)} | "
+                       f"{e['gflops']:.1f} | {pct(e.get('wall'))} | "
+                       f"{fmt(e.get('gflops_per_cpu_s'), 1)} | {pct(e.get('cpu'))} | "
                        f">= {e['bound']:.0%} |")
         out += ["", "The FLOP count is the same for every dtype (2 x tokens x linear parameters "
                 "+ attention's QK^T and PV; embeddings, LayerNorm, GELU, softmax not counted), "
@@ -532,7 +507,6 @@ def markdown(run, profile=None):
                    "engine ember_fp32).")
     out.append("")
     if profile:
-        import report_profile
         out += report_profile.section(run, profile)
 
     for model, info in run["models"].items():
@@ -617,9 +591,9 @@ def markdown(run, profile=None):
                 row.append(f"{r['median_ms']:.2f} ({r['p25_ms']:.2f}-{r['p75_ms']:.2f})"
                            if r else "-")
             if best:
-                row.append(_fmt(best_fp32_peer(idx, model, cell)[1]))
+                row.append(fmt(best_fp32_peer(idx, model, cell)[1]))
             for p in peers:
-                row.append(_fmt(_ratio(idx, model, p, cell)))
+                row.append(fmt(ratio(idx, model, p, cell)))
             out.append("| " + " | ".join(row) + " |")
         out += ["", "Peer medians in ms (p25-p75):", "",
                 "| cell | " + " | ".join(peers) + " |", "|---|" + "---:|" * len(peers)]

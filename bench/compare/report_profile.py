@@ -3,7 +3,7 @@ bench/compare/profile_cells.py (per cell, Ember's and the peer's time per op cla
 compare run's JSON (the cell's ratio in the timed grid, the machine's peaks): per cell a table
 of op classes and the bound the peaks put on the ratio."""
 
-import report
+import report_cells as cells
 
 # Ember's dtype: the bench_peak_probe probes of the instruction its GEMMs compute with.
 PEAK_PROBES = {"fp32": ("fp32_fma_avx512", "fp32_fma_avx2"), "bf16": ("bf16_dp_avx512",),
@@ -101,7 +101,7 @@ def _ms(v):
 
 
 def _eff(c, peak, gemm):
-    return report._pct(efficiency(c, peak)) if gemm else "-"
+    return cells.pct(efficiency(c, peak)) if gemm else "-"
 
 
 def cell_lines(cell, run, pk, threads):
@@ -109,7 +109,7 @@ def cell_lines(cell, run, pk, threads):
     ember, peer = cell["ember"], cell["peer"]
     e, q = cell["engines"][ember], cell["engines"][peer]
     ec = merged(e["classes"], q["classes"])
-    grid = report._ratio(report._index(run), model, peer, (b, l)) if run else None
+    grid = cells.ratio(cells.index(run), model, peer, (b, l)) if run else None
     peak = dtype_peak(pk, cell["dtype"])
     shp = shapes(cell["config"])
     out = [f"### {model} {b}x{l}, {ember} against {peer} (target >= {cell['target']}x)", "",
@@ -130,9 +130,9 @@ def cell_lines(cell, run, pk, threads):
         gemm = k.startswith(GEMM_PREFIX) and k != QKV_ATTN
         name = f"{k} ({shp[k]})" if k in shp else k
         ratio = f"{p['ms'] / a['ms']:.2f}" if a and p and a["ms"] > 0.005 else "-"
-        out.append(f"| {name} | {_ms(a and a['ms'])} | {report._pct(a and a['share'])} | "
+        out.append(f"| {name} | {_ms(a and a['ms'])} | {cells.pct(a and a['share'])} | "
                    f"{_ms(a and a.get('cpu_ms'))} | "
-                   f"{_ms(p and p['ms'])} | {report._pct(p and p['share'])} | {ratio} | "
+                   f"{_ms(p and p['ms'])} | {cells.pct(p and p['share'])} | {ratio} | "
                    f"{_eff(a, peak, gemm)} | {_eff(p, peak, gemm)} | "
                    f"{', '.join(f'`{x}`' for x in kern.get(k, []))} |")
     out.append(f"| forward (wall) | {e['median_ms']:.2f} | 100% | {_ms(e.get('median_cpu_ms'))} | "
@@ -189,22 +189,22 @@ def summary_lines(prof, run, pk):
            "| Ember GEMM % of peak | grid ratio with Ember's GEMMs at the peak | largest GEMM "
            "gap (wall) |",
            "|---|---|---:|---:|---:|---:|---:|---:|---|"]
-    idx = report._index(run) if run else {}
+    idx = cells.index(run) if run else {}
     for c in prof["cells"]:
         q = c["engines"][c["peer"]]["classes"]
         ec = merged(c["engines"][c["ember"]]["classes"], q)
         gaps = sorted(((a["ms"] - q[k]["ms"], k) for k, a in ec.items()
                        if k in q and k.startswith(GEMM_PREFIX)), reverse=True)
-        grid = report._ratio(idx, c["model"], c["peer"], (c["batch"], c["length"])) \
+        grid = cells.ratio(idx, c["model"], c["peer"], (c["batch"], c["length"])) \
             if idx else None
         bd = bound(c, pk, grid)
         out.append(f"| {c['model']} {c['batch']}x{c['length']} | {c['ember']} / {c['peer']} | "
-                   f"{c['target']}x | {c['ratio']:.2f} | {report._fmt(grid)} | "
-                   f"{report._pct(bd and bd['share'])} | {report._pct(bd and bd['efficiency'])} | "
-                   f"{report._fmt(bd and bd['ratio_at_peak'])} | "
+                   f"{c['target']}x | {c['ratio']:.2f} | {cells.fmt(grid)} | "
+                   f"{cells.pct(bd and bd['share'])} | {cells.pct(bd and bd['efficiency'])} | "
+                   f"{cells.fmt(bd and bd['ratio_at_peak'])} | "
                    + (f"{gaps[0][1]} (+{gaps[0][0]:.2f} ms)" if gaps and gaps[0][0] > 0 else "-")
                    + " |")
-    bounds = [(c, bound(c, pk, report._ratio(idx, c["model"], c["peer"],
+    bounds = [(c, bound(c, pk, cells.ratio(idx, c["model"], c["peer"],
                                             (c["batch"], c["length"])) if idx else None))
               for c in prof["cells"]]
     bounds = [(c, b) for c, b in bounds if b]
