@@ -39,7 +39,7 @@ void linear_bf16(const float* x, int64_t m, int64_t k, int64_t ldx,
   uint16_t* xbf = xb.data();
   {
     // Nested in the Linear's label: what rounding the activations costs of it.
-    const profile::Scope round_scope(prof ? "linear_bf16: x to bf16" : std::string(), prof);
+    const profile::Scope round_scope("linear_bf16: x to bf16");
     parallel_for(m, detail::row_grain(k), [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) kernels::f32_to_bf16_avx512bf16(x + i * ldx, k, xbf + i * k);
     });

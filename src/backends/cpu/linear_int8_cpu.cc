@@ -103,7 +103,7 @@ void linear_int8(const float* x, int64_t m, int64_t k, int64_t ldx, const ops::I
 
   {
     // Nested in the Linear's label: what quantizing the activations costs of it.
-    const profile::Scope quantize_scope(prof ? "linear_int8: quantize x" : std::string(), prof);
+    const profile::Scope quantize_scope("linear_int8: quantize x");
     parallel_for(m, detail::row_grain(k), [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i)
         rq[i] =
