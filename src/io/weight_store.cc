@@ -238,9 +238,20 @@ void WeightStore::add_view(const std::string& name, const Tensor& f32_tensor) {
 }
 
 int64_t WeightStore::parameter_count() const {
+  const auto int8_weight = [&](const std::string& weight) {
+    const auto it = tensors_.find(weight);
+    return it != tensors_.end() && it->second.dtype == DType::kI8;
+  };
+  // The scales of an int8 Linear `<p>.weight`: `<p>.weight_scale` and `<p>.input_scale`.
+  const auto int8_scale = [&](const std::string& name) {
+    for (const std::string suffix : {"weight_scale", "input_scale"})
+      if (name.size() > suffix.size() && name.ends_with(suffix))
+        return int8_weight(name.substr(0, name.size() - suffix.size()) + "weight");
+    return false;
+  };
   int64_t n = 0;
   for (const auto& [name, t] : tensors_)
-    if (is_float(t.dtype)) n += t.numel();
+    if (t.dtype == DType::kI8 || (is_float(t.dtype) && !int8_scale(name))) n += t.numel();
   return n;
 }
 

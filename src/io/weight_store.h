@@ -44,7 +44,9 @@ class WeightStore {
   // The safetensors "__metadata__" map (empty for other sources).
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   std::vector<std::string> names() const;
-  // Number of floating-point values (integer tensors such as position_ids not counted).
+  // The model's weights: every floating-point value and every int8 weight, so that a model
+  // counts the same quantized or not. Integer buffers (position_ids) and an int8 Linear's
+  // scales (`<name>.weight_scale`, `<name>.input_scale`) are not counted.
   int64_t parameter_count() const;
   const std::string& origin() const { return origin_; }
   // True when some 2-D floating tensor is stored as BF16 or F16 (a half-precision checkpoint).

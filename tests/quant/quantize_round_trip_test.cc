@@ -73,6 +73,8 @@ double round_trip(const fs::path& src, const fs::path& out, bool reduce_range) {
   const auto q = runtime::Engine::load(out.string());
   EXPECT_EQ(fp->info().quantization, "");
   EXPECT_EQ(q->info().quantization, "int8-dynamic");
+  // Quantized or not, a model has the same parameters (the int8 scales are not counted).
+  EXPECT_EQ(q->info().parameters, fp->info().parameters);
   std::vector<tok::Encoding> encs;
   for (const auto& t : kTexts) encs.push_back(fp->tokenize(t));
   const auto batch = runtime::Engine::pack(encs);
